@@ -1,0 +1,210 @@
+// Package policy holds the agent owner's rules: which networks sessions may reach, which
+// ports they may bind, and how much they may hold.
+//
+// The defaults make an agent safe to leave running: it talks to loopback and to the
+// subnets of its own interfaces only, so it can never become an open relay or a port
+// scanner for the wider network.
+package policy
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Policy is what the agent's owner allows every session.
+type Policy struct {
+	// Networks are the destinations connect and sendto may reach.
+	Networks []netip.Prefix
+	// Ports are the ports bind may take; port 0 (a kernel-chosen port) is always allowed.
+	Ports []PortRange
+	// MaxSockets bounds the sockets one session holds open at once.
+	MaxSockets int
+	// MaxBytesPerOp bounds one send's data and one recv's buffer.
+	MaxBytesPerOp int
+	// MaxSessions bounds the sessions open at once.
+	MaxSessions int
+	// DefaultLease is a session's lease when it asks for none.
+	DefaultLease time.Duration
+	// MaxLease is the longest lease granted.
+	MaxLease time.Duration
+	// MinLease is the shortest lease granted.
+	MinLease time.Duration
+	// DefaultPayloadCap is the payload bytes kept per event when a session asks for none.
+	DefaultPayloadCap int
+	// MaxPayloadCap is the largest payload cap granted.
+	MaxPayloadCap int
+}
+
+// PortRange is an inclusive range of ports.
+type PortRange struct {
+	// Lo is the first port of the range.
+	Lo uint16
+	// Hi is the last port of the range.
+	Hi uint16
+}
+
+// String formats r as "LO-HI", or "P" for a single port.
+func (r PortRange) String() string {
+	if r.Lo == r.Hi {
+		return strconv.Itoa(int(r.Lo))
+	}
+	return fmt.Sprintf("%d-%d", r.Lo, r.Hi)
+}
+
+// Default returns the default policy: loopback plus the subnets of the host's interfaces,
+// unprivileged ports, and limits that fit a lab on one machine.
+func Default() Policy {
+	return Policy{
+		Networks:          append(Loopback(), InterfaceSubnets()...),
+		Ports:             []PortRange{{Lo: 1024, Hi: 65535}},
+		MaxSockets:        4096,
+		MaxBytesPerOp:     16 << 20,
+		MaxSessions:       256,
+		DefaultLease:      15 * time.Second,
+		MaxLease:          time.Hour,
+		MinLease:          50 * time.Millisecond,
+		DefaultPayloadCap: 64 << 10,
+		MaxPayloadCap:     1 << 20,
+	}
+}
+
+// Loopback returns the loopback networks, 127.0.0.0/8 and ::1/128.
+func Loopback() []netip.Prefix {
+	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
+
+// InterfaceSubnets returns the subnets of the host's interface addresses (link-local
+// ones excluded); an error reading them yields none.
+func InterfaceSubnets() []netip.Prefix {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		p, err := netip.ParsePrefix(ipn.String())
+		if err != nil || p.Addr().IsLoopback() || p.Addr().IsLinkLocalUnicast() {
+			continue
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
+// ParsePortRanges parses "1024-65535,8080" into port ranges.
+func ParsePortRanges(s string) ([]PortRange, error) {
+	var out []PortRange
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(part, "-")
+		if !isRange {
+			hi = lo
+		}
+		l, err1 := strconv.ParseUint(lo, 10, 16)
+		h, err2 := strconv.ParseUint(hi, 10, 16)
+		if err1 != nil || err2 != nil || l > h || l == 0 {
+			return nil, fmt.Errorf("port range %q: want PORT or LO-HI with 1 <= LO <= HI <= 65535", part)
+		}
+		out = append(out, PortRange{Lo: uint16(l), Hi: uint16(h)})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("port ranges %q: none given", s)
+	}
+	return out, nil
+}
+
+// ParseNetworks parses CIDR prefixes or bare addresses ("10.0.0.0/24", "::1").
+func ParseNetworks(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		for _, part := range strings.Split(s, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			if !strings.Contains(part, "/") {
+				a, err := netip.ParseAddr(part)
+				if err != nil {
+					return nil, fmt.Errorf("network %q: want CIDR such as 10.0.0.0/24 or an address", part)
+				}
+				out = append(out, netip.PrefixFrom(a, a.BitLen()))
+				continue
+			}
+			p, err := netip.ParsePrefix(part)
+			if err != nil {
+				return nil, fmt.Errorf("network %q: want CIDR such as 10.0.0.0/24 or an address", part)
+			}
+			out = append(out, p.Masked())
+		}
+	}
+	return out, nil
+}
+
+// AllowsDestination reports whether connect or sendto may reach ip.
+func (p *Policy) AllowsDestination(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, n := range p.Networks {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsBindPort reports whether bind may take port.
+func (p *Policy) AllowsBindPort(port uint16) bool {
+	if port == 0 {
+		return true
+	}
+	for _, r := range p.Ports {
+		if port >= r.Lo && port <= r.Hi {
+			return true
+		}
+	}
+	return false
+}
+
+// NetworksString lists the allowed networks for messages: "127.0.0.0/8, ::1/128".
+func (p *Policy) NetworksString() string {
+	parts := make([]string, len(p.Networks))
+	for i, n := range p.Networks {
+		parts[i] = n.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// PortsString lists the allowed bind ports for messages: "1024-65535".
+func (p *Policy) PortsString() string {
+	parts := make([]string, len(p.Ports))
+	for i, r := range p.Ports {
+		parts[i] = r.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// Lease clamps a requested lease (0: the default) to the policy's bounds.
+func (p *Policy) Lease(asked time.Duration) time.Duration {
+	if asked <= 0 {
+		return p.DefaultLease
+	}
+	return min(max(asked, p.MinLease), p.MaxLease)
+}
+
+// PayloadCap clamps a requested payload cap (0: the default) to the policy's bound.
+func (p *Policy) PayloadCap(asked int) int {
+	if asked <= 0 {
+		return p.DefaultPayloadCap
+	}
+	return min(asked, p.MaxPayloadCap)
+}

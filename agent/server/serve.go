@@ -1,0 +1,103 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/socklab/socklab/agent/policy"
+	"github.com/socklab/socklab/agent/session"
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+)
+
+// Config is how an agent is run.
+type Config struct {
+	// Name is the agent's name (Hello, events).
+	Name string
+	// HostIP is the address its sockets take as their own; invalid means the listen
+	// address's IP when that is a concrete address.
+	HostIP netip.Addr
+	// Token is the bearer token every call but health needs; empty means none.
+	Token string
+	// Insecure allows serving with no token on a non-loopback address.
+	Insecure bool
+	// Policy is the owner's policy.
+	Policy policy.Policy
+	// Log receives the agent's log.
+	Log *slog.Logger
+}
+
+// Agent is a running agent: its gRPC server and its sessions.
+type Agent struct {
+	// Sessions holds the agent's sessions.
+	Sessions *session.Manager
+	grpc     *grpc.Server
+	health   *health.Server
+	lis      net.Listener
+}
+
+// New prepares an agent to serve on lis. It refuses a listener on a non-loopback address
+// without a token unless cfg.Insecure is set.
+func New(lis net.Listener, cfg Config) (*Agent, error) {
+	tcp, _ := lis.Addr().(*net.TCPAddr)
+	var lip netip.Addr
+	if tcp != nil {
+		lip, _ = netip.AddrFromSlice(tcp.IP)
+		lip = lip.Unmap()
+	}
+	if cfg.Token == "" && !cfg.Insecure && (!lip.IsValid() || !lip.IsLoopback()) {
+		return nil, fmt.Errorf("listen %s: refusing to serve a non-loopback address without a token: set --token (or SOCKLAB_TOKEN), or --insecure", lis.Addr())
+	}
+	host := cfg.HostIP
+	if !host.IsValid() && lip.IsValid() && !lip.IsUnspecified() {
+		host = lip
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	var opts []grpc.ServerOption
+	if cfg.Token != "" {
+		a := tokenAuth{token: []byte(cfg.Token)}
+		opts = append(opts, grpc.ChainUnaryInterceptor(a.unary), grpc.ChainStreamInterceptor(a.stream))
+	}
+	gs := grpc.NewServer(opts...)
+	m := session.New(cfg.Name, host, cfg.Policy)
+	socklabv1.RegisterAgentServiceServer(gs, NewService(m, cfg.Log))
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(socklabv1.AgentService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+	return &Agent{Sessions: m, grpc: gs, health: hs, lis: lis}, nil
+}
+
+// Addr returns the address the agent serves on.
+func (a *Agent) Addr() net.Addr { return a.lis.Addr() }
+
+// Serve serves until ctx ends, then stops gracefully (in-flight calls are cancelled as
+// every session closes) and returns.
+func (a *Agent) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- a.grpc.Serve(a.lis) }()
+	select {
+	case err := <-errc:
+		a.Sessions.CloseAll("agent stopped")
+		return err
+	case <-ctx.Done():
+	}
+	a.health.Shutdown()
+	a.Sessions.CloseAll("agent stopped")
+	a.grpc.GracefulStop()
+	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}

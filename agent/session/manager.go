@@ -1,0 +1,162 @@
+// Package session holds the agent's sessions: each one's sockets (by handle), the order of
+// operations on them, their events, and the lease that bounds their life.
+//
+// A session ends when it is closed or when its lease lapses without renewal; either way
+// every socket it holds is closed and its event stream ends with a EVENT_KIND_SESSION_END
+// event. Nothing of one session is reachable from another.
+package session
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/socklab/socklab/agent/policy"
+)
+
+// epoch anchors the agent's monotonic clock.
+var epoch = time.Now()
+
+// Monotonic returns t on the agent's monotonic clock, in nanoseconds since the agent began.
+func Monotonic(t time.Time) int64 { return t.Sub(epoch).Nanoseconds() }
+
+// queueLimit bounds a session's undelivered background events.
+const queueLimit = 8192
+
+// endedMemory is how many ended sessions are remembered, to say why a late call fails.
+const endedMemory = 256
+
+// Manager holds the agent's open sessions.
+type Manager struct {
+	name   string
+	hostIP netip.Addr
+	policy policy.Policy
+
+	mu         sync.Mutex // protects the fields below
+	sessions   map[string]*Session
+	ended      map[string]string // id -> why it ended, for the last endedMemory sessions
+	endedOrder []string
+}
+
+// New returns a manager for an agent called name whose sockets take hostIP as their own
+// address (when valid), under pol.
+func New(name string, hostIP netip.Addr, pol policy.Policy) *Manager {
+	return &Manager{name: name, hostIP: hostIP, policy: pol, sessions: map[string]*Session{}, ended: map[string]string{}}
+}
+
+// Name returns the agent's name.
+func (m *Manager) Name() string { return m.name }
+
+// HostIP returns the address the agent's sockets take as their own.
+func (m *Manager) HostIP() netip.Addr { return m.hostIP }
+
+// Policy returns the policy the sessions run under.
+func (m *Manager) Policy() policy.Policy { return m.policy }
+
+// Options are what a controller asks of a new session.
+type Options struct {
+	// Lease is the session's lease; 0 means the policy's default.
+	Lease time.Duration
+	// Label names the session in logs.
+	Label string
+	// PayloadCap bounds the payload kept per event; 0 means the policy's default.
+	PayloadCap int
+}
+
+// Open starts a session.
+func (m *Manager) Open(opts Options) (*Session, error) {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	s := &Session{
+		id:         "ses_" + hex.EncodeToString(b[:]),
+		label:      opts.Label,
+		lease:      m.policy.Lease(opts.Lease),
+		payloadCap: m.policy.PayloadCap(opts.PayloadCap),
+		m:          m,
+		done:       make(chan struct{}),
+		handles:    map[uint32]*entry{},
+	}
+	s.events = newQueue(queueLimit, s.stamp)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.sessions) >= m.policy.MaxSessions {
+		return nil, errorf(Exhausted, "this agent already has %d open sessions, its limit: close one first", len(m.sessions))
+	}
+	m.sessions[s.id] = s
+	s.timer = time.AfterFunc(s.lease, func() { m.end(s, "lease lapsed") })
+	return s, nil
+}
+
+// Get returns an open session.
+func (m *Manager) Get(id string) (*Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.sessions[id]; ok {
+		return s, nil
+	}
+	if why, ok := m.ended[id]; ok {
+		return nil, errorf(NotFound, "session %s ended: %s", id, why)
+	}
+	if id == "" {
+		return nil, errorf(Invalid, "session_id is missing: open a session first")
+	}
+	return nil, errorf(NotFound, "no session %s on this agent", id)
+}
+
+// Renew restarts a session's lease and returns it.
+func (m *Manager) Renew(id string) (time.Duration, error) {
+	s, err := m.Get(id)
+	if err != nil {
+		return 0, err
+	}
+	s.timer.Reset(s.lease)
+	return s.lease, nil
+}
+
+// Close ends a session and returns how many sockets it still held.
+func (m *Manager) Close(id string) (int, error) {
+	s, err := m.Get(id)
+	if err != nil {
+		return 0, err
+	}
+	return m.end(s, "closed by the controller"), nil
+}
+
+// CloseAll ends every session, as the agent shuts down.
+func (m *Manager) CloseAll(reason string) {
+	m.mu.Lock()
+	all := make([]*Session, 0, len(m.sessions))
+	for _, s := range m.sessions {
+		all = append(all, s)
+	}
+	m.mu.Unlock()
+	for _, s := range all {
+		m.end(s, reason)
+	}
+}
+
+// Count returns how many sessions are open.
+func (m *Manager) Count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sessions)
+}
+
+func (m *Manager) end(s *Session, reason string) int {
+	m.mu.Lock()
+	if _, ok := m.sessions[s.id]; ok {
+		delete(m.sessions, s.id)
+		m.ended[s.id] = reason
+		m.endedOrder = append(m.endedOrder, s.id)
+		if len(m.endedOrder) > endedMemory {
+			delete(m.ended, m.endedOrder[0])
+			m.endedOrder = m.endedOrder[1:]
+		}
+	}
+	m.mu.Unlock()
+	return s.end(reason)
+}

@@ -1,0 +1,136 @@
+package session
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// lane is a direction of a socket whose operations finish in the order they started.
+type lane int
+
+const (
+	noLane   lane = -1 // control operations: they only start in order
+	recvLane lane = 0  // recv, recvfrom, accept
+	sendLane lane = 1  // send, sendall, sendto, connect, connect_ex
+)
+
+// gapWait bounds how long an operation waits for an earlier sequence number to arrive.
+const gapWait = 10 * time.Second
+
+// order sequences the operations on one handle: operations with a seq start in seq order,
+// and those of one lane also finish in order, each lane independently, so a send never
+// waits behind a blocked recv.
+type order struct {
+	mu      sync.Mutex         // protects everything below
+	next    uint64             // the seq that may start next
+	skipped map[uint64]bool    // seqs whose request gave up before starting
+	tickets [2]uint64          // next ticket handed out, per lane
+	serving [2]uint64          // ticket now allowed to run, per lane
+	givenUp [2]map[uint64]bool // tickets whose holder gave up, per lane
+	changed chan struct{}      // closed and replaced on every change
+}
+
+func newOrder() *order {
+	return &order{next: 1, changed: make(chan struct{})}
+}
+
+// notify wakes every waiter; o.mu must be held.
+func (o *order) notify() {
+	close(o.changed)
+	o.changed = make(chan struct{})
+}
+
+// begin waits until the operation numbered seq (0: unordered) on lane may run. The
+// returned release must be called when it ends. done is the session's end.
+func (o *order) begin(ctx context.Context, handle uint32, seq uint64, l lane, done <-chan struct{}) (release func(), err error) {
+	o.mu.Lock()
+	if seq != 0 {
+		if seq < o.next || o.skipped[seq] {
+			next := o.next
+			o.mu.Unlock()
+			return nil, errorf(Invalid, "seq %d on handle %d was already used (next is %d)", seq, handle, next)
+		}
+		var gap *time.Timer
+		for seq > o.next {
+			if gap == nil {
+				gap = time.NewTimer(gapWait)
+				defer gap.Stop()
+			}
+			ch, want := o.changed, o.next
+			o.mu.Unlock()
+			select {
+			case <-ch:
+			case <-gap.C:
+				return nil, errorf(Precondition, "seq %d on handle %d waited %s for seq %d, which never arrived", seq, handle, gapWait, want)
+			case <-ctx.Done():
+				o.mu.Lock()
+				if o.skipped == nil {
+					o.skipped = map[uint64]bool{}
+				}
+				o.skipped[seq] = true
+				o.mu.Unlock()
+				return nil, ctx.Err()
+			case <-done:
+				return nil, errorf(NotFound, "session ended while seq %d on handle %d waited", seq, handle)
+			}
+			o.mu.Lock()
+		}
+		o.next++
+		for o.skipped[o.next] {
+			delete(o.skipped, o.next)
+			o.next++
+		}
+		o.notify()
+	}
+	if l == noLane {
+		o.mu.Unlock()
+		return func() {}, nil
+	}
+	ticket := o.tickets[l]
+	o.tickets[l]++
+	for o.serving[l] != ticket {
+		ch := o.changed
+		o.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			o.giveUp(l, ticket)
+			return nil, ctx.Err()
+		case <-done:
+			o.giveUp(l, ticket)
+			return nil, errorf(NotFound, "session ended while an operation on handle %d waited", handle)
+		}
+		o.mu.Lock()
+	}
+	o.mu.Unlock()
+	return func() {
+		o.mu.Lock()
+		o.advance(l)
+		o.mu.Unlock()
+	}, nil
+}
+
+// giveUp retires a ticket whose holder stopped waiting.
+func (o *order) giveUp(l lane, ticket uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.serving[l] == ticket {
+		o.advance(l)
+		return
+	}
+	if o.givenUp[l] == nil {
+		o.givenUp[l] = map[uint64]bool{}
+	}
+	o.givenUp[l][ticket] = true
+}
+
+// advance moves lane l to its next live ticket; o.mu must be held.
+func (o *order) advance(l lane) {
+	o.serving[l]++
+	for o.givenUp[l][o.serving[l]] {
+		delete(o.givenUp[l], o.serving[l])
+		o.serving[l]++
+	}
+	o.notify()
+}

@@ -1,0 +1,554 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/socklab/socklab/agent/sock"
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+)
+
+// Session is one controller's use of the agent: its sockets, their ordering, its events
+// and its lease. Everything it holds is released when it ends.
+type Session struct {
+	id         string
+	label      string
+	lease      time.Duration
+	payloadCap int
+	m          *Manager
+	timer      *time.Timer
+	done       chan struct{} // closed when the session ends
+	events     *queue
+	seq        atomic.Uint64 // the last event seq handed out
+
+	mu         sync.Mutex // protects everything below
+	handles    map[uint32]*entry
+	nextHandle uint32
+	open       int // sockets not yet closed
+	ended      bool
+	endReason  string
+}
+
+// entry is one handle: its socket, ordering and byte offsets.
+type entry struct {
+	sock   *sock.Socket
+	order  *order
+	closed bool // closed by the lab (s.mu guards it)
+
+	// sent and received count the stream's bytes in each direction; each is touched only
+	// by the operations of its lane, which run one at a time.
+	sent, received uint64
+
+	local atomic.Pointer[socklabv1.Address] // cached once bound to a concrete address
+	peer  atomic.Pointer[socklabv1.Address] // cached once a stream is connected
+}
+
+// ID returns the session's id.
+func (s *Session) ID() string { return s.id }
+
+// Lease returns the session's lease.
+func (s *Session) Lease() time.Duration { return s.lease }
+
+// PayloadCap returns the bytes of payload kept per event.
+func (s *Session) PayloadCap() int { return s.payloadCap }
+
+// Done is closed when the session ends.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// stamp gives an event the session's identity and next seq.
+func (s *Session) stamp(ev *socklabv1.Event) {
+	ev.Host = s.m.name
+	ev.SessionId = s.id
+	ev.Seq = s.seq.Add(1)
+}
+
+// Perform runs one operation. Socket errors are part of the returned event; a returned
+// error is a request error (*Error) or the context's.
+func (s *Session) Perform(ctx context.Context, req *socklabv1.PerformRequest) (*socklabv1.PerformResponse, error) {
+	op := req.GetOperation()
+	pol := s.m.policy
+	if req.GetHandle() == 0 || op.GetOp() == nil {
+		if err := Validate(req, &pol); err != nil {
+			return nil, err
+		}
+		return s.newSocket(ctx, op)
+	}
+	e, err := s.entry(req.GetHandle())
+	if err != nil {
+		return nil, err
+	}
+	release, err := e.order.begin(ctx, req.GetHandle(), req.GetSeq(), laneOf(op), s.done)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if err := Validate(req, &pol); err != nil {
+		return nil, err
+	}
+	if err := s.checkPolicy(op); err != nil {
+		return nil, err
+	}
+	if _, isAccept := op.GetOp().(*socklabv1.Operation_Accept); isAccept {
+		if err := s.reserve(); err != nil {
+			return nil, err
+		}
+	}
+	start := time.Now()
+	ev := &socklabv1.Event{
+		Kind:      socklabv1.EventKind_EVENT_KIND_OPERATION,
+		Handle:    req.GetHandle(),
+		Op:        opName(op),
+		Operation: op,
+		StartNs:   Monotonic(start),
+	}
+	resp := &socklabv1.PerformResponse{Event: ev}
+	opErr := s.run(ctx, e, op, ev, resp)
+	ev.DurationNs = time.Since(start).Nanoseconds()
+	if ev.Local == nil {
+		ev.Local = e.localAddr()
+	}
+	if ev.Peer == nil && e.sock.IsStream() {
+		ev.Peer = e.peerAddr()
+	}
+	if opErr != nil && ctx.Err() != nil && errors.Is(opErr, ctx.Err()) {
+		// The request was cancelled mid-operation: the caller will never read this event,
+		// so the session's stream records it instead.
+		ev.Error = &socklabv1.SocketError{Name: "cancelled", Message: "the request was cancelled"}
+		ev.Kind = socklabv1.EventKind_EVENT_KIND_BACKGROUND
+		ev.Note = "cancelled by the caller while in progress"
+		s.events.push(context.Background(), ev, false)
+		return nil, ctx.Err()
+	}
+	if opErr != nil {
+		ev.Error = SocketError(opErr)
+	}
+	s.stamp(ev)
+	return resp, nil
+}
+
+// newSocket performs socket(family, type).
+func (s *Session) newSocket(ctx context.Context, op *socklabv1.Operation) (*socklabv1.PerformResponse, error) {
+	o := op.GetSocket()
+	typ := unix.SOCK_STREAM
+	if o.GetType() == socklabv1.SocketType_SOCKET_TYPE_DGRAM {
+		typ = unix.SOCK_DGRAM
+	}
+	if err := s.reserve(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	ev := &socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_OPERATION, Op: "socket", Operation: op, StartNs: Monotonic(start)}
+	so, err := sock.Open(unix.AF_INET, typ, s.m.hostIP)
+	ev.DurationNs = time.Since(start).Nanoseconds()
+	if err != nil {
+		s.unreserve()
+		ev.Error = SocketError(err)
+	} else if h, err := s.register(so); err != nil {
+		return nil, err
+	} else {
+		ev.Handle = h
+		ev.Result = &socklabv1.Result{Handle: h}
+	}
+	s.stamp(ev)
+	return &socklabv1.PerformResponse{Event: ev}, nil
+}
+
+// reserve counts one more open socket against the session's limit.
+func (s *Session) reserve() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return errorf(NotFound, "session %s ended: %s", s.id, s.endReason)
+	}
+	if s.open >= s.m.policy.MaxSockets {
+		return errorf(Exhausted, "session %s holds %d sockets, this agent's limit: close some first", s.id, s.open)
+	}
+	s.open++
+	return nil
+}
+
+func (s *Session) unreserve() {
+	s.mu.Lock()
+	s.open--
+	s.mu.Unlock()
+}
+
+// register gives a reserved socket a handle; if the session ended meanwhile, it is closed.
+func (s *Session) register(so *sock.Socket) (uint32, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		so.Close()
+		return 0, errorf(NotFound, "session %s ended: %s", s.id, s.endReason)
+	}
+	s.nextHandle++
+	h := s.nextHandle
+	s.handles[h] = &entry{sock: so, order: newOrder()}
+	return h, nil
+}
+
+func (s *Session) entry(h uint32) (*entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return nil, errorf(NotFound, "session %s ended: %s", s.id, s.endReason)
+	}
+	e, ok := s.handles[h]
+	if !ok {
+		return nil, errorf(NotFound, "session %s has no handle %d", s.id, h)
+	}
+	return e, nil
+}
+
+// checkPolicy applies the owner's policy to an operation's addresses.
+func (s *Session) checkPolicy(op *socklabv1.Operation) error {
+	pol := &s.m.policy
+	var dest *socklabv1.Address
+	name := opName(op)
+	switch o := op.GetOp().(type) {
+	case *socklabv1.Operation_Bind:
+		if p := uint16(o.Bind.GetAddress().GetPort()); !pol.AllowsBindPort(p) {
+			return errorf(Denied, "bind to port %d is outside this agent's allowed ports (%s); its owner sets them with --bind-ports", p, pol.PortsString())
+		}
+		return nil
+	case *socklabv1.Operation_Connect:
+		dest = o.Connect.GetAddress()
+	case *socklabv1.Operation_ConnectEx:
+		dest = o.ConnectEx.GetAddress()
+	case *socklabv1.Operation_Sendto:
+		dest = o.Sendto.GetAddress()
+	default:
+		return nil
+	}
+	a, err := parseAddr(name, dest)
+	if err != nil {
+		return err
+	}
+	if !pol.AllowsDestination(a.IP) {
+		return errorf(Denied, "%s to %s is outside this agent's allowed networks (%s); its owner sets them with --allow-net", name, a, pol.NetworksString())
+	}
+	return nil
+}
+
+// run performs op on e, filling ev and resp; it returns the socket error, if any.
+func (s *Session) run(ctx context.Context, e *entry, op *socklabv1.Operation, ev *socklabv1.Event, resp *socklabv1.PerformResponse) error {
+	so := e.sock
+	switch o := op.GetOp().(type) {
+	case *socklabv1.Operation_Setsockopt:
+		opt, _ := sock.LookupOption(int(o.Setsockopt.GetLevel()), int(o.Setsockopt.GetName()))
+		ev.Result = &socklabv1.Result{OptionName: opt.Symbol}
+		if b, ok := o.Setsockopt.GetValue().(*socklabv1.SetSockOptOp_BytesValue); ok {
+			return so.SetOptionBytes(opt.Level, opt.Name, b.BytesValue)
+		}
+		return so.SetOptionInt(opt.Level, opt.Name, int(o.Setsockopt.GetIntValue()))
+	case *socklabv1.Operation_Getsockopt:
+		opt, _ := sock.LookupOption(int(o.Getsockopt.GetLevel()), int(o.Getsockopt.GetName()))
+		ev.Result = &socklabv1.Result{OptionName: opt.Symbol}
+		if n := o.Getsockopt.GetBuflen(); n > 0 {
+			b, err := so.OptionBytes(opt.Level, opt.Name, int(n))
+			ev.Result.BytesValue = b
+			return err
+		}
+		v, err := so.OptionInt(opt.Level, opt.Name)
+		ev.Result.Value = int64(v)
+		return err
+	case *socklabv1.Operation_Bind:
+		a, _ := parseAddr("bind", o.Bind.GetAddress())
+		return so.Bind(a)
+	case *socklabv1.Operation_Listen:
+		backlog := sock.DefaultBacklog
+		if o.Listen.Backlog != nil {
+			backlog = int(o.Listen.GetBacklog())
+		}
+		return so.Listen(backlog)
+	case *socklabv1.Operation_Accept:
+		c, from, err := so.Accept(ctx)
+		if err != nil {
+			s.unreserve()
+			return err
+		}
+		h, err := s.register(c)
+		if err != nil {
+			return err
+		}
+		ev.Result = &socklabv1.Result{Handle: h, Address: toAddress(from)}
+		ev.Peer = toAddress(from)
+		return nil
+	case *socklabv1.Operation_Connect:
+		a, _ := parseAddr("connect", o.Connect.GetAddress())
+		ev.Peer = toAddress(a)
+		return so.Connect(ctx, a)
+	case *socklabv1.Operation_ConnectEx:
+		a, _ := parseAddr("connect_ex", o.ConnectEx.GetAddress())
+		ev.Peer = toAddress(a)
+		err := so.Connect(ctx, a)
+		if errors.Is(err, sock.ErrTimeout) {
+			err = unix.EAGAIN // CPython's connect_ex reports a timeout as EWOULDBLOCK
+		}
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			ev.Result = &socklabv1.Result{Value: int64(errno)}
+		}
+		return err
+	case *socklabv1.Operation_Send:
+		return s.send(ctx, e, ev, o.Send.GetData(), func() (int, error) {
+			return so.Send(ctx, o.Send.GetData(), int(o.Send.GetFlags()))
+		}, &socklabv1.Operation{Op: &socklabv1.Operation_Send{Send: &socklabv1.SendOp{Flags: o.Send.GetFlags()}}})
+	case *socklabv1.Operation_Sendall:
+		return s.send(ctx, e, ev, o.Sendall.GetData(), func() (int, error) {
+			return so.SendAll(ctx, o.Sendall.GetData(), int(o.Sendall.GetFlags()))
+		}, &socklabv1.Operation{Op: &socklabv1.Operation_Sendall{Sendall: &socklabv1.SendOp{Flags: o.Sendall.GetFlags()}}})
+	case *socklabv1.Operation_Sendto:
+		a, _ := parseAddr("sendto", o.Sendto.GetAddress())
+		ev.Peer = toAddress(a)
+		return s.send(ctx, e, ev, o.Sendto.GetData(), func() (int, error) {
+			return so.SendTo(ctx, o.Sendto.GetData(), int(o.Sendto.GetFlags()), a)
+		}, &socklabv1.Operation{Op: &socklabv1.Operation_Sendto{Sendto: &socklabv1.SendToOp{Flags: o.Sendto.GetFlags(), Address: o.Sendto.GetAddress()}}})
+	case *socklabv1.Operation_Recv:
+		return s.recv(ctx, e, ev, resp, o.Recv)
+	case *socklabv1.Operation_Recvfrom:
+		err := s.recv(ctx, e, ev, resp, o.Recvfrom)
+		if err == nil && ev.Result.Address == nil && !so.IsStream() {
+			ev.Result.Address = ev.Peer
+		}
+		return err
+	case *socklabv1.Operation_Shutdown:
+		return so.Shutdown(shutdownHow[o.Shutdown.GetHow()])
+	case *socklabv1.Operation_Close:
+		ev.Local = e.localAddr()
+		if so.IsStream() {
+			ev.Peer = e.peerAddr()
+		}
+		s.mu.Lock()
+		first := !e.closed
+		if first {
+			e.closed = true
+			s.open--
+		}
+		s.mu.Unlock()
+		return so.Close()
+	case *socklabv1.Operation_Getsockname:
+		a, err := so.LocalAddr()
+		if err == nil {
+			ev.Result = &socklabv1.Result{Address: toAddress(a)}
+		}
+		return err
+	case *socklabv1.Operation_Getpeername:
+		a, err := so.PeerAddr()
+		if err == nil {
+			ev.Result = &socklabv1.Result{Address: toAddress(a)}
+		}
+		return err
+	case *socklabv1.Operation_Settimeout:
+		if o.Settimeout.Seconds == nil {
+			so.SetTimeout(-1)
+		} else {
+			so.SetTimeout(time.Duration(o.Settimeout.GetSeconds() * float64(time.Second)))
+		}
+		return nil
+	case *socklabv1.Operation_Setblocking:
+		if o.Setblocking.GetBlocking() {
+			so.SetTimeout(-1)
+		} else {
+			so.SetTimeout(0)
+		}
+		return nil
+	case *socklabv1.Operation_Gettimeout:
+		ev.Result = &socklabv1.Result{}
+		if t := so.Timeout(); t >= 0 {
+			secs := t.Seconds()
+			ev.Result.TimeoutSeconds = &secs
+		}
+		return nil
+	}
+	return fmt.Errorf("operation %s: not implemented", opName(op))
+}
+
+// send runs a sending operation and records its count, payload and stream offset.
+func (s *Session) send(ctx context.Context, e *entry, ev *socklabv1.Event, data []byte, do func() (int, error), shown *socklabv1.Operation) error {
+	ev.Operation = shown // the data moves to the payload, capped
+	ev.StreamOffset = e.sent
+	n, err := do()
+	if e.sock.IsStream() {
+		e.sent += uint64(n)
+	}
+	sent := data[:n]
+	ev.Result = &socklabv1.Result{Value: int64(n)}
+	ev.Payload = capped(sent, s.payloadCap)
+	ev.PayloadLength = uint64(len(sent))
+	return err
+}
+
+// recv runs recv or recvfrom and records the data, sender and stream offset.
+func (s *Session) recv(ctx context.Context, e *entry, ev *socklabv1.Event, resp *socklabv1.PerformResponse, o *socklabv1.RecvOp) error {
+	ev.StreamOffset = e.received
+	r, err := e.sock.Recv(ctx, int(o.GetBufsize()), int(o.GetFlags()))
+	if err != nil {
+		return err
+	}
+	if e.sock.IsStream() && o.GetFlags()&unix.MSG_PEEK == 0 {
+		e.received += uint64(len(r.Data))
+	}
+	resp.Data = r.Data
+	ev.Payload = capped(r.Data, s.payloadCap)
+	ev.PayloadLength = uint64(len(r.Data))
+	ev.Result = &socklabv1.Result{Truncated: r.Truncated}
+	if !e.sock.IsStream() {
+		ev.Result.DatagramLength = uint64(r.Length)
+	}
+	if r.From.IsValid() {
+		ev.Peer = toAddress(r.From)
+		ev.Result.Address = ev.Peer
+	}
+	return nil
+}
+
+func capped(b []byte, limit int) []byte {
+	if len(b) > limit {
+		b = b[:limit]
+	}
+	return append([]byte(nil), b...)
+}
+
+// localAddr returns the socket's own address, cached once it is concrete.
+func (e *entry) localAddr() *socklabv1.Address {
+	if a := e.local.Load(); a != nil {
+		return a
+	}
+	a, err := e.sock.LocalAddr()
+	if err != nil || !a.IsValid() {
+		return nil
+	}
+	out := toAddress(a)
+	if a.Port != 0 && !a.IP.IsUnspecified() {
+		e.local.Store(out)
+	}
+	return out
+}
+
+// peerAddr returns a stream's peer address, cached once connected.
+func (e *entry) peerAddr() *socklabv1.Address {
+	if a := e.peer.Load(); a != nil {
+		return a
+	}
+	a, err := e.sock.PeerAddr()
+	if err != nil || !a.IsValid() {
+		return nil
+	}
+	out := toAddress(a)
+	e.peer.Store(out)
+	return out
+}
+
+func toAddress(a sock.Addr) *socklabv1.Address {
+	if !a.IsValid() {
+		return nil
+	}
+	return &socklabv1.Address{Host: a.IP.String(), Port: uint32(a.Port)}
+}
+
+// SocketError turns a socket call's error into what a lab observes: the errno's name,
+// number and C library message, or Python's "timed out".
+func SocketError(err error) *socklabv1.SocketError {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sock.ErrTimeout) {
+		return &socklabv1.SocketError{Name: "timeout", Message: "timed out"}
+	}
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		name := unix.ErrnoName(errno)
+		if name == "" {
+			name = fmt.Sprintf("errno%d", int(errno))
+		}
+		return &socklabv1.SocketError{Name: name, Errno: int32(errno), Message: strerror(errno)}
+	}
+	return &socklabv1.SocketError{Name: "error", Message: err.Error()}
+}
+
+// strerror returns the C library's message for errno: Go's table, capitalised as glibc's.
+func strerror(errno unix.Errno) string {
+	msg := errno.Error()
+	if msg == "" {
+		return msg
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:]
+}
+
+// end closes every socket the session holds, records why, and ends its event stream.
+// It returns how many sockets were still open.
+func (s *Session) end(reason string) int {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return 0
+	}
+	s.ended = true
+	s.endReason = reason
+	close(s.done)
+	type open struct {
+		h uint32
+		e *entry
+	}
+	var toClose []open
+	for h, e := range s.handles {
+		if !e.closed {
+			e.closed = true
+			toClose = append(toClose, open{h, e})
+		}
+	}
+	s.open = 0
+	s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	for _, c := range toClose {
+		ev := &socklabv1.Event{
+			Kind: socklabv1.EventKind_EVENT_KIND_BACKGROUND, Handle: c.h, Op: "close",
+			Operation: &socklabv1.Operation{Op: &socklabv1.Operation_Close{Close: &socklabv1.CloseOp{}}},
+			Local:     c.e.localAddr(), StartNs: Monotonic(time.Now()),
+			Note:      "closed by the agent: " + reason,
+		}
+		if c.e.sock.IsStream() {
+			ev.Peer = c.e.peerAddr()
+		}
+		if err := c.e.sock.Close(); err != nil {
+			ev.Error = SocketError(err)
+		}
+		s.events.push(context.Background(), ev, false)
+	}
+	s.events.close(&socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_SESSION_END, StartNs: Monotonic(time.Now()),
+		Note: fmt.Sprintf("session ended: %s; %d sockets closed", reason, len(toClose))})
+	return len(toClose)
+}
+
+// Events streams the session's background events to send, in batches of at most max,
+// until the session ends and every event is delivered, or ctx ends. One stream at a time.
+func (s *Session) Events(ctx context.Context, max int, send func([]*socklabv1.Event) error) error {
+	if !s.events.subscribe() {
+		return errorf(Precondition, "session %s already has an event stream: one at a time", s.id)
+	}
+	defer s.events.unsubscribe()
+	for {
+		batch, more, err := s.events.take(ctx, max)
+		if err != nil {
+			return err
+		}
+		if len(batch) > 0 {
+			if err := send(batch); err != nil {
+				return err
+			}
+		}
+		if !more {
+			return nil
+		}
+	}
+}

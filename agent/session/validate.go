@@ -1,0 +1,235 @@
+package session
+
+import (
+	"math"
+	"net/netip"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/socklab/socklab/agent/policy"
+	"github.com/socklab/socklab/agent/sock"
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+)
+
+// Flags each operation accepts; anything else is refused, so a request cannot reach
+// kernel behaviour the agent does not model.
+const (
+	sendFlags = unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL | unix.MSG_MORE | unix.MSG_OOB
+	recvFlags = unix.MSG_PEEK | unix.MSG_WAITALL | unix.MSG_DONTWAIT | unix.MSG_OOB
+)
+
+// Validate checks a request's shape and limits without touching any socket. It is what a
+// malformed request meets first; it never panics, whatever the message holds.
+func Validate(req *socklabv1.PerformRequest, pol *policy.Policy) error {
+	op := req.GetOperation()
+	if op == nil || op.GetOp() == nil {
+		return errorf(Invalid, "operation is missing: set one of socket, bind, connect, send, recv, ...")
+	}
+	if _, isSocket := op.GetOp().(*socklabv1.Operation_Socket); isSocket != (req.GetHandle() == 0) {
+		if isSocket {
+			return errorf(Invalid, "socket makes a new handle: leave handle at 0 (it is %d)", req.GetHandle())
+		}
+		return errorf(Invalid, "%s needs a handle: the one socket or accept returned", opName(op))
+	}
+	switch o := op.GetOp().(type) {
+	case *socklabv1.Operation_Socket:
+		if o.Socket.GetFamily() != socklabv1.Family_FAMILY_INET {
+			return errorf(Invalid, "socket: family %s is not supported by this agent; use FAMILY_INET", o.Socket.GetFamily())
+		}
+		switch o.Socket.GetType() {
+		case socklabv1.SocketType_SOCKET_TYPE_STREAM, socklabv1.SocketType_SOCKET_TYPE_DGRAM:
+		default:
+			return errorf(Invalid, "socket: type %s is not supported; use SOCKET_TYPE_STREAM or SOCKET_TYPE_DGRAM", o.Socket.GetType())
+		}
+	case *socklabv1.Operation_Setsockopt:
+		opt, ok := sock.LookupOption(int(o.Setsockopt.GetLevel()), int(o.Setsockopt.GetName()))
+		if !ok {
+			return errorf(Invalid, "setsockopt: option level %d name %d is not supported by this agent", o.Setsockopt.GetLevel(), o.Setsockopt.GetName())
+		}
+		if opt.ReadOnly {
+			return errorf(Invalid, "setsockopt: %s can only be read", opt.Symbol)
+		}
+		switch v := o.Setsockopt.GetValue().(type) {
+		case nil:
+			return errorf(Invalid, "setsockopt %s: value is missing: set int_value or bytes_value", opt.Symbol)
+		case *socklabv1.SetSockOptOp_IntValue:
+			if v.IntValue < math.MinInt32 || v.IntValue > math.MaxInt32 {
+				return errorf(Invalid, "setsockopt %s: value %d does not fit a C int", opt.Symbol, v.IntValue)
+			}
+		case *socklabv1.SetSockOptOp_BytesValue:
+			if len(v.BytesValue) > 1024 {
+				return errorf(Invalid, "setsockopt %s: %d bytes is too long a buffer (at most 1024)", opt.Symbol, len(v.BytesValue))
+			}
+		}
+	case *socklabv1.Operation_Getsockopt:
+		if _, ok := sock.LookupOption(int(o.Getsockopt.GetLevel()), int(o.Getsockopt.GetName())); !ok {
+			return errorf(Invalid, "getsockopt: option level %d name %d is not supported by this agent", o.Getsockopt.GetLevel(), o.Getsockopt.GetName())
+		}
+		if o.Getsockopt.GetBuflen() > 1024 {
+			return errorf(Invalid, "getsockopt: buflen %d is too large (at most 1024)", o.Getsockopt.GetBuflen())
+		}
+	case *socklabv1.Operation_Bind:
+		if _, err := parseAddr("bind", o.Bind.GetAddress()); err != nil {
+			return err
+		}
+	case *socklabv1.Operation_Listen:
+	case *socklabv1.Operation_Connect:
+		if _, err := parseAddr("connect", o.Connect.GetAddress()); err != nil {
+			return err
+		}
+	case *socklabv1.Operation_ConnectEx:
+		if _, err := parseAddr("connect_ex", o.ConnectEx.GetAddress()); err != nil {
+			return err
+		}
+	case *socklabv1.Operation_Send:
+		return checkSend("send", o.Send.GetData(), o.Send.GetFlags(), pol)
+	case *socklabv1.Operation_Sendall:
+		return checkSend("sendall", o.Sendall.GetData(), o.Sendall.GetFlags(), pol)
+	case *socklabv1.Operation_Sendto:
+		if _, err := parseAddr("sendto", o.Sendto.GetAddress()); err != nil {
+			return err
+		}
+		return checkSend("sendto", o.Sendto.GetData(), o.Sendto.GetFlags(), pol)
+	case *socklabv1.Operation_Recv:
+		return checkRecv("recv", o.Recv, pol)
+	case *socklabv1.Operation_Recvfrom:
+		return checkRecv("recvfrom", o.Recvfrom, pol)
+	case *socklabv1.Operation_Shutdown:
+		if _, ok := shutdownHow[o.Shutdown.GetHow()]; !ok {
+			return errorf(Invalid, "shutdown: how %s is not valid; use SHUTDOWN_HOW_RD, SHUTDOWN_HOW_WR or SHUTDOWN_HOW_RDWR", o.Shutdown.GetHow())
+		}
+	case *socklabv1.Operation_Settimeout:
+		if o.Settimeout.Seconds != nil {
+			s := o.Settimeout.GetSeconds()
+			if math.IsNaN(s) || math.IsInf(s, 0) || s < 0 || s > 1e9 {
+				return errorf(Invalid, "settimeout: timeout %v is out of range: use None, 0 or a positive number of seconds", s)
+			}
+		}
+	case *socklabv1.Operation_Accept, *socklabv1.Operation_Close, *socklabv1.Operation_Getsockname,
+		*socklabv1.Operation_Getpeername, *socklabv1.Operation_Setblocking, *socklabv1.Operation_Gettimeout:
+	default:
+		return errorf(Invalid, "operation %T is not supported by this agent", o)
+	}
+	return nil
+}
+
+var shutdownHow = map[socklabv1.ShutdownHow]int{
+	socklabv1.ShutdownHow_SHUTDOWN_HOW_RD:   unix.SHUT_RD,
+	socklabv1.ShutdownHow_SHUTDOWN_HOW_WR:   unix.SHUT_WR,
+	socklabv1.ShutdownHow_SHUTDOWN_HOW_RDWR: unix.SHUT_RDWR,
+}
+
+func checkSend(name string, data []byte, flags int32, pol *policy.Policy) error {
+	if len(data) > pol.MaxBytesPerOp {
+		return errorf(Exhausted, "%s: %d bytes is over this agent's limit of %d bytes per operation", name, len(data), pol.MaxBytesPerOp)
+	}
+	if f := int(flags) &^ sendFlags; f != 0 {
+		return errorf(Invalid, "%s: flags 0x%x are not supported; use MSG_DONTWAIT, MSG_NOSIGNAL, MSG_MORE or MSG_OOB", name, f)
+	}
+	return nil
+}
+
+func checkRecv(name string, r *socklabv1.RecvOp, pol *policy.Policy) error {
+	if int64(r.GetBufsize()) > int64(pol.MaxBytesPerOp) {
+		return errorf(Exhausted, "%s: bufsize %d is over this agent's limit of %d bytes per operation", name, r.GetBufsize(), pol.MaxBytesPerOp)
+	}
+	if f := int(r.GetFlags()) &^ recvFlags; f != 0 {
+		return errorf(Invalid, "%s: flags 0x%x are not supported; use MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT or MSG_OOB", name, f)
+	}
+	return nil
+}
+
+// parseAddr turns a request's address into a socket address, as Python's AF_INET address
+// tuples are read: "" is INADDR_ANY, "localhost" is 127.0.0.1, "<broadcast>" is
+// 255.255.255.255, anything else must be an IPv4 literal.
+func parseAddr(op string, a *socklabv1.Address) (sock.Addr, error) {
+	if a == nil {
+		return sock.Addr{}, errorf(Invalid, "%s: address is missing: give (host, port)", op)
+	}
+	if a.GetPath() != "" {
+		return sock.Addr{}, errorf(Invalid, "%s: a path address needs an AF_UNIX socket, which this agent does not support yet", op)
+	}
+	if a.GetPort() > 65535 {
+		return sock.Addr{}, errorf(Invalid, "%s: port must be 0-65535 (got %d)", op, a.GetPort())
+	}
+	var ip netip.Addr
+	switch h := strings.TrimSpace(a.GetHost()); h {
+	case "":
+		ip = netip.IPv4Unspecified()
+	case "localhost":
+		ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	case "<broadcast>":
+		ip = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	default:
+		var err error
+		ip, err = netip.ParseAddr(h)
+		if err != nil {
+			return sock.Addr{}, errorf(Invalid, "%s: host %q is not an IP address (the agent resolves no names but localhost)", op, h)
+		}
+		ip = ip.Unmap()
+		if !ip.Is4() {
+			return sock.Addr{}, errorf(Invalid, "%s: host %s is not an IPv4 address, as an AF_INET socket needs", op, h)
+		}
+	}
+	return sock.Addr{IP: ip, Port: uint16(a.GetPort())}, nil
+}
+
+// opName is the Python name of an operation, as events and messages show it.
+func opName(op *socklabv1.Operation) string {
+	switch op.GetOp().(type) {
+	case *socklabv1.Operation_Socket:
+		return "socket"
+	case *socklabv1.Operation_Setsockopt:
+		return "setsockopt"
+	case *socklabv1.Operation_Getsockopt:
+		return "getsockopt"
+	case *socklabv1.Operation_Bind:
+		return "bind"
+	case *socklabv1.Operation_Listen:
+		return "listen"
+	case *socklabv1.Operation_Accept:
+		return "accept"
+	case *socklabv1.Operation_Connect:
+		return "connect"
+	case *socklabv1.Operation_ConnectEx:
+		return "connect_ex"
+	case *socklabv1.Operation_Send:
+		return "send"
+	case *socklabv1.Operation_Sendall:
+		return "sendall"
+	case *socklabv1.Operation_Sendto:
+		return "sendto"
+	case *socklabv1.Operation_Recv:
+		return "recv"
+	case *socklabv1.Operation_Recvfrom:
+		return "recvfrom"
+	case *socklabv1.Operation_Shutdown:
+		return "shutdown"
+	case *socklabv1.Operation_Close:
+		return "close"
+	case *socklabv1.Operation_Getsockname:
+		return "getsockname"
+	case *socklabv1.Operation_Getpeername:
+		return "getpeername"
+	case *socklabv1.Operation_Settimeout:
+		return "settimeout"
+	case *socklabv1.Operation_Setblocking:
+		return "setblocking"
+	case *socklabv1.Operation_Gettimeout:
+		return "gettimeout"
+	}
+	return "unknown"
+}
+
+// laneOf says which ordered lane an operation runs in.
+func laneOf(op *socklabv1.Operation) lane {
+	switch op.GetOp().(type) {
+	case *socklabv1.Operation_Accept, *socklabv1.Operation_Recv, *socklabv1.Operation_Recvfrom:
+		return recvLane
+	case *socklabv1.Operation_Connect, *socklabv1.Operation_ConnectEx, *socklabv1.Operation_Send,
+		*socklabv1.Operation_Sendall, *socklabv1.Operation_Sendto:
+		return sendLane
+	}
+	return noLane
+}

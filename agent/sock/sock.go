@@ -1,0 +1,600 @@
+// Package sock holds one real operating-system socket driven with the exact semantics of
+// Python's socket module on Linux.
+//
+// Every fd is non-blocking and owned by an *os.File, so blocking calls wait in Go's network
+// poller rather than in a thread: ten thousand idle sockets cost no threads. Python's three
+// modes are emulated on top: blocking (timeout None), timeout (a positive duration) and
+// non-blocking (timeout 0). Receiving and sending wait on separate sides of the poller, so
+// a send never waits behind a blocked recv on the same socket.
+//
+// Socket errors come back as unix.Errno values (ECONNREFUSED, EAGAIN, ...) or ErrTimeout,
+// exactly on the call that caused them; a cancelled context comes back as the context's
+// error.
+package sock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrTimeout is the error of an operation whose socket timeout expired, Python's
+// socket.timeout ("timed out").
+var ErrTimeout = errors.New("timed out")
+
+// DefaultBacklog is the backlog of listen() without an argument: min(SOMAXCONN, 128), as
+// in CPython.
+const DefaultBacklog = 128
+
+// Addr is a socket address: an IP and a port for the inet families.
+type Addr struct {
+	// IP is the host part; the zero Addr means "no address" (an unconnected peer).
+	IP netip.Addr
+	// Port is the port number.
+	Port uint16
+}
+
+// IsValid reports whether a holds an address.
+func (a Addr) IsValid() bool { return a.IP.IsValid() }
+
+// String formats a as Python prints it: ('127.0.0.1', 8080).
+func (a Addr) String() string {
+	if !a.IsValid() {
+		return "None"
+	}
+	return netip.AddrPortFrom(a.IP, a.Port).String()
+}
+
+// Socket is one OS socket. Its methods may be called from several goroutines: receiving
+// and sending operations each run one at a time, independently of each other.
+type Socket struct {
+	family int
+	typ    int
+	source netip.Addr // host identity: bound before connect/send/listen when unbound
+
+	file *os.File
+	rc   syscall.RawConn
+
+	rmu sync.Mutex // serialises the receiving side (recv, recvfrom, accept)
+	wmu sync.Mutex // serialises the sending side (send, sendall, sendto, connect)
+
+	mu      sync.Mutex    // protects timeout and the deadline generations
+	timeout time.Duration // < 0: blocking (None); 0: non-blocking; > 0: timeout
+	gen     [2]uint64     // per side, bumped when an operation ends, to retire stale cancels
+}
+
+type side int
+
+const (
+	readSide side = iota
+	writeSide
+)
+
+// Open makes a new socket of family (unix.AF_INET) and type (unix.SOCK_STREAM or
+// unix.SOCK_DGRAM). When source is valid, the socket takes it as its own address before
+// it connects, sends or listens while unbound, so peers see the agent's host address.
+func Open(family, typ int, source netip.Addr) (*Socket, error) {
+	if family != unix.AF_INET {
+		return nil, fmt.Errorf("socket: family %d: %w", family, unix.EAFNOSUPPORT)
+	}
+	if typ != unix.SOCK_STREAM && typ != unix.SOCK_DGRAM {
+		return nil, fmt.Errorf("socket: type %d: %w", typ, unix.ESOCKTNOSUPPORT)
+	}
+	fd, err := unix.Socket(family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return newSocket(fd, family, typ, source)
+}
+
+func newSocket(fd, family, typ int, source netip.Addr) (*Socket, error) {
+	f := os.NewFile(uintptr(fd), "socket")
+	if f == nil {
+		unix.Close(fd)
+		return nil, unix.EBADF
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if source.IsValid() && !source.Is4() {
+		source = netip.Addr{}
+	}
+	return &Socket{family: family, typ: typ, source: source, file: f, rc: rc, timeout: -1}, nil
+}
+
+// Family returns the socket's address family.
+func (s *Socket) Family() int { return s.family }
+
+// Type returns the socket's type.
+func (s *Socket) Type() int { return s.typ }
+
+// IsStream reports whether the socket is a stream socket.
+func (s *Socket) IsStream() bool { return s.typ == unix.SOCK_STREAM }
+
+// Timeout returns the socket's timeout: negative for None (blocking), 0 for non-blocking.
+func (s *Socket) Timeout() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.timeout
+}
+
+// SetTimeout sets the timeout as Python's settimeout: negative is None, 0 non-blocking.
+func (s *Socket) SetTimeout(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d < 0 {
+		d = -1
+	}
+	s.timeout = d
+}
+
+// Close closes the socket. Operations blocked on it return EBADF. Closing twice is a no-op.
+func (s *Socket) Close() error {
+	err := s.file.Close()
+	if errors.Is(err, os.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// control runs fn on the fd, or returns EBADF when the socket is closed.
+func (s *Socket) control(fn func(fd int) error) error {
+	var opErr error
+	if err := s.rc.Control(func(fd uintptr) { opErr = fn(int(fd)) }); err != nil {
+		return unix.EBADF
+	}
+	return opErr
+}
+
+// wait runs attempt until it returns something other than EAGAIN, waiting on the poller
+// for side between attempts, as a blocking socket would in the kernel. It honours the
+// deadline (zero: none) and ctx. In non-blocking mode (nonblock) it makes one attempt.
+func (s *Socket) wait(ctx context.Context, sd side, deadline time.Time, nonblock bool, attempt func(fd int) error) error {
+	if nonblock {
+		return s.control(attempt)
+	}
+	done := s.arm(ctx, sd, deadline)
+	defer done()
+	var opErr error
+	fn := func(fd uintptr) bool {
+		for {
+			opErr = attempt(int(fd))
+			if opErr != unix.EINTR {
+				return opErr != unix.EAGAIN
+			}
+		}
+	}
+	var err error
+	if sd == readSide {
+		err = s.rc.Read(fn)
+	} else {
+		err = s.rc.Write(fn)
+	}
+	switch {
+	case err == nil:
+		return opErr
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return ErrTimeout
+	case errors.Is(err, os.ErrClosed):
+		return unix.EBADF
+	default:
+		return err
+	}
+}
+
+// arm sets side's deadline and arranges for ctx's cancellation to expire it at once. The
+// returned func disarms; a cancellation that fires after it no longer touches the file.
+func (s *Socket) arm(ctx context.Context, sd side, deadline time.Time) (disarm func()) {
+	s.mu.Lock()
+	gen := s.gen[sd]
+	s.setDeadline(sd, deadline)
+	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.gen[sd] == gen {
+			s.setDeadline(sd, time.Unix(1, 0))
+		}
+	})
+	return func() {
+		stop()
+		s.mu.Lock()
+		s.gen[sd]++
+		s.mu.Unlock()
+	}
+}
+
+func (s *Socket) setDeadline(sd side, t time.Time) {
+	if sd == readSide {
+		_ = s.file.SetReadDeadline(t)
+	} else {
+		_ = s.file.SetWriteDeadline(t)
+	}
+}
+
+// mode returns the deadline for an operation starting now and whether it is non-blocking.
+func (s *Socket) mode() (deadline time.Time, nonblock bool) {
+	t := s.Timeout()
+	switch {
+	case t == 0:
+		return time.Time{}, true
+	case t > 0:
+		return time.Now().Add(t), false
+	}
+	return time.Time{}, false
+}
+
+// Bind binds the socket to addr.
+func (s *Socket) Bind(addr Addr) error {
+	sa, err := s.sockaddr(addr)
+	if err != nil {
+		return err
+	}
+	return s.control(func(fd int) error { return unix.Bind(fd, sa) })
+}
+
+// Listen makes a stream socket listen with backlog (negative is taken as 0, as in Python).
+func (s *Socket) Listen(backlog int) error {
+	if backlog < 0 {
+		backlog = 0
+	}
+	if err := s.autobind(Addr{}); err != nil {
+		return err
+	}
+	return s.control(func(fd int) error { return unix.Listen(fd, backlog) })
+}
+
+// Accept waits for a connection and returns it as a new blocking socket (Python's accept
+// gives a socket with the default timeout, None) and the peer's address.
+func (s *Socket) Accept(ctx context.Context) (*Socket, Addr, error) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	deadline, nonblock := s.mode()
+	var nfd int
+	var from unix.Sockaddr
+	err := s.wait(ctx, readSide, deadline, nonblock, func(fd int) error {
+		var err error
+		nfd, from, err = unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		return err
+	})
+	if err != nil {
+		return nil, Addr{}, err
+	}
+	c, err := newSocket(nfd, s.family, s.typ, s.source)
+	if err != nil {
+		return nil, Addr{}, err
+	}
+	return c, fromSockaddr(from), nil
+}
+
+// Connect connects to addr. In non-blocking mode a TCP connect returns EINPROGRESS, as in
+// Python; otherwise it waits for the handshake within the timeout.
+func (s *Socket) Connect(ctx context.Context, addr Addr) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	sa, err := s.sockaddr(addr)
+	if err != nil {
+		return err
+	}
+	if err := s.autobind(addr); err != nil {
+		return err
+	}
+	deadline, nonblock := s.mode()
+	if nonblock {
+		return s.control(func(fd int) error { return unix.Connect(fd, sa) })
+	}
+	started := false
+	return s.wait(ctx, writeSide, deadline, false, func(fd int) error {
+		if !started {
+			started = true
+			err := unix.Connect(fd, sa)
+			if err == unix.EINPROGRESS {
+				return unix.EAGAIN
+			}
+			return err
+		}
+		v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err != nil {
+			return err
+		}
+		switch e := unix.Errno(v); e {
+		case 0, unix.EISCONN:
+			// The poller may wake us before the handshake ends: check we are connected.
+			if _, err := unix.Getpeername(fd); err != nil {
+				return unix.EAGAIN
+			}
+			return nil
+		case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
+			return unix.EAGAIN
+		default:
+			return e
+		}
+	})
+}
+
+// Send sends data as Python's send: blocking, it returns when every byte is queued; with
+// a timeout or MSG_DONTWAIT it makes one send(2) once the socket is writable, which may
+// write part; non-blocking, it may write part or fail with EAGAIN.
+func (s *Socket) Send(ctx context.Context, data []byte, flags int) (int, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	deadline, nonblock := s.mode()
+	if flags&unix.MSG_DONTWAIT != 0 {
+		nonblock = true
+	}
+	whole := !nonblock && deadline.IsZero()
+	n, err := s.sendLoop(ctx, data, flags, nil, deadline, nonblock, whole)
+	if n > 0 && err != nil && ctx.Err() == nil {
+		// Like the kernel's blocking send: bytes already queued are reported, the error
+		// shows on the next call.
+		return n, nil
+	}
+	return n, err
+}
+
+// SendAll sends every byte of data, as Python's sendall. Under a timeout the whole call
+// must finish within it; the count returned with an error is how much was sent before it.
+func (s *Socket) SendAll(ctx context.Context, data []byte, flags int) (int, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	deadline, nonblock := s.mode()
+	if flags&unix.MSG_DONTWAIT != 0 {
+		nonblock = true
+	}
+	if nonblock {
+		// CPython's sendall on a non-blocking socket loops until EAGAIN.
+		total := 0
+		for {
+			n, err := s.sendOnce(data[total:], flags, nil)
+			total += n
+			if err != nil || total == len(data) {
+				return total, err
+			}
+		}
+	}
+	return s.sendLoop(ctx, data, flags, nil, deadline, false, true)
+}
+
+// SendTo sends data to addr, as Python's sendto.
+func (s *Socket) SendTo(ctx context.Context, data []byte, flags int, addr Addr) (int, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	sa, err := s.sockaddr(addr)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.autobind(addr); err != nil {
+		return 0, err
+	}
+	deadline, nonblock := s.mode()
+	if flags&unix.MSG_DONTWAIT != 0 {
+		nonblock = true
+	}
+	return s.sendLoop(ctx, data, flags, sa, deadline, nonblock, false)
+}
+
+// sendLoop sends data; with whole it keeps going until every byte is queued (a blocking
+// stream send), else it returns after the first send(2) that wrote anything.
+func (s *Socket) sendLoop(ctx context.Context, data []byte, flags int, to unix.Sockaddr, deadline time.Time, nonblock, whole bool) (int, error) {
+	total := 0
+	for {
+		var n int
+		err := s.wait(ctx, writeSide, deadline, nonblock, func(fd int) error {
+			var err error
+			n, err = unix.SendmsgN(fd, data[total:], nil, to, flags|unix.MSG_NOSIGNAL)
+			return err
+		})
+		if n > 0 {
+			total += n
+		}
+		if err != nil {
+			if total > 0 && !whole {
+				return total, nil
+			}
+			return total, err
+		}
+		if !whole || total >= len(data) || !s.IsStream() {
+			return total, nil
+		}
+	}
+}
+
+func (s *Socket) sendOnce(data []byte, flags int, to unix.Sockaddr) (int, error) {
+	var n int
+	err := s.control(func(fd int) error {
+		var err error
+		n, err = unix.SendmsgN(fd, data, nil, to, flags|unix.MSG_NOSIGNAL)
+		return err
+	})
+	if n < 0 {
+		n = 0
+	}
+	return n, err
+}
+
+// Received is what a recv or recvfrom returned.
+type Received struct {
+	// Data is the bytes returned.
+	Data []byte
+	// From is the sender's address (datagram sockets; invalid for a connected stream).
+	From Addr
+	// Length is the datagram's true length (datagram sockets), even when truncated.
+	Length int
+	// Truncated is set when the datagram was longer than the buffer: the rest is lost.
+	Truncated bool
+}
+
+// Recv receives up to bufsize bytes, as Python's recv and recvfrom. MSG_WAITALL on a
+// stream waits (within the timeout) for bufsize bytes, the end of the stream or an error.
+func (s *Socket) Recv(ctx context.Context, bufsize, flags int) (Received, error) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	deadline, nonblock := s.mode()
+	if flags&unix.MSG_DONTWAIT != 0 {
+		nonblock = true
+	}
+	buf := make([]byte, bufsize)
+	sysFlags := flags &^ unix.MSG_WAITALL
+	if !s.IsStream() {
+		sysFlags |= unix.MSG_TRUNC // the return value becomes the datagram's true length
+	}
+	var r Received
+	total := 0
+	for {
+		var n, rflags int
+		var from unix.Sockaddr
+		err := s.wait(ctx, readSide, deadline, nonblock, func(fd int) error {
+			var err error
+			n, _, rflags, from, err = unix.Recvmsg(fd, buf[total:], nil, sysFlags)
+			return err
+		})
+		if err != nil {
+			if total > 0 {
+				break // MSG_WAITALL returns what it has when interrupted
+			}
+			return Received{}, err
+		}
+		if !s.IsStream() {
+			r.Length = n
+			r.Truncated = rflags&unix.MSG_TRUNC != 0 || n > bufsize
+			r.From = fromSockaddr(from)
+			total = min(n, bufsize)
+			break
+		}
+		total += n
+		if flags&unix.MSG_WAITALL == 0 || n == 0 || total >= bufsize || flags&unix.MSG_PEEK != 0 {
+			if from != nil {
+				r.From = fromSockaddr(from)
+			}
+			break
+		}
+	}
+	r.Data = buf[:total]
+	return r, nil
+}
+
+// Shutdown shuts down reading (unix.SHUT_RD), writing (SHUT_WR) or both (SHUT_RDWR).
+func (s *Socket) Shutdown(how int) error {
+	return s.control(func(fd int) error { return unix.Shutdown(fd, how) })
+}
+
+// LocalAddr returns the socket's own address (getsockname).
+func (s *Socket) LocalAddr() (Addr, error) {
+	var a Addr
+	err := s.control(func(fd int) error {
+		sa, err := unix.Getsockname(fd)
+		if err != nil {
+			return err
+		}
+		a = fromSockaddr(sa)
+		return nil
+	})
+	return a, err
+}
+
+// PeerAddr returns the connected peer's address (getpeername); ENOTCONN when there is none.
+func (s *Socket) PeerAddr() (Addr, error) {
+	var a Addr
+	err := s.control(func(fd int) error {
+		sa, err := unix.Getpeername(fd)
+		if err != nil {
+			return err
+		}
+		a = fromSockaddr(sa)
+		return nil
+	})
+	return a, err
+}
+
+// SetOptionInt sets an integer socket option.
+func (s *Socket) SetOptionInt(level, name, value int) error {
+	return s.control(func(fd int) error { return unix.SetsockoptInt(fd, level, name, value) })
+}
+
+// SetOptionBytes sets a socket option from a raw buffer (a C struct, as Python passes one).
+func (s *Socket) SetOptionBytes(level, name int, value []byte) error {
+	return s.control(func(fd int) error { return unix.SetsockoptString(fd, level, name, string(value)) })
+}
+
+// OptionInt reads an integer socket option.
+func (s *Socket) OptionInt(level, name int) (int, error) {
+	var v int
+	err := s.control(func(fd int) error {
+		var err error
+		v, err = unix.GetsockoptInt(fd, level, name)
+		return err
+	})
+	return v, err
+}
+
+// OptionBytes reads a socket option as at most buflen raw bytes.
+func (s *Socket) OptionBytes(level, name, buflen int) ([]byte, error) {
+	buf := make([]byte, buflen)
+	var n int
+	err := s.control(func(fd int) error {
+		var err error
+		n, err = getsockoptRaw(fd, level, name, buf)
+		return err
+	})
+	return buf[:n], err
+}
+
+// autobind gives an unbound socket the host identity before it talks to dest (invalid:
+// before listen), so that peers see the host's address. TCP sockets defer the port choice
+// to connect (IP_BIND_ADDRESS_NO_PORT), as an ordinary connect would.
+func (s *Socket) autobind(dest Addr) error {
+	if !s.source.IsValid() {
+		return nil
+	}
+	if dest.IsValid() && s.source.IsLoopback() != dest.IP.IsLoopback() {
+		return nil // a loopback identity cannot reach other networks, nor the reverse
+	}
+	return s.control(func(fd int) error {
+		sa, err := unix.Getsockname(fd)
+		if err != nil {
+			return err
+		}
+		if a := fromSockaddr(sa); a.Port != 0 || (a.IP.IsValid() && !a.IP.IsUnspecified()) {
+			return nil // already bound
+		}
+		if s.IsStream() && dest.IsValid() {
+			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1); err != nil {
+				return err
+			}
+		}
+		err = unix.Bind(fd, &unix.SockaddrInet4{Addr: s.source.As4()})
+		if err == unix.EINVAL {
+			return nil // bound meanwhile: nothing to do
+		}
+		return err
+	})
+}
+
+func (s *Socket) sockaddr(a Addr) (unix.Sockaddr, error) {
+	if !a.IP.Is4() {
+		return nil, unix.EAFNOSUPPORT
+	}
+	return &unix.SockaddrInet4{Addr: a.IP.As4(), Port: int(a.Port)}, nil
+}
+
+func fromSockaddr(sa unix.Sockaddr) Addr {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return Addr{IP: netip.AddrFrom4(sa.Addr), Port: uint16(sa.Port)}
+	case *unix.SockaddrInet6:
+		return Addr{IP: netip.AddrFrom16(sa.Addr), Port: uint16(sa.Port)}
+	}
+	return Addr{}
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/socklab/socklab/agent/policy"
+	"github.com/socklab/socklab/agent/server"
+)
+
+func agentCommand() *cobra.Command {
+	var (
+		listen, token, hostIP, name, ports string
+		allowNets                          []string
+		insecure                           bool
+		maxSockets, maxSessions            int
+		maxBytes                           int
+	)
+	def := policy.Default()
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Serve socklab.v1.AgentService: real sockets on this host, on command",
+		Long: `Serve socklab.v1.AgentService over gRPC. A controller (or any gRPC client) opens a
+session and drives real sockets on this host exactly as Python's socket module would, and
+gets every operation back as an event.
+
+Every call but the standard health service needs the token, sent as gRPC metadata
+"authorization: Bearer TOKEN". The agent refuses to listen on a non-loopback address
+without a token unless --insecure is given.`,
+		Example: `  socklab agent --listen 127.0.0.1:7070 --token T
+  SOCKLAB_TOKEN=T socklab agent --listen 0.0.0.0:7070 --host-ip 10.0.0.11`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if token == "" {
+				token = os.Getenv("SOCKLAB_TOKEN")
+			}
+			pol := def
+			pol.MaxSockets, pol.MaxSessions, pol.MaxBytesPerOp = maxSockets, maxSessions, maxBytes
+			var err error
+			if pol.Ports, err = policy.ParsePortRanges(ports); err != nil {
+				return usageError{fmt.Errorf("--bind-ports: %w", err)}
+			}
+			if len(allowNets) > 0 {
+				if pol.Networks, err = policy.ParseNetworks(allowNets); err != nil {
+					return usageError{fmt.Errorf("--allow-net: %w", err)}
+				}
+			}
+			var host netip.Addr
+			if hostIP != "" {
+				if host, err = netip.ParseAddr(hostIP); err != nil || !host.Is4() {
+					return usageError{fmt.Errorf("--host-ip %q: want an IPv4 address of this host", hostIP)}
+				}
+			}
+			if name == "" {
+				name, _ = os.Hostname()
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			lis, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("listen %s: %w", listen, err)
+			}
+			a, err := server.New(lis, server.Config{Name: name, HostIP: host, Token: token, Insecure: insecure, Policy: pol, Log: log})
+			if err != nil {
+				lis.Close()
+				return usageError{err}
+			}
+			log.Info("agent serving", "listen", a.Addr().String(), "name", name, "host_ip", a.Sessions.HostIP().String(),
+				"token", token != "", "allow_net", pol.NetworksString(), "bind_ports", pol.PortsString())
+			return a.Serve(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:7070", "address to serve gRPC on")
+	f.StringVar(&token, "token", "", "bearer token every call must carry (default $SOCKLAB_TOKEN)")
+	f.StringVar(&hostIP, "host-ip", "", "this host's address, bound by sockets before they connect or send (default: the listen address)")
+	f.StringVar(&name, "name", "", "the agent's name (default: the host name)")
+	f.BoolVar(&insecure, "insecure", false, "allow serving a non-loopback address without a token")
+	f.StringSliceVar(&allowNets, "allow-net", nil, "networks connect/sendto may reach, CIDR, repeatable (default: loopback and this host's subnets)")
+	f.StringVar(&ports, "bind-ports", def.PortsString(), "ports bind may take (port 0 is always allowed)")
+	f.IntVar(&maxSockets, "max-sockets", def.MaxSockets, "sockets one session may hold open")
+	f.IntVar(&maxSessions, "max-sessions", def.MaxSessions, "sessions open at once")
+	f.IntVar(&maxBytes, "max-bytes", def.MaxBytesPerOp, "bytes one send or recv may move")
+	return cmd
+}

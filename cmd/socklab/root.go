@@ -1,0 +1,49 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	"github.com/socklab/socklab/agent/server"
+)
+
+// usageError marks errors of the command line itself (exit code 2).
+type usageError struct{ error }
+
+func exitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+func rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "socklab",
+		Short: "Run multi-host socket labs on real sockets, with one transcript",
+		Long: `socklab drives real sockets on one or more hosts from lab scripts.
+
+Agents open sockets on command; a controller runs labs across them and collects one
+transcript of every operation on every host.`,
+		Version:       server.Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(agentCommand(), demoCommand())
+	return root
+}
+
+func demoCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "demo [LAB]",
+		Short: "Run a lab on local agents and show it live (coming next)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cmd.Println("socklab demo: coming next. The agent is ready today: see `socklab agent --help`.")
+			return nil
+		},
+	}
+}
