@@ -63,7 +63,10 @@ func New(lis net.Listener, cfg Config) (*Agent, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	var opts []grpc.ServerOption
+	// A request or response carries at most one operation's bytes, plus the event's capped
+	// payload and its envelope.
+	msgMax := cfg.Policy.MaxBytesPerOp + cfg.Policy.MaxPayloadCap + 64<<10
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(msgMax), grpc.MaxSendMsgSize(msgMax)}
 	if cfg.Token != "" {
 		a := tokenAuth{token: []byte(cfg.Token)}
 		opts = append(opts, grpc.ChainUnaryInterceptor(a.unary), grpc.ChainStreamInterceptor(a.stream))

@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,8 +60,9 @@ type Socket struct {
 	typ    int
 	source netip.Addr // host identity: bound before connect/send/listen when unbound
 
-	file *os.File
-	rc   syscall.RawConn
+	file   *os.File
+	rc     syscall.RawConn
+	closed atomic.Bool
 
 	rmu sync.Mutex // serialises the receiving side (recv, recvfrom, accept)
 	wmu sync.Mutex // serialises the sending side (send, sendall, sendto, connect)
@@ -139,6 +141,7 @@ func (s *Socket) SetTimeout(d time.Duration) {
 
 // Close closes the socket. Operations blocked on it return EBADF. Closing twice is a no-op.
 func (s *Socket) Close() error {
+	s.closed.Store(true)
 	err := s.file.Close()
 	if errors.Is(err, os.ErrClosed) {
 		return nil
@@ -187,7 +190,7 @@ func (s *Socket) wait(ctx context.Context, sd side, deadline time.Time, nonblock
 			return ctx.Err()
 		}
 		return ErrTimeout
-	case errors.Is(err, os.ErrClosed):
+	case s.closed.Load():
 		return unix.EBADF
 	default:
 		return err
@@ -296,7 +299,7 @@ func (s *Socket) Connect(ctx context.Context, addr Addr) error {
 		return s.control(func(fd int) error { return unix.Connect(fd, sa) })
 	}
 	started := false
-	return s.wait(ctx, writeSide, deadline, false, func(fd int) error {
+	err = s.wait(ctx, writeSide, deadline, false, func(fd int) error {
 		if !started {
 			started = true
 			err := unix.Connect(fd, sa)
@@ -322,6 +325,13 @@ func (s *Socket) Connect(ctx context.Context, addr Addr) error {
 			return e
 		}
 	})
+	if err == nil {
+		// A connect that completed in the background leaves the kernel's socket state at
+		// "connecting"; one more connect() settles it, so that a later connect gives
+		// EISCONN exactly as after a blocking connect.
+		_ = s.control(func(fd int) error { return unix.Connect(fd, sa) })
+	}
+	return err
 }
 
 // Send sends data as Python's send: blocking, it returns when every byte is queued; with
