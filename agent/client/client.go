@@ -99,6 +99,13 @@ func (s *Session) Do(ctx context.Context, handle uint32, op *socklabv1.Operation
 	return s.c.api.Perform(ctx, &socklabv1.PerformRequest{SessionId: s.ID, Handle: handle, Seq: seq, Operation: op})
 }
 
+// LastSeq returns the seq of the last operation Do numbered on handle (0: none yet).
+func (s *Session) LastSeq(handle uint32) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seqs[handle]
+}
+
 // Renew renews the session's lease.
 func (s *Session) Renew(ctx context.Context) error {
 	_, err := s.c.api.RenewSession(ctx, &socklabv1.RenewSessionRequest{SessionId: s.ID})

@@ -16,7 +16,7 @@ const (
 )
 
 // gapWait bounds how long an operation waits for an earlier sequence number to arrive.
-const gapWait = 10 * time.Second
+var gapWait = 10 * time.Second
 
 // order sequences the operations on one handle: operations with a seq start in seq order,
 // and those of one lane also finish in order, each lane independently, so a send never
