@@ -515,7 +515,7 @@ func (s *Session) end(reason string) int {
 			Kind: socklabv1.EventKind_EVENT_KIND_BACKGROUND, Handle: c.h, Op: "close",
 			Operation: &socklabv1.Operation{Op: &socklabv1.Operation_Close{Close: &socklabv1.CloseOp{}}},
 			Local:     c.e.localAddr(), StartNs: Monotonic(time.Now()),
-			Note:      "closed by the agent: " + reason,
+			Note: "closed by the agent: " + reason,
 		}
 		if c.e.sock.IsStream() {
 			ev.Peer = c.e.peerAddr()
