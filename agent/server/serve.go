@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -34,6 +35,9 @@ type Config struct {
 	// Log receives the agent's log.
 	Log *slog.Logger
 }
+
+// stopGrace bounds how long a stopping agent waits for calls in flight to finish.
+const stopGrace = 5 * time.Second
 
 // Agent is a running agent: its gRPC server and its sessions.
 type Agent struct {
@@ -98,7 +102,17 @@ func (a *Agent) Serve(ctx context.Context) error {
 	}
 	a.health.Shutdown()
 	a.Sessions.CloseAll("agent stopped")
-	a.grpc.GracefulStop()
+	stopped := make(chan struct{})
+	go func() {
+		a.grpc.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(stopGrace):
+		a.grpc.Stop() // a client that stopped reading must not hold the agent open
+		<-stopped
+	}
 	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return err
 	}
