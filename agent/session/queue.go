@@ -56,6 +56,11 @@ func (q *queue) push(ctx context.Context, ev *socklabv1.Event, wait bool) {
 	if q.closed {
 		return
 	}
+	q.add(ev)
+}
+
+// add appends ev, preceded by a marker for any events dropped before it; q.mu must be held.
+func (q *queue) add(ev *socklabv1.Event) {
 	if q.dropped > 0 {
 		marker := &socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_DROPPED, Dropped: q.dropped,
 			Note: "events were dropped: the event stream fell behind"}
@@ -83,17 +88,8 @@ func (q *queue) close(ev *socklabv1.Event) {
 	if q.closed {
 		return
 	}
-	if q.dropped > 0 {
-		marker := &socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_DROPPED, Dropped: q.dropped,
-			Note: "events were dropped: the event stream fell behind"}
-		q.stamp(marker)
-		q.items = append(q.items, marker)
-		q.dropped = 0
-	}
-	q.stamp(ev)
-	q.items = append(q.items, ev)
 	q.closed = true
-	q.notify()
+	q.add(ev)
 }
 
 // subscribe claims the queue for one stream; a second concurrent stream is refused.
