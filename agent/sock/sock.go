@@ -447,7 +447,9 @@ type Received struct {
 }
 
 // Recv receives up to bufsize bytes, as Python's recv and recvfrom. MSG_WAITALL on a
-// stream waits (within the timeout) for bufsize bytes, the end of the stream or an error.
+// blocking stream waits for bufsize bytes, the end of the stream or an error; with a
+// timeout or non-blocking it returns what one recv(2) gets, as in CPython, whose fd is then
+// non-blocking: the kernel returns what is queued despite MSG_WAITALL.
 func (s *Socket) Recv(ctx context.Context, bufsize, flags int) (Received, error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
@@ -484,7 +486,7 @@ func (s *Socket) Recv(ctx context.Context, bufsize, flags int) (Received, error)
 			break
 		}
 		total += n
-		if flags&unix.MSG_WAITALL == 0 || n == 0 || total >= bufsize || flags&unix.MSG_PEEK != 0 {
+		if flags&unix.MSG_WAITALL == 0 || nonblock || !deadline.IsZero() || n == 0 || total >= bufsize || flags&unix.MSG_PEEK != 0 {
 			if from != nil {
 				r.From = fromSockaddr(from)
 			}
