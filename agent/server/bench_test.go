@@ -16,13 +16,21 @@ func benchP50(ds []time.Duration) time.Duration {
 	return ds[len(ds)/2]
 }
 
-// BenchmarkPerformVsUnary compares one socket operation through Perform (a 16-byte UDP
-// sendto to another socket of the session: a real syscall that never blocks) with a bare
-// unary call to the same agent (Hello). The two are interleaved call by call, alternating
+// BenchmarkPerformVsUnary compares one socket operation through Perform with a bare
+// unary call to the same agent (Hello), for two operations: a 16-byte UDP sendto to
+// another socket of the session (a real syscall that never blocks, whose cost includes
+// the kernel's delivery to the receiver) and getsockname (the agent's own overhead plus
+// the cheapest syscall). The two are interleaved call by call, alternating
 // which goes first, so that machine noise falls on both alike; the medians and their ratio
 // are reported. The target is a ratio of at most 1.3: the agent's own work per operation
 // should cost little next to gRPC's. It is reported, never asserted.
 func BenchmarkPerformVsUnary(b *testing.B) {
+	for _, op := range []string{"sendto", "getsockname"} {
+		b.Run(op, func(b *testing.B) { benchPerformVsUnary(b, op) })
+	}
+}
+
+func benchPerformVsUnary(b *testing.B, opName string) {
 	a := agenttest.Start(b)
 	s := a.Session(b, time.Hour)
 	const lo = "127.0.0.1"
@@ -36,7 +44,10 @@ func BenchmarkPerformVsUnary(b *testing.B) {
 	api := a.Client.API()
 	ctx := b.Context()
 	hello := &socklabv1.HelloRequest{}
-	sendto := client.SendTo(make([]byte, 16), 0, lo, port)
+	op, want := client.SendTo(make([]byte, 16), 0, lo, port), int64(16)
+	if opName == "getsockname" {
+		op, want = client.GetSockName(), 0
+	}
 	// drain empties rx's queue (at most a few hundred datagrams fit), outside the timing.
 	drain := func() {
 		for range 1000 {
@@ -56,13 +67,13 @@ func BenchmarkPerformVsUnary(b *testing.B) {
 	}
 	perform := func() time.Duration {
 		start := time.Now()
-		resp, err := s.Session.Do(ctx, tx, sendto)
+		resp, err := s.Session.Do(ctx, tx, op)
 		d := time.Since(start)
 		if err != nil {
-			b.Fatalf("Perform(sendto): %v", err)
+			b.Fatalf("Perform(%s): %v", opName, err)
 		}
-		if e := resp.GetEvent().GetError(); e != nil || resp.GetEvent().GetResult().GetValue() != 16 {
-			b.Fatalf("sendto = %d bytes, error %v; want 16 bytes", resp.GetEvent().GetResult().GetValue(), e)
+		if e := resp.GetEvent().GetError(); e != nil || resp.GetEvent().GetResult().GetValue() != want {
+			b.Fatalf("%s = %d, error %v; want %d", opName, resp.GetEvent().GetResult().GetValue(), e, want)
 		}
 		return d
 	}
@@ -98,5 +109,5 @@ func BenchmarkPerformVsUnary(b *testing.B) {
 	b.ReportMetric(float64(u.Nanoseconds()), "unary-p50-ns")
 	b.ReportMetric(float64(p.Nanoseconds()), "perform-p50-ns")
 	b.ReportMetric(ratio, "p50-ratio")
-	b.Logf("%d calls each: unary p50 %v, perform p50 %v, ratio %.2f (target <= 1.3)", len(us), u, p, ratio)
+	b.Logf("%s: %d calls each: unary p50 %v, perform p50 %v, ratio %.2f (target <= 1.3)", opName, len(us), u, p, ratio)
 }

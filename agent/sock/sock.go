@@ -63,6 +63,7 @@ type Socket struct {
 	file   *os.File
 	rc     syscall.RawConn
 	closed atomic.Bool
+	bound  atomic.Bool // known to have a local address: autobind has nothing to do
 
 	rmu sync.Mutex // serialises the receiving side (recv, recvfrom, accept)
 	wmu sync.Mutex // serialises the sending side (send, sendall, sendto, connect)
@@ -162,19 +163,26 @@ func (s *Socket) control(fn func(fd int) error) error {
 // for side between attempts, as a blocking socket would in the kernel. It honours the
 // deadline (zero: none) and ctx. In non-blocking mode (nonblock) it makes one attempt.
 func (s *Socket) wait(ctx context.Context, sd side, deadline time.Time, nonblock bool, attempt func(fd int) error) error {
-	if nonblock {
-		return s.control(attempt)
+	retry := func(fd int) error {
+		for {
+			if err := attempt(fd); err != unix.EINTR {
+				return err
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Most calls complete at once: try before arming deadlines and cancellation.
+	if err := s.control(retry); nonblock || err != unix.EAGAIN {
+		return err
 	}
 	done := s.arm(ctx, sd, deadline)
 	defer done()
 	var opErr error
 	fn := func(fd uintptr) bool {
-		for {
-			opErr = attempt(int(fd))
-			if opErr != unix.EINTR {
-				return opErr != unix.EAGAIN
-			}
-		}
+		opErr = retry(int(fd))
+		return opErr != unix.EAGAIN
 	}
 	var err error
 	if sd == readSide {
@@ -570,8 +578,8 @@ func (s *Socket) autobind(dest Addr) error {
 	if !s.source.IsValid() {
 		return nil
 	}
-	if dest.IsValid() && s.source.IsLoopback() != dest.IP.IsLoopback() {
-		return nil // a loopback identity cannot reach other networks, nor the reverse
+	if s.bound.Load() || (dest.IsValid() && s.source.IsLoopback() != dest.IP.IsLoopback()) {
+		return nil // bound already, or a loopback identity that cannot reach dest (nor the reverse)
 	}
 	return s.control(func(fd int) error {
 		sa, err := unix.Getsockname(fd)
@@ -579,7 +587,8 @@ func (s *Socket) autobind(dest Addr) error {
 			return err
 		}
 		if a := fromSockaddr(sa); a.Port != 0 || (a.IP.IsValid() && !a.IP.IsUnspecified()) {
-			return nil // already bound
+			s.bound.Store(true)
+			return nil
 		}
 		if s.IsStream() && dest.IsValid() {
 			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1); err != nil {
@@ -587,8 +596,9 @@ func (s *Socket) autobind(dest Addr) error {
 			}
 		}
 		err = unix.Bind(fd, &unix.SockaddrInet4{Addr: s.source.As4()})
-		if err == unix.EINVAL {
-			return nil // bound meanwhile: nothing to do
+		if err == nil || err == unix.EINVAL { // EINVAL: bound meanwhile
+			s.bound.Store(true)
+			return nil
 		}
 		return err
 	})
