@@ -57,8 +57,8 @@ func New(lis net.Listener, cfg Config) (*Agent, error) {
 		lip, _ = netip.AddrFromSlice(tcp.IP)
 		lip = lip.Unmap()
 	}
-	if cfg.Token == "" && !cfg.Insecure && (!lip.IsValid() || !lip.IsLoopback()) {
-		return nil, fmt.Errorf("listen %s: refusing to serve a non-loopback address without a token: set --token (or SOCKLAB_TOKEN), or --insecure", lis.Addr())
+	if err := CheckExposure(lip, lis.Addr().String(), cfg.Token, cfg.Insecure); err != nil {
+		return nil, err
 	}
 	host := cfg.HostIP
 	if !host.IsValid() && lip.IsValid() && !lip.IsUnspecified() {
@@ -84,6 +84,16 @@ func New(lis net.Listener, cfg Config) (*Agent, error) {
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
 	return &Agent{Sessions: m, grpc: gs, health: hs, lis: lis}, nil
+}
+
+// CheckExposure refuses to serve ip (shown as addr) without a token unless it is a
+// loopback address or insecure is set: an agent open to the network with no token would
+// let anyone drive sockets on its host.
+func CheckExposure(ip netip.Addr, addr, token string, insecure bool) error {
+	if token != "" || insecure || (ip.IsValid() && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("listen %s: refusing to serve a non-loopback address without a token: set --token (or SOCKLAB_TOKEN), or --insecure", addr)
 }
 
 // Addr returns the address the agent serves on.

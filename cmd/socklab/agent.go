@@ -59,6 +59,9 @@ without a token unless --insecure is given.`,
 			if name == "" {
 				name, _ = os.Hostname()
 			}
+			if err := server.CheckExposure(listenIP(listen), listen, token, insecure); err != nil {
+				return usageError{err} // refused before anything listens
+			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			lis, err := net.Listen("tcp", listen)
 			if err != nil {
@@ -86,4 +89,18 @@ without a token unless --insecure is given.`,
 	f.IntVar(&maxSessions, "max-sessions", def.MaxSessions, "sessions open at once")
 	f.IntVar(&maxBytes, "max-bytes", def.MaxBytesPerOp, "bytes one send or recv may move")
 	return cmd
+}
+
+// listenIP returns the IP a listen address names: a literal, loopback for "localhost",
+// and no address (not loopback) for an empty host or any other name.
+func listenIP(listen string) netip.Addr {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return netip.Addr{}
+	}
+	if host == "localhost" {
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	ip, _ := netip.ParseAddr(host)
+	return ip.Unmap()
 }
