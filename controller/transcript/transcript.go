@@ -1,0 +1,159 @@
+// Package transcript holds a run's record as the controller sees it: every host's events
+// and the lab's narration, on one clock, in an order that never shows a recv before the
+// send whose bytes it got.
+package transcript
+
+import (
+	"sort"
+	"time"
+
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+)
+
+// Kind says what an entry records.
+type Kind int
+
+const (
+	// Operation is a socket operation (or background event) on one host.
+	Operation Kind = iota + 1
+	// Say is the lab's narration (t.say).
+	Say
+	// Note is the runner's own remark, such as a watchdog firing.
+	Note
+)
+
+// Entry is one line of a transcript.
+type Entry struct {
+	// Kind says what the entry records.
+	Kind Kind
+	// At is when it started, on the controller's clock, since the run began.
+	At time.Duration
+	// Duration is how long an operation took (0 for narration).
+	Duration time.Duration
+	// Host is the lab host's role ("server", "client"); empty for narration.
+	Host string
+	// Address is the host's address.
+	Address string
+	// Event is the agent's event (Operation entries only).
+	Event *socklabv1.Event
+	// Text is the narration or note.
+	Text string
+	// Pos is the lab's file:line that caused the entry, when known.
+	Pos string
+}
+
+// Clock maps one agent's monotonic clock onto the controller's run clock.
+type Clock struct {
+	// Offset is added to an agent's monotonic nanoseconds to get the run clock.
+	Offset time.Duration
+}
+
+// NewClock estimates an agent's clock offset from one exchange: the agent read its clock
+// at agentNs while the controller's request was in flight between sent and received
+// (both measured since the run began). The midpoint is the estimate; its error is at most
+// half the round trip.
+func NewClock(sent, received time.Duration, agentNs int64) Clock {
+	mid := sent + (received-sent)/2
+	return Clock{Offset: mid - time.Duration(agentNs)}
+}
+
+// At maps an agent's monotonic time onto the run clock.
+func (c Clock) At(agentNs int64) time.Duration { return time.Duration(agentNs) + c.Offset }
+
+// Merge orders entries for display: by start time, each host's operations in their seq
+// order, and a recv never before the send whose bytes it got (for stream sockets, joined
+// by byte offsets between the two ends of a connection). It sorts in place and returns
+// entries.
+func Merge(entries []Entry) []Entry {
+	sort.SliceStable(entries, func(i, j int) bool {
+		a, b := entries[i], entries[j]
+		if a.Host != "" && a.Host == b.Host && a.Event != nil && b.Event != nil {
+			return a.Event.GetSeq() < b.Event.GetSeq()
+		}
+		return a.At < b.At
+	})
+	// A send shown after a recv that got its bytes moves to just before that recv, with
+	// the entries of its own host that stand between them (they precede it in seq order):
+	// clock offsets are estimates, so events of two hosts microseconds apart may invert.
+	for i := 0; i < len(entries); i++ {
+		r := entries[i]
+		if !isStreamRecv(r) {
+			continue
+		}
+		for j := i + 1; j < len(entries); j++ {
+			s := entries[j]
+			if !isStreamSend(s) || !feeds(s, r) {
+				continue
+			}
+			var block, rest []Entry
+			for _, e := range entries[i+1 : j+1] {
+				if e.Host == s.Host {
+					block = append(block, e)
+				} else {
+					rest = append(rest, e)
+				}
+			}
+			n := copy(entries[i:], block)
+			entries[i+n] = r
+			copy(entries[i+n+1:], rest)
+			i += n
+			break
+		}
+	}
+	return entries
+}
+
+func isStreamRecv(e Entry) bool {
+	op := e.Event.GetOp()
+	return e.Kind == Operation && (op == "recv" || op == "recvfrom") && e.Event.GetPayloadLength() > 0 &&
+		e.Event.GetLocal() != nil && e.Event.GetPeer() != nil && e.Event.GetResult().GetDatagramLength() == 0
+}
+
+func isStreamSend(e Entry) bool {
+	op := e.Event.GetOp()
+	return e.Kind == Operation && (op == "send" || op == "sendall" || op == "sendto") && e.Event.GetPayloadLength() > 0 &&
+		e.Event.GetLocal() != nil && e.Event.GetPeer() != nil
+}
+
+// feeds reports whether send s wrote bytes that recv r read: the same connection seen
+// from its two ends, with overlapping byte ranges.
+func feeds(s, r Entry) bool {
+	se, re := s.Event, r.Event
+	if !sameAddr(se.GetLocal(), re.GetPeer()) || !sameAddr(se.GetPeer(), re.GetLocal()) {
+		return false
+	}
+	sStart, sEnd := se.GetStreamOffset(), se.GetStreamOffset()+uint64(se.GetResult().GetValue())
+	rStart, rEnd := re.GetStreamOffset(), re.GetStreamOffset()+re.GetPayloadLength()
+	return sStart < rEnd && rStart < sEnd
+}
+
+func sameAddr(a, b *socklabv1.Address) bool {
+	return a.GetHost() == b.GetHost() && a.GetPort() == b.GetPort() && a.GetPath() == b.GetPath()
+}
+
+// Check is the outcome of one of a lab's declared checks.
+type Check struct {
+	// ID is the check's slug, as the lab declares it.
+	ID string
+	// Description says what the check verifies.
+	Description string
+	// MaxPoints is what the check is worth.
+	MaxPoints int
+	// Passed is set when the check held.
+	Passed bool
+	// Reached is set when the lab evaluated the check at all.
+	Reached bool
+	// Message explains a failure: got versus want, or the error that stopped the lab
+	// before the check was reached.
+	Message string
+	// Pos is the lab's file:line where the check was evaluated.
+	Pos string
+}
+
+// Points returns the points the check earned.
+func (c Check) Points() int {
+	if c.Passed {
+		return c.MaxPoints
+	}
+	return 0
+}
