@@ -1,0 +1,408 @@
+// Package lab loads and runs socklab labs: Starlark files whose sockets mirror Python's
+// socket module, so that a lab reads like the tutorial it comes from.
+//
+// A lab declares itself with lab(name, summary, hosts, params, checks) and defines
+// main(t). Loading runs the file's top level (no agent is touched), reads the
+// declaration, and checks what can be checked statically: unknown hosts or attributes of
+// t, and check ids that were never declared. Run then calls main(t) against an Env that
+// performs each socket operation on the host's agent.
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// fileOptions are the Starlark dialect of labs: while loops and top-level control flow
+// are allowed, as in Python.
+var fileOptions = &syntax.FileOptions{Set: true, While: true, TopLevelControl: true, GlobalReassign: true}
+
+// DefaultWatchdog bounds each blocking operation when the lab sets no watchdog.
+const DefaultWatchdog = 5 * time.Second
+
+// Lab is a loaded lab, ready to run.
+type Lab struct {
+	// Name is the lab's name.
+	Name string
+	// Summary says in one line what the lab shows.
+	Summary string
+	// Doc is the file's header docstring, if any.
+	Doc string
+	// Hosts are the lab's host roles, in declaration order.
+	Hosts []string
+	// Params are the lab's parameters with their defaults, sorted by name.
+	Params []Param
+	// Checks are the lab's declared checks, in declaration order.
+	Checks []CheckDef
+	// Watchdog bounds each blocking operation.
+	Watchdog time.Duration
+	// File is the lab's file name as errors show it.
+	File string
+
+	main    *starlark.Function
+	sources Sources
+}
+
+// Param is a lab parameter.
+type Param struct {
+	// Name is the parameter's name.
+	Name string
+	// Default is its default value (int, float, string, bool or bytes).
+	Default starlark.Value
+}
+
+// Type returns the parameter's Starlark type name ("int", "string", ...).
+func (p Param) Type() string { return p.Default.Type() }
+
+// CheckDef is a declared check.
+type CheckDef struct {
+	// ID is the check's slug.
+	ID string
+	// Description says what it verifies.
+	Description string
+	// Points is what it is worth (default 1).
+	Points int
+}
+
+// Error is a problem with the lab itself, reported as "file:line:col: message".
+type Error struct {
+	// Pos is the position in the lab's source, "file:line:col" (or "file" alone).
+	Pos string
+	// Msg says what is wrong.
+	Msg string
+}
+
+// Error returns "pos: msg".
+func (e *Error) Error() string {
+	if e.Pos == "" {
+		return e.Msg
+	}
+	return e.Pos + ": " + e.Msg
+}
+
+// Sources finds lab files and the files they load.
+type Sources interface {
+	// Read returns the file named name, relative to the directory of from ("" for a
+	// lab itself), and the name to show in errors and to resolve its own loads against.
+	Read(from, name string) (data []byte, shown string, err error)
+}
+
+// DirSources reads labs from the filesystem: a load is relative to the loading file.
+type DirSources struct{}
+
+// Read reads name relative to from's directory.
+func (DirSources) Read(from, name string) ([]byte, string, error) {
+	p := name
+	if from != "" && !filepath.IsAbs(name) {
+		p = filepath.Join(filepath.Dir(from), name)
+	}
+	b, err := os.ReadFile(p)
+	return b, p, err
+}
+
+// FSSources reads labs from an fs.FS, such as the embedded built-in labs.
+type FSSources struct {
+	// FS holds the labs.
+	FS fs.FS
+}
+
+// Read reads name relative to from's directory in the FS.
+func (s FSSources) Read(from, name string) ([]byte, string, error) {
+	p := name
+	if from != "" {
+		p = path.Join(path.Dir(from), name)
+	}
+	b, err := fs.ReadFile(s.FS, p)
+	return b, p, err
+}
+
+// Load reads the lab named name from src and checks it. Nothing runs but the file's top
+// level.
+func Load(src Sources, name string) (*Lab, error) {
+	data, shown, err := src.Read("", name)
+	if err != nil {
+		return nil, fmt.Errorf("read lab %s: %w", name, err)
+	}
+	l := &Lab{File: shown, sources: src, Watchdog: DefaultWatchdog}
+	decl := &declaration{}
+	thread := &starlark.Thread{Name: "load " + shown, Load: newLoader(src).load}
+	thread.SetLocal(declKey, decl)
+	thread.SetMaxExecutionSteps(maxSteps)
+	globals, err := starlark.ExecFileOptions(fileOptions, thread, shown, data, predeclared(true))
+	if err != nil {
+		return nil, asLabError(err, shown)
+	}
+	if !decl.called {
+		return nil, &Error{Pos: shown, Msg: `the lab does not declare itself: call lab(name = ..., summary = ..., hosts = [...]) at the top level`}
+	}
+	l.Name, l.Summary, l.Hosts, l.Params, l.Checks = decl.name, decl.summary, decl.hosts, decl.params, decl.checks
+	if decl.watchdog > 0 {
+		l.Watchdog = decl.watchdog
+	}
+	l.Doc = docstring(data)
+	mainFn, ok := globals["main"].(*starlark.Function)
+	if !ok {
+		return nil, &Error{Pos: shown, Msg: "the lab has no main function: define def main(t): ..."}
+	}
+	if mainFn.NumParams() != 1 {
+		return nil, &Error{Pos: mainFn.Position().String(), Msg: fmt.Sprintf("main must take one parameter, t (it takes %d)", mainFn.NumParams())}
+	}
+	l.main = mainFn
+	if err := l.staticCheck(data); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// declaration is what lab(...) recorded.
+type declaration struct {
+	called   bool
+	name     string
+	summary  string
+	hosts    []string
+	params   []Param
+	checks   []CheckDef
+	watchdog time.Duration
+}
+
+const declKey = "socklab.lab"
+
+// labBuiltin is lab(name, summary, hosts, params = {}, checks = {}, watchdog = 5).
+func labBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	decl, _ := thread.Local(declKey).(*declaration)
+	if decl == nil {
+		return nil, fmt.Errorf("lab() declares a lab: call it at the top level of the lab's own file")
+	}
+	if decl.called {
+		return nil, fmt.Errorf("lab() is called twice: a file declares one lab")
+	}
+	var (
+		name, summary string
+		hosts         *starlark.List
+		params        = &starlark.Dict{}
+		checks        = &starlark.Dict{}
+		watchdog      starlark.Value = starlark.None
+	)
+	if err := starlark.UnpackArgs("lab", args, kwargs, "name", &name, "summary", &summary, "hosts", &hosts,
+		"params?", &params, "checks?", &checks, "watchdog?", &watchdog); err != nil {
+		return nil, err
+	}
+	if name == "" {
+		return nil, fmt.Errorf("lab: name is empty")
+	}
+	if hosts.Len() == 0 {
+		return nil, fmt.Errorf("lab: hosts is empty: name at least one host")
+	}
+	seen := map[string]bool{}
+	for i := range hosts.Len() {
+		h, ok := starlark.AsString(hosts.Index(i))
+		if !ok || !isIdent(h) {
+			return nil, fmt.Errorf("lab: host %s is not a name: use identifiers such as \"server\"", hosts.Index(i))
+		}
+		if reservedAttrs[h] {
+			return nil, fmt.Errorf("lab: host %q clashes with t.%s: choose another name", h, h)
+		}
+		if seen[h] {
+			return nil, fmt.Errorf("lab: host %q is listed twice", h)
+		}
+		seen[h] = true
+		decl.hosts = append(decl.hosts, h)
+	}
+	for _, item := range params.Items() {
+		k, ok := starlark.AsString(item[0])
+		if !ok || !isIdent(k) {
+			return nil, fmt.Errorf("lab: param %s is not a name", item[0])
+		}
+		switch item[1].(type) {
+		case starlark.Int, starlark.Float, starlark.String, starlark.Bool, starlark.Bytes:
+		default:
+			return nil, fmt.Errorf("lab: param %s has a %s default: use int, float, string, bool or bytes", k, item[1].Type())
+		}
+		decl.params = append(decl.params, Param{Name: k, Default: item[1]})
+	}
+	sort.Slice(decl.params, func(i, j int) bool { return decl.params[i].Name < decl.params[j].Name })
+	for _, item := range checks.Items() {
+		id, ok := starlark.AsString(item[0])
+		if !ok || !isSlug(id) {
+			return nil, fmt.Errorf("lab: check id %s is not a slug: use lowercase words joined by '-'", item[0])
+		}
+		c := CheckDef{ID: id, Points: 1}
+		switch v := item[1].(type) {
+		case starlark.String:
+			c.Description = string(v)
+		case starlark.Tuple:
+			var desc string
+			var pts int
+			if len(v) != 2 || starlark.UnpackPositionalArgs("checks", v, nil, 2, &desc, &pts) != nil || pts < 0 {
+				return nil, fmt.Errorf("lab: check %s: want a description or (description, points)", id)
+			}
+			c.Description, c.Points = desc, pts
+		default:
+			return nil, fmt.Errorf("lab: check %s: want a description or (description, points), not %s", id, v.Type())
+		}
+		decl.checks = append(decl.checks, c)
+	}
+	if watchdog != starlark.None {
+		d, err := seconds(watchdog)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("lab: watchdog must be a positive number of seconds")
+		}
+		decl.watchdog = d
+	}
+	decl.name, decl.summary, decl.called = name, summary, true
+	return starlark.None, nil
+}
+
+// ParseParams turns --param k=v strings into values of each parameter's declared type.
+func (l *Lab) ParseParams(kv []string) (map[string]starlark.Value, error) {
+	out := map[string]starlark.Value{}
+	for _, p := range l.Params {
+		out[p.Name] = p.Default
+	}
+	for _, s := range kv {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return nil, fmt.Errorf("--param %q: want NAME=VALUE", s)
+		}
+		def, known := out[k]
+		if !known {
+			return nil, fmt.Errorf("--param %s: the lab has no such parameter (it has: %s)", k, l.paramNames())
+		}
+		var val starlark.Value
+		var err error
+		switch def.(type) {
+		case starlark.Int:
+			var n int64
+			n, err = strconv.ParseInt(v, 0, 64)
+			val = starlark.MakeInt64(n)
+		case starlark.Float:
+			var f float64
+			f, err = strconv.ParseFloat(v, 64)
+			val = starlark.Float(f)
+		case starlark.Bool:
+			var b bool
+			b, err = strconv.ParseBool(v)
+			val = starlark.Bool(b)
+		case starlark.Bytes:
+			val = starlark.Bytes(v)
+		default:
+			val = starlark.String(v)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--param %s=%s: want %s %s", k, v, article(def.Type()), def.Type())
+		}
+		out[k] = val
+	}
+	return out, nil
+}
+
+func (l *Lab) paramNames() string {
+	if len(l.Params) == 0 {
+		return "none"
+	}
+	names := make([]string, len(l.Params))
+	for i, p := range l.Params {
+		names[i] = p.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+func article(s string) string {
+	if strings.ContainsAny(s[:1], "aeiou") {
+		return "an"
+	}
+	return "a"
+}
+
+// asLabError turns a Starlark error into a lab error with the innermost lab position.
+func asLabError(err error, file string) error {
+	var se syntax.Error
+	if errors.As(err, &se) {
+		return &Error{Pos: se.Pos.String(), Msg: se.Msg}
+	}
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		return &Error{Pos: innermost(ee.CallStack, file), Msg: ee.Msg}
+	}
+	if list, ok := err.(interface{ Unwrap() []error }); ok && len(list.Unwrap()) > 0 {
+		return asLabError(list.Unwrap()[0], file)
+	}
+	var le *Error
+	if errors.As(err, &le) {
+		return le
+	}
+	return &Error{Pos: file, Msg: err.Error()}
+}
+
+// innermost returns the position of the innermost frame that is in a source file.
+func innermost(stack starlark.CallStack, fallback string) string {
+	for i := range stack {
+		if f := stack.At(i); f.Pos.IsValid() && f.Pos.Filename() != "<builtin>" {
+			return f.Pos.String()
+		}
+	}
+	return fallback
+}
+
+// docstring returns the file's leading string literal, if any.
+func docstring(src []byte) string {
+	f, err := fileOptions.Parse("doc", src, 0)
+	if err != nil || len(f.Stmts) == 0 {
+		return ""
+	}
+	if es, ok := f.Stmts[0].(*syntax.ExprStmt); ok {
+		if lit, ok := es.X.(*syntax.Literal); ok && lit.Token == syntax.STRING {
+			if s, ok := lit.Value.(string); ok {
+				return strings.TrimSpace(s)
+			}
+		}
+	}
+	return ""
+}
+
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func isSlug(s string) bool {
+	if s == "" || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// seconds reads an int or float number of seconds.
+func seconds(v starlark.Value) (time.Duration, error) {
+	f, ok := starlark.AsFloat(v)
+	if !ok {
+		return 0, fmt.Errorf("want a number of seconds, not %s", v.Type())
+	}
+	if f < 0 || f > 1e6 {
+		return 0, fmt.Errorf("%v seconds is out of range", f)
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}

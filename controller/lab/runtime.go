@@ -1,0 +1,475 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+	"github.com/socklab/socklab/controller/transcript"
+)
+
+// Env is what a running lab acts through: the agents of its hosts and the transcript.
+type Env interface {
+	// Do performs op on handle (0: a new socket) of the host with role. pos is the lab's
+	// file:line making the call. Socket errors are in the returned event; an error is the
+	// call's own (cancelled, watchdog, agent lost).
+	Do(ctx context.Context, role string, handle uint32, op *socklabv1.Operation, pos string) (*socklabv1.PerformResponse, error)
+	// Say records narration.
+	Say(text, pos string)
+}
+
+// HostInfo names a lab host for the lab: its role and address.
+type HostInfo struct {
+	// Role is the host's role.
+	Role string
+	// IP is its address, as t.<role>.ip.
+	IP string
+}
+
+// Outcome is how a run ended.
+type Outcome struct {
+	// Checks are every declared check, reached or not.
+	Checks []transcript.Check
+	// Err is what stopped the lab early, if anything: a *SocketError left uncaught, a
+	// *WatchdogError, an *ExpectError, an *InfraError, a *Error (a bug in the lab), or
+	// the context's error.
+	Err error
+	// Pos is the lab's file:line where Err happened.
+	Pos string
+}
+
+// Passed reports whether the lab ran to its end and every check held.
+func (o *Outcome) Passed() bool {
+	if o.Err != nil {
+		return false
+	}
+	for _, c := range o.Checks {
+		if !c.Passed {
+			return false
+		}
+	}
+	return true
+}
+
+// Run calls main(t) with the given parameters (from ParseParams; nil: the defaults). It
+// returns when main and every future it started have ended, or when one of them fails,
+// which cancels the rest.
+func (l *Lab) Run(ctx context.Context, env Env, hosts []HostInfo, params map[string]starlark.Value) *Outcome {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if params == nil {
+		params, _ = l.ParseParams(nil)
+	}
+	r := &run{lab: l, env: env, ctx: ctx, cancel: cancel, checks: map[string]*transcript.Check{}}
+	for _, c := range l.Checks {
+		r.checks[c.ID] = &transcript.Check{ID: c.ID, Description: c.Description, MaxPoints: c.Points}
+	}
+	fields := starlark.StringDict{}
+	for _, p := range l.Params {
+		fields[p.Name] = params[p.Name]
+	}
+	r.t = &tValue{r: r, hosts: map[string]*hostValue{}, params: starlarkstruct.FromStringDict(starlark.String("params"), fields)}
+	for _, h := range hosts {
+		r.t.hosts[h.Role] = &hostValue{r: r, role: h.Role, ip: h.IP}
+		r.t.order = append(r.t.order, h.Role)
+	}
+	for _, role := range l.Hosts {
+		if r.t.hosts[role] == nil {
+			return &Outcome{Err: &Error{Pos: l.File, Msg: fmt.Sprintf("host %s has no agent", role)}, Checks: r.results()}
+		}
+	}
+
+	r.gil.Lock()
+	thread := r.newThread("main")
+	_, err := starlark.Call(thread, l.main, starlark.Tuple{r.t}, nil)
+	if err != nil {
+		r.fail(err)
+	}
+	r.gil.Unlock()
+	r.futures.Wait()
+	out := &Outcome{Checks: r.results()}
+	r.mu.Lock()
+	out.Err, out.Pos = r.err, r.errPos
+	r.mu.Unlock()
+	if out.Err == nil && ctx.Err() != nil {
+		out.Err = context.Cause(ctx)
+	}
+	if out.Err != nil {
+		for i := range out.Checks {
+			if !out.Checks[i].Reached {
+				out.Checks[i].Message = "not reached: " + errorText(out.Err, out.Pos)
+			}
+		}
+	}
+	return out
+}
+
+// run is one execution of a lab.
+type run struct {
+	lab    *Lab
+	env    Env
+	ctx    context.Context // the run's; cancelled on the first failure
+	cancel context.CancelCauseFunc
+	t      *tValue
+
+	// gil lets one Starlark thread run at a time; a thread releases it while it waits on
+	// an agent, a sleep or a future, so that other threads run meanwhile.
+	gil     sync.Mutex
+	futures sync.WaitGroup
+
+	mu      sync.Mutex // protects the fields below
+	threads []*starlark.Thread
+	checks  map[string]*transcript.Check
+	err     error
+	errPos  string
+}
+
+func (r *run) newThread(name string) *starlark.Thread {
+	th := &starlark.Thread{Name: name, Print: func(th *starlark.Thread, msg string) { r.env.Say(msg, callerPos(th)) }}
+	th.SetMaxExecutionSteps(maxSteps)
+	th.SetLocal(runKey, r)
+	r.mu.Lock()
+	r.threads = append(r.threads, th)
+	failed := r.err != nil
+	r.mu.Unlock()
+	if failed {
+		th.Cancel("the lab already stopped")
+	}
+	return th
+}
+
+// fail records the first error and stops every thread and operation.
+func (r *run) fail(err error) {
+	var ee *starlark.EvalError
+	pos := ""
+	if errors.As(err, &ee) {
+		pos = innermost(ee.CallStack, r.lab.File)
+	}
+	cause := rootCause(err)
+	r.mu.Lock()
+	if r.err != nil {
+		r.mu.Unlock()
+		return
+	}
+	r.err, r.errPos = cause, pos
+	threads := append([]*starlark.Thread(nil), r.threads...)
+	r.mu.Unlock()
+	r.cancel(cause)
+	for _, th := range threads {
+		th.Cancel("the lab stopped: " + cause.Error())
+	}
+}
+
+// rootCause unwraps Starlark's evaluation errors to what a builtin returned, or turns a
+// plain Starlark error (a type error, a failed fail()) into a lab Error.
+func rootCause(err error) error {
+	for _, target := range []any{new(*SocketError), new(*WatchdogError), new(*ExpectError), new(*InfraError)} {
+		if errors.As(err, target) {
+			return unwrapTarget(target)
+		}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return context.Canceled
+	}
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		return &Error{Msg: ee.Msg}
+	}
+	return err
+}
+
+func unwrapTarget(t any) error {
+	switch t := t.(type) {
+	case **SocketError:
+		return *t
+	case **WatchdogError:
+		return *t
+	case **ExpectError:
+		return *t
+	case **InfraError:
+		return *t
+	}
+	return nil
+}
+
+func (r *run) results() []transcript.Check {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]transcript.Check, 0, len(r.lab.Checks))
+	for _, c := range r.lab.Checks {
+		out = append(out, *r.checks[c.ID])
+	}
+	return out
+}
+
+// unlocked runs wait with the GIL released, so other threads run meanwhile.
+func (r *run) unlocked(wait func()) {
+	r.gil.Unlock()
+	defer r.gil.Lock()
+	wait()
+}
+
+// callerPos returns the lab position of the call being made by a builtin's caller.
+func callerPos(th *starlark.Thread) string {
+	for d := 1; d < th.CallStackDepth(); d++ {
+		if f := th.CallFrame(d); f.Pos.IsValid() {
+			return f.Pos.String()
+		}
+	}
+	return ""
+}
+
+// errorText formats an error with the lab position it happened at.
+func errorText(err error, pos string) string {
+	if pos == "" {
+		return err.Error()
+	}
+	return pos + ": " + err.Error()
+}
+
+// tValue is main's t: the hosts, the params, and the lab's verbs.
+type tValue struct {
+	r      *run
+	hosts  map[string]*hostValue
+	order  []string
+	params *starlarkstruct.Struct
+}
+
+var _ starlark.HasAttrs = (*tValue)(nil)
+
+func (t *tValue) String() string        { return "<lab " + t.r.lab.Name + ">" }
+func (t *tValue) Type() string          { return "lab" }
+func (t *tValue) Freeze()               {}
+func (t *tValue) Truth() starlark.Bool  { return true }
+func (t *tValue) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: lab") }
+
+func (t *tValue) AttrNames() []string {
+	names := append(append([]string(nil), tAttrs...), t.order...)
+	sort.Strings(names)
+	return names
+}
+
+func (t *tValue) Attr(name string) (starlark.Value, error) {
+	if h, ok := t.hosts[name]; ok {
+		return h, nil
+	}
+	switch name {
+	case "params":
+		return t.params, nil
+	case "hosts":
+		list := make([]starlark.Value, len(t.order))
+		for i, role := range t.order {
+			list[i] = t.hosts[role]
+		}
+		return starlark.NewList(list), nil
+	case "check":
+		return starlark.NewBuiltin("check", t.check), nil
+	case "say":
+		return starlark.NewBuiltin("say", t.say), nil
+	case "sleep":
+		return starlark.NewBuiltin("sleep", t.sleep), nil
+	case "go":
+		return starlark.NewBuiltin("go", t.goBuiltin), nil
+	case "raises":
+		return starlark.NewBuiltin("raises", t.raises), nil
+	}
+	return nil, nil
+}
+
+// check(id, cond, got = None, want = None, msg = "") records a declared check's outcome.
+func (t *tValue) check(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var id string
+	var cond starlark.Value
+	var got, want starlark.Value = nil, nil
+	msg := ""
+	if err := starlark.UnpackArgs("check", args, kwargs, "id", &id, "cond", &cond, "got?", &got, "want?", &want, "msg?", &msg); err != nil {
+		return nil, err
+	}
+	r := t.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.checks[id]
+	if !ok {
+		return nil, fmt.Errorf("check %q is not declared in lab(checks = ...) (declared: %s)", id, r.lab.checkIDs())
+	}
+	passed := bool(cond.Truth())
+	if !c.Reached || (c.Passed && !passed) {
+		c.Pos = callerPos(th)
+	}
+	if !passed && (!c.Reached || c.Passed) {
+		var parts []string
+		if msg != "" {
+			parts = append(parts, msg)
+		}
+		if got != nil || want != nil {
+			parts = append(parts, fmt.Sprintf("got %s, want %s", repr(got), repr(want)))
+		}
+		if len(parts) == 0 {
+			parts = append(parts, "the condition was false")
+		}
+		c.Message = strings.Join(parts, ": ")
+	}
+	c.Passed = passed && (!c.Reached || c.Passed)
+	c.Reached = true
+	return starlark.Bool(passed), nil
+}
+
+// repr shows a value as Python would (bytes as b'...').
+func repr(v starlark.Value) string {
+	if v == nil {
+		return "None"
+	}
+	return v.String()
+}
+
+// say(text) narrates.
+func (t *tValue) say(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var text string
+	if err := starlark.UnpackPositionalArgs("say", args, kwargs, 1, &text); err != nil {
+		return nil, err
+	}
+	t.r.env.Say(text, callerPos(th))
+	return starlark.None, nil
+}
+
+// sleep(seconds) waits, letting other threads run.
+func (t *tValue) sleep(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var v starlark.Value
+	if err := starlark.UnpackPositionalArgs("sleep", args, kwargs, 1, &v); err != nil {
+		return nil, err
+	}
+	d, err := seconds(v)
+	if err != nil {
+		return nil, fmt.Errorf("sleep: %w", err)
+	}
+	var cerr error
+	t.r.unlocked(func() {
+		select {
+		case <-time.After(d):
+		case <-t.r.ctx.Done():
+			cerr = context.Cause(t.r.ctx)
+		}
+	})
+	if cerr != nil {
+		return nil, cerr
+	}
+	return starlark.None, nil
+}
+
+// raises(errno, fn, *args, **kwargs) calls fn and returns the socket error it raised,
+// which must be errno ("ECONNREFUSED", or "timeout"); anything else stops the lab.
+func (t *tValue) raises(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if len(args) < 2 {
+		return nil, fmt.Errorf("raises: want raises(errno, fn, *args): got %d positional arguments", len(args))
+	}
+	want, ok := starlark.AsString(args[0])
+	if !ok {
+		return nil, fmt.Errorf("raises: errno must be a name such as \"ECONNREFUSED\", not %s", args[0].Type())
+	}
+	fn, ok := args[1].(starlark.Callable)
+	if !ok {
+		return nil, fmt.Errorf("raises: %s is not callable", args[1].Type())
+	}
+	_, err := starlark.Call(th, fn, args[2:], kwargs)
+	var se *SocketError
+	switch {
+	case err == nil:
+		return nil, &ExpectError{Msg: fmt.Sprintf("expected %s, but %s raised nothing", want, fn.Name())}
+	case errors.As(err, &se) && se.Name == want:
+		return se.value(), nil
+	case errors.As(err, &se):
+		return nil, &ExpectError{Msg: fmt.Sprintf("expected %s, but %s raised %s", want, fn.Name(), se.Error())}
+	}
+	return nil, err
+}
+
+// goBuiltin is go(fn, *args, **kwargs): run fn on its own thread; returns a future.
+func (t *tValue) goBuiltin(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if len(args) < 1 {
+		return nil, fmt.Errorf("go: want go(fn, *args)")
+	}
+	fn, ok := args[0].(starlark.Callable)
+	if !ok {
+		return nil, fmt.Errorf("go: %s is not callable", args[0].Type())
+	}
+	r := t.r
+	f := &future{name: fn.Name(), done: make(chan struct{})}
+	fth := r.newThread("go " + fn.Name())
+	rest := append(starlark.Tuple(nil), args[1:]...)
+	r.futures.Add(1)
+	go func() {
+		defer r.futures.Done()
+		defer close(f.done)
+		r.gil.Lock()
+		defer r.gil.Unlock()
+		f.value, f.err = starlark.Call(fth, fn, rest, kwargs)
+		if f.err != nil {
+			r.fail(f.err)
+		}
+	}()
+	return f, nil
+}
+
+// future is the result of go(fn): result() waits for it.
+type future struct {
+	name  string
+	done  chan struct{}
+	value starlark.Value
+	err   error
+}
+
+var _ starlark.HasAttrs = (*future)(nil)
+
+func (f *future) String() string        { return "<future " + f.name + ">" }
+func (f *future) Type() string          { return "future" }
+func (f *future) Freeze()               {}
+func (f *future) Truth() starlark.Bool  { return true }
+func (f *future) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: future") }
+func (f *future) AttrNames() []string   { return []string{"done", "result"} }
+
+func (f *future) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "result":
+		return starlark.NewBuiltin("result", func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			if err := starlark.UnpackPositionalArgs("result", args, kwargs, 0); err != nil {
+				return nil, err
+			}
+			r := runOf(th)
+			if r != nil {
+				r.unlocked(func() { <-f.done })
+			} else {
+				<-f.done
+			}
+			if f.err != nil {
+				return nil, fmt.Errorf("future %s failed: %w", f.name, f.err)
+			}
+			return f.value, nil
+		}), nil
+	case "done":
+		return starlark.NewBuiltin("done", func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			select {
+			case <-f.done:
+				return starlark.True, nil
+			default:
+				return starlark.False, nil
+			}
+		}), nil
+	}
+	return nil, nil
+}
+
+const runKey = "socklab.run"
+
+// runOf returns the run a thread belongs to.
+func runOf(th *starlark.Thread) *run {
+	r, _ := th.Local(runKey).(*run)
+	return r
+}

@@ -1,0 +1,588 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"github.com/socklab/socklab/agent/client"
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+)
+
+// SocketError is a socket call's error, raised in the lab as Python would raise OSError.
+type SocketError struct {
+	// Name is the errno's name ("ECONNREFUSED") or "timeout".
+	Name string
+	// Errno is its number (0 for a timeout).
+	Errno int
+	// Message is the C library's text ("Connection refused").
+	Message string
+	// Call says where: "connect on client/s1".
+	Call string
+}
+
+// Error formats the error as Python prints an OSError, with the call that raised it.
+func (e *SocketError) Error() string {
+	if e.Name == "timeout" {
+		return fmt.Sprintf("timeout: timed out (%s)", e.Call)
+	}
+	return fmt.Sprintf("%s: [Errno %d] %s (%s)", e.Name, e.Errno, e.Message, e.Call)
+}
+
+func (e *SocketError) value() starlark.Value {
+	return starlarkstruct.FromStringDict(starlark.String("error"), starlark.StringDict{
+		"name": starlark.String(e.Name), "errno": starlark.MakeInt(e.Errno), "strerror": starlark.String(e.Message),
+	})
+}
+
+// WatchdogError is a blocking operation that outlived the lab's watchdog.
+type WatchdogError struct {
+	// Op is the operation ("recv").
+	Op string
+	// Where is "client/s2".
+	Where string
+	// Waited is the watchdog's bound.
+	Waited string
+}
+
+// Error says what waited where.
+func (e *WatchdogError) Error() string {
+	return fmt.Sprintf("watchdog: %s on %s waited %s", e.Op, e.Where, e.Waited)
+}
+
+// ExpectError is a t.raises expectation that did not hold.
+type ExpectError struct {
+	// Msg says what was expected and what happened.
+	Msg string
+}
+
+// Error returns the message.
+func (e *ExpectError) Error() string { return e.Msg }
+
+// InfraError is an agent that could not be reached or was lost mid-run.
+type InfraError struct {
+	// Host is the lab host whose agent failed.
+	Host string
+	// Err is what happened.
+	Err error
+}
+
+// Error names the host.
+func (e *InfraError) Error() string { return fmt.Sprintf("agent of host %s: %v", e.Host, e.Err) }
+
+// Unwrap returns the underlying error.
+func (e *InfraError) Unwrap() error { return e.Err }
+
+// hostValue is t.<role>: a lab host.
+type hostValue struct {
+	r    *run
+	role string
+	ip   string
+}
+
+var _ starlark.HasAttrs = (*hostValue)(nil)
+
+func (h *hostValue) String() string        { return "<host " + h.role + " " + h.ip + ">" }
+func (h *hostValue) Type() string          { return "host" }
+func (h *hostValue) Freeze()               {}
+func (h *hostValue) Truth() starlark.Bool  { return true }
+func (h *hostValue) Hash() (uint32, error) { return starlark.String(h.role).Hash() }
+func (h *hostValue) AttrNames() []string   { return []string{"ip", "name", "socket"} }
+
+func (h *hostValue) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "name":
+		return starlark.String(h.role), nil
+	case "ip":
+		return starlark.String(h.ip), nil
+	case "socket":
+		return starlark.NewBuiltin("socket", h.socket), nil
+	}
+	return nil, nil
+}
+
+// socket(family = AF_INET, type = SOCK_STREAM) makes a socket on this host.
+func (h *hostValue) socket(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	family, typ := 2, 1
+	var wd starlark.Value = starlark.None
+	if err := starlark.UnpackArgs("socket", args, kwargs, "family?", &family, "type?", &typ, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	fam := map[int]socklabv1.Family{2: socklabv1.Family_FAMILY_INET, 10: socklabv1.Family_FAMILY_INET6, 1: socklabv1.Family_FAMILY_UNIX}[family]
+	st := map[int]socklabv1.SocketType{1: socklabv1.SocketType_SOCKET_TYPE_STREAM, 2: socklabv1.SocketType_SOCKET_TYPE_DGRAM}[typ]
+	if fam == socklabv1.Family_FAMILY_UNSPECIFIED {
+		return nil, fmt.Errorf("socket: family %d is not AF_INET, AF_INET6 or AF_UNIX", family)
+	}
+	if st == socklabv1.SocketType_SOCKET_TYPE_UNSPECIFIED {
+		return nil, fmt.Errorf("socket: type %d is not SOCK_STREAM or SOCK_DGRAM", typ)
+	}
+	op := &socklabv1.Operation{Op: &socklabv1.Operation_Socket{Socket: &socklabv1.SocketOp{Family: fam, Type: st}}}
+	resp, err := h.do(th, 0, op, "socket", wd)
+	if err != nil {
+		return nil, err
+	}
+	return &socketValue{host: h, handle: resp.GetEvent().GetResult().GetHandle(), stream: typ == 1}, nil
+}
+
+// do performs one operation under the watchdog with the GIL released, and raises the
+// socket error it reports (unless raise is off: connect_ex).
+func (h *hostValue) do(th *starlark.Thread, handle uint32, op *socklabv1.Operation, name string, wdArg starlark.Value) (*socklabv1.PerformResponse, error) {
+	r := h.r
+	wd := r.lab.Watchdog
+	if wdArg != nil && wdArg != starlark.None {
+		d, err := seconds(wdArg)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%s: watchdog must be a positive number of seconds", name)
+		}
+		wd = d
+	}
+	where := h.role
+	if handle != 0 {
+		where = fmt.Sprintf("%s/s%d", h.role, handle)
+	}
+	pos := callerPos(th)
+	var resp *socklabv1.PerformResponse
+	var err error
+	r.unlocked(func() {
+		ctx, cancel := context.WithTimeout(r.ctx, wd)
+		defer cancel()
+		resp, err = r.env.Do(ctx, h.role, handle, op, pos)
+		if err != nil && r.ctx.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = &WatchdogError{Op: name, Where: where, Waited: wd.String()}
+		}
+	})
+	if err != nil {
+		var we *WatchdogError
+		var le *Error
+		switch {
+		case errors.As(err, &we), errors.As(err, &le):
+			return nil, err
+		case r.ctx.Err() != nil:
+			return nil, context.Cause(r.ctx)
+		}
+		return nil, &InfraError{Host: h.role, Err: err}
+	}
+	if e := resp.GetEvent().GetError(); e != nil && name != "connect_ex" {
+		return resp, &SocketError{Name: e.GetName(), Errno: int(e.GetErrno()), Message: e.GetMessage(), Call: name + " on " + where}
+	}
+	return resp, nil
+}
+
+// socketValue is a socket on a lab host, with Python's methods.
+type socketValue struct {
+	host   *hostValue
+	handle uint32
+	stream bool
+}
+
+var _ starlark.HasAttrs = (*socketValue)(nil)
+
+func (s *socketValue) String() string {
+	return fmt.Sprintf("<socket %s/s%d>", s.host.role, s.handle)
+}
+func (s *socketValue) Type() string          { return "socket" }
+func (s *socketValue) Freeze()               {}
+func (s *socketValue) Truth() starlark.Bool  { return true }
+func (s *socketValue) Hash() (uint32, error) { return uint32(s.handle) ^ 0x9e3779b9, nil }
+
+// socketMethods are the methods of a lab socket, as in Python.
+var socketMethods = map[string]func(*socketValue, *starlark.Thread, starlark.Tuple, []starlark.Tuple) (starlark.Value, error){
+	"bind":        (*socketValue).bind,
+	"listen":      (*socketValue).listen,
+	"accept":      (*socketValue).accept,
+	"connect":     (*socketValue).connect,
+	"connect_ex":  (*socketValue).connectEx,
+	"send":        (*socketValue).send,
+	"sendall":     (*socketValue).sendall,
+	"sendto":      (*socketValue).sendto,
+	"recv":        (*socketValue).recv,
+	"recvfrom":    (*socketValue).recvfrom,
+	"shutdown":    (*socketValue).shutdown,
+	"close":       (*socketValue).close,
+	"getsockname": (*socketValue).getsockname,
+	"getpeername": (*socketValue).getpeername,
+	"setsockopt":  (*socketValue).setsockopt,
+	"getsockopt":  (*socketValue).getsockopt,
+	"settimeout":  (*socketValue).settimeout,
+	"setblocking": (*socketValue).setblocking,
+	"gettimeout":  (*socketValue).gettimeout,
+}
+
+func (s *socketValue) AttrNames() []string {
+	names := []string{"handle", "host"}
+	for k := range socketMethods {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (s *socketValue) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "host":
+		return s.host, nil
+	case "handle":
+		return starlark.MakeUint(uint(s.handle)), nil
+	}
+	m, ok := socketMethods[name]
+	if !ok {
+		return nil, nil
+	}
+	return starlark.NewBuiltin(name, func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		return m(s, th, args, kwargs)
+	}), nil
+}
+
+// address reads a Python address tuple (host, port).
+func address(fn string, v starlark.Value) (*socklabv1.Address, error) {
+	t, ok := v.(starlark.Tuple)
+	if !ok || len(t) != 2 {
+		return nil, fmt.Errorf("%s: address must be a (host, port) tuple, not %s", fn, v.String())
+	}
+	host, ok := starlark.AsString(t[0])
+	if !ok {
+		return nil, fmt.Errorf("%s: address host must be a string, not %s", fn, t[0].Type())
+	}
+	var port int
+	if err := starlark.AsInt(t[1], &port); err != nil {
+		return nil, fmt.Errorf("%s: address port must be an int, not %s", fn, t[1].Type())
+	}
+	if port < 0 || port > 65535 {
+		return nil, fmt.Errorf("%s: port must be 0-65535", fn)
+	}
+	return &socklabv1.Address{Host: host, Port: uint32(port)}, nil
+}
+
+func addressValue(a *socklabv1.Address) starlark.Value {
+	if a == nil {
+		return starlark.None
+	}
+	return starlark.Tuple{starlark.String(a.GetHost()), starlark.MakeInt(int(a.GetPort()))}
+}
+
+// data reads the bytes to send; a str is Python 3's TypeError.
+func data(v starlark.Value) ([]byte, error) {
+	switch v := v.(type) {
+	case starlark.Bytes:
+		return []byte(v), nil
+	case starlark.String:
+		return nil, fmt.Errorf("TypeError: a bytes-like object is required, not 'str' (encode it: encode(s) or b\"...\")")
+	}
+	return nil, fmt.Errorf("TypeError: a bytes-like object is required, not '%s'", v.Type())
+}
+
+func (s *socketValue) call(th *starlark.Thread, name string, op *socklabv1.Operation, wd starlark.Value) (*socklabv1.PerformResponse, error) {
+	return s.host.do(th, s.handle, op, name, wd)
+}
+
+func (s *socketValue) bind(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var addr, wd starlark.Value = nil, starlark.None
+	if err := starlark.UnpackArgs("bind", args, kwargs, "address", &addr, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	a, err := address("bind", addr)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.call(th, "bind", &socklabv1.Operation{Op: &socklabv1.Operation_Bind{Bind: &socklabv1.BindOp{Address: a}}}, wd)
+	return starlark.None, err
+}
+
+func (s *socketValue) listen(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var backlog, wd starlark.Value = starlark.None, starlark.None
+	if err := starlark.UnpackArgs("listen", args, kwargs, "backlog?", &backlog, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	l := &socklabv1.ListenOp{}
+	if backlog != starlark.None {
+		var n int
+		if err := starlark.AsInt(backlog, &n); err != nil || n > math.MaxInt32 {
+			return nil, fmt.Errorf("listen: backlog must be an int")
+		}
+		b := int32(n)
+		l.Backlog = &b
+	}
+	_, err := s.call(th, "listen", &socklabv1.Operation{Op: &socklabv1.Operation_Listen{Listen: l}}, wd)
+	return starlark.None, err
+}
+
+func (s *socketValue) accept(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var wd starlark.Value = starlark.None
+	if err := starlark.UnpackArgs("accept", args, kwargs, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	resp, err := s.call(th, "accept", client.Accept(), wd)
+	if err != nil {
+		return nil, err
+	}
+	res := resp.GetEvent().GetResult()
+	conn := &socketValue{host: s.host, handle: res.GetHandle(), stream: true}
+	return starlark.Tuple{conn, addressValue(res.GetAddress())}, nil
+}
+
+func (s *socketValue) connect(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var addr, wd starlark.Value = nil, starlark.None
+	if err := starlark.UnpackArgs("connect", args, kwargs, "address", &addr, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	a, err := address("connect", addr)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.call(th, "connect", &socklabv1.Operation{Op: &socklabv1.Operation_Connect{Connect: &socklabv1.ConnectOp{Address: a}}}, wd)
+	return starlark.None, err
+}
+
+func (s *socketValue) connectEx(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var addr, wd starlark.Value = nil, starlark.None
+	if err := starlark.UnpackArgs("connect_ex", args, kwargs, "address", &addr, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	a, err := address("connect_ex", addr)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.call(th, "connect_ex", &socklabv1.Operation{Op: &socklabv1.Operation_ConnectEx{ConnectEx: &socklabv1.ConnectOp{Address: a}}}, wd)
+	if err != nil {
+		return nil, err
+	}
+	return starlark.MakeInt64(resp.GetEvent().GetResult().GetValue()), nil
+}
+
+func (s *socketValue) sendArgs(name string, args starlark.Tuple, kwargs []starlark.Tuple) ([]byte, int, starlark.Value, error) {
+	var d, wd starlark.Value = nil, starlark.None
+	flags := 0
+	if err := starlark.UnpackArgs(name, args, kwargs, "data", &d, "flags?", &flags, "watchdog?", &wd); err != nil {
+		return nil, 0, nil, err
+	}
+	b, err := data(d)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return b, flags, wd, nil
+}
+
+func (s *socketValue) send(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	b, flags, wd, err := s.sendArgs("send", args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.call(th, "send", client.Send(b, flags), wd)
+	if err != nil {
+		return nil, err
+	}
+	return starlark.MakeInt64(resp.GetEvent().GetResult().GetValue()), nil
+}
+
+func (s *socketValue) sendall(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	b, flags, wd, err := s.sendArgs("sendall", args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.call(th, "sendall", client.SendAll(b, flags), wd)
+	return starlark.None, err
+}
+
+// sendto(data, address) or sendto(data, flags, address).
+func (s *socketValue) sendto(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var d, addr, wd starlark.Value = nil, nil, starlark.None
+	flags := 0
+	var err error
+	if len(args) == 3 {
+		err = starlark.UnpackArgs("sendto", args, kwargs, "data", &d, "flags", &flags, "address", &addr, "watchdog?", &wd)
+	} else {
+		err = starlark.UnpackArgs("sendto", args, kwargs, "data", &d, "address", &addr, "watchdog?", &wd)
+	}
+	if err != nil {
+		return nil, err
+	}
+	b, err := data(d)
+	if err != nil {
+		return nil, fmt.Errorf("sendto: %w", err)
+	}
+	a, err := address("sendto", addr)
+	if err != nil {
+		return nil, err
+	}
+	op := &socklabv1.Operation{Op: &socklabv1.Operation_Sendto{Sendto: &socklabv1.SendToOp{Data: b, Flags: int32(flags), Address: a}}}
+	resp, err := s.call(th, "sendto", op, wd)
+	if err != nil {
+		return nil, err
+	}
+	return starlark.MakeInt64(resp.GetEvent().GetResult().GetValue()), nil
+}
+
+func (s *socketValue) recvArgs(name string, args starlark.Tuple, kwargs []starlark.Tuple) (int, int, starlark.Value, error) {
+	var bufsize, flags int
+	var wd starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(name, args, kwargs, "bufsize", &bufsize, "flags?", &flags, "watchdog?", &wd); err != nil {
+		return 0, 0, nil, err
+	}
+	if bufsize < 0 {
+		return 0, 0, nil, fmt.Errorf("%s: negative buffersize in recv", name)
+	}
+	return bufsize, flags, wd, nil
+}
+
+func (s *socketValue) recv(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	n, flags, wd, err := s.recvArgs("recv", args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.call(th, "recv", client.Recv(n, flags), wd)
+	if err != nil {
+		return nil, err
+	}
+	return starlark.Bytes(resp.GetData()), nil
+}
+
+func (s *socketValue) recvfrom(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	n, flags, wd, err := s.recvArgs("recvfrom", args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.call(th, "recvfrom", client.RecvFrom(n, flags), wd)
+	if err != nil {
+		return nil, err
+	}
+	return starlark.Tuple{starlark.Bytes(resp.GetData()), addressValue(resp.GetEvent().GetResult().GetAddress())}, nil
+}
+
+func (s *socketValue) shutdown(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var how int
+	var wd starlark.Value = starlark.None
+	if err := starlark.UnpackArgs("shutdown", args, kwargs, "how", &how, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	h := map[int]socklabv1.ShutdownHow{0: socklabv1.ShutdownHow_SHUTDOWN_HOW_RD, 1: socklabv1.ShutdownHow_SHUTDOWN_HOW_WR, 2: socklabv1.ShutdownHow_SHUTDOWN_HOW_RDWR}
+	sh, ok := h[how]
+	if !ok {
+		return nil, fmt.Errorf("shutdown: how must be SHUT_RD, SHUT_WR or SHUT_RDWR")
+	}
+	_, err := s.call(th, "shutdown", client.Shutdown(sh), wd)
+	return starlark.None, err
+}
+
+// simple performs an operation that takes no arguments but the watchdog.
+func (s *socketValue) simple(th *starlark.Thread, name string, op *socklabv1.Operation, args starlark.Tuple, kwargs []starlark.Tuple) (*socklabv1.PerformResponse, error) {
+	var wd starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(name, args, kwargs, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	return s.call(th, name, op, wd)
+}
+
+func (s *socketValue) close(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	_, err := s.simple(th, "close", client.Close(), args, kwargs)
+	return starlark.None, err
+}
+
+func (s *socketValue) getsockname(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	resp, err := s.simple(th, "getsockname", client.GetSockName(), args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	return addressValue(resp.GetEvent().GetResult().GetAddress()), nil
+}
+
+func (s *socketValue) getpeername(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	resp, err := s.simple(th, "getpeername", client.GetPeerName(), args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	return addressValue(resp.GetEvent().GetResult().GetAddress()), nil
+}
+
+func (s *socketValue) setsockopt(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var level, name int
+	var value, wd starlark.Value = nil, starlark.None
+	if err := starlark.UnpackArgs("setsockopt", args, kwargs, "level", &level, "optname", &name, "value", &value, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	var op *socklabv1.Operation
+	switch v := value.(type) {
+	case starlark.Bytes:
+		op = client.SetSockOptBytes(level, name, []byte(v))
+	case starlark.Bool:
+		b := int64(0)
+		if v {
+			b = 1
+		}
+		op = client.SetSockOpt(level, name, b)
+	case starlark.Int:
+		n, ok := v.Int64()
+		if !ok {
+			return nil, fmt.Errorf("setsockopt: value out of range")
+		}
+		op = client.SetSockOpt(level, name, n)
+	default:
+		return nil, fmt.Errorf("setsockopt: value must be an int or bytes, not %s", value.Type())
+	}
+	_, err := s.call(th, "setsockopt", op, wd)
+	return starlark.None, err
+}
+
+func (s *socketValue) getsockopt(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var level, name, buflen int
+	var wd starlark.Value = starlark.None
+	if err := starlark.UnpackArgs("getsockopt", args, kwargs, "level", &level, "optname", &name, "buflen?", &buflen, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	op := client.GetSockOpt(level, name)
+	if buflen > 0 {
+		op = client.GetSockOptBytes(level, name, buflen)
+	}
+	resp, err := s.call(th, "getsockopt", op, wd)
+	if err != nil {
+		return nil, err
+	}
+	if buflen > 0 {
+		return starlark.Bytes(resp.GetEvent().GetResult().GetBytesValue()), nil
+	}
+	return starlark.MakeInt64(resp.GetEvent().GetResult().GetValue()), nil
+}
+
+func (s *socketValue) settimeout(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var v, wd starlark.Value = nil, starlark.None
+	if err := starlark.UnpackArgs("settimeout", args, kwargs, "value", &v, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	op := client.SetTimeoutNone()
+	if v != starlark.None {
+		f, ok := starlark.AsFloat(v)
+		if !ok {
+			return nil, fmt.Errorf("settimeout: timeout must be None or a number, not %s", v.Type())
+		}
+		if f < 0 {
+			return nil, fmt.Errorf("settimeout: Timeout value out of range")
+		}
+		op = client.SetTimeout(f)
+	}
+	_, err := s.call(th, "settimeout", op, wd)
+	return starlark.None, err
+}
+
+func (s *socketValue) setblocking(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var flag, wd starlark.Value = nil, starlark.None
+	if err := starlark.UnpackArgs("setblocking", args, kwargs, "flag", &flag, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	_, err := s.call(th, "setblocking", client.SetBlocking(bool(flag.Truth())), wd)
+	return starlark.None, err
+}
+
+func (s *socketValue) gettimeout(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	resp, err := s.simple(th, "gettimeout", client.GetTimeout(), args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	if t := resp.GetEvent().GetResult().TimeoutSeconds; t != nil {
+		return starlark.Float(*t), nil
+	}
+	return starlark.None, nil
+}

@@ -1,0 +1,147 @@
+package lab
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// tAttrs are the attributes of t besides the lab's hosts.
+var tAttrs = []string{"check", "go", "params", "raises", "say", "sleep", "hosts"}
+
+// reservedAttrs are t's own attributes, which no host may be named.
+var reservedAttrs = func() map[string]bool {
+	m := map[string]bool{}
+	for _, a := range tAttrs {
+		m[a] = true
+	}
+	return m
+}()
+
+// staticCheck finds, before anything runs, uses of t that cannot work: an attribute that
+// is neither a host nor one of t's own, a check id that was never declared, and a
+// parameter that does not exist. It looks at every function whose first parameter is
+// named like main's.
+func (l *Lab) staticCheck(src []byte) error {
+	f, err := fileOptions.Parse(l.File, src, 0)
+	if err != nil {
+		return asLabError(err, l.File)
+	}
+	tname := ""
+	if l.main.NumParams() == 1 {
+		tname, _ = l.main.Param(0)
+	}
+	known := map[string]bool{}
+	for _, h := range l.Hosts {
+		known[h] = true
+	}
+	for _, a := range tAttrs {
+		known[a] = true
+	}
+	checks := map[string]bool{}
+	for _, c := range l.Checks {
+		checks[c.ID] = true
+	}
+	params := map[string]bool{}
+	for _, p := range l.Params {
+		params[p.Name] = true
+	}
+	var problem *Error
+	syntax.Walk(f, func(n syntax.Node) bool {
+		if problem != nil {
+			return false
+		}
+		switch n := n.(type) {
+		case *syntax.DotExpr:
+			if id, ok := n.X.(*syntax.Ident); ok && id.Name == tname && !known[n.Name.Name] {
+				problem = &Error{Pos: n.Name.NamePos.String(), Msg: fmt.Sprintf("t has no host or attribute %q (hosts: %s; t also has %s)",
+					n.Name.Name, strings.Join(l.Hosts, ", "), strings.Join(tAttrs, ", "))}
+			}
+			if inner, ok := n.X.(*syntax.DotExpr); ok && inner.Name.Name == "params" {
+				if id, ok := inner.X.(*syntax.Ident); ok && id.Name == tname && !params[n.Name.Name] {
+					problem = &Error{Pos: n.Name.NamePos.String(), Msg: fmt.Sprintf("t.params has no %q (the lab declares: %s)", n.Name.Name, l.paramNames())}
+				}
+			}
+		case *syntax.CallExpr:
+			dot, ok := n.Fn.(*syntax.DotExpr)
+			if !ok || dot.Name.Name != "check" || len(n.Args) == 0 {
+				return true
+			}
+			if id, ok := dot.X.(*syntax.Ident); !ok || id.Name != tname {
+				return true
+			}
+			if lit, ok := n.Args[0].(*syntax.Literal); ok && lit.Token == syntax.STRING {
+				if s, _ := lit.Value.(string); !checks[s] {
+					problem = &Error{Pos: lit.TokenPos.String(), Msg: fmt.Sprintf("check %q is not declared in lab(checks = ...) (declared: %s)", s, l.checkIDs())}
+				}
+			}
+		}
+		return true
+	})
+	if problem != nil {
+		return problem
+	}
+	return nil
+}
+
+func (l *Lab) checkIDs() string {
+	if len(l.Checks) == 0 {
+		return "none"
+	}
+	ids := make([]string, len(l.Checks))
+	for i, c := range l.Checks {
+		ids[i] = c.ID
+	}
+	return strings.Join(ids, ", ")
+}
+
+// loader loads the files a lab load()s, once each, with the same predeclared names as a
+// lab minus lab() itself.
+type loader struct {
+	src   Sources
+	cache map[string]*loaded
+}
+
+type loaded struct {
+	globals starlark.StringDict
+	err     error
+}
+
+func newLoader(src Sources) *loader { return &loader{src: src, cache: map[string]*loaded{}} }
+
+func (ld *loader) load(thread *starlark.Thread, module string) (starlark.StringDict, error) {
+	from := ""
+	if fr := thread.CallFrame(0); fr.Pos.IsValid() {
+		from = fr.Pos.Filename()
+	}
+	data, shown, err := ld.src.Read(from, module)
+	if err != nil {
+		return nil, fmt.Errorf("load %q: %w", module, err)
+	}
+	if e, ok := ld.cache[shown]; ok {
+		if e == nil {
+			return nil, fmt.Errorf("load %q: cycle in load graph", module)
+		}
+		return e.globals, e.err
+	}
+	ld.cache[shown] = nil
+	t := &starlark.Thread{Name: "load " + shown, Load: ld.load}
+	t.SetMaxExecutionSteps(maxSteps)
+	g, err := starlark.ExecFileOptions(fileOptions, t, shown, data, predeclared(false))
+	ld.cache[shown] = &loaded{globals: g, err: err}
+	return g, err
+}
+
+// Names returns the names every lab can use without defining them, sorted: the socket
+// constants, the helpers and lab().
+func Names() []string {
+	var out []string
+	for k := range predeclared(true) {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,342 @@
+// Package runner runs a lab on a topology: it binds the lab's hosts to agents, opens a
+// session on each (renewing its lease), runs the lab, gathers every host's events onto one
+// clock, evaluates the checks and closes everything, whatever happened.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/socklab/socklab/agent/client"
+	"github.com/socklab/socklab/controller/lab"
+	"github.com/socklab/socklab/controller/topology"
+	"github.com/socklab/socklab/controller/transcript"
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+)
+
+// Exit codes of a run, as the CLI returns them.
+const (
+	ExitPassed      = 0   // every check passed
+	ExitFailed      = 1   // a check failed, or the lab stopped on a socket error or watchdog
+	ExitBadLab      = 2   // the lab (or its parameters) is wrong
+	ExitInfra       = 3   // an agent was unreachable, lost or refused
+	ExitInterrupted = 130 // the run was interrupted
+)
+
+// Options tune a run.
+type Options struct {
+	// Params are --param NAME=VALUE overrides.
+	Params []string
+	// Pace spaces the steps for an audience: a pause after each operation.
+	Pace time.Duration
+	// Step, when set, is called after each operation and narration line; it returns when
+	// the run may go on (the CLI waits for Enter).
+	Step func(ctx context.Context)
+	// Lease is each session's lease; 0 means 10 s.
+	Lease time.Duration
+}
+
+// Sink receives a run as it happens.
+type Sink interface {
+	// Header announces the lab and its hosts once they are bound.
+	Header(l *lab.Lab, hosts []topology.Host)
+	// Entry is one transcript entry, as it happens.
+	Entry(e transcript.Entry)
+}
+
+// Result is a finished run.
+type Result struct {
+	// Lab is the lab that ran.
+	Lab *lab.Lab
+	// Hosts are the hosts it ran on.
+	Hosts []topology.Host
+	// Entries are the transcript, merged.
+	Entries []transcript.Entry
+	// Checks are every declared check.
+	Checks []transcript.Check
+	// Err is what stopped the run early, if anything.
+	Err error
+	// ErrPos is the lab's file:line where Err happened, when known.
+	ErrPos string
+	// ExitCode is the CLI's exit code for this run.
+	ExitCode int
+	// Started and Finished bound the run on the wall clock.
+	Started, Finished time.Time
+}
+
+// ErrorText is the run's error with its lab position, or "".
+func (r *Result) ErrorText() string {
+	if r.Err == nil {
+		return ""
+	}
+	if r.ErrPos != "" {
+		return r.ErrPos + ": " + r.Err.Error()
+	}
+	return r.Err.Error()
+}
+
+// Verdict is "passed", "failed" or "error".
+func (r *Result) Verdict() string {
+	switch r.ExitCode {
+	case ExitPassed:
+		return "passed"
+	case ExitFailed:
+		return "failed"
+	}
+	return "error"
+}
+
+// Run runs l on topo. It always returns a Result; its ExitCode says how the run ended.
+func Run(ctx context.Context, l *lab.Lab, topo topology.Topology, opts Options, sink Sink) *Result {
+	res := &Result{Lab: l, Started: time.Now()}
+	defer func() { res.Finished = time.Now() }()
+	params, err := l.ParseParams(opts.Params)
+	if err != nil {
+		res.Err, res.ExitCode = err, ExitBadLab
+		return res
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 10 * time.Second
+	}
+	pool, err := topo.Start(ctx, l.Hosts)
+	if err != nil {
+		res.Err, res.ExitCode = fmt.Errorf("start agents: %w", err), ExitInfra
+		return res
+	}
+	defer pool.Close()
+	res.Hosts = pool.Hosts()
+
+	r := &run{start: time.Now(), sink: sink, opts: opts, hosts: map[string]*host{}}
+	defer r.closeAll()
+	for _, h := range res.Hosts {
+		hs, err := r.open(ctx, h, opts.Lease)
+		if err != nil {
+			res.Err, res.ExitCode = &lab.InfraError{Host: h.Role, Err: err}, ExitInfra
+			return res
+		}
+		r.hosts[h.Role] = hs
+	}
+	if sink != nil {
+		sink.Header(l, res.Hosts)
+	}
+	infos := make([]lab.HostInfo, len(res.Hosts))
+	for i, h := range res.Hosts {
+		infos[i] = lab.HostInfo{Role: h.Role, IP: h.IP.String()}
+	}
+	out := l.Run(ctx, r, infos, params)
+	r.closeAll()
+	res.Checks, res.Err, res.ErrPos = out.Checks, out.Err, out.Pos
+	res.Entries = transcript.Merge(r.entries())
+	res.ExitCode = exitCode(ctx, out)
+	return res
+}
+
+func exitCode(ctx context.Context, out *lab.Outcome) int {
+	var (
+		le *lab.Error
+		ie *lab.InfraError
+	)
+	switch {
+	case out.Err == nil && out.Passed():
+		return ExitPassed
+	case out.Err == nil:
+		return ExitFailed
+	case ctx.Err() != nil || errors.Is(out.Err, context.Canceled):
+		return ExitInterrupted
+	case errors.As(out.Err, &ie):
+		return ExitInfra
+	case errors.As(out.Err, &le):
+		return ExitBadLab
+	}
+	return ExitFailed
+}
+
+// run is the controller's side of one run: sessions, clocks and the transcript.
+type run struct {
+	start time.Time
+	sink  Sink
+	opts  Options
+	hosts map[string]*host
+	wg    sync.WaitGroup // lease renewers and event streams
+
+	mu     sync.Mutex // protects log and closed, and serialises the sink
+	log    []transcript.Entry
+	closed bool
+}
+
+// host is one lab host's agent session.
+type host struct {
+	info    topology.Host
+	client  *client.Client
+	session *client.Session
+	clock   transcript.Clock
+	stopRenew  context.CancelFunc // stops the lease renewer
+	stopStream context.CancelFunc // stops following the event stream
+	streamDone chan struct{}      // closed when the event stream has ended
+}
+
+var _ lab.Env = (*run)(nil)
+
+// open dials a host's agent, opens a session, estimates its clock and starts renewing
+// the lease and following the session's background events.
+func (r *run) open(ctx context.Context, h topology.Host, lease time.Duration) (*host, error) {
+	c, err := client.Dial(h.Target, h.Token)
+	if err != nil {
+		return nil, err
+	}
+	octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	sent := time.Since(r.start)
+	s, err := c.Open(octx, lease, "run "+h.Role)
+	received := time.Since(r.start)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("agent %s unreachable: %w", h.Target, err)
+	}
+	hs := &host{info: h, client: c, session: s, clock: transcript.NewClock(sent, received, s.Opened.GetClock().GetMonotonicNs())}
+	renew, stopRenew := context.WithCancel(context.Background())
+	follow, stopStream := context.WithCancel(context.Background())
+	hs.stopRenew, hs.stopStream, hs.streamDone = stopRenew, stopStream, make(chan struct{})
+	r.wg.Add(2)
+	go func() { // renew the lease until the run ends
+		defer r.wg.Done()
+		t := time.NewTicker(lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-renew.Done():
+				return
+			case <-t.C:
+				rctx, cancel := context.WithTimeout(renew, lease/3)
+				_ = s.Renew(rctx)
+				cancel()
+			}
+		}
+	}()
+	go func() { // background events: until the session ends
+		defer r.wg.Done()
+		defer close(hs.streamDone)
+		stream, err := c.API().StreamEvents(follow, &socklabv1.StreamEventsRequest{SessionId: s.ID})
+		if err != nil {
+			return
+		}
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			for _, ev := range resp.GetEvents() {
+				if ev.GetKind() == socklabv1.EventKind_EVENT_KIND_SESSION_END {
+					continue
+				}
+				r.record(hs, ev, "")
+			}
+		}
+	}()
+	return hs, nil
+}
+
+// Do performs one operation on a host and records its event.
+func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.Operation, pos string) (*socklabv1.PerformResponse, error) {
+	hs, ok := r.hosts[role]
+	if !ok {
+		return nil, fmt.Errorf("no host %s", role)
+	}
+	resp, err := hs.session.Do(ctx, handle, op)
+	if err != nil {
+		return nil, err
+	}
+	r.record(hs, resp.GetEvent(), pos)
+	r.pace(ctx)
+	return resp, nil
+}
+
+// Say records narration.
+func (r *run) Say(text, pos string) {
+	r.add(transcript.Entry{Kind: transcript.Say, At: time.Since(r.start), Text: text, Pos: pos})
+	r.pace(context.Background())
+}
+
+func (r *run) pace(ctx context.Context) {
+	if r.opts.Step != nil {
+		r.opts.Step(ctx)
+		return
+	}
+	if r.opts.Pace > 0 {
+		select {
+		case <-time.After(r.opts.Pace):
+		case <-ctx.Done():
+		}
+	}
+}
+
+func (r *run) record(hs *host, ev *socklabv1.Event, pos string) {
+	r.add(transcript.Entry{
+		Kind: transcript.Operation, At: hs.clock.At(ev.GetStartNs()), Duration: time.Duration(ev.GetDurationNs()),
+		Host: hs.info.Role, Address: hs.info.IP.String(), Event: ev, Pos: pos,
+	})
+}
+
+func (r *run) add(e transcript.Entry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log = append(r.log, e)
+	if r.sink != nil {
+		r.sink.Entry(e)
+	}
+}
+
+func (r *run) entries() []transcript.Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]transcript.Entry(nil), r.log...)
+}
+
+// closeAll closes every session (the agents close their sockets), waits for the event
+// streams to deliver the closes, and hangs up. It runs once.
+func (r *run) closeAll() {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, hs := range r.hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, _ = hs.session.Close(ctx)
+		}()
+	}
+	wg.Wait()
+	// Each stream ends on its own after its session's last event (the closes above).
+	timeout := time.After(5 * time.Second)
+	for _, hs := range r.hosts {
+		hs.stopRenew()
+		select {
+		case <-hs.streamDone:
+		case <-timeout:
+		}
+		hs.stopStream()
+	}
+	r.wg.Wait()
+	for _, hs := range r.hosts {
+		hs.client.Close()
+	}
+}
+
+// Discard is a Sink that shows nothing.
+type Discard struct{}
+
+// Header does nothing.
+func (Discard) Header(*lab.Lab, []topology.Host) {}
+
+// Entry does nothing.
+func (Discard) Entry(transcript.Entry) {}

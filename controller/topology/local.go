@@ -1,0 +1,88 @@
+package topology
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/netip"
+
+	"github.com/socklab/socklab/agent/policy"
+	"github.com/socklab/socklab/agent/server"
+)
+
+// Local starts one agent per lab host inside this process, each on its own loopback
+// address 127.R.S.N (R and S chosen at random per run, N = 2, 3, ...), so that reruns and
+// parallel runs never meet each other's ports or TIME_WAIT. Each run gets a random token.
+// No privileges are needed: the whole of 127.0.0.0/8 is loopback on Linux.
+type Local struct{}
+
+var _ Topology = Local{}
+
+// Start serves one agent per role and returns them once all listen.
+func (Local) Start(ctx context.Context, roles []string) (Pool, error) {
+	if len(roles) > 250 {
+		return nil, fmt.Errorf("local topology: %d hosts is more than 250", len(roles))
+	}
+	r, err := rand.Int(rand.Reader, big.NewInt(254*256))
+	if err != nil {
+		return nil, err
+	}
+	net16 := [2]byte{byte(1 + r.Int64()/256), byte(r.Int64() % 256)}
+	var tok [16]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		return nil, err
+	}
+	token := hex.EncodeToString(tok[:])
+	p := &localPool{}
+	for i, role := range roles {
+		ip := netip.AddrFrom4([4]byte{127, net16[0], net16[1], byte(2 + i)})
+		lis, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("local topology: agent for %s: listen on %s: %w", role, ip, err)
+		}
+		a, err := server.New(lis, server.Config{Name: role, HostIP: ip, Token: token, Policy: policy.Default()})
+		if err != nil {
+			lis.Close()
+			p.Close()
+			return nil, fmt.Errorf("local topology: agent for %s: %w", role, err)
+		}
+		actx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Serve(actx) }()
+		p.agents = append(p.agents, localAgent{cancel: cancel, done: done})
+		p.hosts = append(p.hosts, Host{Role: role, IP: ip, Target: lis.Addr().String(), Token: token})
+	}
+	return p, nil
+}
+
+type localAgent struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type localPool struct {
+	hosts  []Host
+	agents []localAgent
+}
+
+func (p *localPool) Hosts() []Host { return p.hosts }
+
+// Close stops every agent and waits for each to release its sockets and port.
+func (p *localPool) Close() error {
+	var errs []error
+	for _, a := range p.agents {
+		a.cancel()
+	}
+	for _, a := range p.agents {
+		if err := <-a.done; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	p.agents = nil
+	return errors.Join(errs...)
+}

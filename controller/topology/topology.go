@@ -1,0 +1,37 @@
+// Package topology provides the agents a lab's hosts run on: one agent per lab host,
+// each with its own address. The local topology (the default) starts agents inside this
+// process on fresh loopback addresses; static agents, network namespaces and containers
+// provide the same Pool.
+package topology
+
+import (
+	"context"
+	"net/netip"
+)
+
+// Host is one lab host bound to an agent.
+type Host struct {
+	// Role is the lab's name for the host ("server", "client").
+	Role string
+	// IP is the host's address: what its sockets bind and its peers see.
+	IP netip.Addr
+	// Target is the agent's gRPC address.
+	Target string
+	// Token is the agent's bearer token.
+	Token string
+}
+
+// Topology provides agents for a lab's hosts.
+type Topology interface {
+	// Start provides one agent per role, in the order given. The pool must be closed
+	// when the run ends, whatever happened.
+	Start(ctx context.Context, roles []string) (Pool, error)
+}
+
+// Pool is the agents of one run.
+type Pool interface {
+	// Hosts returns the run's hosts, in the order of the roles given to Start.
+	Hosts() []Host
+	// Close releases the agents: a local topology stops them and frees their ports.
+	Close() error
+}
