@@ -190,8 +190,8 @@ func labBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	var (
 		name, summary string
 		hosts         *starlark.List
-		params        = &starlark.Dict{}
-		checks        = &starlark.Dict{}
+		params                       = &starlark.Dict{}
+		checks                       = &starlark.Dict{}
 		watchdog      starlark.Value = starlark.None
 	)
 	if err := starlark.UnpackArgs("lab", args, kwargs, "name", &name, "summary", &summary, "hosts", &hosts,

@@ -12,8 +12,8 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
-	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 	"github.com/socklab/socklab/controller/transcript"
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
 // Env is what a running lab acts through: the agents of its hosts and the transcript.

@@ -169,10 +169,10 @@ type run struct {
 
 // host is one lab host's agent session.
 type host struct {
-	info    topology.Host
-	client  *client.Client
-	session *client.Session
-	clock   transcript.Clock
+	info       topology.Host
+	client     *client.Client
+	session    *client.Session
+	clock      transcript.Clock
 	stopRenew  context.CancelFunc // stops the lease renewer
 	stopStream context.CancelFunc // stops following the event stream
 	streamDone chan struct{}      // closed when the event stream has ended
