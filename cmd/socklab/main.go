@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,7 +15,15 @@ func main() {
 	err := rootCommand().ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "socklab:", err)
+		var ee exitError
+		switch {
+		case errors.As(err, &ee):
+			if ee.msg != "" {
+				fmt.Fprintln(os.Stderr, ee.msg) // file:line:col: message, as compilers print
+			}
+		default:
+			fmt.Fprintln(os.Stderr, "socklab:", err)
+		}
 		os.Exit(exitCode(err))
 	}
 }

@@ -12,6 +12,10 @@ import (
 type usageError struct{ error }
 
 func exitCode(err error) int {
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2
@@ -32,18 +36,6 @@ transcript of every operation on every host.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(agentCommand(), demoCommand())
+	root.AddCommand(agentCommand(), runCommand(), demoCommand(), labsCommand())
 	return root
-}
-
-func demoCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "demo [LAB]",
-		Short: "Run a lab on local agents and show it live (coming next)",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cmd.Println("socklab demo: coming next. The agent is ready today: see `socklab agent --help`.")
-			return nil
-		},
-	}
 }

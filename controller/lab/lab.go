@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 )
@@ -335,8 +336,9 @@ func asLabError(err error, file string) error {
 	if errors.As(err, &ee) {
 		return &Error{Pos: innermost(ee.CallStack, file), Msg: ee.Msg}
 	}
-	if list, ok := err.(interface{ Unwrap() []error }); ok && len(list.Unwrap()) > 0 {
-		return asLabError(list.Unwrap()[0], file)
+	var rl resolve.ErrorList
+	if errors.As(err, &rl) && len(rl) > 0 {
+		return &Error{Pos: rl[0].Pos.String(), Msg: rl[0].Msg}
 	}
 	var le *Error
 	if errors.As(err, &le) {

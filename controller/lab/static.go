@@ -145,3 +145,19 @@ func Names() []string {
 	sort.Strings(out)
 	return out
 }
+
+// TAttrs returns the attributes of t besides the lab's hosts, sorted.
+func TAttrs() []string {
+	out := append([]string(nil), tAttrs...)
+	sort.Strings(out)
+	return out
+}
+
+// HostAttrs returns the attributes of a lab host (t.<role>), sorted.
+func HostAttrs() []string { return (&hostValue{}).AttrNames() }
+
+// SocketAttrs returns the attributes and methods of a lab socket, sorted.
+func SocketAttrs() []string { return (&socketValue{}).AttrNames() }
+
+// FutureAttrs returns the methods of a future (what t.go returns), sorted.
+func FutureAttrs() []string { return (&future{}).AttrNames() }

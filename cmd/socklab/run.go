@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/socklab/socklab/controller/lab"
+	"github.com/socklab/socklab/controller/report"
+	"github.com/socklab/socklab/controller/runner"
+	"github.com/socklab/socklab/controller/topology"
+	"github.com/socklab/socklab/controller/transcript"
+	"github.com/socklab/socklab/labs"
+)
+
+// exitError ends the command with code, after printing msg (if any) to stderr.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+
+// runFlags are the flags run and demo share.
+type runFlags struct {
+	params []string
+	pace   time.Duration
+	step   bool
+	color  string
+}
+
+func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.params, "param", nil, "set a lab parameter, NAME=VALUE (repeatable)")
+	fl.DurationVar(&f.pace, "pace", pace, "pause after each step, for an audience")
+	fl.BoolVar(&f.step, "step", false, "wait for Enter after each step")
+	fl.StringVar(&f.color, "color", "auto", "colour the transcript: auto, always or never")
+}
+
+func runCommand() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run LAB",
+		Short: "Run a lab (a built-in name or a .star file) and show its transcript",
+		Long: `Run a lab on local agents (one per lab host, each on its own loopback address) and show
+every socket operation on every host as it happens, then the checks.
+
+LAB is a built-in lab's name (see "socklab labs list") or the path of a .star file.
+
+Exit codes: 0 all checks passed; 1 a check failed, or the lab stopped on a socket error or
+its watchdog; 2 a bad lab or usage; 3 an agent unreachable or lost; 130 interrupted.`,
+		Example: `  socklab run tcp-simple
+  socklab run tcp-simple --param port=9090 --param message=hi
+  socklab run ./mylab.star --pace 500ms`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runLab(cmd, args[0], f)
+		},
+	}
+	f.register(cmd, 0)
+	return cmd
+}
+
+func demoCommand() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "demo [LAB]",
+		Short: "Run a showcase lab on local agents and show it live",
+		Long: `Start local agents and run a lab across them, showing each operation live: by default
+chat-relay, where a server on one host relays lines between clients on two others.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := "chat-relay"
+			if len(args) == 1 {
+				name = args[0]
+			}
+			if !cmd.Flags().Changed("pace") && !isTerminal(cmd.OutOrStdout()) {
+				f.pace = 0 // pacing is for an audience, not for a log
+			}
+			return runLab(cmd, name, f)
+		},
+	}
+	f.register(cmd, 150*time.Millisecond)
+	return cmd
+}
+
+// loadLab loads a built-in lab by name, or a lab file by path.
+func loadLab(name string) (*lab.Lab, error) {
+	if strings.HasSuffix(name, ".star") || strings.ContainsRune(name, os.PathSeparator) {
+		return lab.Load(lab.DirSources{}, name)
+	}
+	for _, n := range labs.Names() {
+		if n == name {
+			return labs.Load(name)
+		}
+	}
+	if _, err := os.Stat(name); err == nil {
+		return lab.Load(lab.DirSources{}, name)
+	}
+	return nil, fmt.Errorf("no built-in lab %q and no such file: see \"socklab labs list\"", name)
+}
+
+func runLab(cmd *cobra.Command, name string, f runFlags) error {
+	l, err := loadLab(name)
+	if err != nil {
+		return exitError{code: runner.ExitBadLab, msg: err.Error()}
+	}
+	out := cmd.OutOrStdout()
+	color, err := useColor(f.color, out)
+	if err != nil {
+		return usageError{err}
+	}
+	text := report.NewText(out, report.TextOptions{Color: color})
+	opts := runner.Options{Params: f.params, Pace: f.pace}
+	if f.step {
+		in := bufio.NewReader(cmd.InOrStdin())
+		opts.Step = func(ctx context.Context) {
+			fmt.Fprint(cmd.ErrOrStderr(), "  [Enter] ")
+			read := make(chan struct{})
+			go func() { in.ReadString('\n'); close(read) }()
+			select {
+			case <-read:
+			case <-ctx.Done():
+			}
+		}
+	}
+	res := runner.Run(cmd.Context(), l, topology.Local{}, opts, sink{text})
+	if res.ExitCode == runner.ExitBadLab && len(res.Hosts) == 0 {
+		return exitError{code: res.ExitCode, msg: res.ErrorText()}
+	}
+	if len(res.Hosts) > 0 {
+		text.Checks(res.Checks)
+	}
+	text.Footer(res.Verdict(), res.ErrorText())
+	if res.ExitCode != runner.ExitPassed {
+		return exitError{code: res.ExitCode}
+	}
+	return nil
+}
+
+// sink shows a run on the text report.
+type sink struct{ text *report.Text }
+
+func (s sink) Header(l *lab.Lab, hosts []topology.Host) {
+	hs := make([]report.Host, len(hosts))
+	for i, h := range hosts {
+		hs[i] = report.Host{Role: h.Role, Address: h.IP.String()}
+	}
+	s.text.Header(l.Name, l.Summary, hs)
+}
+
+func (s sink) Entry(e transcript.Entry) { s.text.Entry(e) }
+
+func useColor(mode string, w io.Writer) (bool, error) {
+	switch mode {
+	case "always":
+		return true, nil
+	case "never":
+		return false, nil
+	case "auto":
+		return os.Getenv("NO_COLOR") == "" && isTerminal(w), nil
+	}
+	return false, fmt.Errorf("--color %q: want auto, always or never", mode)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,112 @@
+package runner_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socklab/socklab/controller/lab"
+	"github.com/socklab/socklab/controller/runner"
+	"github.com/socklab/socklab/controller/topology"
+	"github.com/socklab/socklab/controller/transcript"
+)
+
+func runFile(t *testing.T, ctx context.Context, file string, sink runner.Sink) *runner.Result {
+	t.Helper()
+	l, err := lab.Load(lab.DirSources{}, "testdata/"+file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runner.Run(ctx, l, topology.Local{}, runner.Options{}, sink)
+}
+
+// TestRunOutcomes: how each kind of ending shows in the result and its exit code.
+func TestRunOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		file     string
+		exit     int
+		err      string            // the run's error text, "" for none
+		messages map[string]string // check id -> message substring ("" = passed)
+	}{
+		{"failing-check.star", runner.ExitFailed, "", map[string]string{"greeting": "got b\"hello\", want b\"hi\"", "after": ""}},
+		{"socket-error.star", runner.ExitFailed, "testdata/socket-error.star:5:14: ECONNREFUSED: [Errno 111] Connection refused (connect on a/s1)",
+			map[string]string{"unreached": "not reached: testdata/socket-error.star:5:14: ECONNREFUSED"}},
+		{"watchdog.star", runner.ExitFailed, "testdata/watchdog.star:6:11: watchdog: recv on a/s1 waited 200ms", nil},
+		{"errors-as-values.star", runner.ExitPassed, "", map[string]string{"connect-ex": "", "raises": "", "timeout": ""}},
+		{"futures.star", runner.ExitPassed, "", map[string]string{"echo": ""}},
+		{"type-error.star", runner.ExitBadLab, "testdata/type-error.star:5:13: sendto: TypeError: a bytes-like object is required, not 'str'", nil},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			res := runFile(t, t.Context(), tc.file, runner.Discard{})
+			if res.ExitCode != tc.exit {
+				t.Errorf("exit code = %d, want %d (error: %s)", res.ExitCode, tc.exit, res.ErrorText())
+			}
+			if got := res.ErrorText(); !strings.HasPrefix(got, tc.err) || (tc.err == "") != (got == "") {
+				t.Errorf("error = %q, want it to start with %q", got, tc.err)
+			}
+			for _, c := range res.Checks {
+				want, ok := tc.messages[c.ID]
+				if !ok {
+					continue
+				}
+				if (want == "") != c.Passed || !strings.Contains(c.Message, want) {
+					t.Errorf("check %s: passed %v message %q, want passed %v with %q", c.ID, c.Passed, c.Message, want == "", want)
+				}
+			}
+		})
+	}
+}
+
+// TestInterruptLeavesNothing: cancelling a run (Ctrl-C) mid-operation ends it with 130,
+// stops every local agent (their ports refuse connections) and frees every fd.
+func TestInterruptLeavesNothing(t *testing.T) {
+	before := fdCount(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	sink := &recorder{onEntry: func(e transcript.Entry) {
+		if e.Event.GetOp() == "accept" {
+			go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+		}
+	}}
+	res := runFile(t, ctx, "blocks.star", sink)
+	if res.ExitCode != runner.ExitInterrupted {
+		t.Fatalf("exit code = %d (%s), want 130", res.ExitCode, res.ErrorText())
+	}
+	for _, h := range res.Hosts {
+		if c, err := net.DialTimeout("tcp", h.Target, time.Second); err == nil {
+			c.Close()
+			t.Errorf("agent of %s still listens on %s after the run", h.Role, h.Target)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for fdCount(t) > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if after := fdCount(t); after > before {
+		t.Errorf("open fds = %d after the run, %d before", after, before)
+	}
+}
+
+type recorder struct {
+	entries []transcript.Entry
+	onEntry func(transcript.Entry)
+}
+
+func (r *recorder) Header(*lab.Lab, []topology.Host) {}
+func (r *recorder) Entry(e transcript.Entry) {
+	r.entries = append(r.entries, e)
+	if r.onEntry != nil {
+		r.onEntry(e)
+	}
+}
+
+func fdCount(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count fds: %v", err)
+	}
+	return len(ents)
+}
