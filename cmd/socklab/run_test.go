@@ -228,4 +228,3 @@ func TestInterrupt(t *testing.T) {
 		t.Fatal("socklab run did not stop within 10s of Ctrl-C")
 	}
 }
-
