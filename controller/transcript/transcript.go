@@ -65,13 +65,41 @@ func (c Clock) At(agentNs int64) time.Duration { return time.Duration(agentNs) +
 // by byte offsets between the two ends of a connection). It sorts in place and returns
 // entries.
 func Merge(entries []Entry) []Entry {
-	sort.SliceStable(entries, func(i, j int) bool {
-		a, b := entries[i], entries[j]
-		if a.Host != "" && a.Host == b.Host && a.Event != nil && b.Event != nil {
-			return a.Event.GetSeq() < b.Event.GetSeq()
+	// Each host's entries in seq order (narration in time order), then a k-way merge that
+	// always takes the earliest head: per-host order holds even where clocks disagree.
+	var hosts []string
+	groups := map[string][]Entry{}
+	for _, e := range entries {
+		if _, ok := groups[e.Host]; !ok {
+			hosts = append(hosts, e.Host)
 		}
-		return a.At < b.At
-	})
+		groups[e.Host] = append(groups[e.Host], e)
+	}
+	for _, h := range hosts {
+		g := groups[h]
+		sort.SliceStable(g, func(i, j int) bool {
+			if g[i].Event != nil && g[j].Event != nil {
+				return g[i].Event.GetSeq() < g[j].Event.GetSeq()
+			}
+			return g[i].At < g[j].At
+		})
+	}
+	out := entries[:0]
+	for {
+		best := ""
+		found := false
+		for _, h := range hosts {
+			if g := groups[h]; len(g) > 0 && (!found || g[0].At < groups[best][0].At) {
+				best, found = h, true
+			}
+		}
+		if !found {
+			break
+		}
+		out = append(out, groups[best][0])
+		groups[best] = groups[best][1:]
+	}
+	entries = out
 	// A send shown after a recv that got its bytes moves to just before that recv, with
 	// the entries of its own host that stand between them (they precede it in seq order):
 	// clock offsets are estimates, so events of two hosts microseconds apart may invert.

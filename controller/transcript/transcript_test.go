@@ -1,0 +1,73 @@
+package transcript
+
+import (
+	"testing"
+	"time"
+
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+)
+
+func addr(host string, port uint32) *socklabv1.Address {
+	return &socklabv1.Address{Host: host, Port: port}
+}
+
+func op(host string, at time.Duration, seq uint64, name string, local, peer *socklabv1.Address, off, n uint64) Entry {
+	ev := &socklabv1.Event{Op: name, Seq: seq, Local: local, Peer: peer, StreamOffset: off, PayloadLength: n,
+		Result: &socklabv1.Result{Value: int64(n)}}
+	return Entry{Kind: Operation, At: at, Host: host, Event: ev}
+}
+
+// TestMergeNeverShowsARecvBeforeItsSend: the receiver's clock runs slightly behind, so its
+// recv seems to start before the send whose bytes it got; Merge puts the send first and
+// keeps each host's own order.
+func TestMergeNeverShowsARecvBeforeItsSend(t *testing.T) {
+	a, b := addr("127.0.0.2", 8080), addr("127.0.0.3", 40000)
+	entries := []Entry{
+		op("client", 10*time.Microsecond, 1, "connect", b, a, 0, 0),
+		op("server", 11*time.Microsecond, 4, "recv", a, b, 0, 5), // got the client's 5 bytes
+		op("client", 12*time.Microsecond, 2, "getsockname", b, nil, 0, 0),
+		op("client", 13*time.Microsecond, 3, "send", b, a, 0, 5),
+		{Kind: Say, At: 14 * time.Microsecond, Text: "narration"},
+		op("server", 15*time.Microsecond, 5, "send", a, b, 0, 5),
+	}
+	got := Merge(entries)
+	var order []string
+	for _, e := range got {
+		if e.Kind == Say {
+			order = append(order, "say")
+			continue
+		}
+		order = append(order, e.Host+":"+e.Event.GetOp())
+	}
+	want := []string{"client:connect", "client:getsockname", "client:send", "server:recv", "say", "server:send"}
+	if len(order) != len(want) {
+		t.Fatalf("Merge = %v, want %v", order, want)
+	}
+	for i := range want {
+		if order[i] != want[i] {
+			t.Fatalf("Merge = %v, want %v", order, want)
+		}
+	}
+}
+
+func TestMergeKeepsEachHostsSeqOrder(t *testing.T) {
+	entries := []Entry{
+		op("a", 5*time.Microsecond, 2, "recv", nil, nil, 0, 0),
+		op("a", 3*time.Microsecond, 1, "send", nil, nil, 0, 0), // started later by seq, earlier by clock
+		op("b", 4*time.Microsecond, 1, "close", nil, nil, 0, 0),
+	}
+	got := Merge(entries)
+	if got[0].Event.GetSeq() != 1 || got[0].Host != "a" {
+		t.Errorf("Merge put %s seq %d first, want a's seq 1", got[0].Host, got[0].Event.GetSeq())
+	}
+}
+
+func TestClock(t *testing.T) {
+	c := NewClock(100*time.Microsecond, 300*time.Microsecond, 5_000_000)
+	if got := c.At(5_000_000); got != 200*time.Microsecond {
+		t.Errorf("At(sample) = %v, want the midpoint 200µs", got)
+	}
+	if got := c.At(5_001_000); got != 201*time.Microsecond {
+		t.Errorf("At(sample+1µs) = %v, want 201µs", got)
+	}
+}
