@@ -8,10 +8,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
+	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/transcript"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
@@ -322,10 +324,37 @@ func (t *tValue) check(th *starlark.Thread, b *starlark.Builtin, args starlark.T
 	return starlark.Bool(passed), nil
 }
 
-// repr shows a value as Python would (bytes as b'...').
+// repr shows a value as Python would: bytes as b'...', strings in single quotes, and so
+// on inside tuples, lists and dicts, so that got/want read like the tutorial's output.
 func repr(v starlark.Value) string {
-	if v == nil {
+	switch v := v.(type) {
+	case nil:
 		return "None"
+	case starlark.Bytes:
+		return report.Bytes([]byte(v), 0, 0)
+	case starlark.String:
+		return strRepr(string(v))
+	case starlark.Tuple:
+		parts := make([]string, len(v))
+		for i, x := range v {
+			parts[i] = repr(x)
+		}
+		if len(v) == 1 {
+			return "(" + parts[0] + ",)"
+		}
+		return "(" + strings.Join(parts, ", ") + ")"
+	case *starlark.List:
+		parts := make([]string, v.Len())
+		for i := range v.Len() {
+			parts[i] = repr(v.Index(i))
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case *starlark.Dict:
+		var parts []string
+		for _, kv := range v.Items() {
+			parts = append(parts, repr(kv[0])+": "+repr(kv[1]))
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
 	}
 	return v.String()
 }
@@ -472,4 +501,40 @@ const runKey = "socklab.run"
 func runOf(th *starlark.Thread) *run {
 	r, _ := th.Local(runKey).(*run)
 	return r
+}
+
+// strRepr is Python's repr of a str: single quotes unless the text has ' and no ",
+// printable characters (any script) kept, the rest escaped.
+func strRepr(s string) string {
+	q := byte('\'')
+	if strings.Contains(s, "'") && !strings.Contains(s, "\"") {
+		q = '"'
+	}
+	var b strings.Builder
+	b.WriteByte(q)
+	for _, r := range s {
+		switch {
+		case r == '\\' || r == rune(q):
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case !unicode.IsPrint(r):
+			if r <= 0xffff {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			} else {
+				fmt.Fprintf(&b, `\U%08x`, r)
+			}
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte(q)
+	return b.String()
 }

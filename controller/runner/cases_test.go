@@ -31,7 +31,7 @@ func TestRunOutcomes(t *testing.T) {
 		err      string            // the run's error text, "" for none
 		messages map[string]string // check id -> message substring ("" = passed)
 	}{
-		{"failing-check.star", runner.ExitFailed, "", map[string]string{"greeting": "got b\"hello\", want b\"hi\"", "after": ""}},
+		{"failing-check.star", runner.ExitFailed, "", map[string]string{"greeting": "got b'hello', want b'hi'", "after": ""}},
 		{"socket-error.star", runner.ExitFailed, "testdata/socket-error.star:5:14: ECONNREFUSED: [Errno 111] Connection refused (connect on a/s1)",
 			map[string]string{"unreached": "not reached: testdata/socket-error.star:5:14: ECONNREFUSED"}},
 		{"watchdog.star", runner.ExitFailed, "testdata/watchdog.star:6:11: watchdog: recv on a/s1 waited 200ms", nil},
