@@ -154,3 +154,35 @@ func SetBlocking(flag bool) *socklabv1.Operation {
 func GetTimeout() *socklabv1.Operation {
 	return &socklabv1.Operation{Op: &socklabv1.Operation_Gettimeout{Gettimeout: &socklabv1.GetTimeoutOp{}}}
 }
+
+// Families other than AF_INET.
+const (
+	Inet6 = socklabv1.Family_FAMILY_INET6
+	Unix  = socklabv1.Family_FAMILY_UNIX
+)
+
+// IPPROTO_IPV6 and IPV6_V6ONLY are Linux's values.
+const (
+	IPPROTO_IPV6 = 41
+	IPV6_V6ONLY  = 26
+)
+
+// SocketOf is socket(family, typ).
+func SocketOf(family socklabv1.Family, typ socklabv1.SocketType) *socklabv1.Operation {
+	return &socklabv1.Operation{Op: &socklabv1.Operation_Socket{Socket: &socklabv1.SocketOp{Family: family, Type: typ}}}
+}
+
+// BindPath is bind(path) for AF_UNIX.
+func BindPath(path string) *socklabv1.Operation {
+	return &socklabv1.Operation{Op: &socklabv1.Operation_Bind{Bind: &socklabv1.BindOp{Address: &socklabv1.Address{Path: path}}}}
+}
+
+// ConnectPath is connect(path) for AF_UNIX.
+func ConnectPath(path string) *socklabv1.Operation {
+	return &socklabv1.Operation{Op: &socklabv1.Operation_Connect{Connect: &socklabv1.ConnectOp{Address: &socklabv1.Address{Path: path}}}}
+}
+
+// SendToPath is sendto(data, path) for AF_UNIX.
+func SendToPath(data []byte, path string) *socklabv1.Operation {
+	return &socklabv1.Operation{Op: &socklabv1.Operation_Sendto{Sendto: &socklabv1.SendToOp{Data: data, Address: &socklabv1.Address{Path: path}}}}
+}

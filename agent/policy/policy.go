@@ -37,6 +37,9 @@ type Policy struct {
 	DefaultPayloadCap int
 	// MaxPayloadCap is the largest payload cap granted.
 	MaxPayloadCap int
+	// SessionRoot is where each session's own directory is made ("" = the system's
+	// temporary directory); AF_UNIX paths are confined to that directory.
+	SessionRoot string
 }
 
 // PortRange is an inclusive range of ports.

@@ -21,7 +21,7 @@ import (
 const Version = "0.1.0-dev"
 
 // Capabilities lists what this agent can do, reported by Hello.
-var Capabilities = []string{"inet", "tcp", "udp", "events"}
+var Capabilities = []string{"inet", "inet6", "unix", "tcp", "udp", "events"}
 
 // defaultBatch is the events per StreamEvents response when the request sets none.
 const defaultBatch = 256

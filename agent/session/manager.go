@@ -8,6 +8,8 @@ package session
 
 import (
 	"crypto/rand"
+	"fmt"
+	"os"
 	"encoding/hex"
 	"net/netip"
 	"sync"
@@ -86,6 +88,11 @@ func (m *Manager) Open(opts Options) (*Session, error) {
 	if len(m.sessions) >= m.policy.MaxSessions {
 		return nil, errorf(Exhausted, "this agent already has %d open sessions, its limit: close one first", len(m.sessions))
 	}
+	dir, err := os.MkdirTemp(m.policy.SessionRoot, "sl-"+s.id[4:12]+"-")
+	if err != nil {
+		return nil, fmt.Errorf("session directory: %w", err)
+	}
+	s.dir = dir
 	m.sessions[s.id] = s
 	s.timer = time.AfterFunc(s.lease, func() { m.end(s, "lease lapsed") })
 	return s, nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +22,7 @@ import (
 type Session struct {
 	id         string
 	label      string
+	dir        string // the session's own directory: AF_UNIX paths, later uploaded files
 	lease      time.Duration
 	payloadCap int
 	m          *Manager
@@ -46,6 +49,7 @@ type entry struct {
 	// by the operations of its lane, which run one at a time.
 	sent, received uint64
 
+	dir   string                            // the session's directory, for AF_UNIX paths
 	local atomic.Pointer[socklabv1.Address] // cached once bound to a concrete address
 	peer  atomic.Pointer[socklabv1.Address] // cached once a stream is connected
 }
@@ -92,8 +96,11 @@ func (s *Session) Perform(ctx context.Context, req *socklabv1.PerformRequest) (*
 	if err := Validate(req, &pol); err != nil {
 		return nil, err
 	}
-	if err := s.checkPolicy(op); err != nil {
-		return nil, err
+	var addr sock.Addr
+	if opAddress(op) != nil {
+		if addr, err = s.resolve(e, op); err != nil {
+			return nil, err
+		}
 	}
 	if _, isAccept := op.GetOp().(*socklabv1.Operation_Accept); isAccept {
 		if err := s.reserve(); err != nil {
@@ -109,7 +116,7 @@ func (s *Session) Perform(ctx context.Context, req *socklabv1.PerformRequest) (*
 		StartNs:   Monotonic(start),
 	}
 	resp := &socklabv1.PerformResponse{Event: ev}
-	opErr := s.run(ctx, e, op, ev, resp)
+	opErr := s.run(ctx, e, op, addr, ev, resp)
 	ev.DurationNs = time.Since(start).Nanoseconds()
 	if ev.Local == nil {
 		ev.Local = e.localAddr()
@@ -145,7 +152,7 @@ func (s *Session) newSocket(ctx context.Context, op *socklabv1.Operation) (*sock
 	}
 	start := time.Now()
 	ev := &socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_OPERATION, Op: "socket", Operation: op, StartNs: Monotonic(start)}
-	so, err := sock.Open(unix.AF_INET, typ, s.m.hostIP)
+	so, err := sock.Open(families[o.GetFamily()], typ, s.m.hostIP)
 	ev.DurationNs = time.Since(start).Nanoseconds()
 	if err != nil {
 		s.unreserve()
@@ -190,7 +197,7 @@ func (s *Session) register(so *sock.Socket) (uint32, error) {
 	}
 	s.nextHandle++
 	h := s.nextHandle
-	s.handles[h] = &entry{sock: so, order: newOrder()}
+	s.handles[h] = &entry{sock: so, order: newOrder(), dir: s.dir}
 	return h, nil
 }
 
@@ -207,38 +214,69 @@ func (s *Session) entry(h uint32) (*entry, error) {
 	return e, nil
 }
 
-// checkPolicy applies the owner's policy to an operation's addresses.
-func (s *Session) checkPolicy(op *socklabv1.Operation) error {
-	pol := &s.m.policy
-	var dest *socklabv1.Address
-	name := opName(op)
+// opAddress returns the address an operation carries (bind, connect, connect_ex, sendto).
+func opAddress(op *socklabv1.Operation) *socklabv1.Address {
 	switch o := op.GetOp().(type) {
 	case *socklabv1.Operation_Bind:
-		if p := uint16(o.Bind.GetAddress().GetPort()); !pol.AllowsBindPort(p) {
-			return errorf(Denied, "bind to port %d is outside this agent's allowed ports (%s); its owner sets them with --bind-ports", p, pol.PortsString())
-		}
-		return nil
+		return o.Bind.GetAddress()
 	case *socklabv1.Operation_Connect:
-		dest = o.Connect.GetAddress()
+		return o.Connect.GetAddress()
 	case *socklabv1.Operation_ConnectEx:
-		dest = o.ConnectEx.GetAddress()
+		return o.ConnectEx.GetAddress()
 	case *socklabv1.Operation_Sendto:
-		dest = o.Sendto.GetAddress()
-	default:
-		return nil
-	}
-	a, err := parseAddr(name, dest)
-	if err != nil {
-		return err
-	}
-	if !pol.AllowsDestination(a.IP) {
-		return errorf(Denied, "%s to %s is outside this agent's allowed networks (%s); its owner sets them with --allow-net", name, a, pol.NetworksString())
+		return o.Sendto.GetAddress()
 	}
 	return nil
 }
 
+// resolve turns an operation's address into one of the socket's family and applies the
+// owner's policy: allowed networks for connect and sendto, allowed ports for bind, and
+// AF_UNIX paths confined to the session's own directory.
+func (s *Session) resolve(e *entry, op *socklabv1.Operation) (sock.Addr, error) {
+	name := opName(op)
+	spec, err := parseAddr(name, opAddress(op))
+	if err != nil {
+		return sock.Addr{}, err
+	}
+	a, err := spec.forFamily(name, e.sock.Family())
+	if err != nil {
+		return sock.Addr{}, err
+	}
+	pol := &s.m.policy
+	if a.Path != "" {
+		return s.confine(name, a)
+	}
+	if _, isBind := op.GetOp().(*socklabv1.Operation_Bind); isBind {
+		if !pol.AllowsBindPort(a.Port) {
+			return sock.Addr{}, errorf(Denied, "bind to port %d is outside this agent's allowed ports (%s); its owner sets them with --bind-ports", a.Port, pol.PortsString())
+		}
+		return a, nil
+	}
+	if !pol.AllowsDestination(a.IP) {
+		return sock.Addr{}, errorf(Denied, "%s to %s is outside this agent's allowed networks (%s); its owner sets them with --allow-net", name, a, pol.NetworksString())
+	}
+	return a, nil
+}
+
+// confine places an AF_UNIX path inside the session's directory: a relative name lands
+// there; an absolute path must already be there.
+func (s *Session) confine(op string, a sock.Addr) (sock.Addr, error) {
+	p := a.Path
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(s.dir, p)
+	}
+	p = filepath.Clean(p)
+	if p != s.dir && !strings.HasPrefix(p, s.dir+string(filepath.Separator)) {
+		return sock.Addr{}, errorf(Denied, "%s: AF_UNIX path %q is outside the session's directory: use a relative name such as \"server.sock\"", op, a.Path)
+	}
+	if len(p) >= 108 {
+		return sock.Addr{}, errorf(Invalid, "%s: AF_UNIX path %q is too long (%d bytes with the session directory; at most 107)", op, a.Path, len(p))
+	}
+	return sock.Addr{Path: p}, nil
+}
+
 // run performs op on e, filling ev and resp; it returns the socket error, if any.
-func (s *Session) run(ctx context.Context, e *entry, op *socklabv1.Operation, ev *socklabv1.Event, resp *socklabv1.PerformResponse) error {
+func (s *Session) run(ctx context.Context, e *entry, op *socklabv1.Operation, addr sock.Addr, ev *socklabv1.Event, resp *socklabv1.PerformResponse) error {
 	so := e.sock
 	switch o := op.GetOp().(type) {
 	case *socklabv1.Operation_Setsockopt:
@@ -260,8 +298,7 @@ func (s *Session) run(ctx context.Context, e *entry, op *socklabv1.Operation, ev
 		ev.Result.Value = int64(v)
 		return err
 	case *socklabv1.Operation_Bind:
-		a, _ := parseAddr("bind", o.Bind.GetAddress())
-		return so.Bind(a)
+		return so.Bind(addr)
 	case *socklabv1.Operation_Listen:
 		backlog := sock.DefaultBacklog
 		if o.Listen.Backlog != nil {
@@ -278,17 +315,15 @@ func (s *Session) run(ctx context.Context, e *entry, op *socklabv1.Operation, ev
 		if err != nil {
 			return err
 		}
-		ev.Result = &socklabv1.Result{Handle: h, Address: toAddress(from)}
-		ev.Peer = toAddress(from)
+		ev.Result = &socklabv1.Result{Handle: h, Address: e.toAddress(from)}
+		ev.Peer = e.toAddress(from)
 		return nil
 	case *socklabv1.Operation_Connect:
-		a, _ := parseAddr("connect", o.Connect.GetAddress())
-		ev.Peer = toAddress(a)
-		return so.Connect(ctx, a)
+		ev.Peer = e.toAddress(addr)
+		return so.Connect(ctx, addr)
 	case *socklabv1.Operation_ConnectEx:
-		a, _ := parseAddr("connect_ex", o.ConnectEx.GetAddress())
-		ev.Peer = toAddress(a)
-		err := so.Connect(ctx, a)
+		ev.Peer = e.toAddress(addr)
+		err := so.Connect(ctx, addr)
 		if errors.Is(err, sock.ErrTimeout) {
 			err = unix.EAGAIN // CPython's connect_ex reports a timeout as EWOULDBLOCK
 		}
@@ -306,10 +341,9 @@ func (s *Session) run(ctx context.Context, e *entry, op *socklabv1.Operation, ev
 			return so.SendAll(ctx, o.Sendall.GetData(), int(o.Sendall.GetFlags()))
 		}, &socklabv1.Operation{Op: &socklabv1.Operation_Sendall{Sendall: &socklabv1.SendOp{Flags: o.Sendall.GetFlags()}}})
 	case *socklabv1.Operation_Sendto:
-		a, _ := parseAddr("sendto", o.Sendto.GetAddress())
-		ev.Peer = toAddress(a)
+		ev.Peer = e.toAddress(addr)
 		return s.send(ctx, e, ev, o.Sendto.GetData(), func() (int, error) {
-			return so.SendTo(ctx, o.Sendto.GetData(), int(o.Sendto.GetFlags()), a)
+			return so.SendTo(ctx, o.Sendto.GetData(), int(o.Sendto.GetFlags()), addr)
 		}, &socklabv1.Operation{Op: &socklabv1.Operation_Sendto{Sendto: &socklabv1.SendToOp{Flags: o.Sendto.GetFlags(), Address: o.Sendto.GetAddress()}}})
 	case *socklabv1.Operation_Recv:
 		return s.recv(ctx, e, ev, resp, o.Recv)
@@ -337,13 +371,13 @@ func (s *Session) run(ctx context.Context, e *entry, op *socklabv1.Operation, ev
 	case *socklabv1.Operation_Getsockname:
 		a, err := so.LocalAddr()
 		if err == nil {
-			ev.Result = &socklabv1.Result{Address: toAddress(a)}
+			ev.Result = &socklabv1.Result{Address: e.toAddress(a)}
 		}
 		return err
 	case *socklabv1.Operation_Getpeername:
 		a, err := so.PeerAddr()
 		if err == nil {
-			ev.Result = &socklabv1.Result{Address: toAddress(a)}
+			ev.Result = &socklabv1.Result{Address: e.toAddress(a)}
 		}
 		return err
 	case *socklabv1.Operation_Settimeout:
@@ -404,7 +438,7 @@ func (s *Session) recv(ctx context.Context, e *entry, ev *socklabv1.Event, resp 
 		ev.Result.DatagramLength = uint64(r.Length)
 	}
 	if r.From.IsValid() {
-		ev.Peer = toAddress(r.From)
+		ev.Peer = e.toAddress(r.From)
 		ev.Result.Address = ev.Peer
 	}
 	return nil
@@ -426,8 +460,8 @@ func (e *entry) localAddr() *socklabv1.Address {
 	if err != nil || !a.IsValid() {
 		return nil
 	}
-	out := toAddress(a)
-	if a.Port != 0 && !a.IP.IsUnspecified() {
+	out := e.toAddress(a)
+	if a.Path != "" || a.Port != 0 && !a.IP.IsUnspecified() {
 		e.local.Store(out)
 	}
 	return out
@@ -442,14 +476,23 @@ func (e *entry) peerAddr() *socklabv1.Address {
 	if err != nil || !a.IsValid() {
 		return nil
 	}
-	out := toAddress(a)
+	out := e.toAddress(a)
 	e.peer.Store(out)
 	return out
 }
 
-func toAddress(a sock.Addr) *socklabv1.Address {
+// toAddress turns a socket address into the API's; an AF_UNIX path inside the session's
+// directory is shown relative to it, as the lab named it.
+func (e *entry) toAddress(a sock.Addr) *socklabv1.Address {
 	if !a.IsValid() {
 		return nil
+	}
+	if a.Path != "" {
+		p := a.Path
+		if rel, ok := strings.CutPrefix(p, e.dir+string(filepath.Separator)); ok {
+			p = rel
+		}
+		return &socklabv1.Address{Path: p}
 	}
 	return &socklabv1.Address{Host: a.IP.String(), Port: uint32(a.Port)}
 }
@@ -524,6 +567,9 @@ func (s *Session) end(reason string) int {
 			ev.Error = SocketError(err)
 		}
 		s.events.push(context.Background(), ev, false)
+	}
+	if s.dir != "" {
+		_ = os.RemoveAll(s.dir)
 	}
 	s.events.close(&socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_SESSION_END, StartNs: Monotonic(time.Now()),
 		Note: fmt.Sprintf("session ended: %s; %d sockets closed", reason, len(toClose))})

@@ -34,8 +34,8 @@ func Validate(req *socklabv1.PerformRequest, pol *policy.Policy) error {
 	}
 	switch o := op.GetOp().(type) {
 	case *socklabv1.Operation_Socket:
-		if o.Socket.GetFamily() != socklabv1.Family_FAMILY_INET {
-			return errorf(Invalid, "socket: family %s is not supported by this agent; use FAMILY_INET", o.Socket.GetFamily())
+		if _, ok := families[o.Socket.GetFamily()]; !ok {
+			return errorf(Invalid, "socket: family %s is not valid; use FAMILY_INET, FAMILY_INET6 or FAMILY_UNIX", o.Socket.GetFamily())
 		}
 		switch o.Socket.GetType() {
 		case socklabv1.SocketType_SOCKET_TYPE_STREAM, socklabv1.SocketType_SOCKET_TYPE_DGRAM:
@@ -114,6 +114,13 @@ func Validate(req *socklabv1.PerformRequest, pol *policy.Policy) error {
 	return nil
 }
 
+// families maps the API's families onto Linux's.
+var families = map[socklabv1.Family]int{
+	socklabv1.Family_FAMILY_INET:  unix.AF_INET,
+	socklabv1.Family_FAMILY_INET6: unix.AF_INET6,
+	socklabv1.Family_FAMILY_UNIX:  unix.AF_UNIX,
+}
+
 var shutdownHow = map[socklabv1.ShutdownHow]int{
 	socklabv1.ShutdownHow_SHUTDOWN_HOW_RD:   unix.SHUT_RD,
 	socklabv1.ShutdownHow_SHUTDOWN_HOW_WR:   unix.SHUT_WR,
@@ -140,39 +147,83 @@ func checkRecv(name string, r *socklabv1.RecvOp, pol *policy.Policy) error {
 	return nil
 }
 
-// parseAddr turns a request's address into a socket address, as Python's AF_INET address
-// tuples are read: "" is INADDR_ANY, "localhost" is 127.0.0.1, "<broadcast>" is
-// 255.255.255.255, anything else must be an IPv4 literal.
-func parseAddr(op string, a *socklabv1.Address) (sock.Addr, error) {
+// addrSpec is a request's address, checked for shape but not yet for a family.
+type addrSpec struct {
+	host string // "" (any), "localhost", "<broadcast>" or an IP literal
+	ip   netip.Addr
+	port uint16
+	path string
+}
+
+// parseAddr checks a request's address: a path (AF_UNIX), or a host and port as Python's
+// address tuples are read: "" is the any address, "localhost" the loopback address,
+// "<broadcast>" 255.255.255.255, anything else must be an IP literal.
+func parseAddr(op string, a *socklabv1.Address) (addrSpec, error) {
 	if a == nil {
-		return sock.Addr{}, errorf(Invalid, "%s: address is missing: give (host, port)", op)
+		return addrSpec{}, errorf(Invalid, "%s: address is missing: give (host, port), or a path for AF_UNIX", op)
 	}
 	if a.GetPath() != "" {
-		return sock.Addr{}, errorf(Invalid, "%s: a path address needs an AF_UNIX socket, which this agent does not support yet", op)
+		if a.GetHost() != "" || a.GetPort() != 0 {
+			return addrSpec{}, errorf(Invalid, "%s: give a path (AF_UNIX) or a host and port, not both", op)
+		}
+		if strings.ContainsRune(a.GetPath(), 0) {
+			return addrSpec{}, errorf(Invalid, "%s: path %q holds a NUL byte (abstract AF_UNIX names are not supported)", op, a.GetPath())
+		}
+		return addrSpec{path: a.GetPath()}, nil
 	}
 	if a.GetPort() > 65535 {
-		return sock.Addr{}, errorf(Invalid, "%s: port must be 0-65535 (got %d)", op, a.GetPort())
+		return addrSpec{}, errorf(Invalid, "%s: port must be 0-65535 (got %d)", op, a.GetPort())
 	}
-	var ip netip.Addr
-	switch h := strings.TrimSpace(a.GetHost()); h {
+	spec := addrSpec{host: strings.TrimSpace(a.GetHost()), port: uint16(a.GetPort())}
+	switch spec.host {
+	case "", "localhost", "<broadcast>":
+	default:
+		ip, err := netip.ParseAddr(spec.host)
+		if err != nil {
+			return addrSpec{}, errorf(Invalid, "%s: host %q is not an IP address (the agent resolves no names but localhost)", op, spec.host)
+		}
+		spec.ip = ip
+	}
+	return spec, nil
+}
+
+// forFamily turns the address into one of the socket's family.
+func (a addrSpec) forFamily(op string, family int) (sock.Addr, error) {
+	if family == unix.AF_UNIX {
+		if a.path == "" {
+			return sock.Addr{}, errorf(Invalid, "%s: an AF_UNIX socket needs a path address, not (host, port)", op)
+		}
+		return sock.Addr{Path: a.path}, nil
+	}
+	if a.path != "" {
+		return sock.Addr{}, errorf(Invalid, "%s: a path address needs an AF_UNIX socket", op)
+	}
+	v6 := family == unix.AF_INET6
+	ip := a.ip
+	switch a.host {
 	case "":
 		ip = netip.IPv4Unspecified()
+		if v6 {
+			ip = netip.IPv6Unspecified()
+		}
 	case "localhost":
 		ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
-	case "<broadcast>":
-		ip = netip.AddrFrom4([4]byte{255, 255, 255, 255})
-	default:
-		var err error
-		ip, err = netip.ParseAddr(h)
-		if err != nil {
-			return sock.Addr{}, errorf(Invalid, "%s: host %q is not an IP address (the agent resolves no names but localhost)", op, h)
+		if v6 {
+			ip = netip.IPv6Loopback()
 		}
+	case "<broadcast>":
+		if v6 {
+			return sock.Addr{}, errorf(Invalid, "%s: <broadcast> is an IPv4 address; AF_INET6 has no broadcast", op)
+		}
+		ip = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	}
+	if !v6 {
 		ip = ip.Unmap()
 		if !ip.Is4() {
-			return sock.Addr{}, errorf(Invalid, "%s: host %s is not an IPv4 address, as an AF_INET socket needs", op, h)
+			return sock.Addr{}, errorf(Invalid, "%s: host %s is not an IPv4 address, as an AF_INET socket needs", op, a.host)
 		}
 	}
-	return sock.Addr{IP: ip, Port: uint16(a.GetPort())}, nil
+	return sock.Addr{IP: ip, Port: a.port}, nil
 }
 
 // opName is the Python name of an operation, as events and messages show it.

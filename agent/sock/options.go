@@ -17,7 +17,7 @@ type Option struct {
 }
 
 // options lists the options a session may use: the everyday ones of Python's socket module
-// on Linux for AF_INET. Options that would let a session escape the agent's policy or
+// on Linux for AF_INET, AF_INET6 and AF_UNIX. Options that would let a session escape the agent's policy or
 // need privileges (SO_BINDTODEVICE, SO_MARK, IP_TRANSPARENT, ...) are deliberately absent.
 var options = []Option{
 	{Level: unix.SOL_SOCKET, Name: unix.SO_REUSEADDR, Symbol: "SO_REUSEADDR"},
@@ -54,6 +54,9 @@ var options = []Option{
 	{Level: unix.IPPROTO_IP, Name: unix.IP_RECVTOS, Symbol: "IP_RECVTOS"},
 	{Level: unix.IPPROTO_IP, Name: unix.IP_MULTICAST_TTL, Symbol: "IP_MULTICAST_TTL"},
 	{Level: unix.IPPROTO_IP, Name: unix.IP_MULTICAST_LOOP, Symbol: "IP_MULTICAST_LOOP"},
+	{Level: unix.IPPROTO_IPV6, Name: unix.IPV6_V6ONLY, Symbol: "IPV6_V6ONLY"},
+	{Level: unix.IPPROTO_IPV6, Name: unix.IPV6_UNICAST_HOPS, Symbol: "IPV6_UNICAST_HOPS"},
+	{Level: unix.IPPROTO_IPV6, Name: unix.IPV6_TCLASS, Symbol: "IPV6_TCLASS"},
 }
 
 // LookupOption returns the option at level and name, if sessions may use it.

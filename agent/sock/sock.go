@@ -34,20 +34,25 @@ var ErrTimeout = errors.New("timed out")
 // in CPython.
 const DefaultBacklog = 128
 
-// Addr is a socket address: an IP and a port for the inet families.
+// Addr is a socket address: an IP and a port for the inet families, a path for AF_UNIX.
 type Addr struct {
 	// IP is the host part; the zero Addr means "no address" (an unconnected peer).
 	IP netip.Addr
 	// Port is the port number.
 	Port uint16
+	// Path is an AF_UNIX address's filesystem path.
+	Path string
 }
 
 // IsValid reports whether a holds an address.
-func (a Addr) IsValid() bool { return a.IP.IsValid() }
+func (a Addr) IsValid() bool { return a.IP.IsValid() || a.Path != "" }
 
-// String formats a as Python prints it: ('127.0.0.1', 8080).
+// String formats a for messages: 127.0.0.1:8080, [::1]:8080 or the path.
 func (a Addr) String() string {
-	if !a.IsValid() {
+	switch {
+	case a.Path != "":
+		return a.Path
+	case !a.IP.IsValid():
 		return "None"
 	}
 	return netip.AddrPortFrom(a.IP, a.Port).String()
@@ -80,11 +85,12 @@ const (
 	writeSide
 )
 
-// Open makes a new socket of family (unix.AF_INET) and type (unix.SOCK_STREAM or
-// unix.SOCK_DGRAM). When source is valid, the socket takes it as its own address before
-// it connects, sends or listens while unbound, so peers see the agent's host address.
+// Open makes a new socket of family (unix.AF_INET, unix.AF_INET6, unix.AF_UNIX) and type
+// (unix.SOCK_STREAM or unix.SOCK_DGRAM). When source is valid and of the socket's family,
+// the socket takes it as its own address before it connects, sends or listens while
+// unbound, so peers see the agent's host address.
 func Open(family, typ int, source netip.Addr) (*Socket, error) {
-	if family != unix.AF_INET {
+	if family != unix.AF_INET && family != unix.AF_INET6 && family != unix.AF_UNIX {
 		return nil, fmt.Errorf("socket: family %d: %w", family, unix.EAFNOSUPPORT)
 	}
 	if typ != unix.SOCK_STREAM && typ != unix.SOCK_DGRAM {
@@ -108,7 +114,7 @@ func newSocket(fd, family, typ int, source netip.Addr) (*Socket, error) {
 		f.Close()
 		return nil, err
 	}
-	if source.IsValid() && !source.Is4() {
+	if source.IsValid() && !(family == unix.AF_INET && source.Is4() || family == unix.AF_INET6 && source.Is6()) {
 		source = netip.Addr{}
 	}
 	return &Socket{family: family, typ: typ, source: source, file: f, rc: rc, timeout: -1}, nil
@@ -590,12 +596,13 @@ func (s *Socket) autobind(dest Addr) error {
 			s.bound.Store(true)
 			return nil
 		}
-		if s.IsStream() && dest.IsValid() {
+		if s.IsStream() && dest.IsValid() && s.family == unix.AF_INET {
 			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1); err != nil {
 				return err
 			}
 		}
-		err = unix.Bind(fd, &unix.SockaddrInet4{Addr: s.source.As4()})
+		src, _ := s.sockaddr(Addr{IP: s.source})
+		err = unix.Bind(fd, src)
 		if err == nil || err == unix.EINVAL { // EINVAL: bound meanwhile
 			s.bound.Store(true)
 			return nil
@@ -605,10 +612,24 @@ func (s *Socket) autobind(dest Addr) error {
 }
 
 func (s *Socket) sockaddr(a Addr) (unix.Sockaddr, error) {
-	if !a.IP.Is4() {
-		return nil, unix.EAFNOSUPPORT
+	switch s.family {
+	case unix.AF_INET:
+		if !a.IP.Is4() {
+			return nil, unix.EAFNOSUPPORT
+		}
+		return &unix.SockaddrInet4{Addr: a.IP.As4(), Port: int(a.Port)}, nil
+	case unix.AF_INET6:
+		if !a.IP.IsValid() {
+			return nil, unix.EAFNOSUPPORT
+		}
+		return &unix.SockaddrInet6{Addr: a.IP.As16(), Port: int(a.Port)}, nil
+	case unix.AF_UNIX:
+		if a.Path == "" {
+			return nil, unix.EINVAL
+		}
+		return &unix.SockaddrUnix{Name: a.Path}, nil
 	}
-	return &unix.SockaddrInet4{Addr: a.IP.As4(), Port: int(a.Port)}, nil
+	return nil, unix.EAFNOSUPPORT
 }
 
 func fromSockaddr(sa unix.Sockaddr) Addr {
@@ -617,6 +638,8 @@ func fromSockaddr(sa unix.Sockaddr) Addr {
 		return Addr{IP: netip.AddrFrom4(sa.Addr), Port: uint16(sa.Port)}
 	case *unix.SockaddrInet6:
 		return Addr{IP: netip.AddrFrom16(sa.Addr), Port: uint16(sa.Port)}
+	case *unix.SockaddrUnix:
+		return Addr{Path: sa.Name}
 	}
 	return Addr{}
 }

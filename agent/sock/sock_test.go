@@ -108,7 +108,9 @@ func TestTimeoutMode(t *testing.T) {
 }
 
 func TestOpenRefusesOtherFamilies(t *testing.T) {
-	if _, err := Open(unix.AF_INET6, unix.SOCK_STREAM, netip.Addr{}); !errors.Is(err, unix.EAFNOSUPPORT) {
-		t.Errorf("Open(AF_INET6) = %v, want EAFNOSUPPORT until IPv6 lands", err)
+	for _, fam := range []int{unix.AF_PACKET, unix.AF_NETLINK} {
+		if _, err := Open(fam, unix.SOCK_DGRAM, netip.Addr{}); !errors.Is(err, unix.EAFNOSUPPORT) {
+			t.Errorf("Open(family %d) = %v, want EAFNOSUPPORT: only inet, inet6 and unix sockets", fam, err)
+		}
 	}
 }

@@ -29,9 +29,9 @@ const (
 	Family_FAMILY_UNSPECIFIED Family = 0
 	// FAMILY_INET is AF_INET (IPv4).
 	Family_FAMILY_INET Family = 1
-	// FAMILY_INET6 is AF_INET6 (IPv6); reserved for a later agent version.
+	// FAMILY_INET6 is AF_INET6 (IPv6).
 	Family_FAMILY_INET6 Family = 2
-	// FAMILY_UNIX is AF_UNIX (a path on the agent's host); reserved for a later agent version.
+	// FAMILY_UNIX is AF_UNIX: a path, confined to the session's own directory on the agent.
 	Family_FAMILY_UNIX Family = 3
 )
 
@@ -195,7 +195,8 @@ type Address struct {
 	Host string `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
 	// port is the port number; 0 lets the kernel choose one on bind.
 	Port uint32 `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
-	// path is the filesystem path of an AF_UNIX address.
+	// path is the filesystem path of an AF_UNIX address: a name relative to the session's
+	// own directory (the agent refuses paths outside it).
 	Path          string `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
