@@ -8,10 +8,10 @@ package session
 
 import (
 	"crypto/rand"
-	"fmt"
-	"os"
 	"encoding/hex"
+	"fmt"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
