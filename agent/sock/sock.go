@@ -639,6 +639,9 @@ func fromSockaddr(sa unix.Sockaddr) Addr {
 	case *unix.SockaddrInet6:
 		return Addr{IP: netip.AddrFrom16(sa.Addr), Port: uint16(sa.Port)}
 	case *unix.SockaddrUnix:
+		if sa.Name == "@" {
+			return Addr{} // an unnamed socket (x/sys shows its empty address as "@")
+		}
 		return Addr{Path: sa.Name}
 	}
 	return Addr{}

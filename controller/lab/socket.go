@@ -126,7 +126,7 @@ func (h *hostValue) socket(th *starlark.Thread, b *starlark.Builtin, args starla
 	if err != nil {
 		return nil, err
 	}
-	return &socketValue{host: h, handle: resp.GetEvent().GetResult().GetHandle(), stream: typ == 1}, nil
+	return &socketValue{host: h, handle: resp.GetEvent().GetResult().GetHandle(), stream: typ == 1, family: family}, nil
 }
 
 // do performs one operation under the watchdog with the GIL released, and raises the
@@ -178,6 +178,7 @@ type socketValue struct {
 	host   *hostValue
 	handle uint32
 	stream bool
+	family int // 2 AF_INET, 10 AF_INET6, 1 AF_UNIX
 }
 
 var _ starlark.HasAttrs = (*socketValue)(nil)
@@ -238,11 +239,23 @@ func (s *socketValue) Attr(name string) (starlark.Value, error) {
 	}), nil
 }
 
-// address reads a Python address tuple (host, port).
-func address(fn string, v starlark.Value) (*socklabv1.Address, error) {
+// address reads a Python address for the socket's family: (host, port) for AF_INET,
+// (host, port[, flowinfo, scope_id]) for AF_INET6, a path string for AF_UNIX.
+func (s *socketValue) address(fn string, v starlark.Value) (*socklabv1.Address, error) {
+	if s.family == 1 {
+		p, ok := starlark.AsString(v)
+		if !ok {
+			return nil, fmt.Errorf("%s: an AF_UNIX address is a path string, not %s", fn, v.Type())
+		}
+		return &socklabv1.Address{Path: p}, nil
+	}
 	t, ok := v.(starlark.Tuple)
-	if !ok || len(t) != 2 {
-		return nil, fmt.Errorf("%s: address must be a (host, port) tuple, not %s", fn, v.String())
+	if !ok || len(t) != 2 && !(s.family == 10 && len(t) == 4) {
+		want := "a (host, port) tuple"
+		if s.family == 10 {
+			want = "a (host, port) or (host, port, flowinfo, scope_id) tuple"
+		}
+		return nil, fmt.Errorf("%s: address must be %s, not %s", fn, want, v.String())
 	}
 	host, ok := starlark.AsString(t[0])
 	if !ok {
@@ -258,9 +271,17 @@ func address(fn string, v starlark.Value) (*socklabv1.Address, error) {
 	return &socklabv1.Address{Host: host, Port: uint32(port)}, nil
 }
 
-func addressValue(a *socklabv1.Address) starlark.Value {
-	if a == nil {
+// addressValue is an address as Python returns it for the socket's family.
+func (s *socketValue) addressValue(a *socklabv1.Address) starlark.Value {
+	switch {
+	case a == nil && s.family == 1:
+		return starlark.String("")
+	case a == nil:
 		return starlark.None
+	case a.GetPath() != "" || s.family == 1:
+		return starlark.String(a.GetPath())
+	case s.family == 10:
+		return starlark.Tuple{starlark.String(a.GetHost()), starlark.MakeInt(int(a.GetPort())), starlark.MakeInt(0), starlark.MakeInt(0)}
 	}
 	return starlark.Tuple{starlark.String(a.GetHost()), starlark.MakeInt(int(a.GetPort()))}
 }
@@ -285,7 +306,7 @@ func (s *socketValue) bind(th *starlark.Thread, args starlark.Tuple, kwargs []st
 	if err := starlark.UnpackArgs("bind", args, kwargs, "address", &addr, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
-	a, err := address("bind", addr)
+	a, err := s.address("bind", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -321,8 +342,8 @@ func (s *socketValue) accept(th *starlark.Thread, args starlark.Tuple, kwargs []
 		return nil, err
 	}
 	res := resp.GetEvent().GetResult()
-	conn := &socketValue{host: s.host, handle: res.GetHandle(), stream: true}
-	return starlark.Tuple{conn, addressValue(res.GetAddress())}, nil
+	conn := &socketValue{host: s.host, handle: res.GetHandle(), stream: true, family: s.family}
+	return starlark.Tuple{conn, s.addressValue(res.GetAddress())}, nil
 }
 
 func (s *socketValue) connect(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -330,7 +351,7 @@ func (s *socketValue) connect(th *starlark.Thread, args starlark.Tuple, kwargs [
 	if err := starlark.UnpackArgs("connect", args, kwargs, "address", &addr, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
-	a, err := address("connect", addr)
+	a, err := s.address("connect", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -343,7 +364,7 @@ func (s *socketValue) connectEx(th *starlark.Thread, args starlark.Tuple, kwargs
 	if err := starlark.UnpackArgs("connect_ex", args, kwargs, "address", &addr, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
-	a, err := address("connect_ex", addr)
+	a, err := s.address("connect_ex", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -405,7 +426,7 @@ func (s *socketValue) sendto(th *starlark.Thread, args starlark.Tuple, kwargs []
 	if err != nil {
 		return nil, fmt.Errorf("sendto: %w", err)
 	}
-	a, err := address("sendto", addr)
+	a, err := s.address("sendto", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -450,7 +471,7 @@ func (s *socketValue) recvfrom(th *starlark.Thread, args starlark.Tuple, kwargs 
 	if err != nil {
 		return nil, err
 	}
-	return starlark.Tuple{starlark.Bytes(resp.GetData()), addressValue(resp.GetEvent().GetResult().GetAddress())}, nil
+	return starlark.Tuple{starlark.Bytes(resp.GetData()), s.addressValue(resp.GetEvent().GetResult().GetAddress())}, nil
 }
 
 func (s *socketValue) shutdown(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -487,7 +508,7 @@ func (s *socketValue) getsockname(th *starlark.Thread, args starlark.Tuple, kwar
 	if err != nil {
 		return nil, err
 	}
-	return addressValue(resp.GetEvent().GetResult().GetAddress()), nil
+	return s.addressValue(resp.GetEvent().GetResult().GetAddress()), nil
 }
 
 func (s *socketValue) getpeername(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -495,7 +516,7 @@ func (s *socketValue) getpeername(th *starlark.Thread, args starlark.Tuple, kwar
 	if err != nil {
 		return nil, err
 	}
-	return addressValue(resp.GetEvent().GetResult().GetAddress()), nil
+	return s.addressValue(resp.GetEvent().GetResult().GetAddress()), nil
 }
 
 func (s *socketValue) setsockopt(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

@@ -174,6 +174,9 @@ func Address(a *socklabv1.Address) string {
 	if a.GetPath() != "" {
 		return pyStr(a.GetPath())
 	}
+	if strings.Contains(a.GetHost(), ":") { // AF_INET6: Python's 4-tuple
+		return fmt.Sprintf("(%s, %d, 0, 0)", pyStr(a.GetHost()), a.GetPort())
+	}
 	return fmt.Sprintf("(%s, %d)", pyStr(a.GetHost()), a.GetPort())
 }
 
