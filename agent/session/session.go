@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/socklab/socklab/agent/kernel"
 	"github.com/socklab/socklab/agent/sock"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
@@ -82,7 +84,10 @@ func (s *Session) Perform(ctx context.Context, req *socklabv1.PerformRequest) (*
 		if err := Validate(req, &pol); err != nil {
 			return nil, err
 		}
-		return s.newSocket(ctx, op)
+		if _, isSocket := op.GetOp().(*socklabv1.Operation_Socket); isSocket {
+			return s.newSocket(ctx, op)
+		}
+		return s.hostOp(op)
 	}
 	e, err := s.entry(req.GetHandle())
 	if err != nil {
@@ -165,6 +170,42 @@ func (s *Session) newSocket(ctx context.Context, op *socklabv1.Operation) (*sock
 	}
 	s.stamp(ev)
 	return &socklabv1.PerformResponse{Event: ev}, nil
+}
+
+// hostOp performs an operation on the host itself: the kernel's socket table, a sysctl.
+func (s *Session) hostOp(op *socklabv1.Operation) (*socklabv1.PerformResponse, error) {
+	start := time.Now()
+	ev := &socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_OPERATION, Op: opName(op), Operation: op, StartNs: Monotonic(start)}
+	ev.Result = &socklabv1.Result{}
+	var err error
+	switch o := op.GetOp().(type) {
+	case *socklabv1.Operation_Ss:
+		f := kernel.Filter{Port: uint16(o.Ss.GetPort()), State: o.Ss.GetState(), Protocol: o.Ss.GetProtocol()}
+		f.Host, _ = netip.ParseAddr(o.Ss.GetHost())
+		var rows []kernel.Socket
+		if rows, err = kernel.Sockets(f); err == nil {
+			for _, r := range rows {
+				ev.Result.Sockets = append(ev.Result.Sockets, kernelSocket(r))
+			}
+		}
+	case *socklabv1.Operation_Sysctl:
+		ev.Result.Text, ev.Result.Found, err = kernel.Sysctl(o.Sysctl.GetName())
+	}
+	if err != nil {
+		return nil, errorf(Invalid, "%s: %v", opName(op), err)
+	}
+	ev.DurationNs = time.Since(start).Nanoseconds()
+	s.stamp(ev)
+	return &socklabv1.PerformResponse{Event: ev}, nil
+}
+
+func kernelSocket(r kernel.Socket) *socklabv1.KernelSocket {
+	k := &socklabv1.KernelSocket{Protocol: r.Protocol, State: r.State, RecvQueue: r.RecvQ, SendQueue: r.SendQ, Inode: r.Inode, Uid: r.UID,
+		Local: &socklabv1.Address{Host: r.Local.Addr().String(), Port: uint32(r.Local.Port())}}
+	if r.Peer.IsValid() {
+		k.Peer = &socklabv1.Address{Host: r.Peer.Addr().String(), Port: uint32(r.Peer.Port())}
+	}
+	return k
 }
 
 // reserve counts one more open socket against the session's limit.

@@ -26,9 +26,9 @@ func Validate(req *socklabv1.PerformRequest, pol *policy.Policy) error {
 	if op == nil || op.GetOp() == nil {
 		return errorf(Invalid, "operation is missing: set one of socket, bind, connect, send, recv, ...")
 	}
-	if _, isSocket := op.GetOp().(*socklabv1.Operation_Socket); isSocket != (req.GetHandle() == 0) {
-		if isSocket {
-			return errorf(Invalid, "socket makes a new handle: leave handle at 0 (it is %d)", req.GetHandle())
+	if hostLevel(op) != (req.GetHandle() == 0) {
+		if hostLevel(op) {
+			return errorf(Invalid, "%s concerns the host, not a socket: leave handle at 0 (it is %d)", opName(op), req.GetHandle())
 		}
 		return errorf(Invalid, "%s needs a handle: the one socket or accept returned", opName(op))
 	}
@@ -105,6 +105,22 @@ func Validate(req *socklabv1.PerformRequest, pol *policy.Policy) error {
 			if math.IsNaN(s) || math.IsInf(s, 0) || s < 0 || s > 1e9 {
 				return errorf(Invalid, "settimeout: timeout %v is out of range: use None, 0 or a positive number of seconds", s)
 			}
+		}
+	case *socklabv1.Operation_Ss:
+		if p := o.Ss.GetProtocol(); p != "" && p != "tcp" && p != "udp" {
+			return errorf(Invalid, "ss: protocol %q: use \"tcp\", \"udp\" or \"\" for both", p)
+		}
+		if o.Ss.GetPort() > 65535 {
+			return errorf(Invalid, "ss: port must be 0-65535 (got %d)", o.Ss.GetPort())
+		}
+		if h := o.Ss.GetHost(); h != "" {
+			if _, err := netip.ParseAddr(h); err != nil {
+				return errorf(Invalid, "ss: host %q is not an IP address", h)
+			}
+		}
+	case *socklabv1.Operation_Sysctl:
+		if n := o.Sysctl.GetName(); !strings.HasPrefix(n, "net.") || strings.ContainsAny(n, "/ ") || strings.Contains(n, "..") {
+			return errorf(Invalid, "sysctl: %q is not a network knob such as net.ipv4.tcp_tw_reuse", n)
 		}
 	case *socklabv1.Operation_Accept, *socklabv1.Operation_Close, *socklabv1.Operation_Getsockname,
 		*socklabv1.Operation_Getpeername, *socklabv1.Operation_Setblocking, *socklabv1.Operation_Gettimeout:
@@ -269,8 +285,22 @@ func opName(op *socklabv1.Operation) string {
 		return "setblocking"
 	case *socklabv1.Operation_Gettimeout:
 		return "gettimeout"
+	case *socklabv1.Operation_Ss:
+		return "ss"
+	case *socklabv1.Operation_Sysctl:
+		return "sysctl"
 	}
 	return "unknown"
+}
+
+// hostLevel reports whether an operation concerns the host rather than a socket: it
+// takes handle 0.
+func hostLevel(op *socklabv1.Operation) bool {
+	switch op.GetOp().(type) {
+	case *socklabv1.Operation_Socket, *socklabv1.Operation_Ss, *socklabv1.Operation_Sysctl:
+		return true
+	}
+	return false
 }
 
 // laneOf says which ordered lane an operation runs in.

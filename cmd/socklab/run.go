@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -120,14 +119,22 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	text := report.NewText(out, report.TextOptions{Color: color})
 	opts := runner.Options{Params: f.params, Pace: f.pace}
 	if f.step {
-		in := bufio.NewReader(cmd.InOrStdin())
-		opts.Step = func(ctx context.Context) {
+		lines := make(chan struct{})
+		go func() { // one reader for the whole run; it ends with stdin or the process
+			in := bufio.NewReader(cmd.InOrStdin())
+			for {
+				if _, err := in.ReadString('\n'); err != nil {
+					close(lines)
+					return
+				}
+				lines <- struct{}{}
+			}
+		}()
+		opts.Step = func(done <-chan struct{}) {
 			fmt.Fprint(cmd.ErrOrStderr(), "  [Enter] ")
-			read := make(chan struct{})
-			go func() { in.ReadString('\n'); close(read) }()
 			select {
-			case <-read:
-			case <-ctx.Done():
+			case <-lines:
+			case <-done:
 			}
 		}
 	}

@@ -403,7 +403,7 @@ func seconds(v starlark.Value) (time.Duration, error) {
 	if !ok {
 		return 0, fmt.Errorf("want a number of seconds, not %s", v.Type())
 	}
-	if f < 0 || f > 1e6 {
+	if f != f || f < 0 || f > 1e6 { // f != f: NaN
 		return 0, fmt.Errorf("%v seconds is out of range", f)
 	}
 	return time.Duration(f * float64(time.Second)), nil

@@ -9,6 +9,8 @@ import (
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/socklab/socklab/agent/client"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
@@ -92,7 +94,7 @@ func (h *hostValue) Type() string          { return "host" }
 func (h *hostValue) Freeze()               {}
 func (h *hostValue) Truth() starlark.Bool  { return true }
 func (h *hostValue) Hash() (uint32, error) { return starlark.String(h.role).Hash() }
-func (h *hostValue) AttrNames() []string   { return []string{"ip", "name", "socket"} }
+func (h *hostValue) AttrNames() []string   { return []string{"ip", "name", "socket", "ss", "sysctl"} }
 
 func (h *hostValue) Attr(name string) (starlark.Value, error) {
 	switch name {
@@ -102,8 +104,67 @@ func (h *hostValue) Attr(name string) (starlark.Value, error) {
 		return starlark.String(h.ip), nil
 	case "socket":
 		return starlark.NewBuiltin("socket", h.socket), nil
+	case "ss":
+		return starlark.NewBuiltin("ss", h.ss), nil
+	case "sysctl":
+		return starlark.NewBuiltin("sysctl", h.sysctl), nil
 	}
 	return nil, nil
+}
+
+// ss(port = 0, state = "", proto = "", host = "") lists the host kernel's sockets, as the
+// ss tool does: a list of structs (proto, state, local, peer, recv_q, send_q, inode).
+func (h *hostValue) ss(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var port int
+	var state, proto, host string
+	var wd starlark.Value = starlark.None
+	if err := starlark.UnpackArgs("ss", args, kwargs, "port?", &port, "state?", &state, "proto?", &proto, "host?", &host, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	if port < 0 || port > 65535 {
+		return nil, fmt.Errorf("ss: port must be 0-65535")
+	}
+	op := &socklabv1.Operation{Op: &socklabv1.Operation_Ss{Ss: &socklabv1.SsOp{Port: uint32(port), State: state, Protocol: proto, Host: host}}}
+	resp, err := h.do(th, 0, op, "ss", wd)
+	if err != nil {
+		return nil, err
+	}
+	rows := resp.GetEvent().GetResult().GetSockets()
+	list := make([]starlark.Value, len(rows))
+	for i, r := range rows {
+		list[i] = starlarkstruct.FromStringDict(starlark.String("socket_row"), starlark.StringDict{
+			"proto": starlark.String(r.GetProtocol()), "state": starlark.String(r.GetState()),
+			"local": inetAddr(r.GetLocal()), "peer": inetAddr(r.GetPeer()),
+			"recv_q": starlark.MakeUint64(r.GetRecvQueue()), "send_q": starlark.MakeUint64(r.GetSendQueue()),
+			"inode": starlark.MakeUint64(r.GetInode()),
+		})
+	}
+	return starlark.NewList(list), nil
+}
+
+func inetAddr(a *socklabv1.Address) starlark.Value {
+	if a == nil {
+		return starlark.None
+	}
+	return starlark.Tuple{starlark.String(a.GetHost()), starlark.MakeInt(int(a.GetPort()))}
+}
+
+// sysctl(name) reads a network sysctl knob of the host; None when it does not exist.
+func (h *hostValue) sysctl(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var name string
+	var wd starlark.Value = starlark.None
+	if err := starlark.UnpackArgs("sysctl", args, kwargs, "name", &name, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	op := &socklabv1.Operation{Op: &socklabv1.Operation_Sysctl{Sysctl: &socklabv1.SysctlOp{Name: name}}}
+	resp, err := h.do(th, 0, op, "sysctl", wd)
+	if err != nil {
+		return nil, err
+	}
+	if !resp.GetEvent().GetResult().GetFound() {
+		return starlark.None, nil
+	}
+	return starlark.String(resp.GetEvent().GetResult().GetText()), nil
 }
 
 // socket(family = AF_INET, type = SOCK_STREAM) makes a socket on this host.
@@ -164,6 +225,11 @@ func (h *hostValue) do(th *starlark.Thread, handle uint32, op *socklabv1.Operati
 			return nil, err
 		case r.ctx.Err() != nil:
 			return nil, context.Cause(r.ctx)
+		}
+		switch st, _ := status.FromError(err); st.Code() {
+		case codes.InvalidArgument, codes.PermissionDenied, codes.ResourceExhausted, codes.FailedPrecondition, codes.OutOfRange:
+			// The agent refused what the lab asked: a mistake in the lab, not a lost agent.
+			return nil, &Error{Msg: fmt.Sprintf("%s on %s: the agent refused: %s", name, where, st.Message())}
 		}
 		return nil, &InfraError{Host: h.role, Err: err}
 	}
@@ -372,7 +438,10 @@ func (s *socketValue) connectEx(th *starlark.Thread, args starlark.Tuple, kwargs
 	if err != nil {
 		return nil, err
 	}
-	return starlark.MakeInt64(resp.GetEvent().GetResult().GetValue()), nil
+	if v := resp.GetEvent().GetResult().GetValue(); v != 0 || resp.GetEvent().GetError() == nil {
+		return starlark.MakeInt64(v), nil
+	}
+	return starlark.MakeInt(int(resp.GetEvent().GetError().GetErrno())), nil
 }
 
 func (s *socketValue) sendArgs(name string, args starlark.Tuple, kwargs []starlark.Tuple) ([]byte, int, starlark.Value, error) {

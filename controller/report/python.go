@@ -343,6 +343,23 @@ func call(ev *socklabv1.Event, max int) string {
 		return "setblocking(False)"
 	case *socklabv1.Operation_Gettimeout:
 		return "gettimeout()"
+	case *socklabv1.Operation_Ss:
+		var kw []string
+		if p := o.Ss.GetPort(); p != 0 {
+			kw = append(kw, fmt.Sprintf("port = %d", p))
+		}
+		if st := o.Ss.GetState(); st != "" {
+			kw = append(kw, "state = "+pyStr(st))
+		}
+		if pr := o.Ss.GetProtocol(); pr != "" {
+			kw = append(kw, "proto = "+pyStr(pr))
+		}
+		if h := o.Ss.GetHost(); h != "" {
+			kw = append(kw, "host = "+pyStr(h))
+		}
+		return "ss(" + strings.Join(kw, ", ") + ")"
+	case *socklabv1.Operation_Sysctl:
+		return "sysctl(" + pyStr(o.Sysctl.GetName()) + ")"
 	}
 	if name := ev.GetOp(); name != "" {
 		return name + "()"
@@ -415,8 +432,37 @@ func outcome(ev *socklabv1.Event, max int) string {
 			return Bytes(res.GetBytesValue(), 0, max)
 		}
 		return strconv.FormatInt(res.GetValue(), 10)
+	case *socklabv1.Operation_Ss:
+		return ssRows(res.GetSockets())
+	case *socklabv1.Operation_Sysctl:
+		if !res.GetFound() {
+			return "None (no such knob on this kernel)"
+		}
+		return pyStr(res.GetText())
 	}
 	return "None"
+}
+
+// ssRows summarises the kernel's socket rows on one line: state local -> peer, ...
+func ssRows(rows []*socklabv1.KernelSocket) string {
+	if len(rows) == 0 {
+		return "[] (no such socket)"
+	}
+	parts := make([]string, len(rows))
+	for i, r := range rows {
+		parts[i] = r.GetProtocol() + " " + r.GetState() + " " + hostPort(r.GetLocal())
+		if r.GetPeer() != nil {
+			parts[i] += " -> " + hostPort(r.GetPeer())
+		}
+	}
+	return fmt.Sprintf("%d row(s): %s", len(rows), strings.Join(parts, ", "))
+}
+
+func hostPort(a *socklabv1.Address) string {
+	if strings.Contains(a.GetHost(), ":") {
+		return fmt.Sprintf("[%s]:%d", a.GetHost(), a.GetPort())
+	}
+	return fmt.Sprintf("%s:%d", a.GetHost(), a.GetPort())
 }
 
 // truncated notes a datagram that did not fit the buffer: the rest of it is lost.

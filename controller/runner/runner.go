@@ -33,8 +33,8 @@ type Options struct {
 	// Pace spaces the steps for an audience: a pause after each operation.
 	Pace time.Duration
 	// Step, when set, is called after each operation and narration line; it returns when
-	// the run may go on (the CLI waits for Enter).
-	Step func(ctx context.Context)
+	// the run may go on (the CLI waits for Enter), or when done is closed.
+	Step func(done <-chan struct{})
 	// Lease is each session's lease; 0 means 10 s.
 	Lease time.Duration
 }
@@ -109,7 +109,7 @@ func Run(ctx context.Context, l *lab.Lab, topo topology.Topology, opts Options, 
 	defer pool.Close()
 	res.Hosts = pool.Hosts()
 
-	r := &run{start: time.Now(), sink: sink, opts: opts, hosts: map[string]*host{}}
+	r := &run{start: time.Now(), sink: sink, opts: opts, hosts: map[string]*host{}, done: ctx.Done()}
 	defer r.closeAll()
 	for _, h := range res.Hosts {
 		hs, err := r.open(ctx, h, opts.Lease)
@@ -160,7 +160,8 @@ type run struct {
 	sink  Sink
 	opts  Options
 	hosts map[string]*host
-	wg    sync.WaitGroup // lease renewers and event streams
+	done  <-chan struct{} // the run's end (Ctrl-C): pacing stops waiting
+	wg    sync.WaitGroup  // lease renewers and event streams
 
 	mu     sync.Mutex // protects log and closed, and serialises the sink
 	log    []transcript.Entry
@@ -250,25 +251,27 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 		return nil, err
 	}
 	r.record(hs, resp.GetEvent(), pos)
-	r.pace(ctx)
+	r.pace() // after the operation, outside its watchdog
 	return resp, nil
 }
 
 // Say records narration.
 func (r *run) Say(text, pos string) {
 	r.add(transcript.Entry{Kind: transcript.Say, At: time.Since(r.start), Text: text, Pos: pos})
-	r.pace(context.Background())
+	r.pace()
 }
 
-func (r *run) pace(ctx context.Context) {
+// pace holds the run after a step, for an audience: --step waits for Enter, --pace for a
+// while; both give way when the run is interrupted.
+func (r *run) pace() {
 	if r.opts.Step != nil {
-		r.opts.Step(ctx)
+		r.opts.Step(r.done)
 		return
 	}
 	if r.opts.Pace > 0 {
 		select {
 		case <-time.After(r.opts.Pace):
-		case <-ctx.Done():
+		case <-r.done:
 		}
 	}
 }

@@ -280,6 +280,8 @@ type Operation struct {
 	//	*Operation_Settimeout
 	//	*Operation_Setblocking
 	//	*Operation_Gettimeout
+	//	*Operation_Ss
+	//	*Operation_Sysctl
 	Op            isOperation_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -502,6 +504,24 @@ func (x *Operation) GetGettimeout() *GetTimeoutOp {
 	return nil
 }
 
+func (x *Operation) GetSs() *SsOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Ss); ok {
+			return x.Ss
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetSysctl() *SysctlOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Sysctl); ok {
+			return x.Sysctl
+		}
+	}
+	return nil
+}
+
 type isOperation_Op interface {
 	isOperation_Op()
 }
@@ -606,6 +626,16 @@ type Operation_Gettimeout struct {
 	Gettimeout *GetTimeoutOp `protobuf:"bytes,20,opt,name=gettimeout,proto3,oneof"`
 }
 
+type Operation_Ss struct {
+	// ss lists the host's kernel socket table, as the ss tool does (handle 0).
+	Ss *SsOp `protobuf:"bytes,21,opt,name=ss,proto3,oneof"`
+}
+
+type Operation_Sysctl struct {
+	// sysctl reads one of the host's network sysctl knobs (handle 0).
+	Sysctl *SysctlOp `protobuf:"bytes,22,opt,name=sysctl,proto3,oneof"`
+}
+
 func (*Operation_Socket) isOperation_Op() {}
 
 func (*Operation_Setsockopt) isOperation_Op() {}
@@ -646,6 +676,241 @@ func (*Operation_Setblocking) isOperation_Op() {}
 
 func (*Operation_Gettimeout) isOperation_Op() {}
 
+func (*Operation_Ss) isOperation_Op() {}
+
+func (*Operation_Sysctl) isOperation_Op() {}
+
+// SsOp lists the kernel's sockets: every TCP and UDP socket of the host (IPv4 and IPv6),
+// in every state, TIME_WAIT and CLOSE_WAIT included, which exist only there.
+type SsOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// port, when non-zero, keeps sockets whose local or peer port is port.
+	Port uint32 `protobuf:"varint,1,opt,name=port,proto3" json:"port,omitempty"`
+	// host, when set, keeps sockets whose local or peer address is host.
+	Host string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	// state, when set, keeps sockets in that state ("LISTEN", "TIME_WAIT", ...).
+	State string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	// protocol, when set, keeps "tcp" or "udp" sockets only.
+	Protocol      string `protobuf:"bytes,4,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SsOp) Reset() {
+	*x = SsOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SsOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SsOp) ProtoMessage() {}
+
+func (x *SsOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SsOp.ProtoReflect.Descriptor instead.
+func (*SsOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SsOp) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *SsOp) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *SsOp) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *SsOp) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+// SysctlOp reads a network sysctl knob.
+type SysctlOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the knob, such as "net.ipv4.tcp_tw_reuse"; only net.ipv4.*, net.ipv6.* and
+	// net.core.* may be read.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SysctlOp) Reset() {
+	*x = SysctlOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SysctlOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SysctlOp) ProtoMessage() {}
+
+func (x *SysctlOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SysctlOp.ProtoReflect.Descriptor instead.
+func (*SysctlOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SysctlOp) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// KernelSocket is one row of the kernel's socket table.
+type KernelSocket struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// protocol is "tcp", "tcp6", "udp" or "udp6".
+	Protocol string `protobuf:"bytes,1,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	// state is the TCP state ("ESTABLISHED", "TIME_WAIT", "LISTEN", ...); "UNCONN" for an
+	// unconnected UDP socket, as ss shows it.
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// local is the socket's own address.
+	Local *Address `protobuf:"bytes,3,opt,name=local,proto3" json:"local,omitempty"`
+	// peer is the remote address; unset when there is none.
+	Peer *Address `protobuf:"bytes,4,opt,name=peer,proto3" json:"peer,omitempty"`
+	// recv_queue is the bytes queued for the application to read (Recv-Q).
+	RecvQueue uint64 `protobuf:"varint,5,opt,name=recv_queue,json=recvQueue,proto3" json:"recv_queue,omitempty"`
+	// send_queue is the bytes queued to send, or unacknowledged (Send-Q).
+	SendQueue uint64 `protobuf:"varint,6,opt,name=send_queue,json=sendQueue,proto3" json:"send_queue,omitempty"`
+	// inode is the socket's inode, which links it to the processes that hold it.
+	Inode uint64 `protobuf:"varint,7,opt,name=inode,proto3" json:"inode,omitempty"`
+	// uid is the owner's user id.
+	Uid           uint32 `protobuf:"varint,8,opt,name=uid,proto3" json:"uid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KernelSocket) Reset() {
+	*x = KernelSocket{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KernelSocket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KernelSocket) ProtoMessage() {}
+
+func (x *KernelSocket) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KernelSocket.ProtoReflect.Descriptor instead.
+func (*KernelSocket) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *KernelSocket) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *KernelSocket) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *KernelSocket) GetLocal() *Address {
+	if x != nil {
+		return x.Local
+	}
+	return nil
+}
+
+func (x *KernelSocket) GetPeer() *Address {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *KernelSocket) GetRecvQueue() uint64 {
+	if x != nil {
+		return x.RecvQueue
+	}
+	return 0
+}
+
+func (x *KernelSocket) GetSendQueue() uint64 {
+	if x != nil {
+		return x.SendQueue
+	}
+	return 0
+}
+
+func (x *KernelSocket) GetInode() uint64 {
+	if x != nil {
+		return x.Inode
+	}
+	return 0
+}
+
+func (x *KernelSocket) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
 // SocketOp is socket(family, type).
 type SocketOp struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -659,7 +924,7 @@ type SocketOp struct {
 
 func (x *SocketOp) Reset() {
 	*x = SocketOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	mi := &file_socklab_v1_operation_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -671,7 +936,7 @@ func (x *SocketOp) String() string {
 func (*SocketOp) ProtoMessage() {}
 
 func (x *SocketOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	mi := &file_socklab_v1_operation_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -684,7 +949,7 @@ func (x *SocketOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketOp.ProtoReflect.Descriptor instead.
 func (*SocketOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{2}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SocketOp) GetFamily() Family {
@@ -721,7 +986,7 @@ type SetSockOptOp struct {
 
 func (x *SetSockOptOp) Reset() {
 	*x = SetSockOptOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	mi := &file_socklab_v1_operation_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -733,7 +998,7 @@ func (x *SetSockOptOp) String() string {
 func (*SetSockOptOp) ProtoMessage() {}
 
 func (x *SetSockOptOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	mi := &file_socklab_v1_operation_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -746,7 +1011,7 @@ func (x *SetSockOptOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSockOptOp.ProtoReflect.Descriptor instead.
 func (*SetSockOptOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{3}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SetSockOptOp) GetLevel() int32 {
@@ -821,7 +1086,7 @@ type GetSockOptOp struct {
 
 func (x *GetSockOptOp) Reset() {
 	*x = GetSockOptOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[4]
+	mi := &file_socklab_v1_operation_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +1098,7 @@ func (x *GetSockOptOp) String() string {
 func (*GetSockOptOp) ProtoMessage() {}
 
 func (x *GetSockOptOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[4]
+	mi := &file_socklab_v1_operation_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +1111,7 @@ func (x *GetSockOptOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSockOptOp.ProtoReflect.Descriptor instead.
 func (*GetSockOptOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{4}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetSockOptOp) GetLevel() int32 {
@@ -881,7 +1146,7 @@ type BindOp struct {
 
 func (x *BindOp) Reset() {
 	*x = BindOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[5]
+	mi := &file_socklab_v1_operation_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +1158,7 @@ func (x *BindOp) String() string {
 func (*BindOp) ProtoMessage() {}
 
 func (x *BindOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[5]
+	mi := &file_socklab_v1_operation_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1171,7 @@ func (x *BindOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindOp.ProtoReflect.Descriptor instead.
 func (*BindOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{5}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BindOp) GetAddress() *Address {
@@ -927,7 +1192,7 @@ type ListenOp struct {
 
 func (x *ListenOp) Reset() {
 	*x = ListenOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[6]
+	mi := &file_socklab_v1_operation_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1204,7 @@ func (x *ListenOp) String() string {
 func (*ListenOp) ProtoMessage() {}
 
 func (x *ListenOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[6]
+	mi := &file_socklab_v1_operation_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1217,7 @@ func (x *ListenOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenOp.ProtoReflect.Descriptor instead.
 func (*ListenOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{6}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListenOp) GetBacklog() int32 {
@@ -971,7 +1236,7 @@ type AcceptOp struct {
 
 func (x *AcceptOp) Reset() {
 	*x = AcceptOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[7]
+	mi := &file_socklab_v1_operation_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1248,7 @@ func (x *AcceptOp) String() string {
 func (*AcceptOp) ProtoMessage() {}
 
 func (x *AcceptOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[7]
+	mi := &file_socklab_v1_operation_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1261,7 @@ func (x *AcceptOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptOp.ProtoReflect.Descriptor instead.
 func (*AcceptOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{7}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{10}
 }
 
 // ConnectOp is connect(address) or connect_ex(address).
@@ -1010,7 +1275,7 @@ type ConnectOp struct {
 
 func (x *ConnectOp) Reset() {
 	*x = ConnectOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[8]
+	mi := &file_socklab_v1_operation_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +1287,7 @@ func (x *ConnectOp) String() string {
 func (*ConnectOp) ProtoMessage() {}
 
 func (x *ConnectOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[8]
+	mi := &file_socklab_v1_operation_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1300,7 @@ func (x *ConnectOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectOp.ProtoReflect.Descriptor instead.
 func (*ConnectOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{8}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ConnectOp) GetAddress() *Address {
@@ -1059,7 +1324,7 @@ type SendOp struct {
 
 func (x *SendOp) Reset() {
 	*x = SendOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[9]
+	mi := &file_socklab_v1_operation_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1336,7 @@ func (x *SendOp) String() string {
 func (*SendOp) ProtoMessage() {}
 
 func (x *SendOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[9]
+	mi := &file_socklab_v1_operation_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1349,7 @@ func (x *SendOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendOp.ProtoReflect.Descriptor instead.
 func (*SendOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{9}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SendOp) GetData() []byte {
@@ -1116,7 +1381,7 @@ type SendToOp struct {
 
 func (x *SendToOp) Reset() {
 	*x = SendToOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[10]
+	mi := &file_socklab_v1_operation_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1393,7 @@ func (x *SendToOp) String() string {
 func (*SendToOp) ProtoMessage() {}
 
 func (x *SendToOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[10]
+	mi := &file_socklab_v1_operation_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1406,7 @@ func (x *SendToOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendToOp.ProtoReflect.Descriptor instead.
 func (*SendToOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{10}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SendToOp) GetData() []byte {
@@ -1179,7 +1444,7 @@ type RecvOp struct {
 
 func (x *RecvOp) Reset() {
 	*x = RecvOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[11]
+	mi := &file_socklab_v1_operation_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1191,7 +1456,7 @@ func (x *RecvOp) String() string {
 func (*RecvOp) ProtoMessage() {}
 
 func (x *RecvOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[11]
+	mi := &file_socklab_v1_operation_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1204,7 +1469,7 @@ func (x *RecvOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecvOp.ProtoReflect.Descriptor instead.
 func (*RecvOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{11}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RecvOp) GetBufsize() uint32 {
@@ -1232,7 +1497,7 @@ type ShutdownOp struct {
 
 func (x *ShutdownOp) Reset() {
 	*x = ShutdownOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[12]
+	mi := &file_socklab_v1_operation_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1509,7 @@ func (x *ShutdownOp) String() string {
 func (*ShutdownOp) ProtoMessage() {}
 
 func (x *ShutdownOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[12]
+	mi := &file_socklab_v1_operation_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1522,7 @@ func (x *ShutdownOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownOp.ProtoReflect.Descriptor instead.
 func (*ShutdownOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{12}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ShutdownOp) GetHow() ShutdownHow {
@@ -1276,7 +1541,7 @@ type CloseOp struct {
 
 func (x *CloseOp) Reset() {
 	*x = CloseOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[13]
+	mi := &file_socklab_v1_operation_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1553,7 @@ func (x *CloseOp) String() string {
 func (*CloseOp) ProtoMessage() {}
 
 func (x *CloseOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[13]
+	mi := &file_socklab_v1_operation_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1566,7 @@ func (x *CloseOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseOp.ProtoReflect.Descriptor instead.
 func (*CloseOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{13}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{16}
 }
 
 // GetSockNameOp is getsockname().
@@ -1313,7 +1578,7 @@ type GetSockNameOp struct {
 
 func (x *GetSockNameOp) Reset() {
 	*x = GetSockNameOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[14]
+	mi := &file_socklab_v1_operation_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1590,7 @@ func (x *GetSockNameOp) String() string {
 func (*GetSockNameOp) ProtoMessage() {}
 
 func (x *GetSockNameOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[14]
+	mi := &file_socklab_v1_operation_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1603,7 @@ func (x *GetSockNameOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSockNameOp.ProtoReflect.Descriptor instead.
 func (*GetSockNameOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{14}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{17}
 }
 
 // GetPeerNameOp is getpeername().
@@ -1350,7 +1615,7 @@ type GetPeerNameOp struct {
 
 func (x *GetPeerNameOp) Reset() {
 	*x = GetPeerNameOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[15]
+	mi := &file_socklab_v1_operation_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1362,7 +1627,7 @@ func (x *GetPeerNameOp) String() string {
 func (*GetPeerNameOp) ProtoMessage() {}
 
 func (x *GetPeerNameOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[15]
+	mi := &file_socklab_v1_operation_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1375,7 +1640,7 @@ func (x *GetPeerNameOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPeerNameOp.ProtoReflect.Descriptor instead.
 func (*GetPeerNameOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{15}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{18}
 }
 
 // SetTimeoutOp is settimeout(value).
@@ -1389,7 +1654,7 @@ type SetTimeoutOp struct {
 
 func (x *SetTimeoutOp) Reset() {
 	*x = SetTimeoutOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[16]
+	mi := &file_socklab_v1_operation_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1666,7 @@ func (x *SetTimeoutOp) String() string {
 func (*SetTimeoutOp) ProtoMessage() {}
 
 func (x *SetTimeoutOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[16]
+	mi := &file_socklab_v1_operation_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1679,7 @@ func (x *SetTimeoutOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTimeoutOp.ProtoReflect.Descriptor instead.
 func (*SetTimeoutOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{16}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetTimeoutOp) GetSeconds() float64 {
@@ -1435,7 +1700,7 @@ type SetBlockingOp struct {
 
 func (x *SetBlockingOp) Reset() {
 	*x = SetBlockingOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[17]
+	mi := &file_socklab_v1_operation_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1447,7 +1712,7 @@ func (x *SetBlockingOp) String() string {
 func (*SetBlockingOp) ProtoMessage() {}
 
 func (x *SetBlockingOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[17]
+	mi := &file_socklab_v1_operation_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1460,7 +1725,7 @@ func (x *SetBlockingOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBlockingOp.ProtoReflect.Descriptor instead.
 func (*SetBlockingOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{17}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SetBlockingOp) GetBlocking() bool {
@@ -1479,7 +1744,7 @@ type GetTimeoutOp struct {
 
 func (x *GetTimeoutOp) Reset() {
 	*x = GetTimeoutOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[18]
+	mi := &file_socklab_v1_operation_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1756,7 @@ func (x *GetTimeoutOp) String() string {
 func (*GetTimeoutOp) ProtoMessage() {}
 
 func (x *GetTimeoutOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[18]
+	mi := &file_socklab_v1_operation_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1769,7 @@ func (x *GetTimeoutOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTimeoutOp.ProtoReflect.Descriptor instead.
 func (*GetTimeoutOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{18}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{21}
 }
 
 // Result is what an operation returned, apart from received bytes.
@@ -1525,14 +1790,20 @@ type Result struct {
 	// timeout_seconds is gettimeout's answer; unset is None.
 	TimeoutSeconds *float64 `protobuf:"fixed64,7,opt,name=timeout_seconds,json=timeoutSeconds,proto3,oneof" json:"timeout_seconds,omitempty"`
 	// option_name is the symbolic name of a socket option ("SO_REUSEADDR").
-	OptionName    string `protobuf:"bytes,8,opt,name=option_name,json=optionName,proto3" json:"option_name,omitempty"`
+	OptionName string `protobuf:"bytes,8,opt,name=option_name,json=optionName,proto3" json:"option_name,omitempty"`
+	// sockets are the rows ss returned.
+	Sockets []*KernelSocket `protobuf:"bytes,9,rep,name=sockets,proto3" json:"sockets,omitempty"`
+	// text is sysctl's value, as the kernel shows it.
+	Text string `protobuf:"bytes,10,opt,name=text,proto3" json:"text,omitempty"`
+	// found is set when sysctl's knob exists on this host.
+	Found         bool `protobuf:"varint,11,opt,name=found,proto3" json:"found,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[19]
+	mi := &file_socklab_v1_operation_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1815,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[19]
+	mi := &file_socklab_v1_operation_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1828,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{19}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Result) GetHandle() uint32 {
@@ -1616,6 +1887,27 @@ func (x *Result) GetOptionName() string {
 	return ""
 }
 
+func (x *Result) GetSockets() []*KernelSocket {
+	if x != nil {
+		return x.Sockets
+	}
+	return nil
+}
+
+func (x *Result) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *Result) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
 var File_socklab_v1_operation_proto protoreflect.FileDescriptor
 
 const file_socklab_v1_operation_proto_rawDesc = "" +
@@ -1625,7 +1917,7 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\aAddress\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x12\n" +
-	"\x04path\x18\x03 \x01(\tR\x04path\"\xac\b\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\"\x80\t\n" +
 	"\tOperation\x12.\n" +
 	"\x06socket\x18\x01 \x01(\v2\x14.socklab.v1.SocketOpH\x00R\x06socket\x12:\n" +
 	"\n" +
@@ -1656,8 +1948,28 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\vsetblocking\x18\x13 \x01(\v2\x19.socklab.v1.SetBlockingOpH\x00R\vsetblocking\x12:\n" +
 	"\n" +
 	"gettimeout\x18\x14 \x01(\v2\x18.socklab.v1.GetTimeoutOpH\x00R\n" +
-	"gettimeoutB\x04\n" +
-	"\x02op\"b\n" +
+	"gettimeout\x12\"\n" +
+	"\x02ss\x18\x15 \x01(\v2\x10.socklab.v1.SsOpH\x00R\x02ss\x12.\n" +
+	"\x06sysctl\x18\x16 \x01(\v2\x14.socklab.v1.SysctlOpH\x00R\x06sysctlB\x04\n" +
+	"\x02op\"`\n" +
+	"\x04SsOp\x12\x12\n" +
+	"\x04port\x18\x01 \x01(\rR\x04port\x12\x12\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x1a\n" +
+	"\bprotocol\x18\x04 \x01(\tR\bprotocol\"\x1e\n" +
+	"\bSysctlOp\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xfa\x01\n" +
+	"\fKernelSocket\x12\x1a\n" +
+	"\bprotocol\x18\x01 \x01(\tR\bprotocol\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12)\n" +
+	"\x05local\x18\x03 \x01(\v2\x13.socklab.v1.AddressR\x05local\x12'\n" +
+	"\x04peer\x18\x04 \x01(\v2\x13.socklab.v1.AddressR\x04peer\x12\x1d\n" +
+	"\n" +
+	"recv_queue\x18\x05 \x01(\x04R\trecvQueue\x12\x1d\n" +
+	"\n" +
+	"send_queue\x18\x06 \x01(\x04R\tsendQueue\x12\x14\n" +
+	"\x05inode\x18\a \x01(\x04R\x05inode\x12\x10\n" +
+	"\x03uid\x18\b \x01(\rR\x03uid\"b\n" +
 	"\bSocketOp\x12*\n" +
 	"\x06family\x18\x01 \x01(\x0e2\x12.socklab.v1.FamilyR\x06family\x12*\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x16.socklab.v1.SocketTypeR\x04type\"\x83\x01\n" +
@@ -1704,7 +2016,7 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\b_seconds\"+\n" +
 	"\rSetBlockingOp\x12\x1a\n" +
 	"\bblocking\x18\x01 \x01(\bR\bblocking\"\x0e\n" +
-	"\fGetTimeoutOp\"\xb0\x02\n" +
+	"\fGetTimeoutOp\"\x8e\x03\n" +
 	"\x06Result\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12-\n" +
 	"\aaddress\x18\x02 \x01(\v2\x13.socklab.v1.AddressR\aaddress\x12\x14\n" +
@@ -1715,7 +2027,11 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\x0fdatagram_length\x18\x06 \x01(\x04R\x0edatagramLength\x12,\n" +
 	"\x0ftimeout_seconds\x18\a \x01(\x01H\x00R\x0etimeoutSeconds\x88\x01\x01\x12\x1f\n" +
 	"\voption_name\x18\b \x01(\tR\n" +
-	"optionNameB\x12\n" +
+	"optionName\x122\n" +
+	"\asockets\x18\t \x03(\v2\x18.socklab.v1.KernelSocketR\asockets\x12\x12\n" +
+	"\x04text\x18\n" +
+	" \x01(\tR\x04text\x12\x14\n" +
+	"\x05found\x18\v \x01(\bR\x05foundB\x12\n" +
 	"\x10_timeout_seconds*T\n" +
 	"\x06Family\x12\x16\n" +
 	"\x12FAMILY_UNSPECIFIED\x10\x00\x12\x0f\n" +
@@ -1746,65 +2062,73 @@ func file_socklab_v1_operation_proto_rawDescGZIP() []byte {
 }
 
 var file_socklab_v1_operation_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_socklab_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_socklab_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_socklab_v1_operation_proto_goTypes = []any{
 	(Family)(0),           // 0: socklab.v1.Family
 	(SocketType)(0),       // 1: socklab.v1.SocketType
 	(ShutdownHow)(0),      // 2: socklab.v1.ShutdownHow
 	(*Address)(nil),       // 3: socklab.v1.Address
 	(*Operation)(nil),     // 4: socklab.v1.Operation
-	(*SocketOp)(nil),      // 5: socklab.v1.SocketOp
-	(*SetSockOptOp)(nil),  // 6: socklab.v1.SetSockOptOp
-	(*GetSockOptOp)(nil),  // 7: socklab.v1.GetSockOptOp
-	(*BindOp)(nil),        // 8: socklab.v1.BindOp
-	(*ListenOp)(nil),      // 9: socklab.v1.ListenOp
-	(*AcceptOp)(nil),      // 10: socklab.v1.AcceptOp
-	(*ConnectOp)(nil),     // 11: socklab.v1.ConnectOp
-	(*SendOp)(nil),        // 12: socklab.v1.SendOp
-	(*SendToOp)(nil),      // 13: socklab.v1.SendToOp
-	(*RecvOp)(nil),        // 14: socklab.v1.RecvOp
-	(*ShutdownOp)(nil),    // 15: socklab.v1.ShutdownOp
-	(*CloseOp)(nil),       // 16: socklab.v1.CloseOp
-	(*GetSockNameOp)(nil), // 17: socklab.v1.GetSockNameOp
-	(*GetPeerNameOp)(nil), // 18: socklab.v1.GetPeerNameOp
-	(*SetTimeoutOp)(nil),  // 19: socklab.v1.SetTimeoutOp
-	(*SetBlockingOp)(nil), // 20: socklab.v1.SetBlockingOp
-	(*GetTimeoutOp)(nil),  // 21: socklab.v1.GetTimeoutOp
-	(*Result)(nil),        // 22: socklab.v1.Result
+	(*SsOp)(nil),          // 5: socklab.v1.SsOp
+	(*SysctlOp)(nil),      // 6: socklab.v1.SysctlOp
+	(*KernelSocket)(nil),  // 7: socklab.v1.KernelSocket
+	(*SocketOp)(nil),      // 8: socklab.v1.SocketOp
+	(*SetSockOptOp)(nil),  // 9: socklab.v1.SetSockOptOp
+	(*GetSockOptOp)(nil),  // 10: socklab.v1.GetSockOptOp
+	(*BindOp)(nil),        // 11: socklab.v1.BindOp
+	(*ListenOp)(nil),      // 12: socklab.v1.ListenOp
+	(*AcceptOp)(nil),      // 13: socklab.v1.AcceptOp
+	(*ConnectOp)(nil),     // 14: socklab.v1.ConnectOp
+	(*SendOp)(nil),        // 15: socklab.v1.SendOp
+	(*SendToOp)(nil),      // 16: socklab.v1.SendToOp
+	(*RecvOp)(nil),        // 17: socklab.v1.RecvOp
+	(*ShutdownOp)(nil),    // 18: socklab.v1.ShutdownOp
+	(*CloseOp)(nil),       // 19: socklab.v1.CloseOp
+	(*GetSockNameOp)(nil), // 20: socklab.v1.GetSockNameOp
+	(*GetPeerNameOp)(nil), // 21: socklab.v1.GetPeerNameOp
+	(*SetTimeoutOp)(nil),  // 22: socklab.v1.SetTimeoutOp
+	(*SetBlockingOp)(nil), // 23: socklab.v1.SetBlockingOp
+	(*GetTimeoutOp)(nil),  // 24: socklab.v1.GetTimeoutOp
+	(*Result)(nil),        // 25: socklab.v1.Result
 }
 var file_socklab_v1_operation_proto_depIdxs = []int32{
-	5,  // 0: socklab.v1.Operation.socket:type_name -> socklab.v1.SocketOp
-	6,  // 1: socklab.v1.Operation.setsockopt:type_name -> socklab.v1.SetSockOptOp
-	7,  // 2: socklab.v1.Operation.getsockopt:type_name -> socklab.v1.GetSockOptOp
-	8,  // 3: socklab.v1.Operation.bind:type_name -> socklab.v1.BindOp
-	9,  // 4: socklab.v1.Operation.listen:type_name -> socklab.v1.ListenOp
-	10, // 5: socklab.v1.Operation.accept:type_name -> socklab.v1.AcceptOp
-	11, // 6: socklab.v1.Operation.connect:type_name -> socklab.v1.ConnectOp
-	11, // 7: socklab.v1.Operation.connect_ex:type_name -> socklab.v1.ConnectOp
-	12, // 8: socklab.v1.Operation.send:type_name -> socklab.v1.SendOp
-	12, // 9: socklab.v1.Operation.sendall:type_name -> socklab.v1.SendOp
-	13, // 10: socklab.v1.Operation.sendto:type_name -> socklab.v1.SendToOp
-	14, // 11: socklab.v1.Operation.recv:type_name -> socklab.v1.RecvOp
-	14, // 12: socklab.v1.Operation.recvfrom:type_name -> socklab.v1.RecvOp
-	15, // 13: socklab.v1.Operation.shutdown:type_name -> socklab.v1.ShutdownOp
-	16, // 14: socklab.v1.Operation.close:type_name -> socklab.v1.CloseOp
-	17, // 15: socklab.v1.Operation.getsockname:type_name -> socklab.v1.GetSockNameOp
-	18, // 16: socklab.v1.Operation.getpeername:type_name -> socklab.v1.GetPeerNameOp
-	19, // 17: socklab.v1.Operation.settimeout:type_name -> socklab.v1.SetTimeoutOp
-	20, // 18: socklab.v1.Operation.setblocking:type_name -> socklab.v1.SetBlockingOp
-	21, // 19: socklab.v1.Operation.gettimeout:type_name -> socklab.v1.GetTimeoutOp
-	0,  // 20: socklab.v1.SocketOp.family:type_name -> socklab.v1.Family
-	1,  // 21: socklab.v1.SocketOp.type:type_name -> socklab.v1.SocketType
-	3,  // 22: socklab.v1.BindOp.address:type_name -> socklab.v1.Address
-	3,  // 23: socklab.v1.ConnectOp.address:type_name -> socklab.v1.Address
-	3,  // 24: socklab.v1.SendToOp.address:type_name -> socklab.v1.Address
-	2,  // 25: socklab.v1.ShutdownOp.how:type_name -> socklab.v1.ShutdownHow
-	3,  // 26: socklab.v1.Result.address:type_name -> socklab.v1.Address
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	8,  // 0: socklab.v1.Operation.socket:type_name -> socklab.v1.SocketOp
+	9,  // 1: socklab.v1.Operation.setsockopt:type_name -> socklab.v1.SetSockOptOp
+	10, // 2: socklab.v1.Operation.getsockopt:type_name -> socklab.v1.GetSockOptOp
+	11, // 3: socklab.v1.Operation.bind:type_name -> socklab.v1.BindOp
+	12, // 4: socklab.v1.Operation.listen:type_name -> socklab.v1.ListenOp
+	13, // 5: socklab.v1.Operation.accept:type_name -> socklab.v1.AcceptOp
+	14, // 6: socklab.v1.Operation.connect:type_name -> socklab.v1.ConnectOp
+	14, // 7: socklab.v1.Operation.connect_ex:type_name -> socklab.v1.ConnectOp
+	15, // 8: socklab.v1.Operation.send:type_name -> socklab.v1.SendOp
+	15, // 9: socklab.v1.Operation.sendall:type_name -> socklab.v1.SendOp
+	16, // 10: socklab.v1.Operation.sendto:type_name -> socklab.v1.SendToOp
+	17, // 11: socklab.v1.Operation.recv:type_name -> socklab.v1.RecvOp
+	17, // 12: socklab.v1.Operation.recvfrom:type_name -> socklab.v1.RecvOp
+	18, // 13: socklab.v1.Operation.shutdown:type_name -> socklab.v1.ShutdownOp
+	19, // 14: socklab.v1.Operation.close:type_name -> socklab.v1.CloseOp
+	20, // 15: socklab.v1.Operation.getsockname:type_name -> socklab.v1.GetSockNameOp
+	21, // 16: socklab.v1.Operation.getpeername:type_name -> socklab.v1.GetPeerNameOp
+	22, // 17: socklab.v1.Operation.settimeout:type_name -> socklab.v1.SetTimeoutOp
+	23, // 18: socklab.v1.Operation.setblocking:type_name -> socklab.v1.SetBlockingOp
+	24, // 19: socklab.v1.Operation.gettimeout:type_name -> socklab.v1.GetTimeoutOp
+	5,  // 20: socklab.v1.Operation.ss:type_name -> socklab.v1.SsOp
+	6,  // 21: socklab.v1.Operation.sysctl:type_name -> socklab.v1.SysctlOp
+	3,  // 22: socklab.v1.KernelSocket.local:type_name -> socklab.v1.Address
+	3,  // 23: socklab.v1.KernelSocket.peer:type_name -> socklab.v1.Address
+	0,  // 24: socklab.v1.SocketOp.family:type_name -> socklab.v1.Family
+	1,  // 25: socklab.v1.SocketOp.type:type_name -> socklab.v1.SocketType
+	3,  // 26: socklab.v1.BindOp.address:type_name -> socklab.v1.Address
+	3,  // 27: socklab.v1.ConnectOp.address:type_name -> socklab.v1.Address
+	3,  // 28: socklab.v1.SendToOp.address:type_name -> socklab.v1.Address
+	2,  // 29: socklab.v1.ShutdownOp.how:type_name -> socklab.v1.ShutdownHow
+	3,  // 30: socklab.v1.Result.address:type_name -> socklab.v1.Address
+	7,  // 31: socklab.v1.Result.sockets:type_name -> socklab.v1.KernelSocket
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_socklab_v1_operation_proto_init() }
@@ -1833,21 +2157,23 @@ func file_socklab_v1_operation_proto_init() {
 		(*Operation_Settimeout)(nil),
 		(*Operation_Setblocking)(nil),
 		(*Operation_Gettimeout)(nil),
+		(*Operation_Ss)(nil),
+		(*Operation_Sysctl)(nil),
 	}
-	file_socklab_v1_operation_proto_msgTypes[3].OneofWrappers = []any{
+	file_socklab_v1_operation_proto_msgTypes[6].OneofWrappers = []any{
 		(*SetSockOptOp_IntValue)(nil),
 		(*SetSockOptOp_BytesValue)(nil),
 	}
-	file_socklab_v1_operation_proto_msgTypes[6].OneofWrappers = []any{}
-	file_socklab_v1_operation_proto_msgTypes[16].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[9].OneofWrappers = []any{}
 	file_socklab_v1_operation_proto_msgTypes[19].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[22].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_socklab_v1_operation_proto_rawDesc), len(file_socklab_v1_operation_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   20,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,60 @@
+package server_test
+
+import (
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/socklab/socklab/agent/agenttest"
+	"github.com/socklab/socklab/agent/client"
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+)
+
+func ss(port int, state string) *socklabv1.Operation {
+	return &socklabv1.Operation{Op: &socklabv1.Operation_Ss{Ss: &socklabv1.SsOp{Port: uint32(port), State: state}}}
+}
+
+// TestKernelView: ss finds a listener without connecting to it, and the TIME_WAIT an
+// active close leaves behind; sysctl tells which knobs exist.
+func TestKernelView(t *testing.T) {
+	a := agenttest.Start(t)
+	s := a.Session(t, 0)
+	lis, port := s.Listener("127.0.0.1", 1)
+	rows := s.OK(0, ss(port, "LISTEN")).GetEvent().GetResult().GetSockets()
+	if len(rows) != 1 || rows[0].GetLocal().GetPort() != uint32(port) || rows[0].GetInode() == 0 {
+		t.Fatalf("ss(port %d, LISTEN) = %v, want the one listener with its inode", port, rows)
+	}
+	cli := s.Socket(client.Stream)
+	s.OK(cli, client.Connect("127.0.0.1", port))
+	conn := s.OK(lis, client.Accept()).GetEvent().GetResult().GetHandle()
+	s.OK(conn, client.Close()) // the server closes first: its end waits in TIME_WAIT
+	s.OK(cli, client.Recv(10, 0))
+	s.OK(cli, client.Close())
+	tw := s.OK(0, ss(port, "TIME_WAIT")).GetEvent().GetResult().GetSockets()
+	if len(tw) != 1 || tw[0].GetLocal().GetPort() != uint32(port) || tw[0].GetState() != "TIME_WAIT" {
+		t.Errorf("ss(port %d, TIME_WAIT) = %v, want the server's end", port, tw)
+	}
+
+	sysctl := func(name string) *socklabv1.Result {
+		return s.OK(0, &socklabv1.Operation{Op: &socklabv1.Operation_Sysctl{Sysctl: &socklabv1.SysctlOp{Name: name}}}).GetEvent().GetResult()
+	}
+	if r := sysctl("net.ipv4.tcp_fin_timeout"); !r.GetFound() || r.GetText() == "" {
+		t.Errorf("sysctl(tcp_fin_timeout) = %v, want a value", r)
+	}
+	if r := sysctl("net.ipv4.tcp_tw_recycle"); r.GetFound() {
+		t.Logf("this kernel still has tcp_tw_recycle (%s): older than 4.12", r.GetText())
+	}
+	for _, tc := range []struct {
+		h  uint32
+		op *socklabv1.Operation
+	}{
+		{lis, ss(port, "")},
+		{0, &socklabv1.Operation{Op: &socklabv1.Operation_Sysctl{Sysctl: &socklabv1.SysctlOp{Name: "kernel.hostname"}}}},
+		{0, &socklabv1.Operation{Op: &socklabv1.Operation_Ss{Ss: &socklabv1.SsOp{Protocol: "sctp"}}}},
+	} {
+		if _, err := s.Session.Do(t.Context(), tc.h, tc.op); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("Perform(handle %d, %v): %v, want InvalidArgument", tc.h, tc.op, err)
+		}
+	}
+}
