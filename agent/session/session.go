@@ -32,6 +32,7 @@ type Session struct {
 	done       chan struct{} // closed when the session ends
 	events     *queue
 	seq        atomic.Uint64 // the last event seq handed out
+	bg         background    // background servers (serve)
 
 	mu         sync.Mutex // protects everything below
 	handles    map[uint32]*entry
@@ -87,7 +88,7 @@ func (s *Session) Perform(ctx context.Context, req *socklabv1.PerformRequest) (*
 		if _, isSocket := op.GetOp().(*socklabv1.Operation_Socket); isSocket {
 			return s.newSocket(ctx, op)
 		}
-		return s.hostOp(op)
+		return s.hostOp(ctx, op)
 	}
 	e, err := s.entry(req.GetHandle())
 	if err != nil {
@@ -173,7 +174,7 @@ func (s *Session) newSocket(ctx context.Context, op *socklabv1.Operation) (*sock
 }
 
 // hostOp performs an operation on the host itself: the kernel's socket table, a sysctl.
-func (s *Session) hostOp(op *socklabv1.Operation) (*socklabv1.PerformResponse, error) {
+func (s *Session) hostOp(ctx context.Context, op *socklabv1.Operation) (*socklabv1.PerformResponse, error) {
 	start := time.Now()
 	ev := &socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_OPERATION, Op: opName(op), Operation: op, StartNs: Monotonic(start)}
 	ev.Result = &socklabv1.Result{}
@@ -190,6 +191,10 @@ func (s *Session) hostOp(op *socklabv1.Operation) (*socklabv1.PerformResponse, e
 		}
 	case *socklabv1.Operation_Sysctl:
 		ev.Result.Text, ev.Result.Found, err = kernel.Sysctl(o.Sysctl.GetName())
+	case *socklabv1.Operation_ConnectMany:
+		if err := s.connectMany(ctx, o.ConnectMany, ev); err != nil {
+			return nil, err
+		}
 	}
 	if err != nil {
 		return nil, errorf(Invalid, "%s: %v", opName(op), err)
@@ -435,6 +440,16 @@ func (s *Session) run(ctx context.Context, e *entry, op *socklabv1.Operation, ad
 			so.SetTimeout(0)
 		}
 		return nil
+	case *socklabv1.Operation_SendBulk:
+		return s.sendBulk(ctx, e, ev, o.SendBulk.GetCount())
+	case *socklabv1.Operation_Drain:
+		return s.drain(ctx, e, ev, o.Drain.GetCount())
+	case *socklabv1.Operation_Serve:
+		if v, err := so.OptionInt(unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil || v == 0 {
+			return unix.EINVAL // as accept() on a socket that does not listen
+		}
+		s.serve(ev.GetHandle(), e, o.Serve.GetBehaviour())
+		return nil
 	case *socklabv1.Operation_Gettimeout:
 		ev.Result = &socklabv1.Result{}
 		if t := so.Timeout(); t >= 0 {
@@ -594,6 +609,7 @@ func (s *Session) end(reason string) int {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
+	s.bg.stop(5 * time.Second)
 	for _, c := range toClose {
 		ev := &socklabv1.Event{
 			Kind: socklabv1.EventKind_EVENT_KIND_BACKGROUND, Handle: c.h, Op: "close",

@@ -122,12 +122,42 @@ func Validate(req *socklabv1.PerformRequest, pol *policy.Policy) error {
 		if n := o.Sysctl.GetName(); !strings.HasPrefix(n, "net.") || strings.ContainsAny(n, "/ ") || strings.Contains(n, "..") {
 			return errorf(Invalid, "sysctl: %q is not a network knob such as net.ipv4.tcp_tw_reuse", n)
 		}
+	case *socklabv1.Operation_SendBulk:
+		if o.SendBulk.GetCount() > maxBulk {
+			return errorf(Exhausted, "send_bulk: %d bytes is over the limit of %d", o.SendBulk.GetCount(), uint64(maxBulk))
+		}
+	case *socklabv1.Operation_Drain:
+		if o.Drain.GetCount() > maxBulk {
+			return errorf(Exhausted, "drain: %d bytes is over the limit of %d", o.Drain.GetCount(), uint64(maxBulk))
+		}
+	case *socklabv1.Operation_ConnectMany:
+		if _, err := parseAddr("connect_many", o.ConnectMany.GetAddress()); err != nil {
+			return err
+		}
+		if n := o.ConnectMany.GetCount(); n == 0 || int64(n) > int64(pol.MaxSockets) {
+			return errorf(Exhausted, "connect_many: count %d: want 1 to %d (this agent's socket limit)", n, pol.MaxSockets)
+		}
+	case *socklabv1.Operation_Serve:
+		if _, ok := behaviours[o.Serve.GetBehaviour()]; !ok {
+			return errorf(Invalid, "serve: behaviour %s is not valid; use BEHAVIOUR_ECHO, _UPPER, _DISCARD or _CHAT", o.Serve.GetBehaviour())
+		}
 	case *socklabv1.Operation_Accept, *socklabv1.Operation_Close, *socklabv1.Operation_Getsockname,
 		*socklabv1.Operation_Getpeername, *socklabv1.Operation_Setblocking, *socklabv1.Operation_Gettimeout:
 	default:
 		return errorf(Invalid, "operation %T is not supported by this agent", o)
 	}
 	return nil
+}
+
+// maxBulk bounds one send_bulk or drain: 64 GiB, far more than any lab moves.
+const maxBulk = 64 << 30
+
+// behaviours are the built-in behaviours of a background server.
+var behaviours = map[socklabv1.Behaviour]string{
+	socklabv1.Behaviour_BEHAVIOUR_ECHO:    "echo",
+	socklabv1.Behaviour_BEHAVIOUR_UPPER:   "upper",
+	socklabv1.Behaviour_BEHAVIOUR_DISCARD: "discard",
+	socklabv1.Behaviour_BEHAVIOUR_CHAT:    "chat",
 }
 
 // families maps the API's families onto Linux's.
@@ -289,6 +319,14 @@ func opName(op *socklabv1.Operation) string {
 		return "ss"
 	case *socklabv1.Operation_Sysctl:
 		return "sysctl"
+	case *socklabv1.Operation_SendBulk:
+		return "send_bulk"
+	case *socklabv1.Operation_Drain:
+		return "drain"
+	case *socklabv1.Operation_ConnectMany:
+		return "connect_many"
+	case *socklabv1.Operation_Serve:
+		return "serve"
 	}
 	return "unknown"
 }
@@ -297,7 +335,7 @@ func opName(op *socklabv1.Operation) string {
 // takes handle 0.
 func hostLevel(op *socklabv1.Operation) bool {
 	switch op.GetOp().(type) {
-	case *socklabv1.Operation_Socket, *socklabv1.Operation_Ss, *socklabv1.Operation_Sysctl:
+	case *socklabv1.Operation_Socket, *socklabv1.Operation_Ss, *socklabv1.Operation_Sysctl, *socklabv1.Operation_ConnectMany:
 		return true
 	}
 	return false
@@ -306,10 +344,11 @@ func hostLevel(op *socklabv1.Operation) bool {
 // laneOf says which ordered lane an operation runs in.
 func laneOf(op *socklabv1.Operation) lane {
 	switch op.GetOp().(type) {
-	case *socklabv1.Operation_Accept, *socklabv1.Operation_Recv, *socklabv1.Operation_Recvfrom:
+	case *socklabv1.Operation_Accept, *socklabv1.Operation_Recv, *socklabv1.Operation_Recvfrom,
+		*socklabv1.Operation_Drain, *socklabv1.Operation_Serve:
 		return recvLane
 	case *socklabv1.Operation_Connect, *socklabv1.Operation_ConnectEx, *socklabv1.Operation_Send,
-		*socklabv1.Operation_Sendall, *socklabv1.Operation_Sendto:
+		*socklabv1.Operation_Sendall, *socklabv1.Operation_Sendto, *socklabv1.Operation_SendBulk:
 		return sendLane
 	}
 	return noLane
