@@ -13,6 +13,9 @@ import (
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
+// serveBufsize is the recv buffer of a background server.
+const serveBufsize = 4096
+
 // bulkChunk is the size of one send or recv of a bulk operation.
 const bulkChunk = 64 << 10
 
@@ -177,7 +180,7 @@ func (s *Session) serve(h uint32, e *entry, b socklabv1.Behaviour) {
 				return
 			}
 			ce, _ := s.entry(ch)
-			s.backgroundEvent(ctx, h, e, "accept", name, start, func(ev *socklabv1.Event) {
+			s.backgroundEvent(ctx, h, e, &socklabv1.Operation{Op: &socklabv1.Operation_Accept{Accept: &socklabv1.AcceptOp{}}}, name, start, func(ev *socklabv1.Event) {
 				ev.Result = &socklabv1.Result{Handle: ch, Address: e.toAddress(from)}
 				ev.Peer = e.toAddress(from)
 			})
@@ -199,13 +202,13 @@ func (s *Session) serveConn(ctx context.Context, h uint32, e *entry, b socklabv1
 		}
 		start := time.Now()
 		off := e.received
-		r, err := e.sock.Recv(ctx, 4096, 0)
+		r, err := e.sock.Recv(ctx, serveBufsize, 0)
 		e.received += uint64(len(r.Data))
 		release()
 		if ctx.Err() != nil {
 			return
 		}
-		s.backgroundEvent(ctx, h, e, "recv", name, start, func(ev *socklabv1.Event) {
+		s.backgroundEvent(ctx, h, e, &socklabv1.Operation{Op: &socklabv1.Operation_Recv{Recv: &socklabv1.RecvOp{Bufsize: serveBufsize}}}, name, start, func(ev *socklabv1.Event) {
 			ev.Payload, ev.PayloadLength, ev.StreamOffset = capped(r.Data, s.payloadCap), uint64(len(r.Data)), off
 			ev.Error = SocketError(err)
 		})
@@ -244,7 +247,7 @@ func (s *Session) sendBackground(ctx context.Context, h uint32, e *entry, data [
 	off := e.sent
 	n, err := e.sock.SendAll(ctx, data, 0)
 	e.sent += uint64(n)
-	s.backgroundEvent(ctx, h, e, "sendall", name, start, func(ev *socklabv1.Event) {
+	s.backgroundEvent(ctx, h, e, &socklabv1.Operation{Op: &socklabv1.Operation_Sendall{Sendall: &socklabv1.SendOp{}}}, name, start, func(ev *socklabv1.Event) {
 		ev.Payload, ev.PayloadLength, ev.StreamOffset = capped(data[:n], s.payloadCap), uint64(n), off
 		ev.Result = &socklabv1.Result{Value: int64(n)}
 		ev.Error = SocketError(err)
@@ -266,7 +269,7 @@ func (s *Session) closeBackground(ctx context.Context, h uint32, e *entry, name 
 	start := time.Now()
 	local, peer := e.localAddr(), e.peerAddr()
 	err := e.sock.Close()
-	s.backgroundEvent(ctx, h, e, "close", name, start, func(ev *socklabv1.Event) {
+	s.backgroundEvent(ctx, h, e, &socklabv1.Operation{Op: &socklabv1.Operation_Close{Close: &socklabv1.CloseOp{}}}, name, start, func(ev *socklabv1.Event) {
 		ev.Local, ev.Peer = local, peer
 		ev.Error = SocketError(err)
 	})
@@ -274,9 +277,9 @@ func (s *Session) closeBackground(ctx context.Context, h uint32, e *entry, name 
 
 // backgroundEvent records one operation of a background server on the session's stream,
 // waiting for room (the stream's reader holds the server back rather than lose events).
-func (s *Session) backgroundEvent(ctx context.Context, h uint32, e *entry, op, behaviour string, start time.Time, fill func(*socklabv1.Event)) {
+func (s *Session) backgroundEvent(ctx context.Context, h uint32, e *entry, op *socklabv1.Operation, behaviour string, start time.Time, fill func(*socklabv1.Event)) {
 	ev := &socklabv1.Event{
-		Kind: socklabv1.EventKind_EVENT_KIND_BACKGROUND, Handle: h, Op: op,
+		Kind: socklabv1.EventKind_EVENT_KIND_BACKGROUND, Handle: h, Op: opName(op), Operation: op,
 		StartNs: Monotonic(start), DurationNs: time.Since(start).Nanoseconds(),
 		Note: "serve " + behaviour,
 	}

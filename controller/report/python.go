@@ -360,6 +360,14 @@ func call(ev *socklabv1.Event, max int) string {
 		return "ss(" + strings.Join(kw, ", ") + ")"
 	case *socklabv1.Operation_Sysctl:
 		return "sysctl(" + pyStr(o.Sysctl.GetName()) + ")"
+	case *socklabv1.Operation_SendBulk:
+		return fmt.Sprintf("send_bulk(%d)", o.SendBulk.GetCount())
+	case *socklabv1.Operation_Drain:
+		return fmt.Sprintf("drain(%d)", o.Drain.GetCount())
+	case *socklabv1.Operation_ConnectMany:
+		return fmt.Sprintf("connect_many(%s, %d)", Address(o.ConnectMany.GetAddress()), o.ConnectMany.GetCount())
+	case *socklabv1.Operation_Serve:
+		return "serve(" + pyStr(strings.ToLower(strings.TrimPrefix(o.Serve.GetBehaviour().String(), "BEHAVIOUR_"))) + ")"
 	}
 	if name := ev.GetOp(); name != "" {
 		return name + "()"
@@ -434,6 +442,19 @@ func outcome(ev *socklabv1.Event, max int) string {
 		return strconv.FormatInt(res.GetValue(), 10)
 	case *socklabv1.Operation_Ss:
 		return ssRows(res.GetSockets())
+	case *socklabv1.Operation_SendBulk:
+		return strconv.FormatInt(res.GetValue(), 10)
+	case *socklabv1.Operation_Drain:
+		return fmt.Sprintf("(%d, 0x%08x)", res.GetValue(), res.GetChecksum())
+	case *socklabv1.Operation_ConnectMany:
+		hs := res.GetHandles()
+		switch len(hs) {
+		case 0:
+			return "[]"
+		case 1:
+			return "[" + handle(hs[0]) + "]"
+		}
+		return fmt.Sprintf("[%s ... %s] (%d sockets)", handle(hs[0]), handle(hs[len(hs)-1]), len(hs))
 	case *socklabv1.Operation_Sysctl:
 		if !res.GetFound() {
 			return "None (no such knob on this kernel)"
