@@ -58,7 +58,7 @@ func (l *Lab) staticCheck(src []byte) error {
 		case *syntax.DotExpr:
 			if id, ok := n.X.(*syntax.Ident); ok && id.Name == tname && !known[n.Name.Name] {
 				problem = &Error{Pos: n.Name.NamePos.String(), Msg: fmt.Sprintf("t has no host or attribute %q (hosts: %s; t also has %s)",
-					n.Name.Name, strings.Join(l.Hosts, ", "), strings.Join(tAttrs, ", "))}
+					n.Name.Name, strings.Join(l.Hosts, ", "), strings.Join(TAttrs(), ", "))}
 			}
 			if inner, ok := n.X.(*syntax.DotExpr); ok && inner.Name.Name == "params" {
 				if id, ok := inner.X.(*syntax.Ident); ok && id.Name == tname && !params[n.Name.Name] {
