@@ -123,18 +123,24 @@ func (s *Session) connectMany(ctx context.Context, o *socklabv1.ConnectManyOp, e
 
 // background tracks a session's background work: the goroutines of its servers.
 type background struct {
-	mu      sync.Mutex // protects cancels
+	mu      sync.Mutex // protects cancels and stopped, and orders wg.Add before stop's Wait
 	cancels []context.CancelFunc
+	stopped bool
 	wg      sync.WaitGroup
 }
 
-// start runs fn in the background until the session ends.
+// start runs fn in the background until the session ends; after stop it does nothing.
 func (b *background) start(fn func(ctx context.Context)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.mu.Lock()
+	if b.stopped {
+		b.mu.Unlock()
+		cancel()
+		return
+	}
 	b.cancels = append(b.cancels, cancel)
-	b.mu.Unlock()
 	b.wg.Add(1)
+	b.mu.Unlock()
 	go func() {
 		defer b.wg.Done()
 		defer cancel()
@@ -145,6 +151,7 @@ func (b *background) start(fn func(ctx context.Context)) {
 // stop cancels every background goroutine and waits (at most d) for them to end.
 func (b *background) stop(d time.Duration) {
 	b.mu.Lock()
+	b.stopped = true
 	for _, c := range b.cancels {
 		c()
 	}
