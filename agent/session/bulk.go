@@ -263,14 +263,7 @@ func (s *Session) sendBackground(ctx context.Context, h uint32, e *entry, data [
 
 // closeBackground closes a served connection whose peer left.
 func (s *Session) closeBackground(ctx context.Context, h uint32, e *entry, name string) {
-	s.mu.Lock()
-	first := !e.closed
-	if first {
-		e.closed = true
-		s.open--
-	}
-	s.mu.Unlock()
-	if !first {
+	if !s.markClosed(e) {
 		return
 	}
 	start := time.Now()

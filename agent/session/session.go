@@ -213,6 +213,19 @@ func kernelSocket(r kernel.Socket) *socklabv1.KernelSocket {
 	return k
 }
 
+// markClosed records that e is closed and frees its place against the socket limit; it
+// reports false when e was already closed.
+func (s *Session) markClosed(e *entry) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.closed = true
+	s.open--
+	return true
+}
+
 // reserve counts one more open socket against the session's limit.
 func (s *Session) reserve() error {
 	s.mu.Lock()
@@ -406,13 +419,7 @@ func (s *Session) run(ctx context.Context, e *entry, op *socklabv1.Operation, ad
 		if so.IsStream() {
 			ev.Peer = e.peerAddr()
 		}
-		s.mu.Lock()
-		first := !e.closed
-		if first {
-			e.closed = true
-			s.open--
-		}
-		s.mu.Unlock()
+		s.markClosed(e)
 		return so.Close()
 	case *socklabv1.Operation_Getsockname:
 		a, err := so.LocalAddr()
