@@ -187,6 +187,9 @@ func (s *Session) serve(h uint32, e *entry, b socklabv1.Behaviour) {
 				return
 			}
 			ce, _ := s.entry(ch)
+			s.mu.Lock()
+			ce.served = name
+			s.mu.Unlock()
 			s.backgroundEvent(ctx, h, e, &socklabv1.Operation{Op: &socklabv1.Operation_Accept{Accept: &socklabv1.AcceptOp{}}}, name, start, func(ev *socklabv1.Event) {
 				ev.Result = &socklabv1.Result{Handle: ch, Address: e.toAddress(from)}
 				ev.Peer = e.toAddress(from)

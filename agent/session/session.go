@@ -46,7 +46,8 @@ type Session struct {
 type entry struct {
 	sock   *sock.Socket
 	order  *order
-	closed bool // closed by the lab (s.mu guards it)
+	closed bool   // closed by the lab (s.mu guards it)
+	served string // the behaviour of the background server that accepted it (s.mu guards it)
 
 	// sent and received count the stream's bytes in each direction; each is touched only
 	// by the operations of its lane, which run one at a time.
@@ -601,14 +602,15 @@ func (s *Session) end(reason string) int {
 	s.endReason = reason
 	close(s.done)
 	type open struct {
-		h uint32
-		e *entry
+		h      uint32
+		e      *entry
+		served string
 	}
 	var toClose []open
 	for h, e := range s.handles {
 		if !e.closed {
 			e.closed = true
-			toClose = append(toClose, open{h, e})
+			toClose = append(toClose, open{h, e, e.served})
 		}
 	}
 	s.open = 0
@@ -622,7 +624,7 @@ func (s *Session) end(reason string) int {
 			Kind: socklabv1.EventKind_EVENT_KIND_BACKGROUND, Handle: c.h, Op: "close",
 			Operation: &socklabv1.Operation{Op: &socklabv1.Operation_Close{Close: &socklabv1.CloseOp{}}},
 			Local:     c.e.localAddr(), StartNs: Monotonic(time.Now()),
-			Note: "closed by the agent: " + reason,
+			Note: closeNote(reason, c.served),
 		}
 		if c.e.sock.IsStream() {
 			ev.Peer = c.e.peerAddr()
@@ -638,6 +640,14 @@ func (s *Session) end(reason string) int {
 	s.events.close(&socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_SESSION_END, StartNs: Monotonic(time.Now()),
 		Note: fmt.Sprintf("session ended: %s; %d sockets closed", reason, len(toClose))})
 	return len(toClose)
+}
+
+// closeNote says why the agent closed a socket, and which background server held it.
+func closeNote(reason, served string) string {
+	if served != "" {
+		return "closed by the agent: " + reason + "; serve " + served
+	}
+	return "closed by the agent: " + reason
 }
 
 // Events streams the session's background events to send, in batches of at most max,

@@ -218,7 +218,9 @@ func (h *hostValue) do(th *starlark.Thread, handle uint32, op *socklabv1.Operati
 		ctx, cancel := context.WithTimeout(r.ctx, wd)
 		defer cancel()
 		resp, err = r.env.Do(ctx, h.role, handle, op, pos)
-		if err != nil && r.ctx.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The watchdog fired if the call's deadline passed while the run goes on: seen here
+		// first, or by the agent first (its copy of the deadline, DeadlineExceeded).
+		if err != nil && r.ctx.Err() == nil && (errors.Is(ctx.Err(), context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded) {
 			err = &WatchdogError{Op: name, Where: where, Waited: wd.String()}
 		}
 	})

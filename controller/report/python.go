@@ -423,11 +423,8 @@ func outcome(ev *socklabv1.Event, max int) string {
 	case *socklabv1.Operation_Recv:
 		return Bytes(ev.GetPayload(), ev.GetPayloadLength(), max) + truncated(res)
 	case *socklabv1.Operation_Recvfrom:
-		from := res.GetAddress()
-		if from == nil {
-			from = ev.GetPeer()
-		}
-		return fmt.Sprintf("(%s, %s)", Bytes(ev.GetPayload(), ev.GetPayloadLength(), max), Address(from)) + truncated(res)
+		// The agent sets the sender's address for datagrams; on a stream Python returns None.
+		return fmt.Sprintf("(%s, %s)", Bytes(ev.GetPayload(), ev.GetPayloadLength(), max), Address(res.GetAddress())) + truncated(res)
 	case *socklabv1.Operation_Getsockname, *socklabv1.Operation_Getpeername:
 		return Address(res.GetAddress())
 	case *socklabv1.Operation_Gettimeout:

@@ -197,12 +197,15 @@ func (t *Text) operation(e transcript.Entry) string {
 		note = "  (" + ev.GetNote() + ")"
 	}
 	tail := errno + note
+	// Lines are measured as if every address were as long as the longest IPv4 address, so
+	// that how far a preview is shortened never depends on which addresses a run drew.
+	slack := max(0, len("255.255.255.255")-t.addrWidth)
 	c, out := call(ev, PreviewMax), outcome(ev, PreviewMax)
-	n := runes(plain + c + arrow + out + tail)
+	n := runes(plain+c+arrow+out+tail) + slack
 	for preview := PreviewMax; n > t.width && preview > minPreview; {
 		preview = max(minPreview, preview-(n-t.width))
 		c2, out2 := call(ev, preview), outcome(ev, preview)
-		if n2 := runes(plain + c2 + arrow + out2 + tail); n2 < n {
+		if n2 := runes(plain+c2+arrow+out2+tail) + slack; n2 < n {
 			c, out, n = c2, out2, n2
 		}
 	}
