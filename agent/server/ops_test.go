@@ -49,6 +49,9 @@ func TestOperations(t *testing.T) {
 			{"SO_KEEPALIVE", tcp, client.SOL_SOCKET, client.SO_KEEPALIVE, 1, 1, "SO_KEEPALIVE", false},
 			{"SO_BROADCAST", udp, client.SOL_SOCKET, client.SO_BROADCAST, 1, 1, "SO_BROADCAST", false},
 			{"IP_TTL", udp, client.IPPROTO_IP, client.IP_TTL, 7, 7, "IP_TTL", false},
+			{"SO_REUSEPORT", udp, client.SOL_SOCKET, 15, 1, 1, "SO_REUSEPORT", false},
+			{"TCP_KEEPIDLE", tcp, client.IPPROTO_TCP, 4, 30, 30, "TCP_KEEPIDLE", false},
+			{"TCP_USER_TIMEOUT", tcp, client.IPPROTO_TCP, 18, 5000, 5000, "TCP_USER_TIMEOUT", false},
 			{"SO_RCVBUF", tcp, client.SOL_SOCKET, client.SO_RCVBUF, 8192, 8192 * 2, "SO_RCVBUF", false},
 			{"SO_SNDBUF", udp, client.SOL_SOCKET, client.SO_SNDBUF, 8192, 8192 * 2, "SO_SNDBUF", false},
 		} {
