@@ -615,7 +615,8 @@ type PerformRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// session_id is the session the operation runs in.
 	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	// handle is the socket to operate on; 0 for the socket operation, which makes one.
+	// handle is the socket to operate on; 0 for the operations that concern the host
+	// rather than a socket: socket (which makes one), ss, sysctl and connect_many.
 	Handle uint32 `protobuf:"varint,2,opt,name=handle,proto3" json:"handle,omitempty"`
 	// seq numbers the operations on this handle from 1 (0 = unordered). Operations start in
 	// seq order; those of one direction (sending, receiving) also finish in order, while a
