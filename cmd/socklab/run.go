@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -33,6 +36,8 @@ type runFlags struct {
 	pace   time.Duration
 	step   bool
 	color  string
+	format string
+	out    string
 }
 
 func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
@@ -41,6 +46,8 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	fl.DurationVar(&f.pace, "pace", pace, "pause after each step, for an audience")
 	fl.BoolVar(&f.step, "step", false, "wait for Enter after each step")
 	fl.StringVar(&f.color, "color", "auto", "colour the transcript: auto, always or never")
+	fl.StringVar(&f.format, "format", "text", "what to print: text (the live transcript and checks) or jsonl (protojson events, one per line)")
+	fl.StringVar(&f.out, "out", "", "also write transcript.txt, transcript.jsonl and result.json into this directory")
 }
 
 func runCommand() *cobra.Command {
@@ -116,7 +123,19 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if f.format != "text" && f.format != "jsonl" {
+		return usageError{fmt.Errorf("--format %q: want text or jsonl", f.format)}
+	}
+	if f.out != "" {
+		if err := os.MkdirAll(f.out, 0o755); err != nil {
+			return usageError{fmt.Errorf("--out: %w", err)}
+		}
+	}
 	text := report.NewText(out, report.TextOptions{Color: color})
+	var show runner.Sink = sink{text}
+	if f.format == "jsonl" {
+		show = jsonlSink{report.NewJSONL(out)}
+	}
 	opts := runner.Options{Params: f.params, Pace: f.pace}
 	if f.step {
 		lines := make(chan struct{})
@@ -138,14 +157,21 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 			}
 		}
 	}
-	res := runner.Run(cmd.Context(), l, topology.Local{}, opts, sink{text})
+	res := runner.Run(cmd.Context(), l, topology.Local{}, opts, show)
+	if f.out != "" {
+		if err := writeOutputs(f.out, res); err != nil {
+			return exitError{code: runner.ExitInfra, msg: err.Error()}
+		}
+	}
 	if res.ExitCode == runner.ExitBadLab && len(res.Hosts) == 0 {
 		return exitError{code: res.ExitCode, msg: res.ErrorText()}
 	}
-	if len(res.Hosts) > 0 {
-		text.Checks(res.Checks)
+	if f.format == "text" {
+		if len(res.Hosts) > 0 {
+			text.Checks(res.Checks)
+		}
+		text.Footer(res.Verdict(), res.ErrorText())
 	}
-	text.Footer(res.Verdict(), res.ErrorText())
 	if res.ExitCode != runner.ExitPassed {
 		return exitError{code: res.ExitCode}
 	}
@@ -180,4 +206,41 @@ func useColor(mode string, w io.Writer) (bool, error) {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// jsonlSink shows a run as JSON lines.
+type jsonlSink struct{ j *report.JSONL }
+
+func (jsonlSink) Header(*lab.Lab, []topology.Host) {}
+func (s jsonlSink) Entry(e transcript.Entry)       { s.j.Entry(e) }
+
+// writeOutputs writes a finished run into dir: transcript.txt (the merged transcript as
+// text, with the checks), transcript.jsonl (its events) and result.json.
+func writeOutputs(dir string, res *runner.Result) error {
+	var txt, jsonl bytes.Buffer
+	t := report.NewText(&txt, report.TextOptions{})
+	j := report.NewJSONL(&jsonl)
+	if res.Lab != nil && len(res.Hosts) > 0 {
+		sink{t}.Header(res.Lab, res.Hosts)
+	}
+	for _, e := range res.Entries {
+		t.Entry(e)
+		j.Entry(e)
+	}
+	if len(res.Hosts) > 0 {
+		t.Checks(res.Checks)
+	}
+	t.Footer(res.Verdict(), res.ErrorText())
+	result, err := json.MarshalIndent(res.File(), "", "  ")
+	if err != nil {
+		return fmt.Errorf("result.json: %w", err)
+	}
+	for name, data := range map[string][]byte{
+		"transcript.txt": txt.Bytes(), "transcript.jsonl": jsonl.Bytes(), "result.json": append(result, '\n'),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+	}
+	return nil
 }

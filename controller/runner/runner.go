@@ -5,10 +5,14 @@ package runner
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"go.starlark.net/starlark"
 
 	"github.com/socklab/socklab/agent/client"
 	"github.com/socklab/socklab/controller/lab"
@@ -49,8 +53,12 @@ type Sink interface {
 
 // Result is a finished run.
 type Result struct {
+	// ID names the run ("run-" and 16 hex digits).
+	ID string
 	// Lab is the lab that ran.
 	Lab *lab.Lab
+	// Params are the parameters it ran with, defaults included.
+	Params map[string]starlark.Value
 	// Hosts are the hosts it ran on.
 	Hosts []topology.Host
 	// Entries are the transcript, merged.
@@ -91,13 +99,14 @@ func (r *Result) Verdict() string {
 
 // Run runs l on topo. It always returns a Result; its ExitCode says how the run ended.
 func Run(ctx context.Context, l *lab.Lab, topo topology.Topology, opts Options, sink Sink) *Result {
-	res := &Result{Lab: l, Started: time.Now()}
+	res := &Result{ID: newRunID(), Lab: l, Started: time.Now()}
 	defer func() { res.Finished = time.Now() }()
 	params, err := l.ParseParams(opts.Params)
 	if err != nil {
 		res.Err, res.ExitCode = err, ExitBadLab
 		return res
 	}
+	res.Params = params
 	if opts.Lease <= 0 {
 		opts.Lease = 10 * time.Second
 	}
@@ -333,6 +342,12 @@ func (r *run) closeAll() {
 	for _, hs := range r.hosts {
 		hs.client.Close()
 	}
+}
+
+func newRunID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "run-" + hex.EncodeToString(b[:])
 }
 
 // Discard is a Sink that shows nothing.

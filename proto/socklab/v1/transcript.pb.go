@@ -37,6 +37,9 @@ const (
 	EventKind_EVENT_KIND_DROPPED EventKind = 3
 	// EVENT_KIND_SESSION_END is the last event of a session: it closed or its lease lapsed.
 	EventKind_EVENT_KIND_SESSION_END EventKind = 4
+	// EVENT_KIND_SAY is the lab's narration (t.say), recorded by the controller: note holds
+	// the text and host is empty.
+	EventKind_EVENT_KIND_SAY EventKind = 5
 )
 
 // Enum value maps for EventKind.
@@ -47,6 +50,7 @@ var (
 		2: "EVENT_KIND_BACKGROUND",
 		3: "EVENT_KIND_DROPPED",
 		4: "EVENT_KIND_SESSION_END",
+		5: "EVENT_KIND_SAY",
 	}
 	EventKind_value = map[string]int32{
 		"EVENT_KIND_UNSPECIFIED": 0,
@@ -54,6 +58,7 @@ var (
 		"EVENT_KIND_BACKGROUND":  2,
 		"EVENT_KIND_DROPPED":     3,
 		"EVENT_KIND_SESSION_END": 4,
+		"EVENT_KIND_SAY":         5,
 	}
 )
 
@@ -188,7 +193,14 @@ type Event struct {
 	// dropped counts the events lost before this one (EVENT_KIND_DROPPED only).
 	Dropped uint64 `protobuf:"varint,17,opt,name=dropped,proto3" json:"dropped,omitempty"`
 	// note is a human-readable remark, such as why a background close happened.
-	Note          string `protobuf:"bytes,18,opt,name=note,proto3" json:"note,omitempty"`
+	Note string `protobuf:"bytes,18,opt,name=note,proto3" json:"note,omitempty"`
+	// at_ns is, in a run's transcript, when the event started on the controller's run clock
+	// (nanoseconds since the run began); agents leave it 0.
+	AtNs int64 `protobuf:"varint,19,opt,name=at_ns,json=atNs,proto3" json:"at_ns,omitempty"`
+	// role is, in a run's transcript, the lab host the event happened on; agents leave it "".
+	Role string `protobuf:"bytes,20,opt,name=role,proto3" json:"role,omitempty"`
+	// pos is, in a run's transcript, the lab's file:line that caused the event, when known.
+	Pos           string `protobuf:"bytes,21,opt,name=pos,proto3" json:"pos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -349,6 +361,27 @@ func (x *Event) GetNote() string {
 	return ""
 }
 
+func (x *Event) GetAtNs() int64 {
+	if x != nil {
+		return x.AtNs
+	}
+	return 0
+}
+
+func (x *Event) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *Event) GetPos() string {
+	if x != nil {
+		return x.Pos
+	}
+	return ""
+}
+
 var File_socklab_v1_transcript_proto protoreflect.FileDescriptor
 
 const file_socklab_v1_transcript_proto_rawDesc = "" +
@@ -358,7 +391,7 @@ const file_socklab_v1_transcript_proto_rawDesc = "" +
 	"\vSocketError\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05errno\x18\x02 \x01(\x05R\x05errno\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\xd3\x04\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\x8e\x05\n" +
 	"\x05Event\x12)\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x15.socklab.v1.EventKindR\x04kind\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1d\n" +
@@ -380,13 +413,17 @@ const file_socklab_v1_transcript_proto_rawDesc = "" +
 	"\vduration_ns\x18\x10 \x01(\x03R\n" +
 	"durationNs\x12\x18\n" +
 	"\adropped\x18\x11 \x01(\x04R\adropped\x12\x12\n" +
-	"\x04note\x18\x12 \x01(\tR\x04note*\x90\x01\n" +
+	"\x04note\x18\x12 \x01(\tR\x04note\x12\x13\n" +
+	"\x05at_ns\x18\x13 \x01(\x03R\x04atNs\x12\x12\n" +
+	"\x04role\x18\x14 \x01(\tR\x04role\x12\x10\n" +
+	"\x03pos\x18\x15 \x01(\tR\x03pos*\xa4\x01\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14EVENT_KIND_OPERATION\x10\x01\x12\x19\n" +
 	"\x15EVENT_KIND_BACKGROUND\x10\x02\x12\x16\n" +
 	"\x12EVENT_KIND_DROPPED\x10\x03\x12\x1a\n" +
-	"\x16EVENT_KIND_SESSION_END\x10\x04B7Z5github.com/socklab/socklab/proto/socklab/v1;socklabv1b\x06proto3"
+	"\x16EVENT_KIND_SESSION_END\x10\x04\x12\x12\n" +
+	"\x0eEVENT_KIND_SAY\x10\x05B7Z5github.com/socklab/socklab/proto/socklab/v1;socklabv1b\x06proto3"
 
 var (
 	file_socklab_v1_transcript_proto_rawDescOnce sync.Once
