@@ -38,6 +38,8 @@ type runFlags struct {
 	color  string
 	format string
 	out    string
+	agents []string
+	token  string
 }
 
 func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
@@ -48,6 +50,27 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	fl.StringVar(&f.color, "color", "auto", "colour the transcript: auto, always or never")
 	fl.StringVar(&f.format, "format", "text", "what to print: text (the live transcript and checks) or jsonl (protojson events, one per line)")
 	fl.StringVar(&f.out, "out", "", "also write transcript.txt, transcript.jsonl and result.json into this directory")
+	fl.StringArrayVar(&f.agents, "agent", nil, "run a lab host on a running agent, ROLE=HOST:PORT (repeatable; default: local agents)")
+	fl.StringVar(&f.token, "token", "", "the agents' token with --agent (default $SOCKLAB_TOKEN)")
+}
+
+// topology returns the local topology, or the agents named by --agent.
+func (f runFlags) topology() (topology.Topology, error) {
+	if len(f.agents) == 0 {
+		return topology.Local{}, nil
+	}
+	st := topology.Static{Agents: map[string]string{}, Token: f.token}
+	if st.Token == "" {
+		st.Token = os.Getenv("SOCKLAB_TOKEN")
+	}
+	for _, a := range f.agents {
+		role, target, ok := strings.Cut(a, "=")
+		if !ok || role == "" || target == "" {
+			return nil, fmt.Errorf("--agent %q: want ROLE=HOST:PORT", a)
+		}
+		st.Agents[role] = target
+	}
+	return st, nil
 }
 
 func runCommand() *cobra.Command {
@@ -157,7 +180,11 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 			}
 		}
 	}
-	res := runner.Run(cmd.Context(), l, topology.Local{}, opts, show)
+	topo, err := f.topology()
+	if err != nil {
+		return usageError{err}
+	}
+	res := runner.Run(cmd.Context(), l, topo, opts, show)
 	if f.out != "" {
 		if err := writeOutputs(f.out, res); err != nil {
 			return exitError{code: runner.ExitInfra, msg: err.Error()}

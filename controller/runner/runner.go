@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.starlark.net/starlark"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/socklab/socklab/agent/client"
 	"github.com/socklab/socklab/controller/lab"
@@ -135,12 +137,43 @@ func Run(ctx context.Context, l *lab.Lab, topo topology.Topology, opts Options, 
 	for i, h := range res.Hosts {
 		infos[i] = lab.HostInfo{Role: h.Role, IP: h.IP.String()}
 	}
-	out := l.Run(ctx, r, infos, params)
+	labCtx, stopLab := context.WithCancelCause(ctx)
+	defer stopLab(nil)
+	r.mu.Lock()
+	r.stopLab = stopLab
+	r.mu.Unlock()
+	out := l.Run(labCtx, r, infos, params)
 	r.closeAll()
 	res.Checks, res.Err, res.ErrPos = out.Checks, out.Err, out.Pos
 	res.Entries = transcript.Merge(r.entries())
 	res.ExitCode = exitCode(ctx, out)
+	if lost := r.lostErr(); lost != nil && ctx.Err() == nil {
+		// A lost agent makes the run's transcript incomplete, whatever the lab concluded.
+		res.Err, res.ErrPos, res.ExitCode = lost, "", ExitInfra
+	}
 	return res
+}
+
+// lose records that a host's agent is gone and stops the lab.
+func (r *run) lose(role string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lost != nil {
+		return
+	}
+	r.lost = &lab.InfraError{Host: role, Err: err}
+	if r.stopLab != nil {
+		r.stopLab(r.lost)
+	}
+}
+
+func (r *run) lostErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lost == nil {
+		return nil
+	}
+	return r.lost
 }
 
 func exitCode(ctx context.Context, out *lab.Outcome) int {
@@ -172,9 +205,11 @@ type run struct {
 	done  <-chan struct{} // the run's end (Ctrl-C): pacing stops waiting
 	wg    sync.WaitGroup  // lease renewers and event streams
 
-	mu     sync.Mutex // protects log and closed, and serialises the sink
-	log    []transcript.Entry
-	closed bool
+	mu      sync.Mutex // protects the fields below, and serialises the sink
+	log     []transcript.Entry
+	closed  bool
+	lost    *lab.InfraError         // the first agent lost mid-run
+	stopLab context.CancelCauseFunc // stops the lab when an agent is lost
 }
 
 // host is one lab host's agent session.
@@ -233,13 +268,19 @@ func (r *run) open(ctx context.Context, h topology.Host, lease time.Duration) (*
 		if err != nil {
 			return
 		}
+		ended := false
 		for {
 			resp, err := stream.Recv()
 			if err != nil {
+				if !ended && follow.Err() == nil {
+					// The stream broke before the session's end: the agent is gone.
+					r.lose(h.Role, fmt.Errorf("lost mid-run: %w", err))
+				}
 				return
 			}
 			for _, ev := range resp.GetEvents() {
 				if ev.GetKind() == socklabv1.EventKind_EVENT_KIND_SESSION_END {
+					ended = true
 					continue
 				}
 				r.record(hs, ev, "")
@@ -324,7 +365,9 @@ func (r *run) closeAll() {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_, _ = hs.session.Close(ctx)
+			if _, err := hs.session.Close(ctx); err != nil && status.Code(err) != codes.NotFound {
+				r.lose(hs.info.Role, fmt.Errorf("closing its session: %w", err))
+			}
 		}()
 	}
 	wg.Wait()

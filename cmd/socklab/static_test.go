@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testNet returns a loopback prefix of its own for this test process ("127.77.N."), so
+// that agents bound to it meet no other test's ports.
+func testNet() string { return fmt.Sprintf("127.77.%d.", os.Getpid()%250+1) }
+
+// TestStaticAgents: a lab runs on agents started as separate processes, each with its own
+// host address, bound with --agent ROLE=HOST:PORT.
+func TestStaticAgents(t *testing.T) {
+	n := testNet()
+	srv, _ := startAgent(t, "--listen", n+"2:0", "--token", "T", "--name", "pc1")
+	cli, _ := startAgent(t, "--listen", n+"3:0", "--token", "T", "--name", "pc2")
+	out, errOut, code := socklab(t, "run", "tcp-simple", "--color", "never", "--token", "T",
+		"--agent", "server="+srv, "--agent", "client="+cli)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"server  " + n + "2", "client  " + n + "3", "accept()  -> (s2, ('" + n + "3'"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// A host with no agent, and an agent that does not answer, fail before any step.
+	if out, errOut, code := socklab(t, "run", "tcp-simple", "--token", "T", "--agent", "server="+srv); code != 3 || !strings.Contains(out+errOut, "no agent for host client") {
+		t.Errorf("one host unbound: exit %d, want 3 naming client\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = socklab(t, "run", "tcp-simple", "--token", "T", "--agent", "server="+srv, "--agent", "client="+n+"9:1")
+	if code != 3 || !strings.Contains(out+errOut, "client") || strings.Contains(out, "socket(") {
+		t.Errorf("unreachable agent: exit %d, want 3 naming client before any step\n%s%s", code, out, errOut)
+	}
+}
+
+// TestAgentKilledMidRun: killing one agent's process mid-run ends the run within seconds
+// with exit 3, naming the host.
+func TestAgentKilledMidRun(t *testing.T) {
+	n := testNet()
+	a, _ := startAgent(t, "--listen", n+"4:0", "--token", "T")
+	b, bcmd := startAgent(t, "--listen", n+"5:0", "--token", "T")
+	cmd := exec.Command(binary, "run", "../../controller/runner/testdata/blocks.star", "--color", "never",
+		"--token", "T", "--agent", "a="+a, "--agent", "b="+b)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var lines []string
+	accepted := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			if strings.Contains(sc.Text(), "accept()") {
+				close(accepted)
+			}
+		}
+	}()
+	select {
+	case <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lab never reached accept()")
+	}
+	killed := time.Now()
+	bcmd.Process.Kill() // b holds the client; a is blocked in recv, waiting for it
+	bcmd.Wait()
+	exit := make(chan error, 1)
+	go func() { <-done; exit <- cmd.Wait() }()
+	// a's recv sees the connection reset when b's kernel closes it, or the runner sees b gone.
+	select {
+	case err := <-exit:
+		code := cmd.ProcessState.ExitCode()
+		all := strings.Join(lines, "\n") + stderr.String()
+		if code != 3 || !strings.Contains(all, "agent of host b") {
+			t.Errorf("exit %d after killing b's agent (%v), want 3 naming host b\n%s", code, err, all)
+		}
+		if d := time.Since(killed); d > 8*time.Second {
+			t.Errorf("the run ended %v after the kill, want within a few seconds", d)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the run did not end within 20s of killing an agent")
+	}
+}
