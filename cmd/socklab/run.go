@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,9 +18,11 @@ import (
 	"github.com/socklab/socklab/controller/lab"
 	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/runner"
+	"github.com/socklab/socklab/controller/store"
 	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/transcript"
 	"github.com/socklab/socklab/labs"
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
 // exitError ends the command with code, after printing msg (if any) to stderr.
@@ -40,6 +43,7 @@ type runFlags struct {
 	out    string
 	agents []string
 	token  string
+	db     string
 }
 
 func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
@@ -52,6 +56,7 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	fl.StringVar(&f.out, "out", "", "also write transcript.txt, transcript.jsonl and result.json into this directory")
 	fl.StringArrayVar(&f.agents, "agent", nil, "run a lab host on a running agent, ROLE=HOST:PORT (repeatable; default: local agents)")
 	fl.StringVar(&f.token, "token", "", "the agents' token with --agent (default $SOCKLAB_TOKEN)")
+	fl.StringVar(&f.db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db); \"none\" keeps no history")
 }
 
 // topology returns the local topology, or the agents named by --agent.
@@ -185,6 +190,12 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 		return usageError{err}
 	}
 	res := runner.Run(cmd.Context(), l, topo, opts, show)
+	if len(res.Hosts) > 0 && f.db != "none" {
+		// The run is durable before it is reported done.
+		if err := saveRun(cmd.Context(), f.db, res); err != nil {
+			return exitError{code: runner.ExitInfra, msg: err.Error()}
+		}
+	}
 	if f.out != "" {
 		if err := writeOutputs(f.out, res); err != nil {
 			return exitError{code: runner.ExitInfra, msg: err.Error()}
@@ -270,4 +281,32 @@ func writeOutputs(dir string, res *runner.Result) error {
 		}
 	}
 	return nil
+}
+
+// saveRun stores a finished run in the history at path ("" = the default).
+func saveRun(ctx context.Context, path string, res *runner.Result) error {
+	st, err := openStore(path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	events := make([]*socklabv1.Event, 0, len(res.Entries))
+	for _, e := range res.Entries {
+		if ev := report.EntryEvent(e); ev != nil {
+			events = append(events, ev)
+		}
+	}
+	// The run is saved even when it was interrupted: a history shows what happened.
+	return st.Save(context.WithoutCancel(ctx), res.File(), events)
+}
+
+// openStore opens the run history at path ("" = the default).
+func openStore(path string) (*store.Store, error) {
+	if path == "" {
+		var err error
+		if path, err = store.DefaultPath(); err != nil {
+			return nil, err
+		}
+	}
+	return store.Open(path)
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"io"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -63,4 +64,16 @@ func EntryEvent(e transcript.Entry) *socklabv1.Event {
 	}
 	ev.AtNs, ev.Role, ev.Pos = e.At.Nanoseconds(), e.Host, e.Pos
 	return ev
+}
+
+// EventEntry is the inverse of EntryEvent: the transcript entry a stored event records;
+// addresses maps host roles to their addresses.
+func EventEntry(ev *socklabv1.Event, addresses map[string]string) transcript.Entry {
+	e := transcript.Entry{At: time.Duration(ev.GetAtNs()), Host: ev.GetRole(), Address: addresses[ev.GetRole()], Pos: ev.GetPos()}
+	if ev.GetKind() == socklabv1.EventKind_EVENT_KIND_SAY {
+		e.Kind, e.Text = transcript.Say, ev.GetNote()
+		return e
+	}
+	e.Kind, e.Event, e.Duration = transcript.Operation, ev, time.Duration(ev.GetDurationNs())
+	return e
 }

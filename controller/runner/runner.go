@@ -32,6 +32,9 @@ const (
 	ExitInterrupted = 130 // the run was interrupted
 )
 
+// clockSamples is how many extra round trips estimate each agent's clock offset.
+const clockSamples = 8
+
 // Options tune a run.
 type Options struct {
 	// Params are --param NAME=VALUE overrides.
@@ -241,7 +244,22 @@ func (r *run) open(ctx context.Context, h topology.Host, lease time.Duration) (*
 		c.Close()
 		return nil, fmt.Errorf("agent %s unreachable: %w", h.Target, err)
 	}
-	hs := &host{info: h, client: c, session: s, clock: transcript.NewClock(sent, received, s.Opened.GetClock().GetMonotonicNs())}
+	clock := transcript.NewClock(sent, received, s.Opened.GetClock().GetMonotonicNs())
+	// A few more samples: the one with the shortest round trip bounds the offset's error
+	// best (half its round trip), as NTP does.
+	best := received - sent
+	for range clockSamples {
+		sent := time.Since(r.start)
+		hello, err := c.API().Hello(octx, &socklabv1.HelloRequest{})
+		received := time.Since(r.start)
+		if err != nil {
+			break
+		}
+		if rtt := received - sent; rtt < best {
+			best, clock = rtt, transcript.NewClock(sent, received, hello.GetClock().GetMonotonicNs())
+		}
+	}
+	hs := &host{info: h, client: c, session: s, clock: clock}
 	renew, stopRenew := context.WithCancel(context.Background())
 	follow, stopStream := context.WithCancel(context.Background())
 	hs.stopRenew, hs.stopStream, hs.streamDone = stopRenew, stopStream, make(chan struct{})

@@ -131,24 +131,39 @@ func Merge(entries []Entry) []Entry {
 	return entries
 }
 
+// isStreamRecv reports whether e is a successful recv on a connected stream: one with
+// bytes, or the b"" of the end of the stream.
 func isStreamRecv(e Entry) bool {
 	op := e.Event.GetOp()
-	return e.Kind == Operation && (op == "recv" || op == "recvfrom") && e.Event.GetPayloadLength() > 0 &&
+	return e.Kind == Operation && (op == "recv" || op == "recvfrom" || op == "drain") && e.Event.GetError() == nil &&
 		e.Event.GetLocal() != nil && e.Event.GetPeer() != nil && e.Event.GetResult().GetDatagramLength() == 0
 }
 
+// isStreamSend reports whether e put bytes, or the end of the stream, on a connection.
 func isStreamSend(e Entry) bool {
 	op := e.Event.GetOp()
-	return e.Kind == Operation && (op == "send" || op == "sendall" || op == "sendto") && e.Event.GetPayloadLength() > 0 &&
-		e.Event.GetLocal() != nil && e.Event.GetPeer() != nil
+	if e.Kind != Operation || e.Event.GetLocal() == nil || e.Event.GetPeer() == nil {
+		return false
+	}
+	switch op {
+	case "send", "sendall", "sendto", "send_bulk":
+		return e.Event.GetPayloadLength() > 0
+	case "close", "shutdown":
+		return true
+	}
+	return false
 }
 
-// feeds reports whether send s wrote bytes that recv r read: the same connection seen
-// from its two ends, with overlapping byte ranges.
+// feeds reports whether s caused what recv r got: a send whose bytes r read (the same
+// connection seen from its two ends, overlapping byte ranges), or the close or shutdown
+// whose end of stream r's b"" reports.
 func feeds(s, r Entry) bool {
 	se, re := s.Event, r.Event
 	if !sameAddr(se.GetLocal(), re.GetPeer()) || !sameAddr(se.GetPeer(), re.GetLocal()) {
 		return false
+	}
+	if op := se.GetOp(); op == "close" || op == "shutdown" {
+		return re.GetPayloadLength() == 0
 	}
 	sStart, sEnd := se.GetStreamOffset(), se.GetStreamOffset()+uint64(se.GetResult().GetValue())
 	rStart, rEnd := re.GetStreamOffset(), re.GetStreamOffset()+re.GetPayloadLength()

@@ -71,3 +71,17 @@ func TestClock(t *testing.T) {
 		t.Errorf("At(sample+1µs) = %v, want 201µs", got)
 	}
 }
+
+// TestMergeEOFAfterClose: the b"" a recv returns is shown after the peer's close that
+// caused it, even when the receiver's clock puts it first.
+func TestMergeEOFAfterClose(t *testing.T) {
+	a, b := addr("127.0.0.2", 8080), addr("127.0.0.3", 40000)
+	entries := []Entry{
+		op("server", 10*time.Microsecond, 7, "recv", a, b, 5, 0), // b'': the client closed
+		op("client", 12*time.Microsecond, 4, "close", b, a, 0, 0),
+	}
+	got := Merge(entries)
+	if got[0].Event.GetOp() != "close" || got[1].Event.GetOp() != "recv" {
+		t.Errorf("Merge = %s, %s; want the close before the recv that saw it", got[0].Event.GetOp(), got[1].Event.GetOp())
+	}
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/socklab/socklab/controller/report"
+	"github.com/socklab/socklab/controller/runner"
+	"github.com/socklab/socklab/controller/store"
+	"github.com/socklab/socklab/controller/transcript"
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+)
+
+func runsCommand() *cobra.Command {
+	var db string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List past runs: id, lab, when, verdict, score",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := openStore(db)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			runs, err := st.Runs(cmd.Context(), limit)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "RUN\tLAB\tSTARTED\tVERDICT\tSCORE")
+			for _, r := range runs {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d/%d\n", r.ID, r.Lab, r.Started.Local().Format("2006-01-02 15:04:05"), r.Verdict, r.Score, r.MaxScore)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db)")
+	cmd.Flags().IntVar(&limit, "limit", 50, "show at most this many runs, newest first")
+	return cmd
+}
+
+func transcriptCommand() *cobra.Command {
+	var db, format, color string
+	cmd := &cobra.Command{
+		Use:   "transcript RUN",
+		Short: "Print a past run's transcript again (RUN: its id or a unique prefix)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "text" && format != "jsonl" {
+				return usageError{fmt.Errorf("--format %q: want text or jsonl", format)}
+			}
+			useCol, err := useColor(color, cmd.OutOrStdout())
+			if err != nil {
+				return usageError{err}
+			}
+			st, err := openStore(db)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			res, err := st.Result(cmd.Context(), args[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return exitError{code: 2, msg: err.Error() + ": see socklab runs"}
+			}
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if format == "jsonl" {
+				j := report.NewJSONL(out)
+				if err := st.Events(cmd.Context(), res.RunID, func(ev *socklabv1.Event) error {
+					j.Entry(report.EventEntry(ev, res.Hosts))
+					return j.Err()
+				}); err != nil {
+					return err
+				}
+				return nil
+			}
+			t := report.NewText(out, report.TextOptions{Color: useCol})
+			var hosts []report.Host
+			for role, addr := range res.Hosts {
+				hosts = append(hosts, report.Host{Role: role, Address: addr})
+			}
+			sortHosts(hosts)
+			t.Header(res.Lab, res.RunID+", "+res.Started.Local().Format("2006-01-02 15:04:05"), hosts)
+			// Streamed: memory does not grow with the run's length.
+			if err := st.Events(cmd.Context(), res.RunID, func(ev *socklabv1.Event) error {
+				t.Entry(report.EventEntry(ev, res.Hosts))
+				return nil
+			}); err != nil {
+				return err
+			}
+			t.Checks(checksOf(res.Checks))
+			t.Footer(res.Verdict, res.Error)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db)")
+	cmd.Flags().StringVar(&format, "format", "text", "text or jsonl (protojson events, one per line)")
+	cmd.Flags().StringVar(&color, "color", "auto", "colour the transcript: auto, always or never")
+	return cmd
+}
+
+// checksOf turns result.json's checks back into transcript checks for the table.
+func checksOf(files []runner.CheckFile) []transcript.Check {
+	out := make([]transcript.Check, len(files))
+	for i, c := range files {
+		out[i] = transcript.Check{ID: c.ID, MaxPoints: c.MaxPoints, Passed: c.Passed, Message: c.Message,
+			Reached: c.Passed || !strings.HasPrefix(c.Message, "not reached")}
+	}
+	return out
+}
+
+// sortHosts orders hosts by address (the lab's order on the local topology), then role.
+func sortHosts(hosts []report.Host) {
+	sort.Slice(hosts, func(i, j int) bool {
+		ai, aj := netip.MustParseAddr(orZero(hosts[i].Address)), netip.MustParseAddr(orZero(hosts[j].Address))
+		if ai != aj {
+			return ai.Less(aj)
+		}
+		return hosts[i].Role < hosts[j].Role
+	})
+}
+
+func orZero(a string) string {
+	if _, err := netip.ParseAddr(a); err != nil {
+		return "0.0.0.0"
+	}
+	return a
+}

@@ -1,0 +1,247 @@
+// Package store keeps runs: their result and every event of their transcript, in one
+// SQLite file (modernc.org/sqlite, pure Go, WAL). A run is written in one transaction, so
+// it is durable, whole, before it is reported done.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+
+	"github.com/socklab/socklab/controller/runner"
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+)
+
+// ErrNotFound is returned for a run the store does not hold.
+var ErrNotFound = errors.New("no such run")
+
+// Store is an open store.
+type Store struct {
+	db *sql.DB
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS runs (
+	id        TEXT PRIMARY KEY,
+	lab       TEXT NOT NULL,
+	started   INTEGER NOT NULL,
+	finished  INTEGER NOT NULL,
+	verdict   TEXT NOT NULL,
+	exit_code INTEGER NOT NULL,
+	score     INTEGER NOT NULL,
+	max_score INTEGER NOT NULL,
+	error     TEXT NOT NULL,
+	result    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
+CREATE TABLE IF NOT EXISTS events (
+	run_id TEXT NOT NULL,
+	n      INTEGER NOT NULL,
+	event  BLOB NOT NULL,
+	PRIMARY KEY (run_id, n)
+) WITHOUT ROWID;
+`
+
+// DefaultPath is where the store lives unless --db says otherwise: $SOCKLAB_DB, else
+// socklab/socklab.db under $XDG_DATA_HOME (default ~/.local/share).
+func DefaultPath() (string, error) {
+	if p := os.Getenv("SOCKLAB_DB"); p != "" {
+		return p, nil
+	}
+	dir := os.Getenv("XDG_DATA_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("store: no home directory for the default database: give --db: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(dir, "socklab", "socklab.db"), nil
+}
+
+// Open opens (creating if need be) the store at path.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)")
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Save writes a finished run and its events (in transcript order) in one transaction.
+func (s *Store) Save(ctx context.Context, res runner.ResultFile, events []*socklabv1.Event) error {
+	result, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("save run %s: %w", res.RunID, err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("save run %s: %w", res.RunID, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO runs (id, lab, started, finished, verdict, exit_code, score, max_score, error, result)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, res.RunID, res.Lab, res.Started.UnixNano(), res.Finished.UnixNano(),
+		res.Verdict, res.ExitCode, res.Score, res.MaxScore, res.Error, string(result)); err != nil {
+		return fmt.Errorf("save run %s: %w", res.RunID, err)
+	}
+	if err := insertEvents(ctx, tx, res.RunID, 0, events); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("save run %s: %w", res.RunID, err)
+	}
+	return nil
+}
+
+// eventBatch is how many events one INSERT statement writes: one statement per row is
+// the cost that dominates in SQLite.
+const eventBatch = 256
+
+// insertEvents writes events numbered from first, eventBatch rows per statement.
+func insertEvents(ctx context.Context, tx *sql.Tx, runID string, first int, events []*socklabv1.Event) error {
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, 3*eventBatch)
+	for start := 0; start < len(events); start += eventBatch {
+		batch := events[start:min(start+eventBatch, len(events))]
+		args = args[:0]
+		for i, ev := range batch {
+			b, err := proto.Marshal(ev)
+			if err != nil {
+				return fmt.Errorf("save event %d of %s: %w", first+start+i, runID, err)
+			}
+			args = append(args, runID, first+start+i, b)
+		}
+		stmt := full
+		if len(batch) < eventBatch || full == nil {
+			var err error
+			stmt, err = tx.PrepareContext(ctx, "INSERT INTO events (run_id, n, event) VALUES "+placeholders(len(batch)))
+			if err != nil {
+				return fmt.Errorf("save events of %s: %w", runID, err)
+			}
+			if len(batch) == eventBatch {
+				full = stmt
+			} else {
+				defer stmt.Close()
+			}
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("save events %d.. of %s: %w", first+start, runID, err)
+		}
+	}
+	return nil
+}
+
+// placeholders returns "(?, ?, ?), ..." for n rows.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", ")
+}
+
+// Summary is one line of the run history.
+type Summary struct {
+	// ID names the run.
+	ID string
+	// Lab is the lab's name.
+	Lab string
+	// Started is when it began.
+	Started time.Time
+	// Verdict is "passed", "failed" or "error".
+	Verdict string
+	// Score and MaxScore are its points.
+	Score, MaxScore int
+}
+
+// Runs returns the latest runs, newest first, at most limit of them.
+func (s *Store) Runs(ctx context.Context, limit int) ([]Summary, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, lab, started, verdict, score, max_score FROM runs ORDER BY started DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []Summary
+	for rows.Next() {
+		var r Summary
+		var started int64
+		if err := rows.Scan(&r.ID, &r.Lab, &started, &r.Verdict, &r.Score, &r.MaxScore); err != nil {
+			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		r.Started = time.Unix(0, started)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Result returns a run's result.json, by id or by an unambiguous prefix of it.
+func (s *Store) Result(ctx context.Context, id string) (runner.ResultFile, error) {
+	var res runner.ResultFile
+	rows, err := s.db.QueryContext(ctx, `SELECT result FROM runs WHERE id = ? OR id LIKE ? || '%' LIMIT 2`, id, id)
+	if err != nil {
+		return res, fmt.Errorf("get run %s: %w", id, err)
+	}
+	defer rows.Close()
+	var found []string
+	for rows.Next() {
+		var js string
+		if err := rows.Scan(&js); err != nil {
+			return res, fmt.Errorf("get run %s: %w", id, err)
+		}
+		found = append(found, js)
+	}
+	switch len(found) {
+	case 0:
+		return res, fmt.Errorf("run %s: %w", id, ErrNotFound)
+	case 2:
+		return res, fmt.Errorf("run %s: the prefix names more than one run: give more of the id", id)
+	}
+	if err := json.Unmarshal([]byte(found[0]), &res); err != nil {
+		return res, fmt.Errorf("get run %s: %w", id, err)
+	}
+	return res, nil
+}
+
+// Events calls fn with each event of a run, in order, reading them as it goes: memory
+// does not grow with the run's length.
+func (s *Store) Events(ctx context.Context, runID string, fn func(*socklabv1.Event) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT event FROM events WHERE run_id = ? ORDER BY n`, runID)
+	if err != nil {
+		return fmt.Errorf("read events of %s: %w", runID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return fmt.Errorf("read events of %s: %w", runID, err)
+		}
+		ev := &socklabv1.Event{}
+		if err := proto.Unmarshal(b, ev); err != nil {
+			return fmt.Errorf("read events of %s: %w", runID, err)
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
