@@ -35,15 +35,16 @@ func (e exitError) Error() string { return e.msg }
 
 // runFlags are the flags run and demo share.
 type runFlags struct {
-	params []string
-	pace   time.Duration
-	step   bool
-	color  string
-	format string
-	out    string
-	agents []string
-	token  string
-	db     string
+	params    []string
+	pace      time.Duration
+	step      bool
+	color     string
+	format    string
+	out       string
+	agents    []string
+	token     string
+	db        string
+	inventory string
 }
 
 func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
@@ -54,28 +55,37 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	fl.StringVar(&f.color, "color", "auto", "colour the transcript: auto, always or never")
 	fl.StringVar(&f.format, "format", "text", "what to print: text (the live transcript and checks) or jsonl (protojson events, one per line)")
 	fl.StringVar(&f.out, "out", "", "also write transcript.txt, transcript.jsonl and result.json into this directory")
-	fl.StringArrayVar(&f.agents, "agent", nil, "run a lab host on a running agent, ROLE=HOST:PORT (repeatable; default: local agents)")
+	fl.StringArrayVar(&f.agents, "agent", nil, "run a lab host on a running agent, ROLE=HOST:PORT or ROLE=NAME of an inventory agent (repeatable; default: local agents)")
+	fl.StringVar(&f.inventory, "inventory", "", "an inventory file of agents: hosts bind to the agent of the same name, else to the next free one")
 	fl.StringVar(&f.token, "token", "", "the agents' token with --agent (default $SOCKLAB_TOKEN)")
 	fl.StringVar(&f.db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db); \"none\" keeps no history")
 }
 
-// topology returns the local topology, or the agents named by --agent.
+// topology returns the local topology, or the agents named by --agent and --inventory.
 func (f runFlags) topology() (topology.Topology, error) {
-	if len(f.agents) == 0 {
+	if len(f.agents) == 0 && f.inventory == "" {
 		return topology.Local{}, nil
 	}
-	st := topology.Static{Agents: map[string]string{}, Token: f.token}
-	if st.Token == "" {
-		st.Token = os.Getenv("SOCKLAB_TOKEN")
+	token := f.token
+	if token == "" {
+		token = os.Getenv("SOCKLAB_TOKEN")
 	}
+	explicit := map[string]string{}
 	for _, a := range f.agents {
 		role, target, ok := strings.Cut(a, "=")
 		if !ok || role == "" || target == "" {
-			return nil, fmt.Errorf("--agent %q: want ROLE=HOST:PORT", a)
+			return nil, fmt.Errorf("--agent %q: want ROLE=HOST:PORT or ROLE=NAME", a)
 		}
-		st.Agents[role] = target
+		explicit[role] = target
 	}
-	return st, nil
+	if f.inventory != "" {
+		inv, err := topology.LoadInventory(f.inventory)
+		if err != nil {
+			return nil, err
+		}
+		return inv.Topology(explicit, token), nil
+	}
+	return topology.Static{Agents: explicit, Token: token}, nil
 }
 
 func runCommand() *cobra.Command {

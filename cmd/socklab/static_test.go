@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +95,32 @@ func TestAgentKilledMidRun(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the run did not end within 20s of killing an agent")
+	}
+}
+
+// TestInventory: `socklab agents` shows who answers (exit 3 when one does not), and a lab
+// binds its hosts to inventory agents by name.
+func TestInventory(t *testing.T) {
+	n := testNet()
+	srv, _ := startAgent(t, "--listen", n+"6:0", "--token", "T", "--name", "server")
+	pc2, _ := startAgent(t, "--listen", n+"7:0", "--token", "T2", "--name", "pc2")
+	inv := filepath.Join(t.TempDir(), "room.yaml")
+	text := fmt.Sprintf("agents:\n  - name: server\n    address: %s\n  - name: pc2\n    address: %s\n    token: T2\n    labels: [room-a]\n", srv, pc2)
+	if err := os.WriteFile(inv, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := socklab(t, "agents", "--inventory", inv, "--token", "T")
+	if code != 0 || strings.Count(out, " up ") != 2 || !strings.Contains(out, n+"7") {
+		t.Errorf("socklab agents: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = socklab(t, "run", "tcp-simple", "--color", "never", "--inventory", inv, "--token", "T")
+	if code != 0 || !strings.Contains(out, "server  "+n+"6") || !strings.Contains(out, "client  "+n+"7") {
+		t.Errorf("run --inventory: exit %d\n%s%s", code, out, errOut)
+	}
+	down := filepath.Join(t.TempDir(), "down.yaml")
+	os.WriteFile(down, []byte(text+"  - name: gone\n    address: "+n+"9:1\n"), 0o644)
+	out, errOut, code = socklab(t, "agents", "--inventory", down, "--token", "T")
+	if code != 3 || !strings.Contains(out, "gone") || !strings.Contains(out, "down:") {
+		t.Errorf("agents with one down: exit %d, want 3\n%s%s", code, out, errOut)
 	}
 }

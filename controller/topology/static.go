@@ -17,6 +17,8 @@ type Static struct {
 	Agents map[string]string
 	// Token is the agents' bearer token.
 	Token string
+	// Tokens overrides Token for some roles (an inventory agent's own token).
+	Tokens map[string]string
 }
 
 var _ Topology = Static{}
@@ -30,33 +32,37 @@ func (s Static) Start(ctx context.Context, roles []string) (Pool, error) {
 		if !ok {
 			return nil, fmt.Errorf("no agent for host %s: give --agent %s=HOST:PORT", role, role)
 		}
-		ip, err := hello(ctx, target, s.Token)
+		token := s.Token
+		if t, ok := s.Tokens[role]; ok {
+			token = t
+		}
+		_, _, host, err := describe(ctx, target, token)
 		if err != nil {
 			return nil, fmt.Errorf("agent for host %s at %s: %w", role, target, err)
 		}
-		p.hosts = append(p.hosts, Host{Role: role, IP: ip, Target: target, Token: s.Token})
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return nil, fmt.Errorf("agent for host %s at %s reports no host address (%q): start it with --host-ip", role, target, host)
+		}
+		p.hosts = append(p.hosts, Host{Role: role, IP: ip, Target: target, Token: token})
 	}
 	return p, nil
 }
 
-// hello asks the agent at target for its host address.
-func hello(ctx context.Context, target, token string) (netip.Addr, error) {
+// describe asks the agent at target for its name, version and host address.
+func describe(ctx context.Context, target, token string) (name, version, host string, err error) {
 	c, err := client.Dial(target, token)
 	if err != nil {
-		return netip.Addr{}, err
+		return "", "", "", err
 	}
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	resp, err := c.API().Hello(ctx, &socklabv1.HelloRequest{})
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("unreachable: %w", err)
+		return "", "", "", fmt.Errorf("unreachable: %w", err)
 	}
-	ip, err := netip.ParseAddr(resp.GetHostAddress())
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("it reports no host address (%q): start it with --host-ip", resp.GetHostAddress())
-	}
-	return ip, nil
+	return resp.GetName(), resp.GetVersion(), resp.GetHostAddress(), nil
 }
 
 type staticPool struct{ hosts []Host }
