@@ -221,7 +221,11 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 		text.Footer(res.Verdict(), res.ErrorText())
 	}
 	if res.ExitCode != runner.ExitPassed {
-		return exitError{code: res.ExitCode}
+		msg := ""
+		if f.format != "text" {
+			msg = res.ErrorText() // stdout holds only events: say on stderr what went wrong
+		}
+		return exitError{code: res.ExitCode, msg: msg}
 	}
 	return nil
 }
