@@ -52,3 +52,13 @@ func (a tokenAuth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServer
 	}
 	return handler(srv, ss)
 }
+
+// TokenOptions returns the server options that require "authorization: Bearer token" on
+// every call but the standard health service's; none when token is empty.
+func TokenOptions(token string) []grpc.ServerOption {
+	if token == "" {
+		return nil
+	}
+	a := tokenAuth{token: []byte(token)}
+	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(a.unary), grpc.ChainStreamInterceptor(a.stream)}
+}

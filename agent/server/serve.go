@@ -71,10 +71,7 @@ func New(lis net.Listener, cfg Config) (*Agent, error) {
 	// payload and its envelope.
 	msgMax := cfg.Policy.MaxBytesPerOp + cfg.Policy.MaxPayloadCap + 64<<10
 	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(msgMax), grpc.MaxSendMsgSize(msgMax)}
-	if cfg.Token != "" {
-		a := tokenAuth{token: []byte(cfg.Token)}
-		opts = append(opts, grpc.ChainUnaryInterceptor(a.unary), grpc.ChainStreamInterceptor(a.stream))
-	}
+	opts = append(opts, TokenOptions(cfg.Token)...)
 	gs := grpc.NewServer(opts...)
 	m := session.New(cfg.Name, host, cfg.Policy)
 	socklabv1.RegisterAgentServiceServer(gs, NewService(m, cfg.Log))

@@ -47,7 +47,14 @@ func TestMain(m *testing.M) {
 // its log; the process is interrupted and reaped when the test ends.
 func startAgent(t *testing.T, args ...string) (addr string, cmd *exec.Cmd) {
 	t.Helper()
-	cmd = exec.Command(binary, append([]string{"agent"}, args...)...)
+	return startServer(t, "agent", args...)
+}
+
+// startServer runs `socklab what args...` (agent or controller) and returns the address it
+// serves on, read from its log; the process is killed and reaped when the test ends.
+func startServer(t *testing.T, what string, args ...string) (addr string, cmd *exec.Cmd) {
+	t.Helper()
+	cmd = exec.Command(binary, append([]string{what}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -70,19 +77,19 @@ func startAgent(t *testing.T, args ...string) (addr string, cmd *exec.Cmd) {
 		}
 		close(lines)
 	}()
-	re := regexp.MustCompile(`msg="agent serving" listen=(\S+)`)
+	re := regexp.MustCompile(`msg="` + what + ` serving" listen=(\S+)`)
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
 		case line, ok := <-lines:
 			if !ok {
-				t.Fatal("the agent exited before serving")
+				t.Fatalf("the %s exited before serving", what)
 			}
 			if m := re.FindStringSubmatch(line); m != nil {
 				return m[1], cmd
 			}
 		case <-timeout:
-			t.Fatal("the agent did not log that it serves within 10s")
+			t.Fatalf("the %s did not log that it serves within 10s", what)
 		}
 	}
 }

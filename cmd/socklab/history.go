@@ -7,8 +7,11 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/runner"
@@ -18,21 +21,37 @@ import (
 )
 
 func runsCommand() *cobra.Command {
-	var db string
+	var db, controller, token string
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "runs",
 		Short: "List past runs: id, lab, when, verdict, score",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := openStore(db)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			runs, err := st.Runs(cmd.Context(), limit)
-			if err != nil {
-				return err
+			var runs []store.Summary
+			if controller != "" {
+				api, closeConn, err := dialController(controller, token)
+				if err != nil {
+					return err
+				}
+				defer closeConn()
+				resp, err := api.ListRuns(cmd.Context(), &socklabv1.ListRunsRequest{Limit: uint32(limit)})
+				if err != nil {
+					return exitError{code: 3, msg: status.Convert(err).Message()}
+				}
+				for _, r := range resp.GetRuns() {
+					runs = append(runs, store.Summary{ID: r.GetRunId(), Lab: r.GetLab(), Started: time.Unix(0, r.GetStartedUnixNs()),
+						Verdict: r.GetVerdict(), Score: int(r.GetScore()), MaxScore: int(r.GetMaxScore())})
+				}
+			} else {
+				st, err := openStore(db)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				if runs, err = st.Runs(cmd.Context(), limit); err != nil {
+					return err
+				}
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "RUN\tLAB\tSTARTED\tVERDICT\tSCORE")
@@ -44,11 +63,13 @@ func runsCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db)")
 	cmd.Flags().IntVar(&limit, "limit", 50, "show at most this many runs, newest first")
+	cmd.Flags().StringVar(&controller, "controller", "", "list the runs of the socklab controller at this address")
+	cmd.Flags().StringVar(&token, "token", "", "the controller's token (default $SOCKLAB_TOKEN)")
 	return cmd
 }
 
 func transcriptCommand() *cobra.Command {
-	var db, format, color string
+	var db, format, color, controller, token string
 	cmd := &cobra.Command{
 		Use:   "transcript RUN",
 		Short: "Print a past run's transcript again (RUN: its id or a unique prefix)",
@@ -60,6 +81,29 @@ func transcriptCommand() *cobra.Command {
 			useCol, err := useColor(color, cmd.OutOrStdout())
 			if err != nil {
 				return usageError{err}
+			}
+			if controller != "" {
+				api, closeConn, err := dialController(controller, token)
+				if err != nil {
+					return err
+				}
+				defer closeConn()
+				stream, err := api.GetTranscript(cmd.Context(), &socklabv1.GetTranscriptRequest{RunId: args[0]})
+				if err != nil {
+					return exitError{code: 3, msg: status.Convert(err).Message()}
+				}
+				err = showStream(cmd.OutOrStdout(), useCol, format, func() (*socklabv1.RunStarted, *socklabv1.Event, *socklabv1.RunFinished, error) {
+					m, err := stream.Recv()
+					return m.GetStarted(), m.GetEvent(), m.GetFinished(), err
+				})
+				var ee exitError
+				if errors.As(err, &ee) && ee.msg == "" {
+					return nil // the stored run's verdict is not this command's failure
+				}
+				if status.Code(err) == codes.NotFound || (errors.As(err, &ee) && strings.Contains(ee.msg, "no such run")) {
+					return exitError{code: 2, msg: ee.msg}
+				}
+				return err
 			}
 			st, err := openStore(db)
 			if err != nil {
@@ -106,6 +150,8 @@ func transcriptCommand() *cobra.Command {
 	cmd.Flags().StringVar(&db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db)")
 	cmd.Flags().StringVar(&format, "format", "text", "text or jsonl (protojson events, one per line)")
 	cmd.Flags().StringVar(&color, "color", "auto", "colour the transcript: auto, always or never")
+	cmd.Flags().StringVar(&controller, "controller", "", "read the run from the socklab controller at this address")
+	cmd.Flags().StringVar(&token, "token", "", "the controller's token (default $SOCKLAB_TOKEN)")
 	return cmd
 }
 

@@ -35,16 +35,17 @@ func (e exitError) Error() string { return e.msg }
 
 // runFlags are the flags run and demo share.
 type runFlags struct {
-	params    []string
-	pace      time.Duration
-	step      bool
-	color     string
-	format    string
-	out       string
-	agents    []string
-	token     string
-	db        string
-	inventory string
+	params     []string
+	pace       time.Duration
+	step       bool
+	color      string
+	format     string
+	out        string
+	agents     []string
+	token      string
+	db         string
+	inventory  string
+	controller string
 }
 
 func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
@@ -56,6 +57,7 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	fl.StringVar(&f.format, "format", "text", "what to print: text (the live transcript and checks) or jsonl (protojson events, one per line)")
 	fl.StringVar(&f.out, "out", "", "also write transcript.txt, transcript.jsonl and result.json into this directory")
 	fl.StringArrayVar(&f.agents, "agent", nil, "run a lab host on a running agent, ROLE=HOST:PORT or ROLE=NAME of an inventory agent (repeatable; default: local agents)")
+	fl.StringVar(&f.controller, "controller", "", "run on a socklab controller at this address (its --token) instead of here")
 	fl.StringVar(&f.inventory, "inventory", "", "an inventory file of agents: hosts bind to the agent of the same name, else to the next free one")
 	fl.StringVar(&f.token, "token", "", "the agents' token with --agent (default $SOCKLAB_TOKEN)")
 	fl.StringVar(&f.db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db); \"none\" keeps no history")
@@ -152,6 +154,9 @@ func loadLab(name string) (*lab.Lab, error) {
 }
 
 func runLab(cmd *cobra.Command, name string, f runFlags) error {
+	if f.controller != "" {
+		return remoteRun(cmd, name, f)
+	}
 	l, err := loadLab(name)
 	if err != nil {
 		return exitError{code: runner.ExitBadLab, msg: err.Error()}
