@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
@@ -31,6 +32,7 @@ import (
 func controllerCommand() *cobra.Command {
 	var listen, db, token, inventory, agentToken string
 	var insecure bool
+	var lease time.Duration
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Serve socklab.v1.ControllerService: run labs for remote command lines, keep the history",
@@ -72,7 +74,7 @@ Without --inventory, labs run on local agents started for each run.`,
 				return fmt.Errorf("listen %s: %w", listen, err)
 			}
 			gs := grpc.NewServer(server.TokenOptions(token)...)
-			socklabv1.RegisterControllerServiceServer(gs, service.New(st, topo))
+			socklabv1.RegisterControllerServiceServer(gs, service.New(st, topo, lease))
 			hs := health.NewServer()
 			healthpb.RegisterHealthServer(gs, hs)
 			reflection.Register(gs)
@@ -92,6 +94,7 @@ Without --inventory, labs run on local agents started for each run.`,
 	f.StringVar(&inventory, "inventory", "", "the agents labs run on (default: local agents for each run)")
 	f.StringVar(&agentToken, "agent-token", "", "the agents' token where the inventory gives none")
 	f.BoolVar(&insecure, "insecure", false, "allow serving a non-loopback address without a token")
+	f.DurationVar(&lease, "lease", 10*time.Second, "agent sessions' lease: if this controller vanishes, agents free a run's sockets after it")
 	return cmd
 }
 

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRemoteController: a lab run through a separately started `socklab controller` prints
@@ -45,5 +50,60 @@ func TestRemoteController(t *testing.T) {
 	again, errOut, code := socklab(t, "transcript", m[1], "--controller", addr, "--token", "CT", "--color", "never")
 	if code != 0 || !strings.Contains(again, "send(b'hello')  -> 5") || !strings.Contains(again, "3/3 checks passed") {
 		t.Errorf("transcript --controller (exit %d):\n%s%s", code, again, errOut)
+	}
+}
+
+// TestControllerKilledAgentsFree: when the controller process dies mid-run, its agents
+// free the run's sockets once the sessions' lease lapses: their fd counts come back.
+func TestControllerKilledAgentsFree(t *testing.T) {
+	n := testNet()
+	a, acmd := startAgent(t, "--listen", n+"10:0", "--token", "T")
+	b, bcmd := startAgent(t, "--listen", n+"11:0", "--token", "T")
+	inv := filepath.Join(t.TempDir(), "room.yaml")
+	os.WriteFile(inv, []byte("agents:\n  - name: a\n    address: "+a+"\n  - name: b\n    address: "+b+"\n"), 0o644)
+	fds := func(pid int) int {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			t.Skipf("cannot count an agent's fds: %v", err)
+		}
+		return len(ents)
+	}
+	baseA, baseB := fds(acmd.Process.Pid), fds(bcmd.Process.Pid)
+	addr, ctl := startServer(t, "controller", "--listen", n+"12:0", "--token", "CT", "--db", filepath.Join(t.TempDir(), "ctl.db"),
+		"--inventory", inv, "--agent-token", "T", "--lease", "1s")
+	run := exec.Command(binary, "run", "../../controller/runner/testdata/blocks.star", "--controller", addr, "--token", "CT", "--color", "never")
+	stdout, _ := run.StdoutPipe()
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { run.Process.Kill(); run.Wait() })
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && !strings.Contains(sc.Text(), "accept()") {
+	}
+	if fds(acmd.Process.Pid) <= baseA {
+		t.Fatal("the agent holds no more fds mid-run: the test would prove nothing")
+	}
+	ctl.Process.Kill() // the controller vanishes, its sessions' leases unrenewed
+	ctl.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for (fds(acmd.Process.Pid) > baseA || fds(bcmd.Process.Pid) > baseB) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if fa, fb := fds(acmd.Process.Pid), fds(bcmd.Process.Pid); fa > baseA || fb > baseB {
+		t.Errorf("agents' fds %d and %d after the lease, %d and %d before the run", fa, fb, baseA, baseB)
+	}
+	if code := waitExit(run); code != 3 {
+		t.Errorf("the remote run's exit when its controller died = %d, want 3", code)
+	}
+}
+
+func waitExit(cmd *exec.Cmd) int {
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+		return cmd.ProcessState.ExitCode()
+	case <-time.After(10 * time.Second):
+		return -1
 	}
 }

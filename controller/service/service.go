@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"sync"
 	"testing/fstest"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -30,13 +31,17 @@ type Service struct {
 	store *store.Store
 	// topology returns where a run's hosts go, given the request's --agent bindings.
 	topology func(agents map[string]string) topology.Topology
+	// lease is each agent session's lease: how long agents keep a run's sockets when
+	// this controller vanishes.
+	lease time.Duration
 }
 
 var _ socklabv1.ControllerServiceServer = (*Service)(nil)
 
-// New returns a service storing runs in st and placing hosts with topo.
-func New(st *store.Store, topo func(agents map[string]string) topology.Topology) *Service {
-	return &Service{store: st, topology: topo}
+// New returns a service storing runs in st, placing hosts with topo, and opening agent
+// sessions with lease (0: the runner's default).
+func New(st *store.Store, topo func(agents map[string]string) topology.Topology, lease time.Duration) *Service {
+	return &Service{store: st, topology: topo, lease: lease}
 }
 
 // RunLab runs a lab and streams it.
@@ -46,7 +51,7 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	snk := &streamSink{send: func(m *socklabv1.RunLabResponse) error { return stream.Send(m) }, lab: l}
-	res := runner.Run(stream.Context(), l, s.topology(req.GetAgents()), runner.Options{Params: req.GetParams()}, snk)
+	res := runner.Run(stream.Context(), l, s.topology(req.GetAgents()), runner.Options{Params: req.GetParams(), Lease: s.lease}, snk)
 	if res.ExitCode == runner.ExitBadLab && len(res.Hosts) == 0 {
 		return status.Error(codes.InvalidArgument, res.ErrorText())
 	}
