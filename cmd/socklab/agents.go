@@ -7,19 +7,24 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/status"
 
 	"github.com/socklab/socklab/controller/topology"
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
 func agentsCommand() *cobra.Command {
-	var inventory, token string
+	var inventory, token, controller string
 	cmd := &cobra.Command{
-		Use:   "agents --inventory FILE",
-		Short: "Show which agents of an inventory answer, with their version and host address",
+		Use:   "agents --inventory FILE | --controller ADDR",
+		Short: "Show which agents answer, with their version and host address",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if controller != "" {
+				return remoteAgents(cmd, controller, token)
+			}
 			if inventory == "" {
-				return usageError{fmt.Errorf("--inventory is required")}
+				return usageError{fmt.Errorf("give --inventory FILE or --controller ADDR")}
 			}
 			if token == "" {
 				token = os.Getenv("SOCKLAB_TOKEN")
@@ -48,6 +53,41 @@ func agentsCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&inventory, "inventory", "", "the inventory file listing the agents")
-	cmd.Flags().StringVar(&token, "token", "", "the agents' token where the inventory gives none (default $SOCKLAB_TOKEN)")
+	cmd.Flags().StringVar(&token, "token", "", "the agents' token where the inventory gives none, or the controller's (default $SOCKLAB_TOKEN)")
+	cmd.Flags().StringVar(&controller, "controller", "", "ask the socklab controller at this address about its agents")
 	return cmd
+}
+
+// remoteAgents shows a controller's agents.
+func remoteAgents(cmd *cobra.Command, addr, token string) error {
+	api, closeConn, err := dialController(addr, token)
+	if err != nil {
+		return err
+	}
+	defer closeConn()
+	resp, err := api.ListAgents(cmd.Context(), &socklabv1.ListAgentsRequest{})
+	if err != nil {
+		return exitError{code: 3, msg: status.Convert(err).Message()}
+	}
+	if len(resp.GetAgents()) == 0 {
+		fmt.Fprintln(cmd.OutOrStdout(), "the controller runs labs on local agents started for each run")
+		return nil
+	}
+	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tADDRESS\tSTATUS\tVERSION\tHOST ADDRESS\tLABELS")
+	down := 0
+	for _, a := range resp.GetAgents() {
+		state := "up"
+		if !a.GetUp() {
+			state, down = "down: "+a.GetError(), down+1
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", a.GetName(), a.GetAddress(), state, a.GetVersion(), a.GetHostAddress(), strings.Join(a.GetLabels(), ","))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if down > 0 {
+		return exitError{code: 3, msg: fmt.Sprintf("%d of %d agents do not answer", down, len(resp.GetAgents()))}
+	}
+	return nil
 }

@@ -74,7 +74,7 @@ Without --inventory, labs run on local agents started for each run.`,
 				return fmt.Errorf("listen %s: %w", listen, err)
 			}
 			gs := grpc.NewServer(server.TokenOptions(token)...)
-			socklabv1.RegisterControllerServiceServer(gs, service.New(st, topo, lease))
+			socklabv1.RegisterControllerServiceServer(gs, service.New(st, topo, lease).WithInventory(inv, agentToken))
 			hs := health.NewServer()
 			healthpb.RegisterHealthServer(gs, hs)
 			reflection.Register(gs)

@@ -71,6 +71,9 @@ func TestControllerKilledAgentsFree(t *testing.T) {
 	baseA, baseB := fds(acmd.Process.Pid), fds(bcmd.Process.Pid)
 	addr, ctl := startServer(t, "controller", "--listen", n+"12:0", "--token", "CT", "--db", filepath.Join(t.TempDir(), "ctl.db"),
 		"--inventory", inv, "--agent-token", "T", "--lease", "1s")
+	if out, errOut, code := socklab(t, "agents", "--controller", addr, "--token", "CT"); code != 0 || strings.Count(out, " up ") != 2 || !strings.Contains(out, n+"10") {
+		t.Errorf("agents --controller: exit %d\n%s%s", code, out, errOut)
+	}
 	run := exec.Command(binary, "run", "../../controller/runner/testdata/blocks.star", "--controller", addr, "--token", "CT", "--color", "never")
 	stdout, _ := run.StdoutPipe()
 	if err := run.Start(); err != nil {

@@ -34,6 +34,33 @@ type Service struct {
 	// lease is each agent session's lease: how long agents keep a run's sockets when
 	// this controller vanishes.
 	lease time.Duration
+	// inventory is the controller's agents (nil: local agents per run), with their token.
+	inventory  *topology.Inventory
+	agentToken string
+}
+
+// WithInventory makes ListAgents report inv's agents, reached with token where the
+// inventory gives none.
+func (s *Service) WithInventory(inv *topology.Inventory, token string) *Service {
+	s.inventory, s.agentToken = inv, token
+	return s
+}
+
+// ListAgents reports which inventory agents answer.
+func (s *Service) ListAgents(ctx context.Context, _ *socklabv1.ListAgentsRequest) (*socklabv1.ListAgentsResponse, error) {
+	out := &socklabv1.ListAgentsResponse{}
+	if s.inventory == nil {
+		return out, nil
+	}
+	for _, st := range s.inventory.Check(ctx, s.agentToken) {
+		a := &socklabv1.AgentStatus{Name: st.Agent.Name, Address: st.Agent.Address, Up: st.Err == nil,
+			Version: st.Version, HostAddress: st.HostAddress, Labels: st.Agent.Labels}
+		if st.Err != nil {
+			a.Error = st.Err.Error()
+		}
+		out.Agents = append(out.Agents, a)
+	}
+	return out, nil
 }
 
 var _ socklabv1.ControllerServiceServer = (*Service)(nil)

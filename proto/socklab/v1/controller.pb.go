@@ -779,6 +779,189 @@ func (*GetTranscriptResponse_Event) isGetTranscriptResponse_Msg() {}
 
 func (*GetTranscriptResponse_Finished) isGetTranscriptResponse_Msg() {}
 
+// ListAgentsRequest asks for the controller's agents.
+type ListAgentsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAgentsRequest) Reset() {
+	*x = ListAgentsRequest{}
+	mi := &file_socklab_v1_controller_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAgentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAgentsRequest) ProtoMessage() {}
+
+func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_controller_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
+func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{11}
+}
+
+// AgentStatus is one inventory agent and what it says of itself.
+type AgentStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the agent's inventory name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// address is its gRPC address.
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// up is set when it answered.
+	Up bool `protobuf:"varint,3,opt,name=up,proto3" json:"up,omitempty"`
+	// error says why it did not answer.
+	Error string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	// version is its software version.
+	Version string `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	// host_address is the address its sockets use.
+	HostAddress string `protobuf:"bytes,6,opt,name=host_address,json=hostAddress,proto3" json:"host_address,omitempty"`
+	// labels are its inventory labels.
+	Labels        []string `protobuf:"bytes,7,rep,name=labels,proto3" json:"labels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentStatus) Reset() {
+	*x = AgentStatus{}
+	mi := &file_socklab_v1_controller_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentStatus) ProtoMessage() {}
+
+func (x *AgentStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_controller_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentStatus.ProtoReflect.Descriptor instead.
+func (*AgentStatus) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AgentStatus) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AgentStatus) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *AgentStatus) GetUp() bool {
+	if x != nil {
+		return x.Up
+	}
+	return false
+}
+
+func (x *AgentStatus) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *AgentStatus) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *AgentStatus) GetHostAddress() string {
+	if x != nil {
+		return x.HostAddress
+	}
+	return ""
+}
+
+func (x *AgentStatus) GetLabels() []string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+// ListAgentsResponse is the controller's agents; empty when it runs labs on local agents.
+type ListAgentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// agents are the inventory's agents, in its order.
+	Agents        []*AgentStatus `protobuf:"bytes,1,rep,name=agents,proto3" json:"agents,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAgentsResponse) Reset() {
+	*x = ListAgentsResponse{}
+	mi := &file_socklab_v1_controller_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAgentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAgentsResponse) ProtoMessage() {}
+
+func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_controller_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
+func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListAgentsResponse) GetAgents() []*AgentStatus {
+	if x != nil {
+		return x.Agents
+	}
+	return nil
+}
+
 var File_socklab_v1_controller_proto protoreflect.FileDescriptor
 
 const file_socklab_v1_controller_proto_rawDesc = "" +
@@ -833,8 +1016,21 @@ const file_socklab_v1_controller_proto_rawDesc = "" +
 	"\astarted\x18\x01 \x01(\v2\x16.socklab.v1.RunStartedH\x00R\astarted\x12)\n" +
 	"\x05event\x18\x02 \x01(\v2\x11.socklab.v1.EventH\x00R\x05event\x125\n" +
 	"\bfinished\x18\x03 \x01(\v2\x17.socklab.v1.RunFinishedH\x00R\bfinishedB\x05\n" +
-	"\x03msg2\xf5\x01\n" +
-	"\x11ControllerService\x12A\n" +
+	"\x03msg\"\x13\n" +
+	"\x11ListAgentsRequest\"\xb6\x01\n" +
+	"\vAgentStatus\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x0e\n" +
+	"\x02up\x18\x03 \x01(\bR\x02up\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\x12!\n" +
+	"\fhost_address\x18\x06 \x01(\tR\vhostAddress\x12\x16\n" +
+	"\x06labels\x18\a \x03(\tR\x06labels\"E\n" +
+	"\x12ListAgentsResponse\x12/\n" +
+	"\x06agents\x18\x01 \x03(\v2\x17.socklab.v1.AgentStatusR\x06agents2\xc2\x02\n" +
+	"\x11ControllerService\x12K\n" +
+	"\n" +
+	"ListAgents\x12\x1d.socklab.v1.ListAgentsRequest\x1a\x1e.socklab.v1.ListAgentsResponse\x12A\n" +
 	"\x06RunLab\x12\x19.socklab.v1.RunLabRequest\x1a\x1a.socklab.v1.RunLabResponse0\x01\x12E\n" +
 	"\bListRuns\x12\x1b.socklab.v1.ListRunsRequest\x1a\x1c.socklab.v1.ListRunsResponse\x12V\n" +
 	"\rGetTranscript\x12 .socklab.v1.GetTranscriptRequest\x1a!.socklab.v1.GetTranscriptResponse0\x01B7Z5github.com/socklab/socklab/proto/socklab/v1;socklabv1b\x06proto3"
@@ -851,7 +1047,7 @@ func file_socklab_v1_controller_proto_rawDescGZIP() []byte {
 	return file_socklab_v1_controller_proto_rawDescData
 }
 
-var file_socklab_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_socklab_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_socklab_v1_controller_proto_goTypes = []any{
 	(*RunLabRequest)(nil),         // 0: socklab.v1.RunLabRequest
 	(*RunLabResponse)(nil),        // 1: socklab.v1.RunLabResponse
@@ -864,31 +1060,37 @@ var file_socklab_v1_controller_proto_goTypes = []any{
 	(*ListRunsResponse)(nil),      // 8: socklab.v1.ListRunsResponse
 	(*GetTranscriptRequest)(nil),  // 9: socklab.v1.GetTranscriptRequest
 	(*GetTranscriptResponse)(nil), // 10: socklab.v1.GetTranscriptResponse
-	nil,                           // 11: socklab.v1.RunLabRequest.AgentsEntry
-	(*Event)(nil),                 // 12: socklab.v1.Event
+	(*ListAgentsRequest)(nil),     // 11: socklab.v1.ListAgentsRequest
+	(*AgentStatus)(nil),           // 12: socklab.v1.AgentStatus
+	(*ListAgentsResponse)(nil),    // 13: socklab.v1.ListAgentsResponse
+	nil,                           // 14: socklab.v1.RunLabRequest.AgentsEntry
+	(*Event)(nil),                 // 15: socklab.v1.Event
 }
 var file_socklab_v1_controller_proto_depIdxs = []int32{
-	11, // 0: socklab.v1.RunLabRequest.agents:type_name -> socklab.v1.RunLabRequest.AgentsEntry
+	14, // 0: socklab.v1.RunLabRequest.agents:type_name -> socklab.v1.RunLabRequest.AgentsEntry
 	4,  // 1: socklab.v1.RunLabResponse.started:type_name -> socklab.v1.RunStarted
-	12, // 2: socklab.v1.RunLabResponse.event:type_name -> socklab.v1.Event
+	15, // 2: socklab.v1.RunLabResponse.event:type_name -> socklab.v1.Event
 	5,  // 3: socklab.v1.RunLabResponse.finished:type_name -> socklab.v1.RunFinished
 	2,  // 4: socklab.v1.RunStarted.hosts:type_name -> socklab.v1.HostBinding
 	3,  // 5: socklab.v1.RunStarted.checks:type_name -> socklab.v1.CheckInfo
 	7,  // 6: socklab.v1.ListRunsResponse.runs:type_name -> socklab.v1.RunSummary
 	4,  // 7: socklab.v1.GetTranscriptResponse.started:type_name -> socklab.v1.RunStarted
-	12, // 8: socklab.v1.GetTranscriptResponse.event:type_name -> socklab.v1.Event
+	15, // 8: socklab.v1.GetTranscriptResponse.event:type_name -> socklab.v1.Event
 	5,  // 9: socklab.v1.GetTranscriptResponse.finished:type_name -> socklab.v1.RunFinished
-	0,  // 10: socklab.v1.ControllerService.RunLab:input_type -> socklab.v1.RunLabRequest
-	6,  // 11: socklab.v1.ControllerService.ListRuns:input_type -> socklab.v1.ListRunsRequest
-	9,  // 12: socklab.v1.ControllerService.GetTranscript:input_type -> socklab.v1.GetTranscriptRequest
-	1,  // 13: socklab.v1.ControllerService.RunLab:output_type -> socklab.v1.RunLabResponse
-	8,  // 14: socklab.v1.ControllerService.ListRuns:output_type -> socklab.v1.ListRunsResponse
-	10, // 15: socklab.v1.ControllerService.GetTranscript:output_type -> socklab.v1.GetTranscriptResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	12, // 10: socklab.v1.ListAgentsResponse.agents:type_name -> socklab.v1.AgentStatus
+	11, // 11: socklab.v1.ControllerService.ListAgents:input_type -> socklab.v1.ListAgentsRequest
+	0,  // 12: socklab.v1.ControllerService.RunLab:input_type -> socklab.v1.RunLabRequest
+	6,  // 13: socklab.v1.ControllerService.ListRuns:input_type -> socklab.v1.ListRunsRequest
+	9,  // 14: socklab.v1.ControllerService.GetTranscript:input_type -> socklab.v1.GetTranscriptRequest
+	13, // 15: socklab.v1.ControllerService.ListAgents:output_type -> socklab.v1.ListAgentsResponse
+	1,  // 16: socklab.v1.ControllerService.RunLab:output_type -> socklab.v1.RunLabResponse
+	8,  // 17: socklab.v1.ControllerService.ListRuns:output_type -> socklab.v1.ListRunsResponse
+	10, // 18: socklab.v1.ControllerService.GetTranscript:output_type -> socklab.v1.GetTranscriptResponse
+	15, // [15:19] is the sub-list for method output_type
+	11, // [11:15] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_socklab_v1_controller_proto_init() }
@@ -913,7 +1115,7 @@ func file_socklab_v1_controller_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_socklab_v1_controller_proto_rawDesc), len(file_socklab_v1_controller_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,6 +19,7 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
+	ControllerService_ListAgents_FullMethodName    = "/socklab.v1.ControllerService/ListAgents"
 	ControllerService_RunLab_FullMethodName        = "/socklab.v1.ControllerService/RunLab"
 	ControllerService_ListRuns_FullMethodName      = "/socklab.v1.ControllerService/ListRuns"
 	ControllerService_GetTranscript_FullMethodName = "/socklab.v1.ControllerService/GetTranscript"
@@ -32,6 +33,8 @@ const (
 // serves the controller's run history. Every call needs the controller's bearer token
 // (metadata "authorization: Bearer TOKEN").
 type ControllerServiceClient interface {
+	// ListAgents lists the controller's inventory agents and whether each answers.
+	ListAgents(ctx context.Context, in *ListAgentsRequest, opts ...grpc.CallOption) (*ListAgentsResponse, error)
 	// RunLab runs a lab and streams it: the run's start, every event as it happens, then the
 	// run's result. Cancelling the call cancels the run.
 	RunLab(ctx context.Context, in *RunLabRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RunLabResponse], error)
@@ -47,6 +50,16 @@ type controllerServiceClient struct {
 
 func NewControllerServiceClient(cc grpc.ClientConnInterface) ControllerServiceClient {
 	return &controllerServiceClient{cc}
+}
+
+func (c *controllerServiceClient) ListAgents(ctx context.Context, in *ListAgentsRequest, opts ...grpc.CallOption) (*ListAgentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAgentsResponse)
+	err := c.cc.Invoke(ctx, ControllerService_ListAgents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (c *controllerServiceClient) RunLab(ctx context.Context, in *RunLabRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RunLabResponse], error) {
@@ -105,6 +118,8 @@ type ControllerService_GetTranscriptClient = grpc.ServerStreamingClient[GetTrans
 // serves the controller's run history. Every call needs the controller's bearer token
 // (metadata "authorization: Bearer TOKEN").
 type ControllerServiceServer interface {
+	// ListAgents lists the controller's inventory agents and whether each answers.
+	ListAgents(context.Context, *ListAgentsRequest) (*ListAgentsResponse, error)
 	// RunLab runs a lab and streams it: the run's start, every event as it happens, then the
 	// run's result. Cancelling the call cancels the run.
 	RunLab(*RunLabRequest, grpc.ServerStreamingServer[RunLabResponse]) error
@@ -122,6 +137,9 @@ type ControllerServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedControllerServiceServer struct{}
 
+func (UnimplementedControllerServiceServer) ListAgents(context.Context, *ListAgentsRequest) (*ListAgentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAgents not implemented")
+}
 func (UnimplementedControllerServiceServer) RunLab(*RunLabRequest, grpc.ServerStreamingServer[RunLabResponse]) error {
 	return status.Error(codes.Unimplemented, "method RunLab not implemented")
 }
@@ -150,6 +168,24 @@ func RegisterControllerServiceServer(s grpc.ServiceRegistrar, srv ControllerServ
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&ControllerService_ServiceDesc, srv)
+}
+
+func _ControllerService_ListAgents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAgentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).ListAgents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_ListAgents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).ListAgents(ctx, req.(*ListAgentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
 }
 
 func _ControllerService_RunLab_Handler(srv interface{}, stream grpc.ServerStream) error {
@@ -199,6 +235,10 @@ var ControllerService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "socklab.v1.ControllerService",
 	HandlerType: (*ControllerServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ListAgents",
+			Handler:    _ControllerService_ListAgents_Handler,
+		},
 		{
 			MethodName: "ListRuns",
 			Handler:    _ControllerService_ListRuns_Handler,
