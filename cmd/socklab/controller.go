@@ -138,8 +138,12 @@ func remoteRun(cmd *cobra.Command, name string, f runFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
+	errOut := cmd.ErrOrStderr()
 	return showStream(out, color, f.format, func() (*socklabv1.RunStarted, *socklabv1.Event, *socklabv1.RunFinished, error) {
 		m, err := stream.Recv()
+		if id := m.GetStarted().GetRunId(); id != "" {
+			fmt.Fprintf(errOut, "%s on %s (stop it with: socklab cancel %s --controller %s)\n", id, f.controller, id, f.controller)
+		}
 		return m.GetStarted(), m.GetEvent(), m.GetFinished(), err
 	})
 }
@@ -211,4 +215,35 @@ func showStream(out io.Writer, color bool, format string, next func() (*socklabv
 			return nil
 		}
 	}
+}
+
+func cancelCommand() *cobra.Command {
+	var controller, token string
+	cmd := &cobra.Command{
+		Use:   "cancel RUN --controller ADDR",
+		Short: "Stop a run in progress on a controller (it ends as interrupted, its transcript kept)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if controller == "" {
+				return usageError{fmt.Errorf("--controller is required: local runs stop with Ctrl-C")}
+			}
+			api, closeConn, err := dialController(controller, token)
+			if err != nil {
+				return err
+			}
+			defer closeConn()
+			if _, err := api.CancelRun(cmd.Context(), &socklabv1.CancelRunRequest{RunId: args[0]}); err != nil {
+				code := runner.ExitInfra
+				if status.Code(err) == codes.NotFound {
+					code = runner.ExitBadLab
+				}
+				return exitError{code: code, msg: status.Convert(err).Message()}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "cancelled %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&controller, "controller", "", "the socklab controller running it")
+	cmd.Flags().StringVar(&token, "token", "", "the controller's token (default $SOCKLAB_TOKEN)")
+	return cmd
 }

@@ -110,3 +110,43 @@ func waitExit(cmd *exec.Cmd) int {
 		return -1
 	}
 }
+
+// TestCancelRemoteRun: `socklab cancel RUN` stops a run in progress on the controller: the
+// remote command line exits 130, and the run is stored as interrupted.
+func TestCancelRemoteRun(t *testing.T) {
+	addr, _ := startServer(t, "controller", "--listen", testNet()+"13:0", "--token", "CT", "--db", filepath.Join(t.TempDir(), "ctl.db"))
+	run := exec.Command(binary, "run", "../../controller/runner/testdata/blocks.star", "--controller", addr, "--token", "CT", "--color", "never")
+	stderr, _ := run.StderrPipe()
+	stdout, _ := run.StdoutPipe()
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { run.Process.Kill(); run.Wait() })
+	id := ""
+	if sc := bufio.NewScanner(stderr); sc.Scan() {
+		id = strings.Fields(sc.Text())[0]
+	}
+	if !strings.HasPrefix(id, "run-") {
+		t.Fatalf("the remote run did not announce its id (got %q)", id)
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && !strings.Contains(sc.Text(), "accept()") {
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	if out, errOut, code := socklab(t, "cancel", id, "--controller", addr, "--token", "CT"); code != 0 {
+		t.Fatalf("cancel: exit %d\n%s%s", code, out, errOut)
+	}
+	if code := waitExit(run); code != 130 {
+		t.Errorf("the cancelled run's exit = %d, want 130", code)
+	}
+	list, _, _ := socklab(t, "runs", "--controller", addr, "--token", "CT")
+	if !strings.Contains(list, id) || !strings.Contains(list, "error") {
+		t.Errorf("the cancelled run is not stored as an error:\n%s", list)
+	}
+	if _, errOut, code := socklab(t, "cancel", id, "--controller", addr, "--token", "CT"); code != 2 || !strings.Contains(errOut, "no run") {
+		t.Errorf("cancelling a finished run: exit %d %s", code, errOut)
+	}
+}

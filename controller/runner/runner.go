@@ -37,6 +37,8 @@ const clockSamples = 8
 
 // Options tune a run.
 type Options struct {
+	// ID names the run; "" gives it a fresh id.
+	ID string
 	// Params are --param NAME=VALUE overrides.
 	Params []string
 	// Pace spaces the steps for an audience: a pause after each operation.
@@ -104,7 +106,10 @@ func (r *Result) Verdict() string {
 
 // Run runs l on topo. It always returns a Result; its ExitCode says how the run ended.
 func Run(ctx context.Context, l *lab.Lab, topo topology.Topology, opts Options, sink Sink) *Result {
-	res := &Result{ID: newRunID(), Lab: l, Started: time.Now()}
+	res := &Result{ID: opts.ID, Lab: l, Started: time.Now()}
+	if res.ID == "" {
+		res.ID = NewRunID()
+	}
 	defer func() { res.Finished = time.Now() }()
 	params, err := l.ParseParams(opts.Params)
 	if err != nil {
@@ -405,7 +410,8 @@ func (r *run) closeAll() {
 	}
 }
 
-func newRunID() string {
+// NewRunID returns a fresh run id, "run-" and 16 hex digits.
+func NewRunID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return "run-" + hex.EncodeToString(b[:])

@@ -37,6 +37,9 @@ type Service struct {
 	// inventory is the controller's agents (nil: local agents per run), with their token.
 	inventory  *topology.Inventory
 	agentToken string
+
+	mu      sync.Mutex // protects running
+	running map[string]context.CancelFunc
 }
 
 // WithInventory makes ListAgents report inv's agents, reached with token where the
@@ -77,8 +80,22 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 	if err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
-	snk := &streamSink{send: func(m *socklabv1.RunLabResponse) error { return stream.Send(m) }, lab: l}
-	res := runner.Run(stream.Context(), l, s.topology(req.GetAgents()), runner.Options{Params: req.GetParams(), Lease: s.lease}, snk)
+	id := runner.NewRunID()
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	s.mu.Lock()
+	if s.running == nil {
+		s.running = map[string]context.CancelFunc{}
+	}
+	s.running[id] = cancel
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.running, id)
+		s.mu.Unlock()
+	}()
+	snk := &streamSink{send: func(m *socklabv1.RunLabResponse) error { return stream.Send(m) }, lab: l, runID: id}
+	res := runner.Run(ctx, l, s.topology(req.GetAgents()), runner.Options{ID: id, Params: req.GetParams(), Lease: s.lease}, snk)
 	if res.ExitCode == runner.ExitBadLab && len(res.Hosts) == 0 {
 		return status.Error(codes.InvalidArgument, res.ErrorText())
 	}
@@ -141,7 +158,7 @@ type streamSink struct {
 }
 
 func (s *streamSink) Header(l *lab.Lab, hosts []topology.Host) {
-	start := &socklabv1.RunStarted{Lab: l.Name, Summary: l.Summary}
+	start := &socklabv1.RunStarted{RunId: s.runID, Lab: l.Name, Summary: l.Summary}
 	for _, h := range hosts {
 		start.Hosts = append(start.Hosts, &socklabv1.HostBinding{Role: h.Role, Address: h.IP.String()})
 	}
@@ -177,6 +194,18 @@ func (s *streamSink) sendMsg(m *socklabv1.RunLabResponse) error {
 		s.err = s.send(m)
 	}
 	return s.err
+}
+
+// CancelRun stops a run in progress.
+func (s *Service) CancelRun(ctx context.Context, req *socklabv1.CancelRunRequest) (*socklabv1.CancelRunResponse, error) {
+	s.mu.Lock()
+	cancel, ok := s.running[req.GetRunId()]
+	s.mu.Unlock()
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "no run %s in progress on this controller", req.GetRunId())
+	}
+	cancel()
+	return &socklabv1.CancelRunResponse{}, nil
 }
 
 // ListRuns lists stored runs.

@@ -21,6 +21,89 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// CancelRunRequest names a run in progress.
+type CancelRunRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// run_id is the run's id.
+	RunId         string `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelRunRequest) Reset() {
+	*x = CancelRunRequest{}
+	mi := &file_socklab_v1_controller_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelRunRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelRunRequest) ProtoMessage() {}
+
+func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_controller_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
+func (*CancelRunRequest) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CancelRunRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+// CancelRunResponse confirms a cancellation.
+type CancelRunResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelRunResponse) Reset() {
+	*x = CancelRunResponse{}
+	mi := &file_socklab_v1_controller_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelRunResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelRunResponse) ProtoMessage() {}
+
+func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_controller_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelRunResponse.ProtoReflect.Descriptor instead.
+func (*CancelRunResponse) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{1}
+}
+
 // RunLabRequest names a lab to run.
 type RunLabRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -41,7 +124,7 @@ type RunLabRequest struct {
 
 func (x *RunLabRequest) Reset() {
 	*x = RunLabRequest{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[0]
+	mi := &file_socklab_v1_controller_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +136,7 @@ func (x *RunLabRequest) String() string {
 func (*RunLabRequest) ProtoMessage() {}
 
 func (x *RunLabRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[0]
+	mi := &file_socklab_v1_controller_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +149,7 @@ func (x *RunLabRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunLabRequest.ProtoReflect.Descriptor instead.
 func (*RunLabRequest) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{0}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RunLabRequest) GetLab() string {
@@ -121,7 +204,7 @@ type RunLabResponse struct {
 
 func (x *RunLabResponse) Reset() {
 	*x = RunLabResponse{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[1]
+	mi := &file_socklab_v1_controller_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -133,7 +216,7 @@ func (x *RunLabResponse) String() string {
 func (*RunLabResponse) ProtoMessage() {}
 
 func (x *RunLabResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[1]
+	mi := &file_socklab_v1_controller_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -146,7 +229,7 @@ func (x *RunLabResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunLabResponse.ProtoReflect.Descriptor instead.
 func (*RunLabResponse) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{1}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RunLabResponse) GetMsg() isRunLabResponse_Msg {
@@ -221,7 +304,7 @@ type HostBinding struct {
 
 func (x *HostBinding) Reset() {
 	*x = HostBinding{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[2]
+	mi := &file_socklab_v1_controller_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -233,7 +316,7 @@ func (x *HostBinding) String() string {
 func (*HostBinding) ProtoMessage() {}
 
 func (x *HostBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[2]
+	mi := &file_socklab_v1_controller_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -246,7 +329,7 @@ func (x *HostBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostBinding.ProtoReflect.Descriptor instead.
 func (*HostBinding) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{2}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *HostBinding) GetRole() string {
@@ -276,7 +359,7 @@ type CheckInfo struct {
 
 func (x *CheckInfo) Reset() {
 	*x = CheckInfo{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[3]
+	mi := &file_socklab_v1_controller_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -288,7 +371,7 @@ func (x *CheckInfo) String() string {
 func (*CheckInfo) ProtoMessage() {}
 
 func (x *CheckInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[3]
+	mi := &file_socklab_v1_controller_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -301,7 +384,7 @@ func (x *CheckInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckInfo.ProtoReflect.Descriptor instead.
 func (*CheckInfo) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{3}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CheckInfo) GetId() string {
@@ -337,7 +420,7 @@ type RunStarted struct {
 
 func (x *RunStarted) Reset() {
 	*x = RunStarted{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[4]
+	mi := &file_socklab_v1_controller_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -349,7 +432,7 @@ func (x *RunStarted) String() string {
 func (*RunStarted) ProtoMessage() {}
 
 func (x *RunStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[4]
+	mi := &file_socklab_v1_controller_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -362,7 +445,7 @@ func (x *RunStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunStarted.ProtoReflect.Descriptor instead.
 func (*RunStarted) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{4}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RunStarted) GetRunId() string {
@@ -411,7 +494,7 @@ type RunFinished struct {
 
 func (x *RunFinished) Reset() {
 	*x = RunFinished{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[5]
+	mi := &file_socklab_v1_controller_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -423,7 +506,7 @@ func (x *RunFinished) String() string {
 func (*RunFinished) ProtoMessage() {}
 
 func (x *RunFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[5]
+	mi := &file_socklab_v1_controller_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -436,7 +519,7 @@ func (x *RunFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunFinished.ProtoReflect.Descriptor instead.
 func (*RunFinished) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{5}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RunFinished) GetResultJson() string {
@@ -457,7 +540,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[6]
+	mi := &file_socklab_v1_controller_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +552,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[6]
+	mi := &file_socklab_v1_controller_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +565,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{6}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListRunsRequest) GetLimit() uint32 {
@@ -513,7 +596,7 @@ type RunSummary struct {
 
 func (x *RunSummary) Reset() {
 	*x = RunSummary{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[7]
+	mi := &file_socklab_v1_controller_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -525,7 +608,7 @@ func (x *RunSummary) String() string {
 func (*RunSummary) ProtoMessage() {}
 
 func (x *RunSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[7]
+	mi := &file_socklab_v1_controller_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -538,7 +621,7 @@ func (x *RunSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunSummary.ProtoReflect.Descriptor instead.
 func (*RunSummary) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{7}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RunSummary) GetRunId() string {
@@ -594,7 +677,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[8]
+	mi := &file_socklab_v1_controller_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +689,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[8]
+	mi := &file_socklab_v1_controller_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +702,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{8}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListRunsResponse) GetRuns() []*RunSummary {
@@ -640,7 +723,7 @@ type GetTranscriptRequest struct {
 
 func (x *GetTranscriptRequest) Reset() {
 	*x = GetTranscriptRequest{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[9]
+	mi := &file_socklab_v1_controller_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -652,7 +735,7 @@ func (x *GetTranscriptRequest) String() string {
 func (*GetTranscriptRequest) ProtoMessage() {}
 
 func (x *GetTranscriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[9]
+	mi := &file_socklab_v1_controller_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -665,7 +748,7 @@ func (x *GetTranscriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTranscriptRequest.ProtoReflect.Descriptor instead.
 func (*GetTranscriptRequest) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{9}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetTranscriptRequest) GetRunId() string {
@@ -692,7 +775,7 @@ type GetTranscriptResponse struct {
 
 func (x *GetTranscriptResponse) Reset() {
 	*x = GetTranscriptResponse{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[10]
+	mi := &file_socklab_v1_controller_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -704,7 +787,7 @@ func (x *GetTranscriptResponse) String() string {
 func (*GetTranscriptResponse) ProtoMessage() {}
 
 func (x *GetTranscriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[10]
+	mi := &file_socklab_v1_controller_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -717,7 +800,7 @@ func (x *GetTranscriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTranscriptResponse.ProtoReflect.Descriptor instead.
 func (*GetTranscriptResponse) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{10}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetTranscriptResponse) GetMsg() isGetTranscriptResponse_Msg {
@@ -788,7 +871,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[11]
+	mi := &file_socklab_v1_controller_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -800,7 +883,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[11]
+	mi := &file_socklab_v1_controller_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -813,7 +896,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{11}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{13}
 }
 
 // AgentStatus is one inventory agent and what it says of itself.
@@ -839,7 +922,7 @@ type AgentStatus struct {
 
 func (x *AgentStatus) Reset() {
 	*x = AgentStatus{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[12]
+	mi := &file_socklab_v1_controller_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +934,7 @@ func (x *AgentStatus) String() string {
 func (*AgentStatus) ProtoMessage() {}
 
 func (x *AgentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[12]
+	mi := &file_socklab_v1_controller_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +947,7 @@ func (x *AgentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentStatus.ProtoReflect.Descriptor instead.
 func (*AgentStatus) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{12}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AgentStatus) GetName() string {
@@ -927,7 +1010,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[13]
+	mi := &file_socklab_v1_controller_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1022,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[13]
+	mi := &file_socklab_v1_controller_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1035,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{13}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*AgentStatus {
@@ -967,7 +1050,10 @@ var File_socklab_v1_controller_proto protoreflect.FileDescriptor
 const file_socklab_v1_controller_proto_rawDesc = "" +
 	"\n" +
 	"\x1bsocklab/v1/controller.proto\x12\n" +
-	"socklab.v1\x1a\x1bsocklab/v1/transcript.proto\"\xe8\x01\n" +
+	"socklab.v1\x1a\x1bsocklab/v1/transcript.proto\")\n" +
+	"\x10CancelRunRequest\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\x13\n" +
+	"\x11CancelRunResponse\"\xe8\x01\n" +
 	"\rRunLabRequest\x12\x10\n" +
 	"\x03lab\x18\x01 \x01(\tR\x03lab\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\fR\x06source\x12\x1b\n" +
@@ -1027,13 +1113,14 @@ const file_socklab_v1_controller_proto_rawDesc = "" +
 	"\fhost_address\x18\x06 \x01(\tR\vhostAddress\x12\x16\n" +
 	"\x06labels\x18\a \x03(\tR\x06labels\"E\n" +
 	"\x12ListAgentsResponse\x12/\n" +
-	"\x06agents\x18\x01 \x03(\v2\x17.socklab.v1.AgentStatusR\x06agents2\xc2\x02\n" +
+	"\x06agents\x18\x01 \x03(\v2\x17.socklab.v1.AgentStatusR\x06agents2\x8c\x03\n" +
 	"\x11ControllerService\x12K\n" +
 	"\n" +
 	"ListAgents\x12\x1d.socklab.v1.ListAgentsRequest\x1a\x1e.socklab.v1.ListAgentsResponse\x12A\n" +
 	"\x06RunLab\x12\x19.socklab.v1.RunLabRequest\x1a\x1a.socklab.v1.RunLabResponse0\x01\x12E\n" +
 	"\bListRuns\x12\x1b.socklab.v1.ListRunsRequest\x1a\x1c.socklab.v1.ListRunsResponse\x12V\n" +
-	"\rGetTranscript\x12 .socklab.v1.GetTranscriptRequest\x1a!.socklab.v1.GetTranscriptResponse0\x01B7Z5github.com/socklab/socklab/proto/socklab/v1;socklabv1b\x06proto3"
+	"\rGetTranscript\x12 .socklab.v1.GetTranscriptRequest\x1a!.socklab.v1.GetTranscriptResponse0\x01\x12H\n" +
+	"\tCancelRun\x12\x1c.socklab.v1.CancelRunRequest\x1a\x1d.socklab.v1.CancelRunResponseB7Z5github.com/socklab/socklab/proto/socklab/v1;socklabv1b\x06proto3"
 
 var (
 	file_socklab_v1_controller_proto_rawDescOnce sync.Once
@@ -1047,47 +1134,51 @@ func file_socklab_v1_controller_proto_rawDescGZIP() []byte {
 	return file_socklab_v1_controller_proto_rawDescData
 }
 
-var file_socklab_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_socklab_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_socklab_v1_controller_proto_goTypes = []any{
-	(*RunLabRequest)(nil),         // 0: socklab.v1.RunLabRequest
-	(*RunLabResponse)(nil),        // 1: socklab.v1.RunLabResponse
-	(*HostBinding)(nil),           // 2: socklab.v1.HostBinding
-	(*CheckInfo)(nil),             // 3: socklab.v1.CheckInfo
-	(*RunStarted)(nil),            // 4: socklab.v1.RunStarted
-	(*RunFinished)(nil),           // 5: socklab.v1.RunFinished
-	(*ListRunsRequest)(nil),       // 6: socklab.v1.ListRunsRequest
-	(*RunSummary)(nil),            // 7: socklab.v1.RunSummary
-	(*ListRunsResponse)(nil),      // 8: socklab.v1.ListRunsResponse
-	(*GetTranscriptRequest)(nil),  // 9: socklab.v1.GetTranscriptRequest
-	(*GetTranscriptResponse)(nil), // 10: socklab.v1.GetTranscriptResponse
-	(*ListAgentsRequest)(nil),     // 11: socklab.v1.ListAgentsRequest
-	(*AgentStatus)(nil),           // 12: socklab.v1.AgentStatus
-	(*ListAgentsResponse)(nil),    // 13: socklab.v1.ListAgentsResponse
-	nil,                           // 14: socklab.v1.RunLabRequest.AgentsEntry
-	(*Event)(nil),                 // 15: socklab.v1.Event
+	(*CancelRunRequest)(nil),      // 0: socklab.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),     // 1: socklab.v1.CancelRunResponse
+	(*RunLabRequest)(nil),         // 2: socklab.v1.RunLabRequest
+	(*RunLabResponse)(nil),        // 3: socklab.v1.RunLabResponse
+	(*HostBinding)(nil),           // 4: socklab.v1.HostBinding
+	(*CheckInfo)(nil),             // 5: socklab.v1.CheckInfo
+	(*RunStarted)(nil),            // 6: socklab.v1.RunStarted
+	(*RunFinished)(nil),           // 7: socklab.v1.RunFinished
+	(*ListRunsRequest)(nil),       // 8: socklab.v1.ListRunsRequest
+	(*RunSummary)(nil),            // 9: socklab.v1.RunSummary
+	(*ListRunsResponse)(nil),      // 10: socklab.v1.ListRunsResponse
+	(*GetTranscriptRequest)(nil),  // 11: socklab.v1.GetTranscriptRequest
+	(*GetTranscriptResponse)(nil), // 12: socklab.v1.GetTranscriptResponse
+	(*ListAgentsRequest)(nil),     // 13: socklab.v1.ListAgentsRequest
+	(*AgentStatus)(nil),           // 14: socklab.v1.AgentStatus
+	(*ListAgentsResponse)(nil),    // 15: socklab.v1.ListAgentsResponse
+	nil,                           // 16: socklab.v1.RunLabRequest.AgentsEntry
+	(*Event)(nil),                 // 17: socklab.v1.Event
 }
 var file_socklab_v1_controller_proto_depIdxs = []int32{
-	14, // 0: socklab.v1.RunLabRequest.agents:type_name -> socklab.v1.RunLabRequest.AgentsEntry
-	4,  // 1: socklab.v1.RunLabResponse.started:type_name -> socklab.v1.RunStarted
-	15, // 2: socklab.v1.RunLabResponse.event:type_name -> socklab.v1.Event
-	5,  // 3: socklab.v1.RunLabResponse.finished:type_name -> socklab.v1.RunFinished
-	2,  // 4: socklab.v1.RunStarted.hosts:type_name -> socklab.v1.HostBinding
-	3,  // 5: socklab.v1.RunStarted.checks:type_name -> socklab.v1.CheckInfo
-	7,  // 6: socklab.v1.ListRunsResponse.runs:type_name -> socklab.v1.RunSummary
-	4,  // 7: socklab.v1.GetTranscriptResponse.started:type_name -> socklab.v1.RunStarted
-	15, // 8: socklab.v1.GetTranscriptResponse.event:type_name -> socklab.v1.Event
-	5,  // 9: socklab.v1.GetTranscriptResponse.finished:type_name -> socklab.v1.RunFinished
-	12, // 10: socklab.v1.ListAgentsResponse.agents:type_name -> socklab.v1.AgentStatus
-	11, // 11: socklab.v1.ControllerService.ListAgents:input_type -> socklab.v1.ListAgentsRequest
-	0,  // 12: socklab.v1.ControllerService.RunLab:input_type -> socklab.v1.RunLabRequest
-	6,  // 13: socklab.v1.ControllerService.ListRuns:input_type -> socklab.v1.ListRunsRequest
-	9,  // 14: socklab.v1.ControllerService.GetTranscript:input_type -> socklab.v1.GetTranscriptRequest
-	13, // 15: socklab.v1.ControllerService.ListAgents:output_type -> socklab.v1.ListAgentsResponse
-	1,  // 16: socklab.v1.ControllerService.RunLab:output_type -> socklab.v1.RunLabResponse
-	8,  // 17: socklab.v1.ControllerService.ListRuns:output_type -> socklab.v1.ListRunsResponse
-	10, // 18: socklab.v1.ControllerService.GetTranscript:output_type -> socklab.v1.GetTranscriptResponse
-	15, // [15:19] is the sub-list for method output_type
-	11, // [11:15] is the sub-list for method input_type
+	16, // 0: socklab.v1.RunLabRequest.agents:type_name -> socklab.v1.RunLabRequest.AgentsEntry
+	6,  // 1: socklab.v1.RunLabResponse.started:type_name -> socklab.v1.RunStarted
+	17, // 2: socklab.v1.RunLabResponse.event:type_name -> socklab.v1.Event
+	7,  // 3: socklab.v1.RunLabResponse.finished:type_name -> socklab.v1.RunFinished
+	4,  // 4: socklab.v1.RunStarted.hosts:type_name -> socklab.v1.HostBinding
+	5,  // 5: socklab.v1.RunStarted.checks:type_name -> socklab.v1.CheckInfo
+	9,  // 6: socklab.v1.ListRunsResponse.runs:type_name -> socklab.v1.RunSummary
+	6,  // 7: socklab.v1.GetTranscriptResponse.started:type_name -> socklab.v1.RunStarted
+	17, // 8: socklab.v1.GetTranscriptResponse.event:type_name -> socklab.v1.Event
+	7,  // 9: socklab.v1.GetTranscriptResponse.finished:type_name -> socklab.v1.RunFinished
+	14, // 10: socklab.v1.ListAgentsResponse.agents:type_name -> socklab.v1.AgentStatus
+	13, // 11: socklab.v1.ControllerService.ListAgents:input_type -> socklab.v1.ListAgentsRequest
+	2,  // 12: socklab.v1.ControllerService.RunLab:input_type -> socklab.v1.RunLabRequest
+	8,  // 13: socklab.v1.ControllerService.ListRuns:input_type -> socklab.v1.ListRunsRequest
+	11, // 14: socklab.v1.ControllerService.GetTranscript:input_type -> socklab.v1.GetTranscriptRequest
+	0,  // 15: socklab.v1.ControllerService.CancelRun:input_type -> socklab.v1.CancelRunRequest
+	15, // 16: socklab.v1.ControllerService.ListAgents:output_type -> socklab.v1.ListAgentsResponse
+	3,  // 17: socklab.v1.ControllerService.RunLab:output_type -> socklab.v1.RunLabResponse
+	10, // 18: socklab.v1.ControllerService.ListRuns:output_type -> socklab.v1.ListRunsResponse
+	12, // 19: socklab.v1.ControllerService.GetTranscript:output_type -> socklab.v1.GetTranscriptResponse
+	1,  // 20: socklab.v1.ControllerService.CancelRun:output_type -> socklab.v1.CancelRunResponse
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -1099,12 +1190,12 @@ func file_socklab_v1_controller_proto_init() {
 		return
 	}
 	file_socklab_v1_transcript_proto_init()
-	file_socklab_v1_controller_proto_msgTypes[1].OneofWrappers = []any{
+	file_socklab_v1_controller_proto_msgTypes[3].OneofWrappers = []any{
 		(*RunLabResponse_Started)(nil),
 		(*RunLabResponse_Event)(nil),
 		(*RunLabResponse_Finished)(nil),
 	}
-	file_socklab_v1_controller_proto_msgTypes[10].OneofWrappers = []any{
+	file_socklab_v1_controller_proto_msgTypes[12].OneofWrappers = []any{
 		(*GetTranscriptResponse_Started)(nil),
 		(*GetTranscriptResponse_Event)(nil),
 		(*GetTranscriptResponse_Finished)(nil),
@@ -1115,7 +1206,7 @@ func file_socklab_v1_controller_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_socklab_v1_controller_proto_rawDesc), len(file_socklab_v1_controller_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

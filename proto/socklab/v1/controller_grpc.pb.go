@@ -23,6 +23,7 @@ const (
 	ControllerService_RunLab_FullMethodName        = "/socklab.v1.ControllerService/RunLab"
 	ControllerService_ListRuns_FullMethodName      = "/socklab.v1.ControllerService/ListRuns"
 	ControllerService_GetTranscript_FullMethodName = "/socklab.v1.ControllerService/GetTranscript"
+	ControllerService_CancelRun_FullMethodName     = "/socklab.v1.ControllerService/CancelRun"
 )
 
 // ControllerServiceClient is the client API for ControllerService service.
@@ -42,6 +43,8 @@ type ControllerServiceClient interface {
 	ListRuns(ctx context.Context, in *ListRunsRequest, opts ...grpc.CallOption) (*ListRunsResponse, error)
 	// GetTranscript streams a stored run: its start, its events in order, then its result.
 	GetTranscript(ctx context.Context, in *GetTranscriptRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetTranscriptResponse], error)
+	// CancelRun stops a run in progress; it ends as interrupted, its partial transcript stored.
+	CancelRun(ctx context.Context, in *CancelRunRequest, opts ...grpc.CallOption) (*CancelRunResponse, error)
 }
 
 type controllerServiceClient struct {
@@ -110,6 +113,16 @@ func (c *controllerServiceClient) GetTranscript(ctx context.Context, in *GetTran
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ControllerService_GetTranscriptClient = grpc.ServerStreamingClient[GetTranscriptResponse]
 
+func (c *controllerServiceClient) CancelRun(ctx context.Context, in *CancelRunRequest, opts ...grpc.CallOption) (*CancelRunResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelRunResponse)
+	err := c.cc.Invoke(ctx, ControllerService_CancelRun_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControllerServiceServer is the server API for ControllerService service.
 // All implementations must embed UnimplementedControllerServiceServer
 // for forward compatibility.
@@ -127,6 +140,8 @@ type ControllerServiceServer interface {
 	ListRuns(context.Context, *ListRunsRequest) (*ListRunsResponse, error)
 	// GetTranscript streams a stored run: its start, its events in order, then its result.
 	GetTranscript(*GetTranscriptRequest, grpc.ServerStreamingServer[GetTranscriptResponse]) error
+	// CancelRun stops a run in progress; it ends as interrupted, its partial transcript stored.
+	CancelRun(context.Context, *CancelRunRequest) (*CancelRunResponse, error)
 	mustEmbedUnimplementedControllerServiceServer()
 }
 
@@ -148,6 +163,9 @@ func (UnimplementedControllerServiceServer) ListRuns(context.Context, *ListRunsR
 }
 func (UnimplementedControllerServiceServer) GetTranscript(*GetTranscriptRequest, grpc.ServerStreamingServer[GetTranscriptResponse]) error {
 	return status.Error(codes.Unimplemented, "method GetTranscript not implemented")
+}
+func (UnimplementedControllerServiceServer) CancelRun(context.Context, *CancelRunRequest) (*CancelRunResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelRun not implemented")
 }
 func (UnimplementedControllerServiceServer) mustEmbedUnimplementedControllerServiceServer() {}
 func (UnimplementedControllerServiceServer) testEmbeddedByValue()                           {}
@@ -228,6 +246,24 @@ func _ControllerService_GetTranscript_Handler(srv interface{}, stream grpc.Serve
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ControllerService_GetTranscriptServer = grpc.ServerStreamingServer[GetTranscriptResponse]
 
+func _ControllerService_CancelRun_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelRunRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServiceServer).CancelRun(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControllerService_CancelRun_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServiceServer).CancelRun(ctx, req.(*CancelRunRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControllerService_ServiceDesc is the grpc.ServiceDesc for ControllerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -242,6 +278,10 @@ var ControllerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRuns",
 			Handler:    _ControllerService_ListRuns_Handler,
+		},
+		{
+			MethodName: "CancelRun",
+			Handler:    _ControllerService_CancelRun_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
