@@ -162,6 +162,13 @@ func Run(ctx context.Context, l *lab.Lab, topo topology.Topology, opts Options, 
 	return res
 }
 
+// closing reports whether the run has begun closing its sessions.
+func (r *run) closing() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
 // lose records that a host's agent is gone and stops the lab.
 func (r *run) lose(role string, err error) {
 	r.mu.Lock()
@@ -295,8 +302,9 @@ func (r *run) open(ctx context.Context, h topology.Host, lease time.Duration) (*
 		for {
 			resp, err := stream.Recv()
 			if err != nil {
-				if !ended && follow.Err() == nil {
-					// The stream broke before the session's end: the agent is gone.
+				if !ended && follow.Err() == nil && status.Code(err) != codes.NotFound && !r.closing() {
+					// The stream broke before the session's end: the agent is gone. (NotFound:
+					// the stream began after the session closed, in a run shorter than that.)
 					r.lose(h.Role, fmt.Errorf("lost mid-run: %w", err))
 				}
 				return
