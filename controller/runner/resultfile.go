@@ -18,15 +18,17 @@ type ResultFile struct {
 	Params map[string]any `json:"params"`
 	// Hosts maps each lab host to its address.
 	Hosts map[string]string `json:"hosts"`
-	// Started and Finished bound the run.
-	Started  time.Time `json:"started"`
+	// Started is when the run began.
+	Started time.Time `json:"started"`
+	// Finished is when it ended.
 	Finished time.Time `json:"finished"`
 	// Verdict is "passed", "failed" or "error".
 	Verdict string `json:"verdict"`
 	// ExitCode is the CLI's exit code.
 	ExitCode int `json:"exit_code"`
-	// Score and MaxScore are the points earned and possible.
-	Score    int `json:"score"`
+	// Score is the points earned.
+	Score int `json:"score"`
+	// MaxScore is the points possible.
 	MaxScore int `json:"max_score"`
 	// Checks are every declared check.
 	Checks []CheckFile `json:"checks"`
@@ -36,11 +38,16 @@ type ResultFile struct {
 
 // CheckFile is one check in result.json.
 type CheckFile struct {
-	ID        string `json:"id"`
-	Passed    bool   `json:"passed"`
-	Points    int    `json:"points"`
-	MaxPoints int    `json:"max_points"`
-	Message   string `json:"message"`
+	// ID is the check's slug.
+	ID string `json:"id"`
+	// Passed is set when the check held.
+	Passed bool `json:"passed"`
+	// Points is what the check earned.
+	Points int `json:"points"`
+	// MaxPoints is what it is worth.
+	MaxPoints int `json:"max_points"`
+	// Message explains a failure ("" when it passed).
+	Message string `json:"message"`
 }
 
 // File returns the run as result.json holds it.
