@@ -22,7 +22,6 @@ import (
 	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/transcript"
 	"github.com/socklab/socklab/labs"
-	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
 // exitError ends the command with code, after printing msg (if any) to stderr.
@@ -309,14 +308,8 @@ func saveRun(ctx context.Context, path string, res *runner.Result) error {
 		return err
 	}
 	defer st.Close()
-	events := make([]*socklabv1.Event, 0, len(res.Entries))
-	for _, e := range res.Entries {
-		if ev := report.EntryEvent(e); ev != nil {
-			events = append(events, ev)
-		}
-	}
 	// The run is saved even when it was interrupted: a history shows what happened.
-	return st.Save(context.WithoutCancel(ctx), res.File(), events)
+	return st.SaveRun(context.WithoutCancel(ctx), res)
 }
 
 // openStore opens the run history at path ("" = the default).

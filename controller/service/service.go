@@ -101,13 +101,7 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 	}
 	snk.started(res) // when the topology failed, nothing started yet
 	if len(res.Hosts) > 0 {
-		events := make([]*socklabv1.Event, 0, len(res.Entries))
-		for _, e := range res.Entries {
-			if ev := report.EntryEvent(e); ev != nil {
-				events = append(events, ev)
-			}
-		}
-		if err := s.store.Save(context.WithoutCancel(stream.Context()), res.File(), events); err != nil {
+		if err := s.store.SaveRun(context.WithoutCancel(stream.Context()), res); err != nil {
 			return status.Errorf(codes.Internal, "store the run: %v", err)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 
+	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/runner"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
@@ -115,6 +116,17 @@ func (s *Store) Save(ctx context.Context, res runner.ResultFile, events []*sockl
 // eventBatch is how many events one INSERT statement writes: one statement per row is
 // the cost that dominates in SQLite.
 const eventBatch = 256
+
+// SaveRun writes a finished run: its result.json and its merged transcript's events.
+func (s *Store) SaveRun(ctx context.Context, res *runner.Result) error {
+	events := make([]*socklabv1.Event, 0, len(res.Entries))
+	for _, e := range res.Entries {
+		if ev := report.EntryEvent(e); ev != nil {
+			events = append(events, ev)
+		}
+	}
+	return s.Save(ctx, res.File(), events)
+}
 
 // insertEvents writes events numbered from first, eventBatch rows per statement.
 func insertEvents(ctx context.Context, tx *sql.Tx, runID string, first int, events []*socklabv1.Event) error {
