@@ -111,7 +111,8 @@ func dialController(addr, token string) (socklabv1.ControllerServiceClient, func
 }
 
 // remoteRun runs a lab on a controller and shows it as a local run would.
-func remoteRun(cmd *cobra.Command, name string, f runFlags) error {
+// Its flags were checked by runLab; color says whether to colour the text.
+func remoteRun(cmd *cobra.Command, name string, f runFlags, color bool) error {
 	api, closeConn, err := dialController(f.controller, f.token)
 	if err != nil {
 		return exitError{code: runner.ExitInfra, msg: err.Error()}
@@ -133,12 +134,7 @@ func remoteRun(cmd *cobra.Command, name string, f runFlags) error {
 	if err != nil {
 		return exitError{code: runner.ExitInfra, msg: err.Error()}
 	}
-	out := cmd.OutOrStdout()
-	color, err := useColor(f.color, out)
-	if err != nil {
-		return usageError{err}
-	}
-	errOut := cmd.ErrOrStderr()
+	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	return showStream(out, color, f.format, func() (*socklabv1.RunStarted, *socklabv1.Event, *socklabv1.RunFinished, error) {
 		m, err := stream.Recv()
 		if id := m.GetStarted().GetRunId(); id != "" {

@@ -153,13 +153,6 @@ func loadLab(name string) (*lab.Lab, error) {
 }
 
 func runLab(cmd *cobra.Command, name string, f runFlags) error {
-	if f.controller != "" {
-		return remoteRun(cmd, name, f)
-	}
-	l, err := loadLab(name)
-	if err != nil {
-		return exitError{code: runner.ExitBadLab, msg: err.Error()}
-	}
 	out := cmd.OutOrStdout()
 	color, err := useColor(f.color, out)
 	if err != nil {
@@ -167,6 +160,13 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	}
 	if f.format != "text" && f.format != "jsonl" {
 		return usageError{fmt.Errorf("--format %q: want text or jsonl", f.format)}
+	}
+	if f.controller != "" {
+		return remoteRun(cmd, name, f, color)
+	}
+	l, err := loadLab(name)
+	if err != nil {
+		return exitError{code: runner.ExitBadLab, msg: err.Error()}
 	}
 	if f.out != "" {
 		if err := os.MkdirAll(f.out, 0o755); err != nil {
