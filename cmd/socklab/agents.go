@@ -7,10 +7,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/status"
 
 	"github.com/socklab/socklab/controller/topology"
-	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
 func agentsCommand() *cobra.Command {
@@ -47,7 +45,7 @@ func agentsCommand() *cobra.Command {
 				return err
 			}
 			if down > 0 {
-				return exitError{code: 3, msg: fmt.Sprintf("%d of %d agents do not answer", down, len(inv.Agents))}
+				return exitError{code: exitInfra, msg: fmt.Sprintf("%d of %d agents do not answer", down, len(inv.Agents))}
 			}
 			return nil
 		},
@@ -60,23 +58,23 @@ func agentsCommand() *cobra.Command {
 
 // remoteAgents shows a controller's agents.
 func remoteAgents(cmd *cobra.Command, addr, token string) error {
-	api, closeConn, err := dialController(addr, token)
+	c, err := dialController(addr, token)
 	if err != nil {
 		return err
 	}
-	defer closeConn()
-	resp, err := api.ListAgents(cmd.Context(), &socklabv1.ListAgentsRequest{})
+	defer c.Close()
+	agents, err := c.ListAgents(cmd.Context())
 	if err != nil {
-		return exitError{code: 3, msg: status.Convert(err).Message()}
+		return exitError{code: exitInfra, msg: err.Error()}
 	}
-	if len(resp.GetAgents()) == 0 {
+	if len(agents) == 0 {
 		fmt.Fprintln(cmd.OutOrStdout(), "the controller runs labs on local agents started for each run")
 		return nil
 	}
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tADDRESS\tSTATUS\tVERSION\tHOST ADDRESS\tLABELS")
 	down := 0
-	for _, a := range resp.GetAgents() {
+	for _, a := range agents {
 		state := "up"
 		if !a.GetUp() {
 			state, down = "down: "+a.GetError(), down+1
@@ -87,7 +85,7 @@ func remoteAgents(cmd *cobra.Command, addr, token string) error {
 		return err
 	}
 	if down > 0 {
-		return exitError{code: 3, msg: fmt.Sprintf("%d of %d agents do not answer", down, len(resp.GetAgents()))}
+		return exitError{code: exitInfra, msg: fmt.Sprintf("%d of %d agents do not answer", down, len(agents))}
 	}
 	return nil
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -14,16 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/status"
 
-	"github.com/socklab/socklab/agent/client"
 	"github.com/socklab/socklab/agent/server"
+	"github.com/socklab/socklab/controller/remote"
 	"github.com/socklab/socklab/controller/report"
-	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/service"
 	"github.com/socklab/socklab/controller/topology"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
@@ -98,31 +92,27 @@ Without --inventory, labs run on local agents started for each run.`,
 	return cmd
 }
 
-// dialController connects to a controller.
-func dialController(addr, token string) (socklabv1.ControllerServiceClient, func() error, error) {
-	if token == "" {
-		token = os.Getenv("SOCKLAB_TOKEN")
-	}
-	c, err := client.Dial(addr, token)
+// dialController connects to a controller ("" token: $SOCKLAB_TOKEN).
+func dialController(addr, token string) (*remote.Client, error) {
+	c, err := remote.Dial(addr, token)
 	if err != nil {
-		return nil, nil, err
+		return nil, exitError{code: exitInfra, msg: err.Error()}
 	}
-	return socklabv1.NewControllerServiceClient(c.Conn()), c.Close, nil
+	return c, nil
 }
 
-// remoteRun runs a lab on a controller and shows it as a local run would.
-// Its flags were checked by runLab; color says whether to colour the text.
-func remoteRun(cmd *cobra.Command, name string, f runFlags, color bool) error {
-	api, closeConn, err := dialController(f.controller, f.token)
+// remoteRun runs a lab on a controller and shows it on w as a local run would.
+func remoteRun(cmd *cobra.Command, name string, f runFlags, w report.Writer) error {
+	c, err := dialController(f.controller, f.token)
 	if err != nil {
-		return exitError{code: runner.ExitInfra, msg: err.Error()}
+		return err
 	}
-	defer closeConn()
+	defer c.Close()
 	req := &socklabv1.RunLabRequest{Lab: name, Params: f.params, Agents: map[string]string{}}
 	if strings.HasSuffix(name, ".star") || strings.ContainsRune(name, os.PathSeparator) {
 		src, err := os.ReadFile(name)
 		if err != nil {
-			return exitError{code: runner.ExitBadLab, msg: err.Error()}
+			return exitError{code: exitUsage, msg: err.Error()}
 		}
 		req.Source, req.FileName = src, filepath.Base(name)
 	}
@@ -130,87 +120,14 @@ func remoteRun(cmd *cobra.Command, name string, f runFlags, color bool) error {
 		role, target, _ := strings.Cut(a, "=")
 		req.Agents[role] = target
 	}
-	stream, err := api.RunLab(cmd.Context(), req)
+	errOut := cmd.ErrOrStderr()
+	res, err := c.RunLab(cmd.Context(), req, func(id string) {
+		fmt.Fprintf(errOut, "%s on %s (stop it with: socklab cancel %s --controller %s)\n", id, f.controller, id, f.controller)
+	}, w)
 	if err != nil {
-		return exitError{code: runner.ExitInfra, msg: err.Error()}
+		return remoteError(err)
 	}
-	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
-	return showStream(out, color, f.format, func() (*socklabv1.RunStarted, *socklabv1.Event, *socklabv1.RunFinished, error) {
-		m, err := stream.Recv()
-		if id := m.GetStarted().GetRunId(); id != "" {
-			fmt.Fprintf(errOut, "%s on %s (stop it with: socklab cancel %s --controller %s)\n", id, f.controller, id, f.controller)
-		}
-		return m.GetStarted(), m.GetEvent(), m.GetFinished(), err
-	})
-}
-
-// showStream renders a controller's stream of a run (live or stored) as a local run
-// prints, and returns the run's exit code as an error.
-func showStream(out io.Writer, color bool, format string, next func() (*socklabv1.RunStarted, *socklabv1.Event, *socklabv1.RunFinished, error)) error {
-	text := report.NewText(out, report.TextOptions{Color: color})
-	j := report.NewJSONL(out)
-	addrs := map[string]string{}
-	descriptions := map[string]string{}
-	for {
-		started, ev, finished, err := next()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return exitError{code: runner.ExitInfra, msg: "the controller ended the stream before the run's result"}
-			}
-			code := runner.ExitInfra
-			if status.Code(err) == codes.InvalidArgument {
-				code = runner.ExitBadLab // the lab itself is wrong: file:line:col from the controller
-			}
-			if status.Code(err) == codes.Canceled {
-				code = runner.ExitInterrupted
-			}
-			return exitError{code: code, msg: status.Convert(err).Message()}
-		}
-		switch {
-		case started != nil:
-			var hosts []report.Host
-			for _, h := range started.GetHosts() {
-				addrs[h.GetRole()] = h.GetAddress()
-				hosts = append(hosts, report.Host{Role: h.GetRole(), Address: h.GetAddress()})
-			}
-			for _, c := range started.GetChecks() {
-				descriptions[c.GetId()] = c.GetDescription()
-			}
-			if format == "text" && len(hosts) > 0 {
-				sortHosts(hosts)
-				text.Header(started.GetLab(), started.GetSummary(), hosts)
-			}
-		case ev != nil:
-			if format == "jsonl" {
-				j.Entry(report.EventEntry(ev, addrs))
-			} else {
-				text.Entry(report.EventEntry(ev, addrs))
-			}
-		case finished != nil:
-			var res runner.ResultFile
-			if err := json.Unmarshal([]byte(finished.GetResultJson()), &res); err != nil {
-				return exitError{code: runner.ExitInfra, msg: "result: " + err.Error()}
-			}
-			if format == "text" {
-				checks := checksOf(res.Checks)
-				for i := range checks {
-					checks[i].Description = descriptions[checks[i].ID]
-				}
-				if len(res.Hosts) > 0 {
-					text.Checks(checks)
-				}
-				text.Footer(res.Verdict, res.Error)
-			}
-			if res.ExitCode != 0 {
-				msg := ""
-				if format != "text" {
-					msg = res.Error
-				}
-				return exitError{code: res.ExitCode, msg: msg}
-			}
-			return nil
-		}
-	}
+	return end(w, res, f.format)
 }
 
 func cancelCommand() *cobra.Command {
@@ -223,17 +140,13 @@ func cancelCommand() *cobra.Command {
 			if controller == "" {
 				return usageError{fmt.Errorf("--controller is required: local runs stop with Ctrl-C")}
 			}
-			api, closeConn, err := dialController(controller, token)
+			c, err := dialController(controller, token)
 			if err != nil {
 				return err
 			}
-			defer closeConn()
-			if _, err := api.CancelRun(cmd.Context(), &socklabv1.CancelRunRequest{RunId: args[0]}); err != nil {
-				code := runner.ExitInfra
-				if status.Code(err) == codes.NotFound {
-					code = runner.ExitBadLab
-				}
-				return exitError{code: code, msg: status.Convert(err).Message()}
+			defer c.Close()
+			if err := c.CancelRun(cmd.Context(), args[0]); err != nil {
+				return remoteError(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "cancelled %s\n", args[0])
 			return nil

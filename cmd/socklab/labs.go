@@ -24,7 +24,7 @@ func labsCommand() *cobra.Command {
 			for _, name := range labs.Names() {
 				l, err := labs.Load(name)
 				if err != nil {
-					return exitError{code: 2, msg: err.Error()}
+					return exitError{code: exitUsage, msg: err.Error()}
 				}
 				fmt.Fprintf(w, "%s\t%s\n", name, l.Summary)
 			}
@@ -37,7 +37,7 @@ func labsCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := loadLab(args[0])
 			if err != nil {
-				return exitError{code: 2, msg: err.Error()}
+				return exitError{code: exitUsage, msg: err.Error()}
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "%s: %s\n", l.Name, l.Summary)
@@ -75,7 +75,7 @@ func labsCommand() *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s)\n", a, l.Name)
 			}
 			if bad > 0 {
-				return exitError{code: 2}
+				return exitError{code: exitUsage}
 			}
 			return nil
 		},

@@ -10,7 +10,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/socklab/socklab/controller/runner"
+	"github.com/socklab/socklab/controller/transcript"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -26,7 +26,7 @@ func TestOutDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res runner.ResultFile
+	var res transcript.ResultFile
 	if err := json.Unmarshal(data, &res); err != nil {
 		t.Fatalf("result.json: %v\n%s", err, data)
 	}

@@ -1,27 +1,10 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/spf13/cobra"
 
 	"github.com/socklab/socklab/agent/server"
 )
-
-// usageError marks errors of the command line itself (exit code 2).
-type usageError struct{ error }
-
-func exitCode(err error) int {
-	var ee exitError
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	var ue usageError
-	if errors.As(err, &ue) {
-		return 2
-	}
-	return 1
-}
 
 func rootCommand() *cobra.Command {
 	root := &cobra.Command{

@@ -2,13 +2,10 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,14 +20,6 @@ import (
 	"github.com/socklab/socklab/controller/transcript"
 	"github.com/socklab/socklab/labs"
 )
-
-// exitError ends the command with code, after printing msg (if any) to stderr.
-type exitError struct {
-	code int
-	msg  string
-}
-
-func (e exitError) Error() string { return e.msg }
 
 // runFlags are the flags run and demo share.
 type runFlags struct {
@@ -152,6 +141,14 @@ func loadLab(name string) (*lab.Lab, error) {
 	return nil, fmt.Errorf("no built-in lab %q and no such file: see \"socklab labs list\"", name)
 }
 
+// writer returns what shows a run on out: the text transcript, or JSON lines.
+func writer(format string, out io.Writer, color bool) report.Writer {
+	if format == "jsonl" {
+		return report.NewJSONL(out)
+	}
+	return report.NewText(out, report.TextOptions{Color: color})
+}
+
 func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	out := cmd.OutOrStdout()
 	color, err := useColor(f.color, out)
@@ -161,22 +158,18 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	if f.format != "text" && f.format != "jsonl" {
 		return usageError{fmt.Errorf("--format %q: want text or jsonl", f.format)}
 	}
+	w := writer(f.format, out, color)
 	if f.controller != "" {
-		return remoteRun(cmd, name, f, color)
+		return remoteRun(cmd, name, f, w)
 	}
 	l, err := loadLab(name)
 	if err != nil {
-		return exitError{code: runner.ExitBadLab, msg: err.Error()}
+		return exitError{code: exitUsage, msg: err.Error()}
 	}
 	if f.out != "" {
 		if err := os.MkdirAll(f.out, 0o755); err != nil {
 			return usageError{fmt.Errorf("--out: %w", err)}
 		}
-	}
-	text := report.NewText(out, report.TextOptions{Color: color})
-	var show runner.Sink = sink{text}
-	if f.format == "jsonl" {
-		show = jsonlSink{report.NewJSONL(out)}
 	}
 	opts := runner.Options{Params: f.params, Pace: f.pace}
 	if f.step {
@@ -203,49 +196,37 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
-	res := runner.Run(cmd.Context(), l, topo, opts, show)
-	if len(res.Hosts) > 0 && f.db != "none" {
+	rec := runner.Run(cmd.Context(), l, topo, opts, w)
+	if len(rec.Header.Hosts) > 0 && f.db != "none" {
 		// The run is durable before it is reported done.
-		if err := saveRun(cmd.Context(), f.db, res); err != nil {
-			return exitError{code: runner.ExitInfra, msg: err.Error()}
+		if err := saveRun(cmd.Context(), f.db, rec); err != nil {
+			return exitError{code: exitInfra, msg: err.Error()}
 		}
 	}
 	if f.out != "" {
-		if err := writeOutputs(f.out, res); err != nil {
-			return exitError{code: runner.ExitInfra, msg: err.Error()}
+		if err := report.WriteDir(f.out, rec); err != nil {
+			return exitError{code: exitInfra, msg: "--out: " + err.Error()}
 		}
 	}
-	if res.ExitCode == runner.ExitBadLab && len(res.Hosts) == 0 {
-		return exitError{code: res.ExitCode, msg: res.ErrorText()}
+	return end(w, &rec.Result, f.format)
+}
+
+// end shows how a run ended (live, remote or stored) and returns its exit code as an
+// error: a run whose lab never started prints only its error.
+func end(w report.Writer, res *transcript.Result, format string) error {
+	if res.ExitCode == exitUsage && len(res.Header.Hosts) == 0 {
+		return exitError{code: res.ExitCode, msg: res.Error}
 	}
-	if f.format == "text" {
-		if len(res.Hosts) > 0 {
-			text.Checks(res.Checks)
-		}
-		text.Footer(res.Verdict(), res.ErrorText())
-	}
-	if res.ExitCode != runner.ExitPassed {
+	w.End(res)
+	if res.ExitCode != exitOK {
 		msg := ""
-		if f.format != "text" {
-			msg = res.ErrorText() // stdout holds only events: say on stderr what went wrong
+		if format != "text" {
+			msg = res.Error // stdout holds only events: say on stderr what went wrong
 		}
 		return exitError{code: res.ExitCode, msg: msg}
 	}
 	return nil
 }
-
-// sink shows a run on the text report.
-type sink struct{ text *report.Text }
-
-func (s sink) Header(l *lab.Lab, hosts []topology.Host) {
-	hs := make([]report.Host, len(hosts))
-	for i, h := range hosts {
-		hs[i] = report.Host{Role: h.Role, Address: h.IP.String()}
-	}
-	s.text.Header(l.Name, l.Summary, hs)
-}
-
-func (s sink) Entry(e transcript.Entry) { s.text.Entry(e) }
 
 func useColor(mode string, w io.Writer) (bool, error) {
 	switch mode {
@@ -264,52 +245,15 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// jsonlSink shows a run as JSON lines.
-type jsonlSink struct{ j *report.JSONL }
-
-func (jsonlSink) Header(*lab.Lab, []topology.Host) {}
-func (s jsonlSink) Entry(e transcript.Entry)       { s.j.Entry(e) }
-
-// writeOutputs writes a finished run into dir: transcript.txt (the merged transcript as
-// text, with the checks), transcript.jsonl (its events) and result.json.
-func writeOutputs(dir string, res *runner.Result) error {
-	var txt, jsonl bytes.Buffer
-	t := report.NewText(&txt, report.TextOptions{})
-	j := report.NewJSONL(&jsonl)
-	if res.Lab != nil && len(res.Hosts) > 0 {
-		sink{t}.Header(res.Lab, res.Hosts)
-	}
-	for _, e := range res.Entries {
-		t.Entry(e)
-		j.Entry(e)
-	}
-	if len(res.Hosts) > 0 {
-		t.Checks(res.Checks)
-	}
-	t.Footer(res.Verdict(), res.ErrorText())
-	result, err := json.MarshalIndent(res.File(), "", "  ")
-	if err != nil {
-		return fmt.Errorf("result.json: %w", err)
-	}
-	for name, data := range map[string][]byte{
-		"transcript.txt": txt.Bytes(), "transcript.jsonl": jsonl.Bytes(), "result.json": append(result, '\n'),
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
-	}
-	return nil
-}
-
 // saveRun stores a finished run in the history at path ("" = the default).
-func saveRun(ctx context.Context, path string, res *runner.Result) error {
+func saveRun(ctx context.Context, path string, rec *transcript.Record) error {
 	st, err := openStore(path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	// The run is saved even when it was interrupted: a history shows what happened.
-	return st.SaveRun(context.WithoutCancel(ctx), res)
+	return st.SaveRun(context.WithoutCancel(ctx), rec)
 }
 
 // openStore opens the run history at path ("" = the default).

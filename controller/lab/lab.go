@@ -23,6 +23,9 @@ import (
 	"go.starlark.net/resolve"
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
+
+	"github.com/socklab/socklab/controller/runner"
+	"github.com/socklab/socklab/controller/transcript"
 )
 
 // fileOptions are the Starlark dialect of labs: while loops and top-level control flow
@@ -77,20 +80,7 @@ type CheckDef struct {
 }
 
 // Error is a problem with the lab itself, reported as "file:line:col: message".
-type Error struct {
-	// Pos is the position in the lab's source, "file:line:col" (or "file" alone).
-	Pos string
-	// Msg says what is wrong.
-	Msg string
-}
-
-// Error returns "pos: msg".
-func (e *Error) Error() string {
-	if e.Pos == "" {
-		return e.Msg
-	}
-	return e.Pos + ": " + e.Msg
-}
+type Error = runner.LabError
 
 // Sources finds lab files and the files they load.
 type Sources interface {
@@ -263,6 +253,72 @@ func labBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	}
 	decl.name, decl.summary, decl.called = name, summary, true
 	return starlark.None, nil
+}
+
+var _ runner.Lab = (*Lab)(nil)
+
+// Info describes the lab for the runner.
+func (l *Lab) Info() runner.Info {
+	info := runner.Info{Name: l.Name, Summary: l.Summary, Hosts: append([]string(nil), l.Hosts...)}
+	for _, c := range l.Checks {
+		info.Checks = append(info.Checks, transcript.Check{ID: c.ID, Description: c.Description, MaxPoints: c.Points})
+	}
+	return info
+}
+
+// ParamValues resolves --param NAME=VALUE overrides, defaults included, as plain Go values:
+// int64, float64, bool, string or []byte.
+func (l *Lab) ParamValues(overrides []string) (map[string]any, error) {
+	params, err := l.ParseParams(overrides)
+	if err != nil {
+		return nil, &Error{Msg: err.Error()}
+	}
+	out := make(map[string]any, len(params))
+	for k, v := range params {
+		out[k] = plainValue(v)
+	}
+	return out, nil
+}
+
+// plainValue is a parameter's Starlark value as a plain Go value; an int too large for
+// int64 stays a Starlark value.
+func plainValue(v starlark.Value) any {
+	switch v := v.(type) {
+	case starlark.Int:
+		if n, ok := v.Int64(); ok {
+			return n
+		}
+	case starlark.Float:
+		return float64(v)
+	case starlark.Bool:
+		return bool(v)
+	case starlark.String:
+		return string(v)
+	case starlark.Bytes:
+		return []byte(v)
+	}
+	return v
+}
+
+// starlarkValue is the inverse of plainValue.
+func starlarkValue(v any) starlark.Value {
+	switch v := v.(type) {
+	case int64:
+		return starlark.MakeInt64(v)
+	case int:
+		return starlark.MakeInt(v)
+	case float64:
+		return starlark.Float(v)
+	case bool:
+		return starlark.Bool(v)
+	case string:
+		return starlark.String(v)
+	case []byte:
+		return starlark.Bytes(v)
+	case starlark.Value:
+		return v
+	}
+	return starlark.None
 }
 
 // ParseParams turns --param k=v strings into values of each parameter's declared type.

@@ -14,61 +14,19 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"github.com/socklab/socklab/controller/report"
+	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/transcript"
-	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
-// Env is what a running lab acts through: the agents of its hosts and the transcript.
-type Env interface {
-	// Do performs op on handle (0: a new socket) of the host with role. pos is the lab's
-	// file:line making the call. Socket errors are in the returned event; an error is the
-	// call's own (cancelled, watchdog, agent lost).
-	Do(ctx context.Context, role string, handle uint32, op *socklabv1.Operation, pos string) (*socklabv1.PerformResponse, error)
-	// Say records narration.
-	Say(text, pos string)
-}
-
-// HostInfo names a lab host for the lab: its role and address.
-type HostInfo struct {
-	// Role is the host's role.
-	Role string
-	// IP is its address, as t.<role>.ip.
-	IP string
-}
-
-// Outcome is how a run ended.
-type Outcome struct {
-	// Checks are every declared check, reached or not.
-	Checks []transcript.Check
-	// Err is what stopped the lab early, if anything: a *SocketError left uncaught, a
-	// *WatchdogError, an *ExpectError, an *InfraError, a *Error (a bug in the lab), or
-	// the context's error.
-	Err error
-	// Pos is the lab's file:line where Err happened.
-	Pos string
-}
-
-// Passed reports whether the lab ran to its end and every check held.
-func (o *Outcome) Passed() bool {
-	if o.Err != nil {
-		return false
-	}
-	for _, c := range o.Checks {
-		if !c.Passed {
-			return false
-		}
-	}
-	return true
-}
-
-// Run calls main(t) with the given parameters (from ParseParams; nil: the defaults). It
+// Run calls main(t) with the given parameters (from ParamValues; nil: the defaults). It
 // returns when main and every future it started have ended, or when one of them fails,
 // which cancels the rest.
-func (l *Lab) Run(ctx context.Context, env Env, hosts []HostInfo, params map[string]starlark.Value) *Outcome {
+func (l *Lab) Run(ctx context.Context, env runner.Env, hosts []runner.HostInfo, plain map[string]any) *runner.Outcome {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	if params == nil {
-		params, _ = l.ParseParams(nil)
+	params, _ := l.ParseParams(nil)
+	for k, v := range plain {
+		params[k] = starlarkValue(v)
 	}
 	r := &run{lab: l, env: env, ctx: ctx, cancel: cancel, checks: map[string]*transcript.Check{}}
 	for _, c := range l.Checks {
@@ -85,7 +43,7 @@ func (l *Lab) Run(ctx context.Context, env Env, hosts []HostInfo, params map[str
 	}
 	for _, role := range l.Hosts {
 		if r.t.hosts[role] == nil {
-			return &Outcome{Err: &Error{Pos: l.File, Msg: fmt.Sprintf("host %s has no agent", role)}, Checks: r.results()}
+			return &runner.Outcome{Err: &Error{Pos: l.File, Msg: fmt.Sprintf("host %s has no agent", role)}, Checks: r.results()}
 		}
 	}
 
@@ -97,7 +55,7 @@ func (l *Lab) Run(ctx context.Context, env Env, hosts []HostInfo, params map[str
 	}
 	r.gil.Unlock()
 	r.futures.Wait()
-	out := &Outcome{Checks: r.results()}
+	out := &runner.Outcome{Checks: r.results()}
 	r.mu.Lock()
 	out.Err, out.Pos = r.err, r.errPos
 	r.mu.Unlock()
@@ -117,7 +75,7 @@ func (l *Lab) Run(ctx context.Context, env Env, hosts []HostInfo, params map[str
 // run is one execution of a lab.
 type run struct {
 	lab    *Lab
-	env    Env
+	env    runner.Env
 	ctx    context.Context // the run's; cancelled on the first failure
 	cancel context.CancelCauseFunc
 	t      *tValue

@@ -8,13 +8,12 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/socklab/socklab/agent/client"
+	"github.com/socklab/socklab/agent/errdefs"
+	"github.com/socklab/socklab/controller/runner"
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
-	"github.com/socklab/socklab/agent/client"
-	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
 // SocketError is a socket call's error, raised in the lab as Python would raise OSError.
@@ -67,19 +66,8 @@ type ExpectError struct {
 // Error returns the message.
 func (e *ExpectError) Error() string { return e.Msg }
 
-// InfraError is an agent that could not be reached or was lost mid-run.
-type InfraError struct {
-	// Host is the lab host whose agent failed.
-	Host string
-	// Err is what happened.
-	Err error
-}
-
-// Error names the host.
-func (e *InfraError) Error() string { return fmt.Sprintf("agent of host %s: %v", e.Host, e.Err) }
-
-// Unwrap returns the underlying error.
-func (e *InfraError) Unwrap() error { return e.Err }
+// InfraError is an agent that could not be reached, was lost, or failed a call.
+type InfraError = runner.InfraError
 
 // hostValue is t.<role>: a lab host.
 type hostValue struct {
@@ -220,7 +208,7 @@ func (h *hostValue) do(th *starlark.Thread, handle uint32, op *socklabv1.Operati
 		resp, err = r.env.Do(ctx, h.role, handle, op, pos)
 		// The watchdog fired if the call's deadline passed while the run goes on: seen here
 		// first, or by the agent first (its copy of the deadline, DeadlineExceeded).
-		if err != nil && r.ctx.Err() == nil && (errors.Is(ctx.Err(), context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded) {
+		if err != nil && r.ctx.Err() == nil && (errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, errdefs.ErrDeadlineExceeded)) {
 			err = &WatchdogError{Op: name, Where: where, Waited: wd.String()}
 		}
 	})
@@ -233,10 +221,14 @@ func (h *hostValue) do(th *starlark.Thread, handle uint32, op *socklabv1.Operati
 		case r.ctx.Err() != nil:
 			return nil, context.Cause(r.ctx)
 		}
-		switch st, _ := status.FromError(err); st.Code() {
-		case codes.InvalidArgument, codes.PermissionDenied, codes.ResourceExhausted, codes.FailedPrecondition, codes.OutOfRange:
+		var ie *InfraError
+		switch {
+		case errors.Is(err, errdefs.ErrInvalidArgument), errors.Is(err, errdefs.ErrPermissionDenied),
+			errors.Is(err, errdefs.ErrResourceExhausted), errors.Is(err, errdefs.ErrFailedPrecondition):
 			// The agent refused what the lab asked: a mistake in the lab, not a lost agent.
-			return nil, &Error{Msg: fmt.Sprintf("%s on %s: the agent refused: %s", name, where, st.Message())}
+			return nil, &Error{Msg: fmt.Sprintf("%s on %s: the agent refused: %s", name, where, err.Error())}
+		case errors.As(err, &ie):
+			return nil, err
 		}
 		return nil, &InfraError{Host: h.role, Err: err}
 	}

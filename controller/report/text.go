@@ -37,14 +37,6 @@ const (
 // green and yellow are left to errors, outcomes and notes.
 var hostColors = []string{"\x1b[36m", "\x1b[35m", "\x1b[34m", "\x1b[96m", "\x1b[95m", "\x1b[94m"}
 
-// Host is one of a lab's hosts, as Header lists it.
-type Host struct {
-	// Role is the host's name in the lab ("server", "client").
-	Role string
-	// Address is the host's address ("127.5.0.2").
-	Address string
-}
-
 // TextOptions configures a Text.
 type TextOptions struct {
 	// Color turns on ANSI colour; the CLI sets it only when the output is a terminal.
@@ -84,11 +76,14 @@ func (t *Text) Err() error {
 	return t.err
 }
 
+var _ Writer = (*Text)(nil)
+
 // Header prints the lab's name and summary and a line per host: role and address. It
 // sets the widths of the host and address columns of the lines that follow.
-func (t *Text) Header(lab, summary string, hosts []Host) {
+func (t *Text) Header(h transcript.Header) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	lab, summary, hosts := h.Lab, h.Summary, h.Hosts
 	for _, h := range hosts {
 		t.roleWidth = max(t.roleWidth, runes(h.Role))
 		t.addrWidth = max(t.addrWidth, runes(h.Address))
@@ -210,6 +205,15 @@ func (t *Text) operation(e transcript.Entry) string {
 		}
 	}
 	return pre + c + t.paint(code, arrow+out+errno) + t.paint(dim, note) + "\n"
+}
+
+// End prints how the run ended: the checks table (when the run reached its hosts) and
+// the verdict, with the error that stopped the run, if any.
+func (t *Text) End(res *transcript.Result) {
+	if len(res.Header.Hosts) > 0 {
+		t.Checks(res.Checks)
+	}
+	t.Footer(res.Verdict(), res.Error)
 }
 
 // Checks prints the checks table: id, points (earned/max), PASS or FAIL, and a message

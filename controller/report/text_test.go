@@ -18,7 +18,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
-var hosts = []Host{{Role: "server", Address: "127.5.0.2"}, {Role: "client", Address: "127.5.0.3"}}
+var hosts = []transcript.Host{{Role: "server", Address: "127.5.0.2"}, {Role: "client", Address: "127.5.0.3"}}
 
 // at is an operation entry of host at ms milliseconds into the run.
 func at(ms float64, role string, h uint32, ev *socklabv1.Event) transcript.Entry {
@@ -82,7 +82,7 @@ func render(opts TextOptions) string {
 	var b bytes.Buffer
 	tx := NewText(&b, opts)
 	entries, checks := run()
-	tx.Header("tcp-simple", "One TCP message echoed upper-cased (tutorial programs 1 and 2)", hosts)
+	tx.Header(transcript.Header{Lab: "tcp-simple", Summary: "One TCP message echoed upper-cased (tutorial programs 1 and 2)", Hosts: hosts})
 	for _, e := range entries {
 		tx.Entry(e)
 	}
@@ -213,7 +213,7 @@ func TestEntryForms(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer
 			tx := NewText(&b, TextOptions{})
-			tx.Header("lab", "", hosts)
+			tx.Header(transcript.Header{Lab: "lab", Hosts: hosts})
 			b.Reset()
 			tx.Entry(tc.e)
 			if got := b.String(); got != tc.want {
@@ -259,7 +259,7 @@ func (w *failWriter) Write(p []byte) (int, error) {
 func TestWriteError(t *testing.T) {
 	w := &failWriter{}
 	tx := NewText(w, TextOptions{})
-	tx.Header("lab", "", hosts)
+	tx.Header(transcript.Header{Lab: "lab", Hosts: hosts})
 	tx.Footer("passed", "")
 	if err := tx.Err(); err == nil || err.Error() != "disk full" {
 		t.Errorf("Err() = %v, want disk full", err)
@@ -274,7 +274,7 @@ func TestWriteError(t *testing.T) {
 func TestConcurrentEntries(t *testing.T) {
 	var b bytes.Buffer
 	tx := NewText(&b, TextOptions{Color: true})
-	tx.Header("lab", "", hosts)
+	tx.Header(transcript.Header{Lab: "lab", Hosts: hosts})
 	b.Reset()
 	var wg sync.WaitGroup
 	for i := range 8 {

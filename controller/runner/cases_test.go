@@ -14,13 +14,32 @@ import (
 	"github.com/socklab/socklab/controller/transcript"
 )
 
-func runFile(t *testing.T, ctx context.Context, file string, sink runner.Sink) *runner.Result {
+func runFile(t *testing.T, ctx context.Context, file string, sink runner.Sink) *transcript.Record {
+	t.Helper()
+	return runFileOn(t, ctx, file, topology.Local{}, sink)
+}
+
+func runFileOn(t *testing.T, ctx context.Context, file string, topo topology.Topology, sink runner.Sink) *transcript.Record {
 	t.Helper()
 	l, err := lab.Load(lab.DirSources{}, "testdata/"+file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runner.Run(ctx, l, topology.Local{}, runner.Options{}, sink)
+	return runner.Run(ctx, l, topo, runner.Options{}, sink)
+}
+
+// seen is a topology that remembers the hosts its pools bound.
+type seen struct {
+	topology.Topology
+	hosts []topology.Host
+}
+
+func (s *seen) Start(ctx context.Context, roles []string) (topology.Pool, error) {
+	p, err := s.Topology.Start(ctx, roles)
+	if err == nil {
+		s.hosts = append(s.hosts, p.Hosts()...)
+	}
+	return p, err
 }
 
 // TestRunOutcomes: how each kind of ending shows in the result and its exit code.
@@ -31,20 +50,20 @@ func TestRunOutcomes(t *testing.T) {
 		err      string            // the run's error text, "" for none
 		messages map[string]string // check id -> message substring ("" = passed)
 	}{
-		{"failing-check.star", runner.ExitFailed, "", map[string]string{"greeting": "got b'hello', want b'hi'", "after": ""}},
-		{"socket-error.star", runner.ExitFailed, "testdata/socket-error.star:5:14: ECONNREFUSED: [Errno 111] Connection refused (connect on a/s1)",
+		{"failing-check.star", transcript.ExitFailed, "", map[string]string{"greeting": "got b'hello', want b'hi'", "after": ""}},
+		{"socket-error.star", transcript.ExitFailed, "testdata/socket-error.star:5:14: ECONNREFUSED: [Errno 111] Connection refused (connect on a/s1)",
 			map[string]string{"unreached": "not reached: testdata/socket-error.star:5:14: ECONNREFUSED"}},
-		{"watchdog.star", runner.ExitFailed, "testdata/watchdog.star:6:11: watchdog: recv on a/s1 waited 200ms", nil},
-		{"errors-as-values.star", runner.ExitPassed, "", map[string]string{"connect-ex": "", "raises": "", "timeout": ""}},
-		{"futures.star", runner.ExitPassed, "", map[string]string{"echo": ""}},
-		{"type-error.star", runner.ExitBadLab, "testdata/type-error.star:5:13: sendto: TypeError: a bytes-like object is required, not 'str'", nil},
+		{"watchdog.star", transcript.ExitFailed, "testdata/watchdog.star:6:11: watchdog: recv on a/s1 waited 200ms", nil},
+		{"errors-as-values.star", transcript.ExitPassed, "", map[string]string{"connect-ex": "", "raises": "", "timeout": ""}},
+		{"futures.star", transcript.ExitPassed, "", map[string]string{"echo": ""}},
+		{"type-error.star", transcript.ExitBadLab, "testdata/type-error.star:5:13: sendto: TypeError: a bytes-like object is required, not 'str'", nil},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			res := runFile(t, t.Context(), tc.file, runner.Discard{})
 			if res.ExitCode != tc.exit {
-				t.Errorf("exit code = %d, want %d (error: %s)", res.ExitCode, tc.exit, res.ErrorText())
+				t.Errorf("exit code = %d, want %d (error: %s)", res.ExitCode, tc.exit, res.Error)
 			}
-			if got := res.ErrorText(); !strings.HasPrefix(got, tc.err) || (tc.err == "") != (got == "") {
+			if got := res.Error; !strings.HasPrefix(got, tc.err) || (tc.err == "") != (got == "") {
 				t.Errorf("error = %q, want it to start with %q", got, tc.err)
 			}
 			for _, c := range res.Checks {
@@ -70,11 +89,15 @@ func TestInterruptLeavesNothing(t *testing.T) {
 			go func() { time.Sleep(50 * time.Millisecond); cancel() }()
 		}
 	}}
-	res := runFile(t, ctx, "blocks.star", sink)
-	if res.ExitCode != runner.ExitInterrupted {
-		t.Fatalf("exit code = %d (%s), want 130", res.ExitCode, res.ErrorText())
+	topo := &seen{Topology: topology.Local{}}
+	res := runFileOn(t, ctx, "blocks.star", topo, sink)
+	if res.ExitCode != transcript.ExitInterrupted {
+		t.Fatalf("exit code = %d (%s), want 130", res.ExitCode, res.Error)
 	}
-	for _, h := range res.Hosts {
+	if len(topo.hosts) == 0 {
+		t.Fatal("the run bound no hosts")
+	}
+	for _, h := range topo.hosts {
 		if c, err := net.DialTimeout("tcp", h.Target, time.Second); err == nil {
 			c.Close()
 			t.Errorf("agent of %s still listens on %s after the run", h.Role, h.Target)
@@ -94,7 +117,7 @@ type recorder struct {
 	onEntry func(transcript.Entry)
 }
 
-func (r *recorder) Header(*lab.Lab, []topology.Host) {}
+func (r *recorder) Header(transcript.Header) {}
 func (r *recorder) Entry(e transcript.Entry) {
 	r.entries = append(r.entries, e)
 	if r.onEntry != nil {

@@ -12,24 +12,11 @@ import (
 	"sync"
 	"time"
 
-	"go.starlark.net/starlark"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/socklab/socklab/agent/client"
-	"github.com/socklab/socklab/controller/lab"
+	"github.com/socklab/socklab/agent/errdefs"
 	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/transcript"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
-)
-
-// Exit codes of a run, as the CLI returns them.
-const (
-	ExitPassed      = 0   // every check passed
-	ExitFailed      = 1   // a check failed, or the lab stopped on a socket error or watchdog
-	ExitBadLab      = 2   // the lab (or its parameters) is wrong
-	ExitInfra       = 3   // an agent was unreachable, lost or refused
-	ExitInterrupted = 130 // the run was interrupted
 )
 
 // clockSamples is how many extra round trips estimate each agent's clock offset.
@@ -52,98 +39,61 @@ type Options struct {
 
 // Sink receives a run as it happens.
 type Sink interface {
-	// Header announces the lab and its hosts once they are bound.
-	Header(l *lab.Lab, hosts []topology.Host)
+	// Header announces the run once its hosts are bound.
+	Header(h transcript.Header)
 	// Entry is one transcript entry, as it happens.
 	Entry(e transcript.Entry)
 }
 
-// Result is a finished run.
-type Result struct {
-	// ID names the run ("run-" and 16 hex digits).
-	ID string
-	// Lab is the lab that ran.
-	Lab *lab.Lab
-	// Params are the parameters it ran with, defaults included.
-	Params map[string]starlark.Value
-	// Hosts are the hosts it ran on.
-	Hosts []topology.Host
-	// Entries are the transcript, merged.
-	Entries []transcript.Entry
-	// Checks are every declared check.
-	Checks []transcript.Check
-	// Err is what stopped the run early, if anything.
-	Err error
-	// ErrPos is the lab's file:line where Err happened, when known.
-	ErrPos string
-	// ExitCode is the CLI's exit code for this run.
-	ExitCode int
-	// Started and Finished bound the run on the wall clock.
-	Started, Finished time.Time
-}
-
-// ErrorText is the run's error with its lab position, or "".
-func (r *Result) ErrorText() string {
-	if r.Err == nil {
-		return ""
+// Run runs l on topo. It always returns a record; its ExitCode says how the run ended,
+// and it has hosts only when the topology bound them.
+func Run(ctx context.Context, l Lab, topo topology.Topology, opts Options, sink Sink) *transcript.Record {
+	info := l.Info()
+	rec := &transcript.Record{}
+	h := &rec.Header
+	h.RunID, h.Lab, h.Summary, h.Started = opts.ID, info.Name, info.Summary, time.Now()
+	h.Checks = append([]transcript.Check(nil), info.Checks...)
+	if h.RunID == "" {
+		h.RunID = NewRunID()
 	}
-	if r.ErrPos != "" {
-		return r.ErrPos + ": " + r.Err.Error()
+	defer func() { rec.Finished = time.Now() }()
+	fail := func(err error, code int) *transcript.Record {
+		rec.Error, rec.ExitCode = err.Error(), code
+		return rec
 	}
-	return r.Err.Error()
-}
-
-// Verdict is "passed", "failed" or "error".
-func (r *Result) Verdict() string {
-	switch r.ExitCode {
-	case ExitPassed:
-		return "passed"
-	case ExitFailed:
-		return "failed"
-	}
-	return "error"
-}
-
-// Run runs l on topo. It always returns a Result; its ExitCode says how the run ended.
-func Run(ctx context.Context, l *lab.Lab, topo topology.Topology, opts Options, sink Sink) *Result {
-	res := &Result{ID: opts.ID, Lab: l, Started: time.Now()}
-	if res.ID == "" {
-		res.ID = NewRunID()
-	}
-	defer func() { res.Finished = time.Now() }()
-	params, err := l.ParseParams(opts.Params)
+	params, err := l.ParamValues(opts.Params)
 	if err != nil {
-		res.Err, res.ExitCode = err, ExitBadLab
-		return res
+		return fail(err, transcript.ExitBadLab)
 	}
-	res.Params = params
+	h.Params = params
 	if opts.Lease <= 0 {
 		opts.Lease = 10 * time.Second
 	}
-	pool, err := topo.Start(ctx, l.Hosts)
+	pool, err := topo.Start(ctx, info.Hosts)
 	if err != nil {
-		res.Err, res.ExitCode = fmt.Errorf("start agents: %w", err), ExitInfra
-		return res
+		return fail(fmt.Errorf("start agents: %w", err), transcript.ExitInfra)
 	}
 	defer pool.Close()
-	res.Hosts = pool.Hosts()
+	bound := pool.Hosts()
+	for _, b := range bound {
+		h.Hosts = append(h.Hosts, transcript.Host{Role: b.Role, Address: b.IP.String()})
+	}
 
 	r := &run{start: time.Now(), sink: sink, opts: opts, hosts: map[string]*host{}, done: ctx.Done()}
 	defer r.closeAll()
-	for _, h := range res.Hosts {
-		hs, err := r.open(ctx, h, opts.Lease)
+	for _, b := range bound {
+		hs, err := r.open(ctx, b, opts.Lease)
 		if err != nil {
-			res.Err, res.ExitCode = &lab.InfraError{Host: h.Role, Err: err}, ExitInfra
-			return res
+			return fail(&InfraError{Host: b.Role, Err: err}, transcript.ExitInfra)
 		}
-		r.hosts[h.Role] = hs
+		r.hosts[b.Role] = hs
 	}
 	if sink != nil {
-		sink.Header(l, res.Hosts)
+		sink.Header(*h)
 	}
-	infos := make([]lab.HostInfo, len(res.Hosts))
-	for i, h := range res.Hosts {
-		infos[i] = lab.HostInfo{Role: h.Role, IP: h.IP.String()}
+	infos := make([]HostInfo, len(bound))
+	for i, b := range bound {
+		infos[i] = HostInfo{Role: b.Role, IP: b.IP.String()}
 	}
 	labCtx, stopLab := context.WithCancelCause(ctx)
 	defer stopLab(nil)
@@ -152,14 +102,25 @@ func Run(ctx context.Context, l *lab.Lab, topo topology.Topology, opts Options, 
 	r.mu.Unlock()
 	out := l.Run(labCtx, r, infos, params)
 	r.closeAll()
-	res.Checks, res.Err, res.ErrPos = out.Checks, out.Err, out.Pos
-	res.Entries = transcript.Merge(r.entries())
-	res.ExitCode = exitCode(ctx, out)
+	rec.Checks = out.Checks
+	if out.Err != nil {
+		rec.Error = errorText(out.Err, out.Pos)
+	}
+	rec.Entries = transcript.Merge(r.entries())
+	rec.ExitCode = exitCode(ctx, out)
 	if lost := r.lostErr(); lost != nil && ctx.Err() == nil {
 		// A lost agent makes the run's transcript incomplete, whatever the lab concluded.
-		res.Err, res.ErrPos, res.ExitCode = lost, "", ExitInfra
+		rec.Error, rec.ExitCode = lost.Error(), transcript.ExitInfra
 	}
-	return res
+	return rec
+}
+
+// errorText is err with the lab position where it happened, if known.
+func errorText(err error, pos string) string {
+	if pos != "" {
+		return pos + ": " + err.Error()
+	}
+	return err.Error()
 }
 
 // closing reports whether the run has begun closing its sessions.
@@ -176,7 +137,7 @@ func (r *run) lose(role string, err error) {
 	if r.lost != nil {
 		return
 	}
-	r.lost = &lab.InfraError{Host: role, Err: err}
+	r.lost = &InfraError{Host: role, Err: err}
 	if r.stopLab != nil {
 		r.stopLab(r.lost)
 	}
@@ -191,24 +152,24 @@ func (r *run) lostErr() error {
 	return r.lost
 }
 
-func exitCode(ctx context.Context, out *lab.Outcome) int {
+func exitCode(ctx context.Context, out *Outcome) int {
 	var (
-		le *lab.Error
-		ie *lab.InfraError
+		le *LabError
+		ie *InfraError
 	)
 	switch {
 	case out.Err == nil && out.Passed():
-		return ExitPassed
+		return transcript.ExitPassed
 	case out.Err == nil:
-		return ExitFailed
+		return transcript.ExitFailed
 	case ctx.Err() != nil || errors.Is(out.Err, context.Canceled):
-		return ExitInterrupted
+		return transcript.ExitInterrupted
 	case errors.As(out.Err, &ie):
-		return ExitInfra
+		return transcript.ExitInfra
 	case errors.As(out.Err, &le):
-		return ExitBadLab
+		return transcript.ExitBadLab
 	}
-	return ExitFailed
+	return transcript.ExitFailed
 }
 
 // run is the controller's side of one run: sessions, clocks and the transcript.
@@ -223,7 +184,7 @@ type run struct {
 	mu      sync.Mutex // protects the fields below, and serialises the sink
 	log     []transcript.Entry
 	closed  bool
-	lost    *lab.InfraError         // the first agent lost mid-run
+	lost    *InfraError             // the first agent lost mid-run
 	stopLab context.CancelCauseFunc // stops the lab when an agent is lost
 }
 
@@ -238,7 +199,7 @@ type host struct {
 	streamDone chan struct{}      // closed when the event stream has ended
 }
 
-var _ lab.Env = (*run)(nil)
+var _ Env = (*run)(nil)
 
 // open dials a host's agent, opens a session, estimates its clock and starts renewing
 // the lease and following the session's background events.
@@ -254,7 +215,7 @@ func (r *run) open(ctx context.Context, h topology.Host, lease time.Duration) (*
 	received := time.Since(r.start)
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("agent %s unreachable: %w", h.Target, err)
+		return nil, fmt.Errorf("agent %s unreachable: %w", h.Target, errdefs.FromGRPC(err))
 	}
 	clock := transcript.NewClock(sent, received, s.Opened.GetClock().GetMonotonicNs())
 	// A few more samples: the one with the shortest round trip bounds the offset's error
@@ -302,10 +263,10 @@ func (r *run) open(ctx context.Context, h topology.Host, lease time.Duration) (*
 		for {
 			resp, err := stream.Recv()
 			if err != nil {
-				if !ended && follow.Err() == nil && status.Code(err) != codes.NotFound && !r.closing() {
+				if !ended && follow.Err() == nil && !errors.Is(errdefs.FromGRPC(err), errdefs.ErrNotFound) && !r.closing() {
 					// The stream broke before the session's end: the agent is gone. (NotFound:
 					// the stream began after the session closed, in a run shorter than that.)
-					r.lose(h.Role, fmt.Errorf("lost mid-run: %w", err))
+					r.lose(h.Role, fmt.Errorf("lost mid-run: %w", errdefs.FromGRPC(err)))
 				}
 				return
 			}
@@ -329,7 +290,7 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 	}
 	resp, err := hs.session.Do(ctx, handle, op)
 	if err != nil {
-		return nil, err
+		return nil, errdefs.FromGRPC(err)
 	}
 	r.record(hs, resp.GetEvent(), pos)
 	r.pace() // after the operation, outside its watchdog
@@ -396,8 +357,8 @@ func (r *run) closeAll() {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			if _, err := hs.session.Close(ctx); err != nil && status.Code(err) != codes.NotFound {
-				r.lose(hs.info.Role, fmt.Errorf("closing its session: %w", err))
+			if _, err := hs.session.Close(ctx); err != nil && !errors.Is(errdefs.FromGRPC(err), errdefs.ErrNotFound) {
+				r.lose(hs.info.Role, fmt.Errorf("closing its session: %w", errdefs.FromGRPC(err)))
 			}
 		}()
 	}
@@ -429,7 +390,7 @@ func NewRunID() string {
 type Discard struct{}
 
 // Header does nothing.
-func (Discard) Header(*lab.Lab, []topology.Host) {}
+func (Discard) Header(transcript.Header) {}
 
 // Entry does nothing.
 func (Discard) Entry(transcript.Entry) {}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/topology"
+	"github.com/socklab/socklab/controller/transcript"
 	"github.com/socklab/socklab/labs"
 )
 
@@ -16,8 +17,8 @@ func TestBuiltinLabsPass(t *testing.T) {
 				t.Fatal(err)
 			}
 			res := runner.Run(t.Context(), l, topology.Local{}, runner.Options{}, runner.Discard{})
-			if res.ExitCode != runner.ExitPassed {
-				t.Errorf("%s exit %d: %s", name, res.ExitCode, res.ErrorText())
+			if res.ExitCode != transcript.ExitPassed {
+				t.Errorf("%s exit %d: %s", name, res.ExitCode, res.Error)
 				for _, c := range res.Checks {
 					t.Logf("check %s passed=%v %s", c.ID, c.Passed, c.Message)
 				}

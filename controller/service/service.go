@@ -4,7 +4,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,11 +11,8 @@ import (
 	"testing/fstest"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
+	"github.com/socklab/socklab/agent/errdefs"
 	"github.com/socklab/socklab/controller/lab"
-	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/store"
 	"github.com/socklab/socklab/controller/topology"
@@ -78,7 +74,7 @@ func New(st *store.Store, topo func(agents map[string]string) topology.Topology,
 func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.ControllerService_RunLabServer) error {
 	l, err := s.load(req)
 	if err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
+		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%v", err))
 	}
 	id := runner.NewRunID()
 	ctx, cancel := context.WithCancel(stream.Context())
@@ -94,22 +90,18 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 		delete(s.running, id)
 		s.mu.Unlock()
 	}()
-	snk := &streamSink{send: func(m *socklabv1.RunLabResponse) error { return stream.Send(m) }, lab: l, runID: id}
-	res := runner.Run(ctx, l, s.topology(req.GetAgents()), runner.Options{ID: id, Params: req.GetParams(), Lease: s.lease}, snk)
-	if res.ExitCode == runner.ExitBadLab && len(res.Hosts) == 0 {
-		return status.Error(codes.InvalidArgument, res.ErrorText())
+	snk := &streamSink{send: func(m *socklabv1.RunLabResponse) error { return stream.Send(m) }}
+	rec := runner.Run(ctx, l, s.topology(req.GetAgents()), runner.Options{ID: id, Params: req.GetParams(), Lease: s.lease}, snk)
+	if rec.ExitCode == transcript.ExitBadLab && len(rec.Header.Hosts) == 0 {
+		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%s", rec.Error))
 	}
-	snk.started(res) // when the topology failed, nothing started yet
-	if len(res.Hosts) > 0 {
-		if err := s.store.SaveRun(context.WithoutCancel(stream.Context()), res); err != nil {
-			return status.Errorf(codes.Internal, "store the run: %v", err)
+	snk.started(rec.Header) // when the topology failed, nothing started yet
+	if len(rec.Header.Hosts) > 0 {
+		if err := s.store.SaveRun(context.WithoutCancel(stream.Context()), rec); err != nil {
+			return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInternal, "store the run: %v", err))
 		}
 	}
-	js, err := json.Marshal(res.File())
-	if err != nil {
-		return status.Errorf(codes.Internal, "result: %v", err)
-	}
-	return snk.sendMsg(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Finished{Finished: &socklabv1.RunFinished{ResultJson: string(js)}}})
+	return snk.sendMsg(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Finished{Finished: &socklabv1.RunFinished{Result: rec.Proto()}}})
 }
 
 // load finds the requested lab: a built-in, or the source sent along (which may load the
@@ -143,41 +135,34 @@ func (s *Service) load(req *socklabv1.RunLabRequest) (*lab.Lab, error) {
 // streamSink sends a run's start and events down the stream as they happen.
 type streamSink struct {
 	send func(*socklabv1.RunLabResponse) error
-	lab  *lab.Lab
 
-	mu    sync.Mutex // serialises sends; protects sent and err
-	sent  bool
-	runID string
-	err   error
+	mu   sync.Mutex // serialises sends; protects sent and err
+	sent bool
+	err  error
 }
 
-func (s *streamSink) Header(l *lab.Lab, hosts []topology.Host) {
-	start := &socklabv1.RunStarted{RunId: s.runID, Lab: l.Name, Summary: l.Summary}
-	for _, h := range hosts {
-		start.Hosts = append(start.Hosts, &socklabv1.HostBinding{Role: h.Role, Address: h.IP.String()})
-	}
-	for _, c := range l.Checks {
-		start.Checks = append(start.Checks, &socklabv1.CheckInfo{Id: c.ID, Description: c.Description})
-	}
+// Header sends the run's start.
+func (s *streamSink) Header(h transcript.Header) {
 	s.mu.Lock()
 	s.sent = true
 	s.mu.Unlock()
-	s.sendMsg(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Started{Started: start}})
+	s.sendMsg(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Started{Started: h.StartedProto()}})
 }
 
+// Entry sends one event.
 func (s *streamSink) Entry(e transcript.Entry) {
-	if ev := report.EntryEvent(e); ev != nil {
+	if ev := transcript.EntryEvent(e); ev != nil {
 		s.sendMsg(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Event{Event: ev}})
 	}
 }
 
-// started sends a start for a run that failed before its hosts were bound.
-func (s *streamSink) started(res *runner.Result) {
+// started sends a start for a run that failed before its hosts were bound: its id and lab.
+func (s *streamSink) started(h transcript.Header) {
 	s.mu.Lock()
 	sent := s.sent
 	s.mu.Unlock()
 	if !sent {
-		s.sendMsg(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Started{Started: &socklabv1.RunStarted{RunId: res.ID, Lab: s.lab.Name, Summary: s.lab.Summary}}})
+		s.sendMsg(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Started{Started: &socklabv1.RunStarted{RunId: h.RunID, Lab: h.Lab, Summary: h.Summary}}})
 	}
 }
 
@@ -196,7 +181,7 @@ func (s *Service) CancelRun(ctx context.Context, req *socklabv1.CancelRunRequest
 	cancel, ok := s.running[req.GetRunId()]
 	s.mu.Unlock()
 	if !ok {
-		return nil, status.Errorf(codes.NotFound, "no run %s in progress on this controller", req.GetRunId())
+		return nil, errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrNotFound, "no run %s in progress on this controller", req.GetRunId()))
 	}
 	cancel()
 	return &socklabv1.CancelRunResponse{}, nil
@@ -210,7 +195,7 @@ func (s *Service) ListRuns(ctx context.Context, req *socklabv1.ListRunsRequest) 
 	}
 	runs, err := s.store.Runs(ctx, limit)
 	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
+		return nil, errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInternal, "%v", err))
 	}
 	out := &socklabv1.ListRunsResponse{}
 	for _, r := range runs {
@@ -224,26 +209,19 @@ func (s *Service) ListRuns(ctx context.Context, req *socklabv1.ListRunsRequest) 
 func (s *Service) GetTranscript(req *socklabv1.GetTranscriptRequest, stream socklabv1.ControllerService_GetTranscriptServer) error {
 	res, err := s.store.Result(stream.Context(), req.GetRunId())
 	if errors.Is(err, store.ErrNotFound) {
-		return status.Error(codes.NotFound, err.Error())
+		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrNotFound, "%v", err))
 	}
 	if err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
+		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%v", err))
 	}
-	start := &socklabv1.RunStarted{RunId: res.RunID, Lab: res.Lab}
-	for role, addr := range res.Hosts {
-		start.Hosts = append(start.Hosts, &socklabv1.HostBinding{Role: role, Address: addr})
-	}
+	start := res.Header.StartedProto()
 	if err := stream.Send(&socklabv1.GetTranscriptResponse{Msg: &socklabv1.GetTranscriptResponse_Started{Started: start}}); err != nil {
 		return err
 	}
-	if err := s.store.Events(stream.Context(), res.RunID, func(ev *socklabv1.Event) error {
+	if err := s.store.Events(stream.Context(), res.Header.RunID, func(ev *socklabv1.Event) error {
 		return stream.Send(&socklabv1.GetTranscriptResponse{Msg: &socklabv1.GetTranscriptResponse_Event{Event: ev}})
 	}); err != nil {
 		return err
 	}
-	js, err := json.Marshal(res)
-	if err != nil {
-		return status.Errorf(codes.Internal, "result: %v", err)
-	}
-	return stream.Send(&socklabv1.GetTranscriptResponse{Msg: &socklabv1.GetTranscriptResponse_Finished{Finished: &socklabv1.RunFinished{ResultJson: string(js)}}})
+	return stream.Send(&socklabv1.GetTranscriptResponse{Msg: &socklabv1.GetTranscriptResponse_Finished{Finished: &socklabv1.RunFinished{Result: res.Proto()}}})
 }

@@ -17,8 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 
-	"github.com/socklab/socklab/controller/report"
-	"github.com/socklab/socklab/controller/runner"
+	"github.com/socklab/socklab/controller/transcript"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -41,7 +40,8 @@ CREATE TABLE IF NOT EXISTS runs (
 	score     INTEGER NOT NULL,
 	max_score INTEGER NOT NULL,
 	error     TEXT NOT NULL,
-	result    TEXT NOT NULL
+	result    TEXT NOT NULL,
+	record    BLOB
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
 CREATE TABLE IF NOT EXISTS events (
@@ -82,15 +82,50 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if err := migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	return &Store{db: db}, nil
+}
+
+// migrate brings a store written by an earlier version up to date: runs gained the
+// record column (a socklab.v1.RunResult); runs stored before it are read from result.
+func migrate(db *sql.DB) error {
+	rows, err := db.Query(`SELECT name FROM pragma_table_info('runs')`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return err
+		}
+		if name == "record" {
+			return nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if _, err := db.Exec(`ALTER TABLE runs ADD COLUMN record BLOB`); err != nil && !strings.Contains(err.Error(), "duplicate column") {
+		return err // (another process may have added it meanwhile)
+	}
+	return nil
 }
 
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
 
 // Save writes a finished run and its events (in transcript order) in one transaction.
-func (s *Store) Save(ctx context.Context, res runner.ResultFile, events []*socklabv1.Event) error {
+func (s *Store) Save(ctx context.Context, run *transcript.Result, events []*socklabv1.Event) error {
+	res := run.File()
 	result, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("save run %s: %w", res.RunID, err)
+	}
+	record, err := proto.Marshal(run.Proto())
 	if err != nil {
 		return fmt.Errorf("save run %s: %w", res.RunID, err)
 	}
@@ -99,9 +134,9 @@ func (s *Store) Save(ctx context.Context, res runner.ResultFile, events []*sockl
 		return fmt.Errorf("save run %s: %w", res.RunID, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO runs (id, lab, started, finished, verdict, exit_code, score, max_score, error, result)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, res.RunID, res.Lab, res.Started.UnixNano(), res.Finished.UnixNano(),
-		res.Verdict, res.ExitCode, res.Score, res.MaxScore, res.Error, string(result)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO runs (id, lab, started, finished, verdict, exit_code, score, max_score, error, result, record)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, res.RunID, res.Lab, res.Started.UnixNano(), res.Finished.UnixNano(),
+		res.Verdict, res.ExitCode, res.Score, res.MaxScore, res.Error, string(result), record); err != nil {
 		return fmt.Errorf("save run %s: %w", res.RunID, err)
 	}
 	if err := insertEvents(ctx, tx, res.RunID, 0, events); err != nil {
@@ -117,15 +152,15 @@ func (s *Store) Save(ctx context.Context, res runner.ResultFile, events []*sockl
 // the cost that dominates in SQLite.
 const eventBatch = 256
 
-// SaveRun writes a finished run: its result.json and its merged transcript's events.
-func (s *Store) SaveRun(ctx context.Context, res *runner.Result) error {
-	events := make([]*socklabv1.Event, 0, len(res.Entries))
-	for _, e := range res.Entries {
-		if ev := report.EntryEvent(e); ev != nil {
+// SaveRun writes a finished run: its result and its merged transcript's events.
+func (s *Store) SaveRun(ctx context.Context, rec *transcript.Record) error {
+	events := make([]*socklabv1.Event, 0, len(rec.Entries))
+	for _, e := range rec.Entries {
+		if ev := transcript.EntryEvent(e); ev != nil {
 			events = append(events, ev)
 		}
 	}
-	return s.Save(ctx, res.File(), events)
+	return s.Save(ctx, &rec.Result, events)
 }
 
 // insertEvents writes events numbered from first, eventBatch rows per statement.
@@ -206,32 +241,54 @@ func (s *Store) Runs(ctx context.Context, limit int) ([]Summary, error) {
 	return out, rows.Err()
 }
 
-// Result returns a run's result.json, by id or by an unambiguous prefix of it.
-func (s *Store) Result(ctx context.Context, id string) (runner.ResultFile, error) {
-	var res runner.ResultFile
-	rows, err := s.db.QueryContext(ctx, `SELECT result FROM runs WHERE id = ? OR id LIKE ? || '%' LIMIT 2`, id, id)
+// Result returns how a run ended, by its id or an unambiguous prefix of it.
+func (s *Store) Result(ctx context.Context, id string) (*transcript.Result, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT result, record FROM runs WHERE id = ? OR id LIKE ? || '%' LIMIT 2`, id, id)
 	if err != nil {
-		return res, fmt.Errorf("get run %s: %w", id, err)
+		return nil, fmt.Errorf("get run %s: %w", id, err)
 	}
 	defer rows.Close()
-	var found []string
+	type row struct {
+		result string
+		record []byte
+	}
+	var found []row
 	for rows.Next() {
-		var js string
-		if err := rows.Scan(&js); err != nil {
-			return res, fmt.Errorf("get run %s: %w", id, err)
+		var r row
+		if err := rows.Scan(&r.result, &r.record); err != nil {
+			return nil, fmt.Errorf("get run %s: %w", id, err)
 		}
-		found = append(found, js)
+		found = append(found, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("get run %s: %w", id, err)
 	}
 	switch len(found) {
 	case 0:
-		return res, fmt.Errorf("run %s: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("run %s: %w", id, ErrNotFound)
 	case 2:
-		return res, fmt.Errorf("run %s: the prefix names more than one run: give more of the id", id)
+		return nil, fmt.Errorf("run %s: the prefix names more than one run: give more of the id", id)
 	}
-	if err := json.Unmarshal([]byte(found[0]), &res); err != nil {
-		return res, fmt.Errorf("get run %s: %w", id, err)
+	if len(found[0].record) > 0 {
+		var rr socklabv1.RunResult
+		if err := proto.Unmarshal(found[0].record, &rr); err != nil {
+			return nil, fmt.Errorf("get run %s: %w", id, err)
+		}
+		return transcript.ResultOf(&rr), nil
 	}
-	return res, nil
+	var f transcript.ResultFile // a run stored before the record column
+	if err := json.Unmarshal([]byte(found[0].result), &f); err != nil {
+		return nil, fmt.Errorf("get run %s: %w", id, err)
+	}
+	return transcript.ResultOfFile(f), nil
+}
+
+// Entries calls fn with each entry of a stored run's transcript, in order, reading them
+// as it goes: memory does not grow with the run's length.
+func (s *Store) Entries(ctx context.Context, res *transcript.Result, fn func(transcript.Entry) error) error {
+	return s.Events(ctx, res.Header.RunID, func(ev *socklabv1.Event) error {
+		return fn(transcript.EventEntry(ev, res.Header.Hosts))
+	})
 }
 
 // Events calls fn with each event of a run, in order, reading them as it goes: memory

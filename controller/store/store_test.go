@@ -1,15 +1,16 @@
 package store_test
 
 import (
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/store"
 	"github.com/socklab/socklab/controller/topology"
+	"github.com/socklab/socklab/controller/transcript"
 	"github.com/socklab/socklab/labs"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
@@ -28,20 +29,31 @@ func TestRoundTrip(t *testing.T) {
 	res := runner.Run(t.Context(), l, topology.Local{}, runner.Options{}, runner.Discard{})
 	var events []*socklabv1.Event
 	for _, e := range res.Entries {
-		events = append(events, report.EntryEvent(e))
+		events = append(events, transcript.EntryEvent(e))
 	}
-	if err := st.Save(t.Context(), res.File(), events); err != nil {
+	if err := st.SaveRun(t.Context(), res); err != nil {
 		t.Fatal(err)
 	}
-	got, err := st.Result(t.Context(), res.ID[:10])
+	id := res.Header.RunID
+	got, err := st.Result(t.Context(), id[:10])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.RunID != res.ID || got.Verdict != "passed" || got.Score != 3 || len(got.Checks) != 3 || got.Hosts["server"] == "" {
+	score, _ := got.Score()
+	if got.Header.RunID != id || got.Verdict() != "passed" || score != 3 || len(got.Checks) != 3 ||
+		len(got.Header.Hosts) != 2 || got.Header.Hosts[0].Role != "server" || got.Header.Hosts[0].Address == "" {
 		t.Errorf("Result = %+v", got)
 	}
+	for i, c := range got.Checks {
+		if want := res.Checks[i]; c != want {
+			t.Errorf("check %d read back as %+v, stored %+v", i, c, want)
+		}
+	}
+	if got.Header.Params["port"] == nil || got.Header.Summary != res.Header.Summary {
+		t.Errorf("params %v, summary %q: want the run's (%v, %q)", got.Header.Params, got.Header.Summary, res.Header.Params, res.Header.Summary)
+	}
 	i := 0
-	err = st.Events(t.Context(), res.ID, func(ev *socklabv1.Event) error {
+	err = st.Events(t.Context(), id, func(ev *socklabv1.Event) error {
 		if ev.GetOp() != events[i].GetOp() || ev.GetSeq() != events[i].GetSeq() || ev.GetRole() != events[i].GetRole() || ev.GetAtNs() != events[i].GetAtNs() {
 			t.Errorf("event %d = %s/%d on %s, want %s/%d on %s", i, ev.GetOp(), ev.GetSeq(), ev.GetRole(), events[i].GetOp(), events[i].GetSeq(), events[i].GetRole())
 		}
@@ -52,7 +64,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("Events: %d of %d read, %v", i, len(events), err)
 	}
 	runs, err := st.Runs(t.Context(), 10)
-	if err != nil || len(runs) != 1 || runs[0].ID != res.ID || runs[0].Lab != "tcp-simple" {
+	if err != nil || len(runs) != 1 || runs[0].ID != id || runs[0].Lab != "tcp-simple" {
 		t.Errorf("Runs = %+v, %v", runs, err)
 	}
 	if _, err := st.Result(t.Context(), "run-nope"); err == nil {
@@ -80,7 +92,7 @@ func BenchmarkStoreEvents(b *testing.B) {
 	for b.Loop() {
 		i++
 		start := time.Now()
-		if err := st.Save(b.Context(), runner.ResultFile{RunID: fmt.Sprintf("run-%d", i), Lab: "bench", Verdict: "passed"}, events); err != nil {
+		if err := st.Save(b.Context(), &transcript.Result{Header: transcript.Header{RunID: fmt.Sprintf("run-%d", i), Lab: "bench"}}, events); err != nil {
 			b.Fatal(err)
 		}
 		rate := float64(n) / time.Since(start).Seconds()
@@ -101,7 +113,7 @@ func TestManyEvents(t *testing.T) {
 	for i := range events {
 		events[i] = &socklabv1.Event{Seq: uint64(i + 1), Op: "recv"}
 	}
-	if err := st.Save(t.Context(), runner.ResultFile{RunID: "run-many", Lab: "x", Verdict: "passed"}, events); err != nil {
+	if err := st.Save(t.Context(), &transcript.Result{Header: transcript.Header{RunID: "run-many", Lab: "x"}}, events); err != nil {
 		t.Fatal(err)
 	}
 	next := uint64(1)
@@ -114,5 +126,53 @@ func TestManyEvents(t *testing.T) {
 	})
 	if err != nil || next != n+1 {
 		t.Errorf("read %d of %d events in order: %v", next-1, n, err)
+	}
+}
+
+// TestEarlierStore: a store written before runs kept their record opens, gains the
+// column, and reads its runs from result.json as before.
+func TestEarlierStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := `{"version":1,"run_id":"run-00000000000000aa","lab":"tcp-simple","params":{"port":8080},` +
+		`"hosts":{"client":"127.9.0.3","server":"127.9.0.2"},"started":"2026-11-24T16:58:37Z","finished":"2026-11-24T16:58:38Z",` +
+		`"verdict":"failed","exit_code":1,"score":1,"max_score":2,"checks":[{"id":"a","passed":true,"points":1,"max_points":1,"message":""},` +
+		`{"id":"b","passed":false,"points":0,"max_points":1,"message":"not reached: x.star:3:1: boom"}],"error":"x.star:3:1: boom"}`
+	for _, q := range []string{
+		`CREATE TABLE runs (id TEXT PRIMARY KEY, lab TEXT NOT NULL, started INTEGER NOT NULL, finished INTEGER NOT NULL,
+			verdict TEXT NOT NULL, exit_code INTEGER NOT NULL, score INTEGER NOT NULL, max_score INTEGER NOT NULL,
+			error TEXT NOT NULL, result TEXT NOT NULL)`,
+		`INSERT INTO runs VALUES ('run-00000000000000aa', 'tcp-simple', 1, 2, 'failed', 1, 1, 2, 'x.star:3:1: boom', '` + result + `')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got, err := st.Result(t.Context(), "run-00000000000000aa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := got.Header.Hosts
+	if got.ExitCode != 1 || got.Error != "x.star:3:1: boom" || len(hosts) != 2 || hosts[0] != (transcript.Host{Role: "server", Address: "127.9.0.2"}) {
+		t.Errorf("Result = %+v", got)
+	}
+	if len(got.Checks) != 2 || !got.Checks[0].Reached || got.Checks[1].Reached || got.Checks[1].Passed {
+		t.Errorf("checks = %+v: want a reached and passed, b not reached", got.Checks)
+	}
+	// A new run stored beside it keeps its record.
+	if err := st.Save(t.Context(), &transcript.Result{Header: transcript.Header{RunID: "run-new", Lab: "x", Summary: "s"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := st.Result(t.Context(), "run-new"); err != nil || r.Header.Summary != "s" {
+		t.Errorf("Result(run-new) = %+v, %v", r, err)
 	}
 }

@@ -291,116 +291,6 @@ func (*RunLabResponse_Event) isRunLabResponse_Msg() {}
 
 func (*RunLabResponse_Finished) isRunLabResponse_Msg() {}
 
-// HostBinding is a lab host and its address.
-type HostBinding struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// role is the lab host's name.
-	Role string `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
-	// address is its IP address.
-	Address       string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *HostBinding) Reset() {
-	*x = HostBinding{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *HostBinding) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*HostBinding) ProtoMessage() {}
-
-func (x *HostBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use HostBinding.ProtoReflect.Descriptor instead.
-func (*HostBinding) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *HostBinding) GetRole() string {
-	if x != nil {
-		return x.Role
-	}
-	return ""
-}
-
-func (x *HostBinding) GetAddress() string {
-	if x != nil {
-		return x.Address
-	}
-	return ""
-}
-
-// CheckInfo is a declared check.
-type CheckInfo struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// id is the check's slug.
-	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// description says what it verifies.
-	Description   string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CheckInfo) Reset() {
-	*x = CheckInfo{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[5]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CheckInfo) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CheckInfo) ProtoMessage() {}
-
-func (x *CheckInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[5]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CheckInfo.ProtoReflect.Descriptor instead.
-func (*CheckInfo) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{5}
-}
-
-func (x *CheckInfo) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
-}
-
-func (x *CheckInfo) GetDescription() string {
-	if x != nil {
-		return x.Description
-	}
-	return ""
-}
-
 // RunStarted announces a run.
 type RunStarted struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -413,14 +303,16 @@ type RunStarted struct {
 	// hosts are the lab's hosts in order.
 	Hosts []*HostBinding `protobuf:"bytes,4,rep,name=hosts,proto3" json:"hosts,omitempty"`
 	// checks are the lab's declared checks in order.
-	Checks        []*CheckInfo `protobuf:"bytes,5,rep,name=checks,proto3" json:"checks,omitempty"`
+	Checks []*CheckInfo `protobuf:"bytes,5,rep,name=checks,proto3" json:"checks,omitempty"`
+	// started_unix_ns is when the run began, in Unix nanoseconds.
+	StartedUnixNs int64 `protobuf:"varint,6,opt,name=started_unix_ns,json=startedUnixNs,proto3" json:"started_unix_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RunStarted) Reset() {
 	*x = RunStarted{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[6]
+	mi := &file_socklab_v1_controller_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -432,7 +324,7 @@ func (x *RunStarted) String() string {
 func (*RunStarted) ProtoMessage() {}
 
 func (x *RunStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[6]
+	mi := &file_socklab_v1_controller_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -445,7 +337,7 @@ func (x *RunStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunStarted.ProtoReflect.Descriptor instead.
 func (*RunStarted) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{6}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RunStarted) GetRunId() string {
@@ -483,18 +375,25 @@ func (x *RunStarted) GetChecks() []*CheckInfo {
 	return nil
 }
 
+func (x *RunStarted) GetStartedUnixNs() int64 {
+	if x != nil {
+		return x.StartedUnixNs
+	}
+	return 0
+}
+
 // RunFinished is a run's outcome.
 type RunFinished struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// result_json is the run's result.json.
-	ResultJson    string `protobuf:"bytes,1,opt,name=result_json,json=resultJson,proto3" json:"result_json,omitempty"`
+	// result is how the run ended: its checks, verdict, score and error.
+	Result        *RunResult `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RunFinished) Reset() {
 	*x = RunFinished{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[7]
+	mi := &file_socklab_v1_controller_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +405,7 @@ func (x *RunFinished) String() string {
 func (*RunFinished) ProtoMessage() {}
 
 func (x *RunFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[7]
+	mi := &file_socklab_v1_controller_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,14 +418,14 @@ func (x *RunFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunFinished.ProtoReflect.Descriptor instead.
 func (*RunFinished) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{7}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{5}
 }
 
-func (x *RunFinished) GetResultJson() string {
+func (x *RunFinished) GetResult() *RunResult {
 	if x != nil {
-		return x.ResultJson
+		return x.Result
 	}
-	return ""
+	return nil
 }
 
 // ListRunsRequest asks for the run history.
@@ -540,7 +439,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[8]
+	mi := &file_socklab_v1_controller_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +451,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[8]
+	mi := &file_socklab_v1_controller_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +464,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{8}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListRunsRequest) GetLimit() uint32 {
@@ -596,7 +495,7 @@ type RunSummary struct {
 
 func (x *RunSummary) Reset() {
 	*x = RunSummary{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[9]
+	mi := &file_socklab_v1_controller_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -608,7 +507,7 @@ func (x *RunSummary) String() string {
 func (*RunSummary) ProtoMessage() {}
 
 func (x *RunSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[9]
+	mi := &file_socklab_v1_controller_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -621,7 +520,7 @@ func (x *RunSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunSummary.ProtoReflect.Descriptor instead.
 func (*RunSummary) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{9}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RunSummary) GetRunId() string {
@@ -677,7 +576,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[10]
+	mi := &file_socklab_v1_controller_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -689,7 +588,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[10]
+	mi := &file_socklab_v1_controller_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -702,7 +601,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{10}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListRunsResponse) GetRuns() []*RunSummary {
@@ -723,7 +622,7 @@ type GetTranscriptRequest struct {
 
 func (x *GetTranscriptRequest) Reset() {
 	*x = GetTranscriptRequest{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[11]
+	mi := &file_socklab_v1_controller_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -735,7 +634,7 @@ func (x *GetTranscriptRequest) String() string {
 func (*GetTranscriptRequest) ProtoMessage() {}
 
 func (x *GetTranscriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[11]
+	mi := &file_socklab_v1_controller_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,7 +647,7 @@ func (x *GetTranscriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTranscriptRequest.ProtoReflect.Descriptor instead.
 func (*GetTranscriptRequest) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{11}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetTranscriptRequest) GetRunId() string {
@@ -775,7 +674,7 @@ type GetTranscriptResponse struct {
 
 func (x *GetTranscriptResponse) Reset() {
 	*x = GetTranscriptResponse{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[12]
+	mi := &file_socklab_v1_controller_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +686,7 @@ func (x *GetTranscriptResponse) String() string {
 func (*GetTranscriptResponse) ProtoMessage() {}
 
 func (x *GetTranscriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[12]
+	mi := &file_socklab_v1_controller_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +699,7 @@ func (x *GetTranscriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTranscriptResponse.ProtoReflect.Descriptor instead.
 func (*GetTranscriptResponse) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{12}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetTranscriptResponse) GetMsg() isGetTranscriptResponse_Msg {
@@ -871,7 +770,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[13]
+	mi := &file_socklab_v1_controller_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +782,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[13]
+	mi := &file_socklab_v1_controller_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +795,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{13}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{11}
 }
 
 // AgentStatus is one inventory agent and what it says of itself.
@@ -922,7 +821,7 @@ type AgentStatus struct {
 
 func (x *AgentStatus) Reset() {
 	*x = AgentStatus{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[14]
+	mi := &file_socklab_v1_controller_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +833,7 @@ func (x *AgentStatus) String() string {
 func (*AgentStatus) ProtoMessage() {}
 
 func (x *AgentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[14]
+	mi := &file_socklab_v1_controller_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +846,7 @@ func (x *AgentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentStatus.ProtoReflect.Descriptor instead.
 func (*AgentStatus) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{14}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AgentStatus) GetName() string {
@@ -1010,7 +909,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[15]
+	mi := &file_socklab_v1_controller_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +921,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[15]
+	mi := &file_socklab_v1_controller_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +934,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{15}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*AgentStatus {
@@ -1067,23 +966,17 @@ const file_socklab_v1_controller_proto_rawDesc = "" +
 	"\astarted\x18\x01 \x01(\v2\x16.socklab.v1.RunStartedH\x00R\astarted\x12)\n" +
 	"\x05event\x18\x02 \x01(\v2\x11.socklab.v1.EventH\x00R\x05event\x125\n" +
 	"\bfinished\x18\x03 \x01(\v2\x17.socklab.v1.RunFinishedH\x00R\bfinishedB\x05\n" +
-	"\x03msg\";\n" +
-	"\vHostBinding\x12\x12\n" +
-	"\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n" +
-	"\aaddress\x18\x02 \x01(\tR\aaddress\"=\n" +
-	"\tCheckInfo\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\"\xad\x01\n" +
+	"\x03msg\"\xd5\x01\n" +
 	"\n" +
 	"RunStarted\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x10\n" +
 	"\x03lab\x18\x02 \x01(\tR\x03lab\x12\x18\n" +
 	"\asummary\x18\x03 \x01(\tR\asummary\x12-\n" +
 	"\x05hosts\x18\x04 \x03(\v2\x17.socklab.v1.HostBindingR\x05hosts\x12-\n" +
-	"\x06checks\x18\x05 \x03(\v2\x15.socklab.v1.CheckInfoR\x06checks\".\n" +
-	"\vRunFinished\x12\x1f\n" +
-	"\vresult_json\x18\x01 \x01(\tR\n" +
-	"resultJson\"'\n" +
+	"\x06checks\x18\x05 \x03(\v2\x15.socklab.v1.CheckInfoR\x06checks\x12&\n" +
+	"\x0fstarted_unix_ns\x18\x06 \x01(\x03R\rstartedUnixNs\"O\n" +
+	"\vRunFinished\x12-\n" +
+	"\x06result\x18\x02 \x01(\v2\x15.socklab.v1.RunResultR\x06resultJ\x04\b\x01\x10\x02R\vresult_json\"'\n" +
 	"\x0fListRunsRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\rR\x05limit\"\xaa\x01\n" +
 	"\n" +
@@ -1134,54 +1027,56 @@ func file_socklab_v1_controller_proto_rawDescGZIP() []byte {
 	return file_socklab_v1_controller_proto_rawDescData
 }
 
-var file_socklab_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_socklab_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_socklab_v1_controller_proto_goTypes = []any{
 	(*CancelRunRequest)(nil),      // 0: socklab.v1.CancelRunRequest
 	(*CancelRunResponse)(nil),     // 1: socklab.v1.CancelRunResponse
 	(*RunLabRequest)(nil),         // 2: socklab.v1.RunLabRequest
 	(*RunLabResponse)(nil),        // 3: socklab.v1.RunLabResponse
-	(*HostBinding)(nil),           // 4: socklab.v1.HostBinding
-	(*CheckInfo)(nil),             // 5: socklab.v1.CheckInfo
-	(*RunStarted)(nil),            // 6: socklab.v1.RunStarted
-	(*RunFinished)(nil),           // 7: socklab.v1.RunFinished
-	(*ListRunsRequest)(nil),       // 8: socklab.v1.ListRunsRequest
-	(*RunSummary)(nil),            // 9: socklab.v1.RunSummary
-	(*ListRunsResponse)(nil),      // 10: socklab.v1.ListRunsResponse
-	(*GetTranscriptRequest)(nil),  // 11: socklab.v1.GetTranscriptRequest
-	(*GetTranscriptResponse)(nil), // 12: socklab.v1.GetTranscriptResponse
-	(*ListAgentsRequest)(nil),     // 13: socklab.v1.ListAgentsRequest
-	(*AgentStatus)(nil),           // 14: socklab.v1.AgentStatus
-	(*ListAgentsResponse)(nil),    // 15: socklab.v1.ListAgentsResponse
-	nil,                           // 16: socklab.v1.RunLabRequest.AgentsEntry
-	(*Event)(nil),                 // 17: socklab.v1.Event
+	(*RunStarted)(nil),            // 4: socklab.v1.RunStarted
+	(*RunFinished)(nil),           // 5: socklab.v1.RunFinished
+	(*ListRunsRequest)(nil),       // 6: socklab.v1.ListRunsRequest
+	(*RunSummary)(nil),            // 7: socklab.v1.RunSummary
+	(*ListRunsResponse)(nil),      // 8: socklab.v1.ListRunsResponse
+	(*GetTranscriptRequest)(nil),  // 9: socklab.v1.GetTranscriptRequest
+	(*GetTranscriptResponse)(nil), // 10: socklab.v1.GetTranscriptResponse
+	(*ListAgentsRequest)(nil),     // 11: socklab.v1.ListAgentsRequest
+	(*AgentStatus)(nil),           // 12: socklab.v1.AgentStatus
+	(*ListAgentsResponse)(nil),    // 13: socklab.v1.ListAgentsResponse
+	nil,                           // 14: socklab.v1.RunLabRequest.AgentsEntry
+	(*Event)(nil),                 // 15: socklab.v1.Event
+	(*HostBinding)(nil),           // 16: socklab.v1.HostBinding
+	(*CheckInfo)(nil),             // 17: socklab.v1.CheckInfo
+	(*RunResult)(nil),             // 18: socklab.v1.RunResult
 }
 var file_socklab_v1_controller_proto_depIdxs = []int32{
-	16, // 0: socklab.v1.RunLabRequest.agents:type_name -> socklab.v1.RunLabRequest.AgentsEntry
-	6,  // 1: socklab.v1.RunLabResponse.started:type_name -> socklab.v1.RunStarted
-	17, // 2: socklab.v1.RunLabResponse.event:type_name -> socklab.v1.Event
-	7,  // 3: socklab.v1.RunLabResponse.finished:type_name -> socklab.v1.RunFinished
-	4,  // 4: socklab.v1.RunStarted.hosts:type_name -> socklab.v1.HostBinding
-	5,  // 5: socklab.v1.RunStarted.checks:type_name -> socklab.v1.CheckInfo
-	9,  // 6: socklab.v1.ListRunsResponse.runs:type_name -> socklab.v1.RunSummary
-	6,  // 7: socklab.v1.GetTranscriptResponse.started:type_name -> socklab.v1.RunStarted
-	17, // 8: socklab.v1.GetTranscriptResponse.event:type_name -> socklab.v1.Event
-	7,  // 9: socklab.v1.GetTranscriptResponse.finished:type_name -> socklab.v1.RunFinished
-	14, // 10: socklab.v1.ListAgentsResponse.agents:type_name -> socklab.v1.AgentStatus
-	13, // 11: socklab.v1.ControllerService.ListAgents:input_type -> socklab.v1.ListAgentsRequest
-	2,  // 12: socklab.v1.ControllerService.RunLab:input_type -> socklab.v1.RunLabRequest
-	8,  // 13: socklab.v1.ControllerService.ListRuns:input_type -> socklab.v1.ListRunsRequest
-	11, // 14: socklab.v1.ControllerService.GetTranscript:input_type -> socklab.v1.GetTranscriptRequest
-	0,  // 15: socklab.v1.ControllerService.CancelRun:input_type -> socklab.v1.CancelRunRequest
-	15, // 16: socklab.v1.ControllerService.ListAgents:output_type -> socklab.v1.ListAgentsResponse
-	3,  // 17: socklab.v1.ControllerService.RunLab:output_type -> socklab.v1.RunLabResponse
-	10, // 18: socklab.v1.ControllerService.ListRuns:output_type -> socklab.v1.ListRunsResponse
-	12, // 19: socklab.v1.ControllerService.GetTranscript:output_type -> socklab.v1.GetTranscriptResponse
-	1,  // 20: socklab.v1.ControllerService.CancelRun:output_type -> socklab.v1.CancelRunResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	14, // 0: socklab.v1.RunLabRequest.agents:type_name -> socklab.v1.RunLabRequest.AgentsEntry
+	4,  // 1: socklab.v1.RunLabResponse.started:type_name -> socklab.v1.RunStarted
+	15, // 2: socklab.v1.RunLabResponse.event:type_name -> socklab.v1.Event
+	5,  // 3: socklab.v1.RunLabResponse.finished:type_name -> socklab.v1.RunFinished
+	16, // 4: socklab.v1.RunStarted.hosts:type_name -> socklab.v1.HostBinding
+	17, // 5: socklab.v1.RunStarted.checks:type_name -> socklab.v1.CheckInfo
+	18, // 6: socklab.v1.RunFinished.result:type_name -> socklab.v1.RunResult
+	7,  // 7: socklab.v1.ListRunsResponse.runs:type_name -> socklab.v1.RunSummary
+	4,  // 8: socklab.v1.GetTranscriptResponse.started:type_name -> socklab.v1.RunStarted
+	15, // 9: socklab.v1.GetTranscriptResponse.event:type_name -> socklab.v1.Event
+	5,  // 10: socklab.v1.GetTranscriptResponse.finished:type_name -> socklab.v1.RunFinished
+	12, // 11: socklab.v1.ListAgentsResponse.agents:type_name -> socklab.v1.AgentStatus
+	11, // 12: socklab.v1.ControllerService.ListAgents:input_type -> socklab.v1.ListAgentsRequest
+	2,  // 13: socklab.v1.ControllerService.RunLab:input_type -> socklab.v1.RunLabRequest
+	6,  // 14: socklab.v1.ControllerService.ListRuns:input_type -> socklab.v1.ListRunsRequest
+	9,  // 15: socklab.v1.ControllerService.GetTranscript:input_type -> socklab.v1.GetTranscriptRequest
+	0,  // 16: socklab.v1.ControllerService.CancelRun:input_type -> socklab.v1.CancelRunRequest
+	13, // 17: socklab.v1.ControllerService.ListAgents:output_type -> socklab.v1.ListAgentsResponse
+	3,  // 18: socklab.v1.ControllerService.RunLab:output_type -> socklab.v1.RunLabResponse
+	8,  // 19: socklab.v1.ControllerService.ListRuns:output_type -> socklab.v1.ListRunsResponse
+	10, // 20: socklab.v1.ControllerService.GetTranscript:output_type -> socklab.v1.GetTranscriptResponse
+	1,  // 21: socklab.v1.ControllerService.CancelRun:output_type -> socklab.v1.CancelRunResponse
+	17, // [17:22] is the sub-list for method output_type
+	12, // [12:17] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_socklab_v1_controller_proto_init() }
@@ -1195,7 +1090,7 @@ func file_socklab_v1_controller_proto_init() {
 		(*RunLabResponse_Event)(nil),
 		(*RunLabResponse_Finished)(nil),
 	}
-	file_socklab_v1_controller_proto_msgTypes[12].OneofWrappers = []any{
+	file_socklab_v1_controller_proto_msgTypes[10].OneofWrappers = []any{
 		(*GetTranscriptResponse_Started)(nil),
 		(*GetTranscriptResponse_Event)(nil),
 		(*GetTranscriptResponse_Finished)(nil),
@@ -1206,7 +1101,7 @@ func file_socklab_v1_controller_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_socklab_v1_controller_proto_rawDesc), len(file_socklab_v1_controller_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

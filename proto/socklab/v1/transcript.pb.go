@@ -9,6 +9,7 @@ package socklabv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -382,12 +383,351 @@ func (x *Event) GetPos() string {
 	return ""
 }
 
+// HostBinding is a lab host and its address.
+type HostBinding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// role is the lab host's name.
+	Role string `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	// address is its IP address.
+	Address       string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostBinding) Reset() {
+	*x = HostBinding{}
+	mi := &file_socklab_v1_transcript_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostBinding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostBinding) ProtoMessage() {}
+
+func (x *HostBinding) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_transcript_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostBinding.ProtoReflect.Descriptor instead.
+func (*HostBinding) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_transcript_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *HostBinding) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *HostBinding) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+// CheckInfo is a declared check.
+type CheckInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the check's slug.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// description says what it verifies.
+	Description   string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckInfo) Reset() {
+	*x = CheckInfo{}
+	mi := &file_socklab_v1_transcript_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckInfo) ProtoMessage() {}
+
+func (x *CheckInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_transcript_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckInfo.ProtoReflect.Descriptor instead.
+func (*CheckInfo) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_transcript_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CheckInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CheckInfo) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// RunResult is how a run ended: the record a controller stores and streams, from which
+// result.json is written.
+type RunResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// run_id names the run ("run-" and 16 hex digits).
+	RunId string `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// lab is the lab's name.
+	Lab string `protobuf:"bytes,2,opt,name=lab,proto3" json:"lab,omitempty"`
+	// summary is the lab's one-line summary.
+	Summary string `protobuf:"bytes,3,opt,name=summary,proto3" json:"summary,omitempty"`
+	// hosts are the lab's hosts and their addresses, in the lab's order.
+	Hosts []*HostBinding `protobuf:"bytes,4,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	// params are the parameters the lab ran with, defaults included; bytes become strings.
+	Params map[string]*structpb.Value `protobuf:"bytes,5,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// started_unix_ns is when the run began, in Unix nanoseconds.
+	StartedUnixNs int64 `protobuf:"varint,6,opt,name=started_unix_ns,json=startedUnixNs,proto3" json:"started_unix_ns,omitempty"`
+	// finished_unix_ns is when it ended, in Unix nanoseconds.
+	FinishedUnixNs int64 `protobuf:"varint,7,opt,name=finished_unix_ns,json=finishedUnixNs,proto3" json:"finished_unix_ns,omitempty"`
+	// exit_code is the command line's exit code: 0 passed, 1 failed, 2 bad lab, 3 agents,
+	// 130 interrupted.
+	ExitCode int32 `protobuf:"varint,8,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	// checks are every declared check, reached or not, in declaration order.
+	Checks []*CheckResult `protobuf:"bytes,9,rep,name=checks,proto3" json:"checks,omitempty"`
+	// error is what stopped the run early, with the lab's file:line; empty when nothing did.
+	Error         string `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunResult) Reset() {
+	*x = RunResult{}
+	mi := &file_socklab_v1_transcript_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunResult) ProtoMessage() {}
+
+func (x *RunResult) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_transcript_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunResult.ProtoReflect.Descriptor instead.
+func (*RunResult) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_transcript_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RunResult) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *RunResult) GetLab() string {
+	if x != nil {
+		return x.Lab
+	}
+	return ""
+}
+
+func (x *RunResult) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *RunResult) GetHosts() []*HostBinding {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *RunResult) GetParams() map[string]*structpb.Value {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+func (x *RunResult) GetStartedUnixNs() int64 {
+	if x != nil {
+		return x.StartedUnixNs
+	}
+	return 0
+}
+
+func (x *RunResult) GetFinishedUnixNs() int64 {
+	if x != nil {
+		return x.FinishedUnixNs
+	}
+	return 0
+}
+
+func (x *RunResult) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *RunResult) GetChecks() []*CheckResult {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+func (x *RunResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// CheckResult is the outcome of one declared check.
+type CheckResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the check's slug.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// description says what it verifies.
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// max_points is what it is worth.
+	MaxPoints int32 `protobuf:"varint,3,opt,name=max_points,json=maxPoints,proto3" json:"max_points,omitempty"`
+	// passed is set when the check held.
+	Passed bool `protobuf:"varint,4,opt,name=passed,proto3" json:"passed,omitempty"`
+	// reached is set when the lab evaluated the check at all.
+	Reached bool `protobuf:"varint,5,opt,name=reached,proto3" json:"reached,omitempty"`
+	// message explains a failure: got versus want, or the error that stopped the lab first.
+	Message string `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	// pos is the lab's file:line where the check was evaluated.
+	Pos           string `protobuf:"bytes,7,opt,name=pos,proto3" json:"pos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckResult) Reset() {
+	*x = CheckResult{}
+	mi := &file_socklab_v1_transcript_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckResult) ProtoMessage() {}
+
+func (x *CheckResult) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_transcript_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckResult.ProtoReflect.Descriptor instead.
+func (*CheckResult) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_transcript_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CheckResult) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CheckResult) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *CheckResult) GetMaxPoints() int32 {
+	if x != nil {
+		return x.MaxPoints
+	}
+	return 0
+}
+
+func (x *CheckResult) GetPassed() bool {
+	if x != nil {
+		return x.Passed
+	}
+	return false
+}
+
+func (x *CheckResult) GetReached() bool {
+	if x != nil {
+		return x.Reached
+	}
+	return false
+}
+
+func (x *CheckResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *CheckResult) GetPos() string {
+	if x != nil {
+		return x.Pos
+	}
+	return ""
+}
+
 var File_socklab_v1_transcript_proto protoreflect.FileDescriptor
 
 const file_socklab_v1_transcript_proto_rawDesc = "" +
 	"\n" +
 	"\x1bsocklab/v1/transcript.proto\x12\n" +
-	"socklab.v1\x1a\x1asocklab/v1/operation.proto\"Q\n" +
+	"socklab.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1asocklab/v1/operation.proto\"Q\n" +
 	"\vSocketError\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05errno\x18\x02 \x01(\x05R\x05errno\x12\x18\n" +
@@ -416,7 +756,37 @@ const file_socklab_v1_transcript_proto_rawDesc = "" +
 	"\x04note\x18\x12 \x01(\tR\x04note\x12\x13\n" +
 	"\x05at_ns\x18\x13 \x01(\x03R\x04atNs\x12\x12\n" +
 	"\x04role\x18\x14 \x01(\tR\x04role\x12\x10\n" +
-	"\x03pos\x18\x15 \x01(\tR\x03pos*\xa4\x01\n" +
+	"\x03pos\x18\x15 \x01(\tR\x03pos\";\n" +
+	"\vHostBinding\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\"=\n" +
+	"\tCheckInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\"\xc1\x03\n" +
+	"\tRunResult\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x10\n" +
+	"\x03lab\x18\x02 \x01(\tR\x03lab\x12\x18\n" +
+	"\asummary\x18\x03 \x01(\tR\asummary\x12-\n" +
+	"\x05hosts\x18\x04 \x03(\v2\x17.socklab.v1.HostBindingR\x05hosts\x129\n" +
+	"\x06params\x18\x05 \x03(\v2!.socklab.v1.RunResult.ParamsEntryR\x06params\x12&\n" +
+	"\x0fstarted_unix_ns\x18\x06 \x01(\x03R\rstartedUnixNs\x12(\n" +
+	"\x10finished_unix_ns\x18\a \x01(\x03R\x0efinishedUnixNs\x12\x1b\n" +
+	"\texit_code\x18\b \x01(\x05R\bexitCode\x12/\n" +
+	"\x06checks\x18\t \x03(\v2\x17.socklab.v1.CheckResultR\x06checks\x12\x14\n" +
+	"\x05error\x18\n" +
+	" \x01(\tR\x05error\x1aQ\n" +
+	"\vParamsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
+	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01\"\xbc\x01\n" +
+	"\vCheckResult\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1d\n" +
+	"\n" +
+	"max_points\x18\x03 \x01(\x05R\tmaxPoints\x12\x16\n" +
+	"\x06passed\x18\x04 \x01(\bR\x06passed\x12\x18\n" +
+	"\areached\x18\x05 \x01(\bR\areached\x12\x18\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\x12\x10\n" +
+	"\x03pos\x18\a \x01(\tR\x03pos*\xa4\x01\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14EVENT_KIND_OPERATION\x10\x01\x12\x19\n" +
@@ -438,27 +808,37 @@ func file_socklab_v1_transcript_proto_rawDescGZIP() []byte {
 }
 
 var file_socklab_v1_transcript_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_socklab_v1_transcript_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_socklab_v1_transcript_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_socklab_v1_transcript_proto_goTypes = []any{
-	(EventKind)(0),      // 0: socklab.v1.EventKind
-	(*SocketError)(nil), // 1: socklab.v1.SocketError
-	(*Event)(nil),       // 2: socklab.v1.Event
-	(*Operation)(nil),   // 3: socklab.v1.Operation
-	(*Result)(nil),      // 4: socklab.v1.Result
-	(*Address)(nil),     // 5: socklab.v1.Address
+	(EventKind)(0),         // 0: socklab.v1.EventKind
+	(*SocketError)(nil),    // 1: socklab.v1.SocketError
+	(*Event)(nil),          // 2: socklab.v1.Event
+	(*HostBinding)(nil),    // 3: socklab.v1.HostBinding
+	(*CheckInfo)(nil),      // 4: socklab.v1.CheckInfo
+	(*RunResult)(nil),      // 5: socklab.v1.RunResult
+	(*CheckResult)(nil),    // 6: socklab.v1.CheckResult
+	nil,                    // 7: socklab.v1.RunResult.ParamsEntry
+	(*Operation)(nil),      // 8: socklab.v1.Operation
+	(*Result)(nil),         // 9: socklab.v1.Result
+	(*Address)(nil),        // 10: socklab.v1.Address
+	(*structpb.Value)(nil), // 11: google.protobuf.Value
 }
 var file_socklab_v1_transcript_proto_depIdxs = []int32{
-	0, // 0: socklab.v1.Event.kind:type_name -> socklab.v1.EventKind
-	3, // 1: socklab.v1.Event.operation:type_name -> socklab.v1.Operation
-	4, // 2: socklab.v1.Event.result:type_name -> socklab.v1.Result
-	1, // 3: socklab.v1.Event.error:type_name -> socklab.v1.SocketError
-	5, // 4: socklab.v1.Event.local:type_name -> socklab.v1.Address
-	5, // 5: socklab.v1.Event.peer:type_name -> socklab.v1.Address
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	0,  // 0: socklab.v1.Event.kind:type_name -> socklab.v1.EventKind
+	8,  // 1: socklab.v1.Event.operation:type_name -> socklab.v1.Operation
+	9,  // 2: socklab.v1.Event.result:type_name -> socklab.v1.Result
+	1,  // 3: socklab.v1.Event.error:type_name -> socklab.v1.SocketError
+	10, // 4: socklab.v1.Event.local:type_name -> socklab.v1.Address
+	10, // 5: socklab.v1.Event.peer:type_name -> socklab.v1.Address
+	3,  // 6: socklab.v1.RunResult.hosts:type_name -> socklab.v1.HostBinding
+	7,  // 7: socklab.v1.RunResult.params:type_name -> socklab.v1.RunResult.ParamsEntry
+	6,  // 8: socklab.v1.RunResult.checks:type_name -> socklab.v1.CheckResult
+	11, // 9: socklab.v1.RunResult.ParamsEntry.value:type_name -> google.protobuf.Value
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_socklab_v1_transcript_proto_init() }
@@ -473,7 +853,7 @@ func file_socklab_v1_transcript_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_socklab_v1_transcript_proto_rawDesc), len(file_socklab_v1_transcript_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   2,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
