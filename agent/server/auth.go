@@ -6,9 +6,9 @@ import (
 	"strings"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
+
+	"github.com/socklab/socklab/agent/errdefs"
 )
 
 // openMethods are reachable without the token: only the standard health service, so that
@@ -27,14 +27,14 @@ func (a tokenAuth) check(ctx context.Context, method string) error {
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get("authorization")
 	if len(vals) == 0 {
-		return status.Error(codes.Unauthenticated, "missing token: send metadata \"authorization: Bearer TOKEN\"")
+		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrUnauthenticated, "missing token: send metadata \"authorization: Bearer TOKEN\""))
 	}
 	got, ok := strings.CutPrefix(vals[0], "Bearer ")
 	if !ok {
-		return status.Error(codes.Unauthenticated, "authorization must be \"Bearer TOKEN\"")
+		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrUnauthenticated, "authorization must be \"Bearer TOKEN\""))
 	}
 	if subtle.ConstantTimeCompare([]byte(got), a.token) != 1 {
-		return status.Error(codes.Unauthenticated, "wrong token")
+		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrUnauthenticated, "wrong token"))
 	}
 	return nil
 }

@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"time"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/socklab/socklab/agent/errdefs"
 	"github.com/socklab/socklab/agent/session"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
@@ -63,7 +63,7 @@ func (s *Service) OpenSession(ctx context.Context, req *socklabv1.OpenSessionReq
 	var lease time.Duration
 	if req.GetLease() != nil {
 		if err := req.GetLease().CheckValid(); err != nil || req.GetLease().AsDuration() < 0 {
-			return nil, status.Errorf(codes.InvalidArgument, "lease %v is not a valid positive duration", req.GetLease())
+			return nil, toStatus(errdefs.Errorf(errdefs.ErrInvalidArgument, "lease %v is not a valid positive duration", req.GetLease()))
 		}
 		lease = req.GetLease().AsDuration()
 	}
@@ -129,39 +129,26 @@ func (s *Service) StreamEvents(req *socklabv1.StreamEventsRequest, stream sockla
 	return toStatus(err)
 }
 
-// toStatus maps the session package's errors onto gRPC status codes: the one place where
-// that mapping lives.
+// toStatus turns what the session package returned into the status a handler returns,
+// the one place where that mapping lives: a request error by its kind (errdefs.ToGRPC); a
+// call its caller cancelled or let time out, as such; a status (a stream's own failure)
+// as it is; anything else as the agent's own fault.
 func toStatus(err error) error {
-	if err == nil {
-		return nil
-	}
-	var se *session.Error
-	if errors.As(err, &se) {
-		code := codes.Unknown
-		switch se.Kind {
-		case session.Invalid:
-			code = codes.InvalidArgument
-		case session.NotFound:
-			code = codes.NotFound
-		case session.Denied:
-			code = codes.PermissionDenied
-		case session.Exhausted:
-			code = codes.ResourceExhausted
-		case session.Precondition:
-			code = codes.FailedPrecondition
-		}
-		return status.Error(code, se.Msg)
-	}
+	var re *errdefs.Error
 	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &re):
+		return errdefs.ToGRPC(re)
 	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "cancelled while in progress")
+		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrCanceled, "cancelled while in progress"))
 	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded while in progress")
+		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrDeadlineExceeded, "deadline exceeded while in progress"))
 	}
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
-	return status.Error(codes.Internal, err.Error())
+	return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInternal, "%v", err))
 }
 
 func clockSample() *socklabv1.ClockSample {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/socklab/socklab/agent/errdefs"
 	"github.com/socklab/socklab/agent/policy"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
@@ -120,15 +121,18 @@ func checkRequestError(t *testing.T, what string, err error) {
 	if err == nil {
 		return
 	}
-	var e *Error
+	var e *errdefs.Error
 	if !errors.As(err, &e) {
-		t.Fatalf("%s returned %T %v, want a *Error", what, err, err)
+		t.Fatalf("%s returned %T %v, want an *errdefs.Error", what, err, err)
 	}
-	if e.Kind < Invalid || e.Kind > Precondition {
-		t.Fatalf("%s returned kind %d (%q), want one of Invalid..Precondition", what, e.Kind, e.Msg)
+	switch e.Kind {
+	case errdefs.ErrInvalidArgument, errdefs.ErrNotFound, errdefs.ErrPermissionDenied,
+		errdefs.ErrResourceExhausted, errdefs.ErrFailedPrecondition:
+	default:
+		t.Fatalf("%s returned kind %v (%q), want a request error's kind", what, e.Kind, e.Msg)
 	}
 	if e.Msg == "" {
-		t.Fatalf("%s returned kind %d with an empty message", what, e.Kind)
+		t.Fatalf("%s returned kind %v with an empty message", what, e.Kind)
 	}
 }
 

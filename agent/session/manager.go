@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/socklab/socklab/agent/errdefs"
 	"github.com/socklab/socklab/agent/policy"
 )
 
@@ -86,7 +87,7 @@ func (m *Manager) Open(opts Options) (*Session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.sessions) >= m.policy.MaxSessions {
-		return nil, errorf(Exhausted, "this agent already has %d open sessions, its limit: close one first", len(m.sessions))
+		return nil, errdefs.Errorf(errdefs.ErrResourceExhausted, "this agent already has %d open sessions, its limit: close one first", len(m.sessions))
 	}
 	dir, err := os.MkdirTemp(m.policy.SessionRoot, "sl-"+s.id[4:12]+"-")
 	if err != nil {
@@ -106,12 +107,12 @@ func (m *Manager) Get(id string) (*Session, error) {
 		return s, nil
 	}
 	if why, ok := m.ended[id]; ok {
-		return nil, errorf(NotFound, "session %s ended: %s", id, why)
+		return nil, errdefs.Errorf(errdefs.ErrNotFound, "session %s ended: %s", id, why)
 	}
 	if id == "" {
-		return nil, errorf(Invalid, "session_id is missing: open a session first")
+		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "session_id is missing: open a session first")
 	}
-	return nil, errorf(NotFound, "no session %s on this agent", id)
+	return nil, errdefs.Errorf(errdefs.ErrNotFound, "no session %s on this agent", id)
 }
 
 // Renew restarts a session's lease and returns it.

@@ -2,8 +2,11 @@ package session
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"time"
+
+	"github.com/socklab/socklab/agent/errdefs"
 )
 
 // lane is a direction of a socket whose operations finish in the order they started.
@@ -29,6 +32,8 @@ type order struct {
 	serving [2]uint64          // ticket now allowed to run, per lane
 	givenUp [2]map[uint64]bool // tickets whose holder gave up, per lane
 	changed chan struct{}      // closed and replaced on every change
+	waiting int                // operations inside begin, not yet allowed to run
+	running map[string]int     // operations begun and not yet released, by name
 }
 
 func newOrder() *order {
@@ -41,15 +46,55 @@ func (o *order) notify() {
 	o.changed = make(chan struct{})
 }
 
-// begin waits until the operation numbered seq (0: unordered) on lane may run. The
+// begin waits until the operation name numbered seq (0: unordered) on lane may run. The
 // returned release must be called when it ends. done is the session's end.
-func (o *order) begin(ctx context.Context, handle uint32, seq uint64, l lane, done <-chan struct{}) (release func(), err error) {
+func (o *order) begin(ctx context.Context, handle uint32, seq uint64, l lane, name string, done <-chan struct{}) (release func(), err error) {
+	o.mu.Lock()
+	o.waiting++
+	o.mu.Unlock()
+	advance, err := o.wait(ctx, handle, seq, l, done)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.waiting--
+	if err != nil {
+		return nil, err
+	}
+	if o.running == nil {
+		o.running = map[string]int{}
+	}
+	o.running[name]++
+	return func() {
+		advance()
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if o.running[name]--; o.running[name] == 0 {
+			delete(o.running, name)
+		}
+	}, nil
+}
+
+// activity reports the operations waiting in begin and those running.
+func (o *order) activity() Activity {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	a := Activity{Waiting: o.waiting}
+	for name, n := range o.running {
+		for range n {
+			a.Running = append(a.Running, name)
+		}
+	}
+	sort.Strings(a.Running)
+	return a
+}
+
+// wait is begin's waiting: its release advances the lane.
+func (o *order) wait(ctx context.Context, handle uint32, seq uint64, l lane, done <-chan struct{}) (release func(), err error) {
 	o.mu.Lock()
 	if seq != 0 {
 		if seq < o.next || o.skipped[seq] {
 			next := o.next
 			o.mu.Unlock()
-			return nil, errorf(Invalid, "seq %d on handle %d was already used (next is %d)", seq, handle, next)
+			return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "seq %d on handle %d was already used (next is %d)", seq, handle, next)
 		}
 		var gap *time.Timer
 		for seq > o.next {
@@ -62,7 +107,7 @@ func (o *order) begin(ctx context.Context, handle uint32, seq uint64, l lane, do
 			select {
 			case <-ch:
 			case <-gap.C:
-				return nil, errorf(Precondition, "seq %d on handle %d waited %s for seq %d, which never arrived", seq, handle, gapWait, want)
+				return nil, errdefs.Errorf(errdefs.ErrFailedPrecondition, "seq %d on handle %d waited %s for seq %d, which never arrived", seq, handle, gapWait, want)
 			case <-ctx.Done():
 				o.mu.Lock()
 				if o.skipped == nil {
@@ -72,7 +117,7 @@ func (o *order) begin(ctx context.Context, handle uint32, seq uint64, l lane, do
 				o.mu.Unlock()
 				return nil, ctx.Err()
 			case <-done:
-				return nil, errorf(NotFound, "session ended while seq %d on handle %d waited", seq, handle)
+				return nil, errdefs.Errorf(errdefs.ErrNotFound, "session ended while seq %d on handle %d waited", seq, handle)
 			}
 			o.mu.Lock()
 		}
@@ -99,7 +144,7 @@ func (o *order) begin(ctx context.Context, handle uint32, seq uint64, l lane, do
 			return nil, ctx.Err()
 		case <-done:
 			o.giveUp(l, ticket)
-			return nil, errorf(NotFound, "session ended while an operation on handle %d waited", handle)
+			return nil, errdefs.Errorf(errdefs.ErrNotFound, "session ended while an operation on handle %d waited", handle)
 		}
 		o.mu.Lock()
 	}

@@ -1,0 +1,88 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/socklab/socklab/agent/errdefs"
+	"github.com/socklab/socklab/agent/policy"
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+)
+
+// TestEveryOperationImplemented walks Operation's oneof: every case has a spec, and the
+// table holds nothing else.
+func TestEveryOperationImplemented(t *testing.T) {
+	fields := opCases.Fields()
+	if fields.Len() == 0 {
+		t.Fatal("Operation's oneof has no cases: the descriptor was not found")
+	}
+	var cases []string
+	for i := range fields.Len() {
+		name := string(fields.Get(i).Name())
+		cases = append(cases, name)
+		if !slices.Contains(Operations(), name) {
+			t.Errorf("operation %s (Operation.%s, field %d) has no implementation on the agent: declare its spec in the ops_*.go file of its family",
+				name, name, fields.Get(i).Number())
+		}
+	}
+	for _, name := range Operations() {
+		if !slices.Contains(cases, name) {
+			t.Errorf("Operations() lists %s, which is no case of Operation's oneof", name)
+		}
+	}
+}
+
+// TestRegisterRefuses: a spec for a name that is no case of the oneof, of another case's
+// message, declared twice, or with neither or both of run and host stops the agent as it
+// starts.
+func TestRegisterRefuses(t *testing.T) {
+	bind := spec[*socklabv1.BindOp]{run: nothing[*socklabv1.BindOp]}
+	for _, tc := range []struct {
+		name     string
+		register func()
+		want     string
+	}{
+		{"not a case", func() { register("frobnicate", bind) }, `"frobnicate" is not a case of socklab.v1.Operation.op`},
+		{"another case's message", func() { register("close", bind) }, "operation close carries *socklabv1.CloseOp, not *socklabv1.BindOp"},
+		{"twice", func() { register("bind", bind); register("bind", bind) }, "operation bind declared twice"},
+		{"neither run nor host", func() { register("bind", spec[*socklabv1.BindOp]{}) }, "operation bind must set exactly one of run and host"},
+		{"both run and host", func() {
+			register("bind", spec[*socklabv1.BindOp]{run: nothing[*socklabv1.BindOp], host: nothing[*socklabv1.BindOp]})
+		}, "operation bind must set exactly one of run and host"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			saved := ops
+			ops = map[protoreflect.Name]*op{}
+			defer func() { ops = saved }()
+			defer func() {
+				if got := fmt.Sprint(recover()); !strings.Contains(got, tc.want) {
+					t.Errorf("register panicked with %q, want it to say %q", got, tc.want)
+				}
+			}()
+			tc.register()
+		})
+	}
+}
+
+// nothing is a run or host function that does nothing.
+func nothing[T any](context.Context, *call, T) error { return nil }
+
+// TestUnknownOperation: a case of the oneof that the agent does not implement is an
+// InvalidArgument request error naming it.
+func TestUnknownOperation(t *testing.T) {
+	saved := ops["sysctl"]
+	delete(ops, "sysctl")
+	defer func() { ops["sysctl"] = saved }()
+	req := &socklabv1.PerformRequest{Operation: &socklabv1.Operation{Op: &socklabv1.Operation_Sysctl{Sysctl: &socklabv1.SysctlOp{Name: "net.core.somaxconn"}}}}
+	pol := policy.Default()
+	err := Validate(req, &pol)
+	if !errors.Is(err, errdefs.ErrInvalidArgument) || err.Error() != "operation sysctl is not supported by this agent" {
+		t.Errorf("Validate(sysctl without a spec) = %v, want InvalidArgument %q", err, "operation sysctl is not supported by this agent")
+	}
+}
