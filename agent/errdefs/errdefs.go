@@ -39,6 +39,8 @@ var (
 	ErrCanceled = errors.New("canceled")
 	// ErrInternal is a fault of the server's own.
 	ErrInternal = errors.New("internal")
+	// ErrNotImplemented is a call the server does not offer (an older version).
+	ErrNotImplemented = errors.New("not implemented")
 	// ErrUnknown is any other failure of a call.
 	ErrUnknown = errors.New("unknown")
 )
@@ -58,6 +60,7 @@ var kinds = []struct {
 	{ErrDeadlineExceeded, codes.DeadlineExceeded},
 	{ErrCanceled, codes.Canceled},
 	{ErrInternal, codes.Internal},
+	{ErrNotImplemented, codes.Unimplemented},
 }
 
 // Error is a request error of one kind, with the message that says what to change.

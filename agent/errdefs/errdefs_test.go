@@ -18,7 +18,7 @@ func TestRoundTrip(t *testing.T) {
 	for _, kind := range []error{
 		errdefs.ErrInvalidArgument, errdefs.ErrNotFound, errdefs.ErrPermissionDenied, errdefs.ErrResourceExhausted,
 		errdefs.ErrFailedPrecondition, errdefs.ErrUnauthenticated, errdefs.ErrUnavailable, errdefs.ErrDeadlineExceeded,
-		errdefs.ErrCanceled, errdefs.ErrInternal,
+		errdefs.ErrCanceled, errdefs.ErrInternal, errdefs.ErrNotImplemented,
 	} {
 		t.Run(kind.Error(), func(t *testing.T) {
 			sent := fmt.Errorf("perform: %w", errdefs.Errorf(kind, "session s1 has no handle %d", 7))

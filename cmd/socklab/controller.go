@@ -54,15 +54,7 @@ Without --inventory, labs run on local agents started for each run.`,
 				return err
 			}
 			defer st.Close()
-			topo := func(agents map[string]string) topology.Topology {
-				if inv != nil {
-					return inv.Topology(agents, agentToken)
-				}
-				if len(agents) > 0 {
-					return topology.Static{Agents: agents, Token: agentToken}
-				}
-				return topology.Local{}
-			}
+			topo := func(agents map[string]string) topology.Topology { return topology.Choose(agents, inv, agentToken) }
 			lis, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("listen %s: %w", listen, err)

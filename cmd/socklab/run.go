@@ -51,11 +51,9 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	fl.StringVar(&f.db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db); \"none\" keeps no history")
 }
 
-// topology returns the local topology, or the agents named by --agent and --inventory.
+// topology returns where the run's hosts go: local agents, or the agents named by
+// --agent and --inventory.
 func (f runFlags) topology() (topology.Topology, error) {
-	if len(f.agents) == 0 && f.inventory == "" {
-		return topology.Local{}, nil
-	}
 	token := f.token
 	if token == "" {
 		token = os.Getenv("SOCKLAB_TOKEN")
@@ -68,14 +66,14 @@ func (f runFlags) topology() (topology.Topology, error) {
 		}
 		explicit[role] = target
 	}
+	var inv *topology.Inventory
 	if f.inventory != "" {
-		inv, err := topology.LoadInventory(f.inventory)
-		if err != nil {
+		var err error
+		if inv, err = topology.LoadInventory(f.inventory); err != nil {
 			return nil, err
 		}
-		return inv.Topology(explicit, token), nil
 	}
-	return topology.Static{Agents: explicit, Token: token}, nil
+	return topology.Choose(explicit, inv, token), nil
 }
 
 func runCommand() *cobra.Command {

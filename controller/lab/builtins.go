@@ -7,27 +7,23 @@ import (
 	"unicode/utf8"
 
 	"go.starlark.net/starlark"
+
+	"github.com/socklab/socklab/agent/sockconst"
 )
 
 // maxSteps bounds the Starlark steps of one thread: a runaway loop ends the lab with a
 // clear error instead of hanging it.
 const maxSteps = 50_000_000
 
-// Constants are the socket module's constants a lab uses, with their Linux values.
-var Constants = map[string]int{
-	"AF_UNIX": 1, "AF_INET": 2, "AF_INET6": 10,
-	"SOCK_STREAM": 1, "SOCK_DGRAM": 2,
-	"SOL_SOCKET": 1, "IPPROTO_IP": 0, "IPPROTO_TCP": 6, "IPPROTO_UDP": 17,
-	"SO_REUSEADDR": 2, "SO_TYPE": 3, "SO_ERROR": 4, "SO_BROADCAST": 6, "SO_SNDBUF": 7,
-	"SO_RCVBUF": 8, "SO_KEEPALIVE": 9, "SO_OOBINLINE": 10, "SO_LINGER": 13, "SO_REUSEPORT": 15,
-	"SO_RCVLOWAT": 18, "SO_SNDLOWAT": 19, "SO_ACCEPTCONN": 30,
-	"TCP_NODELAY": 1, "TCP_MAXSEG": 2, "TCP_CORK": 3, "TCP_KEEPIDLE": 4, "TCP_KEEPINTVL": 5,
-	"TCP_KEEPCNT": 6, "TCP_QUICKACK": 12, "TCP_USER_TIMEOUT": 18,
-	"IP_TOS": 1, "IP_TTL": 2, "IPPROTO_IPV6": 41, "IPV6_V6ONLY": 26,
-	"SHUT_RD": 0, "SHUT_WR": 1, "SHUT_RDWR": 2,
-	"MSG_OOB": 0x1, "MSG_PEEK": 0x2, "MSG_DONTWAIT": 0x40, "MSG_WAITALL": 0x100,
-	"MSG_NOSIGNAL": 0x4000, "MSG_MORE": 0x8000,
-}
+// Constants are the socket module's constants a lab uses, with their Linux values: every
+// name of agent/sockconst's table, so every option the agent accepts has its name.
+var Constants = func() map[string]int {
+	m := map[string]int{}
+	for _, c := range sockconst.All() {
+		m[c.Name] = c.Value
+	}
+	return m
+}()
 
 // predeclared returns the names every lab file sees; withLab adds lab() (a lab's own file).
 func predeclared(withLab bool) starlark.StringDict {

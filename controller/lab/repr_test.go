@@ -24,6 +24,13 @@ func TestRepr(t *testing.T) {
 		{starlark.Tuple{starlark.MakeInt(1)}, "(1,)"},
 		{starlark.NewList([]starlark.Value{starlark.True, starlark.None}), "[True, None]"},
 		{starlark.MakeInt(111), "111"},
+		// Where the lab's own repr once differed from CPython's.
+		{starlark.String("\u00ad"), `'\xad'`},
+		{starlark.String("\u0085"), `'\x85'`},
+		{starlark.String("é\u200b"), `'é\u200b'`},
+		{starlark.Float(1e-05), "1e-05"},
+		{starlark.Float(2), "2.0"},
+		{starlark.False, "False"},
 	} {
 		if got := repr(tc.v); got != tc.want {
 			t.Errorf("repr(%v) = %s, want %s", tc.v, got, tc.want)

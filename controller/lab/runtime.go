@@ -8,12 +8,11 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
-	"github.com/socklab/socklab/controller/report"
+	"github.com/socklab/socklab/controller/pyrepr"
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/transcript"
 )
@@ -286,12 +285,16 @@ func (t *tValue) check(th *starlark.Thread, b *starlark.Builtin, args starlark.T
 // on inside tuples, lists and dicts, so that got/want read like the tutorial's output.
 func repr(v starlark.Value) string {
 	switch v := v.(type) {
-	case nil:
+	case nil, starlark.NoneType:
 		return "None"
 	case starlark.Bytes:
-		return report.Bytes([]byte(v), 0, 0)
+		return pyrepr.Bytes([]byte(v), 0, 0)
 	case starlark.String:
-		return strRepr(string(v))
+		return pyrepr.Str(string(v))
+	case starlark.Bool:
+		return pyrepr.Bool(bool(v))
+	case starlark.Float:
+		return pyrepr.Float(float64(v))
 	case starlark.Tuple:
 		parts := make([]string, len(v))
 		for i, x := range v {
@@ -459,40 +462,4 @@ const runKey = "socklab.run"
 func runOf(th *starlark.Thread) *run {
 	r, _ := th.Local(runKey).(*run)
 	return r
-}
-
-// strRepr is Python's repr of a str: single quotes unless the text has ' and no ",
-// printable characters (any script) kept, the rest escaped.
-func strRepr(s string) string {
-	q := byte('\'')
-	if strings.Contains(s, "'") && !strings.Contains(s, "\"") {
-		q = '"'
-	}
-	var b strings.Builder
-	b.WriteByte(q)
-	for _, r := range s {
-		switch {
-		case r == '\\' || r == rune(q):
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case !unicode.IsPrint(r):
-			if r <= 0xffff {
-				fmt.Fprintf(&b, `\u%04x`, r)
-			} else {
-				fmt.Fprintf(&b, `\U%08x`, r)
-			}
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte(q)
-	return b.String()
 }

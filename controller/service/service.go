@@ -208,11 +208,13 @@ func (s *Service) ListRuns(ctx context.Context, req *socklabv1.ListRunsRequest) 
 // GetTranscript streams a stored run.
 func (s *Service) GetTranscript(req *socklabv1.GetTranscriptRequest, stream socklabv1.ControllerService_GetTranscriptServer) error {
 	res, err := s.store.Result(stream.Context(), req.GetRunId())
-	if errors.Is(err, store.ErrNotFound) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrNotFound, "%v", err))
-	}
-	if err != nil {
+	case errors.Is(err, store.ErrAmbiguous):
 		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%v", err))
+	case err != nil:
+		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInternal, "%v", err))
 	}
 	start := res.Header.StartedProto()
 	if err := stream.Send(&socklabv1.GetTranscriptResponse{Msg: &socklabv1.GetTranscriptResponse_Started{Started: start}}); err != nil {
@@ -221,7 +223,10 @@ func (s *Service) GetTranscript(req *socklabv1.GetTranscriptRequest, stream sock
 	if err := s.store.Events(stream.Context(), res.Header.RunID, func(ev *socklabv1.Event) error {
 		return stream.Send(&socklabv1.GetTranscriptResponse{Msg: &socklabv1.GetTranscriptResponse_Event{Event: ev}})
 	}); err != nil {
-		return err
+		if stream.Context().Err() != nil {
+			return errdefs.ToGRPC(stream.Context().Err())
+		}
+		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInternal, "%v", err))
 	}
 	return stream.Send(&socklabv1.GetTranscriptResponse{Msg: &socklabv1.GetTranscriptResponse_Finished{Finished: &socklabv1.RunFinished{Result: res.Proto()}}})
 }

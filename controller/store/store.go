@@ -24,6 +24,9 @@ import (
 // ErrNotFound is returned for a run the store does not hold.
 var ErrNotFound = errors.New("no such run")
 
+// ErrAmbiguous is returned for an id prefix that names more than one run.
+var ErrAmbiguous = errors.New("the prefix names more than one run: give more of the id")
+
 // Store is an open store.
 type Store struct {
 	db *sql.DB
@@ -91,28 +94,32 @@ func Open(path string) (*Store, error) {
 
 // migrate brings a store written by an earlier version up to date: runs gained the
 // record column (a socklab.v1.RunResult); runs stored before it are read from result.
+// It runs under SQLite's write lock, so two processes opening one old store agree.
 func migrate(db *sql.DB) error {
-	rows, err := db.Query(`SELECT name FROM pragma_table_info('runs')`)
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return err
-		}
-		if name == "record" {
-			return nil
-		}
-	}
-	if err := rows.Err(); err != nil {
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
-	if _, err := db.Exec(`ALTER TABLE runs ADD COLUMN record BLOB`); err != nil && !strings.Contains(err.Error(), "duplicate column") {
-		return err // (another process may have added it meanwhile)
+	rollback := func(err error) error {
+		_, _ = conn.ExecContext(ctx, "ROLLBACK")
+		return err
 	}
-	return nil
+	var n int
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'record'`).Scan(&n); err != nil {
+		return rollback(err)
+	}
+	if n == 0 {
+		if _, err := conn.ExecContext(ctx, `ALTER TABLE runs ADD COLUMN record BLOB`); err != nil {
+			return rollback(err)
+		}
+	}
+	_, err = conn.ExecContext(ctx, "COMMIT")
+	return err
 }
 
 // Close closes the store.
@@ -243,7 +250,11 @@ func (s *Store) Runs(ctx context.Context, limit int) ([]Summary, error) {
 
 // Result returns how a run ended, by its id or an unambiguous prefix of it.
 func (s *Store) Result(ctx context.Context, id string) (*transcript.Result, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT result, record FROM runs WHERE id = ? OR id LIKE ? || '%' LIMIT 2`, id, id)
+	if id == "" {
+		return nil, fmt.Errorf("run id is empty: %w", ErrNotFound)
+	}
+	// The prefix is matched literally: % and _ in it match only themselves.
+	rows, err := s.db.QueryContext(ctx, `SELECT result, record FROM runs WHERE id = ? OR substr(id, 1, length(?)) = ? LIMIT 2`, id, id, id)
 	if err != nil {
 		return nil, fmt.Errorf("get run %s: %w", id, err)
 	}
@@ -267,7 +278,7 @@ func (s *Store) Result(ctx context.Context, id string) (*transcript.Result, erro
 	case 0:
 		return nil, fmt.Errorf("run %s: %w", id, ErrNotFound)
 	case 2:
-		return nil, fmt.Errorf("run %s: the prefix names more than one run: give more of the id", id)
+		return nil, fmt.Errorf("run %s: %w", id, ErrAmbiguous)
 	}
 	if len(found[0].record) > 0 {
 		var rr socklabv1.RunResult

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -174,5 +175,40 @@ func TestEarlierStore(t *testing.T) {
 	}
 	if r, err := st.Result(t.Context(), "run-new"); err != nil || r.Header.Summary != "s" {
 		t.Errorf("Result(run-new) = %+v, %v", r, err)
+	}
+}
+
+// TestResultPrefix: a run is found by its id or a unique prefix of it, matched literally
+// (% and _ are not patterns); an ambiguous prefix and an empty id are refused.
+func TestResultPrefix(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "runs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, id := range []string{"run-4c3b00", "run-4c3b11"} {
+		if err := st.Save(t.Context(), &transcript.Result{Header: transcript.Header{RunID: id, Lab: "x"}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		id, want string
+		err      error
+	}{
+		{"run-4c3b00", "run-4c3b00", nil},
+		{"run-4c3b1", "run-4c3b11", nil},
+		{"run-4c3b", "", store.ErrAmbiguous},
+		{"", "", store.ErrNotFound},
+		{"%", "", store.ErrNotFound},
+		{"run_", "", store.ErrNotFound},
+		{"r_n-4c3b00", "", store.ErrNotFound},
+	} {
+		got, err := st.Result(t.Context(), tc.id)
+		switch {
+		case tc.err != nil && !errors.Is(err, tc.err):
+			t.Errorf("Result(%q) = %v, want %v", tc.id, err, tc.err)
+		case tc.err == nil && (err != nil || got.Header.RunID != tc.want):
+			t.Errorf("Result(%q) = %+v, %v, want run %s", tc.id, got, err, tc.want)
+		}
 	}
 }

@@ -265,7 +265,7 @@ func Started(p *socklabv1.RunStarted) Header {
 		h.Hosts = append(h.Hosts, Host{Role: b.GetRole(), Address: b.GetAddress()})
 	}
 	for _, c := range p.GetChecks() {
-		h.Checks = append(h.Checks, Check{ID: c.GetId(), Description: c.GetDescription()})
+		h.Checks = append(h.Checks, Check{ID: c.GetId(), Description: c.GetDescription(), MaxPoints: int(c.GetMaxPoints())})
 	}
 	return h
 }
@@ -277,7 +277,7 @@ func (h Header) StartedProto() *socklabv1.RunStarted {
 		p.Hosts = append(p.Hosts, &socklabv1.HostBinding{Role: b.Role, Address: b.Address})
 	}
 	for _, c := range h.Checks {
-		p.Checks = append(p.Checks, &socklabv1.CheckInfo{Id: c.ID, Description: c.Description})
+		p.Checks = append(p.Checks, &socklabv1.CheckInfo{Id: c.ID, Description: c.Description, MaxPoints: int32(c.MaxPoints)})
 	}
 	return p
 }

@@ -444,7 +444,9 @@ type CheckInfo struct {
 	// id is the check's slug.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// description says what it verifies.
-	Description   string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// max_points is what it is worth.
+	MaxPoints     int32 `protobuf:"varint,3,opt,name=max_points,json=maxPoints,proto3" json:"max_points,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -491,6 +493,13 @@ func (x *CheckInfo) GetDescription() string {
 		return x.Description
 	}
 	return ""
+}
+
+func (x *CheckInfo) GetMaxPoints() int32 {
+	if x != nil {
+		return x.MaxPoints
+	}
+	return 0
 }
 
 // RunResult is how a run ended: the record a controller stores and streams, from which
@@ -759,10 +768,12 @@ const file_socklab_v1_transcript_proto_rawDesc = "" +
 	"\x03pos\x18\x15 \x01(\tR\x03pos\";\n" +
 	"\vHostBinding\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n" +
-	"\aaddress\x18\x02 \x01(\tR\aaddress\"=\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\"\\\n" +
 	"\tCheckInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\"\xc1\x03\n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1d\n" +
+	"\n" +
+	"max_points\x18\x03 \x01(\x05R\tmaxPoints\"\xc1\x03\n" +
 	"\tRunResult\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x10\n" +
 	"\x03lab\x18\x02 \x01(\tR\x03lab\x12\x18\n" +
