@@ -1,6 +1,9 @@
 // Package client is a Go client for socklab.v1.AgentService: a connection with the bearer
-// token attached, sessions that number each handle's operations, and constructors for
-// every operation, named as in Python's socket module.
+// token attached, sessions that number each handle's operations, their event streams,
+// and constructors for every operation, named as in Python's socket module.
+//
+// Every call's error is an errdefs error (or wraps one): callers ask
+// errors.Is(err, errdefs.ErrNotFound) and never see gRPC's status text.
 package client
 
 import (
@@ -13,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/socklab/socklab/agent/errdefs"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -43,8 +47,15 @@ func Dial(target, token string, opts ...grpc.DialOption) (*Client, error) {
 	return &Client{conn: conn, api: socklabv1.NewAgentServiceClient(conn)}, nil
 }
 
-// API returns the raw generated client.
+// API returns the raw generated client, whose errors are gRPC statuses: for tests of the
+// wire itself. Everything else uses the Client's methods.
 func (c *Client) API() socklabv1.AgentServiceClient { return c.api }
+
+// Hello asks the agent to describe itself: name, version, host address, limits, clock.
+func (c *Client) Hello(ctx context.Context) (*socklabv1.HelloResponse, error) {
+	resp, err := c.api.Hello(ctx, &socklabv1.HelloRequest{})
+	return resp, errdefs.FromGRPC(err)
+}
 
 // Conn returns the underlying connection.
 func (c *Client) Conn() *grpc.ClientConn { return c.conn }
@@ -81,7 +92,7 @@ func (c *Client) Open(ctx context.Context, lease time.Duration, label string) (*
 	}
 	resp, err := c.api.OpenSession(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("open session: %w", err)
+		return nil, fmt.Errorf("open session: %w", errdefs.FromGRPC(err))
 	}
 	return &Session{c: c, ID: resp.GetSessionId(), Opened: resp, seqs: map[uint32]uint64{}}, nil
 }
@@ -96,7 +107,8 @@ func (s *Session) Do(ctx context.Context, handle uint32, op *socklabv1.Operation
 		seq = s.seqs[handle]
 		s.mu.Unlock()
 	}
-	return s.c.api.Perform(ctx, &socklabv1.PerformRequest{SessionId: s.ID, Handle: handle, Seq: seq, Operation: op})
+	resp, err := s.c.api.Perform(ctx, &socklabv1.PerformRequest{SessionId: s.ID, Handle: handle, Seq: seq, Operation: op})
+	return resp, errdefs.FromGRPC(err)
 }
 
 // LastSeq returns the seq of the last operation Do numbered on handle (0: none yet).
@@ -109,11 +121,38 @@ func (s *Session) LastSeq(handle uint32) uint64 {
 // Renew renews the session's lease.
 func (s *Session) Renew(ctx context.Context) error {
 	_, err := s.c.api.RenewSession(ctx, &socklabv1.RenewSessionRequest{SessionId: s.ID})
-	return err
+	return errdefs.FromGRPC(err)
 }
 
 // Close closes the session and returns how many sockets the agent closed for it.
 func (s *Session) Close(ctx context.Context) (int, error) {
 	resp, err := s.c.api.CloseSession(ctx, &socklabv1.CloseSessionRequest{SessionId: s.ID})
-	return int(resp.GetClosedSockets()), err
+	return int(resp.GetClosedSockets()), errdefs.FromGRPC(err)
+}
+
+// Events opens the session's stream of background events (one at a time per session):
+// what background servers did, operations cancelled mid-way, sockets the agent closed,
+// and last the session's end. The stream ends when ctx does.
+func (s *Session) Events(ctx context.Context) (*EventStream, error) {
+	stream, err := s.c.api.StreamEvents(ctx, &socklabv1.StreamEventsRequest{SessionId: s.ID})
+	if err != nil {
+		return nil, errdefs.FromGRPC(err)
+	}
+	return &EventStream{stream: stream}, nil
+}
+
+// EventStream is a session's stream of background events.
+type EventStream struct {
+	stream grpc.ServerStreamingClient[socklabv1.StreamEventsResponse]
+}
+
+// Recv returns the next batch of events. After the session's end event it returns
+// io.EOF; any other error is an errdefs error (ErrNotFound: the session had already
+// ended when the stream began).
+func (e *EventStream) Recv() ([]*socklabv1.Event, error) {
+	resp, err := e.stream.Recv()
+	if err != nil {
+		return nil, errdefs.FromGRPC(err) // io.EOF is no status: it passes through
+	}
+	return resp.GetEvents(), nil
 }

@@ -1,15 +1,14 @@
 package server_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/socklab/socklab/agent/agenttest"
 	"github.com/socklab/socklab/agent/client"
+	"github.com/socklab/socklab/agent/errdefs"
 	"github.com/socklab/socklab/agent/policy"
 )
 
@@ -69,7 +68,7 @@ func TestIPv6(t *testing.T) {
 			}
 		}
 	}
-	if _, err := s.Session.Do(t.Context(), u, client.SendTo([]byte("x"), 0, "<broadcast>", 9)); status.Code(err) != codes.InvalidArgument {
+	if _, err := s.Session.Do(t.Context(), u, client.SendTo([]byte("x"), 0, "<broadcast>", 9)); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("<broadcast> on AF_INET6: %v, want InvalidArgument", err)
 	}
 }
@@ -114,14 +113,14 @@ func TestUnixSockets(t *testing.T) {
 
 	for _, p := range []string{"/tmp/evil.sock", "../escape.sock", "a/../../escape.sock"} {
 		h := s.OK(0, client.SocketOf(client.Unix, client.Dgram)).GetEvent().GetResult().GetHandle()
-		if _, err := s.Session.Do(t.Context(), h, client.BindPath(p)); status.Code(err) != codes.PermissionDenied {
+		if _, err := s.Session.Do(t.Context(), h, client.BindPath(p)); !errors.Is(err, errdefs.ErrPermissionDenied) {
 			t.Errorf("bind(%q): %v, want PermissionDenied", p, err)
 		}
 	}
-	if _, err := s.Session.Do(t.Context(), rx, client.Bind("127.0.0.1", 0)); status.Code(err) != codes.InvalidArgument {
+	if _, err := s.Session.Do(t.Context(), rx, client.Bind("127.0.0.1", 0)); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("bind((host, port)) on AF_UNIX: %v, want InvalidArgument", err)
 	}
-	if _, err := s.Session.Do(t.Context(), s.Socket(client.Stream), client.BindPath("x.sock")); status.Code(err) != codes.InvalidArgument {
+	if _, err := s.Session.Do(t.Context(), s.Socket(client.Stream), client.BindPath("x.sock")); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("bind(path) on AF_INET: %v, want InvalidArgument", err)
 	}
 

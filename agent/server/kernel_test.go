@@ -1,13 +1,12 @@
 package server_test
 
 import (
+	"errors"
 	"testing"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/socklab/socklab/agent/agenttest"
 	"github.com/socklab/socklab/agent/client"
+	"github.com/socklab/socklab/agent/errdefs"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -53,7 +52,7 @@ func TestKernelView(t *testing.T) {
 		{0, &socklabv1.Operation{Op: &socklabv1.Operation_Sysctl{Sysctl: &socklabv1.SysctlOp{Name: "kernel.hostname"}}}},
 		{0, &socklabv1.Operation{Op: &socklabv1.Operation_Ss{Ss: &socklabv1.SsOp{Protocol: "sctp"}}}},
 	} {
-		if _, err := s.Session.Do(t.Context(), tc.h, tc.op); status.Code(err) != codes.InvalidArgument {
+		if _, err := s.Session.Do(t.Context(), tc.h, tc.op); !errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("Perform(handle %d, %v): %v, want InvalidArgument", tc.h, tc.op, err)
 		}
 	}

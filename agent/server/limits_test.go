@@ -20,6 +20,7 @@ import (
 
 	"github.com/socklab/socklab/agent/agenttest"
 	"github.com/socklab/socklab/agent/client"
+	"github.com/socklab/socklab/agent/errdefs"
 	"github.com/socklab/socklab/agent/policy"
 	"github.com/socklab/socklab/agent/server"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
@@ -70,13 +71,16 @@ func limitsWaitFDs(t testing.TB, want int) int {
 	return n
 }
 
-// limitsStatus splits a call's error into its code and message.
+// limitsStatus splits a call's error into its code and message: the status of a call
+// made with the raw API, or the kind (as its code) of an error the client returned.
 func limitsStatus(err error) (codes.Code, string) {
 	if err == nil {
 		return codes.OK, ""
 	}
-	st, _ := status.FromError(err)
-	return st.Code(), st.Message()
+	if st, ok := status.FromError(err); ok {
+		return st.Code(), st.Message()
+	}
+	return errdefs.Code(err), err.Error()
 }
 
 // limitsParallel runs job(0..n-1) on a bounded pool of workers; the first error stops

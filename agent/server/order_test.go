@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/socklab/socklab/agent/agenttest"
 	"github.com/socklab/socklab/agent/client"
+	"github.com/socklab/socklab/agent/errdefs"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -136,7 +138,7 @@ func TestCancelBlockingOperation(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err = s.Session.Do(ctx, conn, client.Recv(10, 0))
-	if status.Code(err) != codes.DeadlineExceeded {
+	if !errors.Is(err, errdefs.ErrDeadlineExceeded) {
 		t.Fatalf("recv with a 100ms deadline: %v, want DeadlineExceeded", err)
 	}
 	if d := time.Since(start); d > 3*time.Second {
