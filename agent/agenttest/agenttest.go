@@ -4,14 +4,17 @@ package agenttest
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/socklab/socklab/agent/client"
 	"github.com/socklab/socklab/agent/policy"
 	"github.com/socklab/socklab/agent/server"
+	"github.com/socklab/socklab/agent/session"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -76,6 +79,7 @@ func Start(t testing.TB, opts ...Option) *Agent {
 type Session struct {
 	*client.Session
 	t testing.TB
+	a *Agent
 }
 
 // Session opens a session with lease (0: default), closed when the test ends.
@@ -86,7 +90,7 @@ func (a *Agent) Session(t testing.TB, lease time.Duration) *Session {
 		t.Fatalf("open session: %v", err)
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
-	return &Session{Session: s, t: t}
+	return &Session{Session: s, t: t, a: a}
 }
 
 // Do performs op and returns its event; a gRPC error fails the test.
@@ -142,6 +146,42 @@ func (s *Session) Pair(host string) (cli, srv, lis uint32) {
 	s.OK(cli, client.Connect(host, port))
 	srv = s.OK(lis, client.Accept()).GetEvent().GetResult().GetHandle()
 	return cli, srv, lis
+}
+
+// awaitLimit bounds how long AwaitRunning and AwaitWaiting wait.
+const awaitLimit = 10 * time.Second
+
+// AwaitRunning waits until operation op (its Python name, "recv") has begun on handle h
+// and not yet finished, and fails the test if that does not happen within 10 s: how a
+// test knows that an operation it started in another goroutine, a recv that blocks, is
+// under way before it acts.
+func (s *Session) AwaitRunning(h uint32, op string) {
+	s.t.Helper()
+	s.await(h, fmt.Sprintf("%s running", op), func(a session.Activity) bool { return slices.Contains(a.Running, op) })
+}
+
+// AwaitWaiting waits until n operations on handle h have arrived and wait for their turn
+// (an earlier seq, or their lane), and fails the test if that does not happen within
+// 10 s.
+func (s *Session) AwaitWaiting(h uint32, n int) {
+	s.t.Helper()
+	s.await(h, fmt.Sprintf("%d waiting", n), func(a session.Activity) bool { return a.Waiting == n })
+}
+
+// await polls handle h's activity every millisecond until cond holds.
+func (s *Session) await(h uint32, what string, cond func(session.Activity) bool) {
+	s.t.Helper()
+	sess, err := s.a.Sessions.Get(s.ID)
+	if err != nil {
+		s.t.Fatalf("await %s on handle %d: %v", what, h, err)
+	}
+	var last session.Activity
+	for deadline := time.Now().Add(awaitLimit); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if last = sess.Activity(h); cond(last) {
+			return
+		}
+	}
+	s.t.Fatalf("handle %d: still not %s after %v (waiting %d, running %v)", h, what, awaitLimit, last.Waiting, last.Running)
 }
 
 // opName names an operation briefly (never its data, which may be megabytes).

@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"hash/crc32"
-	"io"
 	"testing"
 	"time"
 
@@ -132,14 +131,24 @@ func TestServe(t *testing.T) {
 func TestServeChat(t *testing.T) {
 	a := agenttest.Start(t)
 	s := a.Session(t, 0)
+	accepted := make(chan uint32, 3)
 	go func() { // keep the stream drained: background servers wait for their reader
-		st, err := a.Client.API().StreamEvents(t.Context(), &socklabv1.StreamEventsRequest{SessionId: s.ID})
+		st, err := s.Events(t.Context())
 		if err != nil {
 			return
 		}
 		for {
-			if _, err := st.Recv(); err == io.EOF || err != nil {
+			evs, err := st.Recv()
+			if err != nil {
 				return
+			}
+			for _, ev := range evs {
+				if ev.GetOp() == "accept" {
+					select {
+					case accepted <- ev.GetResult().GetHandle():
+					default:
+					}
+				}
 			}
 		}
 	}()
@@ -151,7 +160,14 @@ func TestServeChat(t *testing.T) {
 		s.OK(c, client.Connect("127.0.0.1", port))
 		users = append(users, c)
 	}
-	time.Sleep(50 * time.Millisecond) // the server accepts all three before anyone speaks
+	for range 3 { // the server accepts all three, and each joins the room, before anyone speaks
+		select {
+		case h := <-accepted:
+			s.AwaitRunning(h, "recv")
+		case <-time.After(10 * time.Second):
+			t.Fatal("the chat server did not accept three connections within 10 s")
+		}
+	}
 	s.OK(users[0], client.SendAll([]byte("hi all\n"), 0))
 	for _, u := range users[1:] {
 		s.OK(u, client.SetTimeout(2))

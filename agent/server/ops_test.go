@@ -8,6 +8,7 @@ import (
 
 	"github.com/socklab/socklab/agent/agenttest"
 	"github.com/socklab/socklab/agent/client"
+	"github.com/socklab/socklab/agent/kernel"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -190,8 +191,9 @@ func TestOperations(t *testing.T) {
 			resp, _ := s.Session.Do(context.Background(), conn, client.Recv(10, client.MSG_WAITALL))
 			got <- resp
 		}()
+		s.AwaitRunning(conn, "recv")
 		s.OK(cli, client.Send([]byte("01234"), 0))
-		time.Sleep(20 * time.Millisecond) // let the first half arrive alone
+		awaitTaken(t, s, cli) // the first half arrives alone
 		s.OK(cli, client.Send([]byte("56789"), 0))
 		select {
 		case resp := <-got:
@@ -418,4 +420,33 @@ func TestOperations(t *testing.T) {
 			last = ev.GetSeq()
 		}
 	})
+}
+
+// awaitTaken waits until what stream socket h sent has been acknowledged by its peer and
+// taken from the peer's receive queue by a recv, as the kernel's socket table shows, and
+// fails the test if that does not happen within 10 s.
+func awaitTaken(t *testing.T, s *agenttest.Session, h uint32) {
+	t.Helper()
+	local := s.OK(h, client.GetSockName()).GetEvent().GetResult().GetAddress()
+	peer := s.OK(h, client.GetPeerName()).GetEvent().GetResult().GetAddress()
+	var rows []kernel.Socket
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		var err error
+		if rows, err = kernel.Sockets(kernel.Filter{Protocol: "tcp", Port: uint16(local.GetPort())}); err != nil {
+			t.Fatalf("kernel socket table: %v", err)
+		}
+		sent, taken := false, false
+		for _, r := range rows {
+			switch {
+			case r.Local.Port() == uint16(local.GetPort()) && r.Peer.Port() == uint16(peer.GetPort()):
+				sent = r.SendQ == 0
+			case r.Local.Port() == uint16(peer.GetPort()) && r.Peer.Port() == uint16(local.GetPort()):
+				taken = r.RecvQ == 0
+			}
+		}
+		if sent && taken {
+			return
+		}
+	}
+	t.Fatalf("handle %d's bytes still unacknowledged or unread after 10 s: %+v", h, rows)
 }

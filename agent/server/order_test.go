@@ -102,7 +102,7 @@ func TestSendNeverWaitsBehindRecv(t *testing.T) {
 		}
 		recvDone <- resp
 	}()
-	time.Sleep(50 * time.Millisecond) // let the recv block first
+	s.AwaitRunning(cli, "recv") // the recv holds its lane before the send starts
 	s.OK(cli, client.Send([]byte("ping"), 0))
 	if got := s.OK(conn, client.Recv(100, 0)).GetData(); string(got) != "ping" {
 		t.Fatalf("peer recv = %q, want %q", got, "ping")
@@ -173,7 +173,7 @@ func TestSequenceOrder(t *testing.T) {
 		errs <- err
 	}
 	go send(seq+2, "b") // arrives first, must wait for seq+1
-	time.Sleep(30 * time.Millisecond)
+	s.AwaitWaiting(cli, 1)
 	go send(seq+1, "a")
 	for i := 0; i < 2; i++ {
 		if err := <-errs; err != nil {

@@ -21,6 +21,8 @@ type queue struct {
 	closed     bool
 	subscribed bool
 	changed    chan struct{} // closed and replaced when items are added or taken
+	pushers    int           // pushes waiting for room
+	takers     int           // takes waiting for an event
 }
 
 func newQueue(limit int, stamp func(*socklabv1.Event)) *queue {
@@ -43,15 +45,18 @@ func (q *queue) push(ctx context.Context, ev *socklabv1.Event, wait bool) {
 			return
 		}
 		ch := q.changed
+		q.pushers++
 		q.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			q.mu.Lock()
+			q.pushers--
 			q.dropped++
 			return
 		}
 		q.mu.Lock()
+		q.pushers--
 	}
 	if q.closed {
 		return
@@ -119,14 +124,17 @@ func (q *queue) take(ctx context.Context, max int) (batch []*socklabv1.Event, mo
 			return nil, false, nil
 		}
 		ch := q.changed
+		q.takers++
 		q.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			q.mu.Lock()
+			q.takers--
 			return nil, false, ctx.Err()
 		}
 		q.mu.Lock()
+		q.takers--
 	}
 	n := min(max, len(q.items))
 	batch = append([]*socklabv1.Event(nil), q.items[:n]...)

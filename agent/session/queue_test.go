@@ -121,8 +121,23 @@ func pushAsync(ctx context.Context, q *queue, ev *socklabv1.Event) <-chan struct
 	return done
 }
 
+// awaitWaiting waits until count (read under q's lock) reports one waiter: what proves a
+// push or take is held back, not merely slow to start. It fails the test after 5 s.
+func awaitWaiting(t *testing.T, q *queue, what string, count func() int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		q.mu.Lock()
+		n := count()
+		q.mu.Unlock()
+		if n == 1 {
+			return
+		}
+	}
+	t.Fatalf("%s never waited on the queue within 5 s", what)
+}
+
 func TestQueueBackpressure(t *testing.T) {
-	const settle = 50 * time.Millisecond // long enough for a push that would not wait to return
+	const settle = 50 * time.Millisecond // how long an empty queue's take is seen to wait
 	const bound = 5 * time.Second
 
 	t.Run("take frees the waiter", func(t *testing.T) {
@@ -130,11 +145,7 @@ func TestQueueBackpressure(t *testing.T) {
 		q.push(t.Context(), note("a"), false)
 		q.push(t.Context(), note("b"), false)
 		pushed := pushAsync(t.Context(), q, note("c"))
-		select {
-		case <-pushed:
-			t.Fatal("push with wait into a full queue returned at once, want it held back")
-		case <-time.After(settle):
-		}
+		awaitWaiting(t, q, "a push", func() int { return q.pushers })
 		batch, _, err := q.take(t.Context(), 1)
 		if err != nil || !equalNotes(batch, "a") {
 			t.Fatalf("take(1) = %v, %v; want [a]", notes(batch), err)
@@ -158,11 +169,7 @@ func TestQueueBackpressure(t *testing.T) {
 		q.push(t.Context(), note("a2"), false)
 		ctx, cancel := context.WithCancel(t.Context())
 		pushed := pushAsync(ctx, q, note("b"))
-		select {
-		case <-pushed:
-			t.Fatal("push with wait into a full queue returned at once, want it held back")
-		case <-time.After(settle):
-		}
+		awaitWaiting(t, q, "a push", func() int { return q.pushers })
 		cancel()
 		select {
 		case <-pushed:
@@ -180,11 +187,7 @@ func TestQueueBackpressure(t *testing.T) {
 		q := testQueue(1)
 		q.push(t.Context(), note("a"), false)
 		pushed := pushAsync(t.Context(), q, note("b"))
-		select {
-		case <-pushed:
-			t.Fatal("push with wait into a full queue returned at once, want it held back")
-		case <-time.After(settle):
-		}
+		awaitWaiting(t, q, "a push", func() int { return q.pushers })
 		q.close(note("end"))
 		select {
 		case <-pushed:
@@ -208,6 +211,7 @@ func TestQueueBackpressure(t *testing.T) {
 			batch, _, _ := q.take(t.Context(), 4)
 			got <- batch
 		}()
+		awaitWaiting(t, q, "a take", func() int { return q.takers })
 		q.push(t.Context(), note("x"), false)
 		select {
 		case batch := <-got:

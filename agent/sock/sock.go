@@ -165,6 +165,10 @@ func (s *Socket) control(fn func(fd int) error) error {
 	return opErr
 }
 
+// testHookParked, set only by tests, is called as an operation on s has found nothing to
+// do and starts waiting on the poller for side sd: a blocked recv, say.
+var testHookParked func(s *Socket, sd side)
+
 // wait runs attempt until it returns something other than EAGAIN, waiting on the poller
 // for side between attempts, as a blocking socket would in the kernel. It honours the
 // deadline (zero: none) and ctx. In non-blocking mode (nonblock) it makes one attempt.
@@ -185,6 +189,9 @@ func (s *Socket) wait(ctx context.Context, sd side, deadline time.Time, nonblock
 	}
 	done := s.arm(ctx, sd, deadline)
 	defer done()
+	if testHookParked != nil {
+		testHookParked(s, sd)
+	}
 	var opErr error
 	fn := func(fd uintptr) bool {
 		opErr = retry(int(fd))

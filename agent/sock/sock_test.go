@@ -43,8 +43,35 @@ func pair(t *testing.T) (cli, srv *Socket) {
 	return cli, srv
 }
 
+// parkedOn returns a channel that receives (without ever blocking the socket) when an
+// operation on s starts waiting for its read side; the hook is removed as the test ends.
+func parkedOn(t *testing.T, s *Socket) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	testHookParked = func(got *Socket, sd side) {
+		if got == s && sd == readSide {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+	t.Cleanup(func() { testHookParked = nil })
+	return ch
+}
+
+// awaitParked waits for parked, failing the test after 5 s.
+func awaitParked(t *testing.T, parked <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-parked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the recv did not start waiting for data within 5 s")
+	}
+}
+
 func TestCancelledRecvLeavesNextRecvAlone(t *testing.T) {
 	cli, srv := pair(t)
+	parked := parkedOn(t, srv)
 	for i := 0; i < 20; i++ {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
 		_, err := srv.Recv(ctx, 10, 0)
@@ -53,6 +80,10 @@ func TestCancelledRecvLeavesNextRecvAlone(t *testing.T) {
 			t.Fatalf("Recv with an expiring context = %v, want DeadlineExceeded", err)
 		}
 		// A later blocking recv must wait for data, not inherit the expired deadline.
+		select {
+		case <-parked: // the cancelled recv's
+		default:
+		}
 		got := make(chan error, 1)
 		go func() {
 			r, err := srv.Recv(t.Context(), 10, 0)
@@ -61,7 +92,7 @@ func TestCancelledRecvLeavesNextRecvAlone(t *testing.T) {
 			}
 			got <- err
 		}()
-		time.Sleep(2 * time.Millisecond)
+		awaitParked(t, parked)
 		if _, err := cli.Send(t.Context(), []byte("x"), 0); err != nil {
 			t.Fatal(err)
 		}
@@ -73,12 +104,13 @@ func TestCancelledRecvLeavesNextRecvAlone(t *testing.T) {
 
 func TestCloseWakesBlockedRecvWithEBADF(t *testing.T) {
 	_, srv := pair(t)
+	parked := parkedOn(t, srv)
 	got := make(chan error, 1)
 	go func() {
 		_, err := srv.Recv(context.Background(), 10, 0)
 		got <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	awaitParked(t, parked)
 	srv.Close()
 	select {
 	case err := <-got:
