@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,19 +15,21 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
-	"google.golang.org/grpc/status"
 
 	"github.com/socklab/socklab/agent/client"
-	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+	"github.com/socklab/socklab/agent/errdefs"
 )
 
 // binary is the socklab binary built once for these tests.
 var binary string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run()) // every test here execs the binary: none to build
+	}
 	dir, err := os.MkdirTemp("", "socklab-bin")
 	if err != nil {
 		panic(err)
@@ -41,6 +45,14 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// execsBinary skips t under -short: it execs the built socklab binary.
+func execsBinary(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("execs the built socklab binary; skipped with -short")
+	}
 }
 
 // startAgent runs `socklab agent args...` and returns the address it serves on, read from
@@ -98,6 +110,7 @@ func startServer(t *testing.T, what string, args ...string) (addr string, cmd *e
 // reflection lists the service with the token, health answers SERVING without one, a call
 // without the token is Unauthenticated, and Ctrl-C stops it cleanly.
 func TestAgentCommand(t *testing.T) {
+	execsBinary(t)
 	addr, cmd := startAgent(t, "--listen", "127.0.0.1:0", "--token", "T", "--name", "lab-pc")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -111,7 +124,7 @@ func TestAgentCommand(t *testing.T) {
 	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Errorf("health without a token = %v, %v; want SERVING", h.GetStatus(), err)
 	}
-	if _, err := anon.API().Hello(ctx, &socklabv1.HelloRequest{}); status.Code(err) != codes.Unauthenticated {
+	if _, err := anon.Hello(ctx); !errors.Is(err, errdefs.ErrUnauthenticated) {
 		t.Errorf("Hello without the token = %v, want Unauthenticated", err)
 	}
 
@@ -120,7 +133,7 @@ func TestAgentCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	hello, err := c.API().Hello(ctx, &socklabv1.HelloRequest{})
+	hello, err := c.Hello(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +158,14 @@ func TestAgentCommand(t *testing.T) {
 	if !strings.Contains(strings.Join(names, " "), "socklab.v1.AgentService") {
 		t.Errorf("reflection lists %v, want socklab.v1.AgentService among them", names)
 	}
+	// End the reflection stream, as a client that is done does: an open stream would hold
+	// the agent's graceful stop below for its whole grace period.
+	if err := rs.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.Recv(); err != io.EOF {
+		t.Fatalf("reflection stream after CloseSend: %v, want io.EOF", err)
+	}
 
 	// Ctrl-C: the agent closes its sessions and exits 0.
 	if _, err := c.Open(ctx, time.Minute, "left open"); err != nil {
@@ -164,6 +185,7 @@ func TestAgentCommand(t *testing.T) {
 }
 
 func TestAgentCommandErrors(t *testing.T) {
+	execsBinary(t)
 	for _, tc := range []struct {
 		name string
 		args []string

@@ -16,6 +16,7 @@ import (
 // what the same run prints locally, with the same exit codes; the controller's history is
 // readable remotely.
 func TestRemoteController(t *testing.T) {
+	execsBinary(t)
 	addr, _ := startServer(t, "controller", "--listen", testNet()+"8:0", "--token", "CT", "--db", filepath.Join(t.TempDir(), "ctl.db"))
 	remote, errOut, code := socklab(t, "run", "tcp-simple", "--controller", addr, "--token", "CT", "--color", "never")
 	if code != 0 {
@@ -56,6 +57,7 @@ func TestRemoteController(t *testing.T) {
 // TestControllerKilledAgentsFree: when the controller process dies mid-run, its agents
 // free the run's sockets once the sessions' lease lapses: their fd counts come back.
 func TestControllerKilledAgentsFree(t *testing.T) {
+	execsBinary(t)
 	n := testNet()
 	a, acmd := startAgent(t, "--listen", n+"10:0", "--token", "T")
 	b, bcmd := startAgent(t, "--listen", n+"11:0", "--token", "T")
@@ -114,6 +116,7 @@ func waitExit(cmd *exec.Cmd) int {
 // TestCancelRemoteRun: `socklab cancel RUN` stops a run in progress on the controller: the
 // remote command line exits 130, and the run is stored as interrupted.
 func TestCancelRemoteRun(t *testing.T) {
+	execsBinary(t)
 	addr, _ := startServer(t, "controller", "--listen", testNet()+"13:0", "--token", "CT", "--db", filepath.Join(t.TempDir(), "ctl.db"))
 	run := exec.Command(binary, "run", "../../controller/runner/testdata/blocks.star", "--controller", addr, "--token", "CT", "--color", "never")
 	stderr, _ := run.StderrPipe()

@@ -11,6 +11,7 @@ import (
 // TestHistory: a run is stored before it is reported; `socklab runs` lists it and
 // `socklab transcript` prints the same operations again, as text or JSON lines.
 func TestHistory(t *testing.T) {
+	execsBinary(t)
 	db := filepath.Join(t.TempDir(), "runs.db")
 	out, errOut, code := socklab(t, "run", "tcp-simple", "--color", "never", "--db", db, "--out", t.TempDir())
 	if code != 0 {

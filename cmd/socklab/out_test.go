@@ -17,6 +17,7 @@ import (
 // TestOutDir: --out writes result.json in its documented shape, transcript.jsonl with one
 // protojson event per line, and transcript.txt with the checks.
 func TestOutDir(t *testing.T) {
+	execsBinary(t)
 	dir := t.TempDir()
 	_, errOut, code := socklab(t, "run", "../../controller/runner/testdata/failing-check.star", "--out", dir, "--color", "never")
 	if code != 1 {
@@ -67,6 +68,7 @@ func TestOutDir(t *testing.T) {
 
 // TestFormatJSONL: --format jsonl prints only protojson events, narration included.
 func TestFormatJSONL(t *testing.T) {
+	execsBinary(t)
 	out, errOut, code := socklab(t, "run", "tcp-simple", "--format", "jsonl")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errOut)

@@ -79,6 +79,7 @@ func normalize(s string) string {
 // TestGoldenTranscripts runs every built-in lab as a user would and compares what it
 // prints with testdata/NAME.golden (go test ./cmd/socklab -update rewrites them).
 func TestGoldenTranscripts(t *testing.T) {
+	execsBinary(t)
 	for _, name := range labs.Names() {
 		t.Run(name, func(t *testing.T) {
 			out, errOut, code := socklab(t, "run", name, "--color", "never")
@@ -126,6 +127,7 @@ func lineDiff(want, got string) string {
 // TestDemo: the README's first command exits 0 with a transcript over at least three
 // distinct host addresses.
 func TestDemo(t *testing.T) {
+	execsBinary(t)
 	out, errOut, code := socklab(t, "demo")
 	if code != 0 {
 		t.Fatalf("socklab demo: exit %d\n%s%s", code, out, errOut)
@@ -145,6 +147,7 @@ func TestDemo(t *testing.T) {
 // TestRunExitCodes: a failing check exits 1 naming the check with got/want; a broken lab
 // exits 2 with file:line:col before anything runs; bad usage exits 2.
 func TestRunExitCodes(t *testing.T) {
+	execsBinary(t)
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -189,6 +192,7 @@ func TestRunExitCodes(t *testing.T) {
 // TestLabsListAndShow: the catalogue lists every built-in lab with its summary, and show
 // prints hosts, params with defaults and checks.
 func TestLabsListAndShow(t *testing.T) {
+	execsBinary(t)
 	out, _, code := socklab(t, "labs", "list")
 	if code != 0 {
 		t.Fatalf("labs list: exit %d", code)
@@ -208,6 +212,7 @@ func TestLabsListAndShow(t *testing.T) {
 
 // TestInterrupt: Ctrl-C during a run exits 130 promptly.
 func TestInterrupt(t *testing.T) {
+	execsBinary(t)
 	cmd := exec.Command(binary, "run", "../../controller/runner/testdata/blocks.star", "--color", "never")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -18,6 +18,7 @@ func testNet() string { return fmt.Sprintf("127.77.%d.", os.Getpid()%250+1) }
 // TestStaticAgents: a lab runs on agents started as separate processes, each with its own
 // host address, bound with --agent ROLE=HOST:PORT.
 func TestStaticAgents(t *testing.T) {
+	execsBinary(t)
 	n := testNet()
 	srv, _ := startAgent(t, "--listen", n+"2:0", "--token", "T", "--name", "pc1")
 	cli, _ := startAgent(t, "--listen", n+"3:0", "--token", "T", "--name", "pc2")
@@ -44,6 +45,7 @@ func TestStaticAgents(t *testing.T) {
 // TestAgentKilledMidRun: killing one agent's process mid-run ends the run within seconds
 // with exit 3, naming the host.
 func TestAgentKilledMidRun(t *testing.T) {
+	execsBinary(t)
 	n := testNet()
 	a, _ := startAgent(t, "--listen", n+"4:0", "--token", "T")
 	b, bcmd := startAgent(t, "--listen", n+"5:0", "--token", "T")
@@ -101,6 +103,7 @@ func TestAgentKilledMidRun(t *testing.T) {
 // TestInventory: `socklab agents` shows who answers (exit 3 when one does not), and a lab
 // binds its hosts to inventory agents by name.
 func TestInventory(t *testing.T) {
+	execsBinary(t)
 	n := testNet()
 	srv, _ := startAgent(t, "--listen", n+"6:0", "--token", "T", "--name", "server")
 	pc2, _ := startAgent(t, "--listen", n+"7:0", "--token", "T2", "--name", "pc2")
