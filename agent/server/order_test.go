@@ -123,6 +123,41 @@ func TestSendNeverWaitsBehindRecv(t *testing.T) {
 	}
 }
 
+// TestControlNeverWaitsBehindRecv: while a recv blocks on a socket, its control
+// operations (options, names, timeouts) still run.
+func TestControlNeverWaitsBehindRecv(t *testing.T) {
+	a := agenttest.Start(t)
+	s := a.Session(t, 0)
+	cli, conn, _ := s.Pair("127.0.0.1")
+
+	recvDone := make(chan *socklabv1.PerformResponse, 1)
+	go func() {
+		resp, err := s.Session.Do(context.Background(), cli, client.Recv(100, 0))
+		if err != nil {
+			t.Errorf("recv: %v", err)
+		}
+		recvDone <- resp
+	}()
+	s.AwaitRunning(cli, "recv")
+	s.OK(cli, client.GetTimeout())
+	s.OK(cli, client.GetSockName())
+	s.OK(cli, client.SetSockOpt(client.IPPROTO_TCP, client.TCP_NODELAY, 1))
+	select {
+	case <-recvDone:
+		t.Fatal("the blocked recv returned before anything was sent to it")
+	default:
+	}
+	s.OK(conn, client.Send([]byte("done"), 0))
+	select {
+	case resp := <-recvDone:
+		if string(resp.GetData()) != "done" {
+			t.Errorf("blocked recv = %q, want %q", resp.GetData(), "done")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the blocked recv never returned")
+	}
+}
+
 // TestCancelBlockingOperation: a blocking recv ends when its RPC is cancelled; the socket
 // stays usable and the session's stream records the cancelled operation.
 func TestCancelBlockingOperation(t *testing.T) {

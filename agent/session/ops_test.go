@@ -86,3 +86,30 @@ func TestUnknownOperation(t *testing.T) {
 		t.Errorf("Validate(sysctl without a spec) = %v, want InvalidArgument %q", err, "operation sysctl is not supported by this agent")
 	}
 }
+
+// TestSpecs pins what each operation declares: its lane, whether it runs on the host,
+// whether it carries an address, whether it makes a handle.
+func TestSpecs(t *testing.T) {
+	lanes := map[string]lane{
+		"accept": recvLane, "recv": recvLane, "recvfrom": recvLane, "drain": recvLane, "serve": recvLane,
+		"connect": sendLane, "connect_ex": sendLane, "send": sendLane, "sendall": sendLane, "sendto": sendLane, "send_bulk": sendLane,
+	}
+	onHost := []string{"socket", "ss", "sysctl", "connect_many"}
+	addressed := []string{"bind", "connect", "connect_ex", "sendto", "connect_many"}
+	reserving := []string{"accept"}
+	for _, name := range Operations() {
+		o := ops[protoreflect.Name(name)]
+		if o.lane != lanes[name] { // absent: noLane, the zero lane
+			t.Errorf("%s runs in lane %d, want %d", name, o.lane, lanes[name])
+		}
+		if got, want := o.host != nil, slices.Contains(onHost, name); got != want {
+			t.Errorf("%s on the host = %v, want %v", name, got, want)
+		}
+		if got, want := o.address != nil, slices.Contains(addressed, name); got != want {
+			t.Errorf("%s carries an address = %v, want %v", name, got, want)
+		}
+		if got, want := o.reserves, slices.Contains(reserving, name); got != want {
+			t.Errorf("%s reserves a handle = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -10,12 +10,14 @@ import (
 )
 
 // lane is a direction of a socket whose operations finish in the order they started.
+// The zero lane is none, so an operation's spec that names no lane has none.
 type lane int
 
 const (
-	noLane   lane = -1 // control operations: they only start in order
-	recvLane lane = 0  // recv, recvfrom, accept
-	sendLane lane = 1  // send, sendall, sendto, connect, connect_ex
+	noLane   lane = iota // control operations: they only start in order
+	recvLane             // recv, recvfrom, accept, drain, serve
+	sendLane             // send, sendall, sendto, connect, connect_ex, send_bulk
+	lanes                // the number of lanes, noLane's slot unused
 )
 
 // gapWait bounds how long an operation waits for an earlier sequence number to arrive.
@@ -25,15 +27,15 @@ var gapWait = 10 * time.Second
 // and those of one lane also finish in order, each lane independently, so a send never
 // waits behind a blocked recv.
 type order struct {
-	mu      sync.Mutex         // protects everything below
-	next    uint64             // the seq that may start next
-	skipped map[uint64]bool    // seqs whose request gave up before starting
-	tickets [2]uint64          // next ticket handed out, per lane
-	serving [2]uint64          // ticket now allowed to run, per lane
-	givenUp [2]map[uint64]bool // tickets whose holder gave up, per lane
-	changed chan struct{}      // closed and replaced on every change
-	waiting int                // operations inside begin, not yet allowed to run
-	running map[string]int     // operations begun and not yet released, by name
+	mu      sync.Mutex             // protects everything below
+	next    uint64                 // the seq that may start next
+	skipped map[uint64]bool        // seqs whose request gave up before starting
+	tickets [lanes]uint64          // next ticket handed out, per lane
+	serving [lanes]uint64          // ticket now allowed to run, per lane
+	givenUp [lanes]map[uint64]bool // tickets whose holder gave up, per lane
+	changed chan struct{}          // closed and replaced on every change
+	waiting int                    // operations inside begin, not yet allowed to run
+	running map[string]int         // operations begun and not yet released, by name
 }
 
 func newOrder() *order {
