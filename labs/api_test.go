@@ -10,7 +10,10 @@ import (
 
 	"go.starlark.net/syntax"
 
+	"github.com/socklab/socklab/agent/session"
 	"github.com/socklab/socklab/controller/lab"
+	"github.com/socklab/socklab/controller/report"
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
 // apiDoc is a parsed API.md: the names its "### " headings document, the constants its
@@ -172,4 +175,44 @@ func TestAPIExamplesParse(t *testing.T) {
 			t.Errorf("the example at API.md:%d does not parse: %v", e.line, err)
 		}
 	}
+}
+
+// TestEveryOperationEverywhere walks the Operation oneof: each case must have an agent
+// implementation, a transcript formatter, a lab method and an API.md entry, so that an
+// operation added to the proto cannot be half done.
+func TestEveryOperationEverywhere(t *testing.T) {
+	d := readAPI(t)
+	agent, formatted := set(session.Operations()), set(report.Operations())
+	hostAttrs, socketAttrs := set(lab.HostAttrs()), set(lab.SocketAttrs())
+	fields := (&socklabv1.Operation{}).ProtoReflect().Descriptor().Oneofs().ByName("op").Fields()
+	if fields.Len() < 20 {
+		t.Fatalf("the Operation oneof has %d cases; is the descriptor read right?", fields.Len())
+	}
+	for i := range fields.Len() {
+		name := string(fields.Get(i).Name())
+		if !agent[name] {
+			t.Errorf("%s: the agent has no implementation (agent/session)", name)
+		}
+		if !formatted[name] {
+			t.Errorf("%s: the transcript has no formatter (controller/report)", name)
+		}
+		method := "socket." + name
+		if hostAttrs[name] {
+			method = "host." + name
+		} else if !socketAttrs[name] {
+			t.Errorf("%s: labs have no method for it (host.%s or socket.%s in controller/lab)", name, name, name)
+			continue
+		}
+		if _, ok := d.headings[method]; !ok {
+			t.Errorf("%s: API.md has no heading for %s", name, method)
+		}
+	}
+}
+
+func set(names []string) map[string]bool {
+	m := map[string]bool{}
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
 }

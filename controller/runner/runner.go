@@ -215,7 +215,7 @@ func (r *run) open(ctx context.Context, h topology.Host, lease time.Duration) (*
 	received := time.Since(r.start)
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("agent %s unreachable: %w", h.Target, errdefs.FromGRPC(err))
+		return nil, fmt.Errorf("agent %s unreachable: %w", h.Target, err)
 	}
 	clock := transcript.NewClock(sent, received, s.Opened.GetClock().GetMonotonicNs())
 	// A few more samples: the one with the shortest round trip bounds the offset's error
@@ -223,7 +223,7 @@ func (r *run) open(ctx context.Context, h topology.Host, lease time.Duration) (*
 	best := received - sent
 	for range clockSamples {
 		sent := time.Since(r.start)
-		hello, err := c.API().Hello(octx, &socklabv1.HelloRequest{})
+		hello, err := c.Hello(octx)
 		received := time.Since(r.start)
 		if err != nil {
 			break
@@ -255,22 +255,22 @@ func (r *run) open(ctx context.Context, h topology.Host, lease time.Duration) (*
 	go func() { // background events: until the session ends
 		defer r.wg.Done()
 		defer close(hs.streamDone)
-		stream, err := c.API().StreamEvents(follow, &socklabv1.StreamEventsRequest{SessionId: s.ID})
+		stream, err := s.Events(follow)
 		if err != nil {
 			return
 		}
 		ended := false
 		for {
-			resp, err := stream.Recv()
+			events, err := stream.Recv()
 			if err != nil {
-				if !ended && follow.Err() == nil && !errors.Is(errdefs.FromGRPC(err), errdefs.ErrNotFound) && !r.closing() {
+				if !ended && follow.Err() == nil && !errors.Is(err, errdefs.ErrNotFound) && !r.closing() {
 					// The stream broke before the session's end: the agent is gone. (NotFound:
 					// the stream began after the session closed, in a run shorter than that.)
-					r.lose(h.Role, fmt.Errorf("lost mid-run: %w", errdefs.FromGRPC(err)))
+					r.lose(h.Role, fmt.Errorf("lost mid-run: %w", err))
 				}
 				return
 			}
-			for _, ev := range resp.GetEvents() {
+			for _, ev := range events {
 				if ev.GetKind() == socklabv1.EventKind_EVENT_KIND_SESSION_END {
 					ended = true
 					continue
@@ -290,7 +290,7 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 	}
 	resp, err := hs.session.Do(ctx, handle, op)
 	if err != nil {
-		return nil, errdefs.FromGRPC(err)
+		return nil, err
 	}
 	r.record(hs, resp.GetEvent(), pos)
 	r.pace() // after the operation, outside its watchdog
@@ -357,8 +357,8 @@ func (r *run) closeAll() {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			if _, err := hs.session.Close(ctx); err != nil && !errors.Is(errdefs.FromGRPC(err), errdefs.ErrNotFound) {
-				r.lose(hs.info.Role, fmt.Errorf("closing its session: %w", errdefs.FromGRPC(err)))
+			if _, err := hs.session.Close(ctx); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+				r.lose(hs.info.Role, fmt.Errorf("closing its session: %w", err))
 			}
 		}()
 	}

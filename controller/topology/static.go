@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/socklab/socklab/agent/client"
-	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
 // Static binds lab hosts to agents that already run, on this machine or others
@@ -58,7 +57,7 @@ func describe(ctx context.Context, target, token string) (name, version, host st
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	resp, err := c.API().Hello(ctx, &socklabv1.HelloRequest{})
+	resp, err := c.Hello(ctx)
 	if err != nil {
 		return "", "", "", fmt.Errorf("unreachable: %w", err)
 	}
