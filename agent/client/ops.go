@@ -150,6 +150,11 @@ func SetBlocking(flag bool) *socklabv1.Operation {
 	return &socklabv1.Operation{Op: &socklabv1.Operation_Setblocking{Setblocking: &socklabv1.SetBlockingOp{Blocking: flag}}}
 }
 
+// GetBlocking is getblocking().
+func GetBlocking() *socklabv1.Operation {
+	return &socklabv1.Operation{Op: &socklabv1.Operation_Getblocking{Getblocking: &socklabv1.GetBlockingOp{}}}
+}
+
 // GetTimeout is gettimeout().
 func GetTimeout() *socklabv1.Operation {
 	return &socklabv1.Operation{Op: &socklabv1.Operation_Gettimeout{Gettimeout: &socklabv1.GetTimeoutOp{}}}

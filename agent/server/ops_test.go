@@ -364,16 +364,26 @@ func TestOperations(t *testing.T) {
 		s := a.Session(t, 0)
 		h := s.Socket(client.Stream)
 		timeout := func() *float64 { return s.OK(h, client.GetTimeout()).GetEvent().GetResult().TimeoutSeconds }
+		blocking := func() bool { return s.OK(h, client.GetBlocking()).GetEvent().GetResult().GetValue() == 1 }
 		if got := timeout(); got != nil {
 			t.Errorf("a new socket's gettimeout = %v, want None", *got)
+		}
+		if !blocking() {
+			t.Error("a new socket's getblocking = False, want True")
 		}
 		s.OK(h, client.SetTimeout(2.5))
 		if got := timeout(); got == nil || *got != 2.5 {
 			t.Errorf("gettimeout after settimeout(2.5) = %v, want 2.5", got)
 		}
+		if !blocking() {
+			t.Error("getblocking after settimeout(2.5) = False, want True (a timeout still blocks)")
+		}
 		s.OK(h, client.SetBlocking(false))
 		if got := timeout(); got == nil || *got != 0 {
 			t.Errorf("gettimeout after setblocking(False) = %v, want 0.0", got)
+		}
+		if blocking() {
+			t.Error("getblocking after setblocking(False) = True, want False")
 		}
 		s.OK(h, client.SetBlocking(true))
 		if got := timeout(); got != nil {

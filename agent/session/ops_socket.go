@@ -214,6 +214,15 @@ func init() {
 		},
 	})
 
+	register("getblocking", spec[*socklabv1.GetBlockingOp]{
+		run: func(_ context.Context, c *call, _ *socklabv1.GetBlockingOp) error {
+			c.ev.Result = &socklabv1.Result{}
+			if c.so.Timeout() != 0 { // None (blocking) or a timeout: Python's gettimeout() != 0.0
+				c.ev.Result.Value = 1
+			}
+			return nil
+		},
+	})
 	register("gettimeout", spec[*socklabv1.GetTimeoutOp]{
 		run: func(_ context.Context, c *call, _ *socklabv1.GetTimeoutOp) error {
 			c.ev.Result = &socklabv1.Result{}

@@ -277,6 +277,7 @@ var socketMethods = map[string]func(*socketValue, *starlark.Thread, starlark.Tup
 	"settimeout":  (*socketValue).settimeout,
 	"setblocking": (*socketValue).setblocking,
 	"gettimeout":  (*socketValue).gettimeout,
+	"getblocking": (*socketValue).getblocking,
 	"serve":       (*socketValue).serve,
 	"send_bulk":   (*socketValue).sendBulk,
 	"drain":       (*socketValue).drain,
@@ -677,6 +678,14 @@ func (s *socketValue) gettimeout(th *starlark.Thread, args starlark.Tuple, kwarg
 		return starlark.Float(*t), nil
 	}
 	return starlark.None, nil
+}
+
+func (s *socketValue) getblocking(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	resp, err := s.simple(th, "getblocking", client.GetBlocking(), args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	return starlark.Bool(resp.GetEvent().GetResult().GetValue() != 0), nil
 }
 
 // connect_many(address, count) opens count TCP connections from this host to address and

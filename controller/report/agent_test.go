@@ -63,7 +63,9 @@ func TestAgentEvents(t *testing.T) {
 	u2 := s.Socket(client.Dgram)
 	do(u2, client.SendTo(bytes.Repeat([]byte("x"), 100), 0, lo, uport))
 	do(u1, client.RecvFrom(10, 0))
+	do(u1, client.GetBlocking())
 	do(u1, client.SetBlocking(false))
+	do(u1, client.GetBlocking())
 	do(u1, client.RecvFrom(10, 0))
 	do(u1, client.Close())
 
@@ -96,7 +98,9 @@ func TestAgentEvents(t *testing.T) {
 		"bind(('127.0.0.1', PORT)) -> None",
 		"sendto(b'" + string(bytes.Repeat([]byte("x"), report.PreviewMax)) + "'... (100 bytes), ('127.0.0.1', PORT)) -> 100",
 		"recvfrom(10) -> (b'xxxxxxxxxx', ('127.0.0.1', PORT)) [truncated: 100-byte datagram]",
+		"getblocking() -> True",
 		"setblocking(False) -> None",
+		"getblocking() -> False",
 		"recvfrom(10) -> EAGAIN [Errno 11] Resource temporarily unavailable",
 		"close() -> None",
 	}

@@ -51,6 +51,9 @@ func init() {
 			return []string{pyrepr.Bool(ev.GetOperation().GetSetblocking().GetBlocking())}
 		},
 	})
+	register("getblocking", operation{
+		result: func(ev *socklabv1.Event, _ int) string { return pyrepr.Bool(ev.GetResult().GetValue() != 0) },
+	})
 	register("gettimeout", operation{
 		// None for a blocking socket without a timeout.
 		result: func(ev *socklabv1.Event, _ int) string {

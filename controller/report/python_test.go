@@ -119,6 +119,7 @@ func TestCall(t *testing.T) {
 		{"setblocking false", op(client.SetBlocking(false)), "setblocking(False)"},
 		{"setblocking true", op(client.SetBlocking(true)), "setblocking(True)"},
 		{"gettimeout", op(client.GetTimeout()), "gettimeout()"},
+		{"getblocking", op(client.GetBlocking()), "getblocking()"},
 		{"ss", op(&socklabv1.Operation{Op: &socklabv1.Operation_Ss{Ss: &socklabv1.SsOp{}}}), "ss()"},
 		{"ss filtered", op(&socklabv1.Operation{Op: &socklabv1.Operation_Ss{Ss: &socklabv1.SsOp{
 			Port: 8080, State: "LISTEN", Protocol: "tcp", Host: "server"}}}),
@@ -212,6 +213,8 @@ func TestOutcome(t *testing.T) {
 		{"settimeout", op(client.SetTimeout(0.5)), "None"},
 		{"setblocking", op(client.SetBlocking(false)), "None"},
 		{"gettimeout none", op(client.GetTimeout(), result(&socklabv1.Result{})), "None"},
+		{"getblocking true", op(client.GetBlocking(), result(&socklabv1.Result{Value: 1})), "True"},
+		{"getblocking false", op(client.GetBlocking(), result(&socklabv1.Result{})), "False"},
 		{"gettimeout", op(client.GetTimeout(), result(&socklabv1.Result{TimeoutSeconds: ptr(0.5)})), "0.5"},
 		{"gettimeout non-blocking", op(client.GetTimeout(), result(&socklabv1.Result{TimeoutSeconds: ptr(0.0)})), "0.0"},
 		{"ss none", op(&socklabv1.Operation{Op: &socklabv1.Operation_Ss{Ss: &socklabv1.SsOp{}}},
