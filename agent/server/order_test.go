@@ -87,6 +87,40 @@ func TestHostIdentity(t *testing.T) {
 	})
 }
 
+// blockedRecv starts a recv on h that blocks, and returns once the agent runs it. The
+// returned expect checks the recv: still blocked (want ""), or returned with want.
+func blockedRecv(t *testing.T, s *agenttest.Session, h uint32) (expect func(want string)) {
+	t.Helper()
+	done := make(chan *socklabv1.PerformResponse, 1)
+	go func() {
+		resp, err := s.Session.Do(context.Background(), h, client.Recv(100, 0))
+		if err != nil {
+			t.Errorf("recv: %v", err)
+		}
+		done <- resp
+	}()
+	s.AwaitRunning(h, "recv") // the recv holds its lane before anything else starts
+	return func(want string) {
+		t.Helper()
+		if want == "" {
+			select {
+			case <-done:
+				t.Fatal("the blocked recv returned before anything was sent to it")
+			default:
+			}
+			return
+		}
+		select {
+		case resp := <-done:
+			if string(resp.GetData()) != want {
+				t.Errorf("blocked recv = %q, want %q", resp.GetData(), want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the blocked recv never returned")
+		}
+	}
+}
+
 // TestSendNeverWaitsBehindRecv: while a recv blocks on a socket, a send on the same socket
 // goes through, and the blocked recv then gets the reply.
 func TestSendNeverWaitsBehindRecv(t *testing.T) {
@@ -94,33 +128,14 @@ func TestSendNeverWaitsBehindRecv(t *testing.T) {
 	s := a.Session(t, 0)
 	cli, conn, _ := s.Pair("127.0.0.1")
 
-	recvDone := make(chan *socklabv1.PerformResponse, 1)
-	go func() {
-		resp, err := s.Session.Do(context.Background(), cli, client.Recv(100, 0))
-		if err != nil {
-			t.Errorf("recv: %v", err)
-		}
-		recvDone <- resp
-	}()
-	s.AwaitRunning(cli, "recv") // the recv holds its lane before the send starts
+	expect := blockedRecv(t, s, cli)
 	s.OK(cli, client.Send([]byte("ping"), 0))
 	if got := s.OK(conn, client.Recv(100, 0)).GetData(); string(got) != "ping" {
 		t.Fatalf("peer recv = %q, want %q", got, "ping")
 	}
-	select {
-	case <-recvDone:
-		t.Fatal("the blocked recv returned before anything was sent to it")
-	default:
-	}
+	expect("")
 	s.OK(conn, client.Send([]byte("pong"), 0))
-	select {
-	case resp := <-recvDone:
-		if string(resp.GetData()) != "pong" {
-			t.Errorf("blocked recv = %q, want %q", resp.GetData(), "pong")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the blocked recv never returned")
-	}
+	expect("pong")
 }
 
 // TestControlNeverWaitsBehindRecv: while a recv blocks on a socket, its control
@@ -130,32 +145,13 @@ func TestControlNeverWaitsBehindRecv(t *testing.T) {
 	s := a.Session(t, 0)
 	cli, conn, _ := s.Pair("127.0.0.1")
 
-	recvDone := make(chan *socklabv1.PerformResponse, 1)
-	go func() {
-		resp, err := s.Session.Do(context.Background(), cli, client.Recv(100, 0))
-		if err != nil {
-			t.Errorf("recv: %v", err)
-		}
-		recvDone <- resp
-	}()
-	s.AwaitRunning(cli, "recv")
+	expect := blockedRecv(t, s, cli)
 	s.OK(cli, client.GetTimeout())
 	s.OK(cli, client.GetSockName())
 	s.OK(cli, client.SetSockOpt(client.IPPROTO_TCP, client.TCP_NODELAY, 1))
-	select {
-	case <-recvDone:
-		t.Fatal("the blocked recv returned before anything was sent to it")
-	default:
-	}
+	expect("")
 	s.OK(conn, client.Send([]byte("done"), 0))
-	select {
-	case resp := <-recvDone:
-		if string(resp.GetData()) != "done" {
-			t.Errorf("blocked recv = %q, want %q", resp.GetData(), "done")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the blocked recv never returned")
-	}
+	expect("done")
 }
 
 // TestCancelBlockingOperation: a blocking recv ends when its RPC is cancelled; the socket
