@@ -119,6 +119,7 @@ func transcriptCommand() *cobra.Command {
 // rather than the lab's summary.
 type stored struct{ report.Writer }
 
+// Header announces the stored run by its id and start.
 func (s stored) Header(h transcript.Header) {
 	h.Summary = h.RunID + ", " + h.Started.Local().Format("2006-01-02 15:04:05")
 	s.Writer.Header(h)
