@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
 
 	"google.golang.org/protobuf/proto"
@@ -46,20 +47,23 @@ type spec[T proto.Message] struct {
 	host func(context.Context, *call, T) error
 }
 
-// op is a spec with its message type erased: an entry of the table.
+// op is a spec with its message type erased: an entry of the table. Its functions take
+// the case's message (a T), which lookup reads out of the Operation once per request.
 type op struct {
 	name     protoreflect.Name
 	lane     lane
 	reserves bool
-	address  func(*socklabv1.Operation) *socklabv1.Address
-	check    func(*socklabv1.Operation, *policy.Policy) error
-	run      func(context.Context, *call, *socklabv1.Operation) error
-	host     func(context.Context, *call, *socklabv1.Operation) error
+	address  func(proto.Message) *socklabv1.Address
+	check    func(proto.Message, *policy.Policy) error
+	run      func(context.Context, *call, proto.Message) error
+	host     func(context.Context, *call, proto.Message) error
 }
 
-// ops is the table: every operation this agent implements, by its case's name. It is
-// filled by the family files' init functions and only read afterwards.
-var ops = map[protoreflect.Name]*op{}
+// ops is the table: every operation this agent implements, keyed by the Go type of its
+// case's oneof wrapper (*socklabv1.Operation_Bind), so that a request finds its operation
+// without walking the descriptor. It is filled by the family files' init functions and
+// only read afterwards.
+var ops = map[reflect.Type]*op{}
 
 // register declares the operation of the case named name. It panics, as the agent starts,
 // when name is not a case of Operation's oneof, when the case's message is not T, when
@@ -69,7 +73,13 @@ func register[T proto.Message](name protoreflect.Name, s spec[T]) {
 	if fd == nil {
 		panic(fmt.Sprintf("session: %q is not a case of %s", name, opCases.FullName()))
 	}
-	if _, dup := ops[name]; dup {
+	probe := (&socklabv1.Operation{}).ProtoReflect()
+	probe.Set(fd, probe.NewField(fd))
+	wrapper := reflect.TypeOf(probe.Interface().(*socklabv1.Operation).GetOp())
+	if wrapper.Kind() != reflect.Pointer || wrapper.Elem().NumField() != 1 {
+		panic(fmt.Sprintf("session: the oneof wrapper %v of operation %s is not a struct of one field", wrapper, name))
+	}
+	if _, dup := ops[wrapper]; dup {
 		panic(fmt.Sprintf("session: operation %s declared twice", name))
 	}
 	if (s.run == nil) == (s.host == nil) {
@@ -80,46 +90,51 @@ func register[T proto.Message](name protoreflect.Name, s spec[T]) {
 		var want T
 		panic(fmt.Sprintf("session: operation %s carries %T, not %T", name, empty, want))
 	}
-	get := func(o *socklabv1.Operation) T { return o.ProtoReflect().Get(fd).Message().Interface().(T) }
 	o := &op{name: name, lane: s.lane, reserves: s.reserves}
 	if s.address != nil {
-		o.address = func(x *socklabv1.Operation) *socklabv1.Address { return s.address(get(x)) }
+		o.address = func(m proto.Message) *socklabv1.Address { return s.address(m.(T)) }
 	}
 	if s.check != nil {
-		o.check = func(x *socklabv1.Operation, pol *policy.Policy) error { return s.check(get(x), pol) }
+		o.check = func(m proto.Message, pol *policy.Policy) error { return s.check(m.(T), pol) }
 	}
 	if s.run != nil {
-		o.run = func(ctx context.Context, c *call, x *socklabv1.Operation) error { return s.run(ctx, c, get(x)) }
+		o.run = func(ctx context.Context, c *call, m proto.Message) error { return s.run(ctx, c, m.(T)) }
 	}
 	if s.host != nil {
-		o.host = func(ctx context.Context, c *call, x *socklabv1.Operation) error { return s.host(ctx, c, get(x)) }
+		o.host = func(ctx context.Context, c *call, m proto.Message) error { return s.host(ctx, c, m.(T)) }
 	}
-	ops[name] = o
+	ops[wrapper] = o
 }
 
 // Operations returns the names of the operations this agent implements (the cases of
 // Operation's oneof, as "connect_ex"), sorted.
 func Operations() []string {
 	names := make([]string, 0, len(ops))
-	for name := range ops {
-		names = append(names, string(name))
+	for _, o := range ops {
+		names = append(names, string(o.name))
 	}
 	sort.Strings(names)
 	return names
 }
 
-// lookup returns the declaration of operation's case, or a request error when operation
-// has none or this agent implements none for it.
-func lookup(operation *socklabv1.Operation) (*op, error) {
-	f := operation.ProtoReflect().WhichOneof(opCases)
-	if f == nil {
-		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "operation is missing: set one of socket, bind, connect, send, recv, ...")
+// lookup returns the declaration of operation's case and the case's message, or a
+// request error when operation has none or this agent implements none for it.
+func lookup(operation *socklabv1.Operation) (*op, proto.Message, error) {
+	w := operation.GetOp()
+	if w == nil {
+		return nil, nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "operation is missing: set one of socket, bind, connect, send, recv, ...")
 	}
-	o, ok := ops[f.Name()]
+	o, ok := ops[reflect.TypeOf(w)]
 	if !ok {
-		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "operation %s is not supported by this agent", f.Name())
+		return nil, nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "operation %s is not supported by this agent", opName(operation))
 	}
-	return o, nil
+	// The wrapper's one field is the case's message (register checked). A caller in this
+	// process may leave it nil (gRPC never does): it stands for an empty message.
+	m := reflect.ValueOf(w).Elem().Field(0).Interface().(proto.Message)
+	if reflect.ValueOf(m).IsNil() {
+		m = m.ProtoReflect().Type().New().Interface()
+	}
+	return o, m, nil
 }
 
 // opName is the Python name of an operation, as events and messages show it.
@@ -133,34 +148,33 @@ func opName(operation *socklabv1.Operation) string {
 // Validate checks a request's shape and limits without touching any socket. It is what a
 // malformed request meets first; it never panics, whatever the message holds.
 func Validate(req *socklabv1.PerformRequest, pol *policy.Policy) error {
-	_, err := validate(req, pol)
-	return err
+	o, m, err := lookup(req.GetOperation())
+	if err != nil {
+		return err
+	}
+	return o.validate(req.GetHandle(), m, pol)
 }
 
-// validate is Validate, returning the operation's declaration when the request is valid.
-func validate(req *socklabv1.PerformRequest, pol *policy.Policy) (*op, error) {
-	operation := req.GetOperation()
-	o, err := lookup(operation)
-	if err != nil {
-		return nil, err
-	}
-	if onHost := o.host != nil; onHost != (req.GetHandle() == 0) {
+// validate checks a request for the operation o, whose message is m, on handle h (0: the
+// host).
+func (o *op) validate(h uint32, m proto.Message, pol *policy.Policy) error {
+	if onHost := o.host != nil; onHost != (h == 0) {
 		if onHost {
-			return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "%s concerns the host, not a socket: leave handle at 0 (it is %d)", o.name, req.GetHandle())
+			return errdefs.Errorf(errdefs.ErrInvalidArgument, "%s concerns the host, not a socket: leave handle at 0 (it is %d)", o.name, h)
 		}
-		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "%s needs a handle: the one socket or accept returned", o.name)
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "%s needs a handle: the one socket or accept returned", o.name)
 	}
 	if o.address != nil {
-		if _, err := parseAddr(string(o.name), o.address(operation)); err != nil {
-			return nil, err
+		if _, err := parseAddr(string(o.name), o.address(m)); err != nil {
+			return err
 		}
 	}
 	if o.check != nil {
-		if err := o.check(operation, pol); err != nil {
-			return nil, err
+		if err := o.check(m, pol); err != nil {
+			return err
 		}
 	}
-	return o, nil
+	return nil
 }
 
 // call is one operation under way: what it acts on, and the event and response it fills.

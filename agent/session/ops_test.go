@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -58,7 +59,7 @@ func TestRegisterRefuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			saved := ops
-			ops = map[protoreflect.Name]*op{}
+			ops = map[reflect.Type]*op{}
 			defer func() { ops = saved }()
 			defer func() {
 				if got := fmt.Sprint(recover()); !strings.Contains(got, tc.want) {
@@ -76,9 +77,10 @@ func nothing[T any](context.Context, *call, T) error { return nil }
 // TestUnknownOperation: a case of the oneof that the agent does not implement is an
 // InvalidArgument request error naming it.
 func TestUnknownOperation(t *testing.T) {
-	saved := ops["sysctl"]
-	delete(ops, "sysctl")
-	defer func() { ops["sysctl"] = saved }()
+	sysctl := reflect.TypeOf(&socklabv1.Operation_Sysctl{})
+	saved := ops[sysctl]
+	delete(ops, sysctl)
+	defer func() { ops[sysctl] = saved }()
 	req := &socklabv1.PerformRequest{Operation: &socklabv1.Operation{Op: &socklabv1.Operation_Sysctl{Sysctl: &socklabv1.SysctlOp{Name: "net.core.somaxconn"}}}}
 	pol := policy.Default()
 	err := Validate(req, &pol)
@@ -98,7 +100,7 @@ func TestSpecs(t *testing.T) {
 	addressed := []string{"bind", "connect", "connect_ex", "sendto", "connect_many"}
 	reserving := []string{"accept"}
 	for _, name := range Operations() {
-		o := ops[protoreflect.Name(name)]
+		o := opNamed(protoreflect.Name(name))
 		if o.lane != lanes[name] { // absent: noLane, the zero lane
 			t.Errorf("%s runs in lane %d, want %d", name, o.lane, lanes[name])
 		}
@@ -112,4 +114,35 @@ func TestSpecs(t *testing.T) {
 			t.Errorf("%s reserves a handle = %v, want %v", name, got, want)
 		}
 	}
+}
+
+// TestEmptyCases: a request whose case is set but whose message was left nil (a caller
+// in this process can build one; gRPC never delivers one) is validated as the empty
+// message, for every case, without a panic.
+func TestEmptyCases(t *testing.T) {
+	pol := policy.Default()
+	for wrapper, o := range ops {
+		operation := &socklabv1.Operation{}
+		reflect.ValueOf(operation).Elem().FieldByName("Op").Set(reflect.New(wrapper.Elem()))
+		h := uint32(1)
+		if o.host != nil {
+			h = 0
+		}
+		got, m, err := lookup(operation)
+		if err != nil || got != o || m == nil || reflect.ValueOf(m).IsNil() {
+			t.Errorf("lookup(%s with a nil message) = %v, %v, %v; want its declaration and an empty message", o.name, got, m, err)
+			continue
+		}
+		_ = Validate(&socklabv1.PerformRequest{Handle: h, Operation: operation}, &pol) // an error is fine; a panic is not
+	}
+}
+
+// opNamed returns the declaration of the case named name, or nil.
+func opNamed(name protoreflect.Name) *op {
+	for _, o := range ops {
+		if o.name == name {
+			return o
+		}
+	}
+	return nil
 }

@@ -57,8 +57,11 @@ func (s *Session) Perform(ctx context.Context, req *socklabv1.PerformRequest) (*
 
 // performOnHost runs an operation on the host itself: socket, ss, sysctl, connect_many.
 func (s *Session) performOnHost(ctx context.Context, req *socklabv1.PerformRequest) (*socklabv1.PerformResponse, error) {
-	o, err := validate(req, &s.m.policy)
+	o, m, err := lookup(req.GetOperation())
 	if err != nil {
+		return nil, err
+	}
+	if err := o.validate(0, m, &s.m.policy); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -69,7 +72,7 @@ func (s *Session) performOnHost(ctx context.Context, req *socklabv1.PerformReque
 		StartNs:   Monotonic(start),
 	}
 	resp := &socklabv1.PerformResponse{Event: ev}
-	if err := o.host(ctx, &call{s: s, ev: ev, resp: resp}, req.GetOperation()); err != nil {
+	if err := o.host(ctx, &call{s: s, ev: ev, resp: resp}, m); err != nil {
 		return nil, err
 	}
 	ev.DurationNs = time.Since(start).Nanoseconds()
@@ -84,17 +87,21 @@ func (s *Session) performOnHandle(ctx context.Context, req *socklabv1.PerformReq
 	if err != nil {
 		return nil, err
 	}
-	l := noLane
-	if o, err := lookup(operation); err == nil {
-		l = o.lane
+	// A request that is malformed still takes its turn (its seq), then fails.
+	o, m, lookupErr := lookup(operation)
+	l, name := noLane, "unknown"
+	if lookupErr == nil {
+		l, name = o.lane, string(o.name)
 	}
-	release, err := e.order.begin(ctx, req.GetHandle(), req.GetSeq(), l, opName(operation), s.done)
+	release, err := e.order.begin(ctx, req.GetHandle(), req.GetSeq(), l, name, s.done)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	o, err := validate(req, &s.m.policy)
-	if err != nil {
+	if lookupErr != nil {
+		return nil, lookupErr
+	}
+	if err := o.validate(req.GetHandle(), m, &s.m.policy); err != nil {
 		return nil, err
 	}
 	so, ok := e.res.(*socket)
@@ -103,7 +110,7 @@ func (s *Session) performOnHandle(ctx context.Context, req *socklabv1.PerformReq
 	}
 	c := &call{s: s, h: req.GetHandle(), e: e, so: so}
 	if o.address != nil {
-		if c.addr, err = s.resolve(string(o.name), o.address(operation), so); err != nil {
+		if c.addr, err = s.resolve(string(o.name), o.address(m), so); err != nil {
 			return nil, err
 		}
 	}
@@ -121,7 +128,7 @@ func (s *Session) performOnHandle(ctx context.Context, req *socklabv1.PerformReq
 		StartNs:   Monotonic(start),
 	}
 	c.resp = &socklabv1.PerformResponse{Event: c.ev}
-	opErr := o.run(ctx, c, operation)
+	opErr := o.run(ctx, c, m)
 	ev := c.ev
 	ev.DurationNs = time.Since(start).Nanoseconds()
 	if ev.Local == nil {
