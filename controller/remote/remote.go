@@ -93,6 +93,9 @@ func follow(next func() (*socklabv1.RunStarted, *socklabv1.Event, *socklabv1.Run
 			}
 		case ev != nil:
 			sink.Entry(transcript.EventEntry(ev, hosts))
+		case finished != nil && finished.GetResult() == nil:
+			// An older controller sent result.json as text: its verdict cannot be trusted here.
+			return nil, errdefs.Errorf(errdefs.ErrNotImplemented, "the controller sent no run result: is it an older socklab?")
 		case finished != nil:
 			return transcript.ResultOf(finished.GetResult()), nil
 		}

@@ -193,6 +193,10 @@ func TestRunLabNoHosts(t *testing.T) {
 	}
 }
 
+// errFinishEmpty tells the fake controller to end the stream with a RunFinished that
+// holds no result.
+var errFinishEmpty = errors.New("finish without a result")
+
 // TestErrors: whatever way a call fails, the caller gets an errdefs kind and the
 // controller's words, never gRPC's.
 func TestErrors(t *testing.T) {
@@ -216,18 +220,30 @@ func TestErrors(t *testing.T) {
 		{"plain error", func(func(*socklabv1.RunStarted) error) error {
 			return errors.New("boom")
 		}, errdefs.ErrUnknown, "boom"},
+		{"a finish without a result", func(send func(*socklabv1.RunStarted) error) error {
+			send(started)
+			return errFinishEmpty // an older controller, whose result was result.json as text
+		}, errdefs.ErrNotImplemented, "the controller sent no run result: is it an older socklab?"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := serve(t, &fakeController{
 				runLab: func(_ *socklabv1.RunLabRequest, s socklabv1.ControllerService_RunLabServer) error {
-					return tc.fail(func(st *socklabv1.RunStarted) error {
+					err := tc.fail(func(st *socklabv1.RunStarted) error {
 						return s.Send(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Started{Started: st}})
 					})
+					if err == errFinishEmpty {
+						return s.Send(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Finished{Finished: &socklabv1.RunFinished{}}})
+					}
+					return err
 				},
 				getTranscript: func(_ *socklabv1.GetTranscriptRequest, s socklabv1.ControllerService_GetTranscriptServer) error {
-					return tc.fail(func(st *socklabv1.RunStarted) error {
+					err := tc.fail(func(st *socklabv1.RunStarted) error {
 						return s.Send(&socklabv1.GetTranscriptResponse{Msg: &socklabv1.GetTranscriptResponse_Started{Started: st}})
 					})
+					if err == errFinishEmpty {
+						return s.Send(&socklabv1.GetTranscriptResponse{Msg: &socklabv1.GetTranscriptResponse_Finished{Finished: &socklabv1.RunFinished{}}})
+					}
+					return err
 				},
 			}, "", "")
 			_, runErr := c.RunLab(bounded(t), &socklabv1.RunLabRequest{Lab: "x"}, nil, &sink{})
