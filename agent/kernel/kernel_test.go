@@ -49,16 +49,31 @@ func TestSocketsSeesRealStates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cliPort := uint16(c.LocalAddr().(*net.TCPAddr).Port)
 	c.Close() // the client closes first: its end goes to TIME_WAIT
 	buf := make([]byte, 1)
 	srv.Read(buf)
 	srv.Close()
-	var tw []Socket
-	for deadline := time.Now().Add(5 * time.Second); len(tw) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		tw, _ = Sockets(Filter{Port: port, State: "time-wait", Protocol: "tcp"})
+	// Other tests' connections may share the port number (as a peer's, or as a TIME_WAIT
+	// of an earlier run): only this connection's two ends count.
+	ours := func(rows []Socket) (client, server []Socket) {
+		for _, r := range rows {
+			switch {
+			case r.Local.Port() == cliPort && r.Peer.Port() == port:
+				client = append(client, r)
+			case r.Local.Port() == port && r.Peer.Port() == cliPort:
+				server = append(server, r)
+			}
+		}
+		return client, server
 	}
-	if len(tw) != 1 || tw[0].Peer.Port() != port {
-		t.Errorf("Sockets(TIME_WAIT to port %d) = %+v, want the client's end", port, tw)
+	var tw, cliTW, srvTW []Socket
+	for deadline := time.Now().Add(5 * time.Second); len(cliTW) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		tw, _ = Sockets(Filter{Port: port, State: "time-wait", Protocol: "tcp"})
+		cliTW, srvTW = ours(tw)
+	}
+	if len(cliTW) != 1 || len(srvTW) != 0 {
+		t.Errorf("Sockets(TIME_WAIT, port %d) = %+v: want the client's end (port %d) of this connection, not the server's", port, tw, cliPort)
 	}
 }
 
