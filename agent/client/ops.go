@@ -2,7 +2,8 @@ package client
 
 import socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 
-// Linux values of the constants Python's socket module exposes, for building requests.
+// Linux values of the constants Python's socket module exposes, for building requests;
+// TestConstantsAreSockconst keeps them equal to agent/sockconst's table.
 const (
 	SOL_SOCKET   = 1
 	IPPROTO_IP   = 0
