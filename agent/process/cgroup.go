@@ -1,0 +1,166 @@
+package process
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// jobSeq numbers this agent's jobs, for their cgroups' names.
+var jobSeq atomic.Uint64
+
+// joinCgroups makes the job's cgroups (v1: pids and memory) below the agent's own, sets
+// the job's limits there and moves pid in. It returns the cgroups' directories.
+func joinCgroups(pid int, lim Limits) (dirs []string, err error) {
+	defer func() {
+		if err != nil {
+			removeCgroups(dirs)
+			dirs = nil
+		}
+	}()
+	name := fmt.Sprintf("socklab-job-%d-%d", os.Getpid(), jobSeq.Add(1))
+	for _, c := range []struct {
+		controller string
+		settings   [][2]string // file, value, in order
+	}{
+		{"pids", [][2]string{{"pids.max", strconv.Itoa(lim.Processes)}}},
+		{"memory", [][2]string{{"memory.limit_in_bytes", strconv.FormatInt(lim.Memory, 10)},
+			{"memory.memsw.limit_in_bytes", strconv.FormatInt(lim.Memory, 10)}}},
+	} {
+		base, err := cgroupDir(c.controller)
+		if err != nil {
+			return dirs, err
+		}
+		dir := filepath.Join(base, name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return dirs, fmt.Errorf("cgroup %s: %w", c.controller, err)
+		}
+		dirs = append(dirs, dir)
+		for _, s := range c.settings {
+			if err := os.WriteFile(filepath.Join(dir, s[0]), []byte(s[1]), 0o644); err != nil {
+				if s[0] == "memory.memsw.limit_in_bytes" && errors.Is(err, os.ErrNotExist) {
+					continue // no swap accounting: the memory limit alone
+				}
+				return dirs, fmt.Errorf("cgroup %s: %s: %w", c.controller, s[0], err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			return dirs, fmt.Errorf("cgroup %s: join: %w", c.controller, err)
+		}
+	}
+	return dirs, nil
+}
+
+// cgroupDir returns the directory of this process's own cgroup of controller (v1).
+func cgroupDir(controller string) (string, error) {
+	mount, err := cgroupMount(controller)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.Open("/proc/self/cgroup")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			if c == controller {
+				return filepath.Join(mount, parts[2]), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("this process is in no %s cgroup", controller)
+}
+
+// cgroupMount returns where the v1 hierarchy of controller is mounted.
+func cgroupMount(controller string) (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options... - fstype source superoptions
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		pf, qf := strings.Fields(pre), strings.Fields(post)
+		if len(pf) < 5 || len(qf) < 3 || qf[0] != "cgroup" {
+			continue
+		}
+		for _, o := range strings.Split(qf[2], ",") {
+			if o == controller {
+				return pf[4], nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no cgroup v1 %s hierarchy is mounted", controller)
+}
+
+// removeCgroups removes a finished job's cgroups, giving the kernel a moment to let
+// its last processes go.
+func removeCgroups(dirs []string) {
+	for _, d := range dirs {
+		for i := 0; i < 100; i++ {
+			err := os.Remove(d)
+			if err == nil || errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// The uids jobs run as, as root: a range no account uses, one uid per live job, across
+// every agent on the machine (a lock file per uid in uidDir).
+const (
+	uidBase  = 0x70000000
+	uidCount = 1 << 16
+	uidDir   = "/run/socklab/uids"
+)
+
+// uidLease is a uid held for one live job.
+type uidLease struct {
+	id   int
+	lock *os.File
+}
+
+// leaseUID takes a uid no other live job holds.
+func leaseUID() (*uidLease, error) {
+	if err := os.MkdirAll(uidDir, 0o700); err != nil {
+		return nil, fmt.Errorf("job uids: %w", err)
+	}
+	start := rand.IntN(uidCount)
+	for i := range uidCount {
+		id := uidBase + (start+i)%uidCount
+		f, err := os.OpenFile(filepath.Join(uidDir, strconv.Itoa(id)), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("job uids: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			continue
+		}
+		return &uidLease{id: id, lock: f}, nil
+	}
+	return nil, errors.New("job uids: every uid of the range is in use")
+}
+
+// release gives the uid back. The lock file stays: removing it could let two agents
+// lock two files of one uid.
+func (u *uidLease) release() { u.lock.Close() }

@@ -1,0 +1,606 @@
+// Package process runs programs under test as jobs: a program, and everything it starts,
+// contained and limited, with its output captured, and nothing of it left once the job
+// ends.
+//
+// A job's first process is its init: the agent's own binary started again (see Init) as
+// pid 1 of a new pid namespace with a mount namespace of its own, where it mounts a /proc
+// that shows only the job, sets the job's limits, drops to the job's user, starts the
+// program and reaps whatever runs in the namespace. When the program ends, or the init is
+// killed, the kernel ends every process of the namespace: a double fork or setsid
+// escapes nothing.
+//
+// As root, each live job runs as a uid of its own from a reserved range, and in cgroups
+// (v1: pids, memory) of its own. Without root, each job gets a user namespace too, and
+// rlimits stand in for the cgroups. Containment says which applied.
+package process
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Limits bound one job. A zero field takes its default.
+type Limits struct {
+	// CPU bounds each process's CPU time (RLIMIT_CPU); default 10 s.
+	CPU time.Duration
+	// Memory bounds the job's memory: its cgroup's as root, each process's address space
+	// otherwise; default 512 MiB.
+	Memory int64
+	// Processes bounds the processes and threads the job runs at once; default 64.
+	Processes int
+	// OpenFiles bounds each process's open files; default 256.
+	OpenFiles int
+	// FileSize bounds the size of any file the job writes; default 64 MiB.
+	FileSize int64
+	// Output bounds the bytes kept of each of stdout and stderr; more is read, counted
+	// and dropped, so that the program never blocks on it. Default 1 MiB.
+	Output int
+	// Wall bounds the job's life; default 60 s.
+	Wall time.Duration
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.CPU <= 0 {
+		l.CPU = 10 * time.Second
+	}
+	if l.Memory <= 0 {
+		l.Memory = 512 << 20
+	}
+	if l.Processes <= 0 {
+		l.Processes = 64
+	}
+	if l.OpenFiles <= 0 {
+		l.OpenFiles = 256
+	}
+	if l.FileSize <= 0 {
+		l.FileSize = 64 << 20
+	}
+	if l.Output <= 0 {
+		l.Output = 1 << 20
+	}
+	if l.Wall <= 0 {
+		l.Wall = 60 * time.Second
+	}
+	return l
+}
+
+// Stream names an output stream of a job.
+type Stream int
+
+// The output streams.
+const (
+	Stdout Stream = iota + 1
+	Stderr
+)
+
+// String returns "stdout" or "stderr".
+func (s Stream) String() string {
+	if s == Stderr {
+		return "stderr"
+	}
+	return "stdout"
+}
+
+// Spec is a program to run.
+type Spec struct {
+	// Path is the program's absolute path.
+	Path string
+	// Argv are its arguments, argv[0] included.
+	Argv []string
+	// Env is its whole environment: nothing of the agent's is added.
+	Env []string
+	// Dir is its working directory; as root, the job's user is made its owner.
+	Dir string
+	// Stdin keeps the program's standard input open for Write; otherwise it reads
+	// /dev/null.
+	Stdin bool
+	// Limits bound the job.
+	Limits Limits
+	// Output, if set, is called with each chunk the program writes, as it arrives, from
+	// one goroutine per stream; it must not block for long.
+	Output func(s Stream, chunk []byte)
+}
+
+// Exit is how a job's program ended.
+type Exit struct {
+	// Code is its exit status, or -1 when a signal ended it.
+	Code int
+	// Signal names the signal that ended it ("SIGKILL"), if one did.
+	Signal string
+	// Reason says why the agent ended the job, if it did: "killed", "wall time limit
+	// (60s)", "session ended".
+	Reason string
+	// CPU is the CPU time of every process the job ran.
+	CPU time.Duration
+}
+
+// String describes the exit as a transcript shows it: "exit 0", "SIGTERM",
+// "SIGKILL (wall time limit (2s))".
+func (e Exit) String() string {
+	s := "exit " + strconv.Itoa(e.Code)
+	if e.Signal != "" {
+		s = e.Signal
+	}
+	if e.Reason != "" {
+		s += " (" + e.Reason + ")"
+	}
+	return s
+}
+
+// Job is a running program and everything it started.
+type Job struct {
+	cmd         *exec.Cmd
+	ctl         *os.File
+	stdin       *os.File
+	containment string
+	limits      Limits
+	groups      []string  // the job's cgroup directories
+	uid         *uidLease // the job's own uid, as root
+	done        chan struct{}
+	readers     sync.WaitGroup // the output readers
+	wall        *time.Timer
+
+	mu     sync.Mutex // protects everything below
+	out    [2]capture // stdout, stderr
+	exit   Exit
+	reason string // why the agent ended the job
+	closed bool
+}
+
+// capture keeps the first bytes of a stream, and counts all of them.
+type capture struct {
+	kept  []byte
+	total int64
+}
+
+// Start starts spec as a job. The job runs until its program ends, its wall time runs
+// out, or Kill or Close; Close must be called in any case, to free what it holds.
+func Start(spec Spec) (_ *Job, err error) {
+	if !filepath.IsAbs(spec.Path) {
+		return nil, fmt.Errorf("start job: program path %q is not absolute", spec.Path)
+	}
+	if len(spec.Argv) == 0 {
+		spec.Argv = []string{spec.Path}
+	}
+	lim := spec.Limits.withDefaults()
+	j := &Job{limits: lim, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			j.release()
+		}
+	}()
+	cfg := initConfig{Path: spec.Path, Argv: spec.Argv, Env: spec.Env, Dir: spec.Dir, UID: -1, GID: -1, MountProc: true}
+	cfg.Rlimits = []rlimit{
+		{unix.RLIMIT_CPU, uint64((lim.CPU + time.Second - 1) / time.Second)},
+		{unix.RLIMIT_NOFILE, uint64(lim.OpenFiles)},
+		{unix.RLIMIT_NPROC, uint64(lim.Processes)},
+		{unix.RLIMIT_FSIZE, uint64(lim.FileSize)},
+		{unix.RLIMIT_CORE, 0},
+	}
+	attr := &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS,
+		Setsid:     true,
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	root := os.Geteuid() == 0
+	if root {
+		if j.uid, err = leaseUID(); err != nil {
+			return nil, fmt.Errorf("start job: %w", err)
+		}
+		cfg.UID, cfg.GID = j.uid.id, j.uid.id
+		if spec.Dir != "" {
+			if err := os.Chown(spec.Dir, j.uid.id, j.uid.id); err != nil {
+				return nil, fmt.Errorf("start job: give the job its directory: %w", err)
+			}
+		}
+		j.containment = fmt.Sprintf("pid and mount namespaces, uid %d", j.uid.id)
+	} else {
+		attr.Cloneflags |= syscall.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+		attr.GidMappingsEnableSetgroups = false
+		cfg.ExecRlimits = []rlimit{{unix.RLIMIT_AS, uint64(lim.Memory)}}
+		j.containment = "user, pid and mount namespaces"
+	}
+
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("start job: control socket: %w", err)
+	}
+	j.ctl = os.NewFile(uintptr(pair[0]), "job control")
+	child := os.NewFile(uintptr(pair[1]), "job control (init)")
+	defer child.Close()
+	var toClose []*os.File
+	defer func() {
+		for _, f := range toClose {
+			f.Close()
+		}
+	}()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start job: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, fmt.Errorf("start job: %w", err)
+	}
+	toClose = append(toClose, outW, errW)
+	j.cmd = &exec.Cmd{
+		Path: "/proc/self/exe", Args: []string{initArg0}, Env: []string{}, Dir: "/",
+		Stdout: outW, Stderr: errW, ExtraFiles: []*os.File{child}, SysProcAttr: attr,
+	}
+	if spec.Stdin {
+		inR, inW, err := os.Pipe()
+		if err != nil {
+			outR.Close()
+			errR.Close()
+			return nil, fmt.Errorf("start job: %w", err)
+		}
+		toClose = append(toClose, inR)
+		j.cmd.Stdin, j.stdin = inR, inW
+	}
+	if err := j.cmd.Start(); err != nil {
+		outR.Close()
+		errR.Close()
+		if !root && errors.Is(err, unix.EPERM) {
+			return nil, fmt.Errorf("start job: this host refuses the unprivileged user namespace a job needs without root (see sysctl user.max_user_namespaces): %w", err)
+		}
+		return nil, fmt.Errorf("start job: %w", err)
+	}
+	child.Close() // the init's copy is its own: if it dies, reads here end
+	for _, f := range toClose {
+		f.Close()
+	}
+	toClose = nil
+	// From here the init runs: it waits for its configuration before doing anything, so
+	// that it is in its cgroups before the program starts.
+	j.readers.Add(2)
+	go j.read(Stdout, outR, spec.Output)
+	go j.read(Stderr, errR, spec.Output)
+	if root {
+		if groups, err := joinCgroups(j.cmd.Process.Pid, lim); err == nil {
+			j.groups = groups
+			j.containment += ", cgroups (pids, memory)"
+		} else {
+			j.containment += ", no cgroups (" + err.Error() + ")"
+			cfg.ExecRlimits = []rlimit{{unix.RLIMIT_AS, uint64(lim.Memory)}}
+		}
+	}
+	j.containment += ", rlimits"
+	b, _ := json.Marshal(cfg)
+	if _, err := j.ctl.Write(b); err != nil {
+		j.kill("")
+		j.waitInit()
+		return nil, fmt.Errorf("start job: configure its init: %w", err)
+	}
+	first, err := j.message()
+	if err != nil || !first.Started {
+		j.kill("")
+		j.waitInit()
+		j.readers.Wait()
+		switch {
+		case err != nil:
+			if said, _ := j.Output(Stderr); len(said) > 0 {
+				return nil, fmt.Errorf("start job: its init failed: %s", firstLine(said))
+			}
+			return nil, fmt.Errorf("start job: its init: %w", err)
+		case first.Error != "":
+			return nil, fmt.Errorf("start job: %s", first.Error)
+		}
+		return nil, errors.New("start job: its init said nothing")
+	}
+	j.wall = time.AfterFunc(lim.Wall, func() { j.kill(fmt.Sprintf("wall time limit (%s)", lim.Wall)) })
+	go j.follow()
+	return j, nil
+}
+
+// firstLine returns b's first line, at most 200 bytes of it.
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(string(b), "\n")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
+// message reads one message from the init.
+func (j *Job) message() (initMessage, error) {
+	buf := make([]byte, 4096)
+	n, err := j.ctl.Read(buf)
+	if err != nil {
+		return initMessage{}, err
+	}
+	if n == 0 {
+		return initMessage{}, errors.New("control socket closed")
+	}
+	var m initMessage
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		return initMessage{}, fmt.Errorf("bad message from the init: %w", err)
+	}
+	return m, nil
+}
+
+// follow waits for the program's exit, then for the init and the output to end.
+func (j *Job) follow() {
+	m, _ := j.message()
+	j.waitInit()
+	j.readers.Wait()
+	j.wall.Stop()
+	j.mu.Lock()
+	switch {
+	case m.Exited:
+		j.exit = Exit{Code: m.Code, Signal: m.Signal, CPU: time.Duration(m.CPUNs)}
+	default: // the init was killed: so was everything in the job
+		j.exit = Exit{Code: -1, Signal: "SIGKILL"}
+	}
+	if j.reason != "" {
+		j.exit.Reason = j.reason
+		if !m.Exited || m.Signal == "SIGKILL" {
+			j.exit.Code, j.exit.Signal = -1, "SIGKILL"
+		}
+	}
+	j.mu.Unlock()
+	close(j.done)
+}
+
+// waitInit reaps the init.
+func (j *Job) waitInit() {
+	_ = j.cmd.Wait()
+}
+
+// read captures one output stream until every writer is gone.
+func (j *Job) read(s Stream, r *os.File, fn func(Stream, []byte)) {
+	defer j.readers.Done()
+	defer r.Close()
+	br := bufio.NewReaderSize(r, 32<<10)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := br.Read(buf)
+		if n > 0 {
+			j.mu.Lock()
+			c := &j.out[s-1]
+			if room := j.limits.Output - len(c.kept); room > 0 {
+				c.kept = append(c.kept, buf[:min(n, room)]...)
+			}
+			c.total += int64(n)
+			j.mu.Unlock()
+			if fn != nil {
+				fn(s, append([]byte(nil), buf[:n]...))
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Pid returns the host pid of the job's init (its namespace's pid 1).
+func (j *Job) Pid() int { return j.cmd.Process.Pid }
+
+// Containment says how the job is contained: its namespaces, uid, cgroups and rlimits.
+func (j *Job) Containment() string { return j.containment }
+
+// Output returns what the program wrote to s so far (at most the output limit) and how
+// many bytes it wrote in all.
+func (j *Job) Output(s Stream) (kept []byte, total int64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	c := j.out[s-1]
+	return append([]byte(nil), c.kept...), c.total
+}
+
+// Write writes to the program's standard input (Spec.Stdin).
+func (j *Job) Write(b []byte) (int, error) {
+	if j.stdin == nil {
+		return 0, errors.New("the program's stdin is not open: start it with stdin")
+	}
+	return j.stdin.Write(b)
+}
+
+// CloseStdin closes the program's standard input: it reads EOF.
+func (j *Job) CloseStdin() error {
+	if j.stdin == nil {
+		return nil
+	}
+	return j.stdin.Close()
+}
+
+// Signal sends sig to the program (not to what it started).
+func (j *Job) Signal(sig unix.Signal) error {
+	select {
+	case <-j.done:
+		return errors.New("the program has ended")
+	default:
+	}
+	_, err := j.ctl.Write([]byte(strconv.Itoa(int(sig))))
+	return err
+}
+
+// Kill ends the job at once: the program and everything it started.
+func (j *Job) Kill() { j.kill("killed") }
+
+func (j *Job) kill(reason string) {
+	j.mu.Lock()
+	if j.reason == "" {
+		j.reason = reason
+	}
+	j.mu.Unlock()
+	if j.cmd != nil && j.cmd.Process != nil {
+		_ = j.cmd.Process.Kill()
+	}
+}
+
+// Done is closed once the job has ended and all its output is read.
+func (j *Job) Done() <-chan struct{} { return j.done }
+
+// Alive reports whether the job's program still runs.
+func (j *Job) Alive() bool {
+	select {
+	case <-j.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Wait waits for the job to end, or ctx.
+func (j *Job) Wait(ctx context.Context) (Exit, error) {
+	select {
+	case <-j.done:
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return j.exit, nil
+	case <-ctx.Done():
+		return Exit{}, ctx.Err()
+	}
+}
+
+// Close ends the job if it still runs (reason says why), waits for it, and frees its
+// uid and cgroups. It returns how the program ended.
+func (j *Job) Close(reason string) Exit {
+	j.kill(reason)
+	<-j.done
+	j.mu.Lock()
+	first := !j.closed
+	j.closed = true
+	exit := j.exit
+	j.mu.Unlock()
+	if first {
+		j.release()
+	}
+	return exit
+}
+
+// release frees what the job holds once nothing of it runs.
+func (j *Job) release() {
+	if j.stdin != nil {
+		j.stdin.Close()
+	}
+	if j.ctl != nil {
+		j.ctl.Close()
+	}
+	removeCgroups(j.groups)
+	if j.uid != nil {
+		j.uid.release()
+	}
+}
+
+// Pids returns the host pids of the job's live processes, the init left out.
+func (j *Job) Pids() []int {
+	if !j.Alive() {
+		return nil
+	}
+	return descendants(j.Pid())
+}
+
+// CPU returns the CPU time the job used so far: every process it ran, the init's own
+// left out.
+func (j *Job) CPU() time.Duration {
+	select {
+	case <-j.done:
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return j.exit.CPU
+	default:
+	}
+	_, children, _ := cpuTimes(j.Pid())
+	total := children
+	for _, p := range descendants(j.Pid()) {
+		own, reaped, err := cpuTimes(p)
+		if err == nil {
+			total += own + reaped
+		}
+	}
+	return total
+}
+
+// RSS returns the resident memory of the job's live processes, in bytes.
+func (j *Job) RSS() int64 {
+	var total int64
+	for _, p := range j.Pids() {
+		total += rss(p)
+	}
+	return total
+}
+
+// descendants returns the live descendants of pid, breadth first.
+func descendants(pid int) []int {
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 && len(out) < 100000 {
+		p := queue[0]
+		queue = queue[1:]
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", p))
+		for _, t := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", p, t.Name()))
+			if err != nil {
+				continue
+			}
+			for _, f := range strings.Fields(string(b)) {
+				if c, err := strconv.Atoi(f); err == nil {
+					out = append(out, c)
+					queue = append(queue, c)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// clockTicks is Linux's USER_HZ, the unit of /proc/PID/stat's times.
+const clockTicks = 100
+
+// cpuTimes returns a process's own CPU time and that of its reaped children.
+func cpuTimes(pid int) (own, reaped time.Duration, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0, errors.New("malformed stat")
+	}
+	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 15 {
+		return 0, 0, errors.New("short stat")
+	}
+	tick := func(k int) time.Duration {
+		v, _ := strconv.ParseInt(f[k], 10, 64)
+		return time.Duration(v) * time.Second / clockTicks
+	}
+	return tick(11) + tick(12), tick(13) + tick(14), nil // utime stime, cutime cstime
+}
+
+// rss returns a process's resident memory in bytes.
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,311 @@
+package process_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/socklab/socklab/agent/process"
+)
+
+func TestMain(m *testing.M) {
+	process.Init() // this binary is also the jobs' init
+	code := m.Run()
+	// Every job's cgroups went with it.
+	var left []string
+	for _, depth := range []string{"*", "*/*", "*/*/*", "*/*/*/*"} {
+		found, _ := filepath.Glob(fmt.Sprintf("/sys/fs/cgroup/%s/socklab-job-%d-*", depth, os.Getpid()))
+		left = append(left, found...)
+	}
+	if len(left) > 0 && code == 0 {
+		fmt.Fprintf(os.Stderr, "cgroups left behind: %v\n", left)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// start starts a job running sh -c script, closed when the test ends.
+func start(t *testing.T, script string, lim process.Limits, opts ...func(*process.Spec)) *process.Job {
+	t.Helper()
+	spec := process.Spec{Path: "/bin/sh", Argv: []string{"sh", "-c", script}, Env: []string{"PATH=/usr/bin:/bin"},
+		Dir: jobDir(t), Limits: lim}
+	for _, o := range opts {
+		o(&spec)
+	}
+	j, err := process.Start(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close("test over") })
+	return j
+}
+
+// jobDir returns a fresh directory that a job's own user can reach, removed when the
+// test ends.
+func jobDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "socklab-job-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// wait waits for j to end, at most 10 s.
+func wait(t *testing.T, j *process.Job) process.Exit {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	exit, err := j.Wait(ctx)
+	if err != nil {
+		t.Fatalf("the job did not end: %v", err)
+	}
+	return exit
+}
+
+func TestRunsAndCaptures(t *testing.T) {
+	j := start(t, "echo out; echo err >&2; exit 3", process.Limits{})
+	exit := wait(t, j)
+	if exit.Code != 3 || exit.Signal != "" || exit.String() != "exit 3" {
+		t.Errorf("exit = %+v (%s), want exit 3", exit, exit)
+	}
+	if out, n := j.Output(process.Stdout); string(out) != "out\n" || n != 4 {
+		t.Errorf("stdout = %q (%d bytes), want %q", out, n, "out\n")
+	}
+	if out, _ := j.Output(process.Stderr); string(out) != "err\n" {
+		t.Errorf("stderr = %q, want %q", out, "err\n")
+	}
+	if c := j.Containment(); !strings.Contains(c, "pid and mount namespaces") || (os.Geteuid() == 0) != strings.Contains(c, "uid ") {
+		t.Errorf("containment = %q", c)
+	}
+}
+
+// TestCleanEnvironment: the program sees exactly the environment given, nothing of the
+// agent's (which here holds a secret).
+func TestCleanEnvironment(t *testing.T) {
+	t.Setenv("SOCKLAB_TOKEN", "agent-secret")
+	j := start(t, "", process.Limits{}, func(s *process.Spec) {
+		s.Path, s.Argv, s.Env = "/usr/bin/env", []string{"env"}, []string{"A=1", "PATH=/usr/bin:/bin"}
+	})
+	wait(t, j)
+	if out, _ := j.Output(process.Stdout); string(out) != "A=1\nPATH=/usr/bin:/bin\n" {
+		t.Errorf("the program's environment = %q, want only A and PATH", out)
+	}
+}
+
+func TestStdin(t *testing.T) {
+	j := start(t, "exec cat", process.Limits{}, func(s *process.Spec) { s.Stdin = true })
+	if _, err := j.Write([]byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	j.CloseStdin()
+	if exit := wait(t, j); exit.Code != 0 {
+		t.Errorf("cat: %s", exit)
+	}
+	if out, _ := j.Output(process.Stdout); string(out) != "hello\n" {
+		t.Errorf("cat echoed %q", out)
+	}
+}
+
+// TestSignals: a signal reaches the program (whose handler runs); one it ignores leaves
+// it running until Kill, which ends it with SIGKILL and says why.
+func TestSignals(t *testing.T) {
+	j := start(t, `trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.01; done`, process.Limits{})
+	waitOutput(t, j, "ready")
+	if err := j.Signal(unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if exit := wait(t, j); exit.Code != 7 {
+		t.Errorf("after SIGTERM: %s, want exit 7 from the trap", exit)
+	}
+
+	stubborn := start(t, `trap '' TERM; echo ready; while :; do sleep 0.01; done`, process.Limits{})
+	waitOutput(t, stubborn, "ready")
+	stubborn.Signal(unix.SIGTERM)
+	time.Sleep(100 * time.Millisecond)
+	if !stubborn.Alive() {
+		t.Fatal("a program that ignores SIGTERM ended on it")
+	}
+	stubborn.Kill()
+	if exit := wait(t, stubborn); exit.Signal != "SIGKILL" || exit.Reason != "killed" {
+		t.Errorf("after Kill: %+v, want SIGKILL (killed)", exit)
+	}
+}
+
+func waitOutput(t *testing.T, j *process.Job, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if out, _ := j.Output(process.Stdout); bytes.Contains(out, []byte(want)) {
+			return
+		}
+	}
+	out, _ := j.Output(process.Stdout)
+	t.Fatalf("the program never printed %q (stdout: %q)", want, out)
+}
+
+// hostProcesses returns the host pids whose command line holds marker.
+func hostProcesses(marker string) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		var pid int
+		if _, err := fmt.Sscan(e.Name(), &pid); err != nil {
+			continue
+		}
+		b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if bytes.Contains(b, []byte(marker)) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// TestNothingSurvives: daemons made with setsid and a double fork, and a fork loop,
+// end with the job, whether its program exits or is killed.
+func TestNothingSurvives(t *testing.T) {
+	for _, tc := range []struct {
+		name, script string
+		kill         bool // kill the job once its sleepers run; else its program exits by itself
+	}{
+		{"setsid and double fork, program exits",
+			`(setsid sh -c 'touch up1; exec sleep 1000.271' &); (sh -c 'touch up2; exec sleep 1000.271' &) &
+			 while [ ! -e up1 ] || [ ! -e up2 ]; do sleep 0.01; done; echo started; exit 0`, false},
+		{"fork loop, killed", `echo started; while :; do sleep 1000.271 & done`, true},
+		{"children running, killed", `sleep 1000.271 & sleep 1000.271 & echo started; wait`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := start(t, tc.script, process.Limits{Processes: 32, Wall: 5 * time.Second})
+			waitOutput(t, j, "started")
+			if tc.kill {
+				for deadline := time.Now().Add(5 * time.Second); len(hostProcesses("1000.271")) == 0 && time.Now().Before(deadline); {
+					time.Sleep(5 * time.Millisecond)
+				}
+				if len(hostProcesses("1000.271")) == 0 {
+					t.Fatal("the job's sleepers never started")
+				}
+				j.Kill()
+			}
+			exit := wait(t, j)
+			if !tc.kill && exit.Code != 0 {
+				t.Errorf("the program: %s, want exit 0", exit)
+			}
+			j.Close("test")
+			if left := hostProcesses("1000.271"); len(left) > 0 {
+				t.Errorf("processes of the job outlived it: %v", left)
+			}
+		})
+	}
+}
+
+// TestLimits: runaway output, memory and time are cut off, each saying so.
+func TestLimits(t *testing.T) {
+	t.Run("endless output", func(t *testing.T) {
+		j := start(t, "exec yes", process.Limits{Output: 64 << 10, Wall: time.Second})
+		exit := wait(t, j)
+		kept, total := j.Output(process.Stdout)
+		if len(kept) != 64<<10 || total <= 64<<10 {
+			t.Errorf("kept %d bytes of %d, want 65536 of more", len(kept), total)
+		}
+		if exit.Signal != "SIGKILL" || exit.Reason != "wall time limit (1s)" {
+			t.Errorf("exit = %s, want SIGKILL (wall time limit (1s))", exit)
+		}
+	})
+	t.Run("memory", func(t *testing.T) {
+		j := start(t, `exec /usr/bin/python3 -c 'x = bytearray(1 << 30); print("allocated")'`, process.Limits{Memory: 64 << 20})
+		exit := wait(t, j)
+		out, _ := j.Output(process.Stdout)
+		if exit.Code == 0 || bytes.Contains(out, []byte("allocated")) {
+			t.Errorf("a 1 GiB allocation under a 64 MiB limit: %s, stdout %q", exit, out)
+		}
+	})
+	t.Run("cpu", func(t *testing.T) {
+		j := start(t, "while :; do :; done", process.Limits{CPU: time.Second})
+		exit := wait(t, j)
+		if exit.Signal != "SIGKILL" && exit.Signal != "SIGXCPU" {
+			t.Errorf("a spinning program under a 1 s CPU limit: %s, want SIGXCPU or SIGKILL", exit)
+		}
+		if exit.CPU < 900*time.Millisecond {
+			t.Errorf("CPU = %s, want about 1 s", exit.CPU)
+		}
+	})
+}
+
+// TestConfined: a program sees only its own job in /proc, cannot read the agent's
+// environment, and its kill(-1) ends only its own job.
+func TestConfined(t *testing.T) {
+	t.Setenv("SOCKLAB_TOKEN", "agent-secret")
+	neighbour := start(t, "echo started; exec sleep 1000.314", process.Limits{})
+	waitOutput(t, neighbour, "started")
+	j := start(t, fmt.Sprintf(`ls /proc | grep -c '^[0-9]'; cat /proc/%d/environ; cat /proc/1/environ | tr '\0' '\n' | grep -c TOKEN; kill -9 -1; echo still`, os.Getpid()), process.Limits{})
+	wait(t, j)
+	out, _ := j.Output(process.Stdout)
+	errOut, _ := j.Output(process.Stderr)
+	if bytes.Contains(out, []byte("agent-secret")) || bytes.Contains(errOut, []byte("agent-secret")) {
+		t.Errorf("the program read the agent's token: %q %q", out, errOut)
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) == 0 || lines[0] != "3" && lines[0] != "4" {
+		t.Errorf("the program sees %v processes in /proc, want its own few (init, sh, ls, grep)", lines)
+	}
+	if !neighbour.Alive() {
+		t.Error("a neighbour job died of another job's kill -9 -1")
+	}
+	if err := unix.Kill(os.Getpid(), 0); err != nil {
+		t.Errorf("the agent is gone? %v", err)
+	}
+}
+
+// TestUnprivileged runs this file's tests again as an unprivileged user (nobody), where
+// jobs get a user namespace and rlimits instead of their own uid and cgroups.
+func TestUnprivileged(t *testing.T) {
+	if os.Getenv("SOCKLAB_TEST_UNPRIVILEGED") != "" {
+		t.Skip("already the unprivileged run")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("this run is unprivileged already: the tests above ran in that mode")
+	}
+	if testing.Short() {
+		t.Skip("-short: the unprivileged re-run is skipped")
+	}
+	dir := jobDir(t)
+	bin := filepath.Join(dir, "process.test")
+	src, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const nobody = 65534
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(tmp, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), bin, "-test.run", "^(TestRunsAndCaptures|TestCleanEnvironment|TestStdin|TestSignals|TestNothingSurvives|TestLimits|TestConfined)$", "-test.v")
+	cmd.Env = []string{"SOCKLAB_TEST_UNPRIVILEGED=1", "TMPDIR=" + tmp, "HOME=" + tmp, "PATH=/usr/bin:/bin"}
+	cmd.Dir = tmp
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the tests as uid %d failed: %v\n%s", nobody, err, out)
+	}
+	if !bytes.Contains(out, []byte("--- PASS: TestConfined")) || !bytes.Contains(out, []byte("--- PASS: TestNothingSurvives")) {
+		t.Errorf("the unprivileged run did not run the containment tests:\n%s", out)
+	}
+}
