@@ -348,6 +348,19 @@ type Operation struct {
 	//	*Operation_ConnectMany
 	//	*Operation_Serve
 	//	*Operation_Getblocking
+	//	*Operation_Spawn
+	//	*Operation_Write
+	//	*Operation_CloseStdin
+	//	*Operation_Signal
+	//	*Operation_Kill
+	//	*Operation_Wait
+	//	*Operation_Stdout
+	//	*Operation_Stderr
+	//	*Operation_CpuSeconds
+	//	*Operation_Rss
+	//	*Operation_Alive
+	//	*Operation_WaitOutput
+	//	*Operation_WaitListening
 	Op            isOperation_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -633,6 +646,123 @@ func (x *Operation) GetGetblocking() *GetBlockingOp {
 	return nil
 }
 
+func (x *Operation) GetSpawn() *SpawnOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Spawn); ok {
+			return x.Spawn
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetWrite() *WriteOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Write); ok {
+			return x.Write
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetCloseStdin() *CloseStdinOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_CloseStdin); ok {
+			return x.CloseStdin
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetSignal() *SignalOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Signal); ok {
+			return x.Signal
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetKill() *KillOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Kill); ok {
+			return x.Kill
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetWait() *WaitOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Wait); ok {
+			return x.Wait
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetStdout() *OutputOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Stdout); ok {
+			return x.Stdout
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetStderr() *OutputOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Stderr); ok {
+			return x.Stderr
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetCpuSeconds() *CpuSecondsOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_CpuSeconds); ok {
+			return x.CpuSeconds
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetRss() *RssOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Rss); ok {
+			return x.Rss
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetAlive() *AliveOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Alive); ok {
+			return x.Alive
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetWaitOutput() *WaitOutputOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_WaitOutput); ok {
+			return x.WaitOutput
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetWaitListening() *WaitListeningOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_WaitListening); ok {
+			return x.WaitListening
+		}
+	}
+	return nil
+}
+
 type isOperation_Op interface {
 	isOperation_Op()
 }
@@ -776,6 +906,73 @@ type Operation_Getblocking struct {
 	Getblocking *GetBlockingOp `protobuf:"bytes,27,opt,name=getblocking,proto3,oneof"`
 }
 
+type Operation_Spawn struct {
+	// spawn starts a program on the host as a contained job (handle 0); its result's
+	// handle names the process from then on. The operations below take that handle.
+	Spawn *SpawnOp `protobuf:"bytes,28,opt,name=spawn,proto3,oneof"`
+}
+
+type Operation_Write struct {
+	// write writes to the process's standard input.
+	Write *WriteOp `protobuf:"bytes,29,opt,name=write,proto3,oneof"`
+}
+
+type Operation_CloseStdin struct {
+	// close_stdin closes the process's standard input: it reads EOF.
+	CloseStdin *CloseStdinOp `protobuf:"bytes,30,opt,name=close_stdin,json=closeStdin,proto3,oneof"`
+}
+
+type Operation_Signal struct {
+	// signal sends a signal to the process (not to what it started).
+	Signal *SignalOp `protobuf:"bytes,31,opt,name=signal,proto3,oneof"`
+}
+
+type Operation_Kill struct {
+	// kill ends the process and everything it started, at once.
+	Kill *KillOp `protobuf:"bytes,32,opt,name=kill,proto3,oneof"`
+}
+
+type Operation_Wait struct {
+	// wait waits for the process to end and reports how it did.
+	Wait *WaitOp `protobuf:"bytes,33,opt,name=wait,proto3,oneof"`
+}
+
+type Operation_Stdout struct {
+	// stdout returns what the process wrote to its standard output so far.
+	Stdout *OutputOp `protobuf:"bytes,34,opt,name=stdout,proto3,oneof"`
+}
+
+type Operation_Stderr struct {
+	// stderr returns what the process wrote to its standard error so far.
+	Stderr *OutputOp `protobuf:"bytes,35,opt,name=stderr,proto3,oneof"`
+}
+
+type Operation_CpuSeconds struct {
+	// cpu_seconds returns the CPU time the process and its children used so far.
+	CpuSeconds *CpuSecondsOp `protobuf:"bytes,36,opt,name=cpu_seconds,json=cpuSeconds,proto3,oneof"`
+}
+
+type Operation_Rss struct {
+	// rss returns the resident memory of the process and its children, in bytes.
+	Rss *RssOp `protobuf:"bytes,37,opt,name=rss,proto3,oneof"`
+}
+
+type Operation_Alive struct {
+	// alive reports whether the process still runs.
+	Alive *AliveOp `protobuf:"bytes,38,opt,name=alive,proto3,oneof"`
+}
+
+type Operation_WaitOutput struct {
+	// wait_output waits until the process's output holds a pattern.
+	WaitOutput *WaitOutputOp `protobuf:"bytes,39,opt,name=wait_output,json=waitOutput,proto3,oneof"`
+}
+
+type Operation_WaitListening struct {
+	// wait_listening waits until the process (or a child of it) has a socket listening on
+	// a TCP port, or bound to a UDP port, found in the kernel's table, never by connecting.
+	WaitListening *WaitListeningOp `protobuf:"bytes,40,opt,name=wait_listening,json=waitListening,proto3,oneof"`
+}
+
 func (*Operation_Socket) isOperation_Op() {}
 
 func (*Operation_Setsockopt) isOperation_Op() {}
@@ -829,6 +1026,32 @@ func (*Operation_ConnectMany) isOperation_Op() {}
 func (*Operation_Serve) isOperation_Op() {}
 
 func (*Operation_Getblocking) isOperation_Op() {}
+
+func (*Operation_Spawn) isOperation_Op() {}
+
+func (*Operation_Write) isOperation_Op() {}
+
+func (*Operation_CloseStdin) isOperation_Op() {}
+
+func (*Operation_Signal) isOperation_Op() {}
+
+func (*Operation_Kill) isOperation_Op() {}
+
+func (*Operation_Wait) isOperation_Op() {}
+
+func (*Operation_Stdout) isOperation_Op() {}
+
+func (*Operation_Stderr) isOperation_Op() {}
+
+func (*Operation_CpuSeconds) isOperation_Op() {}
+
+func (*Operation_Rss) isOperation_Op() {}
+
+func (*Operation_Alive) isOperation_Op() {}
+
+func (*Operation_WaitOutput) isOperation_Op() {}
+
+func (*Operation_WaitListening) isOperation_Op() {}
 
 // SendBulkOp is sendall of count generated bytes: byte i of the stream is (i mod 251),
 // so the receiver can check what it got.
@@ -2153,6 +2376,623 @@ func (*GetBlockingOp) Descriptor() ([]byte, []int) {
 	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{26}
 }
 
+// SpawnOp is host.spawn(argv, files, stdin, env, cwd).
+type SpawnOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// argv is the program and its arguments; a program name without a slash is looked up
+	// among those the agent's owner allows ("python3" is a real interpreter).
+	Argv []string `protobuf:"bytes,1,rep,name=argv,proto3" json:"argv,omitempty"`
+	// files are written into the session's directory first, by name (no slashes).
+	Files map[string][]byte `protobuf:"bytes,2,rep,name=files,proto3" json:"files,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// stdin keeps the program's standard input open for write; otherwise it reads nothing.
+	Stdin bool `protobuf:"varint,3,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	// env adds to the program's clean environment (PATH, HOME, LANG, SOCKLAB_HOST...).
+	Env map[string]string `protobuf:"bytes,4,rep,name=env,proto3" json:"env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// cwd is the working directory, relative to the session's directory ("" is it).
+	Cwd           string `protobuf:"bytes,5,opt,name=cwd,proto3" json:"cwd,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpawnOp) Reset() {
+	*x = SpawnOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpawnOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpawnOp) ProtoMessage() {}
+
+func (x *SpawnOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpawnOp.ProtoReflect.Descriptor instead.
+func (*SpawnOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SpawnOp) GetArgv() []string {
+	if x != nil {
+		return x.Argv
+	}
+	return nil
+}
+
+func (x *SpawnOp) GetFiles() map[string][]byte {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+func (x *SpawnOp) GetStdin() bool {
+	if x != nil {
+		return x.Stdin
+	}
+	return false
+}
+
+func (x *SpawnOp) GetEnv() map[string]string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
+func (x *SpawnOp) GetCwd() string {
+	if x != nil {
+		return x.Cwd
+	}
+	return ""
+}
+
+// WriteOp is process.write(data).
+type WriteOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// data is written to the process's standard input.
+	Data          []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteOp) Reset() {
+	*x = WriteOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteOp) ProtoMessage() {}
+
+func (x *WriteOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteOp.ProtoReflect.Descriptor instead.
+func (*WriteOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *WriteOp) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// CloseStdinOp is process.close_stdin().
+type CloseStdinOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseStdinOp) Reset() {
+	*x = CloseStdinOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseStdinOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseStdinOp) ProtoMessage() {}
+
+func (x *CloseStdinOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseStdinOp.ProtoReflect.Descriptor instead.
+func (*CloseStdinOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{29}
+}
+
+// SignalOp is process.signal(name).
+type SignalOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the signal's name, "SIGTERM".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignalOp) Reset() {
+	*x = SignalOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignalOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignalOp) ProtoMessage() {}
+
+func (x *SignalOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignalOp.ProtoReflect.Descriptor instead.
+func (*SignalOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SignalOp) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// KillOp is process.kill().
+type KillOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KillOp) Reset() {
+	*x = KillOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KillOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KillOp) ProtoMessage() {}
+
+func (x *KillOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KillOp.ProtoReflect.Descriptor instead.
+func (*KillOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{31}
+}
+
+// WaitOp is process.wait().
+type WaitOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitOp) Reset() {
+	*x = WaitOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitOp) ProtoMessage() {}
+
+func (x *WaitOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitOp.ProtoReflect.Descriptor instead.
+func (*WaitOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{32}
+}
+
+// OutputOp is process.stdout() or process.stderr(): what the stream held so far.
+type OutputOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OutputOp) Reset() {
+	*x = OutputOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutputOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutputOp) ProtoMessage() {}
+
+func (x *OutputOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutputOp.ProtoReflect.Descriptor instead.
+func (*OutputOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{33}
+}
+
+// CpuSecondsOp is process.cpu_seconds().
+type CpuSecondsOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CpuSecondsOp) Reset() {
+	*x = CpuSecondsOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CpuSecondsOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CpuSecondsOp) ProtoMessage() {}
+
+func (x *CpuSecondsOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CpuSecondsOp.ProtoReflect.Descriptor instead.
+func (*CpuSecondsOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{34}
+}
+
+// RssOp is process.rss().
+type RssOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RssOp) Reset() {
+	*x = RssOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RssOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RssOp) ProtoMessage() {}
+
+func (x *RssOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RssOp.ProtoReflect.Descriptor instead.
+func (*RssOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{35}
+}
+
+// AliveOp is process.alive(); Result.value is 1 for True.
+type AliveOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AliveOp) Reset() {
+	*x = AliveOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AliveOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AliveOp) ProtoMessage() {}
+
+func (x *AliveOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AliveOp.ProtoReflect.Descriptor instead.
+func (*AliveOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{36}
+}
+
+// WaitOutputOp is process.wait_output(pattern).
+type WaitOutputOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// literal is bytes to find in the output.
+	Literal []byte `protobuf:"bytes,1,opt,name=literal,proto3" json:"literal,omitempty"`
+	// regexp is a regular expression (RE2) to match in the output, if literal is empty.
+	Regexp string `protobuf:"bytes,2,opt,name=regexp,proto3" json:"regexp,omitempty"`
+	// stderr searches standard error instead of standard output.
+	Stderr        bool `protobuf:"varint,3,opt,name=stderr,proto3" json:"stderr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitOutputOp) Reset() {
+	*x = WaitOutputOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitOutputOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitOutputOp) ProtoMessage() {}
+
+func (x *WaitOutputOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitOutputOp.ProtoReflect.Descriptor instead.
+func (*WaitOutputOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *WaitOutputOp) GetLiteral() []byte {
+	if x != nil {
+		return x.Literal
+	}
+	return nil
+}
+
+func (x *WaitOutputOp) GetRegexp() string {
+	if x != nil {
+		return x.Regexp
+	}
+	return ""
+}
+
+func (x *WaitOutputOp) GetStderr() bool {
+	if x != nil {
+		return x.Stderr
+	}
+	return false
+}
+
+// WaitListeningOp is process.wait_listening(port, proto).
+type WaitListeningOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// port is the local port.
+	Port uint32 `protobuf:"varint,1,opt,name=port,proto3" json:"port,omitempty"`
+	// protocol is "tcp" (a LISTEN socket) or "udp" (a bound socket).
+	Protocol      string `protobuf:"bytes,2,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitListeningOp) Reset() {
+	*x = WaitListeningOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitListeningOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitListeningOp) ProtoMessage() {}
+
+func (x *WaitListeningOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitListeningOp.ProtoReflect.Descriptor instead.
+func (*WaitListeningOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *WaitListeningOp) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *WaitListeningOp) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+// ProcessExit is how a process ended.
+type ProcessExit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// code is the exit status, or -1 when a signal ended it.
+	Code int32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	// signal names the signal that ended it ("SIGKILL"), if one did.
+	Signal string `protobuf:"bytes,2,opt,name=signal,proto3" json:"signal,omitempty"`
+	// reason says why the agent ended it, if it did ("wall time limit (60s)").
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessExit) Reset() {
+	*x = ProcessExit{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessExit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessExit) ProtoMessage() {}
+
+func (x *ProcessExit) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessExit.ProtoReflect.Descriptor instead.
+func (*ProcessExit) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ProcessExit) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *ProcessExit) GetSignal() string {
+	if x != nil {
+		return x.Signal
+	}
+	return ""
+}
+
+func (x *ProcessExit) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // Result is what an operation returned, apart from received bytes.
 type Result struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2181,14 +3021,20 @@ type Result struct {
 	// checksum is the CRC-32 (IEEE) of the bytes send_bulk sent or drain received.
 	Checksum uint32 `protobuf:"varint,12,opt,name=checksum,proto3" json:"checksum,omitempty"`
 	// handles are the sockets connect_many opened, in order.
-	Handles       []uint32 `protobuf:"varint,13,rep,packed,name=handles,proto3" json:"handles,omitempty"`
+	Handles []uint32 `protobuf:"varint,13,rep,packed,name=handles,proto3" json:"handles,omitempty"`
+	// exit is how a process ended (wait).
+	Exit *ProcessExit `protobuf:"bytes,14,opt,name=exit,proto3" json:"exit,omitempty"`
+	// seconds is cpu_seconds's answer.
+	Seconds float64 `protobuf:"fixed64,15,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	// containment is spawn's account of how the process is contained.
+	Containment   string `protobuf:"bytes,16,opt,name=containment,proto3" json:"containment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[27]
+	mi := &file_socklab_v1_operation_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2200,7 +3046,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[27]
+	mi := &file_socklab_v1_operation_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2213,7 +3059,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{27}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Result) GetHandle() uint32 {
@@ -2307,6 +3153,27 @@ func (x *Result) GetHandles() []uint32 {
 	return nil
 }
 
+func (x *Result) GetExit() *ProcessExit {
+	if x != nil {
+		return x.Exit
+	}
+	return nil
+}
+
+func (x *Result) GetSeconds() float64 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
+func (x *Result) GetContainment() string {
+	if x != nil {
+		return x.Containment
+	}
+	return ""
+}
+
 var File_socklab_v1_operation_proto protoreflect.FileDescriptor
 
 const file_socklab_v1_operation_proto_rawDesc = "" +
@@ -2316,7 +3183,7 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\aAddress\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x12\n" +
-	"\x04path\x18\x03 \x01(\tR\x04path\"\x90\v\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\"\x9f\x10\n" +
 	"\tOperation\x12.\n" +
 	"\x06socket\x18\x01 \x01(\v2\x14.socklab.v1.SocketOpH\x00R\x06socket\x12:\n" +
 	"\n" +
@@ -2354,7 +3221,23 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\x05drain\x18\x18 \x01(\v2\x13.socklab.v1.DrainOpH\x00R\x05drain\x12>\n" +
 	"\fconnect_many\x18\x19 \x01(\v2\x19.socklab.v1.ConnectManyOpH\x00R\vconnectMany\x12+\n" +
 	"\x05serve\x18\x1a \x01(\v2\x13.socklab.v1.ServeOpH\x00R\x05serve\x12=\n" +
-	"\vgetblocking\x18\x1b \x01(\v2\x19.socklab.v1.GetBlockingOpH\x00R\vgetblockingB\x04\n" +
+	"\vgetblocking\x18\x1b \x01(\v2\x19.socklab.v1.GetBlockingOpH\x00R\vgetblocking\x12+\n" +
+	"\x05spawn\x18\x1c \x01(\v2\x13.socklab.v1.SpawnOpH\x00R\x05spawn\x12+\n" +
+	"\x05write\x18\x1d \x01(\v2\x13.socklab.v1.WriteOpH\x00R\x05write\x12;\n" +
+	"\vclose_stdin\x18\x1e \x01(\v2\x18.socklab.v1.CloseStdinOpH\x00R\n" +
+	"closeStdin\x12.\n" +
+	"\x06signal\x18\x1f \x01(\v2\x14.socklab.v1.SignalOpH\x00R\x06signal\x12(\n" +
+	"\x04kill\x18  \x01(\v2\x12.socklab.v1.KillOpH\x00R\x04kill\x12(\n" +
+	"\x04wait\x18! \x01(\v2\x12.socklab.v1.WaitOpH\x00R\x04wait\x12.\n" +
+	"\x06stdout\x18\" \x01(\v2\x14.socklab.v1.OutputOpH\x00R\x06stdout\x12.\n" +
+	"\x06stderr\x18# \x01(\v2\x14.socklab.v1.OutputOpH\x00R\x06stderr\x12;\n" +
+	"\vcpu_seconds\x18$ \x01(\v2\x18.socklab.v1.CpuSecondsOpH\x00R\n" +
+	"cpuSeconds\x12%\n" +
+	"\x03rss\x18% \x01(\v2\x11.socklab.v1.RssOpH\x00R\x03rss\x12+\n" +
+	"\x05alive\x18& \x01(\v2\x13.socklab.v1.AliveOpH\x00R\x05alive\x12;\n" +
+	"\vwait_output\x18' \x01(\v2\x18.socklab.v1.WaitOutputOpH\x00R\n" +
+	"waitOutput\x12D\n" +
+	"\x0ewait_listening\x18( \x01(\v2\x1b.socklab.v1.WaitListeningOpH\x00R\rwaitListeningB\x04\n" +
 	"\x02op\"\"\n" +
 	"\n" +
 	"SendBulkOp\x12\x14\n" +
@@ -2431,7 +3314,43 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\rSetBlockingOp\x12\x1a\n" +
 	"\bblocking\x18\x01 \x01(\bR\bblocking\"\x0e\n" +
 	"\fGetTimeoutOp\"\x0f\n" +
-	"\rGetBlockingOp\"\xc4\x03\n" +
+	"\rGetBlockingOp\"\x9d\x02\n" +
+	"\aSpawnOp\x12\x12\n" +
+	"\x04argv\x18\x01 \x03(\tR\x04argv\x124\n" +
+	"\x05files\x18\x02 \x03(\v2\x1e.socklab.v1.SpawnOp.FilesEntryR\x05files\x12\x14\n" +
+	"\x05stdin\x18\x03 \x01(\bR\x05stdin\x12.\n" +
+	"\x03env\x18\x04 \x03(\v2\x1c.socklab.v1.SpawnOp.EnvEntryR\x03env\x12\x10\n" +
+	"\x03cwd\x18\x05 \x01(\tR\x03cwd\x1a8\n" +
+	"\n" +
+	"FilesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1a6\n" +
+	"\bEnvEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x1d\n" +
+	"\aWriteOp\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\x0e\n" +
+	"\fCloseStdinOp\"\x1e\n" +
+	"\bSignalOp\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\b\n" +
+	"\x06KillOp\"\b\n" +
+	"\x06WaitOp\"\n" +
+	"\n" +
+	"\bOutputOp\"\x0e\n" +
+	"\fCpuSecondsOp\"\a\n" +
+	"\x05RssOp\"\t\n" +
+	"\aAliveOp\"X\n" +
+	"\fWaitOutputOp\x12\x18\n" +
+	"\aliteral\x18\x01 \x01(\fR\aliteral\x12\x16\n" +
+	"\x06regexp\x18\x02 \x01(\tR\x06regexp\x12\x16\n" +
+	"\x06stderr\x18\x03 \x01(\bR\x06stderr\"A\n" +
+	"\x0fWaitListeningOp\x12\x12\n" +
+	"\x04port\x18\x01 \x01(\rR\x04port\x12\x1a\n" +
+	"\bprotocol\x18\x02 \x01(\tR\bprotocol\"Q\n" +
+	"\vProcessExit\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
+	"\x06signal\x18\x02 \x01(\tR\x06signal\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xad\x04\n" +
 	"\x06Result\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12-\n" +
 	"\aaddress\x18\x02 \x01(\v2\x13.socklab.v1.AddressR\aaddress\x12\x14\n" +
@@ -2448,7 +3367,10 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	" \x01(\tR\x04text\x12\x14\n" +
 	"\x05found\x18\v \x01(\bR\x05found\x12\x1a\n" +
 	"\bchecksum\x18\f \x01(\rR\bchecksum\x12\x18\n" +
-	"\ahandles\x18\r \x03(\rR\ahandlesB\x12\n" +
+	"\ahandles\x18\r \x03(\rR\ahandles\x12+\n" +
+	"\x04exit\x18\x0e \x01(\v2\x17.socklab.v1.ProcessExitR\x04exit\x12\x18\n" +
+	"\aseconds\x18\x0f \x01(\x01R\aseconds\x12 \n" +
+	"\vcontainment\x18\x10 \x01(\tR\vcontainmentB\x12\n" +
 	"\x10_timeout_seconds*T\n" +
 	"\x06Family\x12\x16\n" +
 	"\x12FAMILY_UNSPECIFIED\x10\x00\x12\x0f\n" +
@@ -2485,40 +3407,55 @@ func file_socklab_v1_operation_proto_rawDescGZIP() []byte {
 }
 
 var file_socklab_v1_operation_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_socklab_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_socklab_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_socklab_v1_operation_proto_goTypes = []any{
-	(Family)(0),           // 0: socklab.v1.Family
-	(SocketType)(0),       // 1: socklab.v1.SocketType
-	(Behaviour)(0),        // 2: socklab.v1.Behaviour
-	(ShutdownHow)(0),      // 3: socklab.v1.ShutdownHow
-	(*Address)(nil),       // 4: socklab.v1.Address
-	(*Operation)(nil),     // 5: socklab.v1.Operation
-	(*SendBulkOp)(nil),    // 6: socklab.v1.SendBulkOp
-	(*DrainOp)(nil),       // 7: socklab.v1.DrainOp
-	(*ConnectManyOp)(nil), // 8: socklab.v1.ConnectManyOp
-	(*ServeOp)(nil),       // 9: socklab.v1.ServeOp
-	(*SsOp)(nil),          // 10: socklab.v1.SsOp
-	(*SysctlOp)(nil),      // 11: socklab.v1.SysctlOp
-	(*KernelSocket)(nil),  // 12: socklab.v1.KernelSocket
-	(*SocketOp)(nil),      // 13: socklab.v1.SocketOp
-	(*SetSockOptOp)(nil),  // 14: socklab.v1.SetSockOptOp
-	(*GetSockOptOp)(nil),  // 15: socklab.v1.GetSockOptOp
-	(*BindOp)(nil),        // 16: socklab.v1.BindOp
-	(*ListenOp)(nil),      // 17: socklab.v1.ListenOp
-	(*AcceptOp)(nil),      // 18: socklab.v1.AcceptOp
-	(*ConnectOp)(nil),     // 19: socklab.v1.ConnectOp
-	(*SendOp)(nil),        // 20: socklab.v1.SendOp
-	(*SendToOp)(nil),      // 21: socklab.v1.SendToOp
-	(*RecvOp)(nil),        // 22: socklab.v1.RecvOp
-	(*ShutdownOp)(nil),    // 23: socklab.v1.ShutdownOp
-	(*CloseOp)(nil),       // 24: socklab.v1.CloseOp
-	(*GetSockNameOp)(nil), // 25: socklab.v1.GetSockNameOp
-	(*GetPeerNameOp)(nil), // 26: socklab.v1.GetPeerNameOp
-	(*SetTimeoutOp)(nil),  // 27: socklab.v1.SetTimeoutOp
-	(*SetBlockingOp)(nil), // 28: socklab.v1.SetBlockingOp
-	(*GetTimeoutOp)(nil),  // 29: socklab.v1.GetTimeoutOp
-	(*GetBlockingOp)(nil), // 30: socklab.v1.GetBlockingOp
-	(*Result)(nil),        // 31: socklab.v1.Result
+	(Family)(0),             // 0: socklab.v1.Family
+	(SocketType)(0),         // 1: socklab.v1.SocketType
+	(Behaviour)(0),          // 2: socklab.v1.Behaviour
+	(ShutdownHow)(0),        // 3: socklab.v1.ShutdownHow
+	(*Address)(nil),         // 4: socklab.v1.Address
+	(*Operation)(nil),       // 5: socklab.v1.Operation
+	(*SendBulkOp)(nil),      // 6: socklab.v1.SendBulkOp
+	(*DrainOp)(nil),         // 7: socklab.v1.DrainOp
+	(*ConnectManyOp)(nil),   // 8: socklab.v1.ConnectManyOp
+	(*ServeOp)(nil),         // 9: socklab.v1.ServeOp
+	(*SsOp)(nil),            // 10: socklab.v1.SsOp
+	(*SysctlOp)(nil),        // 11: socklab.v1.SysctlOp
+	(*KernelSocket)(nil),    // 12: socklab.v1.KernelSocket
+	(*SocketOp)(nil),        // 13: socklab.v1.SocketOp
+	(*SetSockOptOp)(nil),    // 14: socklab.v1.SetSockOptOp
+	(*GetSockOptOp)(nil),    // 15: socklab.v1.GetSockOptOp
+	(*BindOp)(nil),          // 16: socklab.v1.BindOp
+	(*ListenOp)(nil),        // 17: socklab.v1.ListenOp
+	(*AcceptOp)(nil),        // 18: socklab.v1.AcceptOp
+	(*ConnectOp)(nil),       // 19: socklab.v1.ConnectOp
+	(*SendOp)(nil),          // 20: socklab.v1.SendOp
+	(*SendToOp)(nil),        // 21: socklab.v1.SendToOp
+	(*RecvOp)(nil),          // 22: socklab.v1.RecvOp
+	(*ShutdownOp)(nil),      // 23: socklab.v1.ShutdownOp
+	(*CloseOp)(nil),         // 24: socklab.v1.CloseOp
+	(*GetSockNameOp)(nil),   // 25: socklab.v1.GetSockNameOp
+	(*GetPeerNameOp)(nil),   // 26: socklab.v1.GetPeerNameOp
+	(*SetTimeoutOp)(nil),    // 27: socklab.v1.SetTimeoutOp
+	(*SetBlockingOp)(nil),   // 28: socklab.v1.SetBlockingOp
+	(*GetTimeoutOp)(nil),    // 29: socklab.v1.GetTimeoutOp
+	(*GetBlockingOp)(nil),   // 30: socklab.v1.GetBlockingOp
+	(*SpawnOp)(nil),         // 31: socklab.v1.SpawnOp
+	(*WriteOp)(nil),         // 32: socklab.v1.WriteOp
+	(*CloseStdinOp)(nil),    // 33: socklab.v1.CloseStdinOp
+	(*SignalOp)(nil),        // 34: socklab.v1.SignalOp
+	(*KillOp)(nil),          // 35: socklab.v1.KillOp
+	(*WaitOp)(nil),          // 36: socklab.v1.WaitOp
+	(*OutputOp)(nil),        // 37: socklab.v1.OutputOp
+	(*CpuSecondsOp)(nil),    // 38: socklab.v1.CpuSecondsOp
+	(*RssOp)(nil),           // 39: socklab.v1.RssOp
+	(*AliveOp)(nil),         // 40: socklab.v1.AliveOp
+	(*WaitOutputOp)(nil),    // 41: socklab.v1.WaitOutputOp
+	(*WaitListeningOp)(nil), // 42: socklab.v1.WaitListeningOp
+	(*ProcessExit)(nil),     // 43: socklab.v1.ProcessExit
+	(*Result)(nil),          // 44: socklab.v1.Result
+	nil,                     // 45: socklab.v1.SpawnOp.FilesEntry
+	nil,                     // 46: socklab.v1.SpawnOp.EnvEntry
 }
 var file_socklab_v1_operation_proto_depIdxs = []int32{
 	13, // 0: socklab.v1.Operation.socket:type_name -> socklab.v1.SocketOp
@@ -2548,23 +3485,39 @@ var file_socklab_v1_operation_proto_depIdxs = []int32{
 	8,  // 24: socklab.v1.Operation.connect_many:type_name -> socklab.v1.ConnectManyOp
 	9,  // 25: socklab.v1.Operation.serve:type_name -> socklab.v1.ServeOp
 	30, // 26: socklab.v1.Operation.getblocking:type_name -> socklab.v1.GetBlockingOp
-	4,  // 27: socklab.v1.ConnectManyOp.address:type_name -> socklab.v1.Address
-	2,  // 28: socklab.v1.ServeOp.behaviour:type_name -> socklab.v1.Behaviour
-	4,  // 29: socklab.v1.KernelSocket.local:type_name -> socklab.v1.Address
-	4,  // 30: socklab.v1.KernelSocket.peer:type_name -> socklab.v1.Address
-	0,  // 31: socklab.v1.SocketOp.family:type_name -> socklab.v1.Family
-	1,  // 32: socklab.v1.SocketOp.type:type_name -> socklab.v1.SocketType
-	4,  // 33: socklab.v1.BindOp.address:type_name -> socklab.v1.Address
-	4,  // 34: socklab.v1.ConnectOp.address:type_name -> socklab.v1.Address
-	4,  // 35: socklab.v1.SendToOp.address:type_name -> socklab.v1.Address
-	3,  // 36: socklab.v1.ShutdownOp.how:type_name -> socklab.v1.ShutdownHow
-	4,  // 37: socklab.v1.Result.address:type_name -> socklab.v1.Address
-	12, // 38: socklab.v1.Result.sockets:type_name -> socklab.v1.KernelSocket
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	31, // 27: socklab.v1.Operation.spawn:type_name -> socklab.v1.SpawnOp
+	32, // 28: socklab.v1.Operation.write:type_name -> socklab.v1.WriteOp
+	33, // 29: socklab.v1.Operation.close_stdin:type_name -> socklab.v1.CloseStdinOp
+	34, // 30: socklab.v1.Operation.signal:type_name -> socklab.v1.SignalOp
+	35, // 31: socklab.v1.Operation.kill:type_name -> socklab.v1.KillOp
+	36, // 32: socklab.v1.Operation.wait:type_name -> socklab.v1.WaitOp
+	37, // 33: socklab.v1.Operation.stdout:type_name -> socklab.v1.OutputOp
+	37, // 34: socklab.v1.Operation.stderr:type_name -> socklab.v1.OutputOp
+	38, // 35: socklab.v1.Operation.cpu_seconds:type_name -> socklab.v1.CpuSecondsOp
+	39, // 36: socklab.v1.Operation.rss:type_name -> socklab.v1.RssOp
+	40, // 37: socklab.v1.Operation.alive:type_name -> socklab.v1.AliveOp
+	41, // 38: socklab.v1.Operation.wait_output:type_name -> socklab.v1.WaitOutputOp
+	42, // 39: socklab.v1.Operation.wait_listening:type_name -> socklab.v1.WaitListeningOp
+	4,  // 40: socklab.v1.ConnectManyOp.address:type_name -> socklab.v1.Address
+	2,  // 41: socklab.v1.ServeOp.behaviour:type_name -> socklab.v1.Behaviour
+	4,  // 42: socklab.v1.KernelSocket.local:type_name -> socklab.v1.Address
+	4,  // 43: socklab.v1.KernelSocket.peer:type_name -> socklab.v1.Address
+	0,  // 44: socklab.v1.SocketOp.family:type_name -> socklab.v1.Family
+	1,  // 45: socklab.v1.SocketOp.type:type_name -> socklab.v1.SocketType
+	4,  // 46: socklab.v1.BindOp.address:type_name -> socklab.v1.Address
+	4,  // 47: socklab.v1.ConnectOp.address:type_name -> socklab.v1.Address
+	4,  // 48: socklab.v1.SendToOp.address:type_name -> socklab.v1.Address
+	3,  // 49: socklab.v1.ShutdownOp.how:type_name -> socklab.v1.ShutdownHow
+	45, // 50: socklab.v1.SpawnOp.files:type_name -> socklab.v1.SpawnOp.FilesEntry
+	46, // 51: socklab.v1.SpawnOp.env:type_name -> socklab.v1.SpawnOp.EnvEntry
+	4,  // 52: socklab.v1.Result.address:type_name -> socklab.v1.Address
+	12, // 53: socklab.v1.Result.sockets:type_name -> socklab.v1.KernelSocket
+	43, // 54: socklab.v1.Result.exit:type_name -> socklab.v1.ProcessExit
+	55, // [55:55] is the sub-list for method output_type
+	55, // [55:55] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_socklab_v1_operation_proto_init() }
@@ -2600,6 +3553,19 @@ func file_socklab_v1_operation_proto_init() {
 		(*Operation_ConnectMany)(nil),
 		(*Operation_Serve)(nil),
 		(*Operation_Getblocking)(nil),
+		(*Operation_Spawn)(nil),
+		(*Operation_Write)(nil),
+		(*Operation_CloseStdin)(nil),
+		(*Operation_Signal)(nil),
+		(*Operation_Kill)(nil),
+		(*Operation_Wait)(nil),
+		(*Operation_Stdout)(nil),
+		(*Operation_Stderr)(nil),
+		(*Operation_CpuSeconds)(nil),
+		(*Operation_Rss)(nil),
+		(*Operation_Alive)(nil),
+		(*Operation_WaitOutput)(nil),
+		(*Operation_WaitListening)(nil),
 	}
 	file_socklab_v1_operation_proto_msgTypes[10].OneofWrappers = []any{
 		(*SetSockOptOp_IntValue)(nil),
@@ -2607,14 +3573,14 @@ func file_socklab_v1_operation_proto_init() {
 	}
 	file_socklab_v1_operation_proto_msgTypes[13].OneofWrappers = []any{}
 	file_socklab_v1_operation_proto_msgTypes[23].OneofWrappers = []any{}
-	file_socklab_v1_operation_proto_msgTypes[27].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[40].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_socklab_v1_operation_proto_rawDesc), len(file_socklab_v1_operation_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   28,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
