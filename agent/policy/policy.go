@@ -40,6 +40,37 @@ type Policy struct {
 	// SessionRoot is where each session's own directory is made ("" = the system's
 	// temporary directory); AF_UNIX paths are confined to that directory.
 	SessionRoot string
+	// Programs are the programs spawn may start: names found on ProgramPath ("python3",
+	// "cc") or absolute paths; "*" allows any. Empty allows none.
+	Programs []string
+	// MaxJobs bounds the programs one session runs at once.
+	MaxJobs int
+}
+
+// ProgramPath is where spawn looks up a program named without a slash.
+const ProgramPath = "/usr/local/bin:/usr/bin:/bin"
+
+// LocalPrograms are the programs the local topology's agents may start: Python and the
+// compilers a lab builds students' programs with.
+var LocalPrograms = []string{"python3", "cc", "gcc", "make"}
+
+// AllowsProgram reports whether spawn may start the program argv0 names, which resolves
+// to the absolute path.
+func (p *Policy) AllowsProgram(argv0, path string) bool {
+	for _, allowed := range p.Programs {
+		if allowed == "*" || allowed == argv0 || allowed == path {
+			return true
+		}
+	}
+	return false
+}
+
+// ProgramsString lists the allowed programs for messages.
+func (p *Policy) ProgramsString() string {
+	if len(p.Programs) == 0 {
+		return "none"
+	}
+	return strings.Join(p.Programs, ", ")
 }
 
 // PortRange is an inclusive range of ports.
@@ -72,6 +103,7 @@ func Default() Policy {
 		MinLease:          50 * time.Millisecond,
 		DefaultPayloadCap: 64 << 10,
 		MaxPayloadCap:     1 << 20,
+		MaxJobs:           16,
 	}
 }
 

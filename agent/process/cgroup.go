@@ -31,7 +31,7 @@ func joinCgroups(pid int, lim Limits) (dirs []string, err error) {
 		controller string
 		settings   [][2]string // file, value, in order
 	}{
-		{"pids", [][2]string{{"pids.max", strconv.Itoa(lim.Processes)}}},
+		{"pids", [][2]string{{"pids.max", strconv.Itoa(lim.Processes + initThreads)}}},
 		{"memory", [][2]string{{"memory.limit_in_bytes", strconv.FormatInt(lim.Memory, 10)},
 			{"memory.memsw.limit_in_bytes", strconv.FormatInt(lim.Memory, 10)}}},
 	} {
@@ -164,3 +164,37 @@ func leaseUID() (*uidLease, error) {
 // release gives the uid back. The lock file stays: removing it could let two agents
 // lock two files of one uid.
 func (u *uidLease) release() { u.lock.Close() }
+
+// Group is a group id that the jobs of one set (one session's) share, so that they share
+// its directory and nothing else: as root, a gid of the reserved range held while the
+// set lives; without root, no group of its own (ID is -1).
+type Group struct {
+	lease *uidLease
+}
+
+// NewGroup takes a group id for a set of jobs. Release it when the set ends.
+func NewGroup() (*Group, error) {
+	if os.Geteuid() != 0 {
+		return &Group{}, nil
+	}
+	l, err := leaseUID()
+	if err != nil {
+		return nil, err
+	}
+	return &Group{lease: l}, nil
+}
+
+// ID returns the group id, or -1 when there is none.
+func (g *Group) ID() int {
+	if g == nil || g.lease == nil {
+		return -1
+	}
+	return g.lease.id
+}
+
+// Release gives the group id back.
+func (g *Group) Release() {
+	if g != nil && g.lease != nil {
+		g.lease.release()
+	}
+}

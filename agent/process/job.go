@@ -77,6 +77,10 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
+// initThreads is the room a job's limit on processes leaves for its init's own threads
+// (a Go runtime's), which count against it too.
+const initThreads = 24
+
 // Stream names an output stream of a job.
 type Stream int
 
@@ -104,6 +108,10 @@ type Spec struct {
 	Env []string
 	// Dir is its working directory; as root, the job's user is made its owner.
 	Dir string
+	// Group, when set, is the group the job runs in (as root): the group of a set of jobs
+	// that share Dir, such as one session's. Unset, the job has a group of its own and is
+	// made Dir's owner.
+	Group *Group
 	// Stdin keeps the program's standard input open for Write; otherwise it reads
 	// /dev/null.
 	Stdin bool
@@ -186,7 +194,7 @@ func Start(spec Spec) (_ *Job, err error) {
 	cfg.Rlimits = []rlimit{
 		{unix.RLIMIT_CPU, uint64((lim.CPU + time.Second - 1) / time.Second)},
 		{unix.RLIMIT_NOFILE, uint64(lim.OpenFiles)},
-		{unix.RLIMIT_NPROC, uint64(lim.Processes)},
+		{unix.RLIMIT_NPROC, uint64(lim.Processes + initThreads)},
 		{unix.RLIMIT_FSIZE, uint64(lim.FileSize)},
 		{unix.RLIMIT_CORE, 0},
 	}
@@ -201,7 +209,9 @@ func Start(spec Spec) (_ *Job, err error) {
 			return nil, fmt.Errorf("start job: %w", err)
 		}
 		cfg.UID, cfg.GID = j.uid.id, j.uid.id
-		if spec.Dir != "" {
+		if spec.Group != nil && spec.Group.ID() >= 0 {
+			cfg.GID = spec.Group.ID()
+		} else if spec.Dir != "" {
 			if err := os.Chown(spec.Dir, j.uid.id, j.uid.id); err != nil {
 				return nil, fmt.Errorf("start job: give the job its directory: %w", err)
 			}

@@ -37,6 +37,11 @@ func (s *Session) end(reason string) int {
 	}
 	s.bg.stop(5 * time.Second)
 	for _, c := range toClose {
+		if pr, ok := c.e.res.(*proc); ok {
+			_ = shut(c.e, &socklabv1.Event{})
+			pr.reportExit(s, c.h)
+			continue
+		}
 		ev := &socklabv1.Event{
 			Kind: socklabv1.EventKind_EVENT_KIND_BACKGROUND, Handle: c.h, Op: "close",
 			Operation: &socklabv1.Operation{Op: &socklabv1.Operation_Close{Close: &socklabv1.CloseOp{}}},
@@ -49,8 +54,9 @@ func (s *Session) end(reason string) int {
 	if s.dir != "" {
 		_ = os.RemoveAll(s.dir)
 	}
+	s.group.Release() // every job of the session has ended: its group is free
 	s.events.close(&socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_SESSION_END, StartNs: Monotonic(time.Now()),
-		Note: fmt.Sprintf("session ended: %s; %d sockets closed", reason, len(toClose))})
+		Note: fmt.Sprintf("session ended: %s; %d handles closed", reason, len(toClose))})
 	return len(toClose)
 }
 

@@ -45,6 +45,9 @@ type spec[T proto.Message] struct {
 	// host performs an operation on the host itself, which takes handle 0. Its error is
 	// a request error; a socket error goes in the call's event.
 	host func(context.Context, *call, T) error
+	// process performs the operation on a handle's process (call.pr) and returns the
+	// error the event records, if any.
+	process func(context.Context, *call, T) error
 }
 
 // op is a spec with its message type erased: an entry of the table. Its functions take
@@ -57,6 +60,7 @@ type op struct {
 	check    func(proto.Message, *policy.Policy) error
 	run      func(context.Context, *call, proto.Message) error
 	host     func(context.Context, *call, proto.Message) error
+	process  func(context.Context, *call, proto.Message) error
 }
 
 // ops is the table: every operation this agent implements, keyed by the Go type of its
@@ -82,8 +86,8 @@ func register[T proto.Message](name protoreflect.Name, s spec[T]) {
 	if _, dup := ops[wrapper]; dup {
 		panic(fmt.Sprintf("session: operation %s declared twice", name))
 	}
-	if (s.run == nil) == (s.host == nil) {
-		panic(fmt.Sprintf("session: operation %s must set exactly one of run and host", name))
+	if set := btoi(s.run != nil) + btoi(s.host != nil) + btoi(s.process != nil); set != 1 {
+		panic(fmt.Sprintf("session: operation %s must set exactly one of run, host and process", name))
 	}
 	empty := (&socklabv1.Operation{}).ProtoReflect().NewField(fd).Message().Interface()
 	if _, ok := empty.(T); !ok {
@@ -103,7 +107,17 @@ func register[T proto.Message](name protoreflect.Name, s spec[T]) {
 	if s.host != nil {
 		o.host = func(ctx context.Context, c *call, m proto.Message) error { return s.host(ctx, c, m.(T)) }
 	}
+	if s.process != nil {
+		o.process = func(ctx context.Context, c *call, m proto.Message) error { return s.process(ctx, c, m.(T)) }
+	}
 	ops[wrapper] = o
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Operations returns the names of the operations this agent implements (the cases of
@@ -182,7 +196,8 @@ type call struct {
 	s    *Session
 	h    uint32    // the handle (0: the host)
 	e    *entry    // the handle's entry (nil on the host)
-	so   *socket   // the handle's socket (nil on the host)
+	so   *socket   // the handle's socket (nil on the host and for processes)
+	pr   *proc     // the handle's process (process operations only)
 	addr sock.Addr // the operation's address, resolved for the socket (operations that carry one)
 	ev   *socklabv1.Event
 	resp *socklabv1.PerformResponse

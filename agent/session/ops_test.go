@@ -52,10 +52,10 @@ func TestRegisterRefuses(t *testing.T) {
 		{"not a case", func() { register("frobnicate", bind) }, `"frobnicate" is not a case of socklab.v1.Operation.op`},
 		{"another case's message", func() { register("close", bind) }, "operation close carries *socklabv1.CloseOp, not *socklabv1.BindOp"},
 		{"twice", func() { register("bind", bind); register("bind", bind) }, "operation bind declared twice"},
-		{"neither run nor host", func() { register("bind", spec[*socklabv1.BindOp]{}) }, "operation bind must set exactly one of run and host"},
+		{"neither run nor host", func() { register("bind", spec[*socklabv1.BindOp]{}) }, "operation bind must set exactly one of run, host and process"},
 		{"both run and host", func() {
 			register("bind", spec[*socklabv1.BindOp]{run: nothing[*socklabv1.BindOp], host: nothing[*socklabv1.BindOp]})
-		}, "operation bind must set exactly one of run and host"},
+		}, "operation bind must set exactly one of run, host and process"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			saved := ops
@@ -89,14 +89,16 @@ func TestUnknownOperation(t *testing.T) {
 	}
 }
 
-// TestSpecs pins what each operation declares: its lane, whether it runs on the host,
-// whether it carries an address, whether it makes a handle.
+// TestSpecs pins what each operation declares: its lane, whether it runs on the host or
+// on a process, whether it carries an address, whether it makes a handle.
 func TestSpecs(t *testing.T) {
 	lanes := map[string]lane{
 		"accept": recvLane, "recv": recvLane, "recvfrom": recvLane, "drain": recvLane, "serve": recvLane,
 		"connect": sendLane, "connect_ex": sendLane, "send": sendLane, "sendall": sendLane, "sendto": sendLane, "send_bulk": sendLane,
+		"wait": recvLane, "wait_output": recvLane, "wait_listening": recvLane, "write": sendLane,
 	}
-	onHost := []string{"socket", "ss", "sysctl", "connect_many"}
+	onHost := []string{"socket", "ss", "sysctl", "connect_many", "spawn"}
+	onProcess := []string{"write", "close_stdin", "signal", "kill", "wait", "stdout", "stderr", "cpu_seconds", "rss", "alive", "wait_output", "wait_listening"}
 	addressed := []string{"bind", "connect", "connect_ex", "sendto", "connect_many"}
 	reserving := []string{"accept"}
 	for _, name := range Operations() {
@@ -106,6 +108,9 @@ func TestSpecs(t *testing.T) {
 		}
 		if got, want := o.host != nil, slices.Contains(onHost, name); got != want {
 			t.Errorf("%s on the host = %v, want %v", name, got, want)
+		}
+		if got, want := o.process != nil, slices.Contains(onProcess, name); got != want {
+			t.Errorf("%s acts on a process = %v, want %v", name, got, want)
 		}
 		if got, want := o.address != nil, slices.Contains(addressed, name); got != want {
 			t.Errorf("%s carries an address = %v, want %v", name, got, want)

@@ -7,7 +7,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/socklab/socklab/agent/errdefs"
+	"github.com/socklab/socklab/agent/process"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -32,6 +35,8 @@ type Session struct {
 	open       int // places taken against the socket limit and not yet freed
 	ended      bool
 	endReason  string
+	jobs       int            // programs running
+	group      *process.Group // the group the session's programs share, made at the first spawn
 }
 
 // ID returns the session's id.
@@ -104,6 +109,9 @@ func (s *Session) performOnHandle(ctx context.Context, req *socklabv1.PerformReq
 	if err := o.validate(req.GetHandle(), m, &s.m.policy); err != nil {
 		return nil, err
 	}
+	if o.process != nil {
+		return s.performOnProcess(ctx, req, e, o, m)
+	}
 	so, ok := e.res.(*socket)
 	if !ok {
 		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "%s needs a socket: handle %d holds a %s", o.name, req.GetHandle(), e.res.Kind())
@@ -150,5 +158,29 @@ func (s *Session) performOnHandle(ctx context.Context, req *socklabv1.PerformReq
 		ev.Error = SocketError(opErr)
 	}
 	s.stamp(ev)
+	return c.resp, nil
+}
+
+// performOnProcess runs an operation on a handle's process, in its order (begun by the
+// caller).
+func (s *Session) performOnProcess(ctx context.Context, req *socklabv1.PerformRequest, e *entry, o *op, m proto.Message) (*socklabv1.PerformResponse, error) {
+	pr, ok := e.res.(*proc)
+	if !ok {
+		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "%s needs a process: handle %d holds a %s", o.name, req.GetHandle(), e.res.Kind())
+	}
+	start := time.Now()
+	c := &call{s: s, h: req.GetHandle(), e: e, pr: pr}
+	c.ev = &socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_OPERATION, Handle: req.GetHandle(), Op: string(o.name),
+		Operation: req.GetOperation(), StartNs: Monotonic(start)}
+	c.resp = &socklabv1.PerformResponse{Event: c.ev}
+	opErr := o.process(ctx, c, m)
+	c.ev.DurationNs = time.Since(start).Nanoseconds()
+	if opErr != nil && ctx.Err() != nil && errors.Is(opErr, ctx.Err()) {
+		return nil, ctx.Err() // a wait the caller gave up on (its watchdog): nothing happened
+	}
+	if opErr != nil {
+		c.ev.Error = &socklabv1.SocketError{Name: "error", Message: opErr.Error()}
+	}
+	s.stamp(c.ev)
 	return c.resp, nil
 }

@@ -20,6 +20,7 @@ func agentCommand() *cobra.Command {
 		insecure                           bool
 		maxSockets, maxSessions            int
 		maxBytes                           int
+		allowExec                          []string
 	)
 	def := policy.Default()
 	cmd := &cobra.Command{
@@ -41,6 +42,7 @@ without a token unless --insecure is given.`,
 			}
 			pol := def
 			pol.MaxSockets, pol.MaxSessions, pol.MaxBytesPerOp = maxSockets, maxSessions, maxBytes
+			pol.Programs = allowExec
 			var err error
 			if pol.Ports, err = policy.ParsePortRanges(ports); err != nil {
 				return usageError{fmt.Errorf("--bind-ports: %w", err)}
@@ -83,6 +85,7 @@ without a token unless --insecure is given.`,
 	f.StringVar(&hostIP, "host-ip", "", "this host's address, bound by sockets before they connect or send (default: the listen address)")
 	f.StringVar(&name, "name", "", "the agent's name (default: the host name)")
 	f.BoolVar(&insecure, "insecure", false, "allow serving a non-loopback address without a token")
+	f.StringSliceVar(&allowExec, "allow-exec", nil, "programs labs may start here (host.spawn): names such as python3,cc or absolute paths, repeatable; \"*\" allows any (default: none)")
 	f.StringSliceVar(&allowNets, "allow-net", nil, "networks connect/sendto may reach, CIDR, repeatable (default: loopback and this host's subnets)")
 	f.StringVar(&ports, "bind-ports", def.PortsString(), "ports bind may take (port 0 is always allowed)")
 	f.IntVar(&maxSockets, "max-sockets", def.MaxSockets, "sockets one session may hold open")

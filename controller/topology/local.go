@@ -45,7 +45,9 @@ func (Local) Start(ctx context.Context, roles []string) (Pool, error) {
 			p.Close()
 			return nil, fmt.Errorf("local topology: agent for %s: listen on %s: %w", role, ip, err)
 		}
-		a, err := server.New(lis, server.Config{Name: role, HostIP: ip, Token: token, Policy: policy.Default()})
+		pol := policy.Default()
+		pol.Programs = policy.LocalPrograms // a local run may start Python and the compilers
+		a, err := server.New(lis, server.Config{Name: role, HostIP: ip, Token: token, Policy: pol})
 		if err != nil {
 			lis.Close()
 			p.Close()
