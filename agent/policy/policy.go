@@ -43,6 +43,8 @@ type Policy struct {
 	// Programs are the programs spawn may start: names found on ProgramPath ("python3",
 	// "cc") or absolute paths; "*" allows any. Empty allows none.
 	Programs []string
+	// ProgramsRefusal, when set, is the answer to a spawn of a program not in Programs.
+	ProgramsRefusal string
 	// MaxJobs bounds the programs one session runs at once.
 	MaxJobs int
 }

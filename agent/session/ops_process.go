@@ -210,6 +210,9 @@ func resolveProgram(argv0 string, pol *policy.Policy) (string, error) {
 		}
 	}
 	if !pol.AllowsProgram(argv0, path) {
+		if pol.ProgramsRefusal != "" {
+			return "", errdefs.Errorf(errdefs.ErrPermissionDenied, "spawn: %s: %s", argv0, pol.ProgramsRefusal)
+		}
 		return "", errdefs.Errorf(errdefs.ErrPermissionDenied, "spawn: program %s is not allowed on this agent; its owner allows: %s (agent --allow-exec)", argv0, pol.ProgramsString())
 	}
 	if path == "" {

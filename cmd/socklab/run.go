@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/socklab/socklab/agent/policy"
 	"github.com/socklab/socklab/controller/lab"
 	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/runner"
@@ -34,6 +35,7 @@ type runFlags struct {
 	db         string
 	inventory  string
 	controller string
+	files      string
 }
 
 func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
@@ -48,6 +50,7 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	fl.StringVar(&f.controller, "controller", "", "run on a socklab controller at this address (its --token) instead of here")
 	fl.StringVar(&f.inventory, "inventory", "", "an inventory file of agents: hosts bind to the agent of the same name, else to the next free one")
 	fl.StringVar(&f.token, "token", "", "the agents' token with --agent (default $SOCKLAB_TOKEN)")
+	fl.StringVar(&f.files, "files", "", "the directory t.files reads the programs a lab spawns from (default: the lab file's own directory)")
 	fl.StringVar(&f.db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db); \"none\" keeps no history")
 }
 
@@ -73,7 +76,8 @@ func (f runFlags) topology() (topology.Topology, error) {
 			return nil, err
 		}
 	}
-	return topology.Choose(explicit, inv, token), nil
+	// A run from this command line may start Python and the compilers on its local agents.
+	return topology.Choose(explicit, inv, token, topology.Local{Programs: policy.LocalPrograms}), nil
 }
 
 func runCommand() *cobra.Command {
@@ -158,11 +162,20 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	}
 	w := writer(f.format, out, color)
 	if f.controller != "" {
+		if f.files != "" {
+			return usageError{fmt.Errorf("--files: a controller reads no files of this machine; run the lab here")}
+		}
 		return remoteRun(cmd, name, f, w)
 	}
 	l, err := loadLab(name)
 	if err != nil {
 		return exitError{code: exitUsage, msg: err.Error()}
+	}
+	if f.files != "" {
+		if st, err := os.Stat(f.files); err != nil || !st.IsDir() {
+			return usageError{fmt.Errorf("--files %s: not a directory", f.files)}
+		}
+		l.FilesDir = f.files
 	}
 	if f.out != "" {
 		if err := os.MkdirAll(f.out, 0o755); err != nil {

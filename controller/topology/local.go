@@ -18,12 +18,17 @@ import (
 // address 127.R.S.N (R and S chosen at random per run, N = 2, 3, ...), so that reruns and
 // parallel runs never meet each other's ports or TIME_WAIT. Each run gets a random token.
 // No privileges are needed: the whole of 127.0.0.0/8 is loopback on Linux.
-type Local struct{}
+type Local struct {
+	// Programs are the programs the agents may start (host.spawn); none when empty.
+	Programs []string
+	// ProgramsRefusal, when set, is what the agents answer a spawn of anything else.
+	ProgramsRefusal string
+}
 
 var _ Topology = Local{}
 
 // Start serves one agent per role and returns them once all listen.
-func (Local) Start(ctx context.Context, roles []string) (Pool, error) {
+func (l Local) Start(ctx context.Context, roles []string) (Pool, error) {
 	if len(roles) > 250 {
 		return nil, fmt.Errorf("local topology: %d hosts is more than 250", len(roles))
 	}
@@ -46,7 +51,7 @@ func (Local) Start(ctx context.Context, roles []string) (Pool, error) {
 			return nil, fmt.Errorf("local topology: agent for %s: listen on %s: %w", role, ip, err)
 		}
 		pol := policy.Default()
-		pol.Programs = policy.LocalPrograms // a local run may start Python and the compilers
+		pol.Programs, pol.ProgramsRefusal = l.Programs, l.ProgramsRefusal
 		a, err := server.New(lis, server.Config{Name: role, HostIP: ip, Token: token, Policy: pol})
 		if err != nil {
 			lis.Close()

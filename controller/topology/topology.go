@@ -38,14 +38,14 @@ type Pool interface {
 
 // Choose returns where a run's hosts go: with an inventory, its agents (a host named in
 // explicit binds to the agent given there, by name or HOST:PORT); else the agents named
-// in explicit, if any; else local agents started for the run. token reaches agents whose
-// entry gives none.
-func Choose(explicit map[string]string, inv *Inventory, token string) Topology {
+// in explicit, if any; else local, the local agents started for the run. token reaches
+// agents whose entry gives none.
+func Choose(explicit map[string]string, inv *Inventory, token string, local Local) Topology {
 	switch {
 	case inv != nil:
 		return inv.Topology(explicit, token)
 	case len(explicit) > 0:
 		return Static{Agents: explicit, Token: token}
 	}
-	return Local{}
+	return local
 }
