@@ -24,6 +24,13 @@ type operation struct {
 	// errnoValue marks a call that returns its errno as a value instead of raising it
 	// (connect_ex); the event's result value is that errno.
 	errnoValue bool
+	// makes marks a call of the host that makes a resource (socket, spawn): it is no
+	// method of the resource, so the handle an agent may put on its event is shown as the
+	// outcome, not in the handle column.
+	makes bool
+	// process marks spawn and the methods of a process: the handle is a process's, which
+	// the transcript names p3 where a socket is s3.
+	process bool
 }
 
 // opOneof is the Operation oneof whose cases operations declares.

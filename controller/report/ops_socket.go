@@ -10,6 +10,7 @@ import (
 // A socket's life: making it, addressing it, connecting it, ending it.
 func init() {
 	register("socket", operation{
+		makes: true,
 		args: func(ev *socklabv1.Event, _ int) []string {
 			s := ev.GetOperation().GetSocket()
 			return []string{familyName(s.GetFamily()), typeName(s.GetType())}

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/socklab/socklab/controller/pyrepr"
 	"github.com/socklab/socklab/controller/transcript"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
@@ -103,10 +104,16 @@ func (t *Text) Header(h transcript.Header) {
 }
 
 // Entry prints one transcript entry as one line. An operation's line has aligned columns:
-// time in seconds, host, address, socket handle, the call, then "-> outcome" or "!! error";
-// a background event adds its note in parentheses, a dropped marker says how many events
+// time in seconds, host, address, handle, the call, then "-> outcome" or "!! error"; a
+// background event adds its note in parentheses, a dropped marker says how many events
 // were lost, and a session's end prints nothing. Narration and notes are set apart under
 // the time column, marked "»" and "!".
+//
+// The handle column names a socket s3 and a process p3. An event is about a process when
+// its operation is spawn or a process's method, or it is one of the background events a
+// process sends with no operation: a chunk of its output, shown as stdout: b'hello\n'
+// (or stderr:), and its end, shown as exited: exit 0. Agents number a session's sockets
+// and processes from one counter, so each event tells on its own.
 func (t *Text) Entry(e transcript.Entry) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -122,6 +129,8 @@ func (t *Text) Entry(e transcript.Entry) {
 	case e.Event.GetKind() == socklabv1.EventKind_EVENT_KIND_SESSION_END:
 	case e.Event.GetKind() == socklabv1.EventKind_EVENT_KIND_DROPPED:
 		t.write(t.dropped(e))
+	case isProcess(e.Event) && e.Event.GetOperation().GetOp() == nil:
+		t.write(t.processEvent(e))
 	default:
 		t.write(t.operation(e))
 	}
@@ -143,13 +152,9 @@ func (t *Text) aside(marker, code, text string) string {
 }
 
 // prefix returns the time, host, address and handle columns of an event's line, plain and
-// painted.
-func (t *Text) prefix(e transcript.Entry, h uint32) (plain, painted string) {
+// painted; hs is the handle's name ("s3", "p3") or "".
+func (t *Text) prefix(e transcript.Entry, hs string) (plain, painted string) {
 	ts, role, addr := stamp(e.At), pad(e.Host, t.roleWidth), pad(e.Address, t.addrWidth)
-	hs := ""
-	if h != 0 {
-		hs = handle(h)
-	}
 	hs = pad(hs, 3)
 	plain = ts + "  " + role + "  " + addr + "  " + hs + "  "
 	painted = t.paint(dim, ts) + "  " + t.host(e.Host, role) + "  " + addr + "  " + hs + "  "
@@ -158,7 +163,7 @@ func (t *Text) prefix(e transcript.Entry, h uint32) (plain, painted string) {
 
 // dropped formats a marker for events lost because the stream fell behind.
 func (t *Text) dropped(e transcript.Entry) string {
-	_, pre := t.prefix(e, 0)
+	_, pre := t.prefix(e, "")
 	n := e.Event.GetDropped()
 	msg := fmt.Sprintf("! %d events lost", n)
 	if n == 1 {
@@ -175,11 +180,7 @@ func (t *Text) dropped(e transcript.Entry) string {
 // outcome, error and note are never cut.
 func (t *Text) operation(e transcript.Entry) string {
 	ev := e.Event
-	h := ev.GetHandle()
-	if _, ok := ev.GetOperation().GetOp().(*socklabv1.Operation_Socket); ok {
-		h = 0 // socket() is no method of the socket it makes
-	}
-	plain, pre := t.prefix(e, h)
+	plain, pre := t.prefix(e, handleName(ev))
 	arrow, code := "  -> ", green
 	if raised(ev) {
 		arrow, code = "  !! ", red
@@ -192,9 +193,7 @@ func (t *Text) operation(e transcript.Entry) string {
 		note = "  (" + ev.GetNote() + ")"
 	}
 	tail := errno + note
-	// Lines are measured as if every address were as long as the longest IPv4 address, so
-	// that how far a preview is shortened never depends on which addresses a run drew.
-	slack := max(0, len("255.255.255.255")-t.addrWidth)
+	slack := t.slack()
 	c, out := call(ev, PreviewMax), outcome(ev, PreviewMax)
 	n := runes(plain+c+arrow+out+tail) + slack
 	for preview := PreviewMax; n > t.width && preview > minPreview; {
@@ -205,6 +204,55 @@ func (t *Text) operation(e transcript.Entry) string {
 		}
 	}
 	return pre + c + t.paint(code, arrow+out+errno) + t.paint(dim, note) + "\n"
+}
+
+// slack is what a line is measured longer than it is: as if every address were as long as
+// the longest IPv4 address, so that how far a preview is shortened never depends on which
+// addresses a run drew.
+func (t *Text) slack() int { return max(0, len("255.255.255.255")-t.addrWidth) }
+
+// handleName names the event's handle for the handle column: "s3" for a socket, "p3" for
+// a process, "" for none and for the call that made it (socket, spawn), whose outcome
+// names it.
+func handleName(ev *socklabv1.Event) string {
+	h := ev.GetHandle()
+	if _, op, ok := operationOf(ev); ok && op.makes {
+		h = 0
+	}
+	switch {
+	case h == 0:
+		return ""
+	case isProcess(ev):
+		return processHandle(h)
+	}
+	return handle(h)
+}
+
+// processEvent formats a process's background event: a chunk of its output,
+// "stdout: b'hello\n'", its preview shortened as an operation's is to fit the width, or
+// its end, "exited: exit 0".
+func (t *Text) processEvent(e transcript.Entry) string {
+	ev := e.Event
+	plain, pre := t.prefix(e, handleName(ev))
+	if ev.GetOp() == opExit {
+		return pre + t.paint(dim, "exited:") + " " + ev.GetNote() + "\n"
+	}
+	label := ev.GetNote()
+	if label == "" {
+		label = ev.GetOp()
+	}
+	label += ":"
+	data := func(cut int) string { return pyrepr.Bytes(ev.GetPayload(), ev.GetPayloadLength(), cut) }
+	out := data(PreviewMax)
+	n := runes(plain+label+" "+out) + t.slack()
+	for preview := PreviewMax; n > t.width && preview > minPreview; {
+		preview = max(minPreview, preview-(n-t.width))
+		out2 := data(preview)
+		if n2 := runes(plain+label+" "+out2) + t.slack(); n2 < n {
+			out, n = out2, n2
+		}
+	}
+	return pre + t.paint(dim, label) + " " + out + "\n"
 }
 
 // End prints how the run ended: the checks table (when the run reached its hosts) and
