@@ -51,7 +51,7 @@ func start(t *testing.T, script string, lim process.Limits, opts ...func(*proces
 
 // jobDir returns a fresh directory that a job's own user can reach, removed when the
 // test ends.
-func jobDir(t *testing.T) string {
+func jobDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "socklab-job-")
 	if err != nil {
