@@ -112,10 +112,11 @@ func TestAPIDocumentsEveryBuiltin(t *testing.T) {
 		want[n] = true
 	}
 	for prefix, attrs := range map[string][]string{
-		"t.":      lab.TAttrs(),
-		"host.":   lab.HostAttrs(),
-		"socket.": lab.SocketAttrs(),
-		"future.": lab.FutureAttrs(),
+		"t.":       lab.TAttrs(),
+		"host.":    lab.HostAttrs(),
+		"socket.":  lab.SocketAttrs(),
+		"process.": lab.ProcessAttrs(),
+		"future.":  lab.FutureAttrs(),
 	} {
 		for _, a := range attrs {
 			want[prefix+a] = true
@@ -178,12 +179,20 @@ func TestAPIExamplesParse(t *testing.T) {
 }
 
 // TestEveryOperationEverywhere walks the Operation oneof: each case must have an agent
-// implementation, a transcript formatter, a lab method and an API.md entry, so that an
-// operation added to the proto cannot be half done.
+// implementation, a transcript formatter, a lab method of the same name (on a host, a
+// socket or a process) and an API.md entry, so that an operation added to the proto
+// cannot be half done.
 func TestEveryOperationEverywhere(t *testing.T) {
 	d := readAPI(t)
 	agent, formatted := set(session.Operations()), set(report.Operations())
-	hostAttrs, socketAttrs := set(lab.HostAttrs()), set(lab.SocketAttrs())
+	values := []struct {
+		prefix string
+		attrs  map[string]bool
+	}{
+		{"host.", set(lab.HostAttrs())},
+		{"socket.", set(lab.SocketAttrs())},
+		{"process.", set(lab.ProcessAttrs())},
+	}
 	fields := (&socklabv1.Operation{}).ProtoReflect().Descriptor().Oneofs().ByName("op").Fields()
 	if fields.Len() < 20 {
 		t.Fatalf("the Operation oneof has %d cases; is the descriptor read right?", fields.Len())
@@ -196,15 +205,19 @@ func TestEveryOperationEverywhere(t *testing.T) {
 		if !formatted[name] {
 			t.Errorf("%s: the transcript has no formatter (controller/report)", name)
 		}
-		method := "socket." + name
-		if hostAttrs[name] {
-			method = "host." + name
-		} else if !socketAttrs[name] {
-			t.Errorf("%s: labs have no method for it (host.%s or socket.%s in controller/lab)", name, name, name)
-			continue
+		var methods []string
+		for _, v := range values {
+			if v.attrs[name] {
+				methods = append(methods, v.prefix+name)
+			}
 		}
-		if _, ok := d.headings[method]; !ok {
-			t.Errorf("%s: API.md has no heading for %s", name, method)
+		if len(methods) == 0 {
+			t.Errorf("%s: labs have no method for it (host.%s, socket.%s or process.%s in controller/lab)", name, name, name, name)
+		}
+		for _, method := range methods {
+			if _, ok := d.headings[method]; !ok {
+				t.Errorf("%s: API.md has no heading for %s", name, method)
+			}
 		}
 	}
 }

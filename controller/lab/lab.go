@@ -53,6 +53,9 @@ type Lab struct {
 	Watchdog time.Duration
 	// File is the lab's file name as errors show it.
 	File string
+	// FilesDir is the directory t.files reads a run's files from (socklab run --files);
+	// "" means the lab file's own directory, through the lab's Sources.
+	FilesDir string
 
 	main    *starlark.Function
 	sources Sources

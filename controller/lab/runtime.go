@@ -239,6 +239,8 @@ func (t *tValue) Attr(name string) (starlark.Value, error) {
 		return starlark.NewBuiltin("go", t.goBuiltin), nil
 	case "raises":
 		return starlark.NewBuiltin("raises", t.raises), nil
+	case "files":
+		return starlark.NewBuiltin("files", t.files), nil
 	}
 	return nil, nil
 }

@@ -28,10 +28,15 @@ type SocketError struct {
 	Call string
 }
 
-// Error formats the error as Python prints an OSError, with the call that raised it.
+// Error formats the error as Python prints an OSError, with the call that raised it; an
+// error without an errno (a process that ended before what a wait waited for) shows its
+// name and message.
 func (e *SocketError) Error() string {
-	if e.Name == "timeout" {
+	switch {
+	case e.Name == "timeout":
 		return fmt.Sprintf("timeout: timed out (%s)", e.Call)
+	case e.Errno == 0:
+		return fmt.Sprintf("%s: %s (%s)", e.Name, e.Message, e.Call)
 	}
 	return fmt.Sprintf("%s: [Errno %d] %s (%s)", e.Name, e.Errno, e.Message, e.Call)
 }
@@ -84,7 +89,7 @@ func (h *hostValue) Freeze()               {}
 func (h *hostValue) Truth() starlark.Bool  { return true }
 func (h *hostValue) Hash() (uint32, error) { return starlark.String(h.role).Hash() }
 func (h *hostValue) AttrNames() []string {
-	return []string{"connect_many", "ip", "name", "socket", "ss", "sysctl"}
+	return []string{"connect_many", "ip", "name", "socket", "spawn", "ss", "sysctl"}
 }
 
 func (h *hostValue) Attr(name string) (starlark.Value, error) {
@@ -101,6 +106,8 @@ func (h *hostValue) Attr(name string) (starlark.Value, error) {
 		return starlark.NewBuiltin("connect_many", h.connectMany), nil
 	case "sysctl":
 		return starlark.NewBuiltin("sysctl", h.sysctl), nil
+	case "spawn":
+		return starlark.NewBuiltin("spawn", h.spawn), nil
 	}
 	return nil, nil
 }
@@ -122,7 +129,12 @@ func (h *hostValue) ss(th *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if err != nil {
 		return nil, err
 	}
-	rows := resp.GetEvent().GetResult().GetSockets()
+	return socketRows(resp.GetEvent().GetResult().GetSockets()), nil
+}
+
+// socketRows is the kernel's socket rows as ss and wait_listening return them: a list of
+// structs (proto, state, local, peer, recv_q, send_q, inode).
+func socketRows(rows []*socklabv1.KernelSocket) *starlark.List {
 	list := make([]starlark.Value, len(rows))
 	for i, r := range rows {
 		list[i] = starlarkstruct.FromStringDict(starlark.String("socket_row"), starlark.StringDict{
@@ -132,7 +144,7 @@ func (h *hostValue) ss(th *starlark.Thread, b *starlark.Builtin, args starlark.T
 			"inode": starlark.MakeUint64(r.GetInode()),
 		})
 	}
-	return starlark.NewList(list), nil
+	return starlark.NewList(list)
 }
 
 func inetAddr(a *socklabv1.Address) starlark.Value {
@@ -183,21 +195,28 @@ func (h *hostValue) socket(th *starlark.Thread, b *starlark.Builtin, args starla
 	return &socketValue{host: h, handle: resp.GetEvent().GetResult().GetHandle(), stream: typ == 1, family: family}, nil
 }
 
-// do performs one operation under the watchdog with the GIL released, and raises the
-// socket error it reports (unless raise is off: connect_ex).
+// do performs one operation of the host (handle 0) or of one of its sockets; see perform.
 func (h *hostValue) do(th *starlark.Thread, handle uint32, op *socklabv1.Operation, name string, wdArg starlark.Value) (*socklabv1.PerformResponse, error) {
+	where := h.role
+	if handle != 0 {
+		where = fmt.Sprintf("%s/s%d", h.role, handle)
+	}
+	return h.perform(th, handle, where, op, name, "watchdog", wdArg)
+}
+
+// perform performs one operation on handle under the watchdog with the GIL released, and
+// raises the socket error it reports (except connect_ex's, which it returns). where names
+// the handle in errors ("client/s1", "server/p3"); wdArg, the call's keyword wdName, bounds
+// the call instead of the lab's watchdog unless it is None.
+func (h *hostValue) perform(th *starlark.Thread, handle uint32, where string, op *socklabv1.Operation, name, wdName string, wdArg starlark.Value) (*socklabv1.PerformResponse, error) {
 	r := h.r
 	wd := r.lab.Watchdog
 	if wdArg != nil && wdArg != starlark.None {
 		d, err := seconds(wdArg)
 		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("%s: watchdog must be a positive number of seconds", name)
+			return nil, fmt.Errorf("%s: %s must be a positive number of seconds", name, wdName)
 		}
 		wd = d
-	}
-	where := h.role
-	if handle != 0 {
-		where = fmt.Sprintf("%s/s%d", h.role, handle)
 	}
 	pos := callerPos(th)
 	var resp *socklabv1.PerformResponse

@@ -10,7 +10,7 @@ import (
 )
 
 // tAttrs are the attributes of t besides the lab's hosts.
-var tAttrs = []string{"check", "go", "params", "raises", "say", "sleep", "hosts"}
+var tAttrs = []string{"check", "files", "go", "params", "raises", "say", "sleep", "hosts"}
 
 // reservedAttrs are t's own attributes, which no host may be named.
 var reservedAttrs = func() map[string]bool {
@@ -158,6 +158,10 @@ func HostAttrs() []string { return (&hostValue{}).AttrNames() }
 
 // SocketAttrs returns the attributes and methods of a lab socket, sorted.
 func SocketAttrs() []string { return (&socketValue{}).AttrNames() }
+
+// ProcessAttrs returns the attributes and methods of a process (what host.spawn
+// returns), sorted.
+func ProcessAttrs() []string { return (&processValue{}).AttrNames() }
 
 // FutureAttrs returns the methods of a future (what t.go returns), sorted.
 func FutureAttrs() []string { return (&future{}).AttrNames() }
