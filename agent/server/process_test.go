@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/socklab/socklab/agent/agenttest"
 	"github.com/socklab/socklab/agent/client"
@@ -239,4 +242,47 @@ func marked(marker string) []int {
 		}
 	}
 	return out
+}
+
+// BenchmarkWaitListening measures how long after a program's listen() wait_listening
+// returns (target <= 20 ms at the median): the program prints CLOCK_MONOTONIC right after
+// listen, the test reads the same clock when the operation returns.
+func BenchmarkWaitListening(b *testing.B) {
+	a := agenttest.Start(b, withPrograms("python3"))
+	s := a.Session(b, time.Hour)
+	const prog = `import os, socket, sys, time
+sys.stdin.readline()
+s = socket.socket()
+s.bind(("127.0.0.1", int(os.environ["PORT"])))
+s.listen(1)
+print(time.clock_gettime_ns(time.CLOCK_MONOTONIC), flush=True)
+time.sleep(30)
+`
+	var lat []time.Duration
+	for b.Loop() {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		op := spawnOp([]string{"python3", "-c", prog}, nil, map[string]string{"PORT": fmt.Sprint(port)})
+		op.GetSpawn().Stdin = true
+		p := s.OK(0, op).GetEvent().GetResult().GetHandle()
+		s.OK(p, &socklabv1.Operation{Op: &socklabv1.Operation_Write{Write: &socklabv1.WriteOp{Data: []byte("go\n")}}})
+		s.OK(p, procOp(&socklabv1.WaitListeningOp{Port: uint32(port)}))
+		var now unix.Timespec
+		unix.ClockGettime(unix.CLOCK_MONOTONIC, &now)
+		s.OK(p, procOp(&socklabv1.WaitOutputOp{Literal: []byte("\n")})) // the printed time is in
+		got := s.OK(p, stdoutOp()).GetEvent().GetResult().GetBytesValue()
+		var listened int64
+		fmt.Sscan(string(got), &listened)
+		lat = append(lat, time.Duration(now.Nano()-listened))
+		s.OK(p, procOp(&socklabv1.KillOp{}))
+		s.OK(p, procOp(&socklabv1.WaitOp{}))
+	}
+	slices.Sort(lat)
+	med := lat[len(lat)/2]
+	b.ReportMetric(float64(med.Microseconds()), "detect-p50-us")
+	b.Logf("wait_listening: %d runs, detection p50 %s after listen() (target <= 20ms)", len(lat), med)
 }
