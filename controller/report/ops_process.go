@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/socklab/socklab/controller/pyrepr"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
@@ -14,12 +15,17 @@ import (
 func init() {
 	registerProcess("spawn", operation{
 		makes: true,
-		// The files show by name only ({'server.py': ...}): their bytes are the lab's.
-		args: func(ev *socklabv1.Event, _ int) []string {
+		// The files show by name only ({'server.py': ...}): their bytes are the lab's. An
+		// argument longer than a payload's preview (a program given to python3 -c) is cut
+		// as a payload is; shorter ones, addresses and ports, stay whole.
+		args: func(ev *socklabv1.Event, max int) []string {
 			s := ev.GetOperation().GetSpawn()
 			argv := make([]string, len(s.GetArgv()))
 			for i, a := range s.GetArgv() {
 				argv[i] = pyrepr.Str(a)
+				if utf8.RuneCountInString(a) > PreviewMax {
+					argv[i] = strPreview(a, max)
+				}
 			}
 			args := []string{"[" + strings.Join(argv, ", ") + "]"}
 			if files := s.GetFiles(); len(files) > 0 {
@@ -36,6 +42,9 @@ func init() {
 				kv := sortedKeys(env)
 				for i, k := range kv {
 					kv[i] = pyrepr.Str(k) + ": " + pyrepr.Str(env[k])
+					if utf8.RuneCountInString(env[k]) > PreviewMax {
+						kv[i] = pyrepr.Str(k) + ": " + strPreview(env[k], max)
+					}
 				}
 				args = append(args, "env = {"+strings.Join(kv, ", ")+"}")
 			}
@@ -180,6 +189,20 @@ func regexpRepr(re string) string {
 		return pyrepr.Str(re)
 	}
 	return "r" + q + re + q
+}
+
+// strPreview returns s as Python's repr prints a str, cut when its content is longer
+// than max characters (max > 0) to the longest start of s whose repr fits, and followed
+// by "... (N characters)", as pyrepr.Bytes cuts a payload.
+func strPreview(s string, max int) string {
+	full := pyrepr.Str(s)
+	if max <= 0 || utf8.RuneCountInString(full)-2 <= max {
+		return full
+	}
+	r := []rune(s)
+	fits := func(n int) bool { return utf8.RuneCountInString(pyrepr.Str(string(r[:n])))-2 <= max }
+	n := sort.Search(len(r)+1, func(n int) bool { return !fits(n) }) - 1 // fits(0) holds
+	return fmt.Sprintf("%s... (%d characters)", pyrepr.Str(string(r[:n])), len(r))
 }
 
 // sortedKeys returns m's keys in order, so that a call reads the same every run.

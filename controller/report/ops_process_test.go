@@ -61,6 +61,12 @@ func TestProcessCall(t *testing.T) {
 		})), `spawn(['python3', 'server.py', "it's"], files = {'data.txt': ..., 'server.py': ...}, stdin = True, ` +
 			`env = {'MODE': 'upper', 'PORT': '8080'}, cwd = 'work')`},
 		{"spawn no argv", op(spawnOp(&socklabv1.SpawnOp{})), "spawn([])"},
+		{"spawn a long program", op(spawnOp(&socklabv1.SpawnOp{Argv: []string{"python3", "-c", "\n" + strings.Repeat("print(1)\n", 20)}})),
+			`spawn(['python3', '-c', '\nprint(1)\nprint(1)\nprint(1)\nprint(1)\nprint(1)\nprint(1)'... (181 characters)])`},
+		{"spawn a long environment value", op(spawnOp(&socklabv1.SpawnOp{Argv: []string{"sh"}, Env: map[string]string{"X": strings.Repeat("é", 70)}})),
+			`spawn(['sh'], env = {'X': '` + strings.Repeat("é", PreviewMax) + `'... (70 characters)})`},
+		{"spawn a long argument with escapes", op(spawnOp(&socklabv1.SpawnOp{Argv: []string{strings.Repeat("\t", 61)}})),
+			`spawn(['` + strings.Repeat(`\t`, PreviewMax/2) + `'... (61 characters)])`},
 		{"write", op(writeOp("hi\n")), `write(b'hi\n')`},
 		{"write from payload", op(writeOp(""), payload("hello", 5)), "write(b'hello')"},
 		{"write long", op(writeOp(""), payload(strings.Repeat("a", 100), 100)),
@@ -198,6 +204,21 @@ func TestProcessEntries(t *testing.T) {
 				t.Errorf("Entry() is %d characters, want at most %d", n, DefaultWidth)
 			}
 		})
+	}
+}
+
+// TestSpawnLine: a program given to python3 -c is cut as far as a payload would be, and
+// the short arguments after it stay whole, even when the line cannot fit.
+func TestSpawnLine(t *testing.T) {
+	var b bytes.Buffer
+	tx := NewText(&b, TextOptions{})
+	tx.Header(transcript.Header{Lab: "lab", Hosts: hosts})
+	b.Reset()
+	tx.Entry(at(0, "server", 1, op(spawnOp(&socklabv1.SpawnOp{Argv: []string{"python3", "-c", strings.Repeat("print(1)\n", 40), "127.222.22.2", "8080"}}),
+		result(&socklabv1.Result{Handle: 1, Value: 13850}))))
+	want := "  0.000000  server  127.5.0.2       spawn(['python3', '-c', 'print(1)'... (360 characters), '127.222.22.2', '8080'])  -> p1 (pid 13850)\n"
+	if got := b.String(); got != want {
+		t.Errorf("Entry() = %q, want %q", got, want)
 	}
 }
 
