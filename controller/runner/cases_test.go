@@ -8,15 +8,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socklab/socklab/agent/policy"
 	"github.com/socklab/socklab/controller/lab"
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/transcript"
 )
 
+// runFile runs testdata/file on local agents that may start what a command line's run
+// may (python3 among them).
 func runFile(t *testing.T, ctx context.Context, file string, sink runner.Sink) *transcript.Record {
 	t.Helper()
-	return runFileOn(t, ctx, file, topology.Local{}, sink)
+	return runFileOn(t, ctx, file, topology.Local{Programs: policy.LocalPrograms}, sink)
 }
 
 func runFileOn(t *testing.T, ctx context.Context, file string, topo topology.Topology, sink runner.Sink) *transcript.Record {
@@ -57,6 +60,7 @@ func TestRunOutcomes(t *testing.T) {
 		{"errors-as-values.star", transcript.ExitPassed, "", map[string]string{"connect-ex": "", "raises": "", "timeout": "", "blocking": ""}},
 		{"futures.star", transcript.ExitPassed, "", map[string]string{"echo": ""}},
 		{"type-error.star", transcript.ExitBadLab, "testdata/type-error.star:5:13: sendto: TypeError: a bytes-like object is required, not 'str'", nil},
+		{"spawn.star", transcript.ExitPassed, "", map[string]string{"listening": "", "reply": "", "stdout": "", "sigterm": ""}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			res := runFile(t, t.Context(), tc.file, runner.Discard{})
