@@ -267,8 +267,15 @@ func spawn(_ context.Context, c *call, o *socklabv1.SpawnOp) error {
 		env = append(env, k+"="+v)
 	}
 	var h uint32
-	var hmu sync.Mutex // guards h, set once registered; output may arrive before
-	handle := func() uint32 { hmu.Lock(); defer hmu.Unlock(); return h }
+	registered := make(chan struct{}) // closed once h is set (or spawn failed)
+	defer func() {
+		select {
+		case <-registered:
+		default:
+			close(registered)
+		}
+	}()
+	handle := func() uint32 { <-registered; return h } // output waits the moment it takes
 	lines := [3]*lineSplitter{}
 	for _, st := range []process.Stream{process.Stdout, process.Stderr} {
 		lines[st] = newLineSplitter(s.payloadCap*64, func(line []byte, total int) {
@@ -289,9 +296,8 @@ func spawn(_ context.Context, c *call, o *socklabv1.SpawnOp) error {
 	if err != nil {
 		return err
 	}
-	hmu.Lock()
 	h = hh
-	hmu.Unlock()
+	close(registered)
 	pr.flush = func() { lines[process.Stdout].flush(); lines[process.Stderr].flush() }
 	go func() { // the exit, on the session's stream
 		<-job.Done()
