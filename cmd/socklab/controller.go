@@ -54,11 +54,8 @@ Without --inventory, labs run on local agents started for each run.`,
 				return err
 			}
 			defer st.Close()
-			// A lab that arrives over the network starts no program on agents this
-			// controller starts itself: only an agent's owner allows that (--allow-exec).
-			local := topology.Local{ProgramsRefusal: "programs run only in local runs and on agents whose owner allows them"}
 			topo := func(agents map[string]string) topology.Topology {
-				return topology.Choose(agents, inv, agentToken, local)
+				return topology.Choose(agents, inv, agentToken, service.Local)
 			}
 			lis, err := net.Listen("tcp", listen)
 			if err != nil {

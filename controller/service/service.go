@@ -64,6 +64,11 @@ func (s *Service) ListAgents(ctx context.Context, _ *socklabv1.ListAgentsRequest
 
 var _ socklabv1.ControllerServiceServer = (*Service)(nil)
 
+// Local is the local topology of the runs a controller serves: a lab that arrives over
+// the network starts no program on agents the controller starts itself; only an agent's
+// owner allows that (socklab agent --allow-exec).
+var Local = topology.Local{ProgramsRefusal: "programs run only in local runs and on agents whose owner allows them"}
+
 // New returns a service storing runs in st, placing hosts with topo, and opening agent
 // sessions with lease (0: the runner's default).
 func New(st *store.Store, topo func(agents map[string]string) topology.Topology, lease time.Duration) *Service {

@@ -46,7 +46,7 @@ func startController(t *testing.T) string {
 		st.Close()
 		t.Fatal(err)
 	}
-	topo := func(map[string]string) topology.Topology { return topology.Local{} }
+	topo := func(map[string]string) topology.Topology { return service.Local }
 	gs := grpc.NewServer(server.TokenOptions(token)...)
 	socklabv1.RegisterControllerServiceServer(gs, service.New(st, topo, 0))
 	served := make(chan error, 1)
@@ -566,5 +566,27 @@ func TestToken(t *testing.T) {
 	c := dial(t, addr, token)
 	if runs, err := c.ListRuns(t.Context(), 0); err != nil || len(runs) != 0 {
 		t.Errorf("ListRuns() = %v, %v; want no runs: refused calls store nothing", runs, err)
+	}
+}
+
+// TestRemoteLabStartsNoProgram: a lab sent over the network may not start programs on the
+// agents the controller starts itself: the agent refuses, and the run ends as a bad lab
+// saying why, with nothing started.
+func TestRemoteLabStartsNoProgram(t *testing.T) {
+	c := dial(t, startController(t), token)
+	src := []byte(`lab(name = "spawner", summary = "starts a program", hosts = ["a"], checks = {"ran": "it ran"})
+
+def main(t):
+    p = t.a.spawn(["python3", "-c", "print('owned')"])
+    t.check("ran", p.wait() == 0)
+`)
+	ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
+	defer cancel()
+	res, err := c.RunLab(ctx, &socklabv1.RunLabRequest{Source: src, FileName: "spawner.star"}, nil, newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 2 || !strings.Contains(res.Error, "programs run only in local runs and on agents whose owner allows them") {
+		t.Errorf("a remote lab's spawn: exit %d, error %q; want 2 and the refusal", res.ExitCode, res.Error)
 	}
 }
