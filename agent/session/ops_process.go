@@ -185,10 +185,22 @@ func checkSpawn(o *socklabv1.SpawnOp, pol *policy.Policy) error {
 	return nil
 }
 
-// resolveProgram finds the program argv0 names and checks the owner allows it.
-func resolveProgram(argv0 string, pol *policy.Policy) (string, error) {
+// resolveProgram finds the program argv0 names and checks the owner allows it. A path
+// starting "./" is a program of the session's own directory (dir), such as one a lab
+// built there: it runs contained like any other, and an agent that allows any program
+// allows it.
+func resolveProgram(argv0, dir string, pol *policy.Policy) (string, error) {
 	var path string
 	switch {
+	case strings.HasPrefix(argv0, "./"):
+		if len(pol.Programs) == 0 {
+			break
+		}
+		p := filepath.Join(dir, filepath.Clean("/"+argv0))
+		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+			return "", errdefs.Errorf(errdefs.ErrFailedPrecondition, "spawn: %s is no executable file of the session's directory (build it first)", argv0)
+		}
+		return p, nil
 	case argv0 == "python3" || argv0 == "python":
 		p, err := python.Find()
 		if err != nil {
@@ -226,7 +238,7 @@ func spawn(_ context.Context, c *call, o *socklabv1.SpawnOp) error {
 	s := c.s
 	pol := &s.m.policy
 	argv := o.GetArgv()
-	path, err := resolveProgram(argv[0], pol)
+	path, err := resolveProgram(argv[0], s.dir, pol)
 	if err != nil {
 		return err
 	}

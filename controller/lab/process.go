@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
 
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
@@ -50,6 +52,59 @@ func (h *hostValue) spawn(th *starlark.Thread, b *starlark.Builtin, args starlar
 		handle = resp.GetEvent().GetHandle()
 	}
 	return &processValue{host: h, handle: handle, pid: res.GetValue(), program: op.Argv[0]}, nil
+}
+
+// build(argv, files = None, timeout = SECONDS) runs a build step on this host, such as
+// ["cc", "-o", "server", "server.c"] or ["make"], in the session's directory, waits for it
+// and returns what happened: ok (it exited 0), code (its returncode), stdout, stderr, and
+// message (for a check: "cc exited 1: server.c:3:1: error: ..."). A failed build is a
+// value, not an error, so that a lab can grade it; its output is in the transcript.
+func (h *hostValue) build(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var argv, files, timeout starlark.Value = nil, starlark.None, starlark.None
+	if err := starlark.UnpackArgs("build", args, kwargs, "argv", &argv, "files?", &files, "timeout?", &timeout); err != nil {
+		return nil, err
+	}
+	pv, err := h.spawn(th, b, starlark.Tuple{argv}, []starlark.Tuple{{starlark.String("files"), files}})
+	if err != nil {
+		return nil, err
+	}
+	p := pv.(*processValue)
+	code, err := p.wait(th, nil, []starlark.Tuple{{starlark.String("timeout"), timeout}})
+	if err != nil {
+		return nil, err
+	}
+	out, err := p.stdout(th, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	errOut, err := p.stderr(th, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	rc, _ := starlark.AsInt32(code)
+	msg := fmt.Sprintf("%s exited %d", p.program, rc)
+	if first := firstLines(string(errOut.(starlark.Bytes)), 3); first != "" {
+		msg += ": " + first
+	} else if first := firstLines(string(out.(starlark.Bytes)), 3); first != "" {
+		msg += ": " + first
+	}
+	return starlarkstruct.FromStringDict(starlark.String("build"), starlark.StringDict{
+		"ok": starlark.Bool(rc == 0), "code": code, "stdout": out, "stderr": errOut, "message": starlark.String(msg),
+	}), nil
+}
+
+// firstLines returns the first n non-empty lines of s, joined by " / ".
+func firstLines(s string, n int) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			keep = append(keep, l)
+			if len(keep) == n {
+				break
+			}
+		}
+	}
+	return strings.Join(keep, " / ")
 }
 
 // stringList reads a list or tuple of strings: a program's argv. A single str is

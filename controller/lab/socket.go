@@ -89,7 +89,7 @@ func (h *hostValue) Freeze()               {}
 func (h *hostValue) Truth() starlark.Bool  { return true }
 func (h *hostValue) Hash() (uint32, error) { return starlark.String(h.role).Hash() }
 func (h *hostValue) AttrNames() []string {
-	return []string{"connect_many", "ip", "name", "socket", "spawn", "ss", "sysctl"}
+	return []string{"build", "connect_many", "ip", "name", "socket", "spawn", "ss", "sysctl"}
 }
 
 func (h *hostValue) Attr(name string) (starlark.Value, error) {
@@ -108,6 +108,8 @@ func (h *hostValue) Attr(name string) (starlark.Value, error) {
 		return starlark.NewBuiltin("sysctl", h.sysctl), nil
 	case "spawn":
 		return starlark.NewBuiltin("spawn", h.spawn), nil
+	case "build":
+		return starlark.NewBuiltin("build", h.build), nil
 	}
 	return nil, nil
 }

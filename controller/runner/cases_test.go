@@ -61,6 +61,7 @@ func TestRunOutcomes(t *testing.T) {
 		{"futures.star", transcript.ExitPassed, "", map[string]string{"echo": ""}},
 		{"type-error.star", transcript.ExitBadLab, "testdata/type-error.star:5:13: sendto: TypeError: a bytes-like object is required, not 'str'", nil},
 		{"spawn.star", transcript.ExitPassed, "", map[string]string{"listening": "", "reply": "", "stdout": "", "sigterm": ""}},
+		{"build.star", transcript.ExitPassed, "", map[string]string{"builds": "", "runs": "", "broken-fails": ""}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			res := runFile(t, t.Context(), tc.file, runner.Discard{})
