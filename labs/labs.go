@@ -11,7 +11,7 @@ import (
 	"github.com/socklab/socklab/controller/lab"
 )
 
-//go:embed *.star lib/*.star
+//go:embed *.star lib/*.star programs/*.py programs/*.star
 var files embed.FS
 
 // FS returns the built-in labs' files.
