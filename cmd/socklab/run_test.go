@@ -48,10 +48,23 @@ var (
 // concurrently with the lab, so where its lines fall among the lab's own varies.
 var background = regexp.MustCompile(`(?m)^.*serve \w+\)\n`)
 
+// processLines match a program's output and exit lines: they come on the session's event
+// stream, as the program writes, so where they fall among the lab's own lines varies too
+// (the lab's own stdout() and wait() calls, which are stable, stay).
+var processLines = regexp.MustCompile(`(?m)^.*  p\d+ +(?:stdout|stderr|exited):.*\n`)
+
+var (
+	pidRe = regexp.MustCompile(`\(pid \d+\)`)                    // a spawned program's pid
+	cpuRe = regexp.MustCompile(`(cpu_seconds\(\)  -> )\d+\.\d+`) // CPU time used so far
+)
+
 // normalize makes a transcript stable: times, the run's loopback network and ephemeral
 // ports vary from run to run, and so does the interleaving of background servers' lines.
 func normalize(s string) string {
 	s = background.ReplaceAllString(s, "")
+	s = processLines.ReplaceAllString(s, "")
+	s = pidRe.ReplaceAllString(s, "(pid N)")
+	s = cpuRe.ReplaceAllString(s, "${1}S")
 	if strings.HasPrefix(s, "send-vs-sendall:") {
 		// send-vs-sendall's non-blocking send writes only part of its b'xxx...' message and
 		// sendall sends the rest: how many bytes that one send takes depends on the kernel's

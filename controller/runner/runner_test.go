@@ -3,6 +3,7 @@ package runner_test
 import (
 	"testing"
 
+	"github.com/socklab/socklab/agent/policy"
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/transcript"
@@ -16,7 +17,7 @@ func TestBuiltinLabsPass(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res := runner.Run(t.Context(), l, topology.Local{}, runner.Options{}, runner.Discard{})
+			res := runner.Run(t.Context(), l, topology.Local{Programs: policy.LocalPrograms}, runner.Options{}, runner.Discard{})
 			if res.ExitCode != transcript.ExitPassed {
 				t.Errorf("%s exit %d: %s", name, res.ExitCode, res.Error)
 				for _, c := range res.Checks {
