@@ -1,5 +1,6 @@
 // Package labs holds socklab's built-in labs, embedded in the binary: one .star file per
-// lab, and shared helpers under lib/ that labs load().
+// lab, shared helpers under lib/ that labs load(), and under programs/ the tutorial's
+// programs that labs run as processes (t.files("programs/tcp_server.py")).
 package labs
 
 import (
