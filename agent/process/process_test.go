@@ -194,7 +194,17 @@ func TestNothingSurvives(t *testing.T) {
 		{"setsid and double fork, program exits",
 			`(setsid sh -c 'touch up1; exec sleep 1000.271' &); (sh -c 'touch up2; exec sleep 1000.271' &) &
 			 while [ ! -e up1 ] || [ ! -e up2 ]; do sleep 0.01; done; echo started; exit 0`, false},
-		{"fork loop, killed", `echo started; while :; do sleep 1000.271 & done`, true},
+		// A fork loop that keeps going when the limit refuses a fork (a shell would exit).
+		{"fork loop, killed", `exec /usr/bin/python3 -c '
+import os, time
+print("started", flush=True)
+while True:
+    try:
+        if os.fork() == 0:
+            os.execv("/bin/sleep", ["sleep", "1000.271"])
+    except OSError:
+        time.sleep(0.001)
+'`, true},
 		{"children running, killed", `sleep 1000.271 & sleep 1000.271 & echo started; wait`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
