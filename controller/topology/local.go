@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/socklab/socklab/agent/kernel"
 	"github.com/socklab/socklab/agent/policy"
 	"github.com/socklab/socklab/agent/server"
 )
@@ -32,11 +33,10 @@ func (l Local) Start(ctx context.Context, roles []string) (Pool, error) {
 	if len(roles) > 250 {
 		return nil, fmt.Errorf("local topology: %d hosts is more than 250", len(roles))
 	}
-	r, err := rand.Int(rand.Reader, big.NewInt(254*256))
+	net16, err := freshNetwork()
 	if err != nil {
 		return nil, err
 	}
-	net16 := [2]byte{byte(1 + r.Int64()/256), byte(r.Int64() % 256)}
 	var tok [16]byte
 	if _, err := rand.Read(tok[:]); err != nil {
 		return nil, err
@@ -92,4 +92,33 @@ func (p *localPool) Close() error {
 	}
 	p.agents = nil
 	return errors.Join(errs...)
+}
+
+// freshNetwork picks the run's 127.R.S.0/24 at random, passing over one that any socket
+// of this host still uses (a run a moment ago, whose connections wait in TIME_WAIT on
+// the same ports), so that a run never meets another's.
+func freshNetwork() ([2]byte, error) {
+	var used map[[2]byte]bool
+	if rows, err := kernel.Sockets(kernel.Filter{}); err == nil {
+		used = map[[2]byte]bool{}
+		for _, r := range rows {
+			for _, a := range []netip.Addr{r.Local.Addr(), r.Peer.Addr()} {
+				if a = a.Unmap(); a.Is4() && a.As4()[0] == 127 {
+					b := a.As4()
+					used[[2]byte{b[1], b[2]}] = true
+				}
+			}
+		}
+	}
+	for range 64 {
+		r, err := rand.Int(rand.Reader, big.NewInt(254*256))
+		if err != nil {
+			return [2]byte{}, err
+		}
+		n := [2]byte{byte(1 + r.Int64()/256), byte(r.Int64() % 256)}
+		if !used[n] {
+			return n, nil
+		}
+	}
+	return [2]byte{}, errors.New("local topology: no free 127.R.S.0/24 network after 64 tries")
 }
