@@ -3,11 +3,14 @@
 package agenttest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -190,4 +193,21 @@ func opName(op *socklabv1.Operation) string {
 		return string(f.Name())
 	}
 	return "no operation"
+}
+
+// ProcessesWith returns the pids of this host's processes whose command line holds
+// marker: how a test finds out whether anything a program under test started survives.
+func ProcessesWith(marker string) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline"); bytes.Contains(b, []byte(marker)) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }

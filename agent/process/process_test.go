@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/socklab/socklab/agent/agenttest"
 	"github.com/socklab/socklab/agent/process"
 )
 
@@ -167,23 +168,6 @@ func waitOutput(t *testing.T, j *process.Job, want string) {
 	t.Fatalf("the program never printed %q (stdout: %q)", want, out)
 }
 
-// hostProcesses returns the host pids whose command line holds marker.
-func hostProcesses(marker string) []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		var pid int
-		if _, err := fmt.Sscan(e.Name(), &pid); err != nil {
-			continue
-		}
-		b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if bytes.Contains(b, []byte(marker)) {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 // TestNothingSurvives: daemons made with setsid and a double fork, and a fork loop,
 // end with the job, whether its program exits or is killed.
 func TestNothingSurvives(t *testing.T) {
@@ -211,10 +195,10 @@ while True:
 			j := start(t, tc.script, process.Limits{Processes: 32, Wall: 5 * time.Second})
 			waitOutput(t, j, "started")
 			if tc.kill {
-				for deadline := time.Now().Add(5 * time.Second); len(hostProcesses("1000.271")) == 0 && time.Now().Before(deadline); {
+				for deadline := time.Now().Add(5 * time.Second); len(agenttest.ProcessesWith("1000.271")) == 0 && time.Now().Before(deadline); {
 					time.Sleep(5 * time.Millisecond)
 				}
-				if len(hostProcesses("1000.271")) == 0 {
+				if len(agenttest.ProcessesWith("1000.271")) == 0 {
 					t.Fatal("the job's sleepers never started")
 				}
 				j.Kill()
@@ -224,7 +208,7 @@ while True:
 				t.Errorf("the program: %s, want exit 0", exit)
 			}
 			j.Close("test")
-			if left := hostProcesses("1000.271"); len(left) > 0 {
+			if left := agenttest.ProcessesWith("1000.271"); len(left) > 0 {
 				t.Errorf("processes of the job outlived it: %v", left)
 			}
 		})

@@ -1,12 +1,10 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -167,10 +165,10 @@ time.sleep(1000.618)
 `
 	p := s.OK(0, spawnOp([]string{"python3", "-c", daemon}, nil, nil)).GetEvent().GetResult().GetHandle()
 	s.OK(p, procOp(&socklabv1.WaitOutputOp{Literal: []byte("ready")}))
-	for deadline := time.Now().Add(5 * time.Second); len(marked("1000.618")) < 2 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); len(agenttest.ProcessesWith("1000.618")) < 2 && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if n := len(marked("1000.618")); n < 1 {
+	if n := len(agenttest.ProcessesWith("1000.618")); n < 1 {
 		t.Fatalf("the program's processes never ran (%d found)", n)
 	}
 	stream, err := s.Session.Events(t.Context())
@@ -201,7 +199,7 @@ time.sleep(1000.618)
 	if !strings.Contains(exit.GetNote(), "SIGKILL") || !strings.Contains(exit.GetNote(), "session ended") {
 		t.Errorf("exit event note %q, want SIGKILL (session ended)", exit.GetNote())
 	}
-	if left := marked("1000.618"); len(left) > 0 {
+	if left := agenttest.ProcessesWith("1000.618"); len(left) > 0 {
 		t.Errorf("processes outlived their session: %v", left)
 	}
 }
@@ -226,22 +224,6 @@ func TestWaitListeningIsTheProgramsOwn(t *testing.T) {
 	if e := ev.GetError(); e == nil || !strings.Contains(e.GetMessage(), "the process ended (exit 0)") {
 		t.Errorf("wait_listening on a program that ended: %v, want an error saying it ended", e)
 	}
-}
-
-// marked returns the host pids whose command line holds marker.
-func marked(marker string) []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		var pid int
-		if _, err := fmt.Sscan(e.Name(), &pid); err != nil {
-			continue
-		}
-		if b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline"); bytes.Contains(b, []byte(marker)) {
-			out = append(out, pid)
-		}
-	}
-	return out
 }
 
 // BenchmarkWaitListening measures how long after a program's listen() wait_listening
