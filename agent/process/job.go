@@ -15,7 +15,6 @@
 package process
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -379,10 +378,9 @@ func (j *Job) waitInit() {
 func (j *Job) read(s Stream, r *os.File, fn func(Stream, []byte)) {
 	defer j.readers.Done()
 	defer r.Close()
-	br := bufio.NewReaderSize(r, 32<<10)
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := br.Read(buf)
+		n, err := r.Read(buf)
 		if n > 0 {
 			j.mu.Lock()
 			c := &j.out[s-1]

@@ -372,14 +372,16 @@ func waitOutput(ctx context.Context, c *call, o *socklabv1.WaitOutputOp) error {
 	if o.GetStderr() {
 		st, name = process.Stderr, "stderr"
 	}
-	find := func(b []byte) []byte {
-		if lit := o.GetLiteral(); len(lit) > 0 {
+	var find func([]byte) []byte
+	if lit := o.GetLiteral(); len(lit) > 0 {
+		find = func(b []byte) []byte {
 			if bytes.Contains(b, lit) {
 				return lit
 			}
 			return nil
 		}
-		return regexp.MustCompile(o.GetRegexp()).Find(b)
+	} else {
+		find = regexp.MustCompile(o.GetRegexp()).Find // checked by the spec's check
 	}
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()

@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"os"
 	"strings"
 	"testing"
 
@@ -252,20 +251,5 @@ func TestProcessTranscriptGolden(t *testing.T) {
 	for _, e := range entries {
 		tx.Entry(e)
 	}
-	got := b.String()
-	const path = "testdata/process.golden"
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./controller/report -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("transcript differs from %s (-want +got; go test ./controller/report -update accepts it):\n%s",
-			path, diff(string(want), got))
-	}
+	golden(t, "testdata/process.golden", b.String())
 }

@@ -92,8 +92,12 @@ func render(opts TextOptions) string {
 }
 
 func TestTranscriptGolden(t *testing.T) {
-	got := render(TextOptions{})
-	const path = "testdata/transcript.golden"
+	golden(t, "testdata/transcript.golden", render(TextOptions{}))
+}
+
+// golden compares got with the file at path, or rewrites the file under -update.
+func golden(t *testing.T, path, got string) {
+	t.Helper()
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
