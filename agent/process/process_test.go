@@ -159,13 +159,30 @@ func TestSignals(t *testing.T) {
 
 func waitOutput(t *testing.T, j *process.Job, want string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	ended := false
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !ended; time.Sleep(5 * time.Millisecond) {
+		ended = !j.Alive()
 		if out, _ := j.Output(process.Stdout); bytes.Contains(out, []byte(want)) {
 			return
 		}
 	}
 	out, _ := j.Output(process.Stdout)
-	t.Fatalf("the program never printed %q (stdout: %q)", want, out)
+	errOut, _ := j.Output(process.Stderr)
+	how := "still running after 10 s"
+	if ended {
+		how = "ended: " + wait(t, j).String()
+	}
+	t.Fatalf("the program never printed %q (%s; stdout: %q; stderr: %q; its processes: %v)", want, how, out, errOut, commands(j.Pids()))
+}
+
+// commands returns the command lines of pids, for a failure's message.
+func commands(pids []int) []string {
+	var cmds []string
+	for _, pid := range pids {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		cmds = append(cmds, fmt.Sprintf("%d %s", pid, bytes.ReplaceAll(bytes.TrimRight(b, "\x00"), []byte{0}, []byte{' '})))
+	}
+	return cmds
 }
 
 // TestNothingSurvives: daemons made with setsid and a double fork, and a fork loop,
