@@ -198,3 +198,19 @@ func (g *Group) Release() {
 		g.lease.release()
 	}
 }
+
+// cgroupCount reads the counter key of a cgroup file of "key value" lines (pids.events,
+// memory.oom_control); 0 when it cannot.
+func cgroupCount(file, key string) int64 {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok && k == key {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}

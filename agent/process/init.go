@@ -77,6 +77,9 @@ type initConfig struct {
 type rlimit struct {
 	Resource int
 	Value    uint64
+	// Hard, when above Value, is the hard limit (RLIMIT_CPU: SIGXCPU at Value, SIGKILL at
+	// Hard); otherwise the hard limit is Value.
+	Hard uint64 `json:",omitempty"`
 }
 
 // initMessage is what a job's init tells the agent.
@@ -203,7 +206,7 @@ func prepare(cfg initConfig) error {
 		}
 	}
 	for _, r := range cfg.Rlimits {
-		lim := unix.Rlimit{Cur: r.Value, Max: r.Value}
+		lim := unix.Rlimit{Cur: r.Value, Max: max(r.Value, r.Hard)}
 		if err := unix.Setrlimit(r.Resource, &lim); err != nil {
 			return fmt.Errorf("set limit %d to %d: %w", r.Resource, r.Value, err)
 		}

@@ -51,6 +51,9 @@ type Limits struct {
 	Wall time.Duration
 }
 
+// DefaultLimits returns the limits of a job that sets none: the most a job may have.
+func DefaultLimits() Limits { return Limits{}.withDefaults() }
+
 func (l Limits) withDefaults() Limits {
 	if l.CPU <= 0 {
 		l.CPU = 10 * time.Second
@@ -132,6 +135,10 @@ type Exit struct {
 	Reason string
 	// CPU is the CPU time of every process the job ran.
 	CPU time.Duration
+	// Limits names the job's limits its processes ran into, as far as the agent can
+	// tell: "CPU time limit (1s)", "memory limit (64 MiB)", "process limit (32)",
+	// "stdout beyond 1 MiB dropped (5000000 bytes in all)".
+	Limits []string
 }
 
 // String describes the exit as a transcript shows it: "exit 0", "SIGTERM",
@@ -141,8 +148,12 @@ func (e Exit) String() string {
 	if e.Signal != "" {
 		s = e.Signal
 	}
+	why := e.Limits
 	if e.Reason != "" {
-		s += " (" + e.Reason + ")"
+		why = append([]string{e.Reason}, why...)
+	}
+	if len(why) > 0 {
+		s += " (" + strings.Join(why, "; ") + ")"
 	}
 	return s
 }
@@ -191,11 +202,12 @@ func Start(spec Spec) (_ *Job, err error) {
 	}()
 	cfg := initConfig{Path: spec.Path, Argv: spec.Argv, Env: spec.Env, Dir: spec.Dir, UID: -1, GID: -1, MountProc: true}
 	cfg.Rlimits = []rlimit{
-		{unix.RLIMIT_CPU, uint64((lim.CPU + time.Second - 1) / time.Second)},
-		{unix.RLIMIT_NOFILE, uint64(lim.OpenFiles)},
-		{unix.RLIMIT_NPROC, uint64(lim.Processes + initThreads)},
-		{unix.RLIMIT_FSIZE, uint64(lim.FileSize)},
-		{unix.RLIMIT_CORE, 0},
+		// SIGXCPU at the limit, which a program sees as its CPU limit; SIGKILL a second on.
+		{Resource: unix.RLIMIT_CPU, Value: cpuSeconds(lim.CPU), Hard: cpuSeconds(lim.CPU) + 1},
+		{Resource: unix.RLIMIT_NOFILE, Value: uint64(lim.OpenFiles)},
+		{Resource: unix.RLIMIT_NPROC, Value: uint64(lim.Processes + initThreads)},
+		{Resource: unix.RLIMIT_FSIZE, Value: uint64(lim.FileSize)},
+		{Resource: unix.RLIMIT_CORE, Value: 0},
 	}
 	attr := &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS,
@@ -221,7 +233,7 @@ func Start(spec Spec) (_ *Job, err error) {
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
 		attr.GidMappingsEnableSetgroups = false
-		cfg.ExecRlimits = []rlimit{{unix.RLIMIT_AS, uint64(lim.Memory)}}
+		cfg.ExecRlimits = []rlimit{{Resource: unix.RLIMIT_AS, Value: uint64(lim.Memory)}}
 		j.containment = "user, pid and mount namespaces"
 	}
 
@@ -287,9 +299,16 @@ func Start(spec Spec) (_ *Job, err error) {
 		if groups, err := joinCgroups(j.cmd.Process.Pid, lim); err == nil {
 			j.groups = groups
 			j.containment += ", cgroups (pids, memory)"
+			// The cgroup refuses forks first (and counts them); RLIMIT_NPROC stays as a
+			// backstop, a little above.
+			for i := range cfg.Rlimits {
+				if cfg.Rlimits[i].Resource == unix.RLIMIT_NPROC {
+					cfg.Rlimits[i].Value += 8
+				}
+			}
 		} else {
 			j.containment += ", no cgroups (" + err.Error() + ")"
-			cfg.ExecRlimits = []rlimit{{unix.RLIMIT_AS, uint64(lim.Memory)}}
+			cfg.ExecRlimits = []rlimit{{Resource: unix.RLIMIT_AS, Value: uint64(lim.Memory)}}
 		}
 	}
 	j.containment += ", rlimits"
@@ -365,8 +384,47 @@ func (j *Job) follow() {
 			j.exit.Code, j.exit.Signal = -1, "SIGKILL"
 		}
 	}
+	j.exit.Limits = j.limitsHit()
 	j.mu.Unlock()
 	close(j.done)
+}
+
+// limitsHit names the limits the job ran into: from the program's end, its cgroups'
+// counters (while they still exist) and its output; j.mu held.
+func (j *Job) limitsHit() []string {
+	var hit []string
+	cpu := time.Duration(cpuSeconds(j.limits.CPU)) * time.Second
+	if j.exit.Signal == "SIGXCPU" || j.exit.Signal == "SIGKILL" && j.exit.Reason == "" && j.exit.CPU >= cpu {
+		hit = append(hit, fmt.Sprintf("CPU time limit (%s)", cpu))
+	}
+	for _, dir := range j.groups {
+		switch {
+		case strings.Contains(dir, "/memory/") && cgroupCount(filepath.Join(dir, "memory.oom_control"), "oom_kill") > 0:
+			hit = append(hit, "memory limit ("+sizeText(j.limits.Memory)+")")
+		case strings.Contains(dir, "/pids/") && cgroupCount(filepath.Join(dir, "pids.events"), "max") > 0:
+			hit = append(hit, fmt.Sprintf("process limit (%d): a fork was refused", j.limits.Processes))
+		}
+	}
+	for i, c := range j.out {
+		if c.total > int64(len(c.kept)) {
+			hit = append(hit, fmt.Sprintf("%s beyond %s dropped (%d bytes in all)", Stream(i+1), sizeText(int64(j.limits.Output)), c.total))
+		}
+	}
+	return hit
+}
+
+// cpuSeconds rounds a CPU limit up to whole seconds, as RLIMIT_CPU counts.
+func cpuSeconds(d time.Duration) uint64 { return uint64((d + time.Second - 1) / time.Second) }
+
+// sizeText writes a byte count as a limit is given: "64 MiB", "1 KiB", "1000 bytes".
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // waitInit reaps the init.

@@ -244,6 +244,9 @@ func TestLimits(t *testing.T) {
 		if exit.Signal != "SIGKILL" || exit.Reason != "wall time limit (1s)" {
 			t.Errorf("exit = %s, want SIGKILL (wall time limit (1s))", exit)
 		}
+		if want := fmt.Sprintf("SIGKILL (wall time limit (1s); stdout beyond 64 KiB dropped (%d bytes in all))", total); exit.String() != want {
+			t.Errorf("exit = %q, want %q", exit, want)
+		}
 	})
 	t.Run("memory", func(t *testing.T) {
 		j := start(t, `exec /usr/bin/python3 -c 'x = bytearray(1 << 30); print("allocated")'`, process.Limits{Memory: 64 << 20})
@@ -252,12 +255,55 @@ func TestLimits(t *testing.T) {
 		if exit.Code == 0 || bytes.Contains(out, []byte("allocated")) {
 			t.Errorf("a 1 GiB allocation under a 64 MiB limit: %s, stdout %q", exit, out)
 		}
+		// As root the job's cgroup kills it and says so; without root the allocation
+		// fails inside the program, which says so itself (Python: MemoryError).
+		errOut, _ := j.Output(process.Stderr)
+		if os.Geteuid() == 0 && exit.String() != "SIGKILL (memory limit (64 MiB))" {
+			t.Errorf("as root: exit = %q, want SIGKILL (memory limit (64 MiB))", exit)
+		}
+		if os.Geteuid() != 0 && !bytes.Contains(errOut, []byte("MemoryError")) {
+			t.Errorf("without root: stderr = %q, want a MemoryError", errOut)
+		}
+	})
+	t.Run("processes", func(t *testing.T) {
+		j := start(t, `exec /usr/bin/python3 -c '
+import os, sys, time
+kids = 0
+try:
+    while True:
+        if os.fork() == 0:
+            time.sleep(30); os._exit(0)
+        kids += 1
+except OSError as e:
+    print("refused after", kids, e.strerror, file=sys.stderr)
+    sys.exit(3)
+'`, process.Limits{Processes: 16, Wall: 10 * time.Second})
+		exit := wait(t, j)
+		errOut, _ := j.Output(process.Stderr)
+		if exit.Code != 3 || !bytes.Contains(errOut, []byte("refused after")) {
+			t.Fatalf("a fork loop under a limit of 16: %s, stderr %q", exit, errOut)
+		}
+		if os.Geteuid() == 0 && exit.String() != "exit 3 (process limit (16): a fork was refused)" {
+			t.Errorf("as root: exit = %q, want exit 3 (process limit (16): a fork was refused)", exit)
+		}
+	})
+	t.Run("open files", func(t *testing.T) {
+		j := start(t, `exec /usr/bin/python3 -c '
+fs = []
+while True:
+    fs.append(open("/dev/null"))
+'`, process.Limits{OpenFiles: 32})
+		exit := wait(t, j)
+		errOut, _ := j.Output(process.Stderr)
+		if exit.Code != 1 || !bytes.Contains(errOut, []byte("Too many open files")) {
+			t.Errorf("opening files under a limit of 32: %s, stderr %q, want exit 1 and EMFILE's message", exit, errOut)
+		}
 	})
 	t.Run("cpu", func(t *testing.T) {
 		j := start(t, "while :; do :; done", process.Limits{CPU: time.Second})
 		exit := wait(t, j)
-		if exit.Signal != "SIGKILL" && exit.Signal != "SIGXCPU" {
-			t.Errorf("a spinning program under a 1 s CPU limit: %s, want SIGXCPU or SIGKILL", exit)
+		if exit.String() != "SIGXCPU (CPU time limit (1s))" {
+			t.Errorf("a spinning program under a 1 s CPU limit: %q, want SIGXCPU (CPU time limit (1s))", exit)
 		}
 		if exit.CPU < 900*time.Millisecond {
 			t.Errorf("CPU = %s, want about 1 s", exit.CPU)

@@ -146,6 +146,23 @@ func TestSpawnRefused(t *testing.T) {
 			t.Errorf("spawn %v: %v, want it refused", op.GetSpawn(), err)
 		}
 	}
+	// Limits may tighten the agent's, never loosen them.
+	for _, tc := range []struct {
+		limits *socklabv1.ProcessLimits
+		want   string
+	}{
+		{&socklabv1.ProcessLimits{MemoryBytes: 1 << 40}, `spawn: limits["memory"] is 1099511627776, over this agent's limit of 536870912 bytes: a lab may only tighten it`},
+		{&socklabv1.ProcessLimits{WallSeconds: 3600}, `spawn: limits["wall"] is 3600, over this agent's limit of 60 seconds: a lab may only tighten it`},
+		{&socklabv1.ProcessLimits{Processes: -1}, `spawn: limits["processes"] is -1: give a positive number`},
+		{&socklabv1.ProcessLimits{MemoryBytes: 4096}, `spawn: limits["memory"] is 4096 bytes: give at least 1 MiB (1 << 20)`},
+	} {
+		op := spawnOp([]string{"python3", "-c", "pass"}, nil, nil)
+		op.GetSpawn().Limits = tc.limits
+		_, err := sb.Session.Do(t.Context(), 0, op)
+		if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("spawn with limits %v: %v, want InvalidArgument saying %q", tc.limits, err, tc.want)
+		}
+	}
 }
 
 // TestSessionEndEndsPrograms: a program that daemonised (fork, setsid, fork) and one that

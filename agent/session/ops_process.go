@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,11 +28,12 @@ import (
 
 // proc is a program held by a handle: its job, and what the session tracks of it.
 type proc struct {
-	job   *process.Job
-	pid   int    // the program's host pid
-	name  string // argv[0], for messages
-	exit  sync.Once
-	flush func() // shows the output's last partial lines
+	job     *process.Job
+	pid     int    // the program's host pid
+	name    string // argv[0], for messages
+	exit    sync.Once
+	flush   func()          // shows the output's last partial lines
+	unshown func() []string // says how much output the transcript's lines left out
 }
 
 var _ resource = (*proc)(nil)
@@ -182,8 +184,49 @@ func checkSpawn(o *socklabv1.SpawnOp, pol *policy.Policy) error {
 	if cwd := o.GetCwd(); filepath.IsAbs(cwd) || strings.HasPrefix(filepath.Clean("/"+cwd), "/..") {
 		return errdefs.Errorf(errdefs.ErrInvalidArgument, "spawn: cwd %q must be relative to the session's directory", cwd)
 	}
-	return nil
+	_, err := jobLimits(o.GetLimits())
+	return err
 }
+
+// jobLimits turns a spawn's limits into a job's: each may tighten the agent's own, none
+// may loosen it.
+func jobLimits(l *socklabv1.ProcessLimits) (process.Limits, error) {
+	most := process.DefaultLimits()
+	var lim process.Limits
+	for _, f := range []struct {
+		name       string
+		got, limit float64
+		set        func(float64)
+		unit       string
+	}{
+		{"cpu", l.GetCpuSeconds(), most.CPU.Seconds(), func(v float64) { lim.CPU = seconds(v) }, " seconds"},
+		{"memory", float64(l.GetMemoryBytes()), float64(most.Memory), func(v float64) { lim.Memory = int64(v) }, " bytes"},
+		{"processes", float64(l.GetProcesses()), float64(most.Processes), func(v float64) { lim.Processes = int(v) }, ""},
+		{"open_files", float64(l.GetOpenFiles()), float64(most.OpenFiles), func(v float64) { lim.OpenFiles = int(v) }, ""},
+		{"output", float64(l.GetOutputBytes()), float64(most.Output), func(v float64) { lim.Output = int(v) }, " bytes"},
+		{"wall", l.GetWallSeconds(), most.Wall.Seconds(), func(v float64) { lim.Wall = seconds(v) }, " seconds"},
+	} {
+		switch {
+		case f.got == 0:
+			continue
+		case f.got < 0 || math.IsNaN(f.got):
+			return lim, errdefs.Errorf(errdefs.ErrInvalidArgument, "spawn: limits[%q] is %s: give a positive number", f.name, number(f.got))
+		case f.got > f.limit:
+			return lim, errdefs.Errorf(errdefs.ErrInvalidArgument, "spawn: limits[%q] is %s, over this agent's limit of %s%s: a lab may only tighten it", f.name, number(f.got), number(f.limit), f.unit)
+		}
+		f.set(f.got)
+	}
+	if l.GetMemoryBytes() != 0 && l.GetMemoryBytes() < 1<<20 {
+		return lim, errdefs.Errorf(errdefs.ErrInvalidArgument, "spawn: limits[\"memory\"] is %d bytes: give at least 1 MiB (1 << 20)", l.GetMemoryBytes())
+	}
+	return lim, nil
+}
+
+// number writes a limit as a lab would: 536870912, 0.5.
+func number(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// seconds turns a count of seconds into a duration.
+func seconds(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }
 
 // resolveProgram finds the program argv0 names and checks the owner allows it. A path
 // starting "./" is a program of the session's own directory (dir), such as one a lab
@@ -242,6 +285,10 @@ func spawn(_ context.Context, c *call, o *socklabv1.SpawnOp) error {
 	if err != nil {
 		return err
 	}
+	lim, err := jobLimits(o.GetLimits())
+	if err != nil {
+		return err
+	}
 	group, err := s.jobGroup()
 	if err != nil {
 		return err
@@ -289,15 +336,19 @@ func spawn(_ context.Context, c *call, o *socklabv1.SpawnOp) error {
 	}()
 	handle := func() uint32 { <-registered; return h } // output waits the moment it takes
 	lines := [3]*lineSplitter{}
+	jobOutput := lim.Output // what the job keeps of each stream
+	if jobOutput == 0 {
+		jobOutput = process.DefaultLimits().Output
+	}
 	for _, st := range []process.Stream{process.Stdout, process.Stderr} {
-		lines[st] = newLineSplitter(s.payloadCap*64, func(line []byte, total int) {
+		lines[st] = newLineSplitter(min(s.payloadCap*64, jobOutput), func(line []byte, total int) {
 			ev := &socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_BACKGROUND, Handle: handle(), Op: "output",
 				Note: st.String(), StartNs: Monotonic(time.Now()), Payload: capped(line, s.payloadCap), PayloadLength: uint64(total)}
 			s.events.push(context.Background(), ev, false)
 		})
 	}
 	job, err := process.Start(process.Spec{
-		Path: path, Argv: argv, Env: env, Dir: dir, Group: group, Stdin: o.GetStdin(),
+		Path: path, Argv: argv, Env: env, Dir: dir, Group: group, Stdin: o.GetStdin(), Limits: lim,
 		Output: func(st process.Stream, chunk []byte) { lines[st].write(chunk) },
 	})
 	if err != nil {
@@ -311,6 +362,15 @@ func spawn(_ context.Context, c *call, o *socklabv1.SpawnOp) error {
 	h = hh
 	close(registered)
 	pr.flush = func() { lines[process.Stdout].flush(); lines[process.Stderr].flush() }
+	pr.unshown = func() (notes []string) {
+		for _, st := range []process.Stream{process.Stdout, process.Stderr} {
+			// Past the job's own limit, the job's note says what was dropped.
+			if kept, _ := job.Output(st); lines[st].dropped() > 0 && lines[st].limit < len(kept) {
+				notes = append(notes, fmt.Sprintf("%s shown up to %d bytes; %s() has %d", st, lines[st].limit, st, len(kept)))
+			}
+		}
+		return notes
+	}
 	go func() { // the exit, on the session's stream
 		<-job.Done()
 		pr.reportExit(s, hh)
@@ -326,6 +386,7 @@ func (p *proc) reportExit(s *Session, h uint32) {
 		exit, _ := p.job.Wait(context.Background())
 		if p.flush != nil {
 			p.flush()
+			exit.Limits = append(exit.Limits, p.unshown()...)
 		}
 		s.unreserveJob()
 		s.events.push(context.Background(), &socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_BACKGROUND, Handle: h, Op: "exit",
@@ -348,7 +409,7 @@ func programPid(j *process.Job) int {
 }
 
 func exitOf(e process.Exit) *socklabv1.ProcessExit {
-	return &socklabv1.ProcessExit{Code: int32(e.Code), Signal: e.Signal, Reason: e.Reason}
+	return &socklabv1.ProcessExit{Code: int32(e.Code), Signal: e.Signal, Reason: e.Reason, Limits: e.Limits}
 }
 
 // output returns stdout's or stderr's operation: what the stream held so far.
@@ -542,6 +603,7 @@ type lineSplitter struct {
 	mu      sync.Mutex // guards the fields below
 	partial []byte
 	shown   int
+	unshown int64 // bytes past the limit
 	idle    *time.Timer
 }
 
@@ -579,10 +641,18 @@ func (l *lineSplitter) write(chunk []byte) {
 // show emits a line, within the limit; l.mu held.
 func (l *lineSplitter) show(line []byte) {
 	if l.shown >= l.limit {
+		l.unshown += int64(len(line))
 		return
 	}
 	l.shown += len(line)
 	l.emit(append([]byte(nil), line...), len(line))
+}
+
+// dropped returns how many bytes the limit kept out of the transcript.
+func (l *lineSplitter) dropped() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.unshown
 }
 
 // flush shows a partial line now.

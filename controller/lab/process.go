@@ -17,15 +17,15 @@ import (
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
-// spawn(argv, files = None, stdin = False, env = None, cwd = "", watchdog = SECONDS)
-// starts a program on this host, as a contained job of the run's session, and returns it
-// as a process: Python's subprocess.Popen(argv, cwd = cwd, env = env).
+// spawn(argv, files = None, stdin = False, env = None, cwd = "", limits = None,
+// watchdog = SECONDS) starts a program on this host, as a contained job of the run's
+// session, and returns it as a process: Python's subprocess.Popen(argv, cwd = cwd, env = env).
 func (h *hostValue) spawn(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var argv, files, env, wd starlark.Value = nil, starlark.None, starlark.None, starlark.None
+	var argv, files, env, limits, wd starlark.Value = nil, starlark.None, starlark.None, starlark.None, starlark.None
 	var stdin bool
 	var cwd string
 	if err := starlark.UnpackArgs("spawn", args, kwargs, "argv", &argv, "files?", &files, "stdin?", &stdin,
-		"env?", &env, "cwd?", &cwd, "watchdog?", &wd); err != nil {
+		"env?", &env, "cwd?", &cwd, "limits?", &limits, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	op := &socklabv1.SpawnOp{Stdin: stdin, Cwd: cwd}
@@ -40,6 +40,9 @@ func (h *hostValue) spawn(th *starlark.Thread, b *starlark.Builtin, args starlar
 		return nil, err
 	}
 	if op.Env, err = envDict(env); err != nil {
+		return nil, err
+	}
+	if op.Limits, err = limitsDict(limits); err != nil {
 		return nil, err
 	}
 	resp, err := h.perform(th, 0, h.role, &socklabv1.Operation{Op: &socklabv1.Operation_Spawn{Spawn: op}}, "spawn", "watchdog", wd)
@@ -169,6 +172,59 @@ func envDict(v starlark.Value) (map[string]string, error) {
 		out[k] = val
 	}
 	return out, nil
+}
+
+// limitKeys are the keys of spawn's limits, in the order a message lists them.
+var limitKeys = []string{"cpu", "memory", "processes", "open_files", "output", "wall"}
+
+// limitsDict reads spawn's limits: None, or a dict such as {"cpu": 2, "memory": 64 << 20,
+// "wall": 30}: CPU and wall time in seconds, memory and output in bytes, processes and
+// open files as counts.
+func limitsDict(v starlark.Value) (*socklabv1.ProcessLimits, error) {
+	if v == starlark.None {
+		return nil, nil
+	}
+	d, ok := v.(*starlark.Dict)
+	if !ok {
+		return nil, fmt.Errorf(`spawn: limits must be a dict such as {"cpu": 2, "wall": 30}, not %s`, v.Type())
+	}
+	l := &socklabv1.ProcessLimits{}
+	for _, kv := range d.Items() {
+		k, _ := starlark.AsString(kv[0])
+		var n float64
+		switch x := kv[1].(type) {
+		case starlark.Int:
+			i, ok := x.Int64()
+			if !ok {
+				return nil, fmt.Errorf("spawn: limits[%s] is too large", kv[0])
+			}
+			n = float64(i)
+		case starlark.Float:
+			n = float64(x)
+		default:
+			return nil, fmt.Errorf("spawn: limits[%s] must be a number, not %s", kv[0], kv[1].Type())
+		}
+		if n <= 0 {
+			return nil, fmt.Errorf("spawn: limits[%s] is %v: give a positive number", kv[0], kv[1])
+		}
+		switch k {
+		case "cpu":
+			l.CpuSeconds = n
+		case "wall":
+			l.WallSeconds = n
+		case "memory":
+			l.MemoryBytes = int64(n)
+		case "output":
+			l.OutputBytes = int64(n)
+		case "processes":
+			l.Processes = int32(min(n, 1<<30))
+		case "open_files":
+			l.OpenFiles = int32(min(n, 1<<30))
+		default:
+			return nil, fmt.Errorf("spawn: limits has no key %s: use %s", kv[0], strings.Join(limitKeys, ", "))
+		}
+	}
+	return l, nil
 }
 
 // processValue is a program running on a lab host, as host.spawn returns it: Python's

@@ -51,6 +51,9 @@ func init() {
 			if cwd := s.GetCwd(); cwd != "" {
 				args = append(args, "cwd = "+pyrepr.Str(cwd))
 			}
+			if l := limitsText(s.GetLimits()); l != "" {
+				args = append(args, "limits = "+l)
+			}
 			return args
 		},
 		// The new process and its pid on the host; the agent may put the handle on the
@@ -149,6 +152,35 @@ func isProcess(ev *socklabv1.Event) bool {
 		(ev.GetOp() == opOutput || ev.GetOp() == opExit)
 }
 
+// limitsText writes spawn's limits as the lab gave them: {"cpu": 2, "wall": 30}.
+func limitsText(l *socklabv1.ProcessLimits) string {
+	var kv []string
+	num := func(key string, v float64) {
+		switch {
+		case v == 0:
+		case v == float64(int64(v)):
+			kv = append(kv, pyrepr.Str(key)+": "+strconv.FormatInt(int64(v), 10))
+		default:
+			kv = append(kv, pyrepr.Str(key)+": "+pyrepr.Float(v))
+		}
+	}
+	whole := func(key string, v int64) {
+		if v != 0 {
+			kv = append(kv, pyrepr.Str(key)+": "+strconv.FormatInt(v, 10))
+		}
+	}
+	num("cpu", l.GetCpuSeconds())
+	whole("memory", l.GetMemoryBytes())
+	whole("processes", int64(l.GetProcesses()))
+	whole("open_files", int64(l.GetOpenFiles()))
+	whole("output", l.GetOutputBytes())
+	num("wall", l.GetWallSeconds())
+	if len(kv) == 0 {
+		return ""
+	}
+	return "{" + strings.Join(kv, ", ") + "}"
+}
+
 // processHandle returns a process handle as a variable name, "p3".
 func processHandle(h uint32) string { return "p" + strconv.FormatUint(uint64(h), 10) }
 
@@ -159,17 +191,26 @@ func exitText(e *socklabv1.ProcessExit) string {
 	if e.GetSignal() != "" {
 		s = e.GetSignal()
 	}
+	why := e.GetLimits()
 	if e.GetReason() != "" {
-		s += " (" + e.GetReason() + ")"
+		why = append([]string{e.GetReason()}, why...)
+	}
+	if len(why) > 0 {
+		s += " (" + strings.Join(why, "; ") + ")"
 	}
 	return s
 }
 
-// output returns what stdout() and stderr() return: the stream's bytes so far, with its
-// true length when the agent kept only the first part.
+// output returns what stdout() and stderr() return: the stream's bytes so far, and how
+// many the program wrote when the agent kept only the first part.
 func output(ev *socklabv1.Event, preview int) string {
 	res := ev.GetResult()
-	return pyrepr.Bytes(res.GetBytesValue(), uint64(max(res.GetValue(), 0)), preview)
+	kept := res.GetBytesValue()
+	s := pyrepr.Bytes(kept, uint64(len(kept)), preview)
+	if total := res.GetValue(); total > int64(len(kept)) {
+		s += fmt.Sprintf(" of %d written", total)
+	}
+	return s
 }
 
 // regexpRepr writes a regular expression as Python code would: a raw string when it holds

@@ -62,6 +62,8 @@ func TestRunOutcomes(t *testing.T) {
 		{"type-error.star", transcript.ExitBadLab, "testdata/type-error.star:5:13: sendto: TypeError: a bytes-like object is required, not 'str'", nil},
 		{"spawn.star", transcript.ExitPassed, "", map[string]string{"listening": "", "reply": "", "stdout": "", "sigterm": ""}},
 		{"build.star", transcript.ExitPassed, "", map[string]string{"builds": "", "runs": "", "broken-fails": ""}},
+		{"limits.star", transcript.ExitPassed, "", map[string]string{"cpu": "", "output": ""}},
+		{"limits-looser.star", transcript.ExitBadLab, `testdata/limits-looser.star:6:19: spawn on server: the agent refused: spawn: limits["memory"] is 1099511627776, over this agent's limit of 536870912 bytes: a lab may only tighten it`, nil},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			res := runFile(t, t.Context(), tc.file, runner.Discard{})

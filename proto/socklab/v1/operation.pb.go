@@ -2389,7 +2389,9 @@ type SpawnOp struct {
 	// env adds to the program's clean environment (PATH, HOME, LANG, SOCKLAB_HOST...).
 	Env map[string]string `protobuf:"bytes,4,rep,name=env,proto3" json:"env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// cwd is the working directory, relative to the session's directory ("" is it).
-	Cwd           string `protobuf:"bytes,5,opt,name=cwd,proto3" json:"cwd,omitempty"`
+	Cwd string `protobuf:"bytes,5,opt,name=cwd,proto3" json:"cwd,omitempty"`
+	// limits tighten the agent's limits for this program; unset fields keep the agent's.
+	Limits        *ProcessLimits `protobuf:"bytes,6,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2459,6 +2461,105 @@ func (x *SpawnOp) GetCwd() string {
 	return ""
 }
 
+func (x *SpawnOp) GetLimits() *ProcessLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+// ProcessLimits bound one program and everything it starts. Zero keeps the agent's
+// limit; a value above the agent's is refused.
+type ProcessLimits struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// cpu_seconds bounds each process's CPU time: SIGXCPU at the limit.
+	CpuSeconds float64 `protobuf:"fixed64,1,opt,name=cpu_seconds,json=cpuSeconds,proto3" json:"cpu_seconds,omitempty"`
+	// memory_bytes bounds the job's memory.
+	MemoryBytes int64 `protobuf:"varint,2,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	// processes bounds the processes and threads running at once.
+	Processes int32 `protobuf:"varint,3,opt,name=processes,proto3" json:"processes,omitempty"`
+	// open_files bounds each process's open files.
+	OpenFiles int32 `protobuf:"varint,4,opt,name=open_files,json=openFiles,proto3" json:"open_files,omitempty"`
+	// output_bytes bounds what is kept of each of stdout and stderr.
+	OutputBytes int64 `protobuf:"varint,5,opt,name=output_bytes,json=outputBytes,proto3" json:"output_bytes,omitempty"`
+	// wall_seconds bounds the program's life: SIGKILL when it runs out.
+	WallSeconds   float64 `protobuf:"fixed64,6,opt,name=wall_seconds,json=wallSeconds,proto3" json:"wall_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessLimits) Reset() {
+	*x = ProcessLimits{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessLimits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessLimits) ProtoMessage() {}
+
+func (x *ProcessLimits) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessLimits.ProtoReflect.Descriptor instead.
+func (*ProcessLimits) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ProcessLimits) GetCpuSeconds() float64 {
+	if x != nil {
+		return x.CpuSeconds
+	}
+	return 0
+}
+
+func (x *ProcessLimits) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *ProcessLimits) GetProcesses() int32 {
+	if x != nil {
+		return x.Processes
+	}
+	return 0
+}
+
+func (x *ProcessLimits) GetOpenFiles() int32 {
+	if x != nil {
+		return x.OpenFiles
+	}
+	return 0
+}
+
+func (x *ProcessLimits) GetOutputBytes() int64 {
+	if x != nil {
+		return x.OutputBytes
+	}
+	return 0
+}
+
+func (x *ProcessLimits) GetWallSeconds() float64 {
+	if x != nil {
+		return x.WallSeconds
+	}
+	return 0
+}
+
 // WriteOp is process.write(data).
 type WriteOp struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2470,7 +2571,7 @@ type WriteOp struct {
 
 func (x *WriteOp) Reset() {
 	*x = WriteOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[28]
+	mi := &file_socklab_v1_operation_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2482,7 +2583,7 @@ func (x *WriteOp) String() string {
 func (*WriteOp) ProtoMessage() {}
 
 func (x *WriteOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[28]
+	mi := &file_socklab_v1_operation_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2495,7 +2596,7 @@ func (x *WriteOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteOp.ProtoReflect.Descriptor instead.
 func (*WriteOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{28}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *WriteOp) GetData() []byte {
@@ -2514,7 +2615,7 @@ type CloseStdinOp struct {
 
 func (x *CloseStdinOp) Reset() {
 	*x = CloseStdinOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[29]
+	mi := &file_socklab_v1_operation_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2526,7 +2627,7 @@ func (x *CloseStdinOp) String() string {
 func (*CloseStdinOp) ProtoMessage() {}
 
 func (x *CloseStdinOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[29]
+	mi := &file_socklab_v1_operation_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2539,7 +2640,7 @@ func (x *CloseStdinOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseStdinOp.ProtoReflect.Descriptor instead.
 func (*CloseStdinOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{29}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{30}
 }
 
 // SignalOp is process.signal(name).
@@ -2553,7 +2654,7 @@ type SignalOp struct {
 
 func (x *SignalOp) Reset() {
 	*x = SignalOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[30]
+	mi := &file_socklab_v1_operation_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2565,7 +2666,7 @@ func (x *SignalOp) String() string {
 func (*SignalOp) ProtoMessage() {}
 
 func (x *SignalOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[30]
+	mi := &file_socklab_v1_operation_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2578,7 +2679,7 @@ func (x *SignalOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalOp.ProtoReflect.Descriptor instead.
 func (*SignalOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{30}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SignalOp) GetName() string {
@@ -2597,7 +2698,7 @@ type KillOp struct {
 
 func (x *KillOp) Reset() {
 	*x = KillOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[31]
+	mi := &file_socklab_v1_operation_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2609,7 +2710,7 @@ func (x *KillOp) String() string {
 func (*KillOp) ProtoMessage() {}
 
 func (x *KillOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[31]
+	mi := &file_socklab_v1_operation_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2622,7 +2723,7 @@ func (x *KillOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillOp.ProtoReflect.Descriptor instead.
 func (*KillOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{31}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{32}
 }
 
 // WaitOp is process.wait().
@@ -2634,7 +2735,7 @@ type WaitOp struct {
 
 func (x *WaitOp) Reset() {
 	*x = WaitOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[32]
+	mi := &file_socklab_v1_operation_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2646,7 +2747,7 @@ func (x *WaitOp) String() string {
 func (*WaitOp) ProtoMessage() {}
 
 func (x *WaitOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[32]
+	mi := &file_socklab_v1_operation_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2659,7 +2760,7 @@ func (x *WaitOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitOp.ProtoReflect.Descriptor instead.
 func (*WaitOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{32}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{33}
 }
 
 // OutputOp is process.stdout() or process.stderr(): what the stream held so far.
@@ -2671,7 +2772,7 @@ type OutputOp struct {
 
 func (x *OutputOp) Reset() {
 	*x = OutputOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[33]
+	mi := &file_socklab_v1_operation_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2683,7 +2784,7 @@ func (x *OutputOp) String() string {
 func (*OutputOp) ProtoMessage() {}
 
 func (x *OutputOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[33]
+	mi := &file_socklab_v1_operation_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2696,7 +2797,7 @@ func (x *OutputOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputOp.ProtoReflect.Descriptor instead.
 func (*OutputOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{33}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{34}
 }
 
 // CpuSecondsOp is process.cpu_seconds().
@@ -2708,7 +2809,7 @@ type CpuSecondsOp struct {
 
 func (x *CpuSecondsOp) Reset() {
 	*x = CpuSecondsOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[34]
+	mi := &file_socklab_v1_operation_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2720,7 +2821,7 @@ func (x *CpuSecondsOp) String() string {
 func (*CpuSecondsOp) ProtoMessage() {}
 
 func (x *CpuSecondsOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[34]
+	mi := &file_socklab_v1_operation_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2733,7 +2834,7 @@ func (x *CpuSecondsOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CpuSecondsOp.ProtoReflect.Descriptor instead.
 func (*CpuSecondsOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{34}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{35}
 }
 
 // RssOp is process.rss().
@@ -2745,7 +2846,7 @@ type RssOp struct {
 
 func (x *RssOp) Reset() {
 	*x = RssOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[35]
+	mi := &file_socklab_v1_operation_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2757,7 +2858,7 @@ func (x *RssOp) String() string {
 func (*RssOp) ProtoMessage() {}
 
 func (x *RssOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[35]
+	mi := &file_socklab_v1_operation_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2770,7 +2871,7 @@ func (x *RssOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RssOp.ProtoReflect.Descriptor instead.
 func (*RssOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{35}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{36}
 }
 
 // AliveOp is process.alive(); Result.value is 1 for True.
@@ -2782,7 +2883,7 @@ type AliveOp struct {
 
 func (x *AliveOp) Reset() {
 	*x = AliveOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[36]
+	mi := &file_socklab_v1_operation_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2794,7 +2895,7 @@ func (x *AliveOp) String() string {
 func (*AliveOp) ProtoMessage() {}
 
 func (x *AliveOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[36]
+	mi := &file_socklab_v1_operation_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2807,7 +2908,7 @@ func (x *AliveOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AliveOp.ProtoReflect.Descriptor instead.
 func (*AliveOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{36}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{37}
 }
 
 // WaitOutputOp is process.wait_output(pattern).
@@ -2825,7 +2926,7 @@ type WaitOutputOp struct {
 
 func (x *WaitOutputOp) Reset() {
 	*x = WaitOutputOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[37]
+	mi := &file_socklab_v1_operation_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2837,7 +2938,7 @@ func (x *WaitOutputOp) String() string {
 func (*WaitOutputOp) ProtoMessage() {}
 
 func (x *WaitOutputOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[37]
+	mi := &file_socklab_v1_operation_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2850,7 +2951,7 @@ func (x *WaitOutputOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitOutputOp.ProtoReflect.Descriptor instead.
 func (*WaitOutputOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{37}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *WaitOutputOp) GetLiteral() []byte {
@@ -2887,7 +2988,7 @@ type WaitListeningOp struct {
 
 func (x *WaitListeningOp) Reset() {
 	*x = WaitListeningOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[38]
+	mi := &file_socklab_v1_operation_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2899,7 +3000,7 @@ func (x *WaitListeningOp) String() string {
 func (*WaitListeningOp) ProtoMessage() {}
 
 func (x *WaitListeningOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[38]
+	mi := &file_socklab_v1_operation_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2912,7 +3013,7 @@ func (x *WaitListeningOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitListeningOp.ProtoReflect.Descriptor instead.
 func (*WaitListeningOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{38}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *WaitListeningOp) GetPort() uint32 {
@@ -2937,14 +3038,18 @@ type ProcessExit struct {
 	// signal names the signal that ended it ("SIGKILL"), if one did.
 	Signal string `protobuf:"bytes,2,opt,name=signal,proto3" json:"signal,omitempty"`
 	// reason says why the agent ended it, if it did ("wall time limit (60s)").
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// limits names the limits the program ran into, as far as its agent can tell ("CPU
+	// time limit (1s)", "memory limit (64 MiB)", "process limit (32): a fork was refused",
+	// "stdout beyond 1 MiB dropped (5000000 bytes in all)").
+	Limits        []string `protobuf:"bytes,4,rep,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProcessExit) Reset() {
 	*x = ProcessExit{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[39]
+	mi := &file_socklab_v1_operation_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2956,7 +3061,7 @@ func (x *ProcessExit) String() string {
 func (*ProcessExit) ProtoMessage() {}
 
 func (x *ProcessExit) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[39]
+	mi := &file_socklab_v1_operation_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2969,7 +3074,7 @@ func (x *ProcessExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessExit.ProtoReflect.Descriptor instead.
 func (*ProcessExit) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{39}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ProcessExit) GetCode() int32 {
@@ -2991,6 +3096,13 @@ func (x *ProcessExit) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *ProcessExit) GetLimits() []string {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
 }
 
 // Result is what an operation returned, apart from received bytes.
@@ -3034,7 +3146,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[40]
+	mi := &file_socklab_v1_operation_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3158,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[40]
+	mi := &file_socklab_v1_operation_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3171,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{40}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Result) GetHandle() uint32 {
@@ -3314,20 +3426,30 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\rSetBlockingOp\x12\x1a\n" +
 	"\bblocking\x18\x01 \x01(\bR\bblocking\"\x0e\n" +
 	"\fGetTimeoutOp\"\x0f\n" +
-	"\rGetBlockingOp\"\x9d\x02\n" +
+	"\rGetBlockingOp\"\xd0\x02\n" +
 	"\aSpawnOp\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\tR\x04argv\x124\n" +
 	"\x05files\x18\x02 \x03(\v2\x1e.socklab.v1.SpawnOp.FilesEntryR\x05files\x12\x14\n" +
 	"\x05stdin\x18\x03 \x01(\bR\x05stdin\x12.\n" +
 	"\x03env\x18\x04 \x03(\v2\x1c.socklab.v1.SpawnOp.EnvEntryR\x03env\x12\x10\n" +
-	"\x03cwd\x18\x05 \x01(\tR\x03cwd\x1a8\n" +
+	"\x03cwd\x18\x05 \x01(\tR\x03cwd\x121\n" +
+	"\x06limits\x18\x06 \x01(\v2\x19.socklab.v1.ProcessLimitsR\x06limits\x1a8\n" +
 	"\n" +
 	"FilesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x1d\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd6\x01\n" +
+	"\rProcessLimits\x12\x1f\n" +
+	"\vcpu_seconds\x18\x01 \x01(\x01R\n" +
+	"cpuSeconds\x12!\n" +
+	"\fmemory_bytes\x18\x02 \x01(\x03R\vmemoryBytes\x12\x1c\n" +
+	"\tprocesses\x18\x03 \x01(\x05R\tprocesses\x12\x1d\n" +
+	"\n" +
+	"open_files\x18\x04 \x01(\x05R\topenFiles\x12!\n" +
+	"\foutput_bytes\x18\x05 \x01(\x03R\voutputBytes\x12!\n" +
+	"\fwall_seconds\x18\x06 \x01(\x01R\vwallSeconds\"\x1d\n" +
 	"\aWriteOp\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"\x0e\n" +
 	"\fCloseStdinOp\"\x1e\n" +
@@ -3346,11 +3468,12 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\x06stderr\x18\x03 \x01(\bR\x06stderr\"A\n" +
 	"\x0fWaitListeningOp\x12\x12\n" +
 	"\x04port\x18\x01 \x01(\rR\x04port\x12\x1a\n" +
-	"\bprotocol\x18\x02 \x01(\tR\bprotocol\"Q\n" +
+	"\bprotocol\x18\x02 \x01(\tR\bprotocol\"i\n" +
 	"\vProcessExit\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06signal\x18\x02 \x01(\tR\x06signal\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xad\x04\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06limits\x18\x04 \x03(\tR\x06limits\"\xad\x04\n" +
 	"\x06Result\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12-\n" +
 	"\aaddress\x18\x02 \x01(\v2\x13.socklab.v1.AddressR\aaddress\x12\x14\n" +
@@ -3407,7 +3530,7 @@ func file_socklab_v1_operation_proto_rawDescGZIP() []byte {
 }
 
 var file_socklab_v1_operation_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_socklab_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_socklab_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_socklab_v1_operation_proto_goTypes = []any{
 	(Family)(0),             // 0: socklab.v1.Family
 	(SocketType)(0),         // 1: socklab.v1.SocketType
@@ -3441,21 +3564,22 @@ var file_socklab_v1_operation_proto_goTypes = []any{
 	(*GetTimeoutOp)(nil),    // 29: socklab.v1.GetTimeoutOp
 	(*GetBlockingOp)(nil),   // 30: socklab.v1.GetBlockingOp
 	(*SpawnOp)(nil),         // 31: socklab.v1.SpawnOp
-	(*WriteOp)(nil),         // 32: socklab.v1.WriteOp
-	(*CloseStdinOp)(nil),    // 33: socklab.v1.CloseStdinOp
-	(*SignalOp)(nil),        // 34: socklab.v1.SignalOp
-	(*KillOp)(nil),          // 35: socklab.v1.KillOp
-	(*WaitOp)(nil),          // 36: socklab.v1.WaitOp
-	(*OutputOp)(nil),        // 37: socklab.v1.OutputOp
-	(*CpuSecondsOp)(nil),    // 38: socklab.v1.CpuSecondsOp
-	(*RssOp)(nil),           // 39: socklab.v1.RssOp
-	(*AliveOp)(nil),         // 40: socklab.v1.AliveOp
-	(*WaitOutputOp)(nil),    // 41: socklab.v1.WaitOutputOp
-	(*WaitListeningOp)(nil), // 42: socklab.v1.WaitListeningOp
-	(*ProcessExit)(nil),     // 43: socklab.v1.ProcessExit
-	(*Result)(nil),          // 44: socklab.v1.Result
-	nil,                     // 45: socklab.v1.SpawnOp.FilesEntry
-	nil,                     // 46: socklab.v1.SpawnOp.EnvEntry
+	(*ProcessLimits)(nil),   // 32: socklab.v1.ProcessLimits
+	(*WriteOp)(nil),         // 33: socklab.v1.WriteOp
+	(*CloseStdinOp)(nil),    // 34: socklab.v1.CloseStdinOp
+	(*SignalOp)(nil),        // 35: socklab.v1.SignalOp
+	(*KillOp)(nil),          // 36: socklab.v1.KillOp
+	(*WaitOp)(nil),          // 37: socklab.v1.WaitOp
+	(*OutputOp)(nil),        // 38: socklab.v1.OutputOp
+	(*CpuSecondsOp)(nil),    // 39: socklab.v1.CpuSecondsOp
+	(*RssOp)(nil),           // 40: socklab.v1.RssOp
+	(*AliveOp)(nil),         // 41: socklab.v1.AliveOp
+	(*WaitOutputOp)(nil),    // 42: socklab.v1.WaitOutputOp
+	(*WaitListeningOp)(nil), // 43: socklab.v1.WaitListeningOp
+	(*ProcessExit)(nil),     // 44: socklab.v1.ProcessExit
+	(*Result)(nil),          // 45: socklab.v1.Result
+	nil,                     // 46: socklab.v1.SpawnOp.FilesEntry
+	nil,                     // 47: socklab.v1.SpawnOp.EnvEntry
 }
 var file_socklab_v1_operation_proto_depIdxs = []int32{
 	13, // 0: socklab.v1.Operation.socket:type_name -> socklab.v1.SocketOp
@@ -3486,18 +3610,18 @@ var file_socklab_v1_operation_proto_depIdxs = []int32{
 	9,  // 25: socklab.v1.Operation.serve:type_name -> socklab.v1.ServeOp
 	30, // 26: socklab.v1.Operation.getblocking:type_name -> socklab.v1.GetBlockingOp
 	31, // 27: socklab.v1.Operation.spawn:type_name -> socklab.v1.SpawnOp
-	32, // 28: socklab.v1.Operation.write:type_name -> socklab.v1.WriteOp
-	33, // 29: socklab.v1.Operation.close_stdin:type_name -> socklab.v1.CloseStdinOp
-	34, // 30: socklab.v1.Operation.signal:type_name -> socklab.v1.SignalOp
-	35, // 31: socklab.v1.Operation.kill:type_name -> socklab.v1.KillOp
-	36, // 32: socklab.v1.Operation.wait:type_name -> socklab.v1.WaitOp
-	37, // 33: socklab.v1.Operation.stdout:type_name -> socklab.v1.OutputOp
-	37, // 34: socklab.v1.Operation.stderr:type_name -> socklab.v1.OutputOp
-	38, // 35: socklab.v1.Operation.cpu_seconds:type_name -> socklab.v1.CpuSecondsOp
-	39, // 36: socklab.v1.Operation.rss:type_name -> socklab.v1.RssOp
-	40, // 37: socklab.v1.Operation.alive:type_name -> socklab.v1.AliveOp
-	41, // 38: socklab.v1.Operation.wait_output:type_name -> socklab.v1.WaitOutputOp
-	42, // 39: socklab.v1.Operation.wait_listening:type_name -> socklab.v1.WaitListeningOp
+	33, // 28: socklab.v1.Operation.write:type_name -> socklab.v1.WriteOp
+	34, // 29: socklab.v1.Operation.close_stdin:type_name -> socklab.v1.CloseStdinOp
+	35, // 30: socklab.v1.Operation.signal:type_name -> socklab.v1.SignalOp
+	36, // 31: socklab.v1.Operation.kill:type_name -> socklab.v1.KillOp
+	37, // 32: socklab.v1.Operation.wait:type_name -> socklab.v1.WaitOp
+	38, // 33: socklab.v1.Operation.stdout:type_name -> socklab.v1.OutputOp
+	38, // 34: socklab.v1.Operation.stderr:type_name -> socklab.v1.OutputOp
+	39, // 35: socklab.v1.Operation.cpu_seconds:type_name -> socklab.v1.CpuSecondsOp
+	40, // 36: socklab.v1.Operation.rss:type_name -> socklab.v1.RssOp
+	41, // 37: socklab.v1.Operation.alive:type_name -> socklab.v1.AliveOp
+	42, // 38: socklab.v1.Operation.wait_output:type_name -> socklab.v1.WaitOutputOp
+	43, // 39: socklab.v1.Operation.wait_listening:type_name -> socklab.v1.WaitListeningOp
 	4,  // 40: socklab.v1.ConnectManyOp.address:type_name -> socklab.v1.Address
 	2,  // 41: socklab.v1.ServeOp.behaviour:type_name -> socklab.v1.Behaviour
 	4,  // 42: socklab.v1.KernelSocket.local:type_name -> socklab.v1.Address
@@ -3508,16 +3632,17 @@ var file_socklab_v1_operation_proto_depIdxs = []int32{
 	4,  // 47: socklab.v1.ConnectOp.address:type_name -> socklab.v1.Address
 	4,  // 48: socklab.v1.SendToOp.address:type_name -> socklab.v1.Address
 	3,  // 49: socklab.v1.ShutdownOp.how:type_name -> socklab.v1.ShutdownHow
-	45, // 50: socklab.v1.SpawnOp.files:type_name -> socklab.v1.SpawnOp.FilesEntry
-	46, // 51: socklab.v1.SpawnOp.env:type_name -> socklab.v1.SpawnOp.EnvEntry
-	4,  // 52: socklab.v1.Result.address:type_name -> socklab.v1.Address
-	12, // 53: socklab.v1.Result.sockets:type_name -> socklab.v1.KernelSocket
-	43, // 54: socklab.v1.Result.exit:type_name -> socklab.v1.ProcessExit
-	55, // [55:55] is the sub-list for method output_type
-	55, // [55:55] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	46, // 50: socklab.v1.SpawnOp.files:type_name -> socklab.v1.SpawnOp.FilesEntry
+	47, // 51: socklab.v1.SpawnOp.env:type_name -> socklab.v1.SpawnOp.EnvEntry
+	32, // 52: socklab.v1.SpawnOp.limits:type_name -> socklab.v1.ProcessLimits
+	4,  // 53: socklab.v1.Result.address:type_name -> socklab.v1.Address
+	12, // 54: socklab.v1.Result.sockets:type_name -> socklab.v1.KernelSocket
+	44, // 55: socklab.v1.Result.exit:type_name -> socklab.v1.ProcessExit
+	56, // [56:56] is the sub-list for method output_type
+	56, // [56:56] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_socklab_v1_operation_proto_init() }
@@ -3573,14 +3698,14 @@ func file_socklab_v1_operation_proto_init() {
 	}
 	file_socklab_v1_operation_proto_msgTypes[13].OneofWrappers = []any{}
 	file_socklab_v1_operation_proto_msgTypes[23].OneofWrappers = []any{}
-	file_socklab_v1_operation_proto_msgTypes[40].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[41].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_socklab_v1_operation_proto_rawDesc), len(file_socklab_v1_operation_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   43,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
