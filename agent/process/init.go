@@ -205,6 +205,11 @@ func prepare(cfg initConfig) error {
 			return fmt.Errorf("mount the job's /proc: %w", err)
 		}
 	}
+	if cfg.UID >= 0 {
+		// A spare init waited under SCHED_IDLE; the agent moved it back, but a thread the
+		// runtime made meanwhile may have missed that, and the program must not inherit it.
+		setPolicy(os.Getpid(), unix.SCHED_NORMAL)
+	}
 	for _, r := range cfg.Rlimits {
 		lim := unix.Rlimit{Cur: r.Value, Max: max(r.Value, r.Hard)}
 		if err := unix.Setrlimit(r.Resource, &lim); err != nil {

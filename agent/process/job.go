@@ -12,9 +12,13 @@
 // As root, each live job runs as a uid of its own from a reserved range, and in cgroups
 // (v1: pids, memory) of its own. Without root, each job gets a user namespace too, and
 // rlimits stand in for the cgroups. Containment says which applied.
+//
+// A Launcher keeps one init started ahead of time, so that a job's start does not wait
+// for the agent's binary to load.
 package process
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -184,10 +188,209 @@ type capture struct {
 	total int64
 }
 
-// Start starts spec as a job. The job runs until its program ends, its wall time runs
-// out, or Kill or Close; Close must be called in any case, to free what it holds.
-func Start(spec Spec) (_ *Job, err error) {
+// Start starts spec as a job, with an init started for it. The job runs until its
+// program ends, its wall time runs out, or Kill or Close; Close must be called in any
+// case, to free what it holds.
+func Start(spec Spec) (*Job, error) { return start(spec, nil) }
+
+// Launcher starts jobs with an init started ahead of time: loading the agent's binary
+// and its runtime, most of a small job's start, happens between jobs rather than while
+// a spawn waits. The spare is made when a job ends (a build step, then the program it
+// built), never while a program under test is starting, so that it takes nothing from
+// that program's start. It waits, doing nothing, for its configuration; Close ends it.
+type Launcher struct {
+	stop    chan struct{} // closed by Close
+	refills sync.WaitGroup
+
+	mu     sync.Mutex // guards the fields below
+	spare  *initProc
+	closed bool
+}
+
+// NewLauncher returns a launcher; it makes its first spare when its first job ends.
+func NewLauncher() *Launcher { return &Launcher{stop: make(chan struct{})} }
+
+// Start starts spec as a job, as the package's Start does, on the spare init if there is
+// one.
+func (l *Launcher) Start(spec Spec) (*Job, error) {
+	l.mu.Lock()
+	spare, closed := l.spare, l.closed
+	l.spare = nil
+	if !closed {
+		l.refills.Add(1)
+	}
+	l.mu.Unlock()
+	j, err := start(spec, spare)
+	if spare != nil && errors.Is(err, errInitGone) {
+		j, err = start(spec, nil) // the spare died as it waited (killed from outside)
+	}
+	if !closed {
+		go func() { // the next spare, once this job ends
+			defer l.refills.Done()
+			if j != nil {
+				select {
+				case <-j.Done():
+				case <-l.stop:
+					return
+				}
+			}
+			l.refill()
+		}()
+	}
+	return j, err
+}
+
+// refill makes a spare if there is none.
+func (l *Launcher) refill() {
+	l.mu.Lock()
+	need := !l.closed && l.spare == nil
+	l.mu.Unlock()
+	if !need {
+		return
+	}
+	next, err := launchInit()
+	if err != nil {
+		return // the next Start starts an init of its own, and says what fails
+	}
+	next.idle(true) // it loads on CPU time no job wants
+	l.mu.Lock()
+	if l.closed || l.spare != nil {
+		l.mu.Unlock()
+		next.discard()
+		return
+	}
+	l.spare = next
+	l.mu.Unlock()
+}
+
+// Close ends the spare init and makes no other.
+func (l *Launcher) Close() {
+	l.mu.Lock()
+	if !l.closed {
+		close(l.stop)
+	}
+	l.closed = true
+	l.mu.Unlock()
+	l.refills.Wait()
+	l.mu.Lock()
+	spare := l.spare
+	l.spare = nil
+	l.mu.Unlock()
+	if spare != nil {
+		spare.discard()
+	}
+}
+
+// initProc is a job's init, started and waiting for its configuration, with the agent's
+// ends of its control socket and its standard streams.
+type initProc struct {
+	cmd            *exec.Cmd
+	ctl            *os.File
+	stdin          *os.File // the write end of the program's stdin
+	stdout, stderr *os.File // the read ends of the program's output
+}
+
+// launchInit starts an init in new pid and mount namespaces (and a user namespace,
+// without root). It waits for its configuration before doing anything, so that it is in
+// its cgroups, under its uid and limits, before the program starts.
+func launchInit() (_ *initProc, err error) {
+	attr := &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS,
+		Setsid:     true,
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	root := os.Geteuid() == 0
+	if !root {
+		attr.Cloneflags |= syscall.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+		attr.GidMappingsEnableSetgroups = false
+	}
+	var mine, theirs []*os.File // the agent's ends, kept on success; the init's, closed once it has them
+	defer func() {
+		for _, f := range theirs {
+			f.Close()
+		}
+		if err != nil {
+			for _, f := range mine {
+				f.Close()
+			}
+		}
+	}()
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("start job: control socket: %w", err)
+	}
+	ctl, child := os.NewFile(uintptr(pair[0]), "job control"), os.NewFile(uintptr(pair[1]), "job control (init)")
+	mine, theirs = append(mine, ctl), append(theirs, child)
+	var ends [3][2]*os.File // stdin, stdout, stderr: read end, write end
+	for i := range ends {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("start job: %w", err)
+		}
+		ends[i] = [2]*os.File{r, w}
+		if i == 0 {
+			mine, theirs = append(mine, w), append(theirs, r)
+		} else {
+			mine, theirs = append(mine, r), append(theirs, w)
+		}
+	}
+	cmd := &exec.Cmd{
+		// The init's environment holds nothing of the agent's. GORACE matters only to a
+		// race-detector build (tests), which would otherwise sleep a second as it exits.
+		Path: "/proc/self/exe", Args: []string{initArg0}, Env: []string{"GORACE=atexit_sleep_ms=0"}, Dir: "/",
+		Stdin: ends[0][0], Stdout: ends[1][1], Stderr: ends[2][1], ExtraFiles: []*os.File{child}, SysProcAttr: attr,
+	}
+	if err := cmd.Start(); err != nil {
+		if !root && errors.Is(err, unix.EPERM) {
+			return nil, fmt.Errorf("start job: this host refuses the unprivileged user namespace a job needs without root (see sysctl user.max_user_namespaces): %w", err)
+		}
+		return nil, fmt.Errorf("start job: %w", err)
+	}
+	return &initProc{cmd: cmd, ctl: ctl, stdin: ends[0][1], stdout: ends[1][0], stderr: ends[2][0]}, nil
+}
+
+// idle moves the init's threads to SCHED_IDLE, where it runs only on CPU time no other
+// process wants, or back to SCHED_OTHER. Only root may move a process back, so without
+// root a spare init runs at the usual priority.
+func (p *initProc) idle(on bool) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	policy := uint32(unix.SCHED_NORMAL)
+	if on {
+		policy = unix.SCHED_IDLE
+	}
+	setPolicy(p.cmd.Process.Pid, policy)
+}
+
+// setPolicy sets the scheduling policy of every thread of pid.
+func setPolicy(pid int, policy uint32) {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, t := range tasks {
+		if tid, err := strconv.Atoi(t.Name()); err == nil {
+			_ = unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: policy}, 0)
+		}
+	}
+}
+
+// discard ends an init that never became a job's.
+func (p *initProc) discard() {
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+	for _, f := range []*os.File{p.ctl, p.stdin, p.stdout, p.stderr} {
+		f.Close()
+	}
+}
+
+// start starts spec as a job on proc, a waiting init, or on an init of its own when
+// proc is nil or has died while it waited.
+func start(spec Spec, proc *initProc) (_ *Job, err error) {
 	if !filepath.IsAbs(spec.Path) {
+		if proc != nil {
+			proc.discard()
+		}
 		return nil, fmt.Errorf("start job: program path %q is not absolute", spec.Path)
 	}
 	if len(spec.Argv) == 0 {
@@ -209,14 +412,12 @@ func Start(spec Spec) (_ *Job, err error) {
 		{Resource: unix.RLIMIT_FSIZE, Value: uint64(lim.FileSize)},
 		{Resource: unix.RLIMIT_CORE, Value: 0},
 	}
-	attr := &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS,
-		Setsid:     true,
-		Pdeathsig:  syscall.SIGKILL,
-	}
 	root := os.Geteuid() == 0
 	if root {
 		if j.uid, err = leaseUID(); err != nil {
+			if proc != nil {
+				proc.discard()
+			}
 			return nil, fmt.Errorf("start job: %w", err)
 		}
 		cfg.UID, cfg.GID = j.uid.id, j.uid.id
@@ -224,77 +425,37 @@ func Start(spec Spec) (_ *Job, err error) {
 			cfg.GID = spec.Group.ID()
 		} else if spec.Dir != "" {
 			if err := os.Chown(spec.Dir, j.uid.id, j.uid.id); err != nil {
+				if proc != nil {
+					proc.discard()
+				}
 				return nil, fmt.Errorf("start job: give the job its directory: %w", err)
 			}
 		}
 		j.containment = fmt.Sprintf("pid and mount namespaces, uid %d", j.uid.id)
 	} else {
-		attr.Cloneflags |= syscall.CLONE_NEWUSER
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
-		attr.GidMappingsEnableSetgroups = false
 		cfg.ExecRlimits = []rlimit{{Resource: unix.RLIMIT_AS, Value: uint64(lim.Memory)}}
 		j.containment = "user, pid and mount namespaces"
 	}
-
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("start job: control socket: %w", err)
+	// A spare init that died while it waited (killed from outside) is replaced once.
+	if proc != nil && !proc.waiting() {
+		proc.discard()
+		proc = nil
 	}
-	j.ctl = os.NewFile(uintptr(pair[0]), "job control")
-	child := os.NewFile(uintptr(pair[1]), "job control (init)")
-	defer child.Close()
-	var toClose []*os.File
-	defer func() {
-		for _, f := range toClose {
-			f.Close()
+	if proc == nil {
+		if proc, err = launchInit(); err != nil {
+			return nil, err
 		}
-	}()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("start job: %w", err)
 	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return nil, fmt.Errorf("start job: %w", err)
-	}
-	toClose = append(toClose, outW, errW)
-	j.cmd = &exec.Cmd{
-		// The init's environment holds nothing of the agent's. GORACE matters only to a
-		// race-detector build (tests), which would otherwise sleep a second as it exits.
-		Path: "/proc/self/exe", Args: []string{initArg0}, Env: []string{"GORACE=atexit_sleep_ms=0"}, Dir: "/",
-		Stdout: outW, Stderr: errW, ExtraFiles: []*os.File{child}, SysProcAttr: attr,
-	}
+	proc.idle(false)
+	j.cmd, j.ctl = proc.cmd, proc.ctl
 	if spec.Stdin {
-		inR, inW, err := os.Pipe()
-		if err != nil {
-			outR.Close()
-			errR.Close()
-			return nil, fmt.Errorf("start job: %w", err)
-		}
-		toClose = append(toClose, inR)
-		j.cmd.Stdin, j.stdin = inR, inW
+		j.stdin = proc.stdin
+	} else {
+		proc.stdin.Close() // the program reads EOF
 	}
-	if err := j.cmd.Start(); err != nil {
-		outR.Close()
-		errR.Close()
-		if !root && errors.Is(err, unix.EPERM) {
-			return nil, fmt.Errorf("start job: this host refuses the unprivileged user namespace a job needs without root (see sysctl user.max_user_namespaces): %w", err)
-		}
-		return nil, fmt.Errorf("start job: %w", err)
-	}
-	child.Close() // the init's copy is its own: if it dies, reads here end
-	for _, f := range toClose {
-		f.Close()
-	}
-	toClose = nil
-	// From here the init runs: it waits for its configuration before doing anything, so
-	// that it is in its cgroups before the program starts.
 	j.readers.Add(2)
-	go j.read(Stdout, outR, spec.Output)
-	go j.read(Stderr, errR, spec.Output)
+	go j.read(Stdout, proc.stdout, spec.Output)
+	go j.read(Stderr, proc.stderr, spec.Output)
 	if root {
 		if groups, err := joinCgroups(j.cmd.Process.Pid, lim); err == nil {
 			j.groups = groups
@@ -316,7 +477,8 @@ func Start(spec Spec) (_ *Job, err error) {
 	if _, err := j.ctl.Write(b); err != nil {
 		j.kill("")
 		j.waitInit()
-		return nil, fmt.Errorf("start job: configure its init: %w", err)
+		j.readers.Wait()
+		return nil, fmt.Errorf("start job: configure its init: %w: %w", errInitGone, err)
 	}
 	first, err := j.message()
 	if err != nil || !first.Started {
@@ -328,7 +490,7 @@ func Start(spec Spec) (_ *Job, err error) {
 			if said, _ := j.Output(Stderr); len(said) > 0 {
 				return nil, fmt.Errorf("start job: its init failed: %s", firstLine(said))
 			}
-			return nil, fmt.Errorf("start job: its init: %w", err)
+			return nil, fmt.Errorf("start job: its init: %w: %w", errInitGone, err)
 		case first.Error != "":
 			return nil, fmt.Errorf("start job: %s", first.Error)
 		}
@@ -337,6 +499,25 @@ func Start(spec Spec) (_ *Job, err error) {
 	j.wall = time.AfterFunc(lim.Wall, func() { j.kill(fmt.Sprintf("wall time limit (%s)", lim.Wall)) })
 	go j.follow()
 	return j, nil
+}
+
+// errInitGone is a job's start failing because its init ended before it was configured.
+var errInitGone = errors.New("the init ended")
+
+// waiting reports whether the init still runs: it has not been killed while it waited.
+func (p *initProc) waiting() bool {
+	return unix.Kill(p.cmd.Process.Pid, 0) == nil && !zombie(p.cmd.Process.Pid)
+}
+
+// zombie reports whether pid has ended and waits to be reaped.
+func zombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// pid (comm) S ...: the state follows the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z'
 }
 
 // firstLine returns b's first line, at most 200 bytes of it.

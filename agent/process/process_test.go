@@ -365,7 +365,7 @@ func TestUnprivileged(t *testing.T) {
 	if err := os.Chown(tmp, nobody, nobody); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(t.Context(), bin, "-test.run", "^(TestRunsAndCaptures|TestCleanEnvironment|TestStdin|TestSignals|TestNothingSurvives|TestLimits|TestConfined)$", "-test.v")
+	cmd := exec.CommandContext(t.Context(), bin, "-test.run", "^(TestRunsAndCaptures|TestCleanEnvironment|TestStdin|TestSignals|TestNothingSurvives|TestLimits|TestConfined|TestLauncher)$", "-test.v")
 	cmd.Env = []string{"SOCKLAB_TEST_UNPRIVILEGED=1", "TMPDIR=" + tmp, "HOME=" + tmp, "PATH=/usr/bin:/bin"}
 	cmd.Dir = tmp
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
@@ -375,5 +375,83 @@ func TestUnprivileged(t *testing.T) {
 	}
 	if !bytes.Contains(out, []byte("--- PASS: TestConfined")) || !bytes.Contains(out, []byte("--- PASS: TestNothingSurvives")) {
 		t.Errorf("the unprivileged run did not run the containment tests:\n%s", out)
+	}
+}
+
+// children returns the pids of this process's live children.
+func children() []int {
+	var pids []int
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, t := range tasks {
+		b, _ := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
+		for _, f := range strings.Fields(string(b)) {
+			var pid int
+			fmt.Sscan(f, &pid)
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestLauncher: a launcher's jobs run as the package's do; once a job ends it has one
+// spare init waiting, which the next job uses; a spare killed from outside is replaced;
+// Close leaves no process and no fd behind.
+func TestLauncher(t *testing.T) {
+	fds := func() int { ents, _ := os.ReadDir("/proc/self/fd"); return len(ents) }
+	before, kids := fds(), len(children())
+	l := process.NewLauncher()
+	run := func() (initPid int) {
+		t.Helper()
+		j, err := l.Start(process.Spec{Path: "/bin/sh", Argv: []string{"sh", "-c", "echo $$"}, Dir: jobDir(t), Env: []string{"PATH=/usr/bin:/bin"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exit := wait(t, j); exit.Code != 0 {
+			t.Fatalf("the job: %s", exit)
+		}
+		if out, _ := j.Output(process.Stdout); len(out) == 0 {
+			t.Error("the program printed nothing")
+		}
+		j.Close("done")
+		return j.Pid()
+	}
+	spare := func() int {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if n := len(children()) - kids; n > 0 {
+				return n
+			}
+		}
+		t.Fatal("no spare init appeared after a job ended")
+		return 0
+	}
+	run()
+	if n := spare(); n != 1 {
+		t.Errorf("%d spare inits, want 1", n)
+	}
+	pid := children()[0]
+	// The next job runs on it, once the launcher holds it (a moment after it starts).
+	took := false
+	for range 100 {
+		if took = run() == pid; took {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !took {
+		t.Errorf("no job ran on the spare init %d", pid)
+	}
+	spare()
+	for _, p := range children() {
+		unix.Kill(p, unix.SIGKILL) // the spare dies while it waits
+	}
+	run() // on an init of its own
+	spare()
+	l.Close()
+	if n := len(children()) - kids; n != 0 {
+		t.Errorf("%d children after Close, want 0", n)
+	}
+	if after := fds(); after != before {
+		t.Errorf("open fds: %d after Close, %d before", after, before)
 	}
 }

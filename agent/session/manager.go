@@ -17,6 +17,7 @@ import (
 
 	"github.com/socklab/socklab/agent/errdefs"
 	"github.com/socklab/socklab/agent/policy"
+	"github.com/socklab/socklab/agent/process"
 )
 
 // epoch anchors the agent's monotonic clock.
@@ -37,7 +38,8 @@ type Manager struct {
 	hostIP netip.Addr
 	policy policy.Policy
 
-	mu         sync.Mutex // protects the fields below
+	mu         sync.Mutex        // protects the fields below
+	launcher   *process.Launcher // starts the sessions' programs; made at the first spawn
 	sessions   map[string]*Session
 	ended      map[string]string // id -> why it ended, for the last endedMemory sessions
 	endedOrder []string
@@ -145,6 +147,23 @@ func (m *Manager) CloseAll(reason string) {
 	for _, s := range all {
 		m.end(s, reason)
 	}
+	m.mu.Lock()
+	l := m.launcher
+	m.launcher = nil
+	m.mu.Unlock()
+	if l != nil {
+		l.Close()
+	}
+}
+
+// jobs returns the launcher of the sessions' programs, made at the first.
+func (m *Manager) jobs() *process.Launcher {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.launcher == nil {
+		m.launcher = process.NewLauncher()
+	}
+	return m.launcher
 }
 
 // Count returns how many sessions are open.

@@ -347,7 +347,7 @@ func spawn(_ context.Context, c *call, o *socklabv1.SpawnOp) error {
 			s.events.push(context.Background(), ev, false)
 		})
 	}
-	job, err := process.Start(process.Spec{
+	job, err := s.m.jobs().Start(process.Spec{
 		Path: path, Argv: argv, Env: env, Dir: dir, Group: group, Stdin: o.GetStdin(), Limits: lim,
 		Output: func(st process.Stream, chunk []byte) { lines[st].write(chunk) },
 	})
