@@ -207,6 +207,8 @@ while True:
         time.sleep(0.001)
 '`, true},
 		{"children running, killed", `sleep 1000.271 & sleep 1000.271 & echo started; wait`, true},
+		// Its output closed, the job's readers see EOF; the job still runs until killed.
+		{"output closed, still running, killed", `echo started; exec >&- 2>&-; exec sleep 1000.271`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := start(t, tc.script, process.Limits{Processes: 32, Wall: 5 * time.Second})
@@ -246,6 +248,15 @@ func TestLimits(t *testing.T) {
 		}
 		if want := fmt.Sprintf("SIGKILL (wall time limit (1s); stdout beyond 64 KiB dropped (%d bytes in all))", total); exit.String() != want {
 			t.Errorf("exit = %q, want %q", exit, want)
+		}
+	})
+	t.Run("never exits", func(t *testing.T) {
+		j := start(t, "exec sleep 1000.271", process.Limits{Wall: 300 * time.Millisecond})
+		if exit := wait(t, j); exit.String() != "SIGKILL (wall time limit (300ms))" {
+			t.Errorf("exit = %q, want SIGKILL (wall time limit (300ms))", exit)
+		}
+		if left := agenttest.ProcessesWith("1000.271"); len(left) > 0 {
+			t.Errorf("processes of the job outlived it: %v", left)
 		}
 	})
 	t.Run("memory", func(t *testing.T) {
