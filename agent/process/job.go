@@ -669,15 +669,22 @@ func (j *Job) CloseStdin() error {
 	return j.stdin.Close()
 }
 
-// Signal sends sig to the program (not to what it started).
+// Signal sends sig to the program (not to what it started). As Python's
+// Popen.send_signal, it does nothing once the program has ended.
 func (j *Job) Signal(sig unix.Signal) error {
 	select {
 	case <-j.done:
-		return errors.New("the program has ended")
+		return nil
 	default:
 	}
 	_, err := j.ctl.Write([]byte(strconv.Itoa(int(sig))))
-	return err
+	if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
+		return nil // the init has gone: the program ended a moment ago
+	}
+	if err != nil {
+		return fmt.Errorf("signal the program: %w", err)
+	}
+	return nil
 }
 
 // Kill ends the job at once: the program and everything it started.

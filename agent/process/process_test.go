@@ -466,3 +466,20 @@ func TestLauncher(t *testing.T) {
 		t.Errorf("open fds: %d after Close, %d before", after, before)
 	}
 }
+
+// TestSignalAfterExit: as Python's send_signal, a signal to a program that has ended,
+// whether or not its end has been seen yet, does nothing and is no error.
+func TestSignalAfterExit(t *testing.T) {
+	for range 5 {
+		j := start(t, "trap '' USR1; exec sleep 0.05", process.Limits{})
+		for deadline := time.Now().Add(10 * time.Second); j.Alive() && time.Now().Before(deadline); {
+			if err := j.Signal(unix.SIGUSR1); err != nil { // until, and as, it ends
+				t.Fatalf("a signal as the program ends: %v", err)
+			}
+		}
+		wait(t, j)
+		if err := j.Signal(unix.SIGTERM); err != nil {
+			t.Fatalf("a signal after the program ended: %v", err)
+		}
+	}
+}
