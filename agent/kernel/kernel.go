@@ -61,11 +61,13 @@ func StateNames() []string {
 	return out
 }
 
-// procNet is where the tables are read; a test may point it elsewhere.
-var procNet = "/proc/net"
+// procNet is where the tables are read: the calling thread's, which is in the namespace
+// a caller entered (/proc/net is the process's main thread's). A test may point it
+// elsewhere.
+var procNet = "/proc/thread-self/net"
 
-// Sockets reads the TCP and UDP tables (IPv4 and IPv6) of the caller's network namespace
-// and returns the rows that match f.
+// Sockets reads the TCP and UDP tables (IPv4 and IPv6) of the calling thread's network
+// namespace and returns the rows that match f.
 func Sockets(f Filter) ([]Socket, error) {
 	var out []Socket
 	for _, proto := range []string{"tcp", "tcp6", "udp", "udp6"} {

@@ -20,7 +20,7 @@ func BenchmarkSpawnPython(b *testing.B) {
 		b.Skipf("no %s: %v", py, err)
 	}
 	dir := jobDir(b)
-	l := process.NewLauncher()
+	l := process.NewLauncher(nil)
 	defer l.Close()
 	l.Start(process.Spec{Path: "/bin/true"}) // the first spare
 	run := func(start func(process.Spec) (*process.Job, error)) time.Duration {

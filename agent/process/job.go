@@ -191,7 +191,13 @@ type capture struct {
 // Start starts spec as a job, with an init started for it. The job runs until its
 // program ends, its wall time runs out, or Kill or Close; Close must be called in any
 // case, to free what it holds.
-func Start(spec Spec) (*Job, error) { return start(spec, nil) }
+func Start(spec Spec) (*Job, error) {
+	p, err := launchInit()
+	if err != nil {
+		return nil, err
+	}
+	return start(spec, p)
+}
 
 // Launcher starts jobs with an init started ahead of time: loading the agent's binary
 // and its runtime, most of a small job's start, happens between jobs rather than while
@@ -199,7 +205,8 @@ func Start(spec Spec) (*Job, error) { return start(spec, nil) }
 // built), never while a program under test is starting, so that it takes nothing from
 // that program's start. It waits, doing nothing, for its configuration; Close ends it.
 type Launcher struct {
-	stop    chan struct{} // closed by Close
+	enter   func(func() error) error // where inits are forked
+	stop    chan struct{}            // closed by Close
 	refills sync.WaitGroup
 
 	mu     sync.Mutex // guards the fields below
@@ -208,7 +215,14 @@ type Launcher struct {
 }
 
 // NewLauncher returns a launcher; it makes its first spare when its first job ends.
-func NewLauncher() *Launcher { return &Launcher{stop: make(chan struct{})} }
+// enter, when not nil, calls what it is given where the jobs must start: inside a
+// network namespace (the agent's host's), so that a job's programs are in it too.
+func NewLauncher(enter func(func() error) error) *Launcher {
+	if enter == nil {
+		enter = func(fn func() error) error { return fn() }
+	}
+	return &Launcher{enter: enter, stop: make(chan struct{})}
+}
 
 // Start starts spec as a job, as the package's Start does, on the spare init if there is
 // one.
@@ -220,9 +234,19 @@ func (l *Launcher) Start(spec Spec) (*Job, error) {
 		l.refills.Add(1)
 	}
 	l.mu.Unlock()
-	j, err := start(spec, spare)
-	if spare != nil && errors.Is(err, errInitGone) {
-		j, err = start(spec, nil) // the spare died as it waited (killed from outside)
+	fresh := spare == nil
+	var j *Job
+	var err error
+	if fresh {
+		spare, err = l.launch()
+	}
+	if err == nil {
+		j, err = start(spec, spare)
+	}
+	if !fresh && errors.Is(err, errInitGone) { // the spare died as it waited (killed from outside)
+		if spare, err = l.launch(); err == nil {
+			j, err = start(spec, spare)
+		}
 	}
 	if !closed {
 		go func() { // the next spare, once this job ends
@@ -240,6 +264,15 @@ func (l *Launcher) Start(spec Spec) (*Job, error) {
 	return j, err
 }
 
+// launch starts an init where the launcher's jobs start.
+func (l *Launcher) launch() (p *initProc, err error) {
+	err = l.enter(func() error {
+		p, err = launchInit()
+		return err
+	})
+	return p, err
+}
+
 // refill makes a spare if there is none.
 func (l *Launcher) refill() {
 	l.mu.Lock()
@@ -248,7 +281,7 @@ func (l *Launcher) refill() {
 	if !need {
 		return
 	}
-	next, err := launchInit()
+	next, err := l.launch()
 	if err != nil {
 		return // the next Start starts an init of its own, and says what fails
 	}
@@ -384,13 +417,11 @@ func (p *initProc) discard() {
 	}
 }
 
-// start starts spec as a job on proc, a waiting init, or on an init of its own when
-// proc is nil or has died while it waited.
+// start starts spec as a job on proc, a waiting init; errInitGone says it died as it
+// waited.
 func start(spec Spec, proc *initProc) (_ *Job, err error) {
 	if !filepath.IsAbs(spec.Path) {
-		if proc != nil {
-			proc.discard()
-		}
+		proc.discard()
 		return nil, fmt.Errorf("start job: program path %q is not absolute", spec.Path)
 	}
 	if len(spec.Argv) == 0 {
@@ -415,9 +446,7 @@ func start(spec Spec, proc *initProc) (_ *Job, err error) {
 	root := os.Geteuid() == 0
 	if root {
 		if j.uid, err = leaseUID(); err != nil {
-			if proc != nil {
-				proc.discard()
-			}
+			proc.discard()
 			return nil, fmt.Errorf("start job: %w", err)
 		}
 		cfg.UID, cfg.GID = j.uid.id, j.uid.id
@@ -425,9 +454,7 @@ func start(spec Spec, proc *initProc) (_ *Job, err error) {
 			cfg.GID = spec.Group.ID()
 		} else if spec.Dir != "" {
 			if err := os.Chown(spec.Dir, j.uid.id, j.uid.id); err != nil {
-				if proc != nil {
-					proc.discard()
-				}
+				proc.discard()
 				return nil, fmt.Errorf("start job: give the job its directory: %w", err)
 			}
 		}
@@ -436,15 +463,9 @@ func start(spec Spec, proc *initProc) (_ *Job, err error) {
 		cfg.ExecRlimits = []rlimit{{Resource: unix.RLIMIT_AS, Value: uint64(lim.Memory)}}
 		j.containment = "user, pid and mount namespaces"
 	}
-	// A spare init that died while it waited (killed from outside) is replaced once.
-	if proc != nil && !proc.waiting() {
+	if !proc.waiting() {
 		proc.discard()
-		proc = nil
-	}
-	if proc == nil {
-		if proc, err = launchInit(); err != nil {
-			return nil, err
-		}
+		return nil, fmt.Errorf("start job: %w", errInitGone)
 	}
 	proc.idle(false)
 	j.cmd, j.ctl = proc.cmd, proc.ctl

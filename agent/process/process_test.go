@@ -410,7 +410,7 @@ func children() []int {
 func TestLauncher(t *testing.T) {
 	fds := func() int { ents, _ := os.ReadDir("/proc/self/fd"); return len(ents) }
 	before, kids := fds(), len(children())
-	l := process.NewLauncher()
+	l := process.NewLauncher(nil)
 	run := func() (initPid int) {
 		t.Helper()
 		j, err := l.Start(process.Spec{Path: "/bin/sh", Argv: []string{"sh", "-c", "echo $$"}, Dir: jobDir(t), Env: []string{"PATH=/usr/bin:/bin"}})

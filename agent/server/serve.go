@@ -14,6 +14,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/socklab/socklab/agent/netns"
 	"github.com/socklab/socklab/agent/policy"
 	"github.com/socklab/socklab/agent/session"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
@@ -34,6 +35,9 @@ type Config struct {
 	Policy policy.Policy
 	// Log receives the agent's log.
 	Log *slog.Logger
+	// NetNS is the network namespace the agent's sockets and programs live in; nil is
+	// this process's own. The agent does not close it.
+	NetNS *netns.Namespace
 }
 
 // stopGrace bounds how long a stopping agent waits for calls in flight to finish.
@@ -73,7 +77,7 @@ func New(lis net.Listener, cfg Config) (*Agent, error) {
 	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(msgMax), grpc.MaxSendMsgSize(msgMax)}
 	opts = append(opts, TokenOptions(cfg.Token)...)
 	gs := grpc.NewServer(opts...)
-	m := session.New(cfg.Name, host, cfg.Policy)
+	m := session.New(cfg.Name, host, cfg.Policy, cfg.NetNS)
 	socklabv1.RegisterAgentServiceServer(gs, NewService(m, cfg.Log))
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

@@ -153,7 +153,7 @@ func FuzzValidate(f *testing.F) {
 	runPol := policy.Default()
 	runPol.Networks = policy.Loopback()
 	runPol.MaxSockets = 8
-	m := New("fuzz", netip.Addr{}, runPol)
+	m := New("fuzz", netip.Addr{}, runPol, nil)
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req := &socklabv1.PerformRequest{}

@@ -16,8 +16,11 @@ import (
 	"time"
 
 	"github.com/socklab/socklab/agent/errdefs"
+	"github.com/socklab/socklab/agent/kernel"
+	"github.com/socklab/socklab/agent/netns"
 	"github.com/socklab/socklab/agent/policy"
 	"github.com/socklab/socklab/agent/process"
+	"github.com/socklab/socklab/agent/sock"
 )
 
 // epoch anchors the agent's monotonic clock.
@@ -37,6 +40,7 @@ type Manager struct {
 	name   string
 	hostIP netip.Addr
 	policy policy.Policy
+	netns  *netns.Namespace // where sockets are made and programs start; nil: this process's
 
 	mu         sync.Mutex        // protects the fields below
 	launcher   *process.Launcher // starts the sessions' programs; made at the first spawn
@@ -46,9 +50,43 @@ type Manager struct {
 }
 
 // New returns a manager for an agent called name whose sockets take hostIP as their own
-// address (when valid), under pol.
-func New(name string, hostIP netip.Addr, pol policy.Policy) *Manager {
-	return &Manager{name: name, hostIP: hostIP, policy: pol, sessions: map[string]*Session{}, ended: map[string]string{}}
+// address (when valid), under pol, living in the network namespace ns (nil: this
+// process's own).
+func New(name string, hostIP netip.Addr, pol policy.Policy, ns *netns.Namespace) *Manager {
+	return &Manager{name: name, hostIP: hostIP, policy: pol, netns: ns, sessions: map[string]*Session{}, ended: map[string]string{}}
+}
+
+// inNetns calls fn inside the agent's network namespace: where a socket must be made, a
+// kernel table read or a program forked.
+func (m *Manager) inNetns(fn func() error) error { return m.netns.Do(fn) }
+
+// openSocket makes a socket in the agent's namespace, taking its host address as its own.
+func (m *Manager) openSocket(family, typ int) (so *sock.Socket, err error) {
+	if nerr := m.inNetns(func() error {
+		so, err = sock.Open(family, typ, m.hostIP)
+		return nil
+	}); nerr != nil {
+		return nil, nerr
+	}
+	return so, err
+}
+
+// sockets reads the kernel's socket tables of the agent's namespace.
+func (m *Manager) sockets(f kernel.Filter) (rows []kernel.Socket, err error) {
+	err = m.inNetns(func() error {
+		rows, err = kernel.Sockets(f)
+		return err
+	})
+	return rows, err
+}
+
+// sysctl reads a network knob of the agent's namespace.
+func (m *Manager) sysctl(name string) (value string, found bool, err error) {
+	err = m.inNetns(func() error {
+		value, found, err = kernel.Sysctl(name)
+		return err
+	})
+	return value, found, err
 }
 
 // Name returns the agent's name.
@@ -161,7 +199,7 @@ func (m *Manager) jobs() *process.Launcher {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.launcher == nil {
-		m.launcher = process.NewLauncher()
+		m.launcher = process.NewLauncher(m.inNetns)
 	}
 	return m.launcher
 }

@@ -168,7 +168,7 @@ func (c *call) connectMany(ctx context.Context, o *socklabv1.ConnectManyOp) erro
 		if err := s.reserve(); err != nil {
 			return err
 		}
-		so, err := sock.Open(family, unix.SOCK_STREAM, s.m.hostIP)
+		so, err := s.m.openSocket(family, unix.SOCK_STREAM)
 		if err != nil {
 			s.unreserve()
 			ev.Error = SocketError(err)

@@ -32,7 +32,7 @@ func init() {
 		host: func(_ context.Context, c *call, o *socklabv1.SsOp) error {
 			f := kernel.Filter{Port: uint16(o.GetPort()), State: o.GetState(), Protocol: o.GetProtocol()}
 			f.Host, _ = netip.ParseAddr(o.GetHost())
-			rows, err := kernel.Sockets(f)
+			rows, err := c.s.m.sockets(f)
 			if err != nil {
 				return errdefs.Errorf(errdefs.ErrInvalidArgument, "ss: %v", err)
 			}
@@ -52,7 +52,7 @@ func init() {
 			return nil
 		},
 		host: func(_ context.Context, c *call, o *socklabv1.SysctlOp) error {
-			text, found, err := kernel.Sysctl(o.GetName())
+			text, found, err := c.s.m.sysctl(o.GetName())
 			if err != nil {
 				return errdefs.Errorf(errdefs.ErrInvalidArgument, "sysctl: %v", err)
 			}

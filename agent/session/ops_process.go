@@ -481,7 +481,7 @@ func waitListening(ctx context.Context, c *call, o *socklabv1.WaitListeningOp) e
 	defer t.Stop()
 	for {
 		alive := c.pr.job.Alive()
-		rows, err := kernel.Sockets(f)
+		rows, err := c.s.m.sockets(f)
 		if err != nil {
 			return err
 		}

@@ -54,7 +54,7 @@ func init() {
 			if err := c.s.reserve(); err != nil {
 				return err
 			}
-			so, err := sock.Open(families[o.GetFamily()], typ, c.s.m.hostIP)
+			so, err := c.s.m.openSocket(families[o.GetFamily()], typ)
 			if err != nil {
 				c.s.unreserve()
 				c.ev.Error = SocketError(err)
