@@ -45,6 +45,9 @@ func labsCommand() *cobra.Command {
 				fmt.Fprintf(out, "\n%s\n", l.Doc)
 			}
 			fmt.Fprintf(out, "\nhosts: %s\n", strings.Join(l.Hosts, ", "))
+			if len(l.Topologies) > 0 {
+				fmt.Fprintf(out, "runs on: --topology %s\n", strings.Join(l.Topologies, ", "))
+			}
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			if len(l.Params) > 0 {
 				fmt.Fprintln(w, "\nparams:")

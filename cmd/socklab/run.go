@@ -36,6 +36,7 @@ type runFlags struct {
 	inventory  string
 	controller string
 	files      string
+	topo       string
 }
 
 func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
@@ -50,6 +51,7 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	fl.StringVar(&f.controller, "controller", "", "run on a socklab controller at this address (its --token) instead of here")
 	fl.StringVar(&f.inventory, "inventory", "", "an inventory file of agents: hosts bind to the agent of the same name, else to the next free one")
 	fl.StringVar(&f.token, "token", "", "the agents' token with --agent (default $SOCKLAB_TOKEN)")
+	fl.StringVar(&f.topo, "topology", "local", "where the lab's hosts run: local (agents on loopback addresses of this machine), netns (a network namespace per host; root)")
 	fl.StringVar(&f.files, "files", "", "the directory t.files reads the programs a lab spawns from (default: the lab file's own directory)")
 	fl.StringVar(&f.db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db); \"none\" keeps no history")
 }
@@ -76,8 +78,21 @@ func (f runFlags) topology() (topology.Topology, error) {
 			return nil, err
 		}
 	}
-	// A run from this command line may start Python and the compilers on its local agents.
-	return topology.Choose(explicit, inv, token, topology.Local{Programs: policy.LocalPrograms}), nil
+	if (len(explicit) > 0 || inv != nil) && f.topo != "local" {
+		return nil, fmt.Errorf("--topology %s: the hosts go to the agents --agent and --inventory name; give one or the other", f.topo)
+	}
+	// A run from this command line may start Python and the compilers on the agents it
+	// starts itself.
+	var own topology.Topology
+	switch f.topo {
+	case "local", "":
+		own = topology.Local{Programs: policy.LocalPrograms}
+	case "netns":
+		own = topology.Netns{Programs: policy.LocalPrograms}
+	default:
+		return nil, fmt.Errorf("--topology %q: use local or netns", f.topo)
+	}
+	return topology.Choose(explicit, inv, token, own), nil
 }
 
 func runCommand() *cobra.Command {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,6 +42,7 @@ func socklab(t *testing.T, args ...string) (stdout, stderr string, code int) {
 var (
 	timeRe  = regexp.MustCompile(`(?m)^  \d+\.\d{6}`)
 	hostRe  = regexp.MustCompile(`127\.\d+\.\d+\.(\d+)`)
+	netRe   = regexp.MustCompile(`\b10\.\d+\.\d+\.(\d+)`) // a netns run's 10.R.S.0/24
 	ephemRe = regexp.MustCompile(`\b(3[2-9]\d{3}|[4-6]\d{4})\b`)
 )
 
@@ -81,6 +83,7 @@ func normalize(s string) string {
 	}
 	s = timeRe.ReplaceAllString(s, "  T.TTTTTT")
 	s = hostRe.ReplaceAllString(s, "127.R.S.$1")
+	s = netRe.ReplaceAllString(s, "10.R.S.$1")
 	return ephemRe.ReplaceAllStringFunc(s, func(p string) string {
 		if n, _ := strconv.Atoi(p); n >= 32768 && n <= 60999 {
 			return "EPHEM"
@@ -90,12 +93,29 @@ func normalize(s string) string {
 }
 
 // TestGoldenTranscripts runs every built-in lab as a user would and compares what it
-// prints with testdata/NAME.golden (go test ./cmd/socklab -update rewrites them).
+// prints with testdata/NAME.golden (go test ./cmd/socklab -update rewrites them). A lab
+// that needs hosts apart runs on network namespaces, which need root; without root it
+// must refuse the local topology, naming the ones it needs.
 func TestGoldenTranscripts(t *testing.T) {
 	execsBinary(t)
 	for _, name := range labs.Names() {
 		t.Run(name, func(t *testing.T) {
-			out, errOut, code := socklab(t, "run", name, "--color", "never")
+			l, err := labs.Load(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"run", name, "--color", "never"}
+			if len(l.Topologies) > 0 && !slices.Contains(l.Topologies, "local") {
+				if os.Geteuid() != 0 {
+					_, errOut, code := socklab(t, args...)
+					if code != 2 || !strings.Contains(errOut, "run it with --topology netns") {
+						t.Errorf("socklab run %s on the local topology: exit %d, %q; want 2 naming --topology netns", name, code, errOut)
+					}
+					t.Skip("this lab needs network namespaces, which need root (CI runs as root)")
+				}
+				args = append(args, "--topology", "netns")
+			}
+			out, errOut, code := socklab(t, args...)
 			if code != 0 {
 				t.Fatalf("socklab run %s: exit %d\n%s%s", name, code, out, errOut)
 			}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,6 +52,9 @@ type Lab struct {
 	Checks []CheckDef
 	// Watchdog bounds each blocking operation.
 	Watchdog time.Duration
+	// Topologies are the topologies the lab runs on ("netns", "docker"); empty is every
+	// one.
+	Topologies []string
 	// File is the lab's file name as errors show it.
 	File string
 	// FilesDir is the directory t.files reads a run's files from (socklab run --files);
@@ -141,6 +145,7 @@ func Load(src Sources, name string) (*Lab, error) {
 		return nil, &Error{Pos: shown, Msg: `the lab does not declare itself: call lab(name = ..., summary = ..., hosts = [...]) at the top level`}
 	}
 	l.Name, l.Summary, l.Hosts, l.Params, l.Checks = decl.name, decl.summary, decl.hosts, decl.params, decl.checks
+	l.Topologies = decl.topos
 	if decl.watchdog > 0 {
 		l.Watchdog = decl.watchdog
 	}
@@ -168,6 +173,7 @@ type declaration struct {
 	params   []Param
 	checks   []CheckDef
 	watchdog time.Duration
+	topos    []string
 }
 
 const declKey = "socklab.lab"
@@ -187,10 +193,23 @@ func labBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		params                       = &starlark.Dict{}
 		checks                       = &starlark.Dict{}
 		watchdog      starlark.Value = starlark.None
+		topos         *starlark.List
 	)
 	if err := starlark.UnpackArgs("lab", args, kwargs, "name", &name, "summary", &summary, "hosts", &hosts,
-		"params?", &params, "checks?", &checks, "watchdog?", &watchdog); err != nil {
+		"params?", &params, "checks?", &checks, "watchdog?", &watchdog, "topologies?", &topos); err != nil {
 		return nil, err
+	}
+	if topos != nil {
+		for i := range topos.Len() {
+			s, ok := starlark.AsString(topos.Index(i))
+			if !ok || !slices.Contains(runner.Topologies, s) {
+				return nil, fmt.Errorf("lab: topologies: %s is not a topology: use %s", topos.Index(i), strings.Join(runner.Topologies, ", "))
+			}
+			decl.topos = append(decl.topos, s)
+		}
+		if len(decl.topos) == 0 {
+			return nil, fmt.Errorf("lab: topologies is empty: leave it out to run on every topology")
+		}
 	}
 	if name == "" {
 		return nil, fmt.Errorf("lab: name is empty")
@@ -262,7 +281,8 @@ var _ runner.Lab = (*Lab)(nil)
 
 // Info describes the lab for the runner.
 func (l *Lab) Info() runner.Info {
-	info := runner.Info{Name: l.Name, Summary: l.Summary, Hosts: append([]string(nil), l.Hosts...)}
+	info := runner.Info{Name: l.Name, Summary: l.Summary, Hosts: append([]string(nil), l.Hosts...),
+		Topologies: append([]string(nil), l.Topologies...)}
 	for _, c := range l.Checks {
 		info.Checks = append(info.Checks, transcript.Check{ID: c.ID, Description: c.Description, MaxPoints: c.Points})
 	}

@@ -32,7 +32,15 @@ type Info struct {
 	Hosts []string
 	// Checks are the lab's declared checks, in declaration order, none reached.
 	Checks []transcript.Check
+	// Topologies are the topologies the lab runs on; empty is every one. A lab whose hosts
+	// must each have a network stack of their own names those that give one.
+	Topologies []string
 }
+
+// Topologies are the names of the topologies a lab may name: local (agents on loopback
+// addresses of this machine), netns (a network namespace per host), docker (a container
+// per host), static (agents that already run, --agent or an inventory).
+var Topologies = []string{"local", "netns", "docker", "static"}
 
 // Env is what a running lab acts through: the agents of its hosts and the transcript.
 type Env interface {

@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,6 +70,10 @@ func Run(ctx context.Context, l Lab, topo topology.Topology, opts Options, sink 
 	h.Params = params
 	if opts.Lease <= 0 {
 		opts.Lease = 10 * time.Second
+	}
+	if kind := topology.KindOf(topo); len(info.Topologies) > 0 && !slices.Contains(info.Topologies, kind) {
+		return fail(fmt.Errorf("%s runs on the %s topologies, not %s: run it with --topology %s",
+			info.Name, strings.Join(info.Topologies, " and "), kind, info.Topologies[0]), transcript.ExitBadLab)
 	}
 	pool, err := topo.Start(ctx, info.Hosts)
 	if err != nil {

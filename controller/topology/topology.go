@@ -36,11 +36,26 @@ type Pool interface {
 	Close() error
 }
 
+// KindOf names a topology as a lab's topologies do: "local", "netns", "docker" or
+// "static".
+func KindOf(t Topology) string {
+	if k, ok := t.(interface{ Kind() string }); ok {
+		return k.Kind()
+	}
+	return "static"
+}
+
+// Kind returns "local".
+func (Local) Kind() string { return "local" }
+
+// Kind returns "netns".
+func (Netns) Kind() string { return "netns" }
+
 // Choose returns where a run's hosts go: with an inventory, its agents (a host named in
 // explicit binds to the agent given there, by name or HOST:PORT); else the agents named
-// in explicit, if any; else local, the local agents started for the run. token reaches
-// agents whose entry gives none.
-func Choose(explicit map[string]string, inv *Inventory, token string, local Local) Topology {
+// in explicit, if any; else local, the agents started for the run (Local, Netns). token
+// reaches agents whose entry gives none.
+func Choose(explicit map[string]string, inv *Inventory, token string, local Topology) Topology {
 	switch {
 	case inv != nil:
 		return inv.Topology(explicit, token)

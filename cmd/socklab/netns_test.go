@@ -1,0 +1,98 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// namespacesOf returns the network namespaces that runs of the process pid made (their
+// names carry its pid, in base 36).
+func namespacesOf(pid int) []string {
+	mark := "socklab-" + strconv.FormatInt(int64(pid), 36) + "-"
+	var out []string
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), mark) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// TestNetnsCleanup: a netns run killed with SIGKILL leaves its namespaces; two runs in
+// parallel, while a third process cleans again and again, pass untouched, and the dead
+// run's namespaces are gone after; the runs leave none of their own.
+func TestNetnsCleanup(t *testing.T) {
+	execsBinary(t)
+	if os.Geteuid() != 0 {
+		t.Skip("--topology netns needs root (CI runs as root)")
+	}
+	killed := exec.Command(binary, "run", "tcp-loop", "--topology", "netns", "--pace", "1s", "--db", "none")
+	if err := killed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(namespacesOf(killed.Process.Pid)) < 3 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(namespacesOf(killed.Process.Pid)); n < 3 {
+		killed.Process.Kill()
+		killed.Wait()
+		t.Fatalf("the run made %d namespaces, want its hosts' and its switch's", n)
+	}
+	killed.Process.Kill()
+	killed.Wait()
+	left := namespacesOf(killed.Process.Pid)
+	if len(left) == 0 {
+		t.Fatal("a run killed with SIGKILL left nothing: the test shows nothing")
+	}
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	cleaner := make(chan int, 1)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				cleaner <- n
+				return
+			default:
+			}
+			if out, err := exec.Command(binary, "clean").CombinedOutput(); err != nil {
+				t.Errorf("socklab clean: %v\n%s", err, out)
+			}
+			n++
+		}
+	}()
+	pids := make([]int, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(binary, "run", "tcp-simple", "--topology", "netns", "--pace", "20ms", "--db", "none", "--color", "never")
+			out, err := cmd.CombinedOutput()
+			pids[i] = cmd.Process.Pid
+			if err != nil || !strings.Contains(string(out), "passed") {
+				t.Errorf("a run beside the cleaner: %v\n%s", err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	if n := <-cleaner; n < 2 {
+		t.Logf("the cleaner ran %d times during the runs", n)
+	}
+	if out, err := exec.Command(binary, "clean").CombinedOutput(); err != nil {
+		t.Errorf("socklab clean: %v\n%s", err, out)
+	}
+	for _, pid := range append(pids, killed.Process.Pid) {
+		if left := namespacesOf(pid); len(left) > 0 {
+			t.Errorf("namespaces of run %d left: %v", pid, left)
+		}
+	}
+}
