@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,4 +178,36 @@ func TestCleanNetns(t *testing.T) {
 	if live := owned(t, self); len(live) != 2 {
 		t.Errorf("the live run's namespaces: %v, want its host's and its switch's kept", live)
 	}
+}
+
+// BenchmarkNetnsStart starts and closes a 3-host run on network namespaces and,
+// interleaved, on the local topology (the baseline), and reports the medians and what
+// namespaces add (target: <= 200 ms).
+func BenchmarkNetnsStart(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("netns topology: needs root")
+	}
+	roles := []string{"server", "client", "third"}
+	run := func(topo topology.Topology) time.Duration {
+		t0 := time.Now()
+		p, err := topo.Start(context.Background(), roles)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Close(); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0)
+	}
+	var ns, lo []time.Duration
+	for b.Loop() {
+		ns = append(ns, run(topology.Netns{}))
+		lo = append(lo, run(topology.Local{}))
+	}
+	median := func(xs []time.Duration) time.Duration { slices.Sort(xs); return xs[len(xs)/2] }
+	nm, lm := median(ns), median(lo)
+	b.ReportMetric(float64(nm.Microseconds())/1000, "netns-p50-ms")
+	b.ReportMetric(float64(lm.Microseconds())/1000, "local-p50-ms")
+	b.ReportMetric(float64((nm-lm).Microseconds())/1000, "added-ms")
+	b.Logf("3 hosts, start and close, %d runs each: netns p50 %s, local p50 %s, added %s (target <= 200ms)", len(ns), nm, lm, nm-lm)
 }
