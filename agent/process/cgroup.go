@@ -174,7 +174,7 @@ type Group struct {
 
 // NewGroup takes a group id for a set of jobs. Release it when the set ends.
 func NewGroup() (*Group, error) {
-	if os.Geteuid() != 0 {
+	if !privileged() {
 		return &Group{}, nil
 	}
 	l, err := leaseUID()

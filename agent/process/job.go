@@ -332,7 +332,7 @@ func launchInit() (_ *initProc, err error) {
 		Setsid:     true,
 		Pdeathsig:  syscall.SIGKILL,
 	}
-	root := os.Geteuid() == 0
+	root := privileged()
 	if !root {
 		attr.Cloneflags |= syscall.CLONE_NEWUSER
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
@@ -388,7 +388,7 @@ func launchInit() (_ *initProc, err error) {
 // process wants, or back to SCHED_OTHER. Only root may move a process back, so without
 // root a spare init runs at the usual priority.
 func (p *initProc) idle(on bool) {
-	if os.Geteuid() != 0 {
+	if !privileged() {
 		return
 	}
 	policy := uint32(unix.SCHED_NORMAL)
@@ -443,7 +443,7 @@ func start(spec Spec, proc *initProc) (_ *Job, err error) {
 		{Resource: unix.RLIMIT_FSIZE, Value: uint64(lim.FileSize)},
 		{Resource: unix.RLIMIT_CORE, Value: 0},
 	}
-	root := os.Geteuid() == 0
+	root := privileged()
 	if root {
 		if j.uid, err = leaseUID(); err != nil {
 			proc.discard()
@@ -539,6 +539,21 @@ func zombie(pid int) bool {
 	// pid (comm) S ...: the state follows the last ')'.
 	i := bytes.LastIndexByte(b, ')')
 	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z'
+}
+
+// privileged reports whether this process is root of the machine: able to give jobs uids
+// of their own and cgroups. Root of a user namespace that maps one uid (an agent of an
+// unprivileged netns run) is not: its jobs are contained as without root.
+func privileged() bool {
+	if os.Geteuid() != 0 {
+		return false
+	}
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return true
+	}
+	f := strings.Fields(string(b))
+	return len(f) >= 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295"
 }
 
 // firstLine returns b's first line, at most 200 bytes of it.

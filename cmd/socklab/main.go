@@ -10,10 +10,12 @@ import (
 	"syscall"
 
 	"github.com/socklab/socklab/agent/process"
+	"github.com/socklab/socklab/controller/topology"
 )
 
 func main() {
-	process.Init() // this binary is also the init of the jobs its agents start
+	process.Init()  // this binary is also the init of the jobs its agents start
+	topology.Init() // and the host of an unprivileged netns run
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := rootCommand().ExecuteContext(ctx)
 	stop()

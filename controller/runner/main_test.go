@@ -5,9 +5,11 @@ import (
 	"testing"
 
 	"github.com/socklab/socklab/agent/process"
+	"github.com/socklab/socklab/controller/topology"
 )
 
 func TestMain(m *testing.M) {
-	process.Init() // this binary is also the init of the jobs its local agents start
+	process.Init()  // this binary is also the init of the jobs its local agents start
+	topology.Init() // and the host of an unprivileged netns run
 	os.Exit(m.Run())
 }

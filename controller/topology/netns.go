@@ -16,6 +16,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/socklab/socklab/agent/netns"
 	"github.com/socklab/socklab/agent/policy"
@@ -34,11 +35,19 @@ import (
 // A run's namespaces are named for their owner (Owner): socklab-OWNER-RUN-N, and
 // socklab-OWNER-RUN-switch. Close removes them; CleanNetns removes what a dead owner
 // left, never a live run's.
+//
+// Without root, where the kernel allows unprivileged user namespaces, the run's
+// namespaces are made by a child process (this binary again, see Init) that is root of a
+// user namespace of its own; its agents serve on Unix sockets in a directory of the run,
+// and everything of the run ends with that child.
 type Netns struct {
 	// Programs are the programs the agents may start (host.spawn); none when empty.
 	Programs []string
 	// ProgramsRefusal, when set, is what the agents answer a spawn of anything else.
 	ProgramsRefusal string
+
+	dir     string // where the namespaces are bound; "" is netnsDir
+	sockets string // where the agents serve, on Unix sockets; "" is loopback TCP
 }
 
 var _ Topology = Netns{}
@@ -52,13 +61,17 @@ const ownedPrefix = "socklab-"
 // Start makes the run's switch (a namespace holding a bridge), one namespace per role
 // joined to it by a veth, and one agent per namespace, and returns them once all listen.
 func (n Netns) Start(ctx context.Context, roles []string) (_ Pool, err error) {
-	if os.Geteuid() != 0 {
-		return nil, errors.New("netns topology: making network namespaces needs root; run as root, or use --topology local or docker")
-	}
 	if len(roles) > 250 {
 		return nil, fmt.Errorf("netns topology: %d hosts is more than 250", len(roles))
 	}
-	_, _ = CleanNetns() // what killed runs left; a live run's is never touched
+	if os.Geteuid() != 0 {
+		return n.startUnprivileged(ctx, roles)
+	}
+	dir := n.dir
+	if dir == "" {
+		dir = netnsDir
+		_, _ = CleanNetns() // what killed runs left; a live run's is never touched
+	}
 	owner, err := Self()
 	if err != nil {
 		return nil, fmt.Errorf("netns topology: %w", err)
@@ -80,7 +93,7 @@ func (n Netns) Start(ctx context.Context, roles []string) (_ Pool, err error) {
 	}
 	token := hex.EncodeToString(tok[:])
 
-	p := &netnsPool{}
+	p := &netnsPool{dir: dir}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -106,11 +119,11 @@ func (n Netns) Start(ctx context.Context, roles []string) (_ Pool, err error) {
 		if err := p.addHost(sw, br, name, i, netip.PrefixFrom(addr, 24)); err != nil {
 			return nil, fmt.Errorf("netns topology: host %s: %w", role, err)
 		}
-		ns, err := netns.Open(filepath.Join(netnsDir, name))
+		ns, err := netns.Open(filepath.Join(dir, name))
 		if err != nil {
 			return nil, fmt.Errorf("netns topology: host %s: %w", role, err)
 		}
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		lis, target, err := n.listen(i)
 		if err != nil {
 			ns.Close()
 			return nil, fmt.Errorf("netns topology: agent for %s: %w", role, err)
@@ -131,15 +144,32 @@ func (n Netns) Start(ctx context.Context, roles []string) (_ Pool, err error) {
 		go func() { done <- a.Serve(actx) }()
 		p.agents = append(p.agents, localAgent{cancel: cancel, done: done})
 		p.handles = append(p.handles, ns)
-		p.hosts = append(p.hosts, Host{Role: role, IP: addr, Target: lis.Addr().String(), Token: token})
+		p.hosts = append(p.hosts, Host{Role: role, IP: addr, Target: target, Token: token})
 	}
 	return p, nil
+}
+
+// listen returns the listener of host i's agent and the target that dials it.
+func (n Netns) listen(i int) (net.Listener, string, error) {
+	if n.sockets == "" {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, "", err
+		}
+		return lis, lis.Addr().String(), nil
+	}
+	path := filepath.Join(n.sockets, fmt.Sprintf("agent-%d.sock", i))
+	lis, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, "", err
+	}
+	return lis, "unix://" + path, nil
 }
 
 // namespace makes the named namespace, to be removed with the pool, and returns a
 // netlink handle inside it.
 func (p *netnsPool) namespace(name string) (*netlink.Handle, error) {
-	h, err := newNamed(name)
+	h, err := newNamed(p.dir, name)
 	if err != nil {
 		return nil, fmt.Errorf("network namespace %s: %w", name, err)
 	}
@@ -160,7 +190,7 @@ func (p *netnsPool) addHost(sw *netlink.Handle, br netlink.Link, name string, i 
 		return err
 	}
 	defer in.Close()
-	h, err := vnetns.GetFromPath(filepath.Join(netnsDir, name))
+	h, err := vnetns.GetFromPath(filepath.Join(p.dir, name))
 	if err != nil {
 		return fmt.Errorf("network namespace %s: %w", name, err)
 	}
@@ -194,17 +224,34 @@ func (p *netnsPool) addHost(sw *netlink.Handle, br netlink.Link, name string, i 
 	return nil
 }
 
-// newNamed makes a network namespace bound at /run/netns/name, as ip netns add does,
-// without moving this process into it: the thread that makes it comes back, or ends.
-func newNamed(name string) (vnetns.NsHandle, error) {
+// newNamed makes a network namespace bound at dir/name, as ip netns add does, without
+// moving this process into it: the thread that makes it comes back, or ends.
+func newNamed(dir, name string) (vnetns.NsHandle, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return vnetns.None(), err
+	}
+	path := filepath.Join(dir, name)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return vnetns.None(), err
+	}
+	f.Close()
 	runtime.LockOSThread()
 	home, err := vnetns.Get()
 	if err != nil {
 		runtime.UnlockOSThread()
+		os.Remove(path)
 		return vnetns.None(), err
 	}
 	defer home.Close()
-	h, err := vnetns.NewNamed(name)
+	h, err := vnetns.New() // unshare(CLONE_NEWNET) of this thread
+	if err == nil {
+		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+		if err = unix.Mount(self, path, "", unix.MS_BIND, ""); err != nil {
+			h.Close()
+			err = fmt.Errorf("bind %s: %w", path, err)
+		}
+	}
 	if serr := vnetns.Set(home); serr != nil {
 		// Locked and never unlocked: the runtime ends this thread with the goroutine.
 		if err == nil {
@@ -213,11 +260,29 @@ func newNamed(name string) (vnetns.NsHandle, error) {
 		return vnetns.None(), fmt.Errorf("come back from %s: %w", name, serr)
 	}
 	runtime.UnlockOSThread()
-	return h, err
+	if err != nil {
+		os.Remove(path)
+		return vnetns.None(), err
+	}
+	return h, nil
+}
+
+// deleteNamed unbinds and removes the namespace dir/name, as ip netns delete does; the
+// namespace ends once nothing else holds it.
+func deleteNamed(dir, name string) error {
+	path := filepath.Join(dir, name)
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+		if errors.Is(err, unix.ENOENT) {
+			return os.ErrNotExist
+		}
+		return err
+	}
+	return os.Remove(path)
 }
 
 // netnsPool is one run's namespaces and agents.
 type netnsPool struct {
+	dir        string // where its namespaces are bound
 	hosts      []Host
 	agents     []localAgent
 	handles    []*netns.Namespace
@@ -244,7 +309,7 @@ func (p *netnsPool) Close() error {
 	}
 	p.handles = nil
 	for _, name := range p.namespaces {
-		if err := vnetns.DeleteNamed(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := deleteNamed(p.dir, name); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("remove network namespace %s: %w", name, err))
 		}
 	}
@@ -270,7 +335,7 @@ func CleanNetns() ([]string, error) {
 	var errs []error
 	for _, e := range ents {
 		if o, ok := ownerOf(e.Name()); ok && !o.Alive() {
-			if err := vnetns.DeleteNamed(e.Name()); err != nil {
+			if err := deleteNamed(netnsDir, e.Name()); err != nil {
 				errs = append(errs, fmt.Errorf("remove network namespace %s: %w", e.Name(), err))
 				continue
 			}

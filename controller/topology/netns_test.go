@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -210,4 +211,95 @@ func BenchmarkNetnsStart(b *testing.B) {
 	b.ReportMetric(float64(lm.Microseconds())/1000, "local-p50-ms")
 	b.ReportMetric(float64((nm-lm).Microseconds())/1000, "added-ms")
 	b.Logf("3 hosts, start and close, %d runs each: netns p50 %s, local p50 %s, added %s (target <= 200ms)", len(ns), nm, lm, nm-lm)
+}
+
+// TestNetnsUnprivileged: without root, a netns run is hosted by a child that is root of a
+// user namespace of its own: two hosts both bind 127.0.0.1:8080, one reaches the other
+// at its address, a program starts inside its host's namespace, and Close leaves no
+// process and no directory behind. As root, the test runs itself again as nobody.
+func TestNetnsUnprivileged(t *testing.T) {
+	if os.Geteuid() == 0 {
+		if testing.Short() {
+			t.Skip("-short: the unprivileged re-run is skipped")
+		}
+		asNobody(t, "TestNetnsUnprivileged")
+		return
+	}
+	if os.Getenv("SOCKLAB_TEST_UNPRIVILEGED") == "" {
+		t.Skip("not root: the run as nobody happens only from a root run (CI is root)")
+	}
+	tmp := os.TempDir()
+	before, _ := os.ReadDir(tmp)
+	pool, err := topology.Netns{Programs: []string{"python3"}}.Start(t.Context(), []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := pool.Hosts()
+	sa, sb := session(t, hosts[0]), session(t, hosts[1])
+	for _, s := range []*client.Session{sa, sb} {
+		h := do(t, s, 0, client.Socket(socklabv1.SocketType_SOCKET_TYPE_STREAM)).GetHandle()
+		do(t, s, h, client.Bind("127.0.0.1", 8080))
+		do(t, s, h, client.Listen(1))
+	}
+	la := do(t, sa, 0, client.Socket(socklabv1.SocketType_SOCKET_TYPE_STREAM)).GetHandle()
+	do(t, sa, la, client.Bind(hosts[0].IP.String(), 8080))
+	do(t, sa, la, client.Listen(1))
+	cb := do(t, sb, 0, client.Socket(socklabv1.SocketType_SOCKET_TYPE_STREAM)).GetHandle()
+	do(t, sb, cb, client.Connect(hosts[0].IP.String(), 8080))
+	spawn := &socklabv1.Operation{Op: &socklabv1.Operation_Spawn{Spawn: &socklabv1.SpawnOp{
+		Argv: []string{"python3", "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 8080)); print('bound')"}}}}
+	p := do(t, sb, 0, spawn).GetResult().GetHandle()
+	wait := do(t, sb, p, &socklabv1.Operation{Op: &socklabv1.Operation_Wait{Wait: &socklabv1.WaitOp{}}})
+	// b's own 127.0.0.1:8080 is taken by b's listener, in b's namespace: the program there
+	// cannot bind it.
+	stderr := do(t, sb, p, &socklabv1.Operation{Op: &socklabv1.Operation_Stderr{Stderr: &socklabv1.OutputOp{}}}).GetResult().GetBytesValue()
+	if code := wait.GetResult().GetExit().GetCode(); code != 1 || !strings.Contains(string(stderr), "Address already in use") {
+		t.Errorf("a program binding 127.0.0.1:8080 on b: exit %d, stderr %q; want 1 and EADDRINUSE", code, stderr)
+	}
+	sa.Close(t.Context())
+	sb.Close(t.Context())
+	if err := pool.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	after, _ := os.ReadDir(tmp)
+	if len(after) != len(before) {
+		t.Errorf("%s held %d entries before the run and %d after", tmp, len(before), len(after))
+	}
+}
+
+// asNobody runs this test binary's test name again as the unprivileged user nobody.
+func asNobody(t *testing.T, name string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "socklab-nobody-") // t.TempDir's parent is closed to others
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := dir + "/topology.test"
+	src, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const nobody = 65534
+	tmp := dir + "/tmp"
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(tmp, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), bin, "-test.run", "^"+name+"$", "-test.v")
+	cmd.Env = []string{"SOCKLAB_TEST_UNPRIVILEGED=1", "TMPDIR=" + tmp, "HOME=" + tmp, "PATH=/usr/bin:/bin"}
+	cmd.Dir = tmp
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+name) {
+		t.Fatalf("%s as uid %d: %v\n%s", name, nobody, err, out)
+	}
 }
