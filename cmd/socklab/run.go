@@ -222,6 +222,9 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if topology.KindOf(topo) == "netns" && os.Geteuid() != 0 {
+		fmt.Fprintln(cmd.ErrOrStderr(), "socklab: not root: the hosts' network namespaces are made inside a user namespace of this run")
+	}
 	rec := runner.Run(cmd.Context(), l, topo, opts, w)
 	if len(rec.Header.Hosts) > 0 && f.db != "none" {
 		// The run is durable before it is reported done.
