@@ -24,7 +24,7 @@ import (
 )
 
 func controllerCommand() *cobra.Command {
-	var listen, db, token, inventory, agentToken string
+	var listen, db, token, inventory, agentToken, topo string
 	var insecure bool
 	var lease time.Duration
 	cmd := &cobra.Command{
@@ -54,15 +54,24 @@ Without --inventory, labs run on local agents started for each run.`,
 				return err
 			}
 			defer st.Close()
-			topo := func(agents map[string]string) topology.Topology {
-				return topology.Choose(agents, inv, agentToken, service.Local)
+			var own topology.Topology
+			switch topo {
+			case "local":
+				own = service.Local
+			case "netns":
+				own = service.Netns
+			default:
+				return usageError{fmt.Errorf("--topology %q: use local or netns", topo)}
+			}
+			topos := func(agents map[string]string) topology.Topology {
+				return topology.Choose(agents, inv, agentToken, own)
 			}
 			lis, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("listen %s: %w", listen, err)
 			}
 			gs := grpc.NewServer(server.TokenOptions(token)...)
-			socklabv1.RegisterControllerServiceServer(gs, service.New(st, topo, lease).WithInventory(inv, agentToken))
+			socklabv1.RegisterControllerServiceServer(gs, service.New(st, topos, lease).WithInventory(inv, agentToken))
 			hs := health.NewServer()
 			healthpb.RegisterHealthServer(gs, hs)
 			reflection.Register(gs)
@@ -80,6 +89,7 @@ Without --inventory, labs run on local agents started for each run.`,
 	f.StringVar(&db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db)")
 	f.StringVar(&token, "token", "", "bearer token every call must carry (default $SOCKLAB_TOKEN)")
 	f.StringVar(&inventory, "inventory", "", "the agents labs run on (default: local agents for each run)")
+	f.StringVar(&topo, "topology", "local", "where labs run when no inventory names agents: local (agents on loopback addresses of this machine) or netns (a network namespace per host; root)")
 	f.StringVar(&agentToken, "agent-token", "", "the agents' token where the inventory gives none")
 	f.BoolVar(&insecure, "insecure", false, "allow serving a non-loopback address without a token")
 	f.DurationVar(&lease, "lease", 10*time.Second, "agent sessions' lease: if this controller vanishes, agents free a run's sockets after it")

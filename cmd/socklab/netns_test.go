@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,5 +95,29 @@ func TestNetnsCleanup(t *testing.T) {
 		if left := namespacesOf(pid); len(left) > 0 {
 			t.Errorf("namespaces of run %d left: %v", pid, left)
 		}
+	}
+}
+
+// TestControllerNetns: a controller started with --topology netns runs a remote lab that
+// needs hosts apart, and its output is the local netns run's; on the local topology the
+// same lab is refused, naming --topology netns.
+func TestControllerNetns(t *testing.T) {
+	execsBinary(t)
+	if os.Geteuid() != 0 {
+		t.Skip("--topology netns needs root (CI runs as root)")
+	}
+	addr, _ := startServer(t, "controller", "--listen", testNet()+"9:0", "--token", "CT", "--db", filepath.Join(t.TempDir(), "ctl.db"), "--topology", "netns")
+	remote, errOut, code := socklab(t, "run", "same-port-two-hosts", "--controller", addr, "--token", "CT", "--color", "never")
+	if code != 0 {
+		t.Fatalf("remote run: exit %d\n%s%s", code, remote, errOut)
+	}
+	local, _, _ := socklab(t, "run", "same-port-two-hosts", "--topology", "netns", "--color", "never", "--db", "none")
+	if normalize(remote) != normalize(local) {
+		t.Errorf("the remote run's output differs from the local one's (-local +remote):\n%s", lineDiff(normalize(local), normalize(remote)))
+	}
+	plain, _ := startServer(t, "controller", "--listen", testNet()+"10:0", "--token", "CT", "--db", filepath.Join(t.TempDir(), "plain.db"))
+	out, errOut, code := socklab(t, "run", "same-port-two-hosts", "--controller", plain, "--token", "CT", "--color", "never")
+	if code != 2 || !strings.Contains(out+errOut, "run it with --topology netns") {
+		t.Errorf("on a local controller: exit %d, want 2 naming --topology netns\n%s%s", code, out, errOut)
 	}
 }

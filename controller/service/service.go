@@ -69,6 +69,10 @@ var _ socklabv1.ControllerServiceServer = (*Service)(nil)
 // owner allows that (socklab agent --allow-exec).
 var Local = topology.Local{ProgramsRefusal: "programs run only in local runs and on agents whose owner allows them"}
 
+// Netns is the netns topology of a controller's runs (socklab controller --topology
+// netns): a network namespace per host, refusing programs as Local does.
+var Netns = topology.Netns{ProgramsRefusal: Local.ProgramsRefusal}
+
 // New returns a service storing runs in st, placing hosts with topo, and opening agent
 // sessions with lease (0: the runner's default).
 func New(st *store.Store, topo func(agents map[string]string) topology.Topology, lease time.Duration) *Service {
