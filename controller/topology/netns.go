@@ -335,11 +335,13 @@ func CleanNetns() ([]string, error) {
 	var errs []error
 	for _, e := range ents {
 		if o, ok := ownerOf(e.Name()); ok && !o.Alive() {
-			if err := deleteNamed(netnsDir, e.Name()); err != nil {
+			switch err := deleteNamed(netnsDir, e.Name()); {
+			case errors.Is(err, os.ErrNotExist): // another cleaner was first
+			case err != nil:
 				errs = append(errs, fmt.Errorf("remove network namespace %s: %w", e.Name(), err))
-				continue
+			default:
+				removed = append(removed, e.Name())
 			}
-			removed = append(removed, e.Name())
 		}
 	}
 	return removed, errors.Join(errs...)
