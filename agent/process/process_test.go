@@ -316,7 +316,9 @@ while True:
 		if exit.String() != "SIGXCPU (CPU time limit (1s))" {
 			t.Errorf("a spinning program under a 1 s CPU limit: %q, want SIGXCPU (CPU time limit (1s))", exit)
 		}
-		if exit.CPU < 900*time.Millisecond {
+		// The limit counts the exact run time; the reported user and system times are
+		// sampled and split by ticks, and on a loaded machine come out a little lower.
+		if exit.CPU < 500*time.Millisecond || exit.CPU > 3*time.Second {
 			t.Errorf("CPU = %s, want about 1 s", exit.CPU)
 		}
 	})
