@@ -245,13 +245,18 @@ func (t *tValue) Attr(name string) (starlark.Value, error) {
 	return nil, nil
 }
 
-// check(id, cond, got = None, want = None, msg = "") records a declared check's outcome.
+// check(id, cond, got = None, want = None, msg = "", hint = None) records a declared
+// check's outcome; a failed check keeps its hint for the student.
 func (t *tValue) check(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var id string
 	var cond starlark.Value
-	var got, want starlark.Value = nil, nil
+	var got, want, hintArg starlark.Value = nil, nil, starlark.None
 	msg := ""
-	if err := starlark.UnpackArgs("check", args, kwargs, "id", &id, "cond", &cond, "got?", &got, "want?", &want, "msg?", &msg); err != nil {
+	if err := starlark.UnpackArgs("check", args, kwargs, "id", &id, "cond", &cond, "got?", &got, "want?", &want, "msg?", &msg, "hint?", &hintArg); err != nil {
+		return nil, err
+	}
+	hints, err := hintDict(hintArg)
+	if err != nil {
 		return nil, err
 	}
 	r := t.r
@@ -277,10 +282,60 @@ func (t *tValue) check(th *starlark.Thread, b *starlark.Builtin, args starlark.T
 			parts = append(parts, "the condition was false")
 		}
 		c.Message = strings.Join(parts, ": ")
+		c.Hints = transcript.MakeHints(hints)
 	}
 	c.Passed = passed && (!c.Reached || c.Passed)
 	c.Reached = true
 	return starlark.Bool(passed), nil
+}
+
+// hintDict reads check's hint: None, a str (English), or a dict of language codes to
+// strs, {"en": "bound to 127.0.0.1 only?", "zh": "只绑定了 127.0.0.1？"}. Empty hints are
+// dropped; nil means none.
+func hintDict(v starlark.Value) (map[string]string, error) {
+	const want = `give a str (English) or a dict of language codes to strs, such as {"en": "bound to 127.0.0.1 only?", "zh": "..."}`
+	switch v := v.(type) {
+	case starlark.NoneType:
+		return nil, nil
+	case starlark.String:
+		if v == "" {
+			return nil, nil
+		}
+		return map[string]string{transcript.DefaultLang: string(v)}, nil
+	case *starlark.Dict:
+		out := map[string]string{}
+		for _, kv := range v.Items() {
+			lang, ok := kv[0].(starlark.String)
+			if !ok || !isLang(string(lang)) {
+				return nil, fmt.Errorf("check: hint: %s is not a language code such as \"en\" or \"zh\": %s", repr(kv[0]), want)
+			}
+			text, ok := kv[1].(starlark.String)
+			if !ok {
+				return nil, fmt.Errorf("check: hint[%s] is %s, not str: %s", repr(lang), kv[1].Type(), want)
+			}
+			if text != "" {
+				out[string(lang)] = string(text)
+			}
+		}
+		if len(out) == 0 {
+			return nil, nil
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("check: hint is %s: %s", v.Type(), want)
+}
+
+// isLang reports whether s looks like a language code: "en", "zh", "zh-TW".
+func isLang(s string) bool {
+	if len(s) < 2 || len(s) > 16 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // repr shows a value as Python would: bytes as b'...', strings in single quotes, and so

@@ -44,6 +44,9 @@ type TextOptions struct {
 	Color bool
 	// Width is the total line width to aim for; 0 means DefaultWidth.
 	Width int
+	// Lang is the language of the checks' hints ("en", "zh"); "" means "en". A check
+	// without a hint in Lang shows its English one.
+	Lang string
 }
 
 // Text renders a run as it happens, as lines of text: a header, one line per transcript
@@ -52,6 +55,7 @@ type TextOptions struct {
 type Text struct {
 	color bool
 	width int
+	lang  string
 
 	mu        sync.Mutex // guards the fields below and writes to w
 	w         io.Writer
@@ -67,7 +71,11 @@ func NewText(w io.Writer, opts TextOptions) *Text {
 	if width <= 0 {
 		width = DefaultWidth
 	}
-	return &Text{color: opts.Color, width: width, w: w, roles: map[string]int{}}
+	lang := opts.Lang
+	if lang == "" {
+		lang = transcript.DefaultLang
+	}
+	return &Text{color: opts.Color, width: width, lang: lang, w: w, roles: map[string]int{}}
 }
 
 // Err returns the first error writing to the output, if any.
@@ -266,7 +274,8 @@ func (t *Text) End(res *transcript.Result) {
 
 // Checks prints the checks table: id, points (earned/max), PASS or FAIL, and a message
 // (the description of a passed check, the failure's message, or "not reached: " and the
-// error that stopped the lab); then a total line.
+// error that stopped the lab), with a failed check's hint, in the Text's language, on the
+// lines below it ("hint: ..."); then a total line.
 func (t *Text) Checks(checks []transcript.Check) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -294,6 +303,9 @@ func (t *Text) Checks(checks []transcript.Check) {
 		lines := wrap(checkMessage(c), msgWidth)
 		row := fmt.Sprintf("  %s  %s  %s  %s", pad(c.ID, idw), pad(score(c), ptw), t.paint(code, pad(res, len("result"))), lines[0])
 		b.WriteString(strings.TrimRight(row, " ") + "\n")
+		if hint := c.Hint(t.lang); !c.Passed && hint != "" {
+			lines = append(lines, wrap("hint: "+hint, msgWidth)...)
+		}
 		for _, l := range lines[1:] {
 			b.WriteString(strings.Repeat(" ", runes(lead)) + l + "\n")
 		}

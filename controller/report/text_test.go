@@ -355,3 +355,53 @@ func diff(want, got string) string {
 	}
 	return out.String()
 }
+
+// TestChecksHints: a failed check's hint shows on the line below its message, in the
+// report's language, in English when the hint has none in that language, and wrapped
+// under the message column; a passed check shows none.
+func TestChecksHints(t *testing.T) {
+	checks := []transcript.Check{
+		{ID: "starts", Description: "the server listens", MaxPoints: 1, Passed: true, Reached: true,
+			Hints: transcript.MakeHints(map[string]string{"en": "never shown"})},
+		{ID: "other-host", Description: "answers another host", MaxPoints: 1, Reached: true,
+			Message: "connect to 127.5.0.2:8080 from client: ECONNREFUSED",
+			Hints:   transcript.MakeHints(map[string]string{"en": "bound to 127.0.0.1 only?", "zh": "只绑定了 127.0.0.1？"})},
+		{ID: "no-spin", Description: "idle after clients leave", MaxPoints: 1, Reached: true,
+			Message: "0.98 CPU-s per wall-s", Hints: transcript.MakeHints(map[string]string{"en": "no EOF check: it spins after a client leaves, " +
+				"because recv returns b'' at once, every time, and the loop never ends"})},
+		{ID: "plain", Description: "no hint", MaxPoints: 1, Reached: true, Message: "got 1, want 2"},
+	}
+	for _, tc := range []struct {
+		lang string
+		want string
+	}{
+		{"", `
+  check       points  result  message
+  starts      1/1     PASS    the server listens
+  other-host  0/1     FAIL    connect to 127.5.0.2:8080 from client: ECONNREFUSED
+                              hint: bound to 127.0.0.1 only?
+  no-spin     0/1     FAIL    0.98 CPU-s per wall-s
+                              hint: no EOF check: it spins after a client leaves, because recv
+                              returns b'' at once, every time, and the loop never ends
+  plain       0/1     FAIL    got 1, want 2
+total: 1/4 checks passed, 1/4 points
+`},
+		{"zh", `
+  check       points  result  message
+  starts      1/1     PASS    the server listens
+  other-host  0/1     FAIL    connect to 127.5.0.2:8080 from client: ECONNREFUSED
+                              hint: 只绑定了 127.0.0.1？
+  no-spin     0/1     FAIL    0.98 CPU-s per wall-s
+                              hint: no EOF check: it spins after a client leaves, because recv
+                              returns b'' at once, every time, and the loop never ends
+  plain       0/1     FAIL    got 1, want 2
+total: 1/4 checks passed, 1/4 points
+`},
+	} {
+		var b bytes.Buffer
+		NewText(&b, TextOptions{Lang: tc.lang}).Checks(checks)
+		if got := b.String(); got != tc.want {
+			t.Errorf("Lang %q: checks table\n%s\nwant\n%s", tc.lang, got, tc.want)
+		}
+	}
+}

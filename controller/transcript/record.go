@@ -118,7 +118,7 @@ func (r *Result) Proto() *socklabv1.RunResult {
 	}
 	for _, c := range r.Checks {
 		out.Checks = append(out.Checks, &socklabv1.CheckResult{Id: c.ID, Description: c.Description, MaxPoints: int32(c.MaxPoints),
-			Passed: c.Passed, Reached: c.Reached, Message: c.Message, Pos: c.Pos})
+			Passed: c.Passed, Reached: c.Reached, Message: c.Message, Pos: c.Pos, Hints: c.Hints.Map()})
 	}
 	return out
 }
@@ -138,10 +138,10 @@ func ResultOf(p *socklabv1.RunResult) *Result {
 	}
 	for _, c := range p.GetChecks() {
 		check := Check{ID: c.GetId(), Description: c.GetDescription(), MaxPoints: int(c.GetMaxPoints()),
-			Passed: c.GetPassed(), Reached: c.GetReached(), Message: c.GetMessage(), Pos: c.GetPos()}
+			Passed: c.GetPassed(), Reached: c.GetReached(), Message: c.GetMessage(), Pos: c.GetPos(), Hints: MakeHints(c.GetHints())}
 		r.Checks = append(r.Checks, check)
 		decl := check
-		decl.Passed, decl.Reached, decl.Message, decl.Pos = false, false, "", ""
+		decl.Passed, decl.Reached, decl.Message, decl.Pos, decl.Hints = false, false, "", "", Hints{}
 		r.Header.Checks = append(r.Header.Checks, decl)
 	}
 	return r
@@ -203,6 +203,9 @@ type CheckFile struct {
 	MaxPoints int `json:"max_points"`
 	// Message explains a failure ("" when it passed).
 	Message string `json:"message"`
+	// Hints are what a failed check tells the student, by language code ("en", "zh");
+	// left out when there are none.
+	Hints map[string]string `json:"hints,omitempty"`
 }
 
 // File returns the run as result.json holds it.
@@ -220,7 +223,8 @@ func (r *Result) File() ResultFile {
 	}
 	f.Score, f.MaxScore = r.Score()
 	for _, c := range r.Checks {
-		f.Checks = append(f.Checks, CheckFile{ID: c.ID, Passed: c.Passed, Points: c.Points(), MaxPoints: c.MaxPoints, Message: c.Message})
+		f.Checks = append(f.Checks, CheckFile{ID: c.ID, Passed: c.Passed, Points: c.Points(), MaxPoints: c.MaxPoints, Message: c.Message,
+			Hints: c.Hints.Map()})
 	}
 	return f
 }
@@ -239,7 +243,7 @@ func ResultOfFile(f ResultFile) *Result {
 	sort.Slice(r.Header.Hosts, func(i, j int) bool { return hostLess(r.Header.Hosts[i], r.Header.Hosts[j]) })
 	for _, c := range f.Checks {
 		r.Checks = append(r.Checks, Check{ID: c.ID, MaxPoints: c.MaxPoints, Passed: c.Passed, Message: c.Message,
-			Reached: c.Passed || !strings.HasPrefix(c.Message, "not reached")})
+			Reached: c.Passed || !strings.HasPrefix(c.Message, "not reached"), Hints: MakeHints(c.Hints)})
 		r.Header.Checks = append(r.Header.Checks, Check{ID: c.ID, MaxPoints: c.MaxPoints})
 	}
 	return r

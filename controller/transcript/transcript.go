@@ -4,6 +4,8 @@
 package transcript
 
 import (
+	"encoding/json"
+	"fmt"
 	"sort"
 	"time"
 
@@ -191,7 +193,67 @@ type Check struct {
 	Message string
 	// Pos is the lab's file:line where the check was evaluated.
 	Pos string
+	// Hints are what a failed check tells the student, by language code ("en", "zh");
+	// none for a passed check and for a check the lab gave no hint.
+	Hints Hints
 }
+
+// DefaultLang is the language of a hint given as a plain string, and the one shown when a
+// check has no hint in the language asked for.
+const DefaultLang = "en"
+
+// Hint returns the check's hint in lang, else in DefaultLang, else "".
+func (c Check) Hint(lang string) string {
+	if h, ok := c.Hints.Get(lang); ok {
+		return h
+	}
+	h, _ := c.Hints.Get(DefaultLang)
+	return h
+}
+
+// Hints are a check's hints for the student, by language code. The zero value holds
+// none. Two Hints are equal (==) when they hold the same hints, so that a Check stays
+// comparable.
+type Hints struct {
+	enc string // the hints as JSON, keys sorted; "" for none
+}
+
+// MakeHints returns hints holding m's non-empty hints.
+func MakeHints(m map[string]string) Hints {
+	keep := map[string]string{}
+	for k, v := range m {
+		if v != "" {
+			keep[k] = v
+		}
+	}
+	if len(keep) == 0 {
+		return Hints{}
+	}
+	b, _ := json.Marshal(keep) // a map of strings always marshals, keys sorted
+	return Hints{enc: string(b)}
+}
+
+// Map returns the hints as a map of language codes to hints; nil when there are none.
+func (h Hints) Map() map[string]string {
+	if h.enc == "" {
+		return nil
+	}
+	var m map[string]string
+	_ = json.Unmarshal([]byte(h.enc), &m) // MakeHints wrote it
+	return m
+}
+
+// Get returns the hint in lang, and whether there is one.
+func (h Hints) Get(lang string) (string, bool) {
+	v, ok := h.Map()[lang]
+	return v, ok
+}
+
+// IsZero reports whether there are no hints.
+func (h Hints) IsZero() bool { return h.enc == "" }
+
+// String shows the hints as a map does.
+func (h Hints) String() string { return fmt.Sprint(h.Map()) }
 
 // Points returns the points the check earned.
 func (c Check) Points() int {

@@ -1,6 +1,8 @@
 package transcript
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,5 +85,41 @@ func TestMergeEOFAfterClose(t *testing.T) {
 	got := Merge(entries)
 	if got[0].Event.GetOp() != "close" || got[1].Event.GetOp() != "recv" {
 		t.Errorf("Merge = %s, %s; want the close before the recv that saw it", got[0].Event.GetOp(), got[1].Event.GetOp())
+	}
+}
+
+// TestHintsRecorded: a failed check's hints survive the stored form (RunResult) and
+// result.json, where a check without hints has no "hints" key at all.
+func TestHintsRecorded(t *testing.T) {
+	res := &Result{Header: Header{RunID: "run-1", Lab: "l"}, ExitCode: ExitFailed, Checks: []Check{
+		{ID: "a", MaxPoints: 1, Passed: true, Reached: true},
+		{ID: "b", MaxPoints: 1, Reached: true, Message: "got b'hello', want b'HELLO'",
+			Hints: MakeHints(map[string]string{"en": "lowercased?", "zh": "转成小写了？"})},
+	}}
+	back := ResultOf(res.Proto())
+	if got := back.Checks[1].Hints.Map(); len(got) != 2 || got["zh"] != "转成小写了？" || !back.Checks[0].Hints.IsZero() {
+		t.Errorf("through RunResult: hints %v and %v", back.Checks[0].Hints, got)
+	}
+	if back.Checks[1] != res.Checks[1] {
+		t.Errorf("read back as %+v, want %+v", back.Checks[1], res.Checks[1])
+	}
+	if !back.Header.Checks[1].Hints.IsZero() {
+		t.Errorf("the declared check carries hints %v", back.Header.Checks[1].Hints)
+	}
+	b, err := json.Marshal(res.File())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"checks":[{"id":"a","passed":true,"points":1,"max_points":1,"message":""},` +
+		`{"id":"b","passed":false,"points":0,"max_points":1,"message":"got b'hello', want b'HELLO'","hints":{"en":"lowercased?","zh":"转成小写了？"}}]`
+	if !strings.Contains(string(b), want) {
+		t.Errorf("result.json = %s\nwant it to hold %s", b, want)
+	}
+	var f ResultFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	if got := ResultOfFile(f).Checks[1].Hint("zh"); got != "转成小写了？" {
+		t.Errorf("read back from result.json: zh hint %q", got)
 	}
 }

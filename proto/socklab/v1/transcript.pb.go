@@ -647,7 +647,10 @@ type CheckResult struct {
 	// message explains a failure: got versus want, or the error that stopped the lab first.
 	Message string `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
 	// pos is the lab's file:line where the check was evaluated.
-	Pos           string `protobuf:"bytes,7,opt,name=pos,proto3" json:"pos,omitempty"`
+	Pos string `protobuf:"bytes,7,opt,name=pos,proto3" json:"pos,omitempty"`
+	// hints are what a failed check tells the student, by language code ("en", "zh"): the
+	// likely cause in words a student understands. A passed check has none.
+	Hints         map[string]string `protobuf:"bytes,8,rep,name=hints,proto3" json:"hints,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -731,6 +734,13 @@ func (x *CheckResult) GetPos() string {
 	return ""
 }
 
+func (x *CheckResult) GetHints() map[string]string {
+	if x != nil {
+		return x.Hints
+	}
+	return nil
+}
+
 var File_socklab_v1_transcript_proto protoreflect.FileDescriptor
 
 const file_socklab_v1_transcript_proto_rawDesc = "" +
@@ -788,7 +798,7 @@ const file_socklab_v1_transcript_proto_rawDesc = "" +
 	" \x01(\tR\x05error\x1aQ\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
-	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01\"\xbc\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01\"\xb0\x02\n" +
 	"\vCheckResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1d\n" +
@@ -797,7 +807,12 @@ const file_socklab_v1_transcript_proto_rawDesc = "" +
 	"\x06passed\x18\x04 \x01(\bR\x06passed\x12\x18\n" +
 	"\areached\x18\x05 \x01(\bR\areached\x12\x18\n" +
 	"\amessage\x18\x06 \x01(\tR\amessage\x12\x10\n" +
-	"\x03pos\x18\a \x01(\tR\x03pos*\xa4\x01\n" +
+	"\x03pos\x18\a \x01(\tR\x03pos\x128\n" +
+	"\x05hints\x18\b \x03(\v2\".socklab.v1.CheckResult.HintsEntryR\x05hints\x1a8\n" +
+	"\n" +
+	"HintsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xa4\x01\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14EVENT_KIND_OPERATION\x10\x01\x12\x19\n" +
@@ -819,7 +834,7 @@ func file_socklab_v1_transcript_proto_rawDescGZIP() []byte {
 }
 
 var file_socklab_v1_transcript_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_socklab_v1_transcript_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_socklab_v1_transcript_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_socklab_v1_transcript_proto_goTypes = []any{
 	(EventKind)(0),         // 0: socklab.v1.EventKind
 	(*SocketError)(nil),    // 1: socklab.v1.SocketError
@@ -829,27 +844,29 @@ var file_socklab_v1_transcript_proto_goTypes = []any{
 	(*RunResult)(nil),      // 5: socklab.v1.RunResult
 	(*CheckResult)(nil),    // 6: socklab.v1.CheckResult
 	nil,                    // 7: socklab.v1.RunResult.ParamsEntry
-	(*Operation)(nil),      // 8: socklab.v1.Operation
-	(*Result)(nil),         // 9: socklab.v1.Result
-	(*Address)(nil),        // 10: socklab.v1.Address
-	(*structpb.Value)(nil), // 11: google.protobuf.Value
+	nil,                    // 8: socklab.v1.CheckResult.HintsEntry
+	(*Operation)(nil),      // 9: socklab.v1.Operation
+	(*Result)(nil),         // 10: socklab.v1.Result
+	(*Address)(nil),        // 11: socklab.v1.Address
+	(*structpb.Value)(nil), // 12: google.protobuf.Value
 }
 var file_socklab_v1_transcript_proto_depIdxs = []int32{
 	0,  // 0: socklab.v1.Event.kind:type_name -> socklab.v1.EventKind
-	8,  // 1: socklab.v1.Event.operation:type_name -> socklab.v1.Operation
-	9,  // 2: socklab.v1.Event.result:type_name -> socklab.v1.Result
+	9,  // 1: socklab.v1.Event.operation:type_name -> socklab.v1.Operation
+	10, // 2: socklab.v1.Event.result:type_name -> socklab.v1.Result
 	1,  // 3: socklab.v1.Event.error:type_name -> socklab.v1.SocketError
-	10, // 4: socklab.v1.Event.local:type_name -> socklab.v1.Address
-	10, // 5: socklab.v1.Event.peer:type_name -> socklab.v1.Address
+	11, // 4: socklab.v1.Event.local:type_name -> socklab.v1.Address
+	11, // 5: socklab.v1.Event.peer:type_name -> socklab.v1.Address
 	3,  // 6: socklab.v1.RunResult.hosts:type_name -> socklab.v1.HostBinding
 	7,  // 7: socklab.v1.RunResult.params:type_name -> socklab.v1.RunResult.ParamsEntry
 	6,  // 8: socklab.v1.RunResult.checks:type_name -> socklab.v1.CheckResult
-	11, // 9: socklab.v1.RunResult.ParamsEntry.value:type_name -> google.protobuf.Value
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	8,  // 9: socklab.v1.CheckResult.hints:type_name -> socklab.v1.CheckResult.HintsEntry
+	12, // 10: socklab.v1.RunResult.ParamsEntry.value:type_name -> google.protobuf.Value
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_socklab_v1_transcript_proto_init() }
@@ -864,7 +881,7 @@ func file_socklab_v1_transcript_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_socklab_v1_transcript_proto_rawDesc), len(file_socklab_v1_transcript_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
