@@ -58,8 +58,13 @@ type Lab struct {
 	// File is the lab's file name as errors show it.
 	File string
 	// FilesDir is the directory t.files reads a run's files from (socklab run --files);
-	// "" means the lab file's own directory, through the lab's Sources.
+	// "" means the lab's Reference directory, else the lab file's own directory, through
+	// the lab's Sources.
 	FilesDir string
+	// Reference is the directory, relative to the lab file, of the lab's own solution
+	// (lab(reference = ...)): what t.files reads when the run gives no files directory, so
+	// that a grading lab run on its own shows its reference passing. "" for none.
+	Reference string
 
 	main    *starlark.Function
 	sources Sources
@@ -145,7 +150,7 @@ func Load(src Sources, name string) (*Lab, error) {
 		return nil, &Error{Pos: shown, Msg: `the lab does not declare itself: call lab(name = ..., summary = ..., hosts = [...]) at the top level`}
 	}
 	l.Name, l.Summary, l.Hosts, l.Params, l.Checks = decl.name, decl.summary, decl.hosts, decl.params, decl.checks
-	l.Topologies = decl.topos
+	l.Topologies, l.Reference = decl.topos, decl.ref
 	if decl.watchdog > 0 {
 		l.Watchdog = decl.watchdog
 	}
@@ -174,6 +179,7 @@ type declaration struct {
 	checks   []CheckDef
 	watchdog time.Duration
 	topos    []string
+	ref      string
 }
 
 const declKey = "socklab.lab"
@@ -194,11 +200,16 @@ func labBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		checks                       = &starlark.Dict{}
 		watchdog      starlark.Value = starlark.None
 		topos         *starlark.List
+		ref           string
 	)
 	if err := starlark.UnpackArgs("lab", args, kwargs, "name", &name, "summary", &summary, "hosts", &hosts,
-		"params?", &params, "checks?", &checks, "watchdog?", &watchdog, "topologies?", &topos); err != nil {
+		"params?", &params, "checks?", &checks, "watchdog?", &watchdog, "topologies?", &topos, "reference?", &ref); err != nil {
 		return nil, err
 	}
+	if ref != "" && (!fs.ValidPath(ref) || ref == ".") {
+		return nil, fmt.Errorf("lab: reference %q is not a directory relative to the lab file (no leading /, no ..)", ref)
+	}
+	decl.ref = ref
 	if topos != nil {
 		for i := range topos.Len() {
 			s, ok := starlark.AsString(topos.Index(i))

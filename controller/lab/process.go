@@ -503,11 +503,18 @@ func (p *processValue) waitPort(th *starlark.Thread, name, proto string, args st
 	return socketRows(res.GetSockets()), nil
 }
 
-// files(*names) reads the named files of the run's files directory and returns them as
-// a dict {basename: bytes}, for host.spawn(files = ...).
+// files(*names, missing_ok = False) reads the named files of the run's files directory
+// and returns them as a dict {basename: bytes}, for host.spawn(files = ...); with
+// missing_ok, a missing file is left out instead of stopping the lab.
 func (t *tValue) files(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if len(kwargs) > 0 {
-		return nil, fmt.Errorf("files: takes file names only, no keywords")
+	missingOK := false
+	for _, kv := range kwargs {
+		k, _ := starlark.AsString(kv[0])
+		v, ok := kv[1].(starlark.Bool)
+		if k != "missing_ok" || !ok {
+			return nil, fmt.Errorf("files: takes file names and missing_ok = True or False only")
+		}
+		missingOK = bool(v)
 	}
 	d := starlark.NewDict(len(args))
 	from := map[string]string{}
@@ -517,6 +524,9 @@ func (t *tValue) files(th *starlark.Thread, b *starlark.Builtin, args starlark.T
 			return nil, fmt.Errorf("files: a file name must be a string, not %s", a.Type())
 		}
 		data, err := t.r.lab.readFile(name)
+		if missingOK && errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("files: %w", err)
 		}
@@ -533,7 +543,9 @@ func (t *tValue) files(th *starlark.Thread, b *starlark.Builtin, args starlark.T
 }
 
 // readFile reads a file for t.files: name is relative to FilesDir when it is set, else to
-// the lab file's own directory (for a built-in lab, the embedded labs).
+// the lab's reference directory when it declares one, else to the lab file's own
+// directory (for a built-in lab, the embedded labs). A missing file's error wraps
+// fs.ErrNotExist.
 func (l *Lab) readFile(name string) ([]byte, error) {
 	if !fs.ValidPath(name) || name == "." {
 		return nil, fmt.Errorf("%q is not a relative file name (no leading /, no ..)", name)
@@ -541,13 +553,24 @@ func (l *Lab) readFile(name string) ([]byte, error) {
 	if l.FilesDir != "" {
 		b, err := fs.ReadFile(os.DirFS(l.FilesDir), name)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no file %s", filepath.Join(l.FilesDir, name))
+			return nil, missingFile("no file " + filepath.Join(l.FilesDir, name))
 		}
 		return b, err
 	}
+	where := "the lab's own directory"
+	if l.Reference != "" {
+		name, where = path.Join(l.Reference, name), "the lab's reference directory, "+l.Reference
+	}
 	b, shown, err := l.sources.Read(l.File, name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no file %s (file names are relative to the lab's own directory)", shown)
+		return nil, missingFile(fmt.Sprintf("no file %s (file names are relative to %s)", shown, where))
 	}
 	return b, err
 }
+
+// missingFile is a file t.files did not find: its message names it, and it is an
+// fs.ErrNotExist.
+type missingFile string
+
+func (e missingFile) Error() string        { return string(e) }
+func (e missingFile) Is(target error) bool { return target == fs.ErrNotExist }

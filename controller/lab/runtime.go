@@ -239,6 +239,8 @@ func (t *tValue) Attr(name string) (starlark.Value, error) {
 		return starlark.NewBuiltin("go", t.goBuiltin), nil
 	case "raises":
 		return starlark.NewBuiltin("raises", t.raises), nil
+	case "catch":
+		return starlark.NewBuiltin("catch", t.catch), nil
 	case "files":
 		return starlark.NewBuiltin("files", t.files), nil
 	}
@@ -434,6 +436,28 @@ func (t *tValue) raises(th *starlark.Thread, b *starlark.Builtin, args starlark.
 		return se.value(), nil
 	case errors.As(err, &se):
 		return nil, &ExpectError{Msg: fmt.Sprintf("expected %s, but %s raised %s", want, fn.Name(), se.Error())}
+	}
+	return nil, err
+}
+
+// catch(fn, *args, **kwargs) calls fn and returns (value, None), or (None, error) when
+// fn raised a socket error (a process wait's timeout and a process that ended first
+// included): Python's try/except OSError as an expression. Other errors pass through.
+func (t *tValue) catch(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if len(args) < 1 {
+		return nil, fmt.Errorf("catch: want catch(fn, *args): got no function")
+	}
+	fn, ok := args[0].(starlark.Callable)
+	if !ok {
+		return nil, fmt.Errorf("catch: %s is not callable", args[0].Type())
+	}
+	v, err := starlark.Call(th, fn, args[1:], kwargs)
+	var se *SocketError
+	switch {
+	case err == nil:
+		return starlark.Tuple{v, starlark.None}, nil
+	case errors.As(err, &se):
+		return starlark.Tuple{starlark.None, se.value()}, nil
 	}
 	return nil, err
 }

@@ -231,8 +231,17 @@ func (h *hostValue) perform(th *starlark.Thread, handle uint32, where string, op
 		// first, or by the agent first (its copy of the deadline, DeadlineExceeded).
 		if err != nil && r.ctx.Err() == nil && (errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, errdefs.ErrDeadlineExceeded)) {
 			err = &WatchdogError{Op: name, Where: where, Waited: wd.String()}
+			if wdName == "timeout" && wdArg != nil && wdArg != starlark.None {
+				// A wait's own timeout expired: an outcome of the program under test, raised
+				// as Python's Popen.wait(timeout) raises TimeoutExpired, for t.catch.
+				err = &SocketError{Name: "timeout", Message: "timed out after " + wd.String(), Call: name + " on " + where}
+			}
 		}
 	})
+	var timedOut *SocketError
+	if errors.As(err, &timedOut) {
+		return nil, err
+	}
 	if err != nil {
 		var we *WatchdogError
 		var le *Error
