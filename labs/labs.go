@@ -1,6 +1,7 @@
 // Package labs holds socklab's built-in labs, embedded in the binary: one .star file per
-// lab, shared helpers under lib/ that labs load(), and under programs/ the tutorial's
-// programs that labs run as processes (t.files("programs/tcp_server.py")).
+// lab, shared helpers under lib/ that labs load(), under programs/ the tutorial's
+// programs that labs run as processes (t.files("programs/tcp_server.py")), and under
+// reference/LAB/ the solutions a grading lab grades when a run gives no --files.
 package labs
 
 import (
@@ -12,7 +13,7 @@ import (
 	"github.com/socklab/socklab/controller/lab"
 )
 
-//go:embed *.star lib/*.star programs/*.py programs/*.star
+//go:embed *.star lib/*.star programs/*.py programs/*.star reference/*/*
 var files embed.FS
 
 // FS returns the built-in labs' files.

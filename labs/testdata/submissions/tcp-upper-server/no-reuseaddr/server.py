@@ -1,0 +1,29 @@
+# A thread per client, but no SO_REUSEADDR: a restart while the old port is in
+# TIME_WAIT fails with EADDRINUSE (fails restart).
+import os
+import socket
+import sys
+import threading
+
+HOST = os.environ.get("SOCKLAB_HOST_IP", "127.0.0.1")
+PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 8080
+
+
+def handle(conn):
+    while True:
+        data = conn.recv(1024)
+        if not data:
+            break
+        conn.sendall(data.upper())
+    conn.close()
+
+
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind((HOST, PORT))
+s.listen(5)
+while True:
+    conn, addr = s.accept()
+    print("connected by", addr)
+    t = threading.Thread(target=handle, args=(conn,))
+    t.daemon = True
+    t.start()
