@@ -217,7 +217,9 @@ func prepare(cfg initConfig) error {
 		}
 	}
 	if cfg.GID >= 0 {
-		if err := unix.Setgroups(nil); err != nil {
+		// syscall's, not x/sys/unix's: it changes every thread of the init, so the program,
+		// forked from any of them, keeps none of root's groups.
+		if err := syscall.Setgroups(nil); err != nil {
 			return fmt.Errorf("drop groups: %w", err)
 		}
 		if err := unix.Setresgid(cfg.GID, cfg.GID, cfg.GID); err != nil {

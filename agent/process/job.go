@@ -388,7 +388,7 @@ func launchInit() (_ *initProc, err error) {
 // process wants, or back to SCHED_OTHER. Only root may move a process back, so without
 // root a spare init runs at the usual priority.
 func (p *initProc) idle(on bool) {
-	if !privileged() {
+	if !privileged() || !canRenice() {
 		return
 	}
 	policy := uint32(unix.SCHED_NORMAL)
@@ -396,6 +396,22 @@ func (p *initProc) idle(on bool) {
 		policy = unix.SCHED_IDLE
 	}
 	setPolicy(p.cmd.Process.Pid, policy)
+}
+
+// canRenice reports whether this process holds CAP_SYS_NICE, without which it could
+// move an init to SCHED_IDLE but never back (root in a container may lack it).
+func canRenice() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if hexCaps, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(hexCaps), 16, 64)
+			return err == nil && caps&(1<<unix.CAP_SYS_NICE) != 0
+		}
+	}
+	return false
 }
 
 // setPolicy sets the scheduling policy of every thread of pid.

@@ -118,6 +118,33 @@ func TestCleanEnvironment(t *testing.T) {
 	}
 }
 
+// TestCredentials: as root, a job's program runs as its own uid with its own gid and no
+// supplementary group (none of root's), whichever thread of the init forked it; its
+// scheduling policy is the usual one, though its init may have waited at idle priority.
+func TestCredentials(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("not root: jobs keep the agent's uid in a user namespace of their own")
+	}
+	for i := range 5 { // a launcher's spare and fresh inits alike
+		l := process.NewLauncher(nil)
+		t.Cleanup(l.Close)
+		for range 2 {
+			j, err := l.Start(process.Spec{Path: "/bin/sh", Argv: []string{"sh", "-c", "id -u; id -g; id -G; cut -d' ' -f41 /proc/self/stat"},
+				Dir: jobDir(t), Env: []string{"PATH=/usr/bin:/bin"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wait(t, j)
+			out, _ := j.Output(process.Stdout)
+			j.Close("done")
+			f := strings.Fields(string(out))
+			if len(f) != 4 || f[0] == "0" || f[1] == "0" || f[2] != f[1] || f[3] != "0" {
+				t.Fatalf("run %d: uid, gid, groups, policy = %q; want the job's own uid and gid, no other group, policy 0 (SCHED_OTHER)", i, out)
+			}
+		}
+	}
+}
+
 func TestStdin(t *testing.T) {
 	j := start(t, "exec cat", process.Limits{}, func(s *process.Spec) { s.Stdin = true })
 	if _, err := j.Write([]byte("hello\n")); err != nil {

@@ -566,7 +566,7 @@ func (s *Session) jobGroup() (*process.Group, error) {
 			g.Release()
 			return nil, fmt.Errorf("spawn: share the session's directory: %w", err)
 		}
-		if err := os.Chmod(s.dir, 0o2770); err != nil {
+		if err := os.Chmod(s.dir, 0o770|os.ModeSetgid); err != nil {
 			g.Release()
 			return nil, fmt.Errorf("spawn: share the session's directory: %w", err)
 		}
