@@ -11,23 +11,35 @@ import (
 func cleanCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "clean",
-		Short: "Remove what runs killed with SIGKILL left behind: network namespaces whose run is dead",
+		Short: "Remove what runs killed with SIGKILL left behind: namespaces, containers, networks",
 		Long: `Remove what runs that could not clean up after themselves (killed with SIGKILL, or
-crashed) left behind: the network namespaces of --topology netns runs. Each carries the
+crashed) left behind: the network namespaces of --topology netns runs, and the containers
+and networks of --topology docker runs (on the engine DOCKER_HOST names). Each carries the
 pid and start time of the process that made it; only those whose process is gone are
-removed, never a live run's. A run removes its own when it ends, and every netns run
-cleans what dead runs left before it starts, so this is rarely needed.`,
+removed, never a live run's. A run removes its own when it ends, and every run cleans
+what dead runs left before it starts, so this is rarely needed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
 			removed, err := topology.CleanNetns()
 			for _, r := range removed {
-				fmt.Fprintf(cmd.OutOrStdout(), "removed network namespace %s\n", r)
+				fmt.Fprintf(out, "removed network namespace %s\n", r)
 			}
 			if err != nil {
 				return exitError{code: exitInfra, msg: err.Error()}
 			}
-			if len(removed) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "nothing to clean")
+			gone, derr := topology.CleanDocker(cmd.Context())
+			for _, r := range gone {
+				fmt.Fprintf(out, "removed %s\n", r)
+			}
+			switch {
+			case derr != nil && !topology.NoEngine(derr):
+				return exitError{code: exitInfra, msg: derr.Error()}
+			case derr != nil:
+				fmt.Fprintf(out, "no docker engine to clean: %v\n", derr)
+			}
+			if len(removed)+len(gone) == 0 {
+				fmt.Fprintln(out, "nothing to clean")
 			}
 			return nil
 		},

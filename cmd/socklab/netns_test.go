@@ -121,3 +121,60 @@ func TestControllerNetns(t *testing.T) {
 		t.Errorf("on a local controller: exit %d, want 2 naming --topology netns\n%s%s", code, out, errOut)
 	}
 }
+
+// TestLabsOnDocker runs the labs CI runs on every topology that gives hosts a network
+// stack of their own on --topology docker, through the command line, and counts the
+// containers and networks of this test's runs before and after (none left).
+func TestLabsOnDocker(t *testing.T) {
+	execsBinary(t)
+	if out, code := dockerPing(); code != 0 {
+		t.Skipf("docker: no engine answers (%s); CI runs with the engine up", out)
+	}
+	if out, errOut, code := socklab(t, "image", "build"); code != 0 || !strings.HasPrefix(out, "socklab-agent:") {
+		t.Fatalf("socklab image build: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, lab := range []string{"tcp-simple", "udp-echo", "chat-relay", "same-port-two-hosts", "tutorial-programs"} {
+		t.Run(lab, func(t *testing.T) {
+			cmd := exec.Command(binary, "run", lab, "--topology", "docker", "--db", "none", "--color", "never")
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "passed") {
+				t.Fatalf("socklab run %s --topology docker: %v\n%s", lab, err, out)
+			}
+			owner := strconv.FormatInt(int64(cmd.Process.Pid), 36) + "-"
+			if left := dockerOwned(t, owner); len(left) > 0 {
+				t.Errorf("the run left %v", left)
+			}
+		})
+	}
+}
+
+// dockerPing asks the engine whether it answers, through the Docker CLI's environment.
+func dockerPing() (string, int) {
+	out, err := exec.Command(binary, "clean").CombinedOutput()
+	if err != nil || strings.Contains(string(out), "no docker engine") {
+		return strings.TrimSpace(string(out)), 1
+	}
+	return "", 0
+}
+
+// dockerOwned lists the containers and networks whose socklab.owner label starts with
+// owner (PID-, in base 36): what runs of that process made.
+func dockerOwned(t *testing.T, owner string) []string {
+	t.Helper()
+	var left []string
+	for _, args := range [][]string{
+		{"ps", "-a", "--filter", "label=socklab.owner", "--format", `{{.Label "socklab.owner"}} {{.Names}}`},
+		{"network", "ls", "--filter", "label=socklab.owner", "--format", `{{.Label "socklab.owner"}} {{.Name}}`},
+	} {
+		out, err := exec.Command("docker", args...).Output()
+		if err != nil {
+			t.Fatalf("docker %v: %v", args, err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if strings.HasPrefix(line, owner) {
+				left = append(left, line)
+			}
+		}
+	}
+	return left
+}

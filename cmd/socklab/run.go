@@ -51,7 +51,7 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	fl.StringVar(&f.controller, "controller", "", "run on a socklab controller at this address (its --token) instead of here")
 	fl.StringVar(&f.inventory, "inventory", "", "an inventory file of agents: hosts bind to the agent of the same name, else to the next free one")
 	fl.StringVar(&f.token, "token", "", "the agents' token with --agent (default $SOCKLAB_TOKEN)")
-	fl.StringVar(&f.topo, "topology", "local", "where the lab's hosts run: local (agents on loopback addresses of this machine), netns (a network namespace per host; root)")
+	fl.StringVar(&f.topo, "topology", "local", "where the lab's hosts run: local (agents on loopback addresses of this machine), netns (a network namespace per host), docker (a container per host, on the engine DOCKER_HOST names)")
 	fl.StringVar(&f.files, "files", "", "the directory t.files reads the programs a lab spawns from (default: the lab file's own directory)")
 	fl.StringVar(&f.db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db); \"none\" keeps no history")
 }
@@ -89,8 +89,10 @@ func (f runFlags) topology() (topology.Topology, error) {
 		own = topology.Local{Programs: policy.LocalPrograms}
 	case "netns":
 		own = topology.Netns{Programs: policy.LocalPrograms}
+	case "docker":
+		own = topology.Docker{Programs: policy.LocalPrograms}
 	default:
-		return nil, fmt.Errorf("--topology %q: use local or netns", f.topo)
+		return nil, fmt.Errorf("--topology %q: use local, netns or docker", f.topo)
 	}
 	return topology.Choose(explicit, inv, token, own), nil
 }

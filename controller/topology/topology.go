@@ -51,6 +51,9 @@ func (Local) Kind() string { return "local" }
 // Kind returns "netns".
 func (Netns) Kind() string { return "netns" }
 
+// Kind returns "docker".
+func (Docker) Kind() string { return "docker" }
+
 // Choose returns where a run's hosts go: with an inventory, its agents (a host named in
 // explicit binds to the agent given there, by name or HOST:PORT); else the agents named
 // in explicit, if any; else local, the agents started for the run (Local, Netns). token
