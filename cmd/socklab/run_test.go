@@ -42,7 +42,8 @@ func socklab(t *testing.T, args ...string) (stdout, stderr string, code int) {
 var (
 	timeRe  = regexp.MustCompile(`(?m)^  \d+\.\d{6}`)
 	hostRe  = regexp.MustCompile(`127\.\d+\.\d+\.(\d+)`)
-	netRe   = regexp.MustCompile(`\b10\.\d+\.\d+\.(\d+)`) // a netns run's 10.R.S.0/24
+	rowsRe  = regexp.MustCompile(`(?m)(-> \d+ row\(s\): )(.*)$`) // ss's answer
+	netRe   = regexp.MustCompile(`\b10\.\d+\.\d+\.(\d+)`)        // a netns run's 10.R.S.0/24
 	ephemRe = regexp.MustCompile(`\b(3[2-9]\d{3}|[4-6]\d{4})\b`)
 )
 
@@ -84,12 +85,21 @@ func normalize(s string) string {
 	s = timeRe.ReplaceAllString(s, "  T.TTTTTT")
 	s = hostRe.ReplaceAllString(s, "127.R.S.$1")
 	s = netRe.ReplaceAllString(s, "10.R.S.$1")
-	return ephemRe.ReplaceAllStringFunc(s, func(p string) string {
+	s = ephemRe.ReplaceAllStringFunc(s, func(p string) string {
 		if n, _ := strconv.Atoi(p); n >= 32768 && n <= 60999 {
 			return "EPHEM"
 		}
 		return p
 	})
+	// The kernel lists its sockets in its hash table's order, which varies with their
+	// ports: the rows of one answer, once normalized, are sorted.
+	s = rowsRe.ReplaceAllStringFunc(s, func(m string) string {
+		sub := rowsRe.FindStringSubmatch(m)
+		rows := strings.Split(sub[2], ", ")
+		slices.Sort(rows)
+		return sub[1] + strings.Join(rows, ", ")
+	})
+	return s
 }
 
 // TestGoldenTranscripts runs every built-in lab as a user would and compares what it
