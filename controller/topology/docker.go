@@ -365,6 +365,9 @@ func (d Docker) startContainer(ctx, mk context.Context, cli *client.Client, tag,
 			Resources: container.Resources{
 				Memory: dockerMemory, MemorySwap: dockerMemory, PidsLimit: &pids,
 			},
+			// Docker turns IPv6 off in a container; a lab host has ::1 on its loopback, as
+			// on every other topology (the run's network stays IPv4).
+			Sysctls: map[string]string{"net.ipv6.conf.lo.disable_ipv6": "0"},
 		},
 		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 			run: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: h.IP.String()}},

@@ -185,6 +185,9 @@ func gatherContext(ctx context.Context, bin, py string) (*imageContext, error) {
 	if err := addPython(ctx, files, py); err != nil {
 		return nil, err
 	}
+	if err := addTools(files); err != nil {
+		return nil, err
+	}
 	libs, missing, err := sharedLibraries(bin, "")
 	if err != nil {
 		return nil, fmt.Errorf("docker topology: socklab binary: %w", err)
@@ -214,6 +217,55 @@ func gatherContext(ctx context.Context, bin, py string) (*imageContext, error) {
 	}
 	ic.tag = imageRepo + ":" + sum[:12]
 	return ic, nil
+}
+
+// imageTools are the host's commands the image carries, for programs that run a shell
+// command (the tutorial's remote-command server runs "echo", "seq" and "printf" through
+// subprocess with shell = True) and for what tests start: a shell and harmless commands
+// that read and print, none that reaches the network or changes the system.
+var imageTools = []string{"sh", "echo", "printf", "seq", "cat", "ls", "head", "tail", "wc", "sleep", "true", "false", "id", "env", "grep", "cut", "tr"}
+
+// addTools adds the host's tools that exist (at /bin and /usr/bin, as the agent's
+// ProgramPath searches) and their shared libraries; a missing one is left out.
+func addTools(files *fileSet) error {
+	for _, name := range imageTools {
+		var path string
+		for _, dir := range []string{"/usr/bin", "/bin"} {
+			if st, err := os.Stat(filepath.Join(dir, name)); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+				path = filepath.Join(dir, name)
+				break
+			}
+		}
+		if path == "" {
+			continue
+		}
+		real, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			continue
+		}
+		libs, missing, err := sharedLibraries(real, "")
+		if err != nil || len(missing) > 0 {
+			continue // not a program this image's loader could run
+		}
+		if !files.has(real) {
+			if err := files.file(layerBase, real, real); err != nil {
+				return err
+			}
+		}
+		for _, alias := range []string{"/bin/" + name, "/usr/bin/" + name} {
+			if alias != real && !files.has(alias) {
+				files.symlink(layerBase, alias, real)
+			}
+		}
+		for _, l := range libs {
+			if !files.has(l) {
+				if err := files.file(layerBase, l, l); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // pythonLayout is what the interpreter says of itself.
