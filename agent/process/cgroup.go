@@ -61,7 +61,7 @@ func joinCgroups(pid int, lim Limits) (dirs []string, err error) {
 
 // cgroupDir returns the directory of this process's own cgroup of controller (v1).
 func cgroupDir(controller string) (string, error) {
-	mount, err := cgroupMount(controller)
+	mount, root, err := cgroupMount(controller)
 	if err != nil {
 		return "", err
 	}
@@ -78,18 +78,25 @@ func cgroupDir(controller string) (string, error) {
 		}
 		for _, c := range strings.Split(parts[1], ",") {
 			if c == controller {
-				return filepath.Join(mount, parts[2]), nil
+				// The mount shows the hierarchy from root on (a container's own cgroup,
+				// /docker/ID): this process's path is below it.
+				rel, err := filepath.Rel(root, parts[2])
+				if err != nil || strings.HasPrefix(rel, "..") {
+					return "", fmt.Errorf("this process's %s cgroup %s is outside the mounted %s", controller, parts[2], root)
+				}
+				return filepath.Join(mount, rel), nil
 			}
 		}
 	}
 	return "", fmt.Errorf("this process is in no %s cgroup", controller)
 }
 
-// cgroupMount returns where the v1 hierarchy of controller is mounted.
-func cgroupMount(controller string) (string, error) {
+// cgroupMount returns where the v1 hierarchy of controller is mounted, and the
+// hierarchy's directory the mount shows ("/" on a host).
+func cgroupMount(controller string) (mount, root string, err error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -105,11 +112,11 @@ func cgroupMount(controller string) (string, error) {
 		}
 		for _, o := range strings.Split(qf[2], ",") {
 			if o == controller {
-				return pf[4], nil
+				return pf[4], pf[3], nil
 			}
 		}
 	}
-	return "", fmt.Errorf("no cgroup v1 %s hierarchy is mounted", controller)
+	return "", "", fmt.Errorf("no cgroup v1 %s hierarchy is mounted", controller)
 }
 
 // removeCgroups removes a finished job's cgroups, giving the kernel a moment to let
