@@ -178,3 +178,71 @@ func dockerOwned(t *testing.T, owner string) []string {
 	}
 	return left
 }
+
+// TestDockerCleanup: a docker run killed with SIGKILL leaves its containers and network;
+// two docker runs in parallel, while a third process cleans again and again, pass
+// untouched; after, nothing of the three runs is left.
+func TestDockerCleanup(t *testing.T) {
+	execsBinary(t)
+	if out, code := dockerPing(); code != 0 {
+		t.Skipf("docker: no engine answers (%s); CI runs with the engine up", out)
+	}
+	killed := exec.Command(binary, "run", "tcp-loop", "--topology", "docker", "--pace", "1s", "--db", "none")
+	if err := killed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	owner := strconv.FormatInt(int64(killed.Process.Pid), 36) + "-"
+	for deadline := time.Now().Add(60 * time.Second); len(dockerOwned(t, owner)) < 3 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := len(dockerOwned(t, owner)); n < 3 {
+		killed.Process.Kill()
+		killed.Wait()
+		t.Fatalf("the run made %d containers and networks, want its hosts' and its network", n)
+	}
+	killed.Process.Kill()
+	killed.Wait()
+	if len(dockerOwned(t, owner)) == 0 {
+		t.Fatal("a run killed with SIGKILL left nothing: the test shows nothing")
+	}
+	stop := make(chan struct{})
+	cleaned := make(chan struct{})
+	go func() {
+		defer close(cleaned)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if out, err := exec.Command(binary, "clean").CombinedOutput(); err != nil {
+				t.Errorf("socklab clean: %v\n%s", err, out)
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	owners := []string{owner, "", ""}
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(binary, "run", "tcp-simple", "--topology", "docker", "--db", "none", "--color", "never")
+			out, err := cmd.CombinedOutput()
+			owners[i+1] = strconv.FormatInt(int64(cmd.Process.Pid), 36) + "-"
+			if err != nil || !strings.Contains(string(out), "passed") {
+				t.Errorf("a run beside the cleaner: %v\n%s", err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-cleaned
+	if out, err := exec.Command(binary, "clean").CombinedOutput(); err != nil {
+		t.Errorf("socklab clean: %v\n%s", err, out)
+	}
+	for _, o := range owners {
+		if left := dockerOwned(t, o); len(left) > 0 {
+			t.Errorf("left by run %s: %v", o, left)
+		}
+	}
+}
