@@ -196,3 +196,17 @@ func (p *childPool) Close() error {
 	}
 	return err
 }
+
+// NetnsUnavailable says why this process cannot make a netns run's namespaces: "" as
+// root, or where the kernel allows unprivileged user namespaces.
+func NetnsUnavailable() string {
+	if os.Geteuid() == 0 {
+		return ""
+	}
+	for _, knob := range []string{"/proc/sys/user/max_user_namespaces", "/proc/sys/kernel/unprivileged_userns_clone"} {
+		if b, err := os.ReadFile(knob); err == nil && strings.TrimSpace(string(b)) == "0" {
+			return "not root, and " + strings.TrimPrefix(knob, "/proc/sys/") + " is 0"
+		}
+	}
+	return ""
+}

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/socklab/socklab/agent/policy"
+	"github.com/socklab/socklab/controller/grade"
+	"github.com/socklab/socklab/controller/topology"
+)
+
+func gradeCommand() *cobra.Command {
+	var (
+		submissions, submission, out, lang, topo string
+		only, params                             []string
+		jobs                                     int
+		timeout                                  time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "grade LAB (--submissions DIR | --submission DIR)",
+		Short: "Grade students' programs with a grading lab (tcp-upper-server, udp-upper-server, ...)",
+		Long: `Grade students' programs: run the grading lab on each submission, each on hosts of its
+own, and write the grades.
+
+--submissions DIR grades every sub-folder (or .zip) of DIR, one student each, --jobs at a
+time, and writes grades.json, grades.csv, junit.xml and transcripts/ into --out. It exits
+0 once grading ran, whatever the students scored, and 3 if a submission could not be
+graded (its status is error; the grades are written all the same).
+
+--submission DIR grades one student's folder and prints every check with what went wrong
+and a hint; it exits 0 when every check passed, 1 when some failed, 3 when the grading
+itself failed.
+
+Each submission's hosts are network namespaces of its own (--topology netns, the
+default where namespaces can be made), so submissions that all bind 127.0.0.1:8080 run
+side by side; on the local topology they run one at a time.`,
+		Example: `  socklab grade tcp-upper-server --submissions ./subs --out ./grades
+  socklab grade tcp-upper-server --submission ./mywork`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (submissions == "") == (submission == "") {
+				return usageError{fmt.Errorf("give --submissions DIR (a folder of students' folders) or --submission DIR (one student's)")}
+			}
+			l, err := loadLab(args[0])
+			if err != nil {
+				return exitError{code: exitUsage, msg: err.Error()}
+			}
+			if _, err := l.ParamValues(params); err != nil {
+				return usageError{err}
+			}
+			if lang != "en" && lang != "zh" {
+				return usageError{fmt.Errorf("--lang %q: use en or zh", lang)}
+			}
+			t, why, err := gradeTopology(topo)
+			if err != nil {
+				return usageError{err}
+			}
+			if why != "" && submissions != "" {
+				jobs = 1
+				fmt.Fprintf(cmd.ErrOrStderr(), "socklab: grading one submission at a time: %s\n", why)
+			}
+			scratch, err := os.MkdirTemp("", "socklab-grade-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(scratch)
+			var subs []grade.Submission
+			if submission != "" {
+				st, err := os.Stat(submission)
+				if err != nil || !st.IsDir() {
+					return usageError{fmt.Errorf("--submission %s: want a folder", submission)}
+				}
+				subs = []grade.Submission{{Name: filepath.Base(filepath.Clean(submission)), Dir: submission}}
+			} else {
+				if subs, err = grade.Find(submissions, scratch); err != nil {
+					return usageError{err}
+				}
+				if len(only) > 0 {
+					subs = keep(subs, only)
+				}
+				if len(subs) == 0 {
+					return usageError{fmt.Errorf("--submissions %s: %w", submissions, grade.ErrNoSubmissions)}
+				}
+			}
+			opts := grade.Options{Params: params, Topology: t, Jobs: jobs, Timeout: timeout, Lang: lang}
+			w := cmd.ErrOrStderr()
+			if submissions != "" {
+				opts.Progress = func(p grade.Progress) {
+					if p.Result == nil {
+						return
+					}
+					r := p.Result
+					line := fmt.Sprintf("[%d/%d] %-20s %d/%d  %s  %.1fs", p.Done, p.Total, r.Name, r.Score, r.MaxScore, r.Status, p.Elapsed.Seconds())
+					if r.Error != "" && r.Status != grade.StatusGraded {
+						line += "  " + firstLine(r.Error)
+					}
+					fmt.Fprintln(w, line)
+				}
+			}
+			start := time.Now()
+			rep := grade.Grade(cmd.Context(), l, subs, opts)
+			if out != "" {
+				if err := rep.Write(out); err != nil {
+					return exitError{code: exitInfra, msg: err.Error()}
+				}
+			}
+			if submission != "" {
+				return friendly(cmd.OutOrStdout(), rep.Submissions[0])
+			}
+			table(cmd.OutOrStdout(), rep)
+			fmt.Fprintf(cmd.OutOrStdout(), "%d submissions graded in %.1fs", len(rep.Submissions), time.Since(start).Seconds())
+			if out != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "; grades in %s", out)
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
+			if rep.Errors() {
+				return exitError{code: exitInfra, msg: "some submissions could not be graded: their status is error (see grades.json)"}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&submissions, "submissions", "", "a folder of submissions: one sub-folder or .zip per student")
+	f.StringVar(&submission, "submission", "", "one student's folder: print every check with a hint")
+	f.StringVar(&out, "out", "", "write grades.json, grades.csv, junit.xml and transcripts/ here")
+	f.StringArrayVar(&params, "param", nil, "set a lab parameter for every submission, NAME=VALUE (repeatable): program=server.py, port=8080")
+	f.StringArrayVar(&only, "only", nil, "grade only this submission (repeatable)")
+	f.IntVar(&jobs, "jobs", 2, "submissions graded at once")
+	f.DurationVar(&timeout, "timeout", 60*time.Second, "each submission's time budget")
+	f.StringVar(&lang, "lang", "en", "the hints' language: en or zh")
+	f.StringVar(&topo, "topology", "auto", "each submission's hosts: auto (netns where namespaces can be made, else local), netns, local or docker")
+	return cmd
+}
+
+// gradeTopology returns the topology submissions run on, and why they must run one at a
+// time ("" when they may run side by side).
+func gradeTopology(name string) (topology.Topology, string, error) {
+	switch name {
+	case "auto":
+		if why := topology.NetnsUnavailable(); why != "" {
+			return topology.Local{Programs: policy.LocalPrograms}, "no network namespaces here (" + why + "), so submissions share one kernel and its ports", nil
+		}
+		return topology.Netns{Programs: policy.LocalPrograms}, "", nil
+	case "netns":
+		return topology.Netns{Programs: policy.LocalPrograms}, "", nil
+	case "docker":
+		return topology.Docker{Programs: policy.LocalPrograms}, "", nil
+	case "local":
+		return topology.Local{Programs: policy.LocalPrograms}, "the local topology shares one kernel and its ports between submissions", nil
+	}
+	return nil, "", fmt.Errorf("--topology %q: use auto, netns, local or docker", name)
+}
+
+// keep returns the submissions named in names.
+func keep(subs []grade.Submission, names []string) []grade.Submission {
+	var out []grade.Submission
+	for _, s := range subs {
+		for _, n := range names {
+			if s.Name == n {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// table prints the grades, a row per submission and a column per check.
+func table(w io.Writer, rep *grade.Report) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if len(rep.Submissions) == 0 {
+		return
+	}
+	head := []string{"submission", "score"}
+	for _, c := range rep.Submissions[0].Checks {
+		head = append(head, c.Name)
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
+	for _, s := range rep.Submissions {
+		row := []string{s.Name, fmt.Sprintf("%d/%d", s.Score, s.MaxScore)}
+		for _, c := range s.Checks {
+			v := "PASS"
+			if !c.Passed {
+				v = "FAIL"
+			}
+			row = append(row, v)
+		}
+		if s.Status != grade.StatusGraded {
+			row = append(row, s.Status)
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	tw.Flush()
+}
+
+// friendly prints one student's grade: each check, what went wrong and a hint. It returns
+// the exit status: 0 all passed, 1 some failed, 3 not graded.
+func friendly(w io.Writer, r grade.Result) error {
+	fmt.Fprintf(w, "%s: %d/%d\n\n", r.Name, r.Score, r.MaxScore)
+	for _, c := range r.Checks {
+		if c.Passed {
+			fmt.Fprintf(w, "  PASS  %s\n", c.Name)
+			continue
+		}
+		fmt.Fprintf(w, "  FAIL  %s: %s\n", c.Name, c.Message)
+		if c.Hint != "" {
+			fmt.Fprintf(w, "        hint: %s\n", c.Hint)
+		}
+	}
+	switch {
+	case r.Status != grade.StatusGraded:
+		return exitError{code: exitInfra, msg: fmt.Sprintf("%s: %s", r.Status, r.Error)}
+	case r.Score < r.MaxScore:
+		return exitError{code: exitFailed}
+	}
+	return nil
+}
+
+// firstLine returns s's first line.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
