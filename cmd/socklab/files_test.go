@@ -79,3 +79,52 @@ func TestFilesFromSubmission(t *testing.T) {
 		t.Errorf("carol's submission, without server.py: exit %d, want 2 naming the file\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }
+
+// TestGradeCommand: socklab grade's exit codes as a student and a TA meet them: one
+// student's passing folder exits 0 and a failing one 1, printing the failed check with
+// its hint; a folder of submissions exits 0 whatever the scores and writes the grades,
+// 3 when a submission could not be graded, and 2 when there is nothing to grade.
+func TestGradeCommand(t *testing.T) {
+	execsBinary(t)
+	subs := filepath.Join("..", "..", "labs", "testdata", "submissions", "tcp-upper-server")
+	out, errOut, code := socklab(t, "grade", "tcp-upper-server", "--submission", filepath.Join(subs, "threaded"))
+	if code != 0 || !strings.Contains(out, "threaded: 7/7") {
+		t.Errorf("a passing submission: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = socklab(t, "grade", "tcp-upper-server", "--submission", filepath.Join(subs, "sequential"))
+	if code != 1 || !strings.Contains(out, "FAIL  concurrent-clients") || !strings.Contains(out, "hint: ") {
+		t.Errorf("a failing submission: exit %d, want 1 with the failed check and a hint\n%s%s", code, out, errOut)
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"threaded", "sequential"} {
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(subs, name, "server.py"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, "server.py"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grades := filepath.Join(t.TempDir(), "grades")
+	out, errOut, code = socklab(t, "grade", "tcp-upper-server", "--submissions", dir, "--out", grades)
+	if code != 0 || !strings.Contains(out, "2 submissions graded") || !strings.Contains(errOut, "[2/2]") {
+		t.Errorf("a folder of submissions: exit %d, want 0\n%s%s", code, out, errOut)
+	}
+	for _, f := range []string{"grades.json", "grades.csv", "junit.xml", "transcripts/sequential.txt"} {
+		if _, err := os.Stat(filepath.Join(grades, f)); err != nil {
+			t.Errorf("--out lacks %s: %v", f, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "broken.zip"), []byte("not a zip"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code = socklab(t, "grade", "tcp-upper-server", "--submissions", dir, "--only", "broken"); code != 3 || !strings.Contains(out, "broken") {
+		t.Errorf("a submission that cannot be graded: exit %d, want 3\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code = socklab(t, "grade", "tcp-upper-server", "--submissions", t.TempDir()); code != 2 || !strings.Contains(errOut, "no submissions") {
+		t.Errorf("nothing to grade: exit %d, want 2\n%s", code, errOut)
+	}
+}
