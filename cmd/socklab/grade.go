@@ -18,10 +18,10 @@ import (
 
 func gradeCommand() *cobra.Command {
 	var (
-		submissions, submission, out, lang, topo string
-		only, params                             []string
-		jobs                                     int
-		timeout                                  time.Duration
+		submissions, submission, out, lang, topo, format string
+		only, params                                     []string
+		jobs                                             int
+		timeout                                          time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "grade LAB (--submissions DIR | --submission DIR)",
@@ -54,6 +54,12 @@ side by side; on the local topology they run one at a time.`,
 			}
 			if _, err := l.ParamValues(params); err != nil {
 				return usageError{err}
+			}
+			if format != "grades" && (submission == "" || out == "") {
+				return usageError{fmt.Errorf("--format %s writes one student's results.json: give --submission DIR and --out DIR", format)}
+			}
+			if format != "grades" && format != "gradescope" && format != "prairielearn" {
+				return usageError{fmt.Errorf("--format %q: use grades, gradescope or prairielearn", format)}
 			}
 			if lang != "en" && lang != "zh" {
 				return usageError{fmt.Errorf("--lang %q: use en or zh", lang)}
@@ -106,10 +112,8 @@ side by side; on the local topology they run one at a time.`,
 			}
 			start := time.Now()
 			rep := grade.Grade(cmd.Context(), l, subs, opts)
-			if out != "" {
-				if err := rep.Write(out); err != nil {
-					return exitError{code: exitInfra, msg: err.Error()}
-				}
+			if err := writeGrades(rep, out, format); err != nil {
+				return exitError{code: exitInfra, msg: err.Error()}
 			}
 			if submission != "" {
 				return friendly(cmd.OutOrStdout(), rep.Submissions[0])
@@ -135,6 +139,7 @@ side by side; on the local topology they run one at a time.`,
 	f.IntVar(&jobs, "jobs", 2, "submissions graded at once")
 	f.DurationVar(&timeout, "timeout", 60*time.Second, "each submission's time budget")
 	f.StringVar(&lang, "lang", "en", "the hints' language: en or zh")
+	f.StringVar(&format, "format", "grades", "what --out holds: grades (grades.json, grades.csv, junit.xml, transcripts/), or one student's results.json for gradescope or prairielearn")
 	f.StringVar(&topo, "topology", "auto", "each submission's hosts: auto (netns where namespaces can be made, else local), netns, local or docker")
 	return cmd
 }
@@ -156,6 +161,33 @@ func gradeTopology(name string) (topology.Topology, string, error) {
 		return topology.Local{Programs: policy.LocalPrograms}, "the local topology shares one kernel and its ports between submissions", nil
 	}
 	return nil, "", fmt.Errorf("--topology %q: use auto, netns, local or docker", name)
+}
+
+// writeGrades writes the grading into out (when given) in format.
+func writeGrades(rep *grade.Report, out, format string) error {
+	if out == "" {
+		return nil
+	}
+	var b []byte
+	var err error
+	switch format {
+	case "gradescope":
+		b, err = rep.Submissions[0].Gradescope()
+	case "prairielearn":
+		b, err = rep.Submissions[0].PrairieLearn()
+	default:
+		return rep.Write(out)
+	}
+	if err == nil {
+		err = os.MkdirAll(out, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(out, "results.json"), b, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("grades: %w", err)
+	}
+	return nil
 }
 
 // keep returns the submissions named in names.

@@ -270,3 +270,47 @@ func must(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestPlatformResults: one student's grade as Gradescope's and PrairieLearn's
+// autograders read it: a test per check, the failed one with its message and hint.
+func TestPlatformResults(t *testing.T) {
+	r := grade.Result{Name: "bob", Score: 1, MaxScore: 2, Status: grade.StatusGraded, Checks: []grade.Check{
+		{Name: "starts", Passed: true, Points: 1, MaxPoints: 1},
+		{Name: "echo-upper", Points: 0, MaxPoints: 1, Message: "got b'hello', want b'HELLO'", Hint: "send data.upper()"},
+	}}
+	var gs struct {
+		Score float64
+		Tests []struct {
+			Name, Status, Output, Visibility string
+			Score                            float64
+			MaxScore                         float64 `json:"max_score"`
+		}
+	}
+	b, err := r.Gradescope()
+	if err != nil || json.Unmarshal(b, &gs) != nil {
+		t.Fatalf("Gradescope: %v\n%s", err, b)
+	}
+	if gs.Score != 1 || len(gs.Tests) != 2 || gs.Tests[1].Status != "failed" || gs.Tests[1].MaxScore != 1 ||
+		gs.Tests[1].Output != "got b'hello', want b'HELLO'\nhint: send data.upper()" || gs.Tests[0].Visibility != "visible" {
+		t.Errorf("Gradescope results.json:\n%s", b)
+	}
+	var pl struct {
+		Gradable bool
+		Score    float64
+		Tests    []struct {
+			Name, Message string
+			Points        int
+			MaxPoints     int `json:"max_points"`
+		}
+	}
+	if b, err = r.PrairieLearn(); err != nil || json.Unmarshal(b, &pl) != nil {
+		t.Fatalf("PrairieLearn: %v\n%s", err, b)
+	}
+	if !pl.Gradable || pl.Score != 0.5 || len(pl.Tests) != 2 || pl.Tests[1].Message != "got b'hello', want b'HELLO'" || pl.Tests[1].MaxPoints != 1 {
+		t.Errorf("PrairieLearn results.json:\n%s", b)
+	}
+	r.Status, r.Error = grade.StatusError, "an agent was lost"
+	if b, _ = r.PrairieLearn(); json.Unmarshal(b, &pl) != nil || pl.Gradable {
+		t.Errorf("an ungradable submission is gradable for PrairieLearn:\n%s", b)
+	}
+}
