@@ -20,7 +20,7 @@ func gradeCommand() *cobra.Command {
 	var (
 		submissions, submission, out, lang, topo, format string
 		only, params                                     []string
-		jobs                                             int
+		jobs, repeat                                     int
 		timeout                                          time.Duration
 	)
 	cmd := &cobra.Command{
@@ -112,6 +112,19 @@ side by side; on the local topology they run one at a time.`,
 			}
 			start := time.Now()
 			rep := grade.Grade(cmd.Context(), l, subs, opts)
+			if repeat > 1 {
+				reps := []*grade.Report{rep}
+				for i := 1; i < repeat && cmd.Context().Err() == nil; i++ {
+					opts.Progress = nil
+					fmt.Fprintf(w, "grading again: %d of %d\n", i+1, repeat)
+					reps = append(reps, grade.Grade(cmd.Context(), l, subs, opts))
+				}
+				flips := grade.Flips(reps)
+				fmt.Fprintf(cmd.OutOrStdout(), "%d gradings: %d verdicts flipped\n", len(reps), len(flips))
+				for _, f := range flips {
+					fmt.Fprintf(cmd.OutOrStdout(), "  %s %s: passed %d of %d\n", f.Submission, f.Check, f.Passed, f.Runs)
+				}
+			}
 			if err := writeGrades(rep, out, format); err != nil {
 				return exitError{code: exitInfra, msg: err.Error()}
 			}
@@ -137,6 +150,7 @@ side by side; on the local topology they run one at a time.`,
 	f.StringArrayVar(&params, "param", nil, "set a lab parameter for every submission, NAME=VALUE (repeatable): program=server.py, port=8080")
 	f.StringArrayVar(&only, "only", nil, "grade only this submission (repeatable)")
 	f.IntVar(&jobs, "jobs", 2, "submissions graded at once")
+	f.IntVar(&repeat, "repeat", 1, "grade each submission this many times and list the checks whose verdict flipped (flaky checks, racy programs); the grades written are the first grading's")
 	f.DurationVar(&timeout, "timeout", 60*time.Second, "each submission's time budget")
 	f.StringVar(&lang, "lang", "en", "the hints' language: en or zh")
 	f.StringVar(&format, "format", "grades", "what --out holds: grades (grades.json, grades.csv, junit.xml, transcripts/), or one student's results.json for gradescope or prairielearn")

@@ -260,3 +260,35 @@ func failAll(l *lab.Lab, name, status, why string) Result {
 	}
 	return res
 }
+
+// Flip is a check whose verdict changed between gradings of one submission: a flaky
+// check, or a racy program.
+type Flip struct {
+	// Submission and Check name it.
+	Submission, Check string
+	// Passed and Runs count the gradings it passed and all of them.
+	Passed, Runs int
+}
+
+// Flips compares gradings of the same submissions and returns the checks whose verdict
+// was not the same in all, sorted by submission and the lab's check order.
+func Flips(reps []*Report) []Flip {
+	if len(reps) == 0 {
+		return nil
+	}
+	var out []Flip
+	for i, s := range reps[0].Submissions {
+		for j, c := range s.Checks {
+			passed := 0
+			for _, r := range reps {
+				if i < len(r.Submissions) && j < len(r.Submissions[i].Checks) && r.Submissions[i].Checks[j].Passed {
+					passed++
+				}
+			}
+			if passed != 0 && passed != len(reps) {
+				out = append(out, Flip{Submission: s.Name, Check: c.Name, Passed: passed, Runs: len(reps)})
+			}
+		}
+	}
+	return out
+}

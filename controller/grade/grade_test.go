@@ -314,3 +314,20 @@ func TestPlatformResults(t *testing.T) {
 		t.Errorf("an ungradable submission is gradable for PrairieLearn:\n%s", b)
 	}
 }
+
+// TestFlips: a check that passed in some gradings and failed in others is listed, with
+// how often it passed; one that held or failed every time is not.
+func TestFlips(t *testing.T) {
+	rep := func(verdicts ...bool) *grade.Report {
+		r := grade.Result{Name: "alice"}
+		for i, v := range verdicts {
+			r.Checks = append(r.Checks, grade.Check{Name: fmt.Sprint("c", i), Passed: v})
+		}
+		return &grade.Report{Submissions: []grade.Result{r}}
+	}
+	got := grade.Flips([]*grade.Report{rep(true, false, true), rep(true, false, false), rep(true, false, true)})
+	want := []grade.Flip{{Submission: "alice", Check: "c2", Passed: 2, Runs: 3}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Flips = %+v, want %+v", got, want)
+	}
+}
