@@ -292,3 +292,23 @@ func Flips(reps []*Report) []Flip {
 	}
 	return out
 }
+
+// LabTime is the time the labs took themselves, summed over the submissions: from each
+// run's first transcript entry to the end of its last, the lab's work and its deliberate
+// waits, without what grading adds around them (hosts made and removed, agents started,
+// sessions opened, records kept).
+func (r *Report) LabTime() time.Duration {
+	var d time.Duration
+	for _, rec := range r.records {
+		if len(rec.Entries) == 0 {
+			continue
+		}
+		first, last := rec.Entries[0].At, time.Duration(0)
+		for _, e := range rec.Entries {
+			first = min(first, e.At)
+			last = max(last, e.At+e.Duration)
+		}
+		d += last - first
+	}
+	return d
+}
