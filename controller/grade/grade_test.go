@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -329,5 +330,51 @@ func TestFlips(t *testing.T) {
 	want := []grade.Flip{{Submission: "alice", Check: "c2", Passed: 2, Runs: 3}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Flips = %+v, want %+v", got, want)
+	}
+}
+
+// verdicts returns each submission's checks as PASS/FAIL, by name.
+func verdicts(rep *grade.Report) map[string]string {
+	out := map[string]string{}
+	for _, s := range rep.Submissions {
+		var v []string
+		for _, c := range s.Checks {
+			v = append(v, fmt.Sprintf("%s=%v", c.Name, c.Passed))
+		}
+		out[s.Name] = s.Status + " " + strings.Join(v, " ")
+	}
+	return out
+}
+
+// testSubmissions returns the named testdata submissions of lab, in the order given.
+func testSubmissions(t testing.TB, lab string, names ...string) []grade.Submission {
+	var subs []grade.Submission
+	for _, n := range names {
+		subs = append(subs, grade.Submission{Name: n, Dir: filepath.Join("..", "..", "labs", "testdata", "submissions", lab, n)})
+	}
+	return subs
+}
+
+// TestOrderIndependence: a grade never depends on which submission ran before or beside
+// it: the same submissions graded one at a time in one order and two at a time in the
+// other get the same verdicts.
+func TestOrderIndependence(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: grading runs programs")
+	}
+	l, err := labs.Load("tcp-upper-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, jobs := gradeTopology()
+	names := []string{"first-message-only", "no-reuseaddr", "sequential"}
+	forward := grade.Grade(t.Context(), l, testSubmissions(t, "tcp-upper-server", names...), grade.Options{Topology: topo, Jobs: 1})
+	slices.Reverse(names)
+	backward := grade.Grade(t.Context(), l, testSubmissions(t, "tcp-upper-server", names...), grade.Options{Topology: topo, Jobs: jobs})
+	f, b := verdicts(forward), verdicts(backward)
+	for _, n := range names {
+		if f[n] != b[n] || !strings.HasPrefix(f[n], "graded") {
+			t.Errorf("%s: %q graded first, %q graded last", n, f[n], b[n])
+		}
 	}
 }
