@@ -5,11 +5,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/socklab/socklab/agent/policy"
 	"github.com/socklab/socklab/controller/grade"
@@ -98,17 +101,9 @@ side by side; on the local topology they run one at a time.`,
 			opts := grade.Options{Params: params, Topology: t, Jobs: jobs, Timeout: timeout, Lang: lang}
 			w := cmd.ErrOrStderr()
 			if submissions != "" {
-				opts.Progress = func(p grade.Progress) {
-					if p.Result == nil {
-						return
-					}
-					r := p.Result
-					line := fmt.Sprintf("[%d/%d] %-20s %d/%d  %s  %.1fs", p.Done, p.Total, r.Name, r.Score, r.MaxScore, r.Status, p.Elapsed.Seconds())
-					if r.Error != "" && r.Status != grade.StatusGraded {
-						line += "  " + firstLine(r.Error)
-					}
-					fmt.Fprintln(w, line)
-				}
+				bar := newProgressBar(w, len(subs))
+				defer bar.stop()
+				opts.Progress = bar.update
 			}
 			start := time.Now()
 			rep := grade.Grade(cmd.Context(), l, subs, opts)
@@ -175,6 +170,94 @@ func gradeTopology(name string) (topology.Topology, string, error) {
 		return topology.Local{Programs: policy.LocalPrograms}, "the local topology shares one kernel and its ports between submissions", nil
 	}
 	return nil, "", fmt.Errorf("--topology %q: use auto, netns, local or docker", name)
+}
+
+// progressBar shows a grading's progress: a line per finished submission and, on a
+// terminal, a status line below them (N of M, the ones running, how long each has run).
+type progressBar struct {
+	w        io.Writer
+	terminal bool
+	total    int
+	ticker   *time.Ticker
+	quit     chan struct{}
+	done     chan struct{}
+
+	mu       sync.Mutex // guards the fields below
+	finished int
+	running  map[string]time.Time
+}
+
+func newProgressBar(w io.Writer, total int) *progressBar {
+	b := &progressBar{w: w, total: total, running: map[string]time.Time{}, quit: make(chan struct{}), done: make(chan struct{})}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		b.terminal = true
+		b.ticker = time.NewTicker(200 * time.Millisecond)
+		go func() {
+			defer close(b.done)
+			for {
+				select {
+				case <-b.ticker.C:
+					b.mu.Lock()
+					b.status()
+					b.mu.Unlock()
+				case <-b.quit:
+					return
+				}
+			}
+		}()
+	} else {
+		close(b.done)
+	}
+	return b
+}
+
+// update hears of a submission starting or ending.
+func (b *progressBar) update(p grade.Progress) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p.Result == nil {
+		b.running[p.Name] = time.Now()
+		return
+	}
+	delete(b.running, p.Name)
+	b.finished = p.Done
+	r := p.Result
+	line := fmt.Sprintf("[%d/%d] %-20s %d/%d  %s  %.1fs", p.Done, p.Total, r.Name, r.Score, r.MaxScore, r.Status, p.Elapsed.Seconds())
+	if r.Error != "" && r.Status != grade.StatusGraded {
+		line += "  " + firstLine(r.Error)
+	}
+	if b.terminal {
+		fmt.Fprint(b.w, "\r\033[K")
+	}
+	fmt.Fprintln(b.w, line)
+	if b.terminal {
+		b.status()
+	}
+}
+
+// status rewrites the terminal's status line; b.mu held.
+func (b *progressBar) status() {
+	names := make([]string, 0, len(b.running))
+	for n := range b.running {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := []string{fmt.Sprintf("%d of %d", b.finished, b.total)}
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s %.0fs", n, time.Since(b.running[n]).Seconds()))
+	}
+	fmt.Fprint(b.w, "\r\033[K"+strings.Join(parts, "  "))
+}
+
+// stop ends the status line.
+func (b *progressBar) stop() {
+	if !b.terminal {
+		return
+	}
+	b.ticker.Stop()
+	close(b.quit)
+	<-b.done
+	fmt.Fprint(b.w, "\r\033[K")
 }
 
 // writeGrades writes the grading into out (when given) in format.
