@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 	binary = filepath.Join(dir, "socklab")
 	// Runs made by the tests go to a history of their own, never the user's.
 	os.Setenv("SOCKLAB_DB", filepath.Join(dir, "history.db"))
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-trimpath", "-o", binary, ".").CombinedOutput()
 	if err != nil {
 		os.RemoveAll(dir)
 		panic("go build: " + err.Error() + "\n" + string(out))

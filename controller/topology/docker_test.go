@@ -47,11 +47,12 @@ func dockerEngine(t testing.TB) *client.Client {
 	return cli
 }
 
-// buildSocklab builds the socklab binary into a directory of t's and returns its path.
+// dockerSocklab builds the socklab binary into a directory of t's and returns its path:
+// built with -trimpath, it is the same from any checkout, and so is the image made of it.
 func dockerSocklab(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "socklab")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/socklab")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/socklab")
 	cmd.Dir = filepath.Join("..", "..")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/socklab: %v\n%s", err, out)
