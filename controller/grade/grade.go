@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/socklab/socklab/agent/kernel"
 	"github.com/socklab/socklab/controller/lab"
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/topology"
@@ -39,6 +40,11 @@ type Options struct {
 	Lang string
 	// Progress, if set, hears of each submission as it starts (Result nil) and ends.
 	Progress func(p Progress)
+	// PortWait bounds the wait, on a topology whose runs share this machine's kernel
+	// (local), for the lab's port to be free of every socket (TIME_WAIT included) before
+	// each run; 0 means 70 s. A port still held then makes the submission an error, never
+	// a failed check.
+	PortWait time.Duration
 }
 
 // Progress is one submission starting or ending.
@@ -202,6 +208,11 @@ func gradeOne(ctx context.Context, l *lab.Lab, sub Submission, opts Options) (Re
 	if sub.Problem != "" {
 		return failAll(l, sub.Name, StatusError, sub.Problem), nil
 	}
+	if topology.KindOf(opts.Topology) == "local" {
+		if err := portFree(ctx, l, opts); err != nil {
+			return failAll(l, sub.Name, StatusError, err.Error()), nil
+		}
+	}
 	var rec *transcript.Record
 	for attempt := 0; attempt < 2; attempt++ {
 		own := *l // each run reads its own submission's files
@@ -229,6 +240,39 @@ func gradeOne(ctx context.Context, l *lab.Lab, sub Submission, opts Options) (Re
 	res := resultOf(sub.Name, rec, opts.Lang)
 	res.Status, res.Error = StatusError, "twice: "+rec.Error
 	return res, rec
+}
+
+// portFree waits until no socket of this machine uses the lab's port (its "port"
+// parameter), so that a run never meets what the one before left (a TIME_WAIT after a
+// restart check): on a shared kernel a bind would fail for reasons not the student's.
+func portFree(ctx context.Context, l *lab.Lab, opts Options) error {
+	params, err := l.ParamValues(opts.Params)
+	if err != nil {
+		return nil // the run says what is wrong with the parameters
+	}
+	port, ok := params["port"].(int64)
+	if !ok || port <= 0 || port > 65535 {
+		return nil
+	}
+	wait := opts.PortWait
+	if wait <= 0 {
+		wait = 70 * time.Second
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		rows, err := kernel.Sockets(kernel.Filter{Port: uint16(port)})
+		if err != nil || len(rows) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("port %d is still held on this machine after %s (%s %s): the run would share it; grade on --topology netns, or free the port", port, wait, rows[0].State, rows[0].Local)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // resultOf turns a run into a grade: its checks in the lab's order, with points and

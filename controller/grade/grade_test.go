@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -376,5 +377,28 @@ func TestOrderIndependence(t *testing.T) {
 		if f[n] != b[n] || !strings.HasPrefix(f[n], "graded") {
 			t.Errorf("%s: %q graded first, %q graded last", n, f[n], b[n])
 		}
+	}
+}
+
+// TestPortHeldIsAnError: on the local topology, where runs share this machine's kernel,
+// a lab port something else holds makes the submission an error naming it, never a
+// failed check of the student's.
+func TestPortHeldIsAnError(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	port := lis.Addr().(*net.TCPAddr).Port
+	l, err := labs.Load("tcp-upper-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := grade.Grade(t.Context(), l, testSubmissions(t, "tcp-upper-server", "threaded"), grade.Options{
+		Topology: topology.Local{Programs: policy.LocalPrograms}, Params: []string{fmt.Sprintf("port=%d", port)}, PortWait: 300 * time.Millisecond})
+	s := rep.Submissions[0]
+	want := fmt.Sprintf("port %d is still held on this machine after 300ms (LISTEN 127.0.0.1:%d)", port, port)
+	if s.Status != grade.StatusError || !strings.HasPrefix(s.Error, want) || s.Checks[0].Message != s.Error {
+		t.Errorf("status %s, error %q; want error starting %q, in every check", s.Status, s.Error, want)
 	}
 }
