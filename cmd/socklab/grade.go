@@ -21,10 +21,10 @@ import (
 
 func gradeCommand() *cobra.Command {
 	var (
-		submissions, submission, out, lang, topo, format string
-		only, params                                     []string
-		jobs, repeat                                     int
-		timeout                                          time.Duration
+		submissions, submission, out, lang, topo, format, reference string
+		only, params                                                []string
+		jobs, repeat                                                int
+		timeout                                                     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "grade LAB (--submissions DIR | --submission DIR)",
@@ -107,6 +107,15 @@ side by side; on the local topology they run one at a time.`,
 			}
 			start := time.Now()
 			rep := grade.Grade(cmd.Context(), l, subs, opts)
+			if reference != "" {
+				ropts := opts
+				ropts.Progress = nil
+				ref := grade.Grade(cmd.Context(), l, []grade.Submission{{Name: "reference", Dir: reference}}, ropts)
+				if r := ref.Submissions[0]; r.Score != r.MaxScore || ref.Record("reference") == nil {
+					return exitError{code: exitUsage, msg: fmt.Sprintf("--reference %s: the reference itself scores %d/%d (%s): fix it first", reference, r.Score, r.MaxScore, r.Error)}
+				}
+				rep.CompareWith(ref.Record("reference"))
+			}
 			if repeat > 1 {
 				reps := []*grade.Report{rep}
 				for i := 1; i < repeat && cmd.Context().Err() == nil; i++ {
@@ -148,6 +157,7 @@ side by side; on the local topology they run one at a time.`,
 	f.IntVar(&repeat, "repeat", 1, "grade each submission this many times and list the checks whose verdict flipped (flaky checks, racy programs); the grades written are the first grading's")
 	f.DurationVar(&timeout, "timeout", 60*time.Second, "each submission's time budget")
 	f.StringVar(&lang, "lang", "en", "the hints' language: en or zh")
+	f.StringVar(&reference, "reference", "", "a reference solution's folder: graded alongside, and each failing submission shows where its run first departs from the reference's")
 	f.StringVar(&format, "format", "grades", "what --out holds: grades (grades.json, grades.csv, junit.xml, transcripts/), or one student's results.json for gradescope or prairielearn")
 	f.StringVar(&topo, "topology", "auto", "each submission's hosts: auto (netns where namespaces can be made, else local), netns, local or docker")
 	return cmd
@@ -326,6 +336,11 @@ func table(w io.Writer, rep *grade.Report) {
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	tw.Flush()
+	for _, s := range rep.Submissions {
+		if s.Departure != "" {
+			fmt.Fprintf(w, "%s departs from the reference at %s\n", s.Name, s.Departure)
+		}
+	}
 }
 
 // friendly prints one student's grade: each check, what went wrong and a hint. It returns
@@ -341,6 +356,9 @@ func friendly(w io.Writer, r grade.Result) error {
 		if c.Hint != "" {
 			fmt.Fprintf(w, "        hint: %s\n", c.Hint)
 		}
+	}
+	if r.Departure != "" {
+		fmt.Fprintf(w, "\n  first departure from the reference: %s\n", r.Departure)
 	}
 	switch {
 	case r.Status != grade.StatusGraded:

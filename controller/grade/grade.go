@@ -89,6 +89,9 @@ type Result struct {
 	// Error says why the status is not graded, or what stopped the lab early; "" when
 	// nothing did.
 	Error string `json:"error"`
+	// Departure says where the run first departs from the reference run, for a
+	// submission with a failed check graded with a reference (--reference).
+	Departure string `json:"departure,omitempty"`
 }
 
 // Check is one check's verdict for one submission.

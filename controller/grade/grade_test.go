@@ -402,3 +402,34 @@ func TestPortHeldIsAnError(t *testing.T) {
 		t.Errorf("status %s, error %q; want error starting %q, in every check", s.Status, s.Error, want)
 	}
 }
+
+// TestDeparture: graded beside the lab's reference solution, a failing submission says
+// where its run first parts from the reference's: a lowercasing server at the reply, a
+// server with a syntax error at its start; a passing one says nothing.
+func TestDeparture(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: grading runs programs")
+	}
+	l, err := labs.Load("tcp-upper-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, jobs := gradeTopology()
+	opts := grade.Options{Topology: topo, Jobs: jobs}
+	ref := grade.Grade(t.Context(), l, []grade.Submission{{Name: "reference", Dir: filepath.Join("..", "..", "labs", "reference", "tcp-upper-server")}}, opts)
+	if r := ref.Submissions[0]; r.Score != r.MaxScore {
+		t.Fatalf("the reference scores %d/%d: %s", r.Score, r.MaxScore, r.Error)
+	}
+	rep := grade.Grade(t.Context(), l, testSubmissions(t, "tcp-upper-server", "lowercase", "syntax-error", "threaded"), opts)
+	rep.CompareWith(ref.Record("reference"))
+	want := map[string]string{
+		"lowercase":    "recv(5) -> b'HELLO'; this run on server: recv(5) -> b'hello'",
+		"syntax-error": "wait_listening(8080) -> error: the process ended (exit 1)",
+		"threaded":     "",
+	}
+	for _, s := range rep.Submissions {
+		if w := want[s.Name]; (w == "") != (s.Departure == "") || !strings.Contains(s.Departure, w) {
+			t.Errorf("%s departs %q, want it to say %q", s.Name, s.Departure, w)
+		}
+	}
+}
