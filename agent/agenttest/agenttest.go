@@ -211,3 +211,19 @@ func ProcessesWith(marker string) []int {
 	}
 	return out
 }
+
+// Children returns the pids of this process's live children (jobs' inits, helper
+// processes), so a test can count what it left running.
+func Children() []int {
+	var pids []int
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, t := range tasks {
+		b, _ := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
+		for _, f := range bytes.Fields(b) {
+			if pid, err := strconv.Atoi(string(f)); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}

@@ -5,10 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -379,7 +377,7 @@ func TestConfined(t *testing.T) {
 // TestUnprivileged runs this file's tests again as an unprivileged user (nobody), where
 // jobs get a user namespace and rlimits instead of their own uid and cgroups.
 func TestUnprivileged(t *testing.T) {
-	if os.Getenv("SOCKLAB_TEST_UNPRIVILEGED") != "" {
+	if os.Getenv(agenttest.UnprivilegedEnv) != "" {
 		t.Skip("already the unprivileged run")
 	}
 	if os.Geteuid() != 0 {
@@ -388,49 +386,10 @@ func TestUnprivileged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the unprivileged re-run is skipped")
 	}
-	dir := jobDir(t)
-	bin := filepath.Join(dir, "process.test")
-	src, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	const nobody = 65534
-	tmp := filepath.Join(dir, "tmp")
-	if err := os.Mkdir(tmp, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(tmp, nobody, nobody); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(t.Context(), bin, "-test.run", "^(TestRunsAndCaptures|TestCleanEnvironment|TestStdin|TestSignals|TestNothingSurvives|TestLimits|TestConfined|TestLauncher)$", "-test.v")
-	cmd.Env = []string{"SOCKLAB_TEST_UNPRIVILEGED=1", "TMPDIR=" + tmp, "HOME=" + tmp, "PATH=/usr/bin:/bin"}
-	cmd.Dir = tmp
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the tests as uid %d failed: %v\n%s", nobody, err, out)
-	}
+	out := agenttest.AsNobody(t, "^(TestRunsAndCaptures|TestCleanEnvironment|TestStdin|TestSignals|TestNothingSurvives|TestLimits|TestConfined|TestLauncher)$")
 	if !bytes.Contains(out, []byte("--- PASS: TestConfined")) || !bytes.Contains(out, []byte("--- PASS: TestNothingSurvives")) {
 		t.Errorf("the unprivileged run did not run the containment tests:\n%s", out)
 	}
-}
-
-// children returns the pids of this process's live children.
-func children() []int {
-	var pids []int
-	tasks, _ := os.ReadDir("/proc/self/task")
-	for _, t := range tasks {
-		b, _ := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
-		for _, f := range strings.Fields(string(b)) {
-			var pid int
-			fmt.Sscan(f, &pid)
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
 
 // TestLauncher: a launcher's jobs run as the package's do; once a job ends it has one
@@ -438,7 +397,7 @@ func children() []int {
 // Close leaves no process and no fd behind.
 func TestLauncher(t *testing.T) {
 	fds := func() int { ents, _ := os.ReadDir("/proc/self/fd"); return len(ents) }
-	before, kids := fds(), len(children())
+	before, kids := fds(), len(agenttest.Children())
 	l := process.NewLauncher(nil)
 	run := func() (initPid int) {
 		t.Helper()
@@ -458,7 +417,7 @@ func TestLauncher(t *testing.T) {
 	spare := func() int {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			if n := len(children()) - kids; n > 0 {
+			if n := len(agenttest.Children()) - kids; n > 0 {
 				return n
 			}
 		}
@@ -469,7 +428,7 @@ func TestLauncher(t *testing.T) {
 	if n := spare(); n != 1 {
 		t.Errorf("%d spare inits, want 1", n)
 	}
-	pid := children()[0]
+	pid := agenttest.Children()[0]
 	// The next job runs on it, once the launcher holds it (a moment after it starts).
 	took := false
 	for range 100 {
@@ -482,13 +441,13 @@ func TestLauncher(t *testing.T) {
 		t.Errorf("no job ran on the spare init %d", pid)
 	}
 	spare()
-	for _, p := range children() {
+	for _, p := range agenttest.Children() {
 		unix.Kill(p, unix.SIGKILL) // the spare dies while it waits
 	}
 	run() // on an init of its own
 	spare()
 	l.Close()
-	if n := len(children()) - kids; n != 0 {
+	if n := len(agenttest.Children()) - kids; n != 0 {
 		t.Errorf("%d children after Close, want 0", n)
 	}
 	if after := fds(); after != before {

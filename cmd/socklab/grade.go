@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/socklab/socklab/agent/policy"
 	"github.com/socklab/socklab/controller/grade"
 	"github.com/socklab/socklab/controller/topology"
 )
@@ -166,20 +165,21 @@ side by side; on the local topology they run one at a time.`,
 // gradeTopology returns the topology submissions run on, and why they must run one at a
 // time ("" when they may run side by side).
 func gradeTopology(name string) (topology.Topology, string, error) {
+	why := ""
 	switch name {
 	case "auto":
-		if why := topology.NetnsUnavailable(); why != "" {
-			return topology.Local{Programs: policy.LocalPrograms}, "no network namespaces here (" + why + "), so submissions share one kernel and its ports", nil
+		name = "netns"
+		if reason := topology.NetnsUnavailable(); reason != "" {
+			name, why = "local", "no network namespaces here ("+reason+"), so submissions share one kernel and its ports"
 		}
-		return topology.Netns{Programs: policy.LocalPrograms}, "", nil
-	case "netns":
-		return topology.Netns{Programs: policy.LocalPrograms}, "", nil
-	case "docker":
-		return topology.Docker{Programs: policy.LocalPrograms}, "", nil
 	case "local":
-		return topology.Local{Programs: policy.LocalPrograms}, "the local topology shares one kernel and its ports between submissions", nil
+		why = "the local topology shares one kernel and its ports between submissions"
 	}
-	return nil, "", fmt.Errorf("--topology %q: use auto, netns, local or docker", name)
+	t, err := ownTopology(name)
+	if err != nil {
+		return nil, "", fmt.Errorf("--topology %q: use auto, netns, local or docker", name)
+	}
+	return t, why, nil
 }
 
 // progressBar shows a grading's progress: a line per finished submission and, on a

@@ -81,20 +81,25 @@ func (f runFlags) topology() (topology.Topology, error) {
 	if (len(explicit) > 0 || inv != nil) && f.topo != "local" {
 		return nil, fmt.Errorf("--topology %s: the hosts go to the agents --agent and --inventory name; give one or the other", f.topo)
 	}
-	// A run from this command line may start Python and the compilers on the agents it
-	// starts itself.
-	var own topology.Topology
-	switch f.topo {
-	case "local", "":
-		own = topology.Local{Programs: policy.LocalPrograms}
-	case "netns":
-		own = topology.Netns{Programs: policy.LocalPrograms}
-	case "docker":
-		own = topology.Docker{Programs: policy.LocalPrograms}
-	default:
-		return nil, fmt.Errorf("--topology %q: use local, netns or docker", f.topo)
+	own, err := ownTopology(f.topo)
+	if err != nil {
+		return nil, err
 	}
 	return topology.Choose(explicit, inv, token, own), nil
+}
+
+// ownTopology returns the topology named by --topology (local, netns or docker) whose
+// agents this command line starts itself: they may start Python and the compilers.
+func ownTopology(name string) (topology.Topology, error) {
+	switch name {
+	case "local", "":
+		return topology.Local{Programs: policy.LocalPrograms}, nil
+	case "netns":
+		return topology.Netns{Programs: policy.LocalPrograms}, nil
+	case "docker":
+		return topology.Docker{Programs: policy.LocalPrograms}, nil
+	}
+	return nil, fmt.Errorf("--topology %q: use local, netns or docker", name)
 }
 
 func runCommand() *cobra.Command {

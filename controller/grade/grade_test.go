@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/socklab/socklab/agent/agenttest"
 	"github.com/socklab/socklab/agent/policy"
 	"github.com/socklab/socklab/agent/process"
 	"github.com/socklab/socklab/controller/grade"
@@ -110,17 +111,6 @@ func gradeTopology() (topology.Topology, int) {
 	return topology.Local{Programs: policy.LocalPrograms}, 1
 }
 
-// children counts this process's live children (jobs' inits, unprivileged runs' hosts).
-func children() int {
-	n := 0
-	tasks, _ := os.ReadDir("/proc/self/task")
-	for _, t := range tasks {
-		b, _ := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
-		n += len(strings.Fields(string(b)))
-	}
-	return n
-}
-
 // TestGrade grades a folder of tcp-upper-server submissions as a TA would: two correct
 // servers, a sequential one, one with a syntax error, a zip that escapes its folder and
 // one whose program never listens (over its time budget). It checks the verdicts, the
@@ -154,7 +144,7 @@ func TestGrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := children()
+	before := len(agenttest.Children())
 	topo, jobs := gradeTopology()
 	var progress []string
 	rep := grade.Grade(t.Context(), l, subs, grade.Options{Topology: topo, Jobs: jobs, Timeout: 4 * time.Second, Lang: "zh",
@@ -259,7 +249,7 @@ func TestGrade(t *testing.T) {
 			t.Errorf("transcripts/%s.txt: %q", name, txt)
 		}
 	}
-	if after := children(); after > before {
+	if after := len(agenttest.Children()); after > before {
 		t.Errorf("%d processes of the grading still run (%d before)", after, before)
 	}
 }

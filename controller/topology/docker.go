@@ -526,15 +526,6 @@ func removeContainer(ctx context.Context, cli *client.Client, id string) error {
 	return nil
 }
 
-// randomHex returns n random bytes in hex.
-func randomHex(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("docker topology: %w", err)
-	}
-	return hex.EncodeToString(b), nil
-}
-
 // inode returns a file's inode number, or 0.
 func inode(fi fs.FileInfo) uint64 {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {

@@ -37,11 +37,10 @@ func (l Local) Start(ctx context.Context, roles []string) (Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	var tok [16]byte
-	if _, err := rand.Read(tok[:]); err != nil {
+	token, err := randomHex(16)
+	if err != nil {
 		return nil, err
 	}
-	token := hex.EncodeToString(tok[:])
 	p := &localPool{}
 	for i, role := range roles {
 		ip := netip.AddrFrom4([4]byte{127, net16[0], net16[1], byte(2 + i)})
@@ -52,24 +51,58 @@ func (l Local) Start(ctx context.Context, roles []string) (Pool, error) {
 		}
 		pol := policy.Default()
 		pol.Programs, pol.ProgramsRefusal = l.Programs, l.ProgramsRefusal
-		a, err := server.New(lis, server.Config{Name: role, HostIP: ip, Token: token, Policy: pol})
+		a, err := serveAgent(lis, server.Config{Name: role, HostIP: ip, Token: token, Policy: pol})
 		if err != nil {
-			lis.Close()
 			p.Close()
 			return nil, fmt.Errorf("local topology: agent for %s: %w", role, err)
 		}
-		actx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- a.Serve(actx) }()
-		p.agents = append(p.agents, localAgent{cancel: cancel, done: done})
+		p.agents = append(p.agents, a)
 		p.hosts = append(p.hosts, Host{Role: role, IP: ip, Target: lis.Addr().String(), Token: token})
 	}
 	return p, nil
 }
 
+// localAgent is an agent served by this process, until cancel.
 type localAgent struct {
 	cancel context.CancelFunc
 	done   chan error
+}
+
+// serveAgent serves an agent on lis, in this process, until it is stopped; on an error
+// it closes lis.
+func serveAgent(lis net.Listener, cfg server.Config) (localAgent, error) {
+	a, err := server.New(lis, cfg)
+	if err != nil {
+		lis.Close()
+		return localAgent{}, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	return localAgent{cancel: cancel, done: done}, nil
+}
+
+// stopAgents stops every agent and waits for each to release its sockets and port.
+func stopAgents(agents []localAgent) error {
+	var errs []error
+	for _, a := range agents {
+		a.cancel()
+	}
+	for _, a := range agents {
+		if err := <-a.done; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// randomHex returns n random bytes in hex: a run's token or name.
+func randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("topology: %w", err)
+	}
+	return hex.EncodeToString(b), nil
 }
 
 type localPool struct {
@@ -81,17 +114,9 @@ func (p *localPool) Hosts() []Host { return p.hosts }
 
 // Close stops every agent and waits for each to release its sockets and port.
 func (p *localPool) Close() error {
-	var errs []error
-	for _, a := range p.agents {
-		a.cancel()
-	}
-	for _, a := range p.agents {
-		if err := <-a.done; err != nil {
-			errs = append(errs, err)
-		}
-	}
+	err := stopAgents(p.agents)
 	p.agents = nil
-	return errors.Join(errs...)
+	return err
 }
 
 // freshNetwork picks the run's 127.R.S.0/24 at random, passing over one that any socket

@@ -3,7 +3,6 @@ package topology
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
@@ -76,22 +75,20 @@ func (n Netns) Start(ctx context.Context, roles []string) (_ Pool, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("netns topology: %w", err)
 	}
-	var id [3]byte
-	if _, err := rand.Read(id[:]); err != nil {
+	run, err := randomHex(3)
+	if err != nil {
 		return nil, err
 	}
-	run := hex.EncodeToString(id[:])
 	tag := ownedPrefix + owner.String() + "-" + run
 	r, err := rand.Int(rand.Reader, big.NewInt(256*256))
 	if err != nil {
 		return nil, err
 	}
 	subnet := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(r.Int64() / 256), byte(r.Int64() % 256), 0}), 24)
-	var tok [16]byte
-	if _, err := rand.Read(tok[:]); err != nil {
+	token, err := randomHex(16)
+	if err != nil {
 		return nil, err
 	}
-	token := hex.EncodeToString(tok[:])
 
 	p := &netnsPool{dir: dir}
 	defer func() {
@@ -133,16 +130,12 @@ func (n Netns) Start(ctx context.Context, roles []string) (_ Pool, err error) {
 		// the run's bridge.
 		pol.Networks = append(policy.Loopback(), subnet, netip.MustParsePrefix("255.255.255.255/32"))
 		pol.Programs, pol.ProgramsRefusal = n.Programs, n.ProgramsRefusal
-		a, err := server.New(lis, server.Config{Name: role, HostIP: addr, Token: token, Policy: pol, NetNS: ns})
+		a, err := serveAgent(lis, server.Config{Name: role, HostIP: addr, Token: token, Policy: pol, NetNS: ns})
 		if err != nil {
-			lis.Close()
 			ns.Close()
 			return nil, fmt.Errorf("netns topology: agent for %s: %w", role, err)
 		}
-		actx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- a.Serve(actx) }()
-		p.agents = append(p.agents, localAgent{cancel: cancel, done: done})
+		p.agents = append(p.agents, a)
 		p.handles = append(p.handles, ns)
 		p.hosts = append(p.hosts, Host{Role: role, IP: addr, Target: target, Token: token})
 	}
@@ -295,13 +288,8 @@ func (p *netnsPool) Hosts() []Host { return p.hosts }
 // and the bridge.
 func (p *netnsPool) Close() error {
 	var errs []error
-	for _, a := range p.agents {
-		a.cancel()
-	}
-	for _, a := range p.agents {
-		if err := <-a.done; err != nil {
-			errs = append(errs, err)
-		}
+	if err := stopAgents(p.agents); err != nil {
+		errs = append(errs, err)
 	}
 	p.agents = nil
 	for _, h := range p.handles {

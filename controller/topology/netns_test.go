@@ -6,12 +6,12 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/socklab/socklab/agent/agenttest"
 	"github.com/socklab/socklab/agent/client"
 	"github.com/socklab/socklab/controller/topology"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
@@ -222,10 +222,12 @@ func TestNetnsUnprivileged(t *testing.T) {
 		if testing.Short() {
 			t.Skip("-short: the unprivileged re-run is skipped")
 		}
-		asNobody(t, "TestNetnsUnprivileged")
+		if out := agenttest.AsNobody(t, "^TestNetnsUnprivileged$"); !strings.Contains(string(out), "--- PASS: TestNetnsUnprivileged") {
+			t.Errorf("the run as nobody did not run the test:\n%s", out)
+		}
 		return
 	}
-	if os.Getenv("SOCKLAB_TEST_UNPRIVILEGED") == "" {
+	if os.Getenv(agenttest.UnprivilegedEnv) == "" {
 		t.Skip("not root: the run as nobody happens only from a root run (CI is root)")
 	}
 	tmp := os.TempDir()
@@ -264,42 +266,5 @@ func TestNetnsUnprivileged(t *testing.T) {
 	after, _ := os.ReadDir(tmp)
 	if len(after) != len(before) {
 		t.Errorf("%s held %d entries before the run and %d after", tmp, len(before), len(after))
-	}
-}
-
-// asNobody runs this test binary's test name again as the unprivileged user nobody.
-func asNobody(t *testing.T, name string) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "socklab-nobody-") // t.TempDir's parent is closed to others
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := dir + "/topology.test"
-	src, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	const nobody = 65534
-	tmp := dir + "/tmp"
-	if err := os.Mkdir(tmp, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(tmp, nobody, nobody); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(t.Context(), bin, "-test.run", "^"+name+"$", "-test.v")
-	cmd.Env = []string{"SOCKLAB_TEST_UNPRIVILEGED=1", "TMPDIR=" + tmp, "HOME=" + tmp, "PATH=/usr/bin:/bin"}
-	cmd.Dir = tmp
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: "+name) {
-		t.Fatalf("%s as uid %d: %v\n%s", name, nobody, err, out)
 	}
 }
