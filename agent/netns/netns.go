@@ -20,22 +20,31 @@ import (
 type Namespace struct {
 	path   string
 	target int // an fd of the namespace
-	home   int // an fd of the process's own namespace, to come back to
 }
+
+// home is an fd of the process's own network namespace, where Do brings a thread back.
+// It is opened as the package initialises, on the main thread, before any thread can be
+// in another namespace: read later, /proc/self/ns/net is the main thread's, which may be
+// inside a namespace for a call of Do at that moment. -1 when it cannot be opened.
+var home = func() int {
+	fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
+}()
 
 // Open opens the network namespace at path: a bind mount such as /run/netns/NAME, or
 // /proc/PID/ns/net.
 func Open(path string) (*Namespace, error) {
+	if home < 0 {
+		return nil, fmt.Errorf("network namespace %s: this process's own namespace could not be opened to come back to", path)
+	}
 	target, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("network namespace %s: %w", path, err)
 	}
-	home, err := unix.Open("/proc/self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		unix.Close(target)
-		return nil, fmt.Errorf("network namespace of this process: %w", err)
-	}
-	return &Namespace{path: path, target: target, home: home}, nil
+	return &Namespace{path: path, target: target}, nil
 }
 
 // Path returns where the namespace was opened from; "" for the process's own.
@@ -60,7 +69,7 @@ func (n *Namespace) Do(fn func() error) error {
 		return fmt.Errorf("enter network namespace %s: %w", n.path, err)
 	}
 	err := fn()
-	if rerr := unix.Setns(n.home, unix.CLONE_NEWNET); rerr != nil {
+	if rerr := unix.Setns(home, unix.CLONE_NEWNET); rerr != nil {
 		// Locked and never unlocked: the runtime ends this thread with the goroutine.
 		return fmt.Errorf("leave network namespace %s: %w", n.path, rerr)
 	}
@@ -74,6 +83,5 @@ func (n *Namespace) Close() error {
 	if n == nil {
 		return nil
 	}
-	unix.Close(n.home)
 	return unix.Close(n.target)
 }
