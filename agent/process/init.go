@@ -2,11 +2,13 @@ package process
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,20 +45,36 @@ func runExec(args []string) int {
 		fmt.Fprintln(os.Stderr, "socklab job: want limits, path and argv")
 		return 111
 	}
+	// Everything exec needs is made first: under the address-space limit, this process's
+	// runtime (a race detector's above all) may get no memory at all, and exec itself
+	// must not allocate.
+	path, err1 := unix.BytePtrFromString(args[1])
+	argv, err2 := syscall.SlicePtrFromStrings(args[2:])
+	envv, err3 := syscall.SlicePtrFromStrings(os.Environ())
+	if err := errors.Join(err1, err2, err3); err != nil {
+		fmt.Fprintf(os.Stderr, "socklab job: start %s: %v\n", args[2], err)
+		return 127
+	}
+	var lims []unix.Rlimit
+	var resources []int
 	for _, kv := range strings.Split(args[0], ",") {
 		var res int
 		var val uint64
 		if _, err := fmt.Sscanf(kv, "%d=%d", &res, &val); err != nil {
 			continue
 		}
-		lim := unix.Rlimit{Cur: val, Max: val}
-		if err := unix.Setrlimit(res, &lim); err != nil {
+		resources = append(resources, res)
+		lims = append(lims, unix.Rlimit{Cur: val, Max: val})
+	}
+	for i, res := range resources {
+		if err := unix.Setrlimit(res, &lims[i]); err != nil {
 			fmt.Fprintf(os.Stderr, "socklab job: set limit %d: %v\n", res, err)
 			return 111
 		}
 	}
-	err := unix.Exec(args[1], args[2:], os.Environ())
-	fmt.Fprintf(os.Stderr, "socklab job: start %s: %v\n", args[2], err)
+	_, _, errno := unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(path)),
+		uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])))
+	fmt.Fprintf(os.Stderr, "socklab job: start %s: %v\n", args[2], errno)
 	return 127
 }
 
