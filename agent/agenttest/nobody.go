@@ -17,10 +17,18 @@ const UnprivilegedEnv = "SOCKLAB_TEST_UNPRIVILEGED"
 // AsNobody runs the tests of this test binary that match pattern again as the
 // unprivileged user nobody, from a copy of the binary nobody can read, in a temporary
 // directory of nobody's, and returns what they printed (-test.v); the test fails when they
-// do. The caller must be root.
-func AsNobody(t *testing.T, pattern string) []byte {
+// do. The caller must be root. env is added to the run's environment.
+func AsNobody(t *testing.T, pattern string, env ...string) []byte {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "socklab-nobody-") // t.TempDir's parent is closed to others
+	return Rerun(t, pattern, true, env...)
+}
+
+// Rerun runs the tests of this test binary that match pattern again in a process of their
+// own (as nobody, when asNobody), with env added to a clean environment, and returns
+// what they printed (-test.v); the test fails when they do.
+func Rerun(t *testing.T, pattern string, asNobody bool, env ...string) []byte {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "socklab-rerun-") // t.TempDir's parent is closed to others
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,16 +48,21 @@ func AsNobody(t *testing.T, pattern string) []byte {
 	if err := os.Mkdir(tmp, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chown(tmp, Nobody, Nobody); err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.CommandContext(t.Context(), bin, "-test.run", pattern, "-test.v")
-	cmd.Env = []string{UnprivilegedEnv + "=1", "TMPDIR=" + tmp, "HOME=" + tmp, "PATH=/usr/bin:/bin"}
+	cmd.Env = append([]string{"TMPDIR=" + tmp, "HOME=" + tmp, "PATH=/usr/bin:/bin"}, env...)
 	cmd.Dir = tmp
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: Nobody, Gid: Nobody}}
+	who := "this user"
+	if asNobody {
+		if err := os.Chown(tmp, Nobody, Nobody); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Env = append(cmd.Env, UnprivilegedEnv+"=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: Nobody, Gid: Nobody}}
+		who = "nobody"
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("the tests %s as uid %d failed: %v\n%s", pattern, Nobody, err, out)
+		t.Fatalf("the tests %s, run again as %s with %v, failed: %v\n%s", pattern, who, env, err, out)
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -86,6 +87,7 @@ type initConfig struct {
 	Dir       string   // its working directory
 	UID, GID  int      // drop to this uid and gid first (-1: stay)
 	MountProc bool     // mount a /proc of the job's own pid namespace
+	Subreaper bool     // bare: collect the program's orphans, and kill them at the end
 	Rlimits   []rlimit // set by the init, before the program starts
 	// ExecRlimits are set just before the program's exec, by a copy of the agent's binary
 	// that then becomes the program: limits the init's own runtime could not live under.
@@ -147,27 +149,40 @@ func runInit() int {
 		for range drop {
 		}
 	}()
+	// The end of everything the job started: in its own pid namespace, a kill of every
+	// process there; bare, a sweep below this init (kill(-1) would be every process of
+	// the agent's user).
+	var pid int // the program's
+	killAll := func() { _ = unix.Kill(-1, unix.SIGKILL) }
+	if cfg.Subreaper {
+		killAll = func() {
+			// The program's session first, with no allocation: a fork loop's processes
+			// may fill the job's cgroup, and this init's runtime could then start no
+			// thread (for its collector, say) and die before it swept.
+			// Reaped, its processes leave the cgroup too.
+			_ = unix.Kill(-pid, unix.SIGKILL)
+			reapNow()
+			sweep(os.Getpid())
+		}
+	}
 	attr := &os.ProcAttr{Dir: cfg.Dir, Env: cfg.Env, Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
-		Sys: &syscall.SysProcAttr{Setsid: true}}
+		Sys: &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}}
 	path, argv := cfg.Path, cfg.Argv
 	if len(cfg.ExecRlimits) > 0 {
 		var lims []string
 		for _, r := range cfg.ExecRlimits {
 			lims = append(lims, fmt.Sprintf("%d=%d", r.Resource, r.Value))
 		}
-		self, err := os.Executable()
-		if err != nil {
-			send(initMessage{Error: "find the agent's binary: " + err.Error()})
-			return 111
-		}
-		path, argv = self, append([]string{execArg0, strings.Join(lims, ","), cfg.Path}, cfg.Argv...)
+		// The agent's binary through the kernel's link, not its path: a job's own uid
+		// may not search the folder it is in (go run's build cache is 0700).
+		path, argv = "/proc/self/exe", append([]string{execArg0, strings.Join(lims, ","), cfg.Path}, cfg.Argv...)
 	}
 	prog, err := os.StartProcess(path, argv, attr)
 	if err != nil {
 		send(initMessage{Error: fmt.Sprintf("start %s: %v", cfg.Argv[0], err)})
 		return 111
 	}
-	pid := prog.Pid
+	pid = prog.Pid
 	os.Stdin.Close()
 	os.Stdout.Close()
 	os.Stderr.Close()
@@ -177,7 +192,7 @@ func runInit() int {
 		for {
 			n, err := ctl.Read(b)
 			if err != nil || n == 0 {
-				_ = unix.Kill(-1, unix.SIGKILL) // the agent is gone: so is the job
+				killAll() // the agent is gone: so is the job
 				os.Exit(112)
 			}
 			var sig int
@@ -202,7 +217,7 @@ func runInit() int {
 				exit.Code, exit.Signal = -1, unix.SignalName(ws.Signal())
 			}
 			// The program is gone: nothing it started outlives it.
-			_ = unix.Kill(-1, unix.SIGKILL)
+			killAll()
 		}
 	}
 	var ru unix.Rusage
@@ -215,6 +230,11 @@ func runInit() int {
 
 // prepare readies the init's namespace and credentials before the program starts.
 func prepare(cfg initConfig) error {
+	if cfg.Subreaper {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("become a subreaper: %w", err)
+		}
+	}
 	if cfg.MountProc {
 		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 			return fmt.Errorf("make mounts private: %w", err)
@@ -250,4 +270,23 @@ func prepare(cfg initConfig) error {
 		}
 	}
 	return nil
+}
+
+// reapNow reaps the init's ended children for as long as more keep ending, without
+// allocating: at most 100 ms, or until 5 ms pass with none.
+func reapNow() {
+	ts := unix.Timespec{Nsec: int64(time.Millisecond)}
+	for i, idle := 0, 0; i < 100 && idle < 5; i++ {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		switch {
+		case err == unix.ECHILD:
+			return
+		case got > 0:
+			idle = 0
+		default:
+			idle++
+			_ = unix.Nanosleep(&ts, nil)
+		}
+	}
 }

@@ -168,6 +168,7 @@ type Job struct {
 	ctl         *os.File
 	stdin       *os.File
 	containment string
+	bare        bool // its init runs without namespaces: see bare.go
 	limits      Limits
 	groups      []string  // the job's cgroup directories
 	uid         *uidLease // the job's own uid, as root
@@ -321,19 +322,44 @@ type initProc struct {
 	ctl            *os.File
 	stdin          *os.File // the write end of the program's stdin
 	stdout, stderr *os.File // the read ends of the program's output
+	bare           bool     // in the agent's namespaces, as a subreaper
 }
 
 // launchInit starts an init in new pid and mount namespaces (and a user namespace,
-// without root). It waits for its configuration before doing anything, so that it is in
-// its cgroups, under its uid and limits, before the program starts.
-func launchInit() (_ *initProc, err error) {
-	attr := &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS,
-		Setsid:     true,
-		Pdeathsig:  syscall.SIGKILL,
+// without root), or bare where the kernel refuses them (see NamespacesRefused). It waits
+// for its configuration before doing anything, so that it is in its cgroups, under its
+// uid and limits, before the program starts.
+func launchInit() (*initProc, error) {
+	if nsRefusal.Load() != nil {
+		return startInit(true)
 	}
+	p, err := startInit(false)
+	if err == nil || !refusesNamespaces(err) {
+		return p, err
+	}
+	if p, berr := startInit(true); berr == nil {
+		why := "the kernel refuses them: " + err.Error()
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			why = "the kernel refuses them: " + errno.Error()
+		}
+		nsRefusal.CompareAndSwap(nil, &why)
+		return p, nil
+	}
+	if !privileged() && errors.Is(err, unix.EPERM) {
+		return nil, fmt.Errorf("start job: this host refuses the unprivileged user namespace a job needs without root (see sysctl user.max_user_namespaces): %w", err)
+	}
+	return nil, err
+}
+
+// startInit starts an init, in namespaces of its own unless bare.
+func startInit(bare bool) (_ *initProc, err error) {
+	attr := &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 	root := privileged()
-	if !root {
+	if !bare {
+		attr.Cloneflags = syscall.CLONE_NEWPID | syscall.CLONE_NEWNS
+	}
+	if !bare && !root {
 		attr.Cloneflags |= syscall.CLONE_NEWUSER
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
@@ -376,12 +402,9 @@ func launchInit() (_ *initProc, err error) {
 		Stdin: ends[0][0], Stdout: ends[1][1], Stderr: ends[2][1], ExtraFiles: []*os.File{child}, SysProcAttr: attr,
 	}
 	if err := cmd.Start(); err != nil {
-		if !root && errors.Is(err, unix.EPERM) {
-			return nil, fmt.Errorf("start job: this host refuses the unprivileged user namespace a job needs without root (see sysctl user.max_user_namespaces): %w", err)
-		}
 		return nil, fmt.Errorf("start job: %w", err)
 	}
-	return &initProc{cmd: cmd, ctl: ctl, stdin: ends[0][1], stdout: ends[1][0], stderr: ends[2][0]}, nil
+	return &initProc{cmd: cmd, ctl: ctl, stdin: ends[0][1], stdout: ends[1][0], stderr: ends[2][0], bare: bare}, nil
 }
 
 // idle moves the init's threads to SCHED_IDLE, where it runs only on CPU time no other
@@ -450,7 +473,8 @@ func start(spec Spec, proc *initProc) (_ *Job, err error) {
 			j.release()
 		}
 	}()
-	cfg := initConfig{Path: spec.Path, Argv: spec.Argv, Env: spec.Env, Dir: spec.Dir, UID: -1, GID: -1, MountProc: true}
+	j.bare = proc.bare
+	cfg := initConfig{Path: spec.Path, Argv: spec.Argv, Env: spec.Env, Dir: spec.Dir, UID: -1, GID: -1, MountProc: !proc.bare, Subreaper: proc.bare}
 	cfg.Rlimits = []rlimit{
 		// SIGXCPU at the limit, which a program sees as its CPU limit; SIGKILL a second on.
 		{Resource: unix.RLIMIT_CPU, Value: cpuSeconds(lim.CPU), Hard: cpuSeconds(lim.CPU) + 1},
@@ -475,9 +499,15 @@ func start(spec Spec, proc *initProc) (_ *Job, err error) {
 			}
 		}
 		j.containment = fmt.Sprintf("pid and mount namespaces, uid %d", j.uid.id)
+		if proc.bare {
+			j.containment = fmt.Sprintf("no namespaces (%s), a subreaper init, uid %d", NamespacesRefused(), j.uid.id)
+		}
 	} else {
 		cfg.ExecRlimits = []rlimit{{Resource: unix.RLIMIT_AS, Value: uint64(lim.Memory)}}
 		j.containment = "user, pid and mount namespaces"
+		if proc.bare {
+			j.containment = fmt.Sprintf("no namespaces (%s), a subreaper init, the agent's uid", NamespacesRefused())
+		}
 	}
 	if !proc.waiting() {
 		proc.discard()
@@ -510,6 +540,21 @@ func start(spec Spec, proc *initProc) (_ *Job, err error) {
 		}
 	}
 	j.containment += ", rlimits"
+	if proc.bare {
+		// Bare, the init shares the program's uid, and RLIMIT_NPROC counts every process
+		// of a uid: the program alone gets it, at exec, or a fork loop would leave the
+		// init no thread. Without root, the agent's own processes count too.
+		for i, r := range cfg.Rlimits {
+			if r.Resource == unix.RLIMIT_NPROC {
+				if !root {
+					r.Value += uint64(tasksOf(os.Getuid()))
+				}
+				cfg.ExecRlimits = append(cfg.ExecRlimits, r)
+				cfg.Rlimits = append(cfg.Rlimits[:i:i], cfg.Rlimits[i+1:]...)
+				break
+			}
+		}
+	}
 	b, _ := json.Marshal(cfg)
 	if _, err := j.ctl.Write(b); err != nil {
 		j.kill("")
@@ -748,9 +793,15 @@ func (j *Job) kill(reason string) {
 		j.reason = reason
 	}
 	j.mu.Unlock()
-	if j.cmd != nil && j.cmd.Process != nil {
-		_ = j.cmd.Process.Kill()
+	if j.cmd == nil || j.cmd.Process == nil {
+		return
 	}
+	if j.bare {
+		// Killing the init alone would leave what the program started to the machine's
+		// init: everything below it goes first, while it still collects orphans.
+		sweep(j.cmd.Process.Pid)
+	}
+	_ = j.cmd.Process.Kill()
 }
 
 // Done is closed once the job has ended and all its output is read.

@@ -18,6 +18,12 @@ import (
 
 func TestMain(m *testing.M) {
 	process.Init() // this binary is also the jobs' init
+	if os.Getenv(agenttest.RefuseNamespacesEnv) != "" {
+		if err := agenttest.RefuseNamespaces(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	fds := func() int { ents, _ := os.ReadDir("/proc/self/fd"); return len(ents) }
 	// One job first, so that what the runtime opens once (its poller) is in the baseline.
 	if j, err := process.Start(process.Spec{Path: "/bin/true"}); err == nil {
@@ -98,7 +104,11 @@ func TestRunsAndCaptures(t *testing.T) {
 	if out, _ := j.Output(process.Stderr); string(out) != "err\n" {
 		t.Errorf("stderr = %q, want %q", out, "err\n")
 	}
-	if c := j.Containment(); !strings.Contains(c, "pid and mount namespaces") || (os.Geteuid() == 0) != strings.Contains(c, "uid ") {
+	want := "pid and mount namespaces"
+	if os.Getenv(agenttest.RefuseNamespacesEnv) != "" {
+		want = "no namespaces (the kernel refuses them: operation not permitted), a subreaper init"
+	}
+	if c := j.Containment(); !strings.Contains(c, want) || (os.Geteuid() == 0) != strings.Contains(c, "uid ") {
 		t.Errorf("containment = %q", c)
 	}
 }
@@ -352,6 +362,10 @@ while True:
 // TestConfined: a program sees only its own job in /proc, cannot read the agent's
 // environment, and its kill(-1) ends only its own job.
 func TestConfined(t *testing.T) {
+	bare := os.Getenv(agenttest.RefuseNamespacesEnv) != ""
+	if bare && os.Geteuid() != 0 {
+		t.Skip("bare, without root: a job runs as the agent's user and sees it (the machine is the boundary)")
+	}
 	t.Setenv("SOCKLAB_TOKEN", "agent-secret")
 	neighbour := start(t, "echo started; exec sleep 1000.314", process.Limits{})
 	waitOutput(t, neighbour, "started")
@@ -363,7 +377,7 @@ func TestConfined(t *testing.T) {
 		t.Errorf("the program read the agent's token: %q %q", out, errOut)
 	}
 	lines := strings.Fields(string(out))
-	if len(lines) == 0 || lines[0] != "3" && lines[0] != "4" {
+	if !bare && (len(lines) == 0 || lines[0] != "3" && lines[0] != "4") {
 		t.Errorf("the program sees %v processes in /proc, want its own few (init, sh, ls, grep)", lines)
 	}
 	if !neighbour.Alive() {
@@ -389,6 +403,49 @@ func TestUnprivileged(t *testing.T) {
 	out := agenttest.AsNobody(t, "^(TestRunsAndCaptures|TestCleanEnvironment|TestStdin|TestSignals|TestNothingSurvives|TestLimits|TestConfined|TestLauncher)$")
 	if !bytes.Contains(out, []byte("--- PASS: TestConfined")) || !bytes.Contains(out, []byte("--- PASS: TestNothingSurvives")) {
 		t.Errorf("the unprivileged run did not run the containment tests:\n%s", out)
+	}
+}
+
+// bareTests are the tests that hold for bare jobs too (TestConfined checks what holds of
+// it there).
+const bareTests = "^(TestRunsAndCaptures|TestCleanEnvironment|TestStdin|TestSignals|TestNothingSurvives|TestLimits|TestConfined|TestLauncher|TestBareContainment)$"
+
+// TestBare runs this file's tests again where the kernel refuses namespaces (a seccomp
+// filter like Docker's default profile), as root and as nobody: jobs start bare, as
+// subreapers, and are still limited and leave nothing behind.
+func TestBare(t *testing.T) {
+	if os.Getenv(agenttest.RefuseNamespacesEnv) != "" {
+		t.Skip("already the run without namespaces")
+	}
+	if testing.Short() {
+		t.Skip("-short: the runs without namespaces are skipped")
+	}
+	runs := map[string]bool{"as this user": false}
+	if os.Geteuid() == 0 && os.Getenv(agenttest.UnprivilegedEnv) == "" {
+		runs["as nobody"] = true
+	}
+	for name, nobody := range runs {
+		t.Run(name, func(t *testing.T) {
+			out := agenttest.Rerun(t, bareTests, nobody, agenttest.RefuseNamespacesEnv+"=1")
+			for _, want := range []string{"--- PASS: TestNothingSurvives", "--- PASS: TestBareContainment", "--- PASS: TestLimits"} {
+				if !bytes.Contains(out, []byte(want)) {
+					t.Errorf("the run without namespaces did not pass %s:\n%s", strings.TrimPrefix(want, "--- PASS: "), out)
+				}
+			}
+		})
+	}
+}
+
+// TestBareContainment: where namespaces are refused, a job says so and why.
+func TestBareContainment(t *testing.T) {
+	j := start(t, "echo hi", process.Limits{})
+	wait(t, j)
+	refused := os.Getenv(agenttest.RefuseNamespacesEnv) != ""
+	if got := strings.HasPrefix(j.Containment(), "no namespaces (") && strings.Contains(j.Containment(), "subreaper"); got != refused {
+		t.Errorf("namespaces refused: %v; containment %q", refused, j.Containment())
+	}
+	if refused && !strings.Contains(process.NamespacesRefused(), "operation not permitted") {
+		t.Errorf("NamespacesRefused() = %q, want the kernel's EPERM", process.NamespacesRefused())
 	}
 }
 
