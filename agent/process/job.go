@@ -738,6 +738,15 @@ func (j *Job) read(s Stream, r *os.File, fn func(Stream, []byte)) {
 // Pid returns the host pid of the job's init (its namespace's pid 1).
 func (j *Job) Pid() int { return j.cmd.Process.Pid }
 
+// UID returns the uid the job's processes run as when it is the job's own (as root),
+// else -1: they run as the agent's user (in a user namespace of their own, or bare).
+func (j *Job) UID() int {
+	if j.uid == nil {
+		return -1
+	}
+	return j.uid.id
+}
+
 // Containment says how the job is contained: its namespaces, uid, cgroups and rlimits.
 func (j *Job) Containment() string { return j.containment }
 

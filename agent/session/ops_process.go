@@ -485,7 +485,7 @@ func waitListening(ctx context.Context, c *call, o *socklabv1.WaitListeningOp) e
 		if err != nil {
 			return err
 		}
-		if found := ownedBy(rows, uint16(o.GetPort()), c.pr.job.Pids()); len(found) > 0 {
+		if found := ownedBy(rows, uint16(o.GetPort()), c.pr.job); len(found) > 0 {
 			c.ev.Result = &socklabv1.Result{}
 			for _, r := range found {
 				c.ev.Result.Sockets = append(c.ev.Result.Sockets, kernelSocket(r))
@@ -504,17 +504,26 @@ func waitListening(ctx context.Context, c *call, o *socklabv1.WaitListeningOp) e
 	}
 }
 
-// ownedBy keeps the rows whose local port is port and whose inode is a socket one of
-// pids holds open.
-func ownedBy(rows []kernel.Socket, port uint16, pids []int) []kernel.Socket {
+// ownedBy keeps the rows whose local port is port and that are the job's own: owned by
+// its uid, where the job has one of its own (as root: reading another uid's
+// /proc/PID/fd would need CAP_SYS_PTRACE, which an agent in a container may lack), else
+// a socket one of its processes holds open.
+func ownedBy(rows []kernel.Socket, port uint16, job *process.Job) []kernel.Socket {
 	var mine []kernel.Socket
 	var inodes map[uint64]bool
+	uid := job.UID()
 	for _, r := range rows {
 		if r.Local.Port() != port || r.Inode == 0 {
 			continue
 		}
+		if uid >= 0 {
+			if r.UID == uint32(uid) {
+				mine = append(mine, r)
+			}
+			continue
+		}
 		if inodes == nil {
-			inodes = socketInodes(pids)
+			inodes = socketInodes(job.Pids())
 		}
 		if inodes[r.Inode] {
 			mine = append(mine, r)

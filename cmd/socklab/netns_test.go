@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,6 +146,79 @@ func TestLabsOnDocker(t *testing.T) {
 				t.Errorf("the run left %v", left)
 			}
 		})
+	}
+}
+
+// TestGradeOnDocker grades test submissions with --topology docker, a container per host
+// of each submission, two submissions at once, and compares every check's verdict with
+// the lab's golden verdicts (graded on the local topology); nothing of the runs is left.
+func TestGradeOnDocker(t *testing.T) {
+	execsBinary(t)
+	if out, code := dockerPing(); code != 0 {
+		t.Skipf("docker: no engine answers (%s); CI runs with the engine up", out)
+	}
+	subs := filepath.Join("..", "..", "labs", "testdata", "submissions", "tcp-upper-server")
+	golden, err := os.ReadFile(filepath.Join(subs, "verdicts.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(golden)), "\n")
+	header := strings.Fields(lines[0])[1:]
+	want := map[string][]string{}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		want[f[0]] = f[1:]
+	}
+	names := []string{"threaded", "sequential", "no-reuseaddr", "syntax-error"}
+	grades := filepath.Join(t.TempDir(), "grades")
+	args := []string{"grade", "tcp-upper-server", "--submissions", subs, "--topology", "docker", "--jobs", "2", "--out", grades}
+	for _, n := range names {
+		args = append(args, "--only", n)
+	}
+	cmd := exec.Command(binary, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("socklab %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(grades, "grades.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Submissions []struct {
+			Name   string
+			Status string
+			Checks []struct {
+				Name   string
+				Passed bool
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Submissions) != len(names) {
+		t.Fatalf("%d submissions graded, want %d:\n%s", len(rep.Submissions), len(names), out)
+	}
+	for _, s := range rep.Submissions {
+		var got []string
+		for i, c := range s.Checks {
+			v := "FAIL"
+			if c.Passed {
+				v = "PASS"
+			}
+			if i < len(header) && c.Name != header[i] {
+				v = "MISSING"
+			}
+			got = append(got, v)
+		}
+		if s.Status != "graded" || strings.Join(got, " ") != strings.Join(want[s.Name], " ") {
+			t.Errorf("%s on docker: %s %v, want graded %v (%v)", s.Name, s.Status, got, want[s.Name], header)
+		}
+	}
+	owner := strconv.FormatInt(int64(cmd.Process.Pid), 36) + "-"
+	if left := dockerOwned(t, owner); len(left) > 0 {
+		t.Errorf("the grading left %v", left)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -197,16 +198,34 @@ func (p *childPool) Close() error {
 	return err
 }
 
-// NetnsUnavailable says why this process cannot make a netns run's namespaces: "" as
-// root, or where the kernel allows unprivileged user namespaces.
-func NetnsUnavailable() string {
-	if os.Geteuid() == 0 {
-		return ""
-	}
-	for _, knob := range []string{"/proc/sys/user/max_user_namespaces", "/proc/sys/kernel/unprivileged_userns_clone"} {
-		if b, err := os.ReadFile(knob); err == nil && strings.TrimSpace(string(b)) == "0" {
-			return "not root, and " + strings.TrimPrefix(knob, "/proc/sys/") + " is 0"
+// NetnsUnavailable says why this process cannot make a netns run's namespaces, "" when
+// it can: the kernel is asked once, with a child cloned into a network namespace (and a
+// user namespace, without root).
+func NetnsUnavailable() string { return netnsProbe() }
+
+var netnsProbe = sync.OnceValue(func() string {
+	root := os.Geteuid() == 0
+	if !root {
+		for _, knob := range []string{"/proc/sys/user/max_user_namespaces", "/proc/sys/kernel/unprivileged_userns_clone"} {
+			if b, err := os.ReadFile(knob); err == nil && strings.TrimSpace(string(b)) == "0" {
+				return "not root, and " + strings.TrimPrefix(knob, "/proc/sys/") + " is 0"
+			}
 		}
 	}
-	return ""
-}
+	attr := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	if !root {
+		attr.Cloneflags |= syscall.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+	}
+	// A path that does not exist: once cloned into its namespaces, the child fails to
+	// exec and is reaped by ForkExec. ENOENT says the clone worked.
+	_, err := syscall.ForkExec("/proc/self/socklab-netns-probe", []string{"socklab-netns-probe"}, &syscall.ProcAttr{Sys: attr})
+	if err == nil || errors.Is(err, syscall.ENOENT) {
+		return ""
+	}
+	if root {
+		return "the kernel refuses this process a network namespace: " + err.Error()
+	}
+	return "not root, and the kernel refuses this process a user namespace: " + err.Error()
+})
