@@ -117,6 +117,7 @@ func TestAPIDocumentsEveryBuiltin(t *testing.T) {
 		"socket.":  lab.SocketAttrs(),
 		"process.": lab.ProcessAttrs(),
 		"future.":  lab.FutureAttrs(),
+		"link.":    lab.LinkAttrs(),
 	} {
 		for _, a := range attrs {
 			want[prefix+a] = true

@@ -120,6 +120,11 @@ type Fault struct {
 	Jitter time.Duration
 	// RateKbit is, for Rate, the rate in kilobits (1000 bits) per second.
 	RateKbit int
+	// Every makes a Loss exact rather than random: of the packets toward the peer,
+	// every (100 / Percent)th is dropped (20: the 5th, the 10th, ...), counted from when
+	// the table's rules were last made, so that a lab tells the same story each run.
+	// 100 / Percent must be whole.
+	Every bool
 }
 
 // Validate says what is wrong with f, if anything, and what to change.
@@ -143,6 +148,9 @@ func (f Fault) Validate() error {
 	case Loss, Duplicate:
 		if err := checkPercent(f); err != nil {
 			return err
+		}
+		if f.Every && (f.Kind != Loss || 100/f.Percent != math.Trunc(100/f.Percent)) {
+			return fmt.Errorf("%s fault: Every needs a loss whose 100 / Percent is whole (20: every 5th packet), not %v%%", name, f.Percent)
 		}
 		checkUnused("Delay", f.Delay == 0)
 		checkUnused("Jitter", f.Jitter == 0)
@@ -233,7 +241,10 @@ type Table struct {
 	dup    *nftables.Chain // copies; after out, so that delayed packets are copied after their delay
 	peers  map[netip.Addr]*peer
 	shapes map[int]*shape // by ifindex
-	q      *reader        // nil until a Delay or Reorder is set
+	// segmented holds the interfaces made to hand out packet-sized segments (see
+	// segment.go), each with its own limits to restore.
+	segmented map[int]gso
+	q         *reader // nil until a Delay or Reorder is set
 }
 
 // peer is the faults toward one address.
@@ -245,6 +256,7 @@ type peer struct {
 	oif    int        // interface the copies of Duplicate, Delay and Reorder go out of
 	hop    netip.Addr // their next hop
 	rateIf int        // ifindex whose qdisc Rate set; 0 for none
+	segIf  int        // ifindex made to hand out packet-sized segments for its faults; 0 for none
 }
 
 // Open makes the Table of a host. do runs a function inside the host's network
@@ -265,7 +277,7 @@ func Open(do func(func() error) error) (*Table, error) {
 	t := &Table{
 		do:     do,
 		peers:  map[netip.Addr]*peer{},
-		shapes: map[int]*shape{},
+		shapes: map[int]*shape{}, segmented: map[int]gso{},
 	}
 	var raw *mnl.Conn
 	err := do(func() error {
@@ -399,6 +411,9 @@ func (t *Table) Close() error {
 		}
 	}
 	clear(t.shapes)
+	if err := t.unsegmentAll(); err != nil {
+		errs = append(errs, err)
+	}
 	clear(t.peers)
 	t.closeSockets()
 	if err := errors.Join(errs...); err != nil {
@@ -422,6 +437,13 @@ func (t *Table) set(addr netip.Addr, f Fault) error {
 		} else {
 			delete(p.faults, f.Kind)
 		}
+	}
+	if f.Kind != Rate && p.segIf == 0 {
+		ifindex, err := t.segment(addr)
+		if err != nil {
+			return err
+		}
+		p.segIf = ifindex
 	}
 
 	switch f.Kind {
@@ -495,6 +517,11 @@ func (t *Table) clear(p *peer) (Counts, error) {
 	}
 	if p.rateIf != 0 {
 		if err := t.releaseShape(p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if p.segIf != 0 {
+		if err := t.unsegment(p.segIf, false); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -498,6 +498,117 @@ func TestLoss(t *testing.T) {
 	}
 }
 
+// TestLossEvery: an exact loss drops every (100 / percent)th packet, the same ones every
+// time, which a lab's transcript can rely on.
+func TestLossEvery(t *testing.T) {
+	l := newLab(t)
+	tbl := l.open()
+	pc := l.udp(l.peer, l.peerAddr)
+	hc := l.udp(l.host, l.hostAddr)
+	if err := tbl.Set(l.peerAddr, fault.Fault{Kind: fault.Loss, Percent: 20, Every: true}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	var got []arrival
+	done := make(chan struct{})
+	go func() { defer close(done); got = receive(pc, n, 300*time.Millisecond) }()
+	send(t, hc, udpAddr(pc), n, 10, time.Millisecond)
+	<-done
+	var lost []int
+	next := 0
+	for _, a := range got {
+		for ; next < a.seq; next++ {
+			lost = append(lost, next)
+		}
+		next = a.seq + 1
+	}
+	for ; next < n; next++ {
+		lost = append(lost, next)
+	}
+	var want []int
+	for i := 4; i < n; i += 5 {
+		want = append(want, i)
+	}
+	if !slices.Equal(lost, want) {
+		t.Errorf("lost datagrams %v, want every fifth: %v", lost, want)
+	}
+	if c := tbl.Counts(l.peerAddr); c.Packets != n || c.Dropped != n/5 {
+		t.Errorf("counts %+v, want Packets %d and Dropped %d", c, n, n/5)
+	}
+	if err := tbl.Set(l.peerAddr, fault.Fault{Kind: fault.Loss, Percent: 30, Every: true}); err == nil || !strings.Contains(err.Error(), "whole") {
+		t.Errorf("an exact loss of 30%%: %v, want it refused (100 / 30 is not whole)", err)
+	}
+}
+
+// gsoMaxSize returns the host interface's largest segment, in bytes and in packets, and
+// its MTU.
+func (l *lab) gsoMaxSize() (gso uint32, segs uint32, mtu int) {
+	l.t.Helper()
+	l.in(l.host, func() error {
+		link, err := netlink.LinkByName(l.hostIf)
+		if err == nil {
+			gso, segs, mtu = link.Attrs().GSOMaxSize, link.Attrs().GSOMaxSegs, link.Attrs().MTU
+		}
+		return err
+	})
+	return gso, segs, mtu
+}
+
+// TestSegments: while a fault acts on packets, the interface hands out segments no
+// larger than its MTU, so that a loss drops one packet, not a 64 KiB segment; its own
+// size comes back once the faults are cleared, and at Close.
+func TestSegments(t *testing.T) {
+	l := newLab(t)
+	tbl := l.open()
+	own, ownSegs, mtu := l.gsoMaxSize()
+	if int(own) <= mtu && ownSegs <= 1 {
+		t.Skipf("the interface's segments are already single packets (%d bytes <= MTU %d, %d segments)", own, mtu, ownSegs)
+	}
+	if err := tbl.Set(l.peerAddr, fault.Fault{Kind: fault.Loss, Percent: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if gso, segs, _ := l.gsoMaxSize(); int(gso) != mtu || segs != 1 {
+		t.Errorf("under a loss, gso_max_size %d and gso_max_segs %d, want the MTU (%d) and 1", gso, segs, mtu)
+	}
+	// A TCP transfer's packets are then each one segment: 64 KiB makes 45 or more.
+	ln := l.listen(l.peer, netip.AddrPortFrom(l.peerAddr, 0).String())
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	c, err := l.dial(l.host, ln.Addr().String(), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := tbl.Counts(l.peerAddr).Packets
+	if _, err := c.Write(make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	time.Sleep(100 * time.Millisecond)
+	if sent := tbl.Counts(l.peerAddr).Packets - before; sent < 45 {
+		t.Errorf("64 KiB went out in %d packets, want at least 45 (one segment of at most 1448 bytes each)", sent)
+	}
+	if _, err := tbl.Clear(l.peerAddr); err != nil {
+		t.Fatal(err)
+	}
+	if gso, segs, _ := l.gsoMaxSize(); gso != own || segs != ownSegs {
+		t.Errorf("after Clear, gso_max_size %d and gso_max_segs %d, want its own %d and %d back", gso, segs, own, ownSegs)
+	}
+	if err := tbl.Set(l.peerAddr, fault.Fault{Kind: fault.Down}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tbl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if gso, segs, _ := l.gsoMaxSize(); gso != own || segs != ownSegs {
+		t.Errorf("after Close, gso_max_size %d and gso_max_segs %d, want its own %d and %d back", gso, segs, own, ownSegs)
+	}
+}
+
 // echo answers every datagram c gets with the same bytes, until c is closed.
 func echo(c *net.UDPConn) {
 	buf := make([]byte, 64)
@@ -1116,4 +1227,37 @@ func BenchmarkDelayAccuracy(b *testing.B) {
 	}
 	b.ReportMetric(float64(m)/float64(time.Millisecond), "ms-median")
 	fmt.Printf("median of 1000 round trips under a 50ms delay: %v\n", m)
+}
+
+// BenchmarkLossAccuracy measures a 20% loss over 10,000 datagrams (target: within 3
+// points).
+func BenchmarkLossAccuracy(b *testing.B) {
+	l := newLab(b)
+	tbl := l.open()
+	var lost float64
+	for b.Loop() {
+		pc := l.udp(l.peer, l.peerAddr)
+		hc := l.udp(l.host, l.hostAddr)
+		if err := tbl.Set(l.peerAddr, fault.Fault{Kind: fault.Loss, Percent: 20}); err != nil {
+			b.Fatal(err)
+		}
+		const n = 10000
+		var got []arrival
+		done := make(chan struct{})
+		go func() { defer close(done); got = receive(pc, n, 300*time.Millisecond) }()
+		send(b, hc, udpAddr(pc), n, 50, time.Millisecond)
+		<-done
+		c, err := tbl.Clear(l.peerAddr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if c.Dropped != uint64(n-len(got)) {
+			b.Errorf("counted %d dropped, %d did not arrive", c.Dropped, n-len(got))
+		}
+		lost = 100 * float64(n-len(got)) / n
+		pc.Close()
+		hc.Close()
+	}
+	b.ReportMetric(lost, "%lost")
+	fmt.Printf("20%% loss over 10000 datagrams: %.2f%% lost (%.2f points off)\n", lost, math.Abs(lost-20))
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -259,6 +260,9 @@ func peerExprs(p *peer) [][]expr.Any {
 	}
 	if f, ok := p.faults[Loss]; ok {
 		r := random(f.Percent)
+		if f.Every {
+			r = every(uint32(math.Round(100 / f.Percent)))
+		}
 		r = append(r,
 			&expr.Objref{Type: objTypeCounter, Name: p.id + lossSuffix},
 			queueTarget(dropQueue, false),
@@ -342,6 +346,17 @@ func random(percent float64) []expr.Any {
 	return []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyPRANDOM, Register: reg1},
 		&expr.Cmp{Op: expr.CmpOpLt, Register: reg1, Data: b},
+	}
+}
+
+// every matches every nth packet, the nth first: "numgen inc mod n == n-1".
+func every(n uint32) []expr.Any {
+	if n <= 1 {
+		return nil
+	}
+	return []expr.Any{
+		&expr.Numgen{Register: reg1, Modulus: n, Type: unix.NFT_NG_INCREMENTAL},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(n - 1)},
 	}
 }
 

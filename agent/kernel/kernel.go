@@ -227,3 +227,38 @@ func allowedSysctl(name string) bool {
 	}
 	return false
 }
+
+// Counter reads one of the kernel's network statistics counters, as `nstat` names them:
+// "Tcp.RetransSegs", "TcpExt.TCPTimeouts", "Udp.InErrors" (/proc/net/snmp and
+// /proc/net/netstat, of the calling thread's namespace). found is false when this kernel
+// has no such counter.
+func Counter(name string) (value uint64, found bool, err error) {
+	group, field, ok := strings.Cut(name, ".")
+	if !ok || group == "" || field == "" {
+		return 0, false, fmt.Errorf("counter %q: want GROUP.NAME, such as Tcp.RetransSegs", name)
+	}
+	for _, file := range []string{"snmp", "netstat"} {
+		b, err := os.ReadFile(filepath.Join(procNet, file))
+		if err != nil {
+			return 0, false, fmt.Errorf("counter %s: %w", name, err)
+		}
+		// Each group is two lines: "Tcp: Name1 Name2 ..." then "Tcp: 1 2 ...".
+		lines := strings.Split(string(b), "\n")
+		for i := 0; i+1 < len(lines); i += 2 {
+			names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+			if len(names) == 0 || names[0] != group+":" || len(values) != len(names) {
+				continue
+			}
+			for j, n := range names[1:] {
+				if n == field {
+					v, err := strconv.ParseInt(values[j+1], 10, 64) // a few (Tcp.MaxConn) are -1
+					if err != nil {
+						return 0, false, fmt.Errorf("counter %s: %w", name, err)
+					}
+					return uint64(max(v, 0)), true, nil
+				}
+			}
+		}
+	}
+	return 0, false, nil
+}

@@ -47,6 +47,10 @@ type Policy struct {
 	ProgramsRefusal string
 	// MaxJobs bounds the programs one session runs at once.
 	MaxJobs int
+	// Faults lets labs set link faults (agent/fault) in the agent's network namespace:
+	// only for an agent in a namespace or container of its own, never one sharing its
+	// machine's network.
+	Faults bool
 }
 
 // ProgramPath is where spawn looks up a program named without a slash.

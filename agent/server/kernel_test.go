@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/socklab/socklab/agent/agenttest"
@@ -53,6 +54,24 @@ func TestKernelView(t *testing.T) {
 	if r := sysctl("net.ipv4.tcp_fin_timeout"); !r.GetFound() || r.GetText() == "" {
 		t.Errorf("sysctl(tcp_fin_timeout) = %v, want a value", r)
 	}
+	netstat := func(name string) *socklabv1.Result {
+		return s.OK(0, &socklabv1.Operation{Op: &socklabv1.Operation_Netstat{Netstat: &socklabv1.NetstatOp{Name: name}}}).GetEvent().GetResult()
+	}
+	// The kernel's counters rise with what the host does: a connection just opened.
+	if r := netstat("Tcp.ActiveOpens"); !r.GetFound() || r.GetValue() < 1 {
+		t.Errorf("netstat(Tcp.ActiveOpens) = %v, want at least this test's own connection", r)
+	}
+	if r := netstat("TcpExt.TCPTimeouts"); !r.GetFound() {
+		t.Errorf("netstat(TcpExt.TCPTimeouts) = %v, want a counter of /proc/net/netstat", r)
+	}
+	if r := netstat("Tcp.NoSuchCounter"); r.GetFound() {
+		t.Errorf("netstat(Tcp.NoSuchCounter) = %v, want not found", r)
+	}
+	// A fault needs an agent whose owner allows them: this one shares the machine's network.
+	fault := &socklabv1.Operation{Op: &socklabv1.Operation_Fault{Fault: &socklabv1.FaultOp{Peer: "127.0.0.2", Kind: socklabv1.FaultKind_FAULT_KIND_DOWN}}}
+	if _, err := s.Session.Do(t.Context(), 0, fault); !errors.Is(err, errdefs.ErrPermissionDenied) || !strings.Contains(err.Error(), "--topology netns or docker") {
+		t.Errorf("fault on an agent that shares its machine's network: %v, want PermissionDenied naming the topologies that allow it", err)
+	}
 	if r := sysctl("net.ipv4.tcp_tw_recycle"); r.GetFound() {
 		t.Logf("this kernel still has tcp_tw_recycle (%s): older than 4.12", r.GetText())
 	}
@@ -63,6 +82,7 @@ func TestKernelView(t *testing.T) {
 		{lis, ss(port, "")},
 		{0, &socklabv1.Operation{Op: &socklabv1.Operation_Sysctl{Sysctl: &socklabv1.SysctlOp{Name: "kernel.hostname"}}}},
 		{0, &socklabv1.Operation{Op: &socklabv1.Operation_Ss{Ss: &socklabv1.SsOp{Protocol: "sctp"}}}},
+		{0, &socklabv1.Operation{Op: &socklabv1.Operation_Netstat{Netstat: &socklabv1.NetstatOp{Name: "../snmp"}}}},
 	} {
 		if _, err := s.Session.Do(t.Context(), tc.h, tc.op); !errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("Perform(handle %d, %v): %v, want InvalidArgument", tc.h, tc.op, err)

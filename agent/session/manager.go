@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/socklab/socklab/agent/errdefs"
+	"github.com/socklab/socklab/agent/fault"
 	"github.com/socklab/socklab/agent/kernel"
 	"github.com/socklab/socklab/agent/netns"
 	"github.com/socklab/socklab/agent/policy"
@@ -44,6 +45,7 @@ type Manager struct {
 
 	mu         sync.Mutex        // protects the fields below
 	launcher   *process.Launcher // starts the sessions' programs; made at the first spawn
+	faultTable *fault.Table      // the host's link faults; made at the first
 	sessions   map[string]*Session
 	ended      map[string]string // id -> why it ended, for the last endedMemory sessions
 	endedOrder []string
@@ -192,6 +194,7 @@ func (m *Manager) CloseAll(reason string) {
 	if l != nil {
 		l.Close()
 	}
+	m.closeFaults()
 }
 
 // jobs returns the launcher of the sessions' programs, made at the first.

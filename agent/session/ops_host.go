@@ -62,6 +62,33 @@ func init() {
 	})
 }
 
+func init() {
+	register("netstat", spec[*socklabv1.NetstatOp]{
+		check: func(o *socklabv1.NetstatOp, _ *policy.Policy) error {
+			if g, f, ok := strings.Cut(o.GetName(), "."); !ok || g == "" || f == "" || strings.ContainsAny(o.GetName(), "/ ") {
+				return errdefs.Errorf(errdefs.ErrInvalidArgument, "netstat: %q is not a counter name such as Tcp.RetransSegs", o.GetName())
+			}
+			return nil
+		},
+		host: func(_ context.Context, c *call, o *socklabv1.NetstatOp) error {
+			var v uint64
+			var found bool
+			var err error
+			if nerr := c.s.m.inNetns(func() error {
+				v, found, err = kernel.Counter(o.GetName())
+				return nil
+			}); nerr != nil {
+				return errdefs.Errorf(errdefs.ErrInternal, "netstat: %v", nerr)
+			}
+			if err != nil {
+				return errdefs.Errorf(errdefs.ErrInvalidArgument, "netstat: %v", err)
+			}
+			c.ev.Result = &socklabv1.Result{Value: int64(v), Found: found}
+			return nil
+		},
+	})
+}
+
 // kernelSocket turns a row of the kernel's socket table into the API's.
 func kernelSocket(r kernel.Socket) *socklabv1.KernelSocket {
 	k := &socklabv1.KernelSocket{Protocol: r.Protocol, State: r.State, RecvQueue: r.RecvQ, SendQueue: r.SendQ, Inode: r.Inode, Uid: r.UID,

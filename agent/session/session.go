@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,8 +36,9 @@ type Session struct {
 	open       int // places taken against the socket limit and not yet freed
 	ended      bool
 	endReason  string
-	jobs       int            // programs running
-	group      *process.Group // the group the session's programs share, made at the first spawn
+	jobs       int                 // programs running
+	group      *process.Group      // the group the session's programs share, made at the first spawn
+	faultPeers map[netip.Addr]bool // the peers toward which the session set link faults
 }
 
 // ID returns the session's id.

@@ -21,6 +21,7 @@ func agentCommand() *cobra.Command {
 		maxSockets, maxSessions            int
 		maxBytes                           int
 		allowExec                          []string
+		allowFaults                        bool
 	)
 	def := policy.Default()
 	cmd := &cobra.Command{
@@ -43,6 +44,7 @@ without a token unless --insecure is given.`,
 			pol := def
 			pol.MaxSockets, pol.MaxSessions, pol.MaxBytesPerOp = maxSockets, maxSessions, maxBytes
 			pol.Programs = allowExec
+			pol.Faults = allowFaults
 			var err error
 			if pol.Ports, err = policy.ParsePortRanges(ports); err != nil {
 				return usageError{fmt.Errorf("--bind-ports: %w", err)}
@@ -85,6 +87,7 @@ without a token unless --insecure is given.`,
 	f.StringVar(&hostIP, "host-ip", "", "this host's address, bound by sockets before they connect or send (default: the listen address)")
 	f.StringVar(&name, "name", "", "the agent's name (default: the host name)")
 	f.BoolVar(&insecure, "insecure", false, "allow serving a non-loopback address without a token")
+	f.BoolVar(&allowFaults, "allow-faults", false, "let labs make this host's links fail (delay, loss, cuts: netfilter rules and a qdisc in its network namespace); only for an agent in a network namespace or container of its own")
 	f.StringSliceVar(&allowExec, "allow-exec", nil, "programs labs may start here (host.spawn): names such as python3,cc or absolute paths, repeatable; \"*\" allows any (default: none)")
 	f.StringSliceVar(&allowNets, "allow-net", nil, "networks connect/sendto may reach, CIDR, repeatable (default: loopback and this host's subnets)")
 	f.StringVar(&ports, "bind-ports", def.PortsString(), "ports bind may take (port 0 is always allowed)")

@@ -243,6 +243,8 @@ func (t *tValue) Attr(name string) (starlark.Value, error) {
 		return starlark.NewBuiltin("catch", t.catch), nil
 	case "files":
 		return starlark.NewBuiltin("files", t.files), nil
+	case "link":
+		return starlark.NewBuiltin("link", t.link), nil
 	}
 	return nil, nil
 }

@@ -89,7 +89,7 @@ func (h *hostValue) Freeze()               {}
 func (h *hostValue) Truth() starlark.Bool  { return true }
 func (h *hostValue) Hash() (uint32, error) { return starlark.String(h.role).Hash() }
 func (h *hostValue) AttrNames() []string {
-	return []string{"build", "connect_many", "ip", "name", "socket", "spawn", "ss", "sysctl"}
+	return []string{"build", "clear_faults", "connect_many", "fault", "ip", "name", "netstat", "reset_link", "socket", "spawn", "ss", "sysctl"}
 }
 
 func (h *hostValue) Attr(name string) (starlark.Value, error) {
@@ -110,6 +110,14 @@ func (h *hostValue) Attr(name string) (starlark.Value, error) {
 		return starlark.NewBuiltin("spawn", h.spawn), nil
 	case "build":
 		return starlark.NewBuiltin("build", h.build), nil
+	case "netstat":
+		return starlark.NewBuiltin("netstat", h.netstat), nil
+	case "fault":
+		return starlark.NewBuiltin("fault", h.fault), nil
+	case "clear_faults":
+		return starlark.NewBuiltin("clear_faults", h.clearFaults), nil
+	case "reset_link":
+		return starlark.NewBuiltin("reset_link", h.resetLink), nil
 	}
 	return nil, nil
 }
@@ -172,6 +180,25 @@ func (h *hostValue) sysctl(th *starlark.Thread, b *starlark.Builtin, args starla
 		return starlark.None, nil
 	}
 	return starlark.String(resp.GetEvent().GetResult().GetText()), nil
+}
+
+// netstat(name) reads one of the host kernel's network counters ("Tcp.RetransSegs"); None
+// when this kernel has no such counter.
+func (h *hostValue) netstat(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var name string
+	var wd starlark.Value = starlark.None
+	if err := starlark.UnpackArgs("netstat", args, kwargs, "name", &name, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	op := &socklabv1.Operation{Op: &socklabv1.Operation_Netstat{Netstat: &socklabv1.NetstatOp{Name: name}}}
+	resp, err := h.do(th, 0, op, "netstat", wd)
+	if err != nil {
+		return nil, err
+	}
+	if !resp.GetEvent().GetResult().GetFound() {
+		return starlark.None, nil
+	}
+	return starlark.MakeInt64(resp.GetEvent().GetResult().GetValue()), nil
 }
 
 // socket(family = AF_INET, type = SOCK_STREAM) makes a socket on this host.

@@ -10,7 +10,7 @@ import (
 )
 
 // tAttrs are the attributes of t besides the lab's hosts.
-var tAttrs = []string{"catch", "check", "files", "go", "params", "raises", "say", "sleep", "hosts"}
+var tAttrs = []string{"catch", "check", "files", "go", "params", "raises", "say", "sleep", "hosts", "link"}
 
 // reservedAttrs are t's own attributes, which no host may be named.
 var reservedAttrs = func() map[string]bool {

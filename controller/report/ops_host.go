@@ -45,6 +45,20 @@ func init() {
 	})
 }
 
+func init() {
+	register("netstat", operation{
+		args: func(ev *socklabv1.Event, _ int) []string {
+			return []string{pyrepr.Str(ev.GetOperation().GetNetstat().GetName())}
+		},
+		result: func(ev *socklabv1.Event, _ int) string {
+			if !ev.GetResult().GetFound() {
+				return "None (no such counter on this kernel)"
+			}
+			return fmt.Sprint(ev.GetResult().GetValue())
+		},
+	})
+}
+
 // ssRows summarises the kernel's socket rows on one line: state local -> peer, ...
 func ssRows(rows []*socklabv1.KernelSocket) string {
 	if len(rows) == 0 {

@@ -92,11 +92,13 @@ const (
 // DAC_OVERRIDE reads and cleans what the job wrote; SYS_PTRACE reads the job's
 // /proc/PID/fd (which sockets are its own, for wait_listening); SYS_NICE moves the init
 // the agent keeps ready at idle priority back to the usual one before the job's program
-// runs (without it the program runs at SCHED_IDLE). Docker's others (NET_RAW, MKNOD,
+// runs (without it the program runs at SCHED_IDLE); NET_ADMIN sets the link faults a lab
+// asks for in the container's own network namespace (netfilter rules, a packet queue, a
+// qdisc). Docker's others (NET_RAW, MKNOD,
 // AUDIT_WRITE, SETFCAP, SETPCAP, SYS_CHROOT, FOWNER, NET_BIND_SERVICE: the agent's
 // policy binds no port below 1024) go. A job's program, under a uid of its own, has none.
 var dockerCaps = []string{"CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_FSETID", "CAP_KILL",
-	"CAP_DAC_OVERRIDE", "CAP_SYS_PTRACE", "CAP_SYS_NICE"}
+	"CAP_DAC_OVERRIDE", "CAP_SYS_PTRACE", "CAP_SYS_NICE", "CAP_NET_ADMIN"}
 
 // roleName is what a role must look like to name a container.
 var roleName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
@@ -340,7 +342,7 @@ func (d Docker) startContainer(ctx, mk context.Context, cli *client.Client, tag,
 		l[k] = v
 	}
 	cmd := []string{agentPath, "agent", "--listen", fmt.Sprintf("0.0.0.0:%d", dockerAgentPort),
-		"--host-ip", h.IP.String(), "--name", h.Role}
+		"--host-ip", h.IP.String(), "--name", h.Role, "--allow-faults"}
 	for _, prog := range d.Programs {
 		cmd = append(cmd, "--allow-exec", prog)
 	}

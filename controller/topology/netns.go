@@ -130,6 +130,7 @@ func (n Netns) Start(ctx context.Context, roles []string) (_ Pool, err error) {
 		// the run's bridge.
 		pol.Networks = append(policy.Loopback(), subnet, netip.MustParsePrefix("255.255.255.255/32"))
 		pol.Programs, pol.ProgramsRefusal = n.Programs, n.ProgramsRefusal
+		pol.Faults = true // the host's own namespace: its links may fail
 		a, err := serveAgent(lis, server.Config{Name: role, HostIP: addr, Token: token, Policy: pol, NetNS: ns})
 		if err != nil {
 			ns.Close()

@@ -131,6 +131,75 @@ func (SocketType) EnumDescriptor() ([]byte, []int) {
 	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{1}
 }
 
+// FaultKind names a link fault.
+type FaultKind int32
+
+const (
+	// FAULT_KIND_UNSPECIFIED is refused.
+	FaultKind_FAULT_KIND_UNSPECIFIED FaultKind = 0
+	// FAULT_KIND_DOWN drops every packet: the link is cut.
+	FaultKind_FAULT_KIND_DOWN FaultKind = 1
+	// FAULT_KIND_LOSS drops packets at random, percent of them.
+	FaultKind_FAULT_KIND_LOSS FaultKind = 2
+	// FAULT_KIND_DELAY holds each packet for delay, plus or minus up to jitter.
+	FaultKind_FAULT_KIND_DELAY FaultKind = 3
+	// FAULT_KIND_REORDER holds percent of the packets for delay while later ones pass.
+	FaultKind_FAULT_KIND_REORDER FaultKind = 4
+	// FAULT_KIND_DUPLICATE sends percent of the packets twice.
+	FaultKind_FAULT_KIND_DUPLICATE FaultKind = 5
+	// FAULT_KIND_RATE limits what the host sends to rate_kbit.
+	FaultKind_FAULT_KIND_RATE FaultKind = 6
+)
+
+// Enum value maps for FaultKind.
+var (
+	FaultKind_name = map[int32]string{
+		0: "FAULT_KIND_UNSPECIFIED",
+		1: "FAULT_KIND_DOWN",
+		2: "FAULT_KIND_LOSS",
+		3: "FAULT_KIND_DELAY",
+		4: "FAULT_KIND_REORDER",
+		5: "FAULT_KIND_DUPLICATE",
+		6: "FAULT_KIND_RATE",
+	}
+	FaultKind_value = map[string]int32{
+		"FAULT_KIND_UNSPECIFIED": 0,
+		"FAULT_KIND_DOWN":        1,
+		"FAULT_KIND_LOSS":        2,
+		"FAULT_KIND_DELAY":       3,
+		"FAULT_KIND_REORDER":     4,
+		"FAULT_KIND_DUPLICATE":   5,
+		"FAULT_KIND_RATE":        6,
+	}
+)
+
+func (x FaultKind) Enum() *FaultKind {
+	p := new(FaultKind)
+	*p = x
+	return p
+}
+
+func (x FaultKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FaultKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_socklab_v1_operation_proto_enumTypes[2].Descriptor()
+}
+
+func (FaultKind) Type() protoreflect.EnumType {
+	return &file_socklab_v1_operation_proto_enumTypes[2]
+}
+
+func (x FaultKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FaultKind.Descriptor instead.
+func (FaultKind) EnumDescriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{2}
+}
+
 // Behaviour is what a background server does with each connection.
 type Behaviour int32
 
@@ -176,11 +245,11 @@ func (x Behaviour) String() string {
 }
 
 func (Behaviour) Descriptor() protoreflect.EnumDescriptor {
-	return file_socklab_v1_operation_proto_enumTypes[2].Descriptor()
+	return file_socklab_v1_operation_proto_enumTypes[3].Descriptor()
 }
 
 func (Behaviour) Type() protoreflect.EnumType {
-	return &file_socklab_v1_operation_proto_enumTypes[2]
+	return &file_socklab_v1_operation_proto_enumTypes[3]
 }
 
 func (x Behaviour) Number() protoreflect.EnumNumber {
@@ -189,7 +258,7 @@ func (x Behaviour) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Behaviour.Descriptor instead.
 func (Behaviour) EnumDescriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{2}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{3}
 }
 
 // ShutdownHow says which directions shutdown closes.
@@ -233,11 +302,11 @@ func (x ShutdownHow) String() string {
 }
 
 func (ShutdownHow) Descriptor() protoreflect.EnumDescriptor {
-	return file_socklab_v1_operation_proto_enumTypes[3].Descriptor()
+	return file_socklab_v1_operation_proto_enumTypes[4].Descriptor()
 }
 
 func (ShutdownHow) Type() protoreflect.EnumType {
-	return &file_socklab_v1_operation_proto_enumTypes[3]
+	return &file_socklab_v1_operation_proto_enumTypes[4]
 }
 
 func (x ShutdownHow) Number() protoreflect.EnumNumber {
@@ -246,7 +315,7 @@ func (x ShutdownHow) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ShutdownHow.Descriptor instead.
 func (ShutdownHow) EnumDescriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{3}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{4}
 }
 
 // Address is a socket address: host and port for the inet families, a path for AF_UNIX.
@@ -361,6 +430,10 @@ type Operation struct {
 	//	*Operation_Alive
 	//	*Operation_WaitOutput
 	//	*Operation_WaitListening
+	//	*Operation_Fault
+	//	*Operation_ClearFaults
+	//	*Operation_ResetLink
+	//	*Operation_Netstat
 	Op            isOperation_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -763,6 +836,42 @@ func (x *Operation) GetWaitListening() *WaitListeningOp {
 	return nil
 }
 
+func (x *Operation) GetFault() *FaultOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Fault); ok {
+			return x.Fault
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetClearFaults() *ClearFaultsOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_ClearFaults); ok {
+			return x.ClearFaults
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetResetLink() *ResetLinkOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_ResetLink); ok {
+			return x.ResetLink
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetNetstat() *NetstatOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Netstat); ok {
+			return x.Netstat
+		}
+	}
+	return nil
+}
+
 type isOperation_Op interface {
 	isOperation_Op()
 }
@@ -973,6 +1082,30 @@ type Operation_WaitListening struct {
 	WaitListening *WaitListeningOp `protobuf:"bytes,40,opt,name=wait_listening,json=waitListening,proto3,oneof"`
 }
 
+type Operation_Fault struct {
+	// fault sets a link fault on the packets this host sends toward a peer (handle 0),
+	// in the host's own network namespace; it replaces a fault of the same kind there.
+	Fault *FaultOp `protobuf:"bytes,41,opt,name=fault,proto3,oneof"`
+}
+
+type Operation_ClearFaults struct {
+	// clear_faults removes every fault toward a peer (handle 0); the result counts what
+	// they did.
+	ClearFaults *ClearFaultsOp `protobuf:"bytes,42,opt,name=clear_faults,json=clearFaults,proto3,oneof"`
+}
+
+type Operation_ResetLink struct {
+	// reset_link aborts every TCP connection between this host and a peer (handle 0):
+	// the peer's ends receive an RST; the result's value is how many.
+	ResetLink *ResetLinkOp `protobuf:"bytes,43,opt,name=reset_link,json=resetLink,proto3,oneof"`
+}
+
+type Operation_Netstat struct {
+	// netstat reads one of the host kernel's network counters, as nstat names them
+	// (Tcp.RetransSegs), handle 0.
+	Netstat *NetstatOp `protobuf:"bytes,44,opt,name=netstat,proto3,oneof"`
+}
+
 func (*Operation_Socket) isOperation_Op() {}
 
 func (*Operation_Setsockopt) isOperation_Op() {}
@@ -1053,6 +1186,336 @@ func (*Operation_WaitOutput) isOperation_Op() {}
 
 func (*Operation_WaitListening) isOperation_Op() {}
 
+func (*Operation_Fault) isOperation_Op() {}
+
+func (*Operation_ClearFaults) isOperation_Op() {}
+
+func (*Operation_ResetLink) isOperation_Op() {}
+
+func (*Operation_Netstat) isOperation_Op() {}
+
+// NetstatOp is host.netstat(name).
+type NetstatOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is GROUP.NAME, such as "Tcp.RetransSegs" or "TcpExt.TCPTimeouts".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NetstatOp) Reset() {
+	*x = NetstatOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NetstatOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NetstatOp) ProtoMessage() {}
+
+func (x *NetstatOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NetstatOp.ProtoReflect.Descriptor instead.
+func (*NetstatOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *NetstatOp) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// FaultOp is a link fault on the packets this host sends toward peer. As on a real link,
+// the sender is never told: a dropped datagram's sendto succeeds.
+type FaultOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// peer is the other end's IP address.
+	Peer string `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	// kind is the fault.
+	Kind FaultKind `protobuf:"varint,2,opt,name=kind,proto3,enum=socklab.v1.FaultKind" json:"kind,omitempty"`
+	// percent is the share of packets a loss, reorder or duplicate acts on, 0 to 100.
+	Percent float64 `protobuf:"fixed64,3,opt,name=percent,proto3" json:"percent,omitempty"`
+	// delay_seconds is a delay's delay, or how long a reordered packet is held.
+	DelaySeconds float64 `protobuf:"fixed64,4,opt,name=delay_seconds,json=delaySeconds,proto3" json:"delay_seconds,omitempty"`
+	// jitter_seconds varies a delay by up to this much either way.
+	JitterSeconds float64 `protobuf:"fixed64,5,opt,name=jitter_seconds,json=jitterSeconds,proto3" json:"jitter_seconds,omitempty"`
+	// rate_kbit is a rate limit, in kilobits per second.
+	RateKbit uint32 `protobuf:"varint,6,opt,name=rate_kbit,json=rateKbit,proto3" json:"rate_kbit,omitempty"`
+	// every makes a loss exact rather than random: every (100 / percent)th packet is
+	// dropped, so that a run tells the same story each time; 100 / percent must be whole.
+	Every         bool `protobuf:"varint,7,opt,name=every,proto3" json:"every,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FaultOp) Reset() {
+	*x = FaultOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FaultOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FaultOp) ProtoMessage() {}
+
+func (x *FaultOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FaultOp.ProtoReflect.Descriptor instead.
+func (*FaultOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FaultOp) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *FaultOp) GetKind() FaultKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FaultKind_FAULT_KIND_UNSPECIFIED
+}
+
+func (x *FaultOp) GetPercent() float64 {
+	if x != nil {
+		return x.Percent
+	}
+	return 0
+}
+
+func (x *FaultOp) GetDelaySeconds() float64 {
+	if x != nil {
+		return x.DelaySeconds
+	}
+	return 0
+}
+
+func (x *FaultOp) GetJitterSeconds() float64 {
+	if x != nil {
+		return x.JitterSeconds
+	}
+	return 0
+}
+
+func (x *FaultOp) GetRateKbit() uint32 {
+	if x != nil {
+		return x.RateKbit
+	}
+	return 0
+}
+
+func (x *FaultOp) GetEvery() bool {
+	if x != nil {
+		return x.Every
+	}
+	return false
+}
+
+// ClearFaultsOp removes every fault toward peer.
+type ClearFaultsOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// peer is the other end's IP address.
+	Peer          string `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearFaultsOp) Reset() {
+	*x = ClearFaultsOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearFaultsOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearFaultsOp) ProtoMessage() {}
+
+func (x *ClearFaultsOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearFaultsOp.ProtoReflect.Descriptor instead.
+func (*ClearFaultsOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ClearFaultsOp) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+// ResetLinkOp aborts every TCP connection between this host and peer.
+type ResetLinkOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// peer is the other end's IP address.
+	Peer          string `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetLinkOp) Reset() {
+	*x = ResetLinkOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetLinkOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetLinkOp) ProtoMessage() {}
+
+func (x *ResetLinkOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetLinkOp.ProtoReflect.Descriptor instead.
+func (*ResetLinkOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ResetLinkOp) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+// FaultCounts is what a link's faults did, as far as the host can count.
+type FaultCounts struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// packets is how many packets toward the peer the faults saw.
+	Packets uint64 `protobuf:"varint,1,opt,name=packets,proto3" json:"packets,omitempty"`
+	// dropped is how many of them were dropped.
+	Dropped uint64 `protobuf:"varint,2,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	// delayed is how many were held and then sent.
+	Delayed uint64 `protobuf:"varint,3,opt,name=delayed,proto3" json:"delayed,omitempty"`
+	// duplicated is how many were sent twice.
+	Duplicated uint64 `protobuf:"varint,4,opt,name=duplicated,proto3" json:"duplicated,omitempty"`
+	// reordered is how many were held while later ones passed.
+	Reordered     uint64 `protobuf:"varint,5,opt,name=reordered,proto3" json:"reordered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FaultCounts) Reset() {
+	*x = FaultCounts{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FaultCounts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FaultCounts) ProtoMessage() {}
+
+func (x *FaultCounts) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FaultCounts.ProtoReflect.Descriptor instead.
+func (*FaultCounts) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *FaultCounts) GetPackets() uint64 {
+	if x != nil {
+		return x.Packets
+	}
+	return 0
+}
+
+func (x *FaultCounts) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+func (x *FaultCounts) GetDelayed() uint64 {
+	if x != nil {
+		return x.Delayed
+	}
+	return 0
+}
+
+func (x *FaultCounts) GetDuplicated() uint64 {
+	if x != nil {
+		return x.Duplicated
+	}
+	return 0
+}
+
+func (x *FaultCounts) GetReordered() uint64 {
+	if x != nil {
+		return x.Reordered
+	}
+	return 0
+}
+
 // SendBulkOp is sendall of count generated bytes: byte i of the stream is (i mod 251),
 // so the receiver can check what it got.
 type SendBulkOp struct {
@@ -1065,7 +1528,7 @@ type SendBulkOp struct {
 
 func (x *SendBulkOp) Reset() {
 	*x = SendBulkOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	mi := &file_socklab_v1_operation_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1540,7 @@ func (x *SendBulkOp) String() string {
 func (*SendBulkOp) ProtoMessage() {}
 
 func (x *SendBulkOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	mi := &file_socklab_v1_operation_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1553,7 @@ func (x *SendBulkOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendBulkOp.ProtoReflect.Descriptor instead.
 func (*SendBulkOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{2}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SendBulkOp) GetCount() uint64 {
@@ -1111,7 +1574,7 @@ type DrainOp struct {
 
 func (x *DrainOp) Reset() {
 	*x = DrainOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	mi := &file_socklab_v1_operation_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1586,7 @@ func (x *DrainOp) String() string {
 func (*DrainOp) ProtoMessage() {}
 
 func (x *DrainOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	mi := &file_socklab_v1_operation_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1599,7 @@ func (x *DrainOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainOp.ProtoReflect.Descriptor instead.
 func (*DrainOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{3}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DrainOp) GetCount() uint64 {
@@ -1159,7 +1622,7 @@ type ConnectManyOp struct {
 
 func (x *ConnectManyOp) Reset() {
 	*x = ConnectManyOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[4]
+	mi := &file_socklab_v1_operation_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1171,7 +1634,7 @@ func (x *ConnectManyOp) String() string {
 func (*ConnectManyOp) ProtoMessage() {}
 
 func (x *ConnectManyOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[4]
+	mi := &file_socklab_v1_operation_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1184,7 +1647,7 @@ func (x *ConnectManyOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectManyOp.ProtoReflect.Descriptor instead.
 func (*ConnectManyOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{4}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConnectManyOp) GetAddress() *Address {
@@ -1212,7 +1675,7 @@ type ServeOp struct {
 
 func (x *ServeOp) Reset() {
 	*x = ServeOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[5]
+	mi := &file_socklab_v1_operation_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1224,7 +1687,7 @@ func (x *ServeOp) String() string {
 func (*ServeOp) ProtoMessage() {}
 
 func (x *ServeOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[5]
+	mi := &file_socklab_v1_operation_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1237,7 +1700,7 @@ func (x *ServeOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServeOp.ProtoReflect.Descriptor instead.
 func (*ServeOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{5}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ServeOp) GetBehaviour() Behaviour {
@@ -1265,7 +1728,7 @@ type SsOp struct {
 
 func (x *SsOp) Reset() {
 	*x = SsOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[6]
+	mi := &file_socklab_v1_operation_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1740,7 @@ func (x *SsOp) String() string {
 func (*SsOp) ProtoMessage() {}
 
 func (x *SsOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[6]
+	mi := &file_socklab_v1_operation_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1753,7 @@ func (x *SsOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SsOp.ProtoReflect.Descriptor instead.
 func (*SsOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{6}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SsOp) GetPort() uint32 {
@@ -1333,7 +1796,7 @@ type SysctlOp struct {
 
 func (x *SysctlOp) Reset() {
 	*x = SysctlOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[7]
+	mi := &file_socklab_v1_operation_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1808,7 @@ func (x *SysctlOp) String() string {
 func (*SysctlOp) ProtoMessage() {}
 
 func (x *SysctlOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[7]
+	mi := &file_socklab_v1_operation_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1821,7 @@ func (x *SysctlOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysctlOp.ProtoReflect.Descriptor instead.
 func (*SysctlOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{7}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SysctlOp) GetName() string {
@@ -1394,7 +1857,7 @@ type KernelSocket struct {
 
 func (x *KernelSocket) Reset() {
 	*x = KernelSocket{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[8]
+	mi := &file_socklab_v1_operation_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +1869,7 @@ func (x *KernelSocket) String() string {
 func (*KernelSocket) ProtoMessage() {}
 
 func (x *KernelSocket) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[8]
+	mi := &file_socklab_v1_operation_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1882,7 @@ func (x *KernelSocket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelSocket.ProtoReflect.Descriptor instead.
 func (*KernelSocket) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{8}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *KernelSocket) GetProtocol() string {
@@ -1491,7 +1954,7 @@ type SocketOp struct {
 
 func (x *SocketOp) Reset() {
 	*x = SocketOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[9]
+	mi := &file_socklab_v1_operation_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1503,7 +1966,7 @@ func (x *SocketOp) String() string {
 func (*SocketOp) ProtoMessage() {}
 
 func (x *SocketOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[9]
+	mi := &file_socklab_v1_operation_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1516,7 +1979,7 @@ func (x *SocketOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketOp.ProtoReflect.Descriptor instead.
 func (*SocketOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{9}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SocketOp) GetFamily() Family {
@@ -1553,7 +2016,7 @@ type SetSockOptOp struct {
 
 func (x *SetSockOptOp) Reset() {
 	*x = SetSockOptOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[10]
+	mi := &file_socklab_v1_operation_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1565,7 +2028,7 @@ func (x *SetSockOptOp) String() string {
 func (*SetSockOptOp) ProtoMessage() {}
 
 func (x *SetSockOptOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[10]
+	mi := &file_socklab_v1_operation_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1578,7 +2041,7 @@ func (x *SetSockOptOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSockOptOp.ProtoReflect.Descriptor instead.
 func (*SetSockOptOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{10}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetSockOptOp) GetLevel() int32 {
@@ -1653,7 +2116,7 @@ type GetSockOptOp struct {
 
 func (x *GetSockOptOp) Reset() {
 	*x = GetSockOptOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[11]
+	mi := &file_socklab_v1_operation_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +2128,7 @@ func (x *GetSockOptOp) String() string {
 func (*GetSockOptOp) ProtoMessage() {}
 
 func (x *GetSockOptOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[11]
+	mi := &file_socklab_v1_operation_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,7 +2141,7 @@ func (x *GetSockOptOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSockOptOp.ProtoReflect.Descriptor instead.
 func (*GetSockOptOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{11}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetSockOptOp) GetLevel() int32 {
@@ -1713,7 +2176,7 @@ type BindOp struct {
 
 func (x *BindOp) Reset() {
 	*x = BindOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[12]
+	mi := &file_socklab_v1_operation_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +2188,7 @@ func (x *BindOp) String() string {
 func (*BindOp) ProtoMessage() {}
 
 func (x *BindOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[12]
+	mi := &file_socklab_v1_operation_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +2201,7 @@ func (x *BindOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindOp.ProtoReflect.Descriptor instead.
 func (*BindOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{12}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BindOp) GetAddress() *Address {
@@ -1759,7 +2222,7 @@ type ListenOp struct {
 
 func (x *ListenOp) Reset() {
 	*x = ListenOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[13]
+	mi := &file_socklab_v1_operation_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1771,7 +2234,7 @@ func (x *ListenOp) String() string {
 func (*ListenOp) ProtoMessage() {}
 
 func (x *ListenOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[13]
+	mi := &file_socklab_v1_operation_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1784,7 +2247,7 @@ func (x *ListenOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenOp.ProtoReflect.Descriptor instead.
 func (*ListenOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{13}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListenOp) GetBacklog() int32 {
@@ -1803,7 +2266,7 @@ type AcceptOp struct {
 
 func (x *AcceptOp) Reset() {
 	*x = AcceptOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[14]
+	mi := &file_socklab_v1_operation_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1815,7 +2278,7 @@ func (x *AcceptOp) String() string {
 func (*AcceptOp) ProtoMessage() {}
 
 func (x *AcceptOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[14]
+	mi := &file_socklab_v1_operation_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1828,7 +2291,7 @@ func (x *AcceptOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptOp.ProtoReflect.Descriptor instead.
 func (*AcceptOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{14}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{19}
 }
 
 // ConnectOp is connect(address) or connect_ex(address).
@@ -1842,7 +2305,7 @@ type ConnectOp struct {
 
 func (x *ConnectOp) Reset() {
 	*x = ConnectOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[15]
+	mi := &file_socklab_v1_operation_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1854,7 +2317,7 @@ func (x *ConnectOp) String() string {
 func (*ConnectOp) ProtoMessage() {}
 
 func (x *ConnectOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[15]
+	mi := &file_socklab_v1_operation_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1867,7 +2330,7 @@ func (x *ConnectOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectOp.ProtoReflect.Descriptor instead.
 func (*ConnectOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{15}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ConnectOp) GetAddress() *Address {
@@ -1891,7 +2354,7 @@ type SendOp struct {
 
 func (x *SendOp) Reset() {
 	*x = SendOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[16]
+	mi := &file_socklab_v1_operation_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1903,7 +2366,7 @@ func (x *SendOp) String() string {
 func (*SendOp) ProtoMessage() {}
 
 func (x *SendOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[16]
+	mi := &file_socklab_v1_operation_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1916,7 +2379,7 @@ func (x *SendOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendOp.ProtoReflect.Descriptor instead.
 func (*SendOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{16}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SendOp) GetData() []byte {
@@ -1948,7 +2411,7 @@ type SendToOp struct {
 
 func (x *SendToOp) Reset() {
 	*x = SendToOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[17]
+	mi := &file_socklab_v1_operation_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2423,7 @@ func (x *SendToOp) String() string {
 func (*SendToOp) ProtoMessage() {}
 
 func (x *SendToOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[17]
+	mi := &file_socklab_v1_operation_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2436,7 @@ func (x *SendToOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendToOp.ProtoReflect.Descriptor instead.
 func (*SendToOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{17}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SendToOp) GetData() []byte {
@@ -2011,7 +2474,7 @@ type RecvOp struct {
 
 func (x *RecvOp) Reset() {
 	*x = RecvOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[18]
+	mi := &file_socklab_v1_operation_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2023,7 +2486,7 @@ func (x *RecvOp) String() string {
 func (*RecvOp) ProtoMessage() {}
 
 func (x *RecvOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[18]
+	mi := &file_socklab_v1_operation_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2036,7 +2499,7 @@ func (x *RecvOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecvOp.ProtoReflect.Descriptor instead.
 func (*RecvOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{18}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RecvOp) GetBufsize() uint32 {
@@ -2064,7 +2527,7 @@ type ShutdownOp struct {
 
 func (x *ShutdownOp) Reset() {
 	*x = ShutdownOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[19]
+	mi := &file_socklab_v1_operation_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2076,7 +2539,7 @@ func (x *ShutdownOp) String() string {
 func (*ShutdownOp) ProtoMessage() {}
 
 func (x *ShutdownOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[19]
+	mi := &file_socklab_v1_operation_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2089,7 +2552,7 @@ func (x *ShutdownOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownOp.ProtoReflect.Descriptor instead.
 func (*ShutdownOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{19}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ShutdownOp) GetHow() ShutdownHow {
@@ -2108,7 +2571,7 @@ type CloseOp struct {
 
 func (x *CloseOp) Reset() {
 	*x = CloseOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[20]
+	mi := &file_socklab_v1_operation_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2120,7 +2583,7 @@ func (x *CloseOp) String() string {
 func (*CloseOp) ProtoMessage() {}
 
 func (x *CloseOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[20]
+	mi := &file_socklab_v1_operation_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2133,7 +2596,7 @@ func (x *CloseOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseOp.ProtoReflect.Descriptor instead.
 func (*CloseOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{20}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{25}
 }
 
 // GetSockNameOp is getsockname().
@@ -2145,7 +2608,7 @@ type GetSockNameOp struct {
 
 func (x *GetSockNameOp) Reset() {
 	*x = GetSockNameOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[21]
+	mi := &file_socklab_v1_operation_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2157,7 +2620,7 @@ func (x *GetSockNameOp) String() string {
 func (*GetSockNameOp) ProtoMessage() {}
 
 func (x *GetSockNameOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[21]
+	mi := &file_socklab_v1_operation_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2170,7 +2633,7 @@ func (x *GetSockNameOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSockNameOp.ProtoReflect.Descriptor instead.
 func (*GetSockNameOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{21}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{26}
 }
 
 // GetPeerNameOp is getpeername().
@@ -2182,7 +2645,7 @@ type GetPeerNameOp struct {
 
 func (x *GetPeerNameOp) Reset() {
 	*x = GetPeerNameOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[22]
+	mi := &file_socklab_v1_operation_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2194,7 +2657,7 @@ func (x *GetPeerNameOp) String() string {
 func (*GetPeerNameOp) ProtoMessage() {}
 
 func (x *GetPeerNameOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[22]
+	mi := &file_socklab_v1_operation_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2207,7 +2670,7 @@ func (x *GetPeerNameOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPeerNameOp.ProtoReflect.Descriptor instead.
 func (*GetPeerNameOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{22}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{27}
 }
 
 // SetTimeoutOp is settimeout(value).
@@ -2221,7 +2684,7 @@ type SetTimeoutOp struct {
 
 func (x *SetTimeoutOp) Reset() {
 	*x = SetTimeoutOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[23]
+	mi := &file_socklab_v1_operation_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2233,7 +2696,7 @@ func (x *SetTimeoutOp) String() string {
 func (*SetTimeoutOp) ProtoMessage() {}
 
 func (x *SetTimeoutOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[23]
+	mi := &file_socklab_v1_operation_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2246,7 +2709,7 @@ func (x *SetTimeoutOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTimeoutOp.ProtoReflect.Descriptor instead.
 func (*SetTimeoutOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{23}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetTimeoutOp) GetSeconds() float64 {
@@ -2267,7 +2730,7 @@ type SetBlockingOp struct {
 
 func (x *SetBlockingOp) Reset() {
 	*x = SetBlockingOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[24]
+	mi := &file_socklab_v1_operation_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2279,7 +2742,7 @@ func (x *SetBlockingOp) String() string {
 func (*SetBlockingOp) ProtoMessage() {}
 
 func (x *SetBlockingOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[24]
+	mi := &file_socklab_v1_operation_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2292,7 +2755,7 @@ func (x *SetBlockingOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBlockingOp.ProtoReflect.Descriptor instead.
 func (*SetBlockingOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{24}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetBlockingOp) GetBlocking() bool {
@@ -2311,7 +2774,7 @@ type GetTimeoutOp struct {
 
 func (x *GetTimeoutOp) Reset() {
 	*x = GetTimeoutOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[25]
+	mi := &file_socklab_v1_operation_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2786,7 @@ func (x *GetTimeoutOp) String() string {
 func (*GetTimeoutOp) ProtoMessage() {}
 
 func (x *GetTimeoutOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[25]
+	mi := &file_socklab_v1_operation_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2799,7 @@ func (x *GetTimeoutOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTimeoutOp.ProtoReflect.Descriptor instead.
 func (*GetTimeoutOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{25}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{30}
 }
 
 // GetBlockingOp is getblocking(); Result.value is 1 for True, 0 for False.
@@ -2348,7 +2811,7 @@ type GetBlockingOp struct {
 
 func (x *GetBlockingOp) Reset() {
 	*x = GetBlockingOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[26]
+	mi := &file_socklab_v1_operation_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2360,7 +2823,7 @@ func (x *GetBlockingOp) String() string {
 func (*GetBlockingOp) ProtoMessage() {}
 
 func (x *GetBlockingOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[26]
+	mi := &file_socklab_v1_operation_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2373,7 +2836,7 @@ func (x *GetBlockingOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockingOp.ProtoReflect.Descriptor instead.
 func (*GetBlockingOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{26}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{31}
 }
 
 // SpawnOp is host.spawn(argv, files, stdin, env, cwd).
@@ -2398,7 +2861,7 @@ type SpawnOp struct {
 
 func (x *SpawnOp) Reset() {
 	*x = SpawnOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[27]
+	mi := &file_socklab_v1_operation_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2410,7 +2873,7 @@ func (x *SpawnOp) String() string {
 func (*SpawnOp) ProtoMessage() {}
 
 func (x *SpawnOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[27]
+	mi := &file_socklab_v1_operation_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2423,7 +2886,7 @@ func (x *SpawnOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpawnOp.ProtoReflect.Descriptor instead.
 func (*SpawnOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{27}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SpawnOp) GetArgv() []string {
@@ -2490,7 +2953,7 @@ type ProcessLimits struct {
 
 func (x *ProcessLimits) Reset() {
 	*x = ProcessLimits{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[28]
+	mi := &file_socklab_v1_operation_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2502,7 +2965,7 @@ func (x *ProcessLimits) String() string {
 func (*ProcessLimits) ProtoMessage() {}
 
 func (x *ProcessLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[28]
+	mi := &file_socklab_v1_operation_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2515,7 +2978,7 @@ func (x *ProcessLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessLimits.ProtoReflect.Descriptor instead.
 func (*ProcessLimits) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{28}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ProcessLimits) GetCpuSeconds() float64 {
@@ -2571,7 +3034,7 @@ type WriteOp struct {
 
 func (x *WriteOp) Reset() {
 	*x = WriteOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[29]
+	mi := &file_socklab_v1_operation_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2583,7 +3046,7 @@ func (x *WriteOp) String() string {
 func (*WriteOp) ProtoMessage() {}
 
 func (x *WriteOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[29]
+	mi := &file_socklab_v1_operation_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2596,7 +3059,7 @@ func (x *WriteOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteOp.ProtoReflect.Descriptor instead.
 func (*WriteOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{29}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *WriteOp) GetData() []byte {
@@ -2615,7 +3078,7 @@ type CloseStdinOp struct {
 
 func (x *CloseStdinOp) Reset() {
 	*x = CloseStdinOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[30]
+	mi := &file_socklab_v1_operation_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2627,7 +3090,7 @@ func (x *CloseStdinOp) String() string {
 func (*CloseStdinOp) ProtoMessage() {}
 
 func (x *CloseStdinOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[30]
+	mi := &file_socklab_v1_operation_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2640,7 +3103,7 @@ func (x *CloseStdinOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseStdinOp.ProtoReflect.Descriptor instead.
 func (*CloseStdinOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{30}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{35}
 }
 
 // SignalOp is process.signal(name).
@@ -2654,7 +3117,7 @@ type SignalOp struct {
 
 func (x *SignalOp) Reset() {
 	*x = SignalOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[31]
+	mi := &file_socklab_v1_operation_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2666,7 +3129,7 @@ func (x *SignalOp) String() string {
 func (*SignalOp) ProtoMessage() {}
 
 func (x *SignalOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[31]
+	mi := &file_socklab_v1_operation_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2679,7 +3142,7 @@ func (x *SignalOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalOp.ProtoReflect.Descriptor instead.
 func (*SignalOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{31}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SignalOp) GetName() string {
@@ -2698,7 +3161,7 @@ type KillOp struct {
 
 func (x *KillOp) Reset() {
 	*x = KillOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[32]
+	mi := &file_socklab_v1_operation_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2710,7 +3173,7 @@ func (x *KillOp) String() string {
 func (*KillOp) ProtoMessage() {}
 
 func (x *KillOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[32]
+	mi := &file_socklab_v1_operation_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2723,7 +3186,7 @@ func (x *KillOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillOp.ProtoReflect.Descriptor instead.
 func (*KillOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{32}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{37}
 }
 
 // WaitOp is process.wait().
@@ -2735,7 +3198,7 @@ type WaitOp struct {
 
 func (x *WaitOp) Reset() {
 	*x = WaitOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[33]
+	mi := &file_socklab_v1_operation_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2747,7 +3210,7 @@ func (x *WaitOp) String() string {
 func (*WaitOp) ProtoMessage() {}
 
 func (x *WaitOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[33]
+	mi := &file_socklab_v1_operation_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2760,7 +3223,7 @@ func (x *WaitOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitOp.ProtoReflect.Descriptor instead.
 func (*WaitOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{33}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{38}
 }
 
 // OutputOp is process.stdout() or process.stderr(): what the stream held so far.
@@ -2772,7 +3235,7 @@ type OutputOp struct {
 
 func (x *OutputOp) Reset() {
 	*x = OutputOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[34]
+	mi := &file_socklab_v1_operation_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2784,7 +3247,7 @@ func (x *OutputOp) String() string {
 func (*OutputOp) ProtoMessage() {}
 
 func (x *OutputOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[34]
+	mi := &file_socklab_v1_operation_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2797,7 +3260,7 @@ func (x *OutputOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputOp.ProtoReflect.Descriptor instead.
 func (*OutputOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{34}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{39}
 }
 
 // CpuSecondsOp is process.cpu_seconds().
@@ -2809,7 +3272,7 @@ type CpuSecondsOp struct {
 
 func (x *CpuSecondsOp) Reset() {
 	*x = CpuSecondsOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[35]
+	mi := &file_socklab_v1_operation_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2821,7 +3284,7 @@ func (x *CpuSecondsOp) String() string {
 func (*CpuSecondsOp) ProtoMessage() {}
 
 func (x *CpuSecondsOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[35]
+	mi := &file_socklab_v1_operation_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2834,7 +3297,7 @@ func (x *CpuSecondsOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CpuSecondsOp.ProtoReflect.Descriptor instead.
 func (*CpuSecondsOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{35}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{40}
 }
 
 // RssOp is process.rss().
@@ -2846,7 +3309,7 @@ type RssOp struct {
 
 func (x *RssOp) Reset() {
 	*x = RssOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[36]
+	mi := &file_socklab_v1_operation_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2858,7 +3321,7 @@ func (x *RssOp) String() string {
 func (*RssOp) ProtoMessage() {}
 
 func (x *RssOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[36]
+	mi := &file_socklab_v1_operation_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2871,7 +3334,7 @@ func (x *RssOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RssOp.ProtoReflect.Descriptor instead.
 func (*RssOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{36}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{41}
 }
 
 // AliveOp is process.alive(); Result.value is 1 for True.
@@ -2883,7 +3346,7 @@ type AliveOp struct {
 
 func (x *AliveOp) Reset() {
 	*x = AliveOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[37]
+	mi := &file_socklab_v1_operation_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2895,7 +3358,7 @@ func (x *AliveOp) String() string {
 func (*AliveOp) ProtoMessage() {}
 
 func (x *AliveOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[37]
+	mi := &file_socklab_v1_operation_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2908,7 +3371,7 @@ func (x *AliveOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AliveOp.ProtoReflect.Descriptor instead.
 func (*AliveOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{37}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{42}
 }
 
 // WaitOutputOp is process.wait_output(pattern).
@@ -2926,7 +3389,7 @@ type WaitOutputOp struct {
 
 func (x *WaitOutputOp) Reset() {
 	*x = WaitOutputOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[38]
+	mi := &file_socklab_v1_operation_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2938,7 +3401,7 @@ func (x *WaitOutputOp) String() string {
 func (*WaitOutputOp) ProtoMessage() {}
 
 func (x *WaitOutputOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[38]
+	mi := &file_socklab_v1_operation_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2951,7 +3414,7 @@ func (x *WaitOutputOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitOutputOp.ProtoReflect.Descriptor instead.
 func (*WaitOutputOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{38}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *WaitOutputOp) GetLiteral() []byte {
@@ -2988,7 +3451,7 @@ type WaitListeningOp struct {
 
 func (x *WaitListeningOp) Reset() {
 	*x = WaitListeningOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[39]
+	mi := &file_socklab_v1_operation_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3000,7 +3463,7 @@ func (x *WaitListeningOp) String() string {
 func (*WaitListeningOp) ProtoMessage() {}
 
 func (x *WaitListeningOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[39]
+	mi := &file_socklab_v1_operation_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3013,7 +3476,7 @@ func (x *WaitListeningOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitListeningOp.ProtoReflect.Descriptor instead.
 func (*WaitListeningOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{39}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *WaitListeningOp) GetPort() uint32 {
@@ -3049,7 +3512,7 @@ type ProcessExit struct {
 
 func (x *ProcessExit) Reset() {
 	*x = ProcessExit{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[40]
+	mi := &file_socklab_v1_operation_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3061,7 +3524,7 @@ func (x *ProcessExit) String() string {
 func (*ProcessExit) ProtoMessage() {}
 
 func (x *ProcessExit) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[40]
+	mi := &file_socklab_v1_operation_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3074,7 +3537,7 @@ func (x *ProcessExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessExit.ProtoReflect.Descriptor instead.
 func (*ProcessExit) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{40}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ProcessExit) GetCode() int32 {
@@ -3139,14 +3602,16 @@ type Result struct {
 	// seconds is cpu_seconds's answer.
 	Seconds float64 `protobuf:"fixed64,15,opt,name=seconds,proto3" json:"seconds,omitempty"`
 	// containment is spawn's account of how the process is contained.
-	Containment   string `protobuf:"bytes,16,opt,name=containment,proto3" json:"containment,omitempty"`
+	Containment string `protobuf:"bytes,16,opt,name=containment,proto3" json:"containment,omitempty"`
+	// fault_counts is clear_faults' account of what the link's faults did.
+	FaultCounts   *FaultCounts `protobuf:"bytes,17,opt,name=fault_counts,json=faultCounts,proto3" json:"fault_counts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[41]
+	mi := &file_socklab_v1_operation_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3158,7 +3623,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[41]
+	mi := &file_socklab_v1_operation_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3171,7 +3636,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{41}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Result) GetHandle() uint32 {
@@ -3286,6 +3751,13 @@ func (x *Result) GetContainment() string {
 	return ""
 }
 
+func (x *Result) GetFaultCounts() *FaultCounts {
+	if x != nil {
+		return x.FaultCounts
+	}
+	return nil
+}
+
 var File_socklab_v1_operation_proto protoreflect.FileDescriptor
 
 const file_socklab_v1_operation_proto_rawDesc = "" +
@@ -3295,7 +3767,7 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\aAddress\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x12\n" +
-	"\x04path\x18\x03 \x01(\tR\x04path\"\x9f\x10\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\"\xf9\x11\n" +
 	"\tOperation\x12.\n" +
 	"\x06socket\x18\x01 \x01(\v2\x14.socklab.v1.SocketOpH\x00R\x06socket\x12:\n" +
 	"\n" +
@@ -3349,8 +3821,35 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\x05alive\x18& \x01(\v2\x13.socklab.v1.AliveOpH\x00R\x05alive\x12;\n" +
 	"\vwait_output\x18' \x01(\v2\x18.socklab.v1.WaitOutputOpH\x00R\n" +
 	"waitOutput\x12D\n" +
-	"\x0ewait_listening\x18( \x01(\v2\x1b.socklab.v1.WaitListeningOpH\x00R\rwaitListeningB\x04\n" +
-	"\x02op\"\"\n" +
+	"\x0ewait_listening\x18( \x01(\v2\x1b.socklab.v1.WaitListeningOpH\x00R\rwaitListening\x12+\n" +
+	"\x05fault\x18) \x01(\v2\x13.socklab.v1.FaultOpH\x00R\x05fault\x12>\n" +
+	"\fclear_faults\x18* \x01(\v2\x19.socklab.v1.ClearFaultsOpH\x00R\vclearFaults\x128\n" +
+	"\n" +
+	"reset_link\x18+ \x01(\v2\x17.socklab.v1.ResetLinkOpH\x00R\tresetLink\x121\n" +
+	"\anetstat\x18, \x01(\v2\x15.socklab.v1.NetstatOpH\x00R\anetstatB\x04\n" +
+	"\x02op\"\x1f\n" +
+	"\tNetstatOp\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xe1\x01\n" +
+	"\aFaultOp\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12)\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x15.socklab.v1.FaultKindR\x04kind\x12\x18\n" +
+	"\apercent\x18\x03 \x01(\x01R\apercent\x12#\n" +
+	"\rdelay_seconds\x18\x04 \x01(\x01R\fdelaySeconds\x12%\n" +
+	"\x0ejitter_seconds\x18\x05 \x01(\x01R\rjitterSeconds\x12\x1b\n" +
+	"\trate_kbit\x18\x06 \x01(\rR\brateKbit\x12\x14\n" +
+	"\x05every\x18\a \x01(\bR\x05every\"#\n" +
+	"\rClearFaultsOp\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\"!\n" +
+	"\vResetLinkOp\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\"\x99\x01\n" +
+	"\vFaultCounts\x12\x18\n" +
+	"\apackets\x18\x01 \x01(\x04R\apackets\x12\x18\n" +
+	"\adropped\x18\x02 \x01(\x04R\adropped\x12\x18\n" +
+	"\adelayed\x18\x03 \x01(\x04R\adelayed\x12\x1e\n" +
+	"\n" +
+	"duplicated\x18\x04 \x01(\x04R\n" +
+	"duplicated\x12\x1c\n" +
+	"\treordered\x18\x05 \x01(\x04R\treordered\"\"\n" +
 	"\n" +
 	"SendBulkOp\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x04R\x05count\"\x1f\n" +
@@ -3473,7 +3972,7 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06signal\x18\x02 \x01(\tR\x06signal\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x16\n" +
-	"\x06limits\x18\x04 \x03(\tR\x06limits\"\xad\x04\n" +
+	"\x06limits\x18\x04 \x03(\tR\x06limits\"\xe9\x04\n" +
 	"\x06Result\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12-\n" +
 	"\aaddress\x18\x02 \x01(\v2\x13.socklab.v1.AddressR\aaddress\x12\x14\n" +
@@ -3493,7 +3992,8 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\ahandles\x18\r \x03(\rR\ahandles\x12+\n" +
 	"\x04exit\x18\x0e \x01(\v2\x17.socklab.v1.ProcessExitR\x04exit\x12\x18\n" +
 	"\aseconds\x18\x0f \x01(\x01R\aseconds\x12 \n" +
-	"\vcontainment\x18\x10 \x01(\tR\vcontainmentB\x12\n" +
+	"\vcontainment\x18\x10 \x01(\tR\vcontainment\x12:\n" +
+	"\ffault_counts\x18\x11 \x01(\v2\x17.socklab.v1.FaultCountsR\vfaultCountsB\x12\n" +
 	"\x10_timeout_seconds*T\n" +
 	"\x06Family\x12\x16\n" +
 	"\x12FAMILY_UNSPECIFIED\x10\x00\x12\x0f\n" +
@@ -3504,7 +4004,15 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"SocketType\x12\x1b\n" +
 	"\x17SOCKET_TYPE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SOCKET_TYPE_STREAM\x10\x01\x12\x15\n" +
-	"\x11SOCKET_TYPE_DGRAM\x10\x02*z\n" +
+	"\x11SOCKET_TYPE_DGRAM\x10\x02*\xae\x01\n" +
+	"\tFaultKind\x12\x1a\n" +
+	"\x16FAULT_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fFAULT_KIND_DOWN\x10\x01\x12\x13\n" +
+	"\x0fFAULT_KIND_LOSS\x10\x02\x12\x14\n" +
+	"\x10FAULT_KIND_DELAY\x10\x03\x12\x16\n" +
+	"\x12FAULT_KIND_REORDER\x10\x04\x12\x18\n" +
+	"\x14FAULT_KIND_DUPLICATE\x10\x05\x12\x13\n" +
+	"\x0fFAULT_KIND_RATE\x10\x06*z\n" +
 	"\tBehaviour\x12\x19\n" +
 	"\x15BEHAVIOUR_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eBEHAVIOUR_ECHO\x10\x01\x12\x13\n" +
@@ -3529,120 +4037,132 @@ func file_socklab_v1_operation_proto_rawDescGZIP() []byte {
 	return file_socklab_v1_operation_proto_rawDescData
 }
 
-var file_socklab_v1_operation_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_socklab_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_socklab_v1_operation_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_socklab_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_socklab_v1_operation_proto_goTypes = []any{
 	(Family)(0),             // 0: socklab.v1.Family
 	(SocketType)(0),         // 1: socklab.v1.SocketType
-	(Behaviour)(0),          // 2: socklab.v1.Behaviour
-	(ShutdownHow)(0),        // 3: socklab.v1.ShutdownHow
-	(*Address)(nil),         // 4: socklab.v1.Address
-	(*Operation)(nil),       // 5: socklab.v1.Operation
-	(*SendBulkOp)(nil),      // 6: socklab.v1.SendBulkOp
-	(*DrainOp)(nil),         // 7: socklab.v1.DrainOp
-	(*ConnectManyOp)(nil),   // 8: socklab.v1.ConnectManyOp
-	(*ServeOp)(nil),         // 9: socklab.v1.ServeOp
-	(*SsOp)(nil),            // 10: socklab.v1.SsOp
-	(*SysctlOp)(nil),        // 11: socklab.v1.SysctlOp
-	(*KernelSocket)(nil),    // 12: socklab.v1.KernelSocket
-	(*SocketOp)(nil),        // 13: socklab.v1.SocketOp
-	(*SetSockOptOp)(nil),    // 14: socklab.v1.SetSockOptOp
-	(*GetSockOptOp)(nil),    // 15: socklab.v1.GetSockOptOp
-	(*BindOp)(nil),          // 16: socklab.v1.BindOp
-	(*ListenOp)(nil),        // 17: socklab.v1.ListenOp
-	(*AcceptOp)(nil),        // 18: socklab.v1.AcceptOp
-	(*ConnectOp)(nil),       // 19: socklab.v1.ConnectOp
-	(*SendOp)(nil),          // 20: socklab.v1.SendOp
-	(*SendToOp)(nil),        // 21: socklab.v1.SendToOp
-	(*RecvOp)(nil),          // 22: socklab.v1.RecvOp
-	(*ShutdownOp)(nil),      // 23: socklab.v1.ShutdownOp
-	(*CloseOp)(nil),         // 24: socklab.v1.CloseOp
-	(*GetSockNameOp)(nil),   // 25: socklab.v1.GetSockNameOp
-	(*GetPeerNameOp)(nil),   // 26: socklab.v1.GetPeerNameOp
-	(*SetTimeoutOp)(nil),    // 27: socklab.v1.SetTimeoutOp
-	(*SetBlockingOp)(nil),   // 28: socklab.v1.SetBlockingOp
-	(*GetTimeoutOp)(nil),    // 29: socklab.v1.GetTimeoutOp
-	(*GetBlockingOp)(nil),   // 30: socklab.v1.GetBlockingOp
-	(*SpawnOp)(nil),         // 31: socklab.v1.SpawnOp
-	(*ProcessLimits)(nil),   // 32: socklab.v1.ProcessLimits
-	(*WriteOp)(nil),         // 33: socklab.v1.WriteOp
-	(*CloseStdinOp)(nil),    // 34: socklab.v1.CloseStdinOp
-	(*SignalOp)(nil),        // 35: socklab.v1.SignalOp
-	(*KillOp)(nil),          // 36: socklab.v1.KillOp
-	(*WaitOp)(nil),          // 37: socklab.v1.WaitOp
-	(*OutputOp)(nil),        // 38: socklab.v1.OutputOp
-	(*CpuSecondsOp)(nil),    // 39: socklab.v1.CpuSecondsOp
-	(*RssOp)(nil),           // 40: socklab.v1.RssOp
-	(*AliveOp)(nil),         // 41: socklab.v1.AliveOp
-	(*WaitOutputOp)(nil),    // 42: socklab.v1.WaitOutputOp
-	(*WaitListeningOp)(nil), // 43: socklab.v1.WaitListeningOp
-	(*ProcessExit)(nil),     // 44: socklab.v1.ProcessExit
-	(*Result)(nil),          // 45: socklab.v1.Result
-	nil,                     // 46: socklab.v1.SpawnOp.FilesEntry
-	nil,                     // 47: socklab.v1.SpawnOp.EnvEntry
+	(FaultKind)(0),          // 2: socklab.v1.FaultKind
+	(Behaviour)(0),          // 3: socklab.v1.Behaviour
+	(ShutdownHow)(0),        // 4: socklab.v1.ShutdownHow
+	(*Address)(nil),         // 5: socklab.v1.Address
+	(*Operation)(nil),       // 6: socklab.v1.Operation
+	(*NetstatOp)(nil),       // 7: socklab.v1.NetstatOp
+	(*FaultOp)(nil),         // 8: socklab.v1.FaultOp
+	(*ClearFaultsOp)(nil),   // 9: socklab.v1.ClearFaultsOp
+	(*ResetLinkOp)(nil),     // 10: socklab.v1.ResetLinkOp
+	(*FaultCounts)(nil),     // 11: socklab.v1.FaultCounts
+	(*SendBulkOp)(nil),      // 12: socklab.v1.SendBulkOp
+	(*DrainOp)(nil),         // 13: socklab.v1.DrainOp
+	(*ConnectManyOp)(nil),   // 14: socklab.v1.ConnectManyOp
+	(*ServeOp)(nil),         // 15: socklab.v1.ServeOp
+	(*SsOp)(nil),            // 16: socklab.v1.SsOp
+	(*SysctlOp)(nil),        // 17: socklab.v1.SysctlOp
+	(*KernelSocket)(nil),    // 18: socklab.v1.KernelSocket
+	(*SocketOp)(nil),        // 19: socklab.v1.SocketOp
+	(*SetSockOptOp)(nil),    // 20: socklab.v1.SetSockOptOp
+	(*GetSockOptOp)(nil),    // 21: socklab.v1.GetSockOptOp
+	(*BindOp)(nil),          // 22: socklab.v1.BindOp
+	(*ListenOp)(nil),        // 23: socklab.v1.ListenOp
+	(*AcceptOp)(nil),        // 24: socklab.v1.AcceptOp
+	(*ConnectOp)(nil),       // 25: socklab.v1.ConnectOp
+	(*SendOp)(nil),          // 26: socklab.v1.SendOp
+	(*SendToOp)(nil),        // 27: socklab.v1.SendToOp
+	(*RecvOp)(nil),          // 28: socklab.v1.RecvOp
+	(*ShutdownOp)(nil),      // 29: socklab.v1.ShutdownOp
+	(*CloseOp)(nil),         // 30: socklab.v1.CloseOp
+	(*GetSockNameOp)(nil),   // 31: socklab.v1.GetSockNameOp
+	(*GetPeerNameOp)(nil),   // 32: socklab.v1.GetPeerNameOp
+	(*SetTimeoutOp)(nil),    // 33: socklab.v1.SetTimeoutOp
+	(*SetBlockingOp)(nil),   // 34: socklab.v1.SetBlockingOp
+	(*GetTimeoutOp)(nil),    // 35: socklab.v1.GetTimeoutOp
+	(*GetBlockingOp)(nil),   // 36: socklab.v1.GetBlockingOp
+	(*SpawnOp)(nil),         // 37: socklab.v1.SpawnOp
+	(*ProcessLimits)(nil),   // 38: socklab.v1.ProcessLimits
+	(*WriteOp)(nil),         // 39: socklab.v1.WriteOp
+	(*CloseStdinOp)(nil),    // 40: socklab.v1.CloseStdinOp
+	(*SignalOp)(nil),        // 41: socklab.v1.SignalOp
+	(*KillOp)(nil),          // 42: socklab.v1.KillOp
+	(*WaitOp)(nil),          // 43: socklab.v1.WaitOp
+	(*OutputOp)(nil),        // 44: socklab.v1.OutputOp
+	(*CpuSecondsOp)(nil),    // 45: socklab.v1.CpuSecondsOp
+	(*RssOp)(nil),           // 46: socklab.v1.RssOp
+	(*AliveOp)(nil),         // 47: socklab.v1.AliveOp
+	(*WaitOutputOp)(nil),    // 48: socklab.v1.WaitOutputOp
+	(*WaitListeningOp)(nil), // 49: socklab.v1.WaitListeningOp
+	(*ProcessExit)(nil),     // 50: socklab.v1.ProcessExit
+	(*Result)(nil),          // 51: socklab.v1.Result
+	nil,                     // 52: socklab.v1.SpawnOp.FilesEntry
+	nil,                     // 53: socklab.v1.SpawnOp.EnvEntry
 }
 var file_socklab_v1_operation_proto_depIdxs = []int32{
-	13, // 0: socklab.v1.Operation.socket:type_name -> socklab.v1.SocketOp
-	14, // 1: socklab.v1.Operation.setsockopt:type_name -> socklab.v1.SetSockOptOp
-	15, // 2: socklab.v1.Operation.getsockopt:type_name -> socklab.v1.GetSockOptOp
-	16, // 3: socklab.v1.Operation.bind:type_name -> socklab.v1.BindOp
-	17, // 4: socklab.v1.Operation.listen:type_name -> socklab.v1.ListenOp
-	18, // 5: socklab.v1.Operation.accept:type_name -> socklab.v1.AcceptOp
-	19, // 6: socklab.v1.Operation.connect:type_name -> socklab.v1.ConnectOp
-	19, // 7: socklab.v1.Operation.connect_ex:type_name -> socklab.v1.ConnectOp
-	20, // 8: socklab.v1.Operation.send:type_name -> socklab.v1.SendOp
-	20, // 9: socklab.v1.Operation.sendall:type_name -> socklab.v1.SendOp
-	21, // 10: socklab.v1.Operation.sendto:type_name -> socklab.v1.SendToOp
-	22, // 11: socklab.v1.Operation.recv:type_name -> socklab.v1.RecvOp
-	22, // 12: socklab.v1.Operation.recvfrom:type_name -> socklab.v1.RecvOp
-	23, // 13: socklab.v1.Operation.shutdown:type_name -> socklab.v1.ShutdownOp
-	24, // 14: socklab.v1.Operation.close:type_name -> socklab.v1.CloseOp
-	25, // 15: socklab.v1.Operation.getsockname:type_name -> socklab.v1.GetSockNameOp
-	26, // 16: socklab.v1.Operation.getpeername:type_name -> socklab.v1.GetPeerNameOp
-	27, // 17: socklab.v1.Operation.settimeout:type_name -> socklab.v1.SetTimeoutOp
-	28, // 18: socklab.v1.Operation.setblocking:type_name -> socklab.v1.SetBlockingOp
-	29, // 19: socklab.v1.Operation.gettimeout:type_name -> socklab.v1.GetTimeoutOp
-	10, // 20: socklab.v1.Operation.ss:type_name -> socklab.v1.SsOp
-	11, // 21: socklab.v1.Operation.sysctl:type_name -> socklab.v1.SysctlOp
-	6,  // 22: socklab.v1.Operation.send_bulk:type_name -> socklab.v1.SendBulkOp
-	7,  // 23: socklab.v1.Operation.drain:type_name -> socklab.v1.DrainOp
-	8,  // 24: socklab.v1.Operation.connect_many:type_name -> socklab.v1.ConnectManyOp
-	9,  // 25: socklab.v1.Operation.serve:type_name -> socklab.v1.ServeOp
-	30, // 26: socklab.v1.Operation.getblocking:type_name -> socklab.v1.GetBlockingOp
-	31, // 27: socklab.v1.Operation.spawn:type_name -> socklab.v1.SpawnOp
-	33, // 28: socklab.v1.Operation.write:type_name -> socklab.v1.WriteOp
-	34, // 29: socklab.v1.Operation.close_stdin:type_name -> socklab.v1.CloseStdinOp
-	35, // 30: socklab.v1.Operation.signal:type_name -> socklab.v1.SignalOp
-	36, // 31: socklab.v1.Operation.kill:type_name -> socklab.v1.KillOp
-	37, // 32: socklab.v1.Operation.wait:type_name -> socklab.v1.WaitOp
-	38, // 33: socklab.v1.Operation.stdout:type_name -> socklab.v1.OutputOp
-	38, // 34: socklab.v1.Operation.stderr:type_name -> socklab.v1.OutputOp
-	39, // 35: socklab.v1.Operation.cpu_seconds:type_name -> socklab.v1.CpuSecondsOp
-	40, // 36: socklab.v1.Operation.rss:type_name -> socklab.v1.RssOp
-	41, // 37: socklab.v1.Operation.alive:type_name -> socklab.v1.AliveOp
-	42, // 38: socklab.v1.Operation.wait_output:type_name -> socklab.v1.WaitOutputOp
-	43, // 39: socklab.v1.Operation.wait_listening:type_name -> socklab.v1.WaitListeningOp
-	4,  // 40: socklab.v1.ConnectManyOp.address:type_name -> socklab.v1.Address
-	2,  // 41: socklab.v1.ServeOp.behaviour:type_name -> socklab.v1.Behaviour
-	4,  // 42: socklab.v1.KernelSocket.local:type_name -> socklab.v1.Address
-	4,  // 43: socklab.v1.KernelSocket.peer:type_name -> socklab.v1.Address
-	0,  // 44: socklab.v1.SocketOp.family:type_name -> socklab.v1.Family
-	1,  // 45: socklab.v1.SocketOp.type:type_name -> socklab.v1.SocketType
-	4,  // 46: socklab.v1.BindOp.address:type_name -> socklab.v1.Address
-	4,  // 47: socklab.v1.ConnectOp.address:type_name -> socklab.v1.Address
-	4,  // 48: socklab.v1.SendToOp.address:type_name -> socklab.v1.Address
-	3,  // 49: socklab.v1.ShutdownOp.how:type_name -> socklab.v1.ShutdownHow
-	46, // 50: socklab.v1.SpawnOp.files:type_name -> socklab.v1.SpawnOp.FilesEntry
-	47, // 51: socklab.v1.SpawnOp.env:type_name -> socklab.v1.SpawnOp.EnvEntry
-	32, // 52: socklab.v1.SpawnOp.limits:type_name -> socklab.v1.ProcessLimits
-	4,  // 53: socklab.v1.Result.address:type_name -> socklab.v1.Address
-	12, // 54: socklab.v1.Result.sockets:type_name -> socklab.v1.KernelSocket
-	44, // 55: socklab.v1.Result.exit:type_name -> socklab.v1.ProcessExit
-	56, // [56:56] is the sub-list for method output_type
-	56, // [56:56] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	19, // 0: socklab.v1.Operation.socket:type_name -> socklab.v1.SocketOp
+	20, // 1: socklab.v1.Operation.setsockopt:type_name -> socklab.v1.SetSockOptOp
+	21, // 2: socklab.v1.Operation.getsockopt:type_name -> socklab.v1.GetSockOptOp
+	22, // 3: socklab.v1.Operation.bind:type_name -> socklab.v1.BindOp
+	23, // 4: socklab.v1.Operation.listen:type_name -> socklab.v1.ListenOp
+	24, // 5: socklab.v1.Operation.accept:type_name -> socklab.v1.AcceptOp
+	25, // 6: socklab.v1.Operation.connect:type_name -> socklab.v1.ConnectOp
+	25, // 7: socklab.v1.Operation.connect_ex:type_name -> socklab.v1.ConnectOp
+	26, // 8: socklab.v1.Operation.send:type_name -> socklab.v1.SendOp
+	26, // 9: socklab.v1.Operation.sendall:type_name -> socklab.v1.SendOp
+	27, // 10: socklab.v1.Operation.sendto:type_name -> socklab.v1.SendToOp
+	28, // 11: socklab.v1.Operation.recv:type_name -> socklab.v1.RecvOp
+	28, // 12: socklab.v1.Operation.recvfrom:type_name -> socklab.v1.RecvOp
+	29, // 13: socklab.v1.Operation.shutdown:type_name -> socklab.v1.ShutdownOp
+	30, // 14: socklab.v1.Operation.close:type_name -> socklab.v1.CloseOp
+	31, // 15: socklab.v1.Operation.getsockname:type_name -> socklab.v1.GetSockNameOp
+	32, // 16: socklab.v1.Operation.getpeername:type_name -> socklab.v1.GetPeerNameOp
+	33, // 17: socklab.v1.Operation.settimeout:type_name -> socklab.v1.SetTimeoutOp
+	34, // 18: socklab.v1.Operation.setblocking:type_name -> socklab.v1.SetBlockingOp
+	35, // 19: socklab.v1.Operation.gettimeout:type_name -> socklab.v1.GetTimeoutOp
+	16, // 20: socklab.v1.Operation.ss:type_name -> socklab.v1.SsOp
+	17, // 21: socklab.v1.Operation.sysctl:type_name -> socklab.v1.SysctlOp
+	12, // 22: socklab.v1.Operation.send_bulk:type_name -> socklab.v1.SendBulkOp
+	13, // 23: socklab.v1.Operation.drain:type_name -> socklab.v1.DrainOp
+	14, // 24: socklab.v1.Operation.connect_many:type_name -> socklab.v1.ConnectManyOp
+	15, // 25: socklab.v1.Operation.serve:type_name -> socklab.v1.ServeOp
+	36, // 26: socklab.v1.Operation.getblocking:type_name -> socklab.v1.GetBlockingOp
+	37, // 27: socklab.v1.Operation.spawn:type_name -> socklab.v1.SpawnOp
+	39, // 28: socklab.v1.Operation.write:type_name -> socklab.v1.WriteOp
+	40, // 29: socklab.v1.Operation.close_stdin:type_name -> socklab.v1.CloseStdinOp
+	41, // 30: socklab.v1.Operation.signal:type_name -> socklab.v1.SignalOp
+	42, // 31: socklab.v1.Operation.kill:type_name -> socklab.v1.KillOp
+	43, // 32: socklab.v1.Operation.wait:type_name -> socklab.v1.WaitOp
+	44, // 33: socklab.v1.Operation.stdout:type_name -> socklab.v1.OutputOp
+	44, // 34: socklab.v1.Operation.stderr:type_name -> socklab.v1.OutputOp
+	45, // 35: socklab.v1.Operation.cpu_seconds:type_name -> socklab.v1.CpuSecondsOp
+	46, // 36: socklab.v1.Operation.rss:type_name -> socklab.v1.RssOp
+	47, // 37: socklab.v1.Operation.alive:type_name -> socklab.v1.AliveOp
+	48, // 38: socklab.v1.Operation.wait_output:type_name -> socklab.v1.WaitOutputOp
+	49, // 39: socklab.v1.Operation.wait_listening:type_name -> socklab.v1.WaitListeningOp
+	8,  // 40: socklab.v1.Operation.fault:type_name -> socklab.v1.FaultOp
+	9,  // 41: socklab.v1.Operation.clear_faults:type_name -> socklab.v1.ClearFaultsOp
+	10, // 42: socklab.v1.Operation.reset_link:type_name -> socklab.v1.ResetLinkOp
+	7,  // 43: socklab.v1.Operation.netstat:type_name -> socklab.v1.NetstatOp
+	2,  // 44: socklab.v1.FaultOp.kind:type_name -> socklab.v1.FaultKind
+	5,  // 45: socklab.v1.ConnectManyOp.address:type_name -> socklab.v1.Address
+	3,  // 46: socklab.v1.ServeOp.behaviour:type_name -> socklab.v1.Behaviour
+	5,  // 47: socklab.v1.KernelSocket.local:type_name -> socklab.v1.Address
+	5,  // 48: socklab.v1.KernelSocket.peer:type_name -> socklab.v1.Address
+	0,  // 49: socklab.v1.SocketOp.family:type_name -> socklab.v1.Family
+	1,  // 50: socklab.v1.SocketOp.type:type_name -> socklab.v1.SocketType
+	5,  // 51: socklab.v1.BindOp.address:type_name -> socklab.v1.Address
+	5,  // 52: socklab.v1.ConnectOp.address:type_name -> socklab.v1.Address
+	5,  // 53: socklab.v1.SendToOp.address:type_name -> socklab.v1.Address
+	4,  // 54: socklab.v1.ShutdownOp.how:type_name -> socklab.v1.ShutdownHow
+	52, // 55: socklab.v1.SpawnOp.files:type_name -> socklab.v1.SpawnOp.FilesEntry
+	53, // 56: socklab.v1.SpawnOp.env:type_name -> socklab.v1.SpawnOp.EnvEntry
+	38, // 57: socklab.v1.SpawnOp.limits:type_name -> socklab.v1.ProcessLimits
+	5,  // 58: socklab.v1.Result.address:type_name -> socklab.v1.Address
+	18, // 59: socklab.v1.Result.sockets:type_name -> socklab.v1.KernelSocket
+	50, // 60: socklab.v1.Result.exit:type_name -> socklab.v1.ProcessExit
+	11, // 61: socklab.v1.Result.fault_counts:type_name -> socklab.v1.FaultCounts
+	62, // [62:62] is the sub-list for method output_type
+	62, // [62:62] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_socklab_v1_operation_proto_init() }
@@ -3691,21 +4211,25 @@ func file_socklab_v1_operation_proto_init() {
 		(*Operation_Alive)(nil),
 		(*Operation_WaitOutput)(nil),
 		(*Operation_WaitListening)(nil),
+		(*Operation_Fault)(nil),
+		(*Operation_ClearFaults)(nil),
+		(*Operation_ResetLink)(nil),
+		(*Operation_Netstat)(nil),
 	}
-	file_socklab_v1_operation_proto_msgTypes[10].OneofWrappers = []any{
+	file_socklab_v1_operation_proto_msgTypes[15].OneofWrappers = []any{
 		(*SetSockOptOp_IntValue)(nil),
 		(*SetSockOptOp_BytesValue)(nil),
 	}
-	file_socklab_v1_operation_proto_msgTypes[13].OneofWrappers = []any{}
-	file_socklab_v1_operation_proto_msgTypes[23].OneofWrappers = []any{}
-	file_socklab_v1_operation_proto_msgTypes[41].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[18].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[28].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[46].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_socklab_v1_operation_proto_rawDesc), len(file_socklab_v1_operation_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   44,
+			NumEnums:      5,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
