@@ -36,7 +36,7 @@ func (s *Session) end(reason string) int {
 		s.timer.Stop()
 	}
 	s.bg.stop(5 * time.Second)
-	s.clearFaults()
+	s.clearFaults(reason)
 	for _, c := range toClose {
 		if pr, ok := c.e.res.(*proc); ok {
 			_ = shut(c.e, &socklabv1.Event{})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
+	"time"
 
 	"github.com/socklab/socklab/agent/errdefs"
 	"github.com/socklab/socklab/agent/fault"
@@ -60,10 +62,12 @@ func init() {
 			return faultsAllowed("clear_faults", o.GetPeer(), pol)
 		},
 		host: func(_ context.Context, c *call, o *socklabv1.ClearFaultsOp) error {
-			counts, err := c.s.m.clearFaults(netip.MustParseAddr(o.GetPeer()))
+			peer := netip.MustParseAddr(o.GetPeer())
+			counts, err := c.s.m.clearFaults(peer)
 			if err != nil {
 				return errdefs.Errorf(errdefs.ErrInternal, "clear_faults: %v", err)
 			}
+			c.s.unfaulted(peer)
 			c.ev.Result = &socklabv1.Result{FaultCounts: faultCounts(counts)}
 			return nil
 		},
@@ -146,13 +150,38 @@ func (s *Session) faulted(peer netip.Addr) {
 	s.faultPeers[peer] = true
 }
 
-// clearFaults clears the faults the session set.
-func (s *Session) clearFaults() {
+// clearFaults clears the faults the session set and left, as it ends, each with an event
+// saying what it did: a fault's end is in the transcript whoever ended it.
+func (s *Session) clearFaults(reason string) {
 	s.mu.Lock()
 	peers := s.faultPeers
 	s.faultPeers = nil
 	s.mu.Unlock()
+	sorted := make([]netip.Addr, 0, len(peers))
 	for p := range peers {
-		_, _ = s.m.clearFaults(p)
+		sorted = append(sorted, p)
 	}
+	slices.SortFunc(sorted, netip.Addr.Compare)
+	for _, p := range sorted {
+		ev := &socklabv1.Event{
+			Kind: socklabv1.EventKind_EVENT_KIND_BACKGROUND, Op: "clear_faults",
+			Operation: &socklabv1.Operation{Op: &socklabv1.Operation_ClearFaults{ClearFaults: &socklabv1.ClearFaultsOp{Peer: p.String()}}},
+			StartNs:   Monotonic(time.Now()),
+			Note:      "cleared by the agent: " + reason,
+		}
+		counts, err := s.m.clearFaults(p)
+		if err != nil {
+			ev.Note += "; " + err.Error()
+		}
+		ev.Result = &socklabv1.Result{FaultCounts: faultCounts(counts)}
+		ev.DurationNs = Monotonic(time.Now()) - ev.StartNs
+		s.events.push(context.Background(), ev, false)
+	}
+}
+
+// unfaulted records that the session's faults toward peer were cleared.
+func (s *Session) unfaulted(peer netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.faultPeers, peer)
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/nftables"
 )
 
 // namespacesOf returns the network namespaces that runs of the process pid made (their
@@ -134,7 +136,7 @@ func TestLabsOnDocker(t *testing.T) {
 	if out, errOut, code := socklab(t, "image", "build"); code != 0 || !strings.HasPrefix(out, "socklab-agent:") {
 		t.Fatalf("socklab image build: exit %d\n%s%s", code, out, errOut)
 	}
-	for _, lab := range []string{"tcp-simple", "udp-echo", "chat-relay", "same-port-two-hosts", "tutorial-programs"} {
+	for _, lab := range []string{"tcp-simple", "udp-echo", "chat-relay", "same-port-two-hosts", "tutorial-programs", "partition", "slow-link"} {
 		t.Run(lab, func(t *testing.T) {
 			cmd := exec.Command(binary, "run", lab, "--topology", "docker", "--db", "none", "--color", "never")
 			out, err := cmd.CombinedOutput()
@@ -318,5 +320,70 @@ func TestDockerCleanup(t *testing.T) {
 		if left := dockerOwned(t, o); len(left) > 0 {
 			t.Errorf("left by run %s: %v", o, left)
 		}
+	}
+}
+
+// faultTables returns the namespaces, of those named, that hold a fault table.
+func faultTables(t *testing.T, names []string) []string {
+	t.Helper()
+	var with []string
+	for _, name := range names {
+		f, err := os.Open(filepath.Join("/run/netns", name))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
+		if err != nil {
+			f.Close()
+			t.Fatalf("nftables in %s: %v", name, err)
+		}
+		tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
+		f.Close()
+		if err != nil {
+			continue
+		}
+		for _, tb := range tables {
+			if tb.Name == "socklab_faults" {
+				with = append(with, name)
+			}
+		}
+	}
+	return with
+}
+
+// TestFaultsEndWithAKilledRun: a netns run killed with SIGKILL while its link is cut
+// leaves no fault behind (the table is its agents', and goes with them), and socklab
+// clean removes its namespaces.
+func TestFaultsEndWithAKilledRun(t *testing.T) {
+	execsBinary(t)
+	if os.Geteuid() != 0 {
+		t.Skip("--topology netns needs root (CI runs as root)")
+	}
+	killed := exec.Command(binary, "run", "partition", "--topology", "netns", "--db", "none")
+	if err := killed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var faulted []string
+	for deadline := time.Now().Add(10 * time.Second); len(faulted) < 2 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+		faulted = faultTables(t, namespacesOf(killed.Process.Pid))
+	}
+	killed.Process.Kill()
+	killed.Wait()
+	if len(faulted) < 2 {
+		t.Fatalf("the run's hosts never held their faults (found in %v): the test shows nothing", faulted)
+	}
+	left := namespacesOf(killed.Process.Pid)
+	if len(left) == 0 {
+		t.Fatal("a run killed with SIGKILL left no namespace: the test shows nothing")
+	}
+	if still := faultTables(t, left); len(still) > 0 {
+		t.Errorf("faults outlived the killed run in %v", still)
+	}
+	if out, err := exec.Command(binary, "clean").CombinedOutput(); err != nil {
+		t.Errorf("socklab clean: %v\n%s", err, out)
+	}
+	if left := namespacesOf(killed.Process.Pid); len(left) > 0 {
+		t.Errorf("namespaces of the killed run left: %v", left)
 	}
 }
