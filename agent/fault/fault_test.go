@@ -572,7 +572,9 @@ func TestSegments(t *testing.T) {
 	}
 	// A TCP transfer's packets are then each one segment: 64 KiB makes 45 or more.
 	ln := l.listen(l.peer, netip.AddrPortFrom(l.peerAddr, 0).String())
+	received := make(chan struct{})
 	go func() {
+		defer close(received)
 		c, err := ln.Accept()
 		if err == nil {
 			io.Copy(io.Discard, c)
@@ -588,7 +590,11 @@ func TestSegments(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	time.Sleep(100 * time.Millisecond)
+	select { // every byte has crossed: all its packets were counted
+	case <-received:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the peer did not receive the 64 KiB in 5 s")
+	}
 	if sent := tbl.Counts(l.peerAddr).Packets - before; sent < 45 {
 		t.Errorf("64 KiB went out in %d packets, want at least 45 (one segment of at most 1448 bytes each)", sent)
 	}

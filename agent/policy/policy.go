@@ -17,8 +17,13 @@ import (
 
 // Policy is what the agent's owner allows every session.
 type Policy struct {
-	// Networks are the destinations connect and sendto may reach.
+	// Networks are the destinations connect and sendto may reach. A broadcast address
+	// (255.255.255.255, or a listed subnet's last address) is reached only when listed
+	// on its own, as a single address.
 	Networks []netip.Prefix
+	// Binds are the local addresses bind may take besides the agent's host address
+	// (0.0.0.0 or :: is the wildcard: every interface of the host).
+	Binds []netip.Prefix
 	// Ports are the ports bind may take; port 0 (a kernel-chosen port) is always allowed.
 	Ports []PortRange
 	// MaxSockets bounds the sockets one session holds open at once.
@@ -100,6 +105,7 @@ func (r PortRange) String() string {
 func Default() Policy {
 	return Policy{
 		Networks:          append(Loopback(), InterfaceSubnets()...),
+		Binds:             Loopback(),
 		Ports:             []PortRange{{Lo: 1024, Hi: 65535}},
 		MaxSockets:        4096,
 		MaxBytesPerOp:     16 << 20,
@@ -192,15 +198,77 @@ func ParseNetworks(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// AllowsDestination reports whether connect or sendto may reach ip.
+// AllowsDestination reports whether connect or sendto may reach ip, judged as the kernel
+// will use it: the wildcard (0.0.0.0, ::) is this host's loopback, and a broadcast
+// address must be listed on its own.
 func (p *Policy) AllowsDestination(ip netip.Addr) bool {
-	ip = ip.Unmap()
+	ip = Destination(ip)
+	single := netip.PrefixFrom(ip, ip.BitLen())
+	broadcast := ip == netip.AddrFrom4([4]byte{255, 255, 255, 255})
 	for _, n := range p.Networks {
+		if n == single {
+			return true
+		}
+		if !n.Contains(ip) {
+			continue
+		}
+		if broadcast || ip.Is4() && n.Bits() < 31 && lastAddr(n) == ip {
+			continue // a subnet's broadcast address is not the subnet's to give
+		}
+		return true
+	}
+	return false
+}
+
+// Destination is where the kernel sends what is addressed to ip: the wildcard address
+// stands for this host, reached on loopback.
+func Destination(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap()
+	switch {
+	case ip == netip.IPv4Unspecified():
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	case ip == netip.IPv6Unspecified():
+		return netip.IPv6Loopback()
+	}
+	return ip
+}
+
+// lastAddr returns an IPv4 prefix's last address, its broadcast address.
+func lastAddr(n netip.Prefix) netip.Addr {
+	b := n.Masked().Addr().As4()
+	host := uint32(1)<<(32-n.Bits()) - 1
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// AllowsBindAddr reports whether bind may take the local address ip, on an agent whose
+// host address is host.
+func (p *Policy) AllowsBindAddr(ip, host netip.Addr) bool {
+	ip = ip.Unmap()
+	if host.IsValid() && ip == host.Unmap() {
+		return true
+	}
+	for _, n := range p.Binds {
 		if n.Contains(ip) {
 			return true
 		}
 	}
 	return false
+}
+
+// BindsString lists the addresses bind may take for messages.
+func (p *Policy) BindsString(host netip.Addr) string {
+	var parts []string
+	if host.IsValid() {
+		parts = append(parts, host.String())
+	}
+	for _, n := range p.Binds {
+		parts = append(parts, n.String())
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // AllowsBindPort reports whether bind may take port.

@@ -39,7 +39,7 @@ func TestDestinations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := Policy{Networks: append(Loopback(), nets...)}
+	p := Policy{Networks: append(Loopback(), append(nets, netip.MustParsePrefix("255.255.255.255/32"))...)}
 	for _, tc := range []struct {
 		ip   string
 		want bool
@@ -52,12 +52,18 @@ func TestDestinations(t *testing.T) {
 		{"10.2.0.1", false},
 		{"192.0.2.7", true},
 		{"192.0.2.8", false},
-		{"0.0.0.0", false},
+		{"0.0.0.0", true}, // this host, on loopback: allowed as 127.0.0.1 is
 		{"8.8.8.8", false},
+		{"10.1.255.255", false},   // the listed subnet's broadcast address
+		{"10.1.0.0", true},        // its network address is an address like another
+		{"255.255.255.255", true}, // listed on its own
 	} {
 		if got := p.AllowsDestination(netip.MustParseAddr(tc.ip)); got != tc.want {
 			t.Errorf("AllowsDestination(%s) = %v, want %v", tc.ip, got, tc.want)
 		}
+	}
+	if q := (Policy{Networks: nets}); q.AllowsDestination(netip.MustParseAddr("0.0.0.0")) || q.AllowsDestination(netip.MustParseAddr("255.255.255.255")) {
+		t.Error("without loopback, the wildcard (this host) is allowed; or a broadcast not listed is")
 	}
 	if _, err := ParseNetworks([]string{"10.0.0.0/33"}); err == nil {
 		t.Error("ParseNetworks(10.0.0.0/33) succeeded, want an error")
@@ -89,5 +95,27 @@ func TestLeaseAndPayloadClamps(t *testing.T) {
 	}
 	if got := p.PayloadCap(1 << 30); got != p.MaxPayloadCap {
 		t.Errorf("PayloadCap(1GiB) = %d, want %d", got, p.MaxPayloadCap)
+	}
+}
+
+// TestBinds: bind takes the host's address and the listed ones, and the wildcard only
+// when listed.
+func TestBinds(t *testing.T) {
+	host := netip.MustParseAddr("10.1.2.3")
+	p := Default()
+	for _, tc := range []struct {
+		ip   string
+		want bool
+	}{
+		{"10.1.2.3", true}, {"127.0.0.1", true}, {"::1", true}, {"::ffff:127.0.0.1", true},
+		{"0.0.0.0", false}, {"::", false}, {"10.1.2.4", false}, {"192.168.1.1", false},
+	} {
+		if got := p.AllowsBindAddr(netip.MustParseAddr(tc.ip), host); got != tc.want {
+			t.Errorf("default policy: AllowsBindAddr(%s) = %v, want %v", tc.ip, got, tc.want)
+		}
+	}
+	p.Binds = append(p.Binds, netip.MustParsePrefix("0.0.0.0/32"))
+	if !p.AllowsBindAddr(netip.IPv4Unspecified(), host) {
+		t.Error("with 0.0.0.0 listed, the IPv4 wildcard is refused")
 	}
 }

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,7 +16,10 @@ import (
 // TestIPv6: TCP and UDP over ::1, and IPV6_V6ONLY deciding whether an IPv4 client reaches
 // a listener on the IPv6 any address.
 func TestIPv6(t *testing.T) {
-	a := agenttest.Start(t)
+	// The dual-stack listener below binds the wildcard, which the owner must allow.
+	a := agenttest.Start(t, agenttest.WithPolicy(func(p *policy.Policy) {
+		p.Binds = append(p.Binds, netip.MustParsePrefix("::/128"))
+	}))
 	s := a.Session(t, 0)
 
 	lis := s.OK(0, client.SocketOf(client.Inet6, client.Stream)).GetEvent().GetResult().GetHandle()

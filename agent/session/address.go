@@ -112,6 +112,13 @@ func (s *Session) resolve(op string, addr *socklabv1.Address, so *socket) (sock.
 		if !pol.AllowsBindPort(a.Port) {
 			return sock.Addr{}, errdefs.Errorf(errdefs.ErrPermissionDenied, "bind to port %d is outside this agent's allowed ports (%s); its owner sets them with --bind-ports", a.Port, pol.PortsString())
 		}
+		if !pol.AllowsBindAddr(a.IP, s.m.hostIP) {
+			what := a.IP.String()
+			if a.IP.IsUnspecified() {
+				what += " (every interface)"
+			}
+			return sock.Addr{}, errdefs.Errorf(errdefs.ErrPermissionDenied, "bind to %s is outside the addresses this agent may take (%s); its owner adds more with --allow-bind", what, pol.BindsString(s.m.hostIP))
+		}
 		return a, nil
 	}
 	if !pol.AllowsDestination(a.IP) {

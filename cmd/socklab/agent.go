@@ -22,6 +22,7 @@ func agentCommand() *cobra.Command {
 		maxBytes                           int
 		allowExec                          []string
 		allowFaults                        bool
+		allowBinds                         []string
 	)
 	def := policy.Default()
 	cmd := &cobra.Command{
@@ -54,6 +55,13 @@ without a token unless --insecure is given.`,
 					return usageError{fmt.Errorf("--allow-net: %w", err)}
 				}
 			}
+			if len(allowBinds) > 0 {
+				more, err := policy.ParseNetworks(allowBinds)
+				if err != nil {
+					return usageError{fmt.Errorf("--allow-bind: %w", err)}
+				}
+				pol.Binds = append(pol.Binds, more...)
+			}
 			var host netip.Addr
 			if hostIP != "" {
 				if host, err = netip.ParseAddr(hostIP); err != nil || !host.Is4() {
@@ -77,7 +85,7 @@ without a token unless --insecure is given.`,
 				return usageError{err}
 			}
 			log.Info("agent serving", "listen", a.Addr().String(), "name", name, "host_ip", a.Sessions.HostIP().String(),
-				"token", token != "", "allow_net", pol.NetworksString(), "bind_ports", pol.PortsString())
+				"token", token != "", "allow_net", pol.NetworksString(), "allow_bind", pol.BindsString(a.Sessions.HostIP()), "bind_ports", pol.PortsString())
 			return a.Serve(cmd.Context())
 		},
 	}
@@ -90,6 +98,7 @@ without a token unless --insecure is given.`,
 	f.BoolVar(&allowFaults, "allow-faults", false, "let labs make this host's links fail (delay, loss, cuts: netfilter rules and a qdisc in its network namespace); only for an agent in a network namespace or container of its own")
 	f.StringSliceVar(&allowExec, "allow-exec", nil, "programs labs may start here (host.spawn): names such as python3,cc or absolute paths, repeatable; \"*\" allows any (default: none)")
 	f.StringSliceVar(&allowNets, "allow-net", nil, "networks connect/sendto may reach, CIDR, repeatable (default: loopback and this host's subnets)")
+	f.StringSliceVar(&allowBinds, "allow-bind", nil, "addresses bind may take besides this host's address and loopback, CIDR or address, repeatable; 0.0.0.0 or :: lets a socket listen on every interface")
 	f.StringVar(&ports, "bind-ports", def.PortsString(), "ports bind may take (port 0 is always allowed)")
 	f.IntVar(&maxSockets, "max-sockets", def.MaxSockets, "sockets one session may hold open")
 	f.IntVar(&maxSessions, "max-sessions", def.MaxSessions, "sessions open at once")

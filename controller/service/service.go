@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sync"
 	"testing/fstest"
 	"time"
@@ -65,9 +66,10 @@ func (s *Service) ListAgents(ctx context.Context, _ *socklabv1.ListAgentsRequest
 var _ socklabv1.ControllerServiceServer = (*Service)(nil)
 
 // Local is the local topology of the runs a controller serves: a lab that arrives over
-// the network starts no program on agents the controller starts itself; only an agent's
-// owner allows that (socklab agent --allow-exec).
-var Local = topology.Local{ProgramsRefusal: "programs run only in local runs and on agents whose owner allows them"}
+// the network starts no program on agents the controller starts itself (only an agent's
+// owner allows that: socklab agent --allow-exec), and its agents are confined to the
+// run's own 127.R.S.0/24: none reaches the controller host's services or networks.
+var Local = topology.Local{ProgramsRefusal: "programs run only in local runs and on agents whose owner allows them", Confine: true}
 
 // Netns is the netns topology of a controller's runs (socklab controller --topology
 // netns): a network namespace per host, refusing programs as Local does.
@@ -84,6 +86,9 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 	l, err := s.load(req)
 	if err != nil {
 		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%v", err))
+	}
+	if err := s.checkAgents(req.GetAgents()); err != nil {
+		return errdefs.ToGRPC(err)
 	}
 	id := runner.NewRunID()
 	ctx, cancel := context.WithCancel(stream.Context())
@@ -111,6 +116,29 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 		}
 	}
 	return snk.sendMsg(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Finished{Finished: &socklabv1.RunFinished{Result: rec.Proto()}}})
+}
+
+// checkAgents refuses a remote run's host bindings that name anything but the agents the
+// controller's operator declared (its inventory, by name): the controller never dials an
+// address a caller names, nor sends an agent's token anywhere but to that agent, and its
+// answer says nothing of what listens where.
+func (s *Service) checkAgents(agents map[string]string) error {
+	roles := make([]string, 0, len(agents))
+	for role := range agents {
+		roles = append(roles, role)
+	}
+	slices.Sort(roles)
+	for _, role := range roles {
+		name := agents[role]
+		if s.inventory != nil {
+			if _, ok := s.inventory.Find(name); ok {
+				continue
+			}
+			return errdefs.Errorf(errdefs.ErrNotFound, "host %s: no agent named %q is available to you: name one of this controller's agents (socklab agents --controller ...)", role, name)
+		}
+		return errdefs.Errorf(errdefs.ErrNotFound, "host %s: no agent named %q is available to you: this controller runs labs on hosts it starts for each run", role, name)
+	}
+	return nil
 }
 
 // load finds the requested lab: a built-in, or the source sent along (which may load the

@@ -337,12 +337,15 @@ func (d Docker) startContainer(ctx, mk context.Context, cli *client.Client, tag,
 		return "", fmt.Errorf("docker topology: start: %w", err)
 	}
 	name := run + "-" + h.Role
+	run24 := netip.PrefixFrom(h.IP, 24).Masked() // the run's network (see makeNetwork)
 	l := map[string]string{LabelRole: h.Role}
 	for k, v := range labels {
 		l[k] = v
 	}
 	cmd := []string{agentPath, "agent", "--listen", fmt.Sprintf("0.0.0.0:%d", dockerAgentPort),
-		"--host-ip", h.IP.String(), "--name", h.Role, "--allow-faults"}
+		"--host-ip", h.IP.String(), "--name", h.Role, "--allow-faults", "--allow-bind", "0.0.0.0/0,::/0",
+		// Its own loopback, the run's network and its broadcast addresses.
+		"--allow-net", fmt.Sprintf("127.0.0.0/8,::1/128,%s,%s,255.255.255.255", run24, broadcastOf(run24))}
 	for _, prog := range d.Programs {
 		cmd = append(cmd, "--allow-exec", prog)
 	}

@@ -24,9 +24,18 @@ type Local struct {
 	Programs []string
 	// ProgramsRefusal, when set, is what the agents answer a spawn of anything else.
 	ProgramsRefusal string
+	// Confine keeps each run's agents to the run's own 127.R.S.0/24, for connect,
+	// sendto and bind alike: the local topology of labs that arrive from elsewhere (a
+	// controller's), which must not reach the host's own services or its networks.
+	// Unset, they may reach loopback and the host's subnets and bind any address, as a
+	// lab the machine's own user runs may.
+	Confine bool
 }
 
 var _ Topology = Local{}
+
+// everywhere is every address bind may take, the wildcard included.
+var everywhere = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
 
 // Start serves one agent per role and returns them once all listen.
 func (l Local) Start(ctx context.Context, roles []string) (Pool, error) {
@@ -51,6 +60,11 @@ func (l Local) Start(ctx context.Context, roles []string) (Pool, error) {
 		}
 		pol := policy.Default()
 		pol.Programs, pol.ProgramsRefusal = l.Programs, l.ProgramsRefusal
+		pol.Binds = everywhere
+		if l.Confine {
+			run := netip.PrefixFrom(netip.AddrFrom4([4]byte{127, net16[0], net16[1], 0}), 24)
+			pol.Networks, pol.Binds = []netip.Prefix{run}, []netip.Prefix{run}
+		}
 		a, err := serveAgent(lis, server.Config{Name: role, HostIP: ip, Token: token, Policy: pol})
 		if err != nil {
 			p.Close()

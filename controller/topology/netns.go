@@ -128,9 +128,10 @@ func (n Netns) Start(ctx context.Context, roles []string) (_ Pool, err error) {
 		pol := policy.Default()
 		// Its own loopback, the run's subnet, and a broadcast that goes no further than
 		// the run's bridge.
-		pol.Networks = append(policy.Loopback(), subnet, netip.MustParsePrefix("255.255.255.255/32"))
+		pol.Networks = append(policy.Loopback(), subnet, netip.PrefixFrom(broadcastOf(subnet), 32), netip.MustParsePrefix("255.255.255.255/32"))
 		pol.Programs, pol.ProgramsRefusal = n.Programs, n.ProgramsRefusal
-		pol.Faults = true // the host's own namespace: its links may fail
+		pol.Faults = true      // the host's own namespace: its links may fail,
+		pol.Binds = everywhere // and its interfaces are its own
 		a, err := serveAgent(lis, server.Config{Name: role, HostIP: addr, Token: token, Policy: pol, NetNS: ns})
 		if err != nil {
 			ns.Close()
@@ -348,4 +349,13 @@ func ownerOf(s string) (Owner, bool) {
 	}
 	o, err := ParseOwner(f[0] + "-" + f[1])
 	return o, err == nil
+}
+
+// broadcastOf returns an IPv4 subnet's broadcast address, its last.
+func broadcastOf(subnet netip.Prefix) netip.Addr {
+	b := subnet.Masked().Addr().As4()
+	for i := subnet.Bits(); i < 32; i++ {
+		b[i/8] |= 1 << (7 - i%8)
+	}
+	return netip.AddrFrom4(b)
 }
