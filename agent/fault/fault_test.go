@@ -467,22 +467,32 @@ func TestDown(t *testing.T) {
 	}
 }
 
+// throughFault sets f toward the peer, sends n datagrams from the host, 50 at a time a
+// millisecond apart, and returns those that arrived, in order.
+func throughFault(tb testing.TB, l *lab, tbl *fault.Table, f fault.Fault, n int) []arrival {
+	tb.Helper()
+	pc := l.udp(l.peer, l.peerAddr)
+	hc := l.udp(l.host, l.hostAddr)
+	defer pc.Close()
+	defer hc.Close()
+	if err := tbl.Set(l.peerAddr, f); err != nil {
+		tb.Fatal(err)
+	}
+	var got []arrival
+	done := make(chan struct{})
+	go func() { defer close(done); got = receive(pc, n, 300*time.Millisecond) }()
+	send(tb, hc, udpAddr(pc), n, 50, time.Millisecond)
+	<-done
+	return got
+}
+
 // TestLoss: 20% loss lets about 80% of 2000 datagrams through, and Dropped is exactly
 // what did not arrive.
 func TestLoss(t *testing.T) {
 	l := newLab(t)
 	tbl := l.open()
-	pc := l.udp(l.peer, l.peerAddr)
-	hc := l.udp(l.host, l.hostAddr)
-	if err := tbl.Set(l.peerAddr, fault.Fault{Kind: fault.Loss, Percent: 20}); err != nil {
-		t.Fatal(err)
-	}
 	const n = 2000
-	var got []arrival
-	done := make(chan struct{})
-	go func() { defer close(done); got = receive(pc, n, 300*time.Millisecond) }()
-	send(t, hc, udpAddr(pc), n, 50, time.Millisecond)
-	<-done
+	got := throughFault(t, l, tbl, fault.Fault{Kind: fault.Loss, Percent: 20}, n)
 	frac := float64(len(got)) / n
 	t.Logf("20%% loss: %d of %d datagrams delivered (%.3f)", len(got), n, frac)
 	if math.Abs(frac-0.80) > 0.04 {
@@ -503,17 +513,8 @@ func TestLoss(t *testing.T) {
 func TestLossEvery(t *testing.T) {
 	l := newLab(t)
 	tbl := l.open()
-	pc := l.udp(l.peer, l.peerAddr)
-	hc := l.udp(l.host, l.hostAddr)
-	if err := tbl.Set(l.peerAddr, fault.Fault{Kind: fault.Loss, Percent: 20, Every: true}); err != nil {
-		t.Fatal(err)
-	}
 	const n = 100
-	var got []arrival
-	done := make(chan struct{})
-	go func() { defer close(done); got = receive(pc, n, 300*time.Millisecond) }()
-	send(t, hc, udpAddr(pc), n, 10, time.Millisecond)
-	<-done
+	got := throughFault(t, l, tbl, fault.Fault{Kind: fault.Loss, Percent: 20, Every: true}, n)
 	var lost []int
 	next := 0
 	for _, a := range got {
@@ -1242,17 +1243,8 @@ func BenchmarkLossAccuracy(b *testing.B) {
 	tbl := l.open()
 	var lost float64
 	for b.Loop() {
-		pc := l.udp(l.peer, l.peerAddr)
-		hc := l.udp(l.host, l.hostAddr)
-		if err := tbl.Set(l.peerAddr, fault.Fault{Kind: fault.Loss, Percent: 20}); err != nil {
-			b.Fatal(err)
-		}
 		const n = 10000
-		var got []arrival
-		done := make(chan struct{})
-		go func() { defer close(done); got = receive(pc, n, 300*time.Millisecond) }()
-		send(b, hc, udpAddr(pc), n, 50, time.Millisecond)
-		<-done
+		got := throughFault(b, l, tbl, fault.Fault{Kind: fault.Loss, Percent: 20}, n)
 		c, err := tbl.Clear(l.peerAddr)
 		if err != nil {
 			b.Fatal(err)
@@ -1261,8 +1253,6 @@ func BenchmarkLossAccuracy(b *testing.B) {
 			b.Errorf("counted %d dropped, %d did not arrive", c.Dropped, n-len(got))
 		}
 		lost = 100 * float64(n-len(got)) / n
-		pc.Close()
-		hc.Close()
 	}
 	b.ReportMetric(lost, "%lost")
 	fmt.Printf("20%% loss over 10000 datagrams: %.2f%% lost (%.2f points off)\n", lost, math.Abs(lost-20))

@@ -112,19 +112,27 @@ func (h *hostValue) fault(th *starlark.Thread, b *starlark.Builtin, args starlar
 	return starlark.None, nil
 }
 
-// clear_faults(peer) ends every fault on this host's packets toward peer; None.
-func (h *hostValue) clearFaults(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+// peerCall performs a host operation whose one argument is a peer (and the watchdog):
+// clear_faults and reset_link.
+func (h *hostValue) peerCall(th *starlark.Thread, name string, args starlark.Tuple, kwargs []starlark.Tuple, op func(ip string) *socklabv1.Operation) (*socklabv1.PerformResponse, error) {
 	var peer starlark.Value
 	var wd starlark.Value = starlark.None
-	if err := starlark.UnpackArgs("clear_faults", args, kwargs, "peer", &peer, "watchdog?", &wd); err != nil {
+	if err := starlark.UnpackArgs(name, args, kwargs, "peer", &peer, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
-	ip, err := peerIP("clear_faults", peer)
+	ip, err := peerIP(name, peer)
 	if err != nil {
 		return nil, err
 	}
-	op := &socklabv1.Operation{Op: &socklabv1.Operation_ClearFaults{ClearFaults: &socklabv1.ClearFaultsOp{Peer: ip}}}
-	if _, err := h.do(th, 0, op, "clear_faults", wd); err != nil {
+	return h.do(th, 0, op(ip), name, wd)
+}
+
+// clear_faults(peer) ends every fault on this host's packets toward peer; None.
+func (h *hostValue) clearFaults(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	_, err := h.peerCall(th, "clear_faults", args, kwargs, func(ip string) *socklabv1.Operation {
+		return &socklabv1.Operation{Op: &socklabv1.Operation_ClearFaults{ClearFaults: &socklabv1.ClearFaultsOp{Peer: ip}}}
+	})
+	if err != nil {
 		return nil, err
 	}
 	return starlark.None, nil
@@ -133,17 +141,9 @@ func (h *hostValue) clearFaults(th *starlark.Thread, b *starlark.Builtin, args s
 // reset_link(peer) aborts every TCP connection between this host and peer: the peer's
 // ends get an RST (ECONNRESET), this host's are aborted (ECONNABORTED). It returns how many.
 func (h *hostValue) resetLink(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var peer starlark.Value
-	var wd starlark.Value = starlark.None
-	if err := starlark.UnpackArgs("reset_link", args, kwargs, "peer", &peer, "watchdog?", &wd); err != nil {
-		return nil, err
-	}
-	ip, err := peerIP("reset_link", peer)
-	if err != nil {
-		return nil, err
-	}
-	op := &socklabv1.Operation{Op: &socklabv1.Operation_ResetLink{ResetLink: &socklabv1.ResetLinkOp{Peer: ip}}}
-	resp, err := h.do(th, 0, op, "reset_link", wd)
+	resp, err := h.peerCall(th, "reset_link", args, kwargs, func(ip string) *socklabv1.Operation {
+		return &socklabv1.Operation{Op: &socklabv1.Operation_ResetLink{ResetLink: &socklabv1.ResetLinkOp{Peer: ip}}}
+	})
 	if err != nil {
 		return nil, err
 	}
