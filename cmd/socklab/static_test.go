@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -125,5 +126,66 @@ func TestInventory(t *testing.T) {
 	out, errOut, code = socklab(t, "agents", "--inventory", down, "--token", "T")
 	if code != 3 || !strings.Contains(out, "gone") || !strings.Contains(out, "down:") {
 		t.Errorf("agents with one down: exit %d, want 3\n%s%s", code, out, errOut)
+	}
+}
+
+// TestAgentHungMidRun: an agent that stops answering (SIGSTOP) ends the run within the
+// lab's watchdog and a moment, and the run says which host it was and the call it did
+// not answer.
+func TestAgentHungMidRun(t *testing.T) {
+	execsBinary(t)
+	n := testNet()
+	a, _ := startAgent(t, "--listen", n+"6:0", "--token", "T")
+	b, bcmd := startAgent(t, "--listen", n+"7:0", "--token", "T")
+	t.Cleanup(func() { bcmd.Process.Signal(syscall.SIGCONT) })
+	cmd := exec.Command(binary, "run", "testdata/hung.star", "--color", "never",
+		"--token", "T", "--agent", "a="+a, "--agent", "b="+b)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var lines []string
+	accepted := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			if strings.Contains(sc.Text(), "accept()") {
+				close(accepted)
+			}
+		}
+	}()
+	select {
+	case <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lab never reached accept()")
+	}
+	stopped := time.Now() // hung.star sleeps a second, then calls b: a watchdog of 2 s
+	if err := bcmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	exit := make(chan error, 1)
+	go func() { <-done; exit <- cmd.Wait() }()
+	select {
+	case err := <-exit:
+		code := cmd.ProcessState.ExitCode()
+		all := strings.Join(lines, "\n") + stderr.String()
+		if code != 3 || !strings.Contains(all, "agent of host b: stopped answering") || !strings.Contains(all, "watchdog: recv on b/s2 waited 2s") {
+			t.Errorf("exit %d after stopping b's agent (%v), want 3 naming host b and the call it did not answer\n%s", code, err, all)
+		}
+		// A second's sleep, the 2 s watchdog, and a moment for the closes.
+		if d := time.Since(stopped); d > 6*time.Second {
+			t.Errorf("the run ended %v after b stopped, want within its watchdog and a moment", d)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run did not end within 30s of stopping an agent")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/socklab/socklab/agent/client"
@@ -116,7 +117,12 @@ func Run(ctx context.Context, l Lab, topo topology.Topology, opts Options, sink 
 	rec.ExitCode = exitCode(ctx, out)
 	if lost := r.lostErr(); lost != nil && ctx.Err() == nil {
 		// A lost agent makes the run's transcript incomplete, whatever the lab concluded.
-		rec.Error, rec.ExitCode = lost.Error(), transcript.ExitInfra
+		if errors.Is(lost, errStoppedAnswering) && rec.Error != "" {
+			rec.Error = lost.Error() + " (" + rec.Error + ")" // which call it did not answer
+		} else {
+			rec.Error = lost.Error()
+		}
+		rec.ExitCode = transcript.ExitInfra
 	}
 	return rec
 }
@@ -203,6 +209,9 @@ type host struct {
 	stopRenew  context.CancelFunc // stops the lease renewer
 	stopStream context.CancelFunc // stops following the event stream
 	streamDone chan struct{}      // closed when the event stream has ended
+	// hung is set once a call to the host ran out of its watchdog: the agent may be
+	// stopped, and the run's end waits for it only briefly.
+	hung atomic.Bool
 }
 
 var _ Env = (*run)(nil)
@@ -296,6 +305,9 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 	}
 	resp, err := hs.session.Do(ctx, handle, op)
 	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			hs.hung.Store(true)
+		}
 		return nil, err
 	}
 	r.record(hs, resp.GetEvent(), pos)
@@ -361,9 +373,20 @@ func (r *run) closeAll() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			wait := 5 * time.Second
+			if hs.hung.Load() {
+				// The lab's own error already names the call this host did not answer; an
+				// agent that is stopped frees the session's sockets when its lease lapses.
+				wait = hungCloseWait
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
 			defer cancel()
-			if _, err := hs.session.Close(ctx); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+			_, err := hs.session.Close(ctx)
+			switch {
+			case err == nil || errors.Is(err, errdefs.ErrNotFound):
+			case hs.hung.Load():
+				r.lose(hs.info.Role, errStoppedAnswering)
+			default:
 				r.lose(hs.info.Role, fmt.Errorf("closing its session: %w", err))
 			}
 		}()
@@ -373,9 +396,11 @@ func (r *run) closeAll() {
 	timeout := time.After(5 * time.Second)
 	for _, hs := range r.hosts {
 		hs.stopRenew()
-		select {
-		case <-hs.streamDone:
-		case <-timeout:
+		if !hs.hung.Load() {
+			select {
+			case <-hs.streamDone:
+			case <-timeout:
+			}
 		}
 		hs.stopStream()
 	}
@@ -384,6 +409,14 @@ func (r *run) closeAll() {
 		hs.client.Close()
 	}
 }
+
+// errStoppedAnswering is a host whose agent let a call run out of its watchdog and then
+// did not close its session either: stopped, or its machine gone.
+var errStoppedAnswering = errors.New("stopped answering: a call ran out of its watchdog, and its session did not close")
+
+// hungCloseWait bounds the close of a session on a host that did not answer a call
+// within its watchdog.
+const hungCloseWait = 500 * time.Millisecond
 
 // NewRunID returns a fresh run id, "run-" and 16 hex digits.
 func NewRunID() string {
