@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -157,6 +158,11 @@ func (f *File) check() error {
 		hashes[u.TokenSHA256] = u.Name
 		if len(u.Agents) > 0 && u.Role != Student {
 			return fmt.Errorf("user %s: agents are assigned to students; an %s may use every agent", u.Name, u.Role)
+		}
+		for i, a := range u.Agents {
+			if slices.Contains(u.Agents[:i], a) {
+				return fmt.Errorf("user %s: agent %s is assigned twice", u.Name, a)
+			}
 		}
 	}
 	for _, l := range f.Labs {

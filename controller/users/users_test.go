@@ -74,6 +74,7 @@ func TestLoadErrors(t *testing.T) {
 		{"upper-case hash", "users:\n  - {name: a, role: admin, token_sha256: " + strings.ToUpper(h) + "}\n", "64 lower-case hex digits"},
 		{"shared token", "users:\n  - {name: a, role: admin, token_sha256: " + h + "}\n  - {name: b, role: student, token_sha256: " + h + "}\n", "users a and b have the same token"},
 		{"agents of an instructor", "users:\n  - {name: a, role: instructor, token_sha256: " + h + ", agents: [pc1]}\n", "agents are assigned to students"},
+		{"agent twice", "users:\n  - {name: a, role: student, token_sha256: " + h + ", agents: [pc1, pc1]}\n", "user a: agent pc1 is assigned twice"},
 		{"lab twice", "labs: [x, x]\n", "x is published twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
