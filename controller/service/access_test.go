@@ -248,6 +248,12 @@ func TestRoles(t *testing.T) {
 				denied(t, "RunLab(an unpublished lab)", err, tc.want.deniedWith)
 			}
 
+			runs, err := cl.ListRuns(t.Context(), 0)
+			for _, r := range runs {
+				if want := map[string]string{own: tc.user, insRun: instructor, bobRun: bob}[r.GetRunId()]; want != "" && r.GetUser() != want {
+					t.Errorf("ListRuns(): run %s by %q, want %q", r.GetRunId(), r.GetUser(), want)
+				}
+			}
 			ids, err := runIDs(t, cl)
 			if err != nil || !slices.Contains(ids, own) || slices.Contains(ids, bobRun) != tc.want.others || slices.Contains(ids, insRun) != tc.want.others {
 				t.Errorf("ListRuns() = %q, %v; want its own run %s, and others' (%s, %s): %v", ids, err, own, insRun, bobRun, tc.want.others)

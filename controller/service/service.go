@@ -253,7 +253,7 @@ func listRuns(ctx context.Context, req *socklabv1.ListRunsRequest, list func(ctx
 	out := &socklabv1.ListRunsResponse{}
 	for _, r := range runs {
 		out.Runs = append(out.Runs, &socklabv1.RunSummary{RunId: r.ID, Lab: r.Lab, StartedUnixNs: r.Started.UnixNano(),
-			Verdict: r.Verdict, Score: int32(r.Score), MaxScore: int32(r.MaxScore)})
+			Verdict: r.Verdict, Score: int32(r.Score), MaxScore: int32(r.MaxScore), User: r.Owner})
 	}
 	return out, nil
 }
