@@ -519,3 +519,40 @@ func TestProgramsByRole(t *testing.T) {
 		}
 	})
 }
+
+// TestNewGuardErrors: a users file whose published labs do not load, clash with a
+// built-in's name or each other's, or that assigns agents the controller lacks, stops the
+// controller before it serves, naming what to fix.
+func TestNewGuardErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	inv := &topology.Inventory{Agents: []topology.InventoryAgent{{Name: "pc1", Address: "127.0.0.1:1"}}}
+	hello := write("hello.star", helloLab)
+	for _, tc := range []struct {
+		name string
+		inv  *topology.Inventory
+		f    users.File
+		want string
+	}{
+		{"unknown built-in", nil, users.File{Labs: []string{"no-such-lab"}}, `no built-in lab "no-such-lab"`},
+		{"missing file", nil, users.File{Labs: []string{filepath.Join(dir, "gone.star")}}, "gone.star: no such file"},
+		{"broken file", nil, users.File{Labs: []string{write("broken.star", "lab(")}}, "published lab " + filepath.Join(dir, "broken.star")},
+		{"a built-in's name", nil, users.File{Labs: []string{write("mine.star", strings.ReplaceAll(helloLab, `"hello"`, `"tcp-simple"`))}}, "is named tcp-simple, as a built-in lab is: rename it"},
+		{"one name twice", nil, users.File{Labs: []string{hello, write("hello2.star", helloLab)}}, "two published labs are named hello"},
+		{"agents without an inventory", nil, users.File{Users: []users.User{{Name: "alice", Role: users.Student, Agents: []string{"pc1"}}}}, "this controller has no --inventory"},
+		{"an agent not in the inventory", inv, users.File{Users: []users.User{{Name: "alice", Role: users.Student, Agents: []string{"pc9"}}}}, "user alice is assigned agent pc9, which the inventory does not list"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := service.New(nil, func(map[string]string) topology.Topology { return service.Local }, 0).WithInventory(tc.inv, "")
+			if _, err := service.NewGuard(svc, &tc.f); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("NewGuard() = %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+}
