@@ -11,9 +11,28 @@ import (
 	"github.com/socklab/socklab/agent/errdefs"
 )
 
-// openMethods are reachable without the token: only the standard health service, so that
-// load balancers and probes can ask whether the agent is up.
+// healthPrefix starts the methods reachable without the token: only the standard health
+// service's, so that load balancers and probes can ask whether the agent is up.
 const healthPrefix = "/grpc.health.v1.Health/"
+
+// OpenMethod reports whether method (a gRPC full method name) is served without a token:
+// the standard health service's are.
+func OpenMethod(method string) bool { return strings.HasPrefix(method, healthPrefix) }
+
+// BearerToken returns the token a call carries as metadata "authorization: Bearer TOKEN",
+// or an Unauthenticated error saying how to send one.
+func BearerToken(ctx context.Context) (string, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get("authorization")
+	if len(vals) == 0 {
+		return "", errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrUnauthenticated, "missing token: send metadata \"authorization: Bearer TOKEN\""))
+	}
+	got, ok := strings.CutPrefix(vals[0], "Bearer ")
+	if !ok {
+		return "", errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrUnauthenticated, "authorization must be \"Bearer TOKEN\""))
+	}
+	return got, nil
+}
 
 // tokenAuth checks the bearer token of every call but the health service's.
 type tokenAuth struct {
@@ -21,17 +40,12 @@ type tokenAuth struct {
 }
 
 func (a tokenAuth) check(ctx context.Context, method string) error {
-	if strings.HasPrefix(method, healthPrefix) {
+	if OpenMethod(method) {
 		return nil
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get("authorization")
-	if len(vals) == 0 {
-		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrUnauthenticated, "missing token: send metadata \"authorization: Bearer TOKEN\""))
-	}
-	got, ok := strings.CutPrefix(vals[0], "Bearer ")
-	if !ok {
-		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrUnauthenticated, "authorization must be \"Bearer TOKEN\""))
+	got, err := BearerToken(ctx)
+	if err != nil {
+		return err
 	}
 	if subtle.ConstantTimeCompare([]byte(got), a.token) != 1 {
 		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrUnauthenticated, "wrong token"))

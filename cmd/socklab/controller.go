@@ -20,11 +20,12 @@ import (
 	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/service"
 	"github.com/socklab/socklab/controller/topology"
+	"github.com/socklab/socklab/controller/users"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
 func controllerCommand() *cobra.Command {
-	var listen, db, token, inventory, agentToken, topo string
+	var listen, db, token, inventory, agentToken, topo, usersFile string
 	var insecure bool
 	var lease time.Duration
 	cmd := &cobra.Command{
@@ -33,14 +34,27 @@ func controllerCommand() *cobra.Command {
 		Long: `Serve socklab.v1.ControllerService. Command lines anywhere run labs on this controller's
 agents with "socklab run LAB --controller ADDR" and read its history with
 "socklab runs --controller ADDR" and "socklab transcript RUN --controller ADDR".
-Without --inventory, labs run on local agents started for each run.`,
+Without --inventory, labs run on local agents started for each run.
+
+Each call carries a user's token: --token's is an admin's; a --users file adds
+instructors and students (socklab users add), the labs published to students and the
+agents assigned to each. Admins and instructors run any lab on any agent and see every
+run; students run only published labs, on their own agents, and see only their own runs.
+Labs of authenticated users start programs on this controller's own agents, a student's
+only in published labs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if token == "" {
 				token = os.Getenv("SOCKLAB_TOKEN")
 			}
-			if err := server.CheckExposure(listenIP(listen), listen, token, insecure); err != nil {
-				return usageError{err}
+			var uf *users.File
+			if usersFile != "" {
+				var err error
+				if uf, err = users.Load(usersFile); err != nil {
+					return usageError{err}
+				}
+			} else if err := server.CheckExposure(listenIP(listen), listen, token, insecure); err != nil {
+				return usageError{err} // a users file asks every call for a token
 			}
 			var inv *topology.Inventory
 			if inventory != "" {
@@ -54,12 +68,12 @@ Without --inventory, labs run on local agents started for each run.`,
 				return err
 			}
 			defer st.Close()
-			var own topology.Topology
+			var own, ownPrograms topology.Topology
 			switch topo {
 			case "local":
-				own = service.Local
+				own, ownPrograms = service.Local, service.LocalPrograms
 			case "netns":
-				own = service.Netns
+				own, ownPrograms = service.Netns, service.NetnsPrograms
 			default:
 				return usageError{fmt.Errorf("--topology %q: use local or netns", topo)}
 			}
@@ -70,13 +84,24 @@ Without --inventory, labs run on local agents started for each run.`,
 			if err != nil {
 				return fmt.Errorf("listen %s: %w", listen, err)
 			}
-			gs := grpc.NewServer(server.TokenOptions(token)...)
-			socklabv1.RegisterControllerServiceServer(gs, service.New(st, topos, lease).WithInventory(inv, agentToken))
+			programs := func(agents map[string]string) topology.Topology {
+				return topology.Choose(agents, inv, agentToken, ownPrograms)
+			}
+			dir, err := users.NewDirectory(uf, token)
+			if err != nil {
+				return usageError{err}
+			}
+			guard, err := service.NewGuard(service.New(st, topos, lease).WithInventory(inv, agentToken).WithPrograms(programs), uf)
+			if err != nil {
+				return usageError{err}
+			}
+			gs := grpc.NewServer(dir.ServerOptions()...)
+			socklabv1.RegisterControllerServiceServer(gs, guard)
 			hs := health.NewServer()
 			healthpb.RegisterHealthServer(gs, hs)
 			reflection.Register(gs)
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			log.Info("controller serving", "listen", lis.Addr().String(), "inventory", inventory, "token", token != "")
+			log.Info("controller serving", "listen", lis.Addr().String(), "inventory", inventory, "token", token != "", "users", usersFile)
 			go func() {
 				<-cmd.Context().Done()
 				gs.GracefulStop()
@@ -87,7 +112,8 @@ Without --inventory, labs run on local agents started for each run.`,
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:7080", "address to serve gRPC on")
 	f.StringVar(&db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db)")
-	f.StringVar(&token, "token", "", "bearer token every call must carry (default $SOCKLAB_TOKEN)")
+	f.StringVar(&token, "token", "", "an admin's bearer token (default $SOCKLAB_TOKEN); without it and --users, calls need none")
+	f.StringVar(&usersFile, "users", "", "the users file: users with their role and token hash, published labs, students' agents (socklab users add)")
 	f.StringVar(&inventory, "inventory", "", "the agents labs run on (default: local agents for each run)")
 	f.StringVar(&topo, "topology", "local", "where labs run when no inventory names agents: local (agents on loopback addresses of this machine) or netns (a network namespace per host; root)")
 	f.StringVar(&agentToken, "agent-token", "", "the agents' token where the inventory gives none")

@@ -34,7 +34,7 @@ func runsCommand() *cobra.Command {
 				}
 				for _, r := range list {
 					runs = append(runs, store.Summary{ID: r.GetRunId(), Lab: r.GetLab(), Started: time.Unix(0, r.GetStartedUnixNs()),
-						Verdict: r.GetVerdict(), Score: int(r.GetScore()), MaxScore: int(r.GetMaxScore())})
+						Verdict: r.GetVerdict(), Score: int(r.GetScore()), MaxScore: int(r.GetMaxScore()), Owner: r.GetUser()})
 				}
 			} else {
 				st, err := openStore(db)
@@ -47,9 +47,13 @@ func runsCommand() *cobra.Command {
 				}
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "RUN\tLAB\tSTARTED\tVERDICT\tSCORE")
+			user := func(string) string { return "" } // a controller's runs name who started them
+			if controller != "" {
+				user = func(u string) string { return "\t" + u }
+			}
+			fmt.Fprintln(w, "RUN\tLAB\tSTARTED\tVERDICT\tSCORE"+user("USER"))
 			for _, r := range runs {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d/%d\n", r.ID, r.Lab, r.Started.Local().Format("2006-01-02 15:04:05"), r.Verdict, r.Score, r.MaxScore)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d/%d%s\n", r.ID, r.Lab, r.Started.Local().Format("2006-01-02 15:04:05"), r.Verdict, r.Score, r.MaxScore, user(r.Owner))
 			}
 			return w.Flush()
 		},

@@ -19,6 +19,6 @@ transcript of every operation on every host.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(agentCommand(), agentsCommand(), controllerCommand(), cancelCommand(), runCommand(), demoCommand(), labsCommand(), runsCommand(), transcriptCommand(), cleanCommand(), imageCommand(), gradeCommand())
+	root.AddCommand(agentCommand(), agentsCommand(), controllerCommand(), cancelCommand(), runCommand(), demoCommand(), labsCommand(), runsCommand(), transcriptCommand(), cleanCommand(), imageCommand(), gradeCommand(), usersCommand())
 	return root
 }

@@ -28,6 +28,8 @@ type Service struct {
 	store *store.Store
 	// topology returns where a run's hosts go, given the request's --agent bindings.
 	topology func(agents map[string]string) topology.Topology
+	// programs is topology for the runs that may start programs (nil: none may).
+	programs func(agents map[string]string) topology.Topology
 	// lease is each agent session's lease: how long agents keep a run's sockets when
 	// this controller vanishes.
 	lease time.Duration
@@ -48,11 +50,16 @@ func (s *Service) WithInventory(inv *topology.Inventory, token string) *Service 
 
 // ListAgents reports which inventory agents answer.
 func (s *Service) ListAgents(ctx context.Context, _ *socklabv1.ListAgentsRequest) (*socklabv1.ListAgentsResponse, error) {
+	return s.listAgents(ctx, s.inventory), nil
+}
+
+// listAgents reports which of inv's agents answer (nil: none).
+func (s *Service) listAgents(ctx context.Context, inv *topology.Inventory) *socklabv1.ListAgentsResponse {
 	out := &socklabv1.ListAgentsResponse{}
-	if s.inventory == nil {
-		return out, nil
+	if inv == nil {
+		return out
 	}
-	for _, st := range s.inventory.Check(ctx, s.agentToken) {
+	for _, st := range inv.Check(ctx, s.agentToken) {
 		a := &socklabv1.AgentStatus{Name: st.Agent.Name, Address: st.Agent.Address, Up: st.Err == nil,
 			Version: st.Version, HostAddress: st.HostAddress, Labels: st.Agent.Labels}
 		if st.Err != nil {
@@ -60,7 +67,7 @@ func (s *Service) ListAgents(ctx context.Context, _ *socklabv1.ListAgentsRequest
 		}
 		out.Agents = append(out.Agents, a)
 	}
-	return out, nil
+	return out
 }
 
 var _ socklabv1.ControllerServiceServer = (*Service)(nil)
@@ -105,13 +112,13 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 		s.mu.Unlock()
 	}()
 	snk := &streamSink{send: func(m *socklabv1.RunLabResponse) error { return stream.Send(m) }}
-	rec := runner.Run(ctx, l, s.topology(req.GetAgents()), runner.Options{ID: id, Params: req.GetParams(), Lease: s.lease}, snk)
+	rec := runner.Run(ctx, l, s.topologyFor(stream.Context(), req.GetAgents()), runner.Options{ID: id, Params: req.GetParams(), Lease: s.lease}, snk)
 	if rec.ExitCode == transcript.ExitBadLab && len(rec.Header.Hosts) == 0 {
 		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%s", rec.Error))
 	}
 	snk.started(rec.Header) // when the topology failed, nothing started yet
 	if len(rec.Header.Hosts) > 0 {
-		if err := s.store.SaveRun(context.WithoutCancel(stream.Context()), rec); err != nil {
+		if err := s.store.SaveRunAs(context.WithoutCancel(stream.Context()), rec, ownerOf(stream.Context())); err != nil {
 			return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInternal, "store the run: %v", err))
 		}
 	}
@@ -152,11 +159,15 @@ func (s *Service) load(req *socklabv1.RunLabRequest) (*lab.Lab, error) {
 		}
 		return nil, fmt.Errorf("no built-in lab %q on this controller: send its source", req.GetLab())
 	}
-	name := req.GetFileName()
+	return loadSource(req.GetFileName(), req.GetSource())
+}
+
+// loadSource loads a lab from its text, as a lab sent to the controller is loaded.
+func loadSource(name string, src []byte) (*lab.Lab, error) {
 	if name == "" || !fs.ValidPath(name) {
 		name = "lab.star"
 	}
-	mem := fstest.MapFS{name: &fstest.MapFile{Data: req.GetSource()}}
+	mem := fstest.MapFS{name: &fstest.MapFile{Data: src}}
 	if err := fs.WalkDir(labs.FS(), "lib", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			b, _ := fs.ReadFile(labs.FS(), p)
@@ -226,18 +237,23 @@ func (s *Service) CancelRun(ctx context.Context, req *socklabv1.CancelRunRequest
 
 // ListRuns lists stored runs.
 func (s *Service) ListRuns(ctx context.Context, req *socklabv1.ListRunsRequest) (*socklabv1.ListRunsResponse, error) {
+	return listRuns(ctx, req, s.store.Runs)
+}
+
+// listRuns lists the runs list gives, at most as many as req asks for.
+func listRuns(ctx context.Context, req *socklabv1.ListRunsRequest, list func(ctx context.Context, limit int) ([]store.Summary, error)) (*socklabv1.ListRunsResponse, error) {
 	limit := int(req.GetLimit())
 	if limit <= 0 {
 		limit = 50
 	}
-	runs, err := s.store.Runs(ctx, limit)
+	runs, err := list(ctx, limit)
 	if err != nil {
 		return nil, errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInternal, "%v", err))
 	}
 	out := &socklabv1.ListRunsResponse{}
 	for _, r := range runs {
 		out.Runs = append(out.Runs, &socklabv1.RunSummary{RunId: r.ID, Lab: r.Lab, StartedUnixNs: r.Started.UnixNano(),
-			Verdict: r.Verdict, Score: int32(r.Score), MaxScore: int32(r.MaxScore)})
+			Verdict: r.Verdict, Score: int32(r.Score), MaxScore: int32(r.MaxScore), User: r.Owner})
 	}
 	return out, nil
 }

@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS runs (
 	max_score INTEGER NOT NULL,
 	error     TEXT NOT NULL,
 	result    TEXT NOT NULL,
-	record    BLOB
+	record    BLOB,
+	owner     TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
 CREATE TABLE IF NOT EXISTS events (
@@ -93,7 +94,8 @@ func Open(path string) (*Store, error) {
 }
 
 // migrate brings a store written by an earlier version up to date: runs gained the
-// record column (a socklab.v1.RunResult); runs stored before it are read from result.
+// record column (a socklab.v1.RunResult; runs stored before it are read from result) and
+// the owner column (who started a controller's run; NULL before it, and for local runs).
 // It runs under SQLite's write lock, so two processes opening one old store agree.
 func migrate(db *sql.DB) error {
 	ctx := context.Background()
@@ -109,13 +111,15 @@ func migrate(db *sql.DB) error {
 		_, _ = conn.ExecContext(ctx, "ROLLBACK")
 		return err
 	}
-	var n int
-	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'record'`).Scan(&n); err != nil {
-		return rollback(err)
-	}
-	if n == 0 {
-		if _, err := conn.ExecContext(ctx, `ALTER TABLE runs ADD COLUMN record BLOB`); err != nil {
+	for _, col := range []struct{ name, decl string }{{"record", "BLOB"}, {"owner", "TEXT"}} {
+		var n int
+		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('runs') WHERE name = ?`, col.name).Scan(&n); err != nil {
 			return rollback(err)
+		}
+		if n == 0 {
+			if _, err := conn.ExecContext(ctx, `ALTER TABLE runs ADD COLUMN `+col.name+` `+col.decl); err != nil {
+				return rollback(err)
+			}
 		}
 	}
 	_, err = conn.ExecContext(ctx, "COMMIT")
@@ -127,6 +131,11 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // Save writes a finished run and its events (in transcript order) in one transaction.
 func (s *Store) Save(ctx context.Context, run *transcript.Result, events []*socklabv1.Event) error {
+	return s.save(ctx, run, events, "")
+}
+
+// save writes a run as Save does, recording owner as who started it ("": nobody, NULL).
+func (s *Store) save(ctx context.Context, run *transcript.Result, events []*socklabv1.Event, owner string) error {
 	res := run.File()
 	result, err := json.Marshal(res)
 	if err != nil {
@@ -141,9 +150,9 @@ func (s *Store) Save(ctx context.Context, run *transcript.Result, events []*sock
 		return fmt.Errorf("save run %s: %w", res.RunID, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO runs (id, lab, started, finished, verdict, exit_code, score, max_score, error, result, record)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, res.RunID, res.Lab, res.Started.UnixNano(), res.Finished.UnixNano(),
-		res.Verdict, res.ExitCode, res.Score, res.MaxScore, res.Error, string(result), record); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO runs (id, lab, started, finished, verdict, exit_code, score, max_score, error, result, record, owner)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, res.RunID, res.Lab, res.Started.UnixNano(), res.Finished.UnixNano(),
+		res.Verdict, res.ExitCode, res.Score, res.MaxScore, res.Error, string(result), record, sql.NullString{String: owner, Valid: owner != ""}); err != nil {
 		return fmt.Errorf("save run %s: %w", res.RunID, err)
 	}
 	if err := insertEvents(ctx, tx, res.RunID, 0, events); err != nil {
@@ -161,13 +170,19 @@ const eventBatch = 256
 
 // SaveRun writes a finished run: its result and its merged transcript's events.
 func (s *Store) SaveRun(ctx context.Context, rec *transcript.Record) error {
+	return s.SaveRunAs(ctx, rec, "")
+}
+
+// SaveRunAs writes a finished run as SaveRun does, recording owner (a controller's user)
+// as who started it; "" records nobody.
+func (s *Store) SaveRunAs(ctx context.Context, rec *transcript.Record, owner string) error {
 	events := make([]*socklabv1.Event, 0, len(rec.Entries))
 	for _, e := range rec.Entries {
 		if ev := transcript.EntryEvent(e); ev != nil {
 			events = append(events, ev)
 		}
 	}
-	return s.Save(ctx, &rec.Result, events)
+	return s.save(ctx, &rec.Result, events, owner)
 }
 
 // insertEvents writes events numbered from first, eventBatch rows per statement.
@@ -226,11 +241,22 @@ type Summary struct {
 	Verdict string
 	// Score and MaxScore are its points.
 	Score, MaxScore int
+	// Owner is who started it: a controller's user ("" for nobody recorded).
+	Owner string
 }
 
 // Runs returns the latest runs, newest first, at most limit of them.
 func (s *Store) Runs(ctx context.Context, limit int) ([]Summary, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, lab, started, verdict, score, max_score FROM runs ORDER BY started DESC LIMIT ?`, limit)
+	return s.runs(ctx, `SELECT id, lab, started, verdict, score, max_score, owner FROM runs ORDER BY started DESC LIMIT ?`, limit)
+}
+
+// RunsOf returns owner's latest runs, newest first, at most limit of them.
+func (s *Store) RunsOf(ctx context.Context, owner string, limit int) ([]Summary, error) {
+	return s.runs(ctx, `SELECT id, lab, started, verdict, score, max_score, owner FROM runs WHERE owner = ? ORDER BY started DESC LIMIT ?`, owner, limit)
+}
+
+func (s *Store) runs(ctx context.Context, query string, args ...any) ([]Summary, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
@@ -239,13 +265,60 @@ func (s *Store) Runs(ctx context.Context, limit int) ([]Summary, error) {
 	for rows.Next() {
 		var r Summary
 		var started int64
-		if err := rows.Scan(&r.ID, &r.Lab, &started, &r.Verdict, &r.Score, &r.MaxScore); err != nil {
+		var owner sql.NullString
+		if err := rows.Scan(&r.ID, &r.Lab, &started, &r.Verdict, &r.Score, &r.MaxScore, &owner); err != nil {
 			return nil, fmt.Errorf("list runs: %w", err)
 		}
-		r.Started = time.Unix(0, started)
+		r.Started, r.Owner = time.Unix(0, started), owner.String
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// Owner returns who started the run with exactly this id: "" when nobody was recorded
+// (a local run, or one stored before runs recorded it).
+func (s *Store) Owner(ctx context.Context, id string) (string, error) {
+	var owner sql.NullString
+	err := s.db.QueryRowContext(ctx, `SELECT owner FROM runs WHERE id = ?`, id).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("run %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("get run %s: %w", id, err)
+	}
+	return owner.String, nil
+}
+
+// OwnedBy returns the whole id of owner's run that id names: its id, or a prefix of it
+// that names no other run of owner's. Other users' runs are not looked at, so a prefix
+// tells nothing of them.
+func (s *Store) OwnedBy(ctx context.Context, id, owner string) (string, error) {
+	if id == "" {
+		return "", fmt.Errorf("run id is empty: %w", ErrNotFound)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM runs WHERE owner = ? AND (id = ? OR substr(id, 1, length(?)) = ?) LIMIT 2`, owner, id, id, id)
+	if err != nil {
+		return "", fmt.Errorf("get run %s: %w", id, err)
+	}
+	defer rows.Close()
+	var found []string
+	for rows.Next() {
+		var full string
+		if err := rows.Scan(&full); err != nil {
+			return "", fmt.Errorf("get run %s: %w", id, err)
+		}
+		found = append(found, full)
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("get run %s: %w", id, err)
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("run %s: %w", id, ErrNotFound)
+	case 2:
+		return "", fmt.Errorf("run %s: %w", id, ErrAmbiguous)
+	}
+	return found[0], nil
 }
 
 // Result returns how a run ended, by its id or an unambiguous prefix of it.

@@ -176,6 +176,9 @@ func TestEarlierStore(t *testing.T) {
 	if r, err := st.Result(t.Context(), "run-new"); err != nil || r.Header.Summary != "s" {
 		t.Errorf("Result(run-new) = %+v, %v", r, err)
 	}
+	if owner, err := st.Owner(t.Context(), "run-00000000000000aa"); owner != "" || err != nil {
+		t.Errorf("Owner(an earlier run) = %q, %v; want nobody", owner, err)
+	}
 }
 
 // TestResultPrefix: a run is found by its id or a unique prefix of it, matched literally
@@ -210,5 +213,65 @@ func TestResultPrefix(t *testing.T) {
 		case tc.err == nil && (err != nil || got.Header.RunID != tc.want):
 			t.Errorf("Result(%q) = %+v, %v, want run %s", tc.id, got, err, tc.want)
 		}
+	}
+}
+
+// TestOwners: a run saved as a user's is listed, found and attributed as theirs only; a
+// prefix resolves among that user's runs alone; runs saved without an owner belong to
+// nobody; an earlier store (no owner column) gains it.
+func TestOwners(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "runs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i, r := range []struct{ id, owner string }{
+		{"run-aa01", "alice"}, {"run-aa02", "bob"}, {"run-aa03", "alice"}, {"run-bb01", ""},
+	} {
+		rec := &transcript.Record{Result: transcript.Result{Header: transcript.Header{RunID: r.id, Lab: "x", Started: time.Unix(int64(i), 0)}}}
+		if err := st.SaveRunAs(t.Context(), rec, r.owner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(runs []store.Summary, err error) string {
+		if err != nil {
+			return err.Error()
+		}
+		var out []string
+		for _, r := range runs {
+			out = append(out, r.ID+":"+r.Owner)
+		}
+		return fmt.Sprint(out)
+	}
+	if got, want := ids(st.RunsOf(t.Context(), "alice", 10)), "[run-aa03:alice run-aa01:alice]"; got != want {
+		t.Errorf("RunsOf(alice) = %s, want %s", got, want)
+	}
+	if got, want := ids(st.Runs(t.Context(), 10)), "[run-bb01: run-aa03:alice run-aa02:bob run-aa01:alice]"; got != want {
+		t.Errorf("Runs() = %s, want %s", got, want)
+	}
+	for _, tc := range []struct {
+		id, owner, want string
+		err             error
+	}{
+		{"run-aa01", "alice", "run-aa01", nil},
+		{"run-aa02", "bob", "run-aa02", nil},
+		{"run-aa02", "alice", "", store.ErrNotFound}, // bob's
+		{"run-aa0", "bob", "run-aa02", nil},          // unambiguous among bob's own
+		{"run-aa0", "alice", "", store.ErrAmbiguous},
+		{"run-bb01", "", "", store.ErrNotFound}, // nobody's is nobody's to read
+		{"", "alice", "", store.ErrNotFound},
+	} {
+		got, err := st.OwnedBy(t.Context(), tc.id, tc.owner)
+		if got != tc.want || !errors.Is(err, tc.err) {
+			t.Errorf("OwnedBy(%q, %q) = %q, %v; want %q, %v", tc.id, tc.owner, got, err, tc.want, tc.err)
+		}
+	}
+	for id, want := range map[string]string{"run-aa02": "bob", "run-bb01": ""} {
+		if got, err := st.Owner(t.Context(), id); got != want || err != nil {
+			t.Errorf("Owner(%s) = %q, %v; want %q", id, got, err, want)
+		}
+	}
+	if _, err := st.Owner(t.Context(), "run-aa"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Owner(a prefix) = %v, want not found: only a whole id names an owner", err)
 	}
 }

@@ -488,7 +488,9 @@ type RunSummary struct {
 	// score is the points earned.
 	Score int32 `protobuf:"varint,5,opt,name=score,proto3" json:"score,omitempty"`
 	// max_score is the points possible.
-	MaxScore      int32 `protobuf:"varint,6,opt,name=max_score,json=maxScore,proto3" json:"max_score,omitempty"`
+	MaxScore int32 `protobuf:"varint,6,opt,name=max_score,json=maxScore,proto3" json:"max_score,omitempty"`
+	// user is who started the run, a user of the controller ("" when none was recorded).
+	User          string `protobuf:"bytes,7,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -563,6 +565,13 @@ func (x *RunSummary) GetMaxScore() int32 {
 		return x.MaxScore
 	}
 	return 0
+}
+
+func (x *RunSummary) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
 }
 
 // ListRunsResponse is the history, newest first.
@@ -978,7 +987,7 @@ const file_socklab_v1_controller_proto_rawDesc = "" +
 	"\vRunFinished\x12-\n" +
 	"\x06result\x18\x02 \x01(\v2\x15.socklab.v1.RunResultR\x06resultJ\x04\b\x01\x10\x02R\vresult_json\"'\n" +
 	"\x0fListRunsRequest\x12\x14\n" +
-	"\x05limit\x18\x01 \x01(\rR\x05limit\"\xaa\x01\n" +
+	"\x05limit\x18\x01 \x01(\rR\x05limit\"\xbe\x01\n" +
 	"\n" +
 	"RunSummary\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x10\n" +
@@ -986,7 +995,8 @@ const file_socklab_v1_controller_proto_rawDesc = "" +
 	"\x0fstarted_unix_ns\x18\x03 \x01(\x03R\rstartedUnixNs\x12\x18\n" +
 	"\averdict\x18\x04 \x01(\tR\averdict\x12\x14\n" +
 	"\x05score\x18\x05 \x01(\x05R\x05score\x12\x1b\n" +
-	"\tmax_score\x18\x06 \x01(\x05R\bmaxScore\">\n" +
+	"\tmax_score\x18\x06 \x01(\x05R\bmaxScore\x12\x12\n" +
+	"\x04user\x18\a \x01(\tR\x04user\">\n" +
 	"\x10ListRunsResponse\x12*\n" +
 	"\x04runs\x18\x01 \x03(\v2\x16.socklab.v1.RunSummaryR\x04runs\"-\n" +
 	"\x14GetTranscriptRequest\x12\x15\n" +

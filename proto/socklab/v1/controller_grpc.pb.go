@@ -31,19 +31,24 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // ControllerService runs labs on the controller's agents for remote command lines, and
-// serves the controller's run history. Every call needs the controller's bearer token
-// (metadata "authorization: Bearer TOKEN").
+// serves the controller's run history. Every call needs a user's bearer token (metadata
+// "authorization: Bearer TOKEN"), and each checks the user's role: admins and
+// instructors may do everything; students run only published labs, on the agents
+// assigned to them, and see only their own runs. A call a role may not make is
+// PermissionDenied, saying what the user may do instead.
 type ControllerServiceClient interface {
-	// ListAgents lists the controller's inventory agents and whether each answers.
+	// ListAgents lists the controller's inventory agents the caller may use, and whether
+	// each answers.
 	ListAgents(ctx context.Context, in *ListAgentsRequest, opts ...grpc.CallOption) (*ListAgentsResponse, error)
 	// RunLab runs a lab and streams it: the run's start, every event as it happens, then the
 	// run's result. Cancelling the call cancels the run.
 	RunLab(ctx context.Context, in *RunLabRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RunLabResponse], error)
-	// ListRuns lists stored runs, newest first.
+	// ListRuns lists the stored runs the caller may see, newest first.
 	ListRuns(ctx context.Context, in *ListRunsRequest, opts ...grpc.CallOption) (*ListRunsResponse, error)
 	// GetTranscript streams a stored run: its start, its events in order, then its result.
 	GetTranscript(ctx context.Context, in *GetTranscriptRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetTranscriptResponse], error)
-	// CancelRun stops a run in progress; it ends as interrupted, its partial transcript stored.
+	// CancelRun stops a run in progress; it ends as interrupted, its partial transcript
+	// stored.
 	CancelRun(ctx context.Context, in *CancelRunRequest, opts ...grpc.CallOption) (*CancelRunResponse, error)
 }
 
@@ -128,19 +133,24 @@ func (c *controllerServiceClient) CancelRun(ctx context.Context, in *CancelRunRe
 // for forward compatibility.
 //
 // ControllerService runs labs on the controller's agents for remote command lines, and
-// serves the controller's run history. Every call needs the controller's bearer token
-// (metadata "authorization: Bearer TOKEN").
+// serves the controller's run history. Every call needs a user's bearer token (metadata
+// "authorization: Bearer TOKEN"), and each checks the user's role: admins and
+// instructors may do everything; students run only published labs, on the agents
+// assigned to them, and see only their own runs. A call a role may not make is
+// PermissionDenied, saying what the user may do instead.
 type ControllerServiceServer interface {
-	// ListAgents lists the controller's inventory agents and whether each answers.
+	// ListAgents lists the controller's inventory agents the caller may use, and whether
+	// each answers.
 	ListAgents(context.Context, *ListAgentsRequest) (*ListAgentsResponse, error)
 	// RunLab runs a lab and streams it: the run's start, every event as it happens, then the
 	// run's result. Cancelling the call cancels the run.
 	RunLab(*RunLabRequest, grpc.ServerStreamingServer[RunLabResponse]) error
-	// ListRuns lists stored runs, newest first.
+	// ListRuns lists the stored runs the caller may see, newest first.
 	ListRuns(context.Context, *ListRunsRequest) (*ListRunsResponse, error)
 	// GetTranscript streams a stored run: its start, its events in order, then its result.
 	GetTranscript(*GetTranscriptRequest, grpc.ServerStreamingServer[GetTranscriptResponse]) error
-	// CancelRun stops a run in progress; it ends as interrupted, its partial transcript stored.
+	// CancelRun stops a run in progress; it ends as interrupted, its partial transcript
+	// stored.
 	CancelRun(context.Context, *CancelRunRequest) (*CancelRunResponse, error)
 	mustEmbedUnimplementedControllerServiceServer()
 }
