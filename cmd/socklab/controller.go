@@ -40,8 +40,9 @@ Each call carries a user's token: --token's is an admin's; a --users file adds
 instructors and students (socklab users add), the labs published to students and the
 agents assigned to each. Admins and instructors run any lab on any agent and see every
 run; students run only published labs, on their own agents, and see only their own runs.
-Labs of authenticated users start programs on this controller's own agents, a student's
-only in published labs.`,
+With --topology netns, labs of authenticated users start programs on this controller's
+own agents, a student's only in published labs; on the local topology a program would
+share this host's network, so remote runs start none.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if token == "" {
@@ -71,7 +72,9 @@ only in published labs.`,
 			var own, ownPrograms topology.Topology
 			switch topo {
 			case "local":
-				own, ownPrograms = service.Local, service.LocalPrograms
+				// Programs would share this host's network, loopback services and all: the
+				// local topology confines a remote lab's sockets, not a program's.
+				own, ownPrograms = service.Local, service.Local
 			case "netns":
 				own, ownPrograms = service.Netns, service.NetnsPrograms
 			default:

@@ -46,9 +46,9 @@ var roleRights = map[users.Role]rights{
 }
 
 // LocalPrograms is Local for the runs that may start programs (an instructor's or an
-// admin's, a published lab's): Python and the compilers, as a local run may. Its agents
-// stay confined to the run's own addresses; the programs share the controller host's
-// network namespace (NetnsPrograms gives them one of their own).
+// admin's, a student's published labs). Its programs share the controller host's
+// network (only the lab's own sockets are confined), so socklab controller uses it for
+// no run: a controller starts programs only on NetnsPrograms. Tests use it.
 var LocalPrograms = topology.Local{Programs: policy.LocalPrograms, Confine: Local.Confine}
 
 // NetnsPrograms is Netns for the runs that may start programs.

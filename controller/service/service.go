@@ -76,7 +76,7 @@ var _ socklabv1.ControllerServiceServer = (*Service)(nil)
 // the network starts no program on agents the controller starts itself (only an agent's
 // owner allows that: socklab agent --allow-exec), and its agents are confined to the
 // run's own 127.R.S.0/24: none reaches the controller host's services or networks.
-var Local = topology.Local{ProgramsRefusal: "programs run only in local runs and on agents whose owner allows them", Confine: true}
+var Local = topology.Local{ProgramsRefusal: "programs run only in local runs, in a controller's runs on --topology netns, and on agents whose owner allows them", Confine: true}
 
 // Netns is the netns topology of a controller's runs (socklab controller --topology
 // netns): a network namespace per host, refusing programs as Local does.

@@ -586,7 +586,7 @@ def main(t):
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.ExitCode != 2 || !strings.Contains(res.Error, "programs run only in local runs and on agents whose owner allows them") {
+	if res.ExitCode != 2 || !strings.Contains(res.Error, "programs run only in local runs, in a controller's runs on --topology netns, and on agents whose owner allows them") {
 		t.Errorf("a remote lab's spawn: exit %d, error %q; want 2 and the refusal", res.ExitCode, res.Error)
 	}
 }
