@@ -49,7 +49,7 @@ Without --inventory, labs run on local agents started for each run.`,
 					return usageError{err}
 				}
 			}
-			st, err := openStore(db)
+			st, err := openStore(db, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -37,7 +37,7 @@ func runsCommand() *cobra.Command {
 						Verdict: r.GetVerdict(), Score: int(r.GetScore()), MaxScore: int(r.GetMaxScore())})
 				}
 			} else {
-				st, err := openStore(db)
+				st, err := openStore(db, cmd.ErrOrStderr())
 				if err != nil {
 					return err
 				}
@@ -89,7 +89,7 @@ func transcriptCommand() *cobra.Command {
 				w.End(res) // the stored run's verdict is not this command's failure
 				return nil
 			}
-			st, err := openStore(db)
+			st, err := openStore(db, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

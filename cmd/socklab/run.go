@@ -235,7 +235,7 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	rec := runner.Run(cmd.Context(), l, topo, opts, w)
 	if len(rec.Header.Hosts) > 0 && f.db != "none" {
 		// The run is durable before it is reported done.
-		if err := saveRun(cmd.Context(), f.db, rec); err != nil {
+		if err := saveRun(cmd.Context(), f.db, cmd.ErrOrStderr(), rec); err != nil {
 			return exitError{code: exitInfra, msg: err.Error()}
 		}
 	}
@@ -282,8 +282,8 @@ func isTerminal(w io.Writer) bool {
 }
 
 // saveRun stores a finished run in the history at path ("" = the default).
-func saveRun(ctx context.Context, path string, rec *transcript.Record) error {
-	st, err := openStore(path)
+func saveRun(ctx context.Context, path string, warn io.Writer, rec *transcript.Record) error {
+	st, err := openStore(path, warn)
 	if err != nil {
 		return err
 	}
@@ -292,13 +292,21 @@ func saveRun(ctx context.Context, path string, rec *transcript.Record) error {
 	return st.SaveRun(context.WithoutCancel(ctx), rec)
 }
 
-// openStore opens the run history at path ("" = the default).
-func openStore(path string) (*store.Store, error) {
+// openStore opens the run history at path ("" = the default), telling warn what it did
+// about a file other users could read.
+func openStore(path string, warn io.Writer) (*store.Store, error) {
 	if path == "" {
 		var err error
 		if path, err = store.DefaultPath(); err != nil {
 			return nil, err
 		}
 	}
-	return store.Open(path)
+	st, err := store.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range st.Notes() {
+		fmt.Fprintln(warn, "socklab:", n)
+	}
+	return st, nil
 }

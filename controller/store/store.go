@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,8 @@ var ErrAmbiguous = errors.New("the prefix names more than one run: give more of 
 // Store is an open store.
 type Store struct {
 	db *sql.DB
+	// notes are what Open changed or found about the file's permissions, for Notes.
+	notes []string
 }
 
 const schema = `
@@ -72,9 +75,16 @@ func DefaultPath() (string, error) {
 	return filepath.Join(dir, "socklab", "socklab.db"), nil
 }
 
-// Open opens (creating if need be) the store at path.
+// Open opens (creating if need be) the store at path. The history holds what labs sent
+// and received, so it is private: a directory Open makes is 0700, the file is created
+// 0600, and an existing file (or SQLite's -wal and -shm beside it) that other users may
+// read or write is made 0600, which Notes then says.
 func Open(path string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	notes, err := private(path)
+	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)")
@@ -89,7 +99,43 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, notes: notes}, nil
+}
+
+// Notes says what Open did about files of the store that other users could read: each
+// one it made private, or could not. A command shows them to its user.
+func (s *Store) Notes() []string { return s.notes }
+
+// private creates the database file at path readable and writable by its owner only, and
+// makes the file and SQLite's journals beside it so when they are not. It returns a note
+// for each file it changed, or could not change (one owned by another user, say: the
+// store still opens, as it did before).
+func private(path string) ([]string, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	var notes []string
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		mode := fi.Mode().Perm()
+		if mode&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, mode&0o700); err != nil {
+			notes = append(notes, fmt.Sprintf("%s is open to other users (mode %04o) and could not be made private: %v", p, mode, err))
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("made %s private (mode %04o, was %04o): the run history holds what labs sent and received", p, mode&0o700, mode))
+	}
+	return notes, nil
 }
 
 // migrate brings a store written by an earlier version up to date: runs gained the
