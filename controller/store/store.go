@@ -171,7 +171,8 @@ func migrate(db *sql.DB) error {
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Save writes a finished run and its events (in transcript order) in one transaction.
+// Save writes a finished run and its events (in transcript order) in one transaction,
+// each event's payload cut to PayloadCap bytes.
 func (s *Store) Save(ctx context.Context, run *transcript.Result, events []*socklabv1.Event) error {
 	res := run.File()
 	result, err := json.Marshal(res)
@@ -230,6 +231,12 @@ func insertEvents(ctx context.Context, tx *sql.Tx, runID string, first int, even
 		args = args[:0]
 		for i, ev := range batch {
 			b, err := proto.Marshal(ev)
+			if err == nil && len(b) > PayloadCap {
+				// Only an event this large can hold anything to cut.
+				if c := capped(ev, PayloadCap); c != ev {
+					b, err = proto.Marshal(c)
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("save event %d of %s: %w", first+start+i, runID, err)
 			}
