@@ -232,10 +232,16 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	if topology.KindOf(topo) == "netns" && os.Geteuid() != 0 {
 		fmt.Fprintln(cmd.ErrOrStderr(), "socklab: not root: the hosts' network namespaces are made inside a user namespace of this run")
 	}
-	rec := runner.Run(cmd.Context(), l, topo, opts, w)
+	var sink runner.Sink = w
+	hist := &history{path: f.db, warn: cmd.ErrOrStderr()}
+	defer hist.close()
+	if f.db != "none" {
+		sink = beginning{Writer: w, begin: func(h transcript.Header) { hist.begin(cmd.Context(), h) }}
+	}
+	rec := runner.Run(cmd.Context(), l, topo, opts, sink)
 	if len(rec.Header.Hosts) > 0 && f.db != "none" {
 		// The run is durable before it is reported done.
-		if err := saveRun(cmd.Context(), f.db, cmd.ErrOrStderr(), rec); err != nil {
+		if err := hist.save(cmd.Context(), rec); err != nil {
 			return exitError{code: exitInfra, msg: err.Error()}
 		}
 	}
@@ -281,15 +287,53 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// saveRun stores a finished run in the history at path ("" = the default).
-func saveRun(ctx context.Context, path string, warn io.Writer, rec *transcript.Record) error {
-	st, err := openStore(path, warn)
-	if err != nil {
-		return err
+// beginning is a run's writer that first has begin record the run's start.
+type beginning struct {
+	report.Writer
+	begin func(transcript.Header)
+}
+
+// Header records the run's start, then shows it.
+func (b beginning) Header(h transcript.Header) {
+	b.begin(h)
+	b.Writer.Header(h)
+}
+
+// history is a local run's history at path ("" = the default), opened once the run's
+// hosts are bound: the run is listed as running from then on (interrupted, should this
+// process die before it ends), and a run that never starts leaves no trace.
+type history struct {
+	path string
+	warn io.Writer
+	st   *store.Store
+	err  error // opening the store failed: the run goes on, and saving it reports this
+}
+
+// begin opens the history and records the run's start.
+func (h *history) begin(ctx context.Context, hdr transcript.Header) {
+	if h.st, h.err = openStore(h.path, h.warn); h.err == nil {
+		// A failure here is the store's own, and saving the run at its end meets it too.
+		_ = h.st.Begin(context.WithoutCancel(ctx), hdr)
 	}
-	defer st.Close()
+}
+
+// save stores the finished run.
+func (h *history) save(ctx context.Context, rec *transcript.Record) error {
+	if h.st == nil && h.err == nil {
+		h.st, h.err = openStore(h.path, h.warn)
+	}
+	if h.err != nil {
+		return h.err
+	}
 	// The run is saved even when it was interrupted: a history shows what happened.
-	return st.SaveRun(context.WithoutCancel(ctx), rec)
+	return h.st.SaveRun(context.WithoutCancel(ctx), rec)
+}
+
+// close closes the history, if it was opened.
+func (h *history) close() {
+	if h.st != nil {
+		h.st.Close()
+	}
 }
 
 // openStore opens the run history at path ("" = the default), telling warn what it did

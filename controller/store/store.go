@@ -31,6 +31,8 @@ var ErrAmbiguous = errors.New("the prefix names more than one run: give more of 
 // Store is an open store.
 type Store struct {
 	db *sql.DB
+	// owner names this process in the runs it begins (see running.go).
+	owner string
 	// notes are what Open changed or found about the file's permissions, for Notes.
 	notes []string
 }
@@ -47,9 +49,11 @@ CREATE TABLE IF NOT EXISTS runs (
 	max_score INTEGER NOT NULL,
 	error     TEXT NOT NULL,
 	result    TEXT NOT NULL,
-	record    BLOB
+	record    BLOB,
+	owner     TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
+CREATE INDEX IF NOT EXISTS runs_running ON runs (verdict) WHERE verdict = 'running';
 CREATE TABLE IF NOT EXISTS events (
 	run_id TEXT NOT NULL,
 	n      INTEGER NOT NULL,
@@ -99,7 +103,12 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{db: db, notes: notes}, nil
+	st := &Store{db: db, notes: notes, owner: self()}
+	if err := st.interrupt(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return st, nil
 }
 
 // Notes says what Open did about files of the store that other users could read: each
@@ -139,8 +148,9 @@ func private(path string) ([]string, error) {
 }
 
 // migrate brings a store written by an earlier version up to date: runs gained the
-// record column (a socklab.v1.RunResult); runs stored before it are read from result.
-// It runs under SQLite's write lock, so two processes opening one old store agree.
+// record column (a socklab.v1.RunResult; runs stored before it are read from result),
+// then the owner column (the process running a run not yet ended). It runs under
+// SQLite's write lock, so two processes opening one old store agree.
 func migrate(db *sql.DB) error {
 	ctx := context.Background()
 	conn, err := db.Conn(ctx)
@@ -164,6 +174,14 @@ func migrate(db *sql.DB) error {
 			return rollback(err)
 		}
 	}
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'owner'`).Scan(&n); err != nil {
+		return rollback(err)
+	}
+	if n == 0 {
+		if _, err := conn.ExecContext(ctx, `ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT ''`); err != nil {
+			return rollback(err)
+		}
+	}
 	_, err = conn.ExecContext(ctx, "COMMIT")
 	return err
 }
@@ -172,7 +190,7 @@ func migrate(db *sql.DB) error {
 func (s *Store) Close() error { return s.db.Close() }
 
 // Save writes a finished run and its events (in transcript order) in one transaction,
-// each event's payload cut to PayloadCap bytes.
+// each event's payload cut to PayloadCap bytes. It replaces the row Begin wrote.
 func (s *Store) Save(ctx context.Context, run *transcript.Result, events []*socklabv1.Event) error {
 	res := run.File()
 	result, err := json.Marshal(res)
@@ -188,9 +206,12 @@ func (s *Store) Save(ctx context.Context, run *transcript.Result, events []*sock
 		return fmt.Errorf("save run %s: %w", res.RunID, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO runs (id, lab, started, finished, verdict, exit_code, score, max_score, error, result, record)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, res.RunID, res.Lab, res.Started.UnixNano(), res.Finished.UnixNano(),
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO runs (id, lab, started, finished, verdict, exit_code, score, max_score, error, result, record, owner)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '')`, res.RunID, res.Lab, res.Started.UnixNano(), res.Finished.UnixNano(),
 		res.Verdict, res.ExitCode, res.Score, res.MaxScore, res.Error, string(result), record); err != nil {
+		return fmt.Errorf("save run %s: %w", res.RunID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE run_id = ?`, res.RunID); err != nil {
 		return fmt.Errorf("save run %s: %w", res.RunID, err)
 	}
 	if err := insertEvents(ctx, tx, res.RunID, 0, events); err != nil {
@@ -275,7 +296,8 @@ type Summary struct {
 	Lab string
 	// Started is when it began.
 	Started time.Time
-	// Verdict is "passed", "failed" or "error".
+	// Verdict is "passed", "failed" or "error"; "running" for a run not ended yet, and
+	// "interrupted" for one whose process ended first (transcript.Verdict*).
 	Verdict string
 	// Score and MaxScore are its points.
 	Score, MaxScore int
@@ -307,19 +329,20 @@ func (s *Store) Result(ctx context.Context, id string) (*transcript.Result, erro
 		return nil, fmt.Errorf("run id is empty: %w", ErrNotFound)
 	}
 	// The prefix is matched literally: % and _ in it match only themselves.
-	rows, err := s.db.QueryContext(ctx, `SELECT result, record FROM runs WHERE id = ? OR substr(id, 1, length(?)) = ? LIMIT 2`, id, id, id)
+	rows, err := s.db.QueryContext(ctx, `SELECT result, record, verdict, exit_code, error FROM runs WHERE id = ? OR substr(id, 1, length(?)) = ? LIMIT 2`, id, id, id)
 	if err != nil {
 		return nil, fmt.Errorf("get run %s: %w", id, err)
 	}
 	defer rows.Close()
 	type row struct {
-		result string
-		record []byte
+		result, verdict, error string
+		record                 []byte
+		exitCode               int
 	}
 	var found []row
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.result, &r.record); err != nil {
+		if err := rows.Scan(&r.result, &r.record, &r.verdict, &r.exitCode, &r.error); err != nil {
 			return nil, fmt.Errorf("get run %s: %w", id, err)
 		}
 		found = append(found, r)
@@ -338,7 +361,12 @@ func (s *Store) Result(ctx context.Context, id string) (*transcript.Result, erro
 		if err := proto.Unmarshal(found[0].record, &rr); err != nil {
 			return nil, fmt.Errorf("get run %s: %w", id, err)
 		}
-		return transcript.ResultOf(&rr), nil
+		res := transcript.ResultOf(&rr)
+		if v := found[0].verdict; v == transcript.VerdictRunning || v == transcript.VerdictInterrupted {
+			// The record is the run's start (Begin); the row says how far it got.
+			res.ExitCode, res.Error = found[0].exitCode, found[0].error
+		}
+		return res, nil
 	}
 	var f transcript.ResultFile // a run stored before the record column
 	if err := json.Unmarshal([]byte(found[0].result), &f); err != nil {
