@@ -19,6 +19,7 @@ import (
 	"github.com/socklab/socklab/controller/remote"
 	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/service"
+	"github.com/socklab/socklab/controller/store"
 	"github.com/socklab/socklab/controller/topology"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
@@ -27,6 +28,7 @@ func controllerCommand() *cobra.Command {
 	var listen, db, token, inventory, agentToken, topo string
 	var insecure bool
 	var lease time.Duration
+	var keepRuns, keepDays int
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Serve socklab.v1.ControllerService: run labs for remote command lines, keep the history",
@@ -49,11 +51,24 @@ Without --inventory, labs run on local agents started for each run.`,
 					return usageError{err}
 				}
 			}
+			keep, err := retention(keepRuns, keepDays)
+			if err != nil {
+				return usageError{err}
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			st, err := openStore(db, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			if keep != (store.Retention{}) {
+				n, err := st.Prune(cmd.Context(), keep)
+				if err != nil {
+					return err
+				}
+				log.Info("history pruned", "deleted", n, "keep_runs", keepRuns, "keep_days", keepDays)
+				st.Keep(keep) // and as each run is stored
+			}
 			var own topology.Topology
 			switch topo {
 			case "local":
@@ -75,7 +90,6 @@ Without --inventory, labs run on local agents started for each run.`,
 			hs := health.NewServer()
 			healthpb.RegisterHealthServer(gs, hs)
 			reflection.Register(gs)
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			log.Info("controller serving", "listen", lis.Addr().String(), "inventory", inventory, "token", token != "")
 			go func() {
 				<-cmd.Context().Done()
@@ -93,6 +107,8 @@ Without --inventory, labs run on local agents started for each run.`,
 	f.StringVar(&agentToken, "agent-token", "", "the agents' token where the inventory gives none")
 	f.BoolVar(&insecure, "insecure", false, "allow serving a non-loopback address without a token")
 	f.DurationVar(&lease, "lease", 10*time.Second, "agent sessions' lease: if this controller vanishes, agents free a run's sockets after it")
+	f.IntVar(&keepRuns, "keep-runs", 0, "keep the newest N runs in the history, deleting older ones at start and as each run is stored (0: no limit)")
+	f.IntVar(&keepDays, "keep-days", 0, "delete the runs that started more than D days ago, at start and as each run is stored (0: no limit)")
 	return cmd
 }
 

@@ -58,6 +58,7 @@ func runsCommand() *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 50, "show at most this many runs, newest first")
 	cmd.Flags().StringVar(&controller, "controller", "", "list the runs of the socklab controller at this address")
 	cmd.Flags().StringVar(&token, "token", "", "the controller's token (default $SOCKLAB_TOKEN)")
+	cmd.AddCommand(pruneCommand())
 	return cmd
 }
 

@@ -33,6 +33,8 @@ type Store struct {
 	db *sql.DB
 	// owner names this process in the runs it begins (see running.go).
 	owner string
+	// retention is what Save prunes the history to (see Keep).
+	retention Retention
 	// notes are what Open changed or found about the file's permissions, for Notes.
 	notes []string
 }
@@ -91,7 +93,7 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(on)")
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -190,7 +192,8 @@ func migrate(db *sql.DB) error {
 func (s *Store) Close() error { return s.db.Close() }
 
 // Save writes a finished run and its events (in transcript order) in one transaction,
-// each event's payload cut to PayloadCap bytes. It replaces the row Begin wrote.
+// each event's payload cut to PayloadCap bytes. It replaces the row Begin wrote, and
+// prunes the history as Keep said.
 func (s *Store) Save(ctx context.Context, run *transcript.Result, events []*socklabv1.Event) error {
 	res := run.File()
 	result, err := json.Marshal(res)
@@ -216,6 +219,9 @@ func (s *Store) Save(ctx context.Context, run *transcript.Result, events []*sock
 	}
 	if err := insertEvents(ctx, tx, res.RunID, 0, events); err != nil {
 		return err
+	}
+	if _, err := prune(ctx, tx, s.retention, time.Now(), res.RunID); err != nil {
+		return fmt.Errorf("save run %s: %w", res.RunID, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("save run %s: %w", res.RunID, err)
