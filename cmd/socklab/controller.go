@@ -25,7 +25,9 @@ import (
 )
 
 func controllerCommand() *cobra.Command {
-	var listen, db, token, inventory, agentToken, topo string
+	var listen, db, inventory, topo string
+	tok := tokenFlag{name: "token", env: envToken}
+	agentTok := tokenFlag{name: "agent-token", env: envAgentToken}
 	var insecure bool
 	var lease time.Duration
 	var keepRuns, keepDays int
@@ -38,16 +40,20 @@ agents with "socklab run LAB --controller ADDR" and read its history with
 Without --inventory, labs run on local agents started for each run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if token == "" {
-				token = os.Getenv("SOCKLAB_TOKEN")
+			token, err := tok.get(cmd)
+			if err != nil {
+				return err
+			}
+			agentToken, err := agentTok.get(cmd)
+			if err != nil {
+				return err
 			}
 			if err := server.CheckExposure(listenIP(listen), listen, token, insecure); err != nil {
 				return usageError{err}
 			}
 			var inv *topology.Inventory
 			if inventory != "" {
-				var err error
-				if inv, err = topology.LoadInventory(inventory); err != nil {
+				if inv, err = loadInventory(inventory, cmd.ErrOrStderr()); err != nil {
 					return usageError{err}
 				}
 			}
@@ -101,10 +107,10 @@ Without --inventory, labs run on local agents started for each run.`,
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:7080", "address to serve gRPC on")
 	f.StringVar(&db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db)")
-	f.StringVar(&token, "token", "", "bearer token every call must carry (default $SOCKLAB_TOKEN)")
+	tok.register(f, "the bearer token every call must carry")
 	f.StringVar(&inventory, "inventory", "", "the agents labs run on (default: local agents for each run)")
 	f.StringVar(&topo, "topology", "local", "where labs run when no inventory names agents: local (agents on loopback addresses of this machine) or netns (a network namespace per host; root)")
-	f.StringVar(&agentToken, "agent-token", "", "the agents' token where the inventory gives none")
+	agentTok.register(f, "the agents' token where the inventory gives none")
 	f.BoolVar(&insecure, "insecure", false, "allow serving a non-loopback address without a token")
 	f.DurationVar(&lease, "lease", 10*time.Second, "agent sessions' lease: if this controller vanishes, agents free a run's sockets after it")
 	f.IntVar(&keepRuns, "keep-runs", 0, "keep the newest N runs in the history, deleting older ones at start and as each run is stored (0: no limit)")
@@ -151,7 +157,8 @@ func remoteRun(cmd *cobra.Command, name string, f runFlags, w report.Writer) err
 }
 
 func cancelCommand() *cobra.Command {
-	var controller, token string
+	var controller string
+	tok := tokenFlag{name: "token", env: envToken}
 	cmd := &cobra.Command{
 		Use:   "cancel RUN --controller ADDR",
 		Short: "Stop a run in progress on a controller (it ends as interrupted, its transcript kept)",
@@ -159,6 +166,10 @@ func cancelCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if controller == "" {
 				return usageError{fmt.Errorf("--controller is required: local runs stop with Ctrl-C")}
+			}
+			token, err := tok.get(cmd)
+			if err != nil {
+				return err
 			}
 			c, err := dialController(controller, token)
 			if err != nil {
@@ -173,6 +184,6 @@ func cancelCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&controller, "controller", "", "the socklab controller running it")
-	cmd.Flags().StringVar(&token, "token", "", "the controller's token (default $SOCKLAB_TOKEN)")
+	tok.register(cmd.Flags(), "the controller's token")
 	return cmd
 }

@@ -31,7 +31,8 @@ type runFlags struct {
 	format     string
 	out        string
 	agents     []string
-	token      string
+	token      string    // resolved from tok by runLab
+	tok        tokenFlag // --token, --token-file, $SOCKLAB_TOKEN
 	db         string
 	inventory  string
 	controller string
@@ -50,7 +51,8 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	fl.StringArrayVar(&f.agents, "agent", nil, "run a lab host on a running agent, ROLE=HOST:PORT or ROLE=NAME of an inventory agent (repeatable; default: local agents)")
 	fl.StringVar(&f.controller, "controller", "", "run on a socklab controller at this address (its --token) instead of here")
 	fl.StringVar(&f.inventory, "inventory", "", "an inventory file of agents: hosts bind to the agent of the same name, else to the next free one")
-	fl.StringVar(&f.token, "token", "", "the agents' token with --agent (default $SOCKLAB_TOKEN)")
+	f.tok = tokenFlag{name: "token", env: envToken}
+	f.tok.register(fl, "the agents' token with --agent and --inventory, or the controller's with --controller")
 	fl.StringVar(&f.topo, "topology", "local", "where the lab's hosts run: local (agents on loopback addresses of this machine), netns (a network namespace per host), docker (a container per host, on the engine DOCKER_HOST names)")
 	fl.StringVar(&f.files, "files", "", "the directory t.files reads the programs a lab spawns from (default: the lab file's own directory)")
 	fl.StringVar(&f.db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db); \"none\" keeps no history")
@@ -58,11 +60,7 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 
 // topology returns where the run's hosts go: local agents, or the agents named by
 // --agent and --inventory.
-func (f runFlags) topology() (topology.Topology, error) {
-	token := f.token
-	if token == "" {
-		token = os.Getenv("SOCKLAB_TOKEN")
-	}
+func (f runFlags) topology(warn io.Writer) (topology.Topology, error) {
 	explicit := map[string]string{}
 	for _, a := range f.agents {
 		role, target, ok := strings.Cut(a, "=")
@@ -74,7 +72,7 @@ func (f runFlags) topology() (topology.Topology, error) {
 	var inv *topology.Inventory
 	if f.inventory != "" {
 		var err error
-		if inv, err = topology.LoadInventory(f.inventory); err != nil {
+		if inv, err = loadInventory(f.inventory, warn); err != nil {
 			return nil, err
 		}
 	}
@@ -85,7 +83,7 @@ func (f runFlags) topology() (topology.Topology, error) {
 	if err != nil {
 		return nil, err
 	}
-	return topology.Choose(explicit, inv, token, own), nil
+	return topology.Choose(explicit, inv, f.token, own), nil
 }
 
 // ownTopology returns the topology named by --topology (local, netns or docker) whose
@@ -182,6 +180,9 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	if f.format != "text" && f.format != "jsonl" {
 		return usageError{fmt.Errorf("--format %q: want text or jsonl", f.format)}
 	}
+	if f.token, err = f.tok.get(cmd); err != nil {
+		return err
+	}
 	w := writer(f.format, out, color)
 	if f.controller != "" {
 		if f.files != "" {
@@ -225,7 +226,7 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 			}
 		}
 	}
-	topo, err := f.topology()
+	topo, err := f.topology(cmd.ErrOrStderr())
 	if err != nil {
 		return usageError{err}
 	}
