@@ -25,6 +25,7 @@ func agentCommand() *cobra.Command {
 		allowBinds                         []string
 	)
 	def := policy.Default()
+	tok := tokenFlag{name: "token", env: envToken}
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Serve socklab.v1.AgentService: real sockets on this host, on command",
@@ -35,18 +36,18 @@ gets every operation back as an event.
 Every call but the standard health service needs the token, sent as gRPC metadata
 "authorization: Bearer TOKEN". The agent refuses to listen on a non-loopback address
 without a token unless --insecure is given.`,
-		Example: `  socklab agent --listen 127.0.0.1:7070 --token T
+		Example: `  socklab agent --listen 127.0.0.1:7070 --token-file ~/.config/socklab/token
   SOCKLAB_TOKEN=T socklab agent --listen 0.0.0.0:7070 --host-ip 10.0.0.11`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if token == "" {
-				token = os.Getenv("SOCKLAB_TOKEN")
+			var err error
+			if token, err = tok.get(cmd); err != nil {
+				return err
 			}
 			pol := def
 			pol.MaxSockets, pol.MaxSessions, pol.MaxBytesPerOp = maxSockets, maxSessions, maxBytes
 			pol.Programs = allowExec
 			pol.Faults = allowFaults
-			var err error
 			if pol.Ports, err = policy.ParsePortRanges(ports); err != nil {
 				return usageError{fmt.Errorf("--bind-ports: %w", err)}
 			}
@@ -91,7 +92,7 @@ without a token unless --insecure is given.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:7070", "address to serve gRPC on")
-	f.StringVar(&token, "token", "", "bearer token every call must carry (default $SOCKLAB_TOKEN)")
+	tok.register(f, "the bearer token every call must carry")
 	f.StringVar(&hostIP, "host-ip", "", "this host's address, bound by sockets before they connect or send (default: the listen address)")
 	f.StringVar(&name, "name", "", "the agent's name (default: the host name)")
 	f.BoolVar(&insecure, "insecure", false, "allow serving a non-loopback address without a token")

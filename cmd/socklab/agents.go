@@ -2,32 +2,31 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-
-	"github.com/socklab/socklab/controller/topology"
 )
 
 func agentsCommand() *cobra.Command {
-	var inventory, token, controller string
+	var inventory, controller string
+	tok := tokenFlag{name: "token", env: envToken}
 	cmd := &cobra.Command{
 		Use:   "agents --inventory FILE | --controller ADDR",
 		Short: "Show which agents answer, with their version and host address",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			token, err := tok.get(cmd)
+			if err != nil {
+				return err
+			}
 			if controller != "" {
 				return remoteAgents(cmd, controller, token)
 			}
 			if inventory == "" {
 				return usageError{fmt.Errorf("give --inventory FILE or --controller ADDR")}
 			}
-			if token == "" {
-				token = os.Getenv("SOCKLAB_TOKEN")
-			}
-			inv, err := topology.LoadInventory(inventory)
+			inv, err := loadInventory(inventory, cmd.ErrOrStderr())
 			if err != nil {
 				return usageError{err}
 			}
@@ -51,7 +50,7 @@ func agentsCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&inventory, "inventory", "", "the inventory file listing the agents")
-	cmd.Flags().StringVar(&token, "token", "", "the agents' token where the inventory gives none, or the controller's (default $SOCKLAB_TOKEN)")
+	tok.register(cmd.Flags(), "the agents' token where the inventory gives none, or the controller's")
 	cmd.Flags().StringVar(&controller, "controller", "", "ask the socklab controller at this address about its agents")
 	return cmd
 }

@@ -19,15 +19,19 @@ import (
 	"github.com/socklab/socklab/controller/remote"
 	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/service"
+	"github.com/socklab/socklab/controller/store"
 	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/users"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
 func controllerCommand() *cobra.Command {
-	var listen, db, token, inventory, agentToken, topo, usersFile string
+	var listen, db, inventory, topo, usersFile string
+	tok := tokenFlag{name: "token", env: envToken}
+	agentTok := tokenFlag{name: "agent-token", env: envAgentToken}
 	var insecure bool
 	var lease time.Duration
+	var keepRuns, keepDays int
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Serve socklab.v1.ControllerService: run labs for remote command lines, keep the history",
@@ -45,8 +49,13 @@ own agents, a student's only in published labs; on the local topology a program 
 share this host's network, so remote runs start none.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if token == "" {
-				token = os.Getenv("SOCKLAB_TOKEN")
+			token, err := tok.get(cmd)
+			if err != nil {
+				return err
+			}
+			agentToken, err := agentTok.get(cmd)
+			if err != nil {
+				return err
 			}
 			var uf *users.File
 			if usersFile != "" {
@@ -59,16 +68,28 @@ share this host's network, so remote runs start none.`,
 			}
 			var inv *topology.Inventory
 			if inventory != "" {
-				var err error
-				if inv, err = topology.LoadInventory(inventory); err != nil {
+				if inv, err = loadInventory(inventory, cmd.ErrOrStderr()); err != nil {
 					return usageError{err}
 				}
 			}
-			st, err := openStore(db)
+			keep, err := retention(keepRuns, keepDays)
+			if err != nil {
+				return usageError{err}
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			st, err := openStore(db, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			if keep != (store.Retention{}) {
+				n, err := st.Prune(cmd.Context(), keep)
+				if err != nil {
+					return err
+				}
+				log.Info("history pruned", "deleted", n, "keep_runs", keepRuns, "keep_days", keepDays)
+				st.Keep(keep) // and as each run is stored
+			}
 			var own, ownPrograms topology.Topology
 			switch topo {
 			case "local":
@@ -103,7 +124,6 @@ share this host's network, so remote runs start none.`,
 			hs := health.NewServer()
 			healthpb.RegisterHealthServer(gs, hs)
 			reflection.Register(gs)
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			log.Info("controller serving", "listen", lis.Addr().String(), "inventory", inventory, "token", token != "", "users", usersFile)
 			go func() {
 				<-cmd.Context().Done()
@@ -115,13 +135,15 @@ share this host's network, so remote runs start none.`,
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:7080", "address to serve gRPC on")
 	f.StringVar(&db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db)")
-	f.StringVar(&token, "token", "", "an admin's bearer token (default $SOCKLAB_TOKEN); without it and --users, calls need none")
+	tok.register(f, "an admin's bearer token; without it and --users, calls need none")
 	f.StringVar(&usersFile, "users", "", "the users file: users with their role and token hash, published labs, students' agents (socklab users add)")
 	f.StringVar(&inventory, "inventory", "", "the agents labs run on (default: local agents for each run)")
 	f.StringVar(&topo, "topology", "local", "where labs run when no inventory names agents: local (agents on loopback addresses of this machine) or netns (a network namespace per host; root)")
-	f.StringVar(&agentToken, "agent-token", "", "the agents' token where the inventory gives none")
+	agentTok.register(f, "the agents' token where the inventory gives none")
 	f.BoolVar(&insecure, "insecure", false, "allow serving a non-loopback address without a token")
 	f.DurationVar(&lease, "lease", 10*time.Second, "agent sessions' lease: if this controller vanishes, agents free a run's sockets after it")
+	f.IntVar(&keepRuns, "keep-runs", 0, "keep the newest N runs in the history, deleting older ones at start and as each run is stored (0: no limit)")
+	f.IntVar(&keepDays, "keep-days", 0, "delete the runs that started more than D days ago, at start and as each run is stored (0: no limit)")
 	return cmd
 }
 
@@ -164,7 +186,8 @@ func remoteRun(cmd *cobra.Command, name string, f runFlags, w report.Writer) err
 }
 
 func cancelCommand() *cobra.Command {
-	var controller, token string
+	var controller string
+	tok := tokenFlag{name: "token", env: envToken}
 	cmd := &cobra.Command{
 		Use:   "cancel RUN --controller ADDR",
 		Short: "Stop a run in progress on a controller (it ends as interrupted, its transcript kept)",
@@ -172,6 +195,10 @@ func cancelCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if controller == "" {
 				return usageError{fmt.Errorf("--controller is required: local runs stop with Ctrl-C")}
+			}
+			token, err := tok.get(cmd)
+			if err != nil {
+				return err
 			}
 			c, err := dialController(controller, token)
 			if err != nil {
@@ -186,6 +213,6 @@ func cancelCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&controller, "controller", "", "the socklab controller running it")
-	cmd.Flags().StringVar(&token, "token", "", "the controller's token (default $SOCKLAB_TOKEN)")
+	tok.register(cmd.Flags(), "the controller's token")
 	return cmd
 }

@@ -14,8 +14,9 @@ import (
 )
 
 func runsCommand() *cobra.Command {
-	var db, controller, token string
+	var db, controller string
 	var limit int
+	tok := tokenFlag{name: "token", env: envToken}
 	cmd := &cobra.Command{
 		Use:   "runs",
 		Short: "List past runs: id, lab, when, verdict, score",
@@ -23,6 +24,10 @@ func runsCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var runs []store.Summary
 			if controller != "" {
+				token, err := tok.get(cmd)
+				if err != nil {
+					return err
+				}
 				c, err := dialController(controller, token)
 				if err != nil {
 					return err
@@ -37,7 +42,7 @@ func runsCommand() *cobra.Command {
 						Verdict: r.GetVerdict(), Score: int(r.GetScore()), MaxScore: int(r.GetMaxScore()), Owner: r.GetUser()})
 				}
 			} else {
-				st, err := openStore(db)
+				st, err := openStore(db, cmd.ErrOrStderr())
 				if err != nil {
 					return err
 				}
@@ -61,12 +66,14 @@ func runsCommand() *cobra.Command {
 	cmd.Flags().StringVar(&db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db)")
 	cmd.Flags().IntVar(&limit, "limit", 50, "show at most this many runs, newest first")
 	cmd.Flags().StringVar(&controller, "controller", "", "list the runs of the socklab controller at this address")
-	cmd.Flags().StringVar(&token, "token", "", "the controller's token (default $SOCKLAB_TOKEN)")
+	tok.register(cmd.Flags(), "the controller's token")
+	cmd.AddCommand(pruneCommand())
 	return cmd
 }
 
 func transcriptCommand() *cobra.Command {
-	var db, format, color, controller, token string
+	var db, format, color, controller string
+	tok := tokenFlag{name: "token", env: envToken}
 	cmd := &cobra.Command{
 		Use:   "transcript RUN",
 		Short: "Print a past run's transcript again (RUN: its id or a unique prefix)",
@@ -81,6 +88,10 @@ func transcriptCommand() *cobra.Command {
 			}
 			w := writer(format, cmd.OutOrStdout(), useCol)
 			if controller != "" {
+				token, err := tok.get(cmd)
+				if err != nil {
+					return err
+				}
 				c, err := dialController(controller, token)
 				if err != nil {
 					return err
@@ -93,7 +104,7 @@ func transcriptCommand() *cobra.Command {
 				w.End(res) // the stored run's verdict is not this command's failure
 				return nil
 			}
-			st, err := openStore(db)
+			st, err := openStore(db, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -115,7 +126,7 @@ func transcriptCommand() *cobra.Command {
 	cmd.Flags().StringVar(&format, "format", "text", "text or jsonl (protojson events, one per line)")
 	cmd.Flags().StringVar(&color, "color", "auto", "colour the transcript: auto, always or never")
 	cmd.Flags().StringVar(&controller, "controller", "", "read the run from the socklab controller at this address")
-	cmd.Flags().StringVar(&token, "token", "", "the controller's token (default $SOCKLAB_TOKEN)")
+	tok.register(cmd.Flags(), "the controller's token")
 	return cmd
 }
 

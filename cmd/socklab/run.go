@@ -31,7 +31,8 @@ type runFlags struct {
 	format     string
 	out        string
 	agents     []string
-	token      string
+	token      string    // resolved from tok by runLab
+	tok        tokenFlag // --token, --token-file, $SOCKLAB_TOKEN
 	db         string
 	inventory  string
 	controller string
@@ -50,7 +51,8 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	fl.StringArrayVar(&f.agents, "agent", nil, "run a lab host on a running agent, ROLE=HOST:PORT or ROLE=NAME of an inventory agent (repeatable; default: local agents)")
 	fl.StringVar(&f.controller, "controller", "", "run on a socklab controller at this address (its --token) instead of here")
 	fl.StringVar(&f.inventory, "inventory", "", "an inventory file of agents: hosts bind to the agent of the same name, else to the next free one")
-	fl.StringVar(&f.token, "token", "", "the agents' token with --agent (default $SOCKLAB_TOKEN)")
+	f.tok = tokenFlag{name: "token", env: envToken}
+	f.tok.register(fl, "the agents' token with --agent and --inventory, or the controller's with --controller")
 	fl.StringVar(&f.topo, "topology", "local", "where the lab's hosts run: local (agents on loopback addresses of this machine), netns (a network namespace per host), docker (a container per host, on the engine DOCKER_HOST names)")
 	fl.StringVar(&f.files, "files", "", "the directory t.files reads the programs a lab spawns from (default: the lab file's own directory)")
 	fl.StringVar(&f.db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db); \"none\" keeps no history")
@@ -58,11 +60,7 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 
 // topology returns where the run's hosts go: local agents, or the agents named by
 // --agent and --inventory.
-func (f runFlags) topology() (topology.Topology, error) {
-	token := f.token
-	if token == "" {
-		token = os.Getenv("SOCKLAB_TOKEN")
-	}
+func (f runFlags) topology(warn io.Writer) (topology.Topology, error) {
 	explicit := map[string]string{}
 	for _, a := range f.agents {
 		role, target, ok := strings.Cut(a, "=")
@@ -74,7 +72,7 @@ func (f runFlags) topology() (topology.Topology, error) {
 	var inv *topology.Inventory
 	if f.inventory != "" {
 		var err error
-		if inv, err = topology.LoadInventory(f.inventory); err != nil {
+		if inv, err = loadInventory(f.inventory, warn); err != nil {
 			return nil, err
 		}
 	}
@@ -85,7 +83,7 @@ func (f runFlags) topology() (topology.Topology, error) {
 	if err != nil {
 		return nil, err
 	}
-	return topology.Choose(explicit, inv, token, own), nil
+	return topology.Choose(explicit, inv, f.token, own), nil
 }
 
 // ownTopology returns the topology named by --topology (local, netns or docker) whose
@@ -182,6 +180,9 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	if f.format != "text" && f.format != "jsonl" {
 		return usageError{fmt.Errorf("--format %q: want text or jsonl", f.format)}
 	}
+	if f.token, err = f.tok.get(cmd); err != nil {
+		return err
+	}
 	w := writer(f.format, out, color)
 	if f.controller != "" {
 		if f.files != "" {
@@ -225,17 +226,23 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 			}
 		}
 	}
-	topo, err := f.topology()
+	topo, err := f.topology(cmd.ErrOrStderr())
 	if err != nil {
 		return usageError{err}
 	}
 	if topology.KindOf(topo) == "netns" && os.Geteuid() != 0 {
 		fmt.Fprintln(cmd.ErrOrStderr(), "socklab: not root: the hosts' network namespaces are made inside a user namespace of this run")
 	}
-	rec := runner.Run(cmd.Context(), l, topo, opts, w)
+	var sink runner.Sink = w
+	hist := &history{path: f.db, warn: cmd.ErrOrStderr()}
+	defer hist.close()
+	if f.db != "none" {
+		sink = beginning{Writer: w, begin: func(h transcript.Header) { hist.begin(cmd.Context(), h) }}
+	}
+	rec := runner.Run(cmd.Context(), l, topo, opts, sink)
 	if len(rec.Header.Hosts) > 0 && f.db != "none" {
 		// The run is durable before it is reported done.
-		if err := saveRun(cmd.Context(), f.db, rec); err != nil {
+		if err := hist.save(cmd.Context(), rec); err != nil {
 			return exitError{code: exitInfra, msg: err.Error()}
 		}
 	}
@@ -281,24 +288,70 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// saveRun stores a finished run in the history at path ("" = the default).
-func saveRun(ctx context.Context, path string, rec *transcript.Record) error {
-	st, err := openStore(path)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	// The run is saved even when it was interrupted: a history shows what happened.
-	return st.SaveRun(context.WithoutCancel(ctx), rec)
+// beginning is a run's writer that first has begin record the run's start.
+type beginning struct {
+	report.Writer
+	begin func(transcript.Header)
 }
 
-// openStore opens the run history at path ("" = the default).
-func openStore(path string) (*store.Store, error) {
+// Header records the run's start, then shows it.
+func (b beginning) Header(h transcript.Header) {
+	b.begin(h)
+	b.Writer.Header(h)
+}
+
+// history is a local run's history at path ("" = the default), opened once the run's
+// hosts are bound: the run is listed as running from then on (interrupted, should this
+// process die before it ends), and a run that never starts leaves no trace.
+type history struct {
+	path string
+	warn io.Writer
+	st   *store.Store
+	err  error // opening the store failed: the run goes on, and saving it reports this
+}
+
+// begin opens the history and records the run's start.
+func (h *history) begin(ctx context.Context, hdr transcript.Header) {
+	if h.st, h.err = openStore(h.path, h.warn); h.err == nil {
+		// A failure here is the store's own, and saving the run at its end meets it too.
+		_ = h.st.Begin(context.WithoutCancel(ctx), hdr)
+	}
+}
+
+// save stores the finished run.
+func (h *history) save(ctx context.Context, rec *transcript.Record) error {
+	if h.st == nil && h.err == nil {
+		h.st, h.err = openStore(h.path, h.warn)
+	}
+	if h.err != nil {
+		return h.err
+	}
+	// The run is saved even when it was interrupted: a history shows what happened.
+	return h.st.SaveRun(context.WithoutCancel(ctx), rec)
+}
+
+// close closes the history, if it was opened.
+func (h *history) close() {
+	if h.st != nil {
+		h.st.Close()
+	}
+}
+
+// openStore opens the run history at path ("" = the default), telling warn what it did
+// about a file other users could read.
+func openStore(path string, warn io.Writer) (*store.Store, error) {
 	if path == "" {
 		var err error
 		if path, err = store.DefaultPath(); err != nil {
 			return nil, err
 		}
 	}
-	return store.Open(path)
+	st, err := store.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range st.Notes() {
+		fmt.Fprintln(warn, "socklab:", n)
+	}
+	return st, nil
 }

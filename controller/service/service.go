@@ -111,7 +111,12 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 		delete(s.running, id)
 		s.mu.Unlock()
 	}()
-	snk := &streamSink{send: func(m *socklabv1.RunLabResponse) error { return stream.Send(m) }}
+	snk := &streamSink{send: func(m *socklabv1.RunLabResponse) error { return stream.Send(m) },
+		// The run is in the history from its start: if this controller dies mid-run, the
+		// next one to open the store marks it interrupted. A failure here fails SaveRun too.
+		begin: func(h transcript.Header) {
+			_ = s.store.BeginAs(context.WithoutCancel(stream.Context()), h, ownerOf(stream.Context()))
+		}}
 	rec := runner.Run(ctx, l, s.topologyFor(stream.Context(), req.GetAgents()), runner.Options{ID: id, Params: req.GetParams(), Lease: s.lease}, snk)
 	if rec.ExitCode == transcript.ExitBadLab && len(rec.Header.Hosts) == 0 {
 		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%s", rec.Error))
@@ -183,14 +188,19 @@ func loadSource(name string, src []byte) (*lab.Lab, error) {
 // streamSink sends a run's start and events down the stream as they happen.
 type streamSink struct {
 	send func(*socklabv1.RunLabResponse) error
+	// begin, if set, records the run's start before it is sent.
+	begin func(transcript.Header)
 
 	mu   sync.Mutex // serialises sends; protects sent and err
 	sent bool
 	err  error
 }
 
-// Header sends the run's start.
+// Header records and sends the run's start.
 func (s *streamSink) Header(h transcript.Header) {
+	if s.begin != nil {
+		s.begin(h)
+	}
 	s.mu.Lock()
 	s.sent = true
 	s.mu.Unlock()

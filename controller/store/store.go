@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,12 @@ var ErrAmbiguous = errors.New("the prefix names more than one run: give more of 
 // Store is an open store.
 type Store struct {
 	db *sql.DB
+	// process names this process in the runs it begins (see running.go).
+	process string
+	// retention is what Save prunes the history to (see Keep).
+	retention Retention
+	// notes are what Open changed or found about the file's permissions, for Notes.
+	notes []string
 }
 
 const schema = `
@@ -45,9 +52,11 @@ CREATE TABLE IF NOT EXISTS runs (
 	error     TEXT NOT NULL,
 	result    TEXT NOT NULL,
 	record    BLOB,
-	owner     TEXT
+	owner     TEXT,
+	process   TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
+CREATE INDEX IF NOT EXISTS runs_running ON runs (verdict) WHERE verdict = 'running';
 CREATE TABLE IF NOT EXISTS events (
 	run_id TEXT NOT NULL,
 	n      INTEGER NOT NULL,
@@ -73,12 +82,19 @@ func DefaultPath() (string, error) {
 	return filepath.Join(dir, "socklab", "socklab.db"), nil
 }
 
-// Open opens (creating if need be) the store at path.
+// Open opens (creating if need be) the store at path. The history holds what labs sent
+// and received, so it is private: a directory Open makes is 0700, the file is created
+// 0600, and an existing file (or SQLite's -wal and -shm beside it) that other users may
+// read or write is made 0600, which Notes then says.
 func Open(path string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)")
+	notes, err := private(path)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(on)")
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -90,13 +106,55 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	st := &Store{db: db, notes: notes, process: self()}
+	if err := st.interrupt(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// Notes says what Open did about files of the store that other users could read: each
+// one it made private, or could not. A command shows them to its user.
+func (s *Store) Notes() []string { return s.notes }
+
+// private creates the database file at path readable and writable by its owner only, and
+// makes the file and SQLite's journals beside it so when they are not. It returns a note
+// for each file it changed, or could not change (one owned by another user, say: the
+// store still opens, as it did before).
+func private(path string) ([]string, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	var notes []string
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		mode := fi.Mode().Perm()
+		if mode&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, mode&0o700); err != nil {
+			notes = append(notes, fmt.Sprintf("%s is open to other users (mode %04o) and could not be made private: %v", p, mode, err))
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("made %s private (mode %04o, was %04o): the run history holds what labs sent and received", p, mode&0o700, mode))
+	}
+	return notes, nil
 }
 
 // migrate brings a store written by an earlier version up to date: runs gained the
-// record column (a socklab.v1.RunResult; runs stored before it are read from result) and
-// the owner column (who started a controller's run; NULL before it, and for local runs).
-// It runs under SQLite's write lock, so two processes opening one old store agree.
+// record column (a socklab.v1.RunResult; runs stored before it are read from result),
+// the owner column (who started a controller's run; NULL before it, and for local runs)
+// and the process column (the process running a run not yet ended). It runs under
+// SQLite's write lock, so two processes opening one old store agree.
 func migrate(db *sql.DB) error {
 	ctx := context.Background()
 	conn, err := db.Conn(ctx)
@@ -111,7 +169,7 @@ func migrate(db *sql.DB) error {
 		_, _ = conn.ExecContext(ctx, "ROLLBACK")
 		return err
 	}
-	for _, col := range []struct{ name, decl string }{{"record", "BLOB"}, {"owner", "TEXT"}} {
+	for _, col := range []struct{ name, decl string }{{"record", "BLOB"}, {"owner", "TEXT"}, {"process", "TEXT NOT NULL DEFAULT ''"}} {
 		var n int
 		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('runs') WHERE name = ?`, col.name).Scan(&n); err != nil {
 			return rollback(err)
@@ -129,7 +187,9 @@ func migrate(db *sql.DB) error {
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Save writes a finished run and its events (in transcript order) in one transaction.
+// Save writes a finished run and its events (in transcript order) in one transaction,
+// each event's payload cut to PayloadCap bytes. It replaces the row Begin wrote, and
+// prunes the history as Keep said.
 func (s *Store) Save(ctx context.Context, run *transcript.Result, events []*socklabv1.Event) error {
 	return s.save(ctx, run, events, "")
 }
@@ -150,13 +210,19 @@ func (s *Store) save(ctx context.Context, run *transcript.Result, events []*sock
 		return fmt.Errorf("save run %s: %w", res.RunID, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO runs (id, lab, started, finished, verdict, exit_code, score, max_score, error, result, record, owner)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, res.RunID, res.Lab, res.Started.UnixNano(), res.Finished.UnixNano(),
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO runs (id, lab, started, finished, verdict, exit_code, score, max_score, error, result, record, owner, process)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '')`, res.RunID, res.Lab, res.Started.UnixNano(), res.Finished.UnixNano(),
 		res.Verdict, res.ExitCode, res.Score, res.MaxScore, res.Error, string(result), record, sql.NullString{String: owner, Valid: owner != ""}); err != nil {
+		return fmt.Errorf("save run %s: %w", res.RunID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE run_id = ?`, res.RunID); err != nil {
 		return fmt.Errorf("save run %s: %w", res.RunID, err)
 	}
 	if err := insertEvents(ctx, tx, res.RunID, 0, events); err != nil {
 		return err
+	}
+	if _, err := prune(ctx, tx, s.retention, time.Now(), res.RunID); err != nil {
+		return fmt.Errorf("save run %s: %w", res.RunID, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("save run %s: %w", res.RunID, err)
@@ -199,6 +265,12 @@ func insertEvents(ctx context.Context, tx *sql.Tx, runID string, first int, even
 		args = args[:0]
 		for i, ev := range batch {
 			b, err := proto.Marshal(ev)
+			if err == nil && len(b) > PayloadCap {
+				// Only an event this large can hold anything to cut.
+				if c := capped(ev, PayloadCap); c != ev {
+					b, err = proto.Marshal(c)
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("save event %d of %s: %w", first+start+i, runID, err)
 			}
@@ -237,7 +309,8 @@ type Summary struct {
 	Lab string
 	// Started is when it began.
 	Started time.Time
-	// Verdict is "passed", "failed" or "error".
+	// Verdict is "passed", "failed" or "error"; "running" for a run not ended yet, and
+	// "interrupted" for one whose process ended first (transcript.Verdict*).
 	Verdict string
 	// Score and MaxScore are its points.
 	Score, MaxScore int
@@ -327,19 +400,20 @@ func (s *Store) Result(ctx context.Context, id string) (*transcript.Result, erro
 		return nil, fmt.Errorf("run id is empty: %w", ErrNotFound)
 	}
 	// The prefix is matched literally: % and _ in it match only themselves.
-	rows, err := s.db.QueryContext(ctx, `SELECT result, record FROM runs WHERE id = ? OR substr(id, 1, length(?)) = ? LIMIT 2`, id, id, id)
+	rows, err := s.db.QueryContext(ctx, `SELECT result, record, verdict, exit_code, error FROM runs WHERE id = ? OR substr(id, 1, length(?)) = ? LIMIT 2`, id, id, id)
 	if err != nil {
 		return nil, fmt.Errorf("get run %s: %w", id, err)
 	}
 	defer rows.Close()
 	type row struct {
-		result string
-		record []byte
+		result, verdict, error string
+		record                 []byte
+		exitCode               int
 	}
 	var found []row
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.result, &r.record); err != nil {
+		if err := rows.Scan(&r.result, &r.record, &r.verdict, &r.exitCode, &r.error); err != nil {
 			return nil, fmt.Errorf("get run %s: %w", id, err)
 		}
 		found = append(found, r)
@@ -358,7 +432,12 @@ func (s *Store) Result(ctx context.Context, id string) (*transcript.Result, erro
 		if err := proto.Unmarshal(found[0].record, &rr); err != nil {
 			return nil, fmt.Errorf("get run %s: %w", id, err)
 		}
-		return transcript.ResultOf(&rr), nil
+		res := transcript.ResultOf(&rr)
+		if v := found[0].verdict; v == transcript.VerdictRunning || v == transcript.VerdictInterrupted {
+			// The record is the run's start (Begin); the row says how far it got.
+			res.ExitCode, res.Error = found[0].exitCode, found[0].error
+		}
+		return res, nil
 	}
 	var f transcript.ResultFile // a run stored before the record column
 	if err := json.Unmarshal([]byte(found[0].result), &f); err != nil {

@@ -22,11 +22,14 @@ const (
 	ExitInterrupted = 130 // the run was interrupted
 )
 
-// Verdicts of a run.
+// Verdicts of a run, and of a stored run that has not ended (VerdictRunning) or never
+// will (VerdictInterrupted: the process running it ended first).
 const (
-	VerdictPassed = "passed"
-	VerdictFailed = "failed"
-	VerdictError  = "error"
+	VerdictPassed      = "passed"
+	VerdictFailed      = "failed"
+	VerdictError       = "error"
+	VerdictRunning     = "running"
+	VerdictInterrupted = "interrupted"
 )
 
 // Verdict names how a run that ended with exit code exit went.

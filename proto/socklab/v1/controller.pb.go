@@ -483,7 +483,8 @@ type RunSummary struct {
 	Lab string `protobuf:"bytes,2,opt,name=lab,proto3" json:"lab,omitempty"`
 	// started_unix_ns is when it began, in Unix nanoseconds.
 	StartedUnixNs int64 `protobuf:"varint,3,opt,name=started_unix_ns,json=startedUnixNs,proto3" json:"started_unix_ns,omitempty"`
-	// verdict is passed, failed or error.
+	// verdict is passed, failed or error; running for a run not ended yet, interrupted for
+	// one whose controller (or command line) ended before it did.
 	Verdict string `protobuf:"bytes,4,opt,name=verdict,proto3" json:"verdict,omitempty"`
 	// score is the points earned.
 	Score int32 `protobuf:"varint,5,opt,name=score,proto3" json:"score,omitempty"`
