@@ -27,6 +27,19 @@ type Policy struct {
 	MaxBytesPerOp int
 	// MaxSessions bounds the sessions open at once.
 	MaxSessions int
+	// WaitingPerSession bounds the requests of one session that wait for their turn
+	// (an earlier seq, or their lane), holding their payloads meanwhile.
+	WaitingPerSession WaitLimit
+	// WaitingPerConn bounds the requests of one gRPC connection that wait for their turn.
+	WaitingPerConn WaitLimit
+	// WaitingPerAgent bounds the requests of all callers that wait for their turn.
+	WaitingPerAgent WaitLimit
+	// HeldPerConn bounds the bytes of the requests one gRPC connection has in progress
+	// (read and not yet answered: waiting for their turn, or running, as a send to a
+	// peer that does not read runs until it is cancelled).
+	HeldPerConn int64
+	// HeldPerAgent bounds the bytes of the requests all connections have in progress.
+	HeldPerAgent int64
 	// DefaultLease is a session's lease when it asks for none.
 	DefaultLease time.Duration
 	// MaxLease is the longest lease granted.
@@ -51,6 +64,16 @@ type Policy struct {
 	// only for an agent in a namespace or container of its own, never one sharing its
 	// machine's network.
 	Faults bool
+}
+
+// WaitLimit bounds the requests that arrived before their turn and wait for it. Each holds
+// its payload (up to MaxBytesPerOp) while it waits, so the bound is in requests and in
+// bytes; a request that would go over either is refused at once.
+type WaitLimit struct {
+	// Requests is how many requests may wait at once.
+	Requests int
+	// Bytes is how many bytes of requests (their encoded size) may wait at once.
+	Bytes int64
 }
 
 // ProgramPath is where spawn looks up a program named without a slash.
@@ -99,11 +122,20 @@ func (r PortRange) String() string {
 // unprivileged ports, and limits that fit a lab on one machine.
 func Default() Policy {
 	return Policy{
-		Networks:          append(Loopback(), InterfaceSubnets()...),
-		Ports:             []PortRange{{Lo: 1024, Hi: 65535}},
-		MaxSockets:        4096,
-		MaxBytesPerOp:     16 << 20,
-		MaxSessions:       256,
+		Networks:      append(Loopback(), InterfaceSubnets()...),
+		Ports:         []PortRange{{Lo: 1024, Hi: 65535}},
+		MaxSockets:    4096,
+		MaxBytesPerOp: 16 << 20,
+		MaxSessions:   256,
+		// A request of the largest size holds a little over 16 MiB: three may wait per
+		// session, seven per connection, fifteen across the agent.
+		WaitingPerSession: WaitLimit{Requests: 64, Bytes: 64 << 20},
+		WaitingPerConn:    WaitLimit{Requests: 256, Bytes: 128 << 20},
+		WaitingPerAgent:   WaitLimit{Requests: 4096, Bytes: 256 << 20},
+		// Sixteen requests of the largest size in progress per connection, thirty-two
+		// across the agent.
+		HeldPerConn:       256 << 20,
+		HeldPerAgent:      512 << 20,
 		DefaultLease:      15 * time.Second,
 		MaxLease:          time.Hour,
 		MinLease:          50 * time.Millisecond,

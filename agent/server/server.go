@@ -106,7 +106,7 @@ func (s *Service) Perform(ctx context.Context, req *socklabv1.PerformRequest) (*
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp, err := sess.Perform(ctx, req)
+	resp, err := sess.Perform(ctx, callerOf(ctx), req)
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -65,7 +65,7 @@ func fuzzFixture(t *testing.T, s *Session) {
 	t.Helper()
 	do := func(h uint32, o *socklabv1.Operation) *socklabv1.PerformResponse {
 		t.Helper()
-		resp, err := s.Perform(context.Background(), &socklabv1.PerformRequest{Handle: h, Operation: o})
+		resp, err := s.Perform(context.Background(), nil, &socklabv1.PerformRequest{Handle: h, Operation: o})
 		if err != nil || resp.GetEvent().GetError() != nil {
 			t.Fatalf("fixture %s on handle %d: %v %v", opName(o), h, err, resp.GetEvent().GetError())
 		}
@@ -170,7 +170,7 @@ func FuzzValidate(f *testing.F) {
 		fuzzFixture(t, s)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
-		resp, err := s.Perform(ctx, confine(req))
+		resp, err := s.Perform(ctx, nil, confine(req))
 		switch {
 		case err == nil:
 			if resp.GetEvent() == nil {

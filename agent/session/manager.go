@@ -43,6 +43,9 @@ type Manager struct {
 	policy policy.Policy
 	netns  *netns.Namespace // where sockets are made and programs start; nil: this process's
 
+	waiting waits // requests of all its sessions waiting for their turn
+	held    waits // requests of all its sessions in progress
+
 	mu         sync.Mutex        // protects the fields below
 	launcher   *process.Launcher // starts the sessions' programs; made at the first spawn
 	faultTable *fault.Table      // the host's link faults; made at the first
