@@ -27,6 +27,14 @@ type Policy struct {
 	MaxBytesPerOp int
 	// MaxSessions bounds the sessions open at once.
 	MaxSessions int
+	// MaxSessionsPerClient bounds the sessions one client (one peer address) holds open
+	// at once, so that no caller can take every session of the agent; 0: no bound but
+	// MaxSessions.
+	MaxSessionsPerClient int
+	// MaxAgentSockets bounds the files the sessions of one agent hold together: sockets,
+	// and each running program's pipes. 0: derived from the process's open-file limit
+	// (FileBudget). The process-wide budget binds in any case.
+	MaxAgentSockets int
 	// WaitingPerSession bounds the requests of one session that wait for their turn
 	// (an earlier seq, or their lane), holding their payloads meanwhile.
 	WaitingPerSession WaitLimit
@@ -127,6 +135,8 @@ func Default() Policy {
 		MaxSockets:    4096,
 		MaxBytesPerOp: 16 << 20,
 		MaxSessions:   256,
+		// A quarter of the sessions per client: one caller cannot take them all.
+		MaxSessionsPerClient: 64,
 		// A request of the largest size holds a little over 16 MiB: three may wait per
 		// session, seven per connection, fifteen across the agent.
 		WaitingPerSession: WaitLimit{Requests: 64, Bytes: 64 << 20},
@@ -143,6 +153,28 @@ func Default() Policy {
 		MaxPayloadCap:     1 << 20,
 		MaxJobs:           16,
 	}
+}
+
+// Files kept by an agent for itself out of its open-file limit: an eighth, at least
+// minFileHeadroom.
+const (
+	minFileHeadroom   = 256
+	fileHeadroomShare = 8
+)
+
+// FileBudget splits a process's open-file limit (RLIMIT_NOFILE) between the files of its
+// sessions (sockets, running programs' pipes) and the agent's own (gRPC connections, its
+// listener, logs, /proc reads, netlink sockets), so that sessions are refused before the
+// kernel refuses the agent: the agent keeps an eighth of the limit, at least 256, and
+// lets gRPC connections take half of what it keeps. With a limit of 20,000: 17,500 files
+// for sessions and 1,250 connections; with 1,024: 768 and 128.
+func FileBudget(nofile uint64) (sessions, conns int) {
+	nofile = min(nofile, 1<<24)
+	headroom := max(nofile/fileHeadroomShare, minFileHeadroom)
+	if nofile <= headroom {
+		return 0, int(nofile / 2)
+	}
+	return int(nofile - headroom), int(headroom / 2)
 }
 
 // Loopback returns the loopback networks, 127.0.0.0/8 and ::1/128.

@@ -229,6 +229,67 @@ func boundsDialFrom(t *testing.T, a *agenttest.Agent, ip string) *client.Client 
 	return c
 }
 
+// TestAgentFileBudget: the sockets of all the sessions of an agent are bounded together
+// (policy.MaxAgentSockets, else derived from the open-file limit), so that one session
+// cannot take what others need; a socket past the bound is refused, in whichever session,
+// with ResourceExhausted, and a socket closed anywhere makes room.
+func TestAgentFileBudget(t *testing.T) {
+	const budget = 10
+	a := agenttest.Start(t, agenttest.WithPolicy(func(p *policy.Policy) { p.MaxAgentSockets = budget }))
+	s1, s2 := a.Session(t, time.Minute), a.Session(t, time.Minute)
+	var first uint32
+	for i := range budget - 1 {
+		h := s1.Socket(client.Dgram)
+		if i == 0 {
+			first = h
+		}
+	}
+	last := s2.Socket(client.Dgram) // the tenth
+	for _, s := range []*agenttest.Session{s1, s2} {
+		_, err := s.Session.Do(t.Context(), 0, client.Socket(client.Stream))
+		code, msg := limitsStatus(err)
+		if code != codes.ResourceExhausted || !strings.Contains(msg, "this agent's sessions hold 10 sockets") || !strings.Contains(msg, "close sockets or end programs") {
+			t.Errorf("an eleventh socket: code = %v (%q), want %v naming the agent's limit", code, msg, codes.ResourceExhausted)
+		}
+	}
+	if held, limit := a.Sessions.Files(); held != budget || limit != budget {
+		t.Errorf("Files() = %d, %d; want %d, %d", held, limit, budget, budget)
+	}
+	s1.OK(first, client.Close())
+	s2.Socket(client.Dgram) // room again, in the other session
+	s2.OK(last, client.Close())
+	if n, err := s1.Close(t.Context()); err != nil || n != budget-2 {
+		t.Fatalf("close s1: %d, %v; want %d sockets closed", n, err, budget-2)
+	}
+	if held, _ := a.Sessions.Files(); held != 1 {
+		t.Errorf("Files() after closing all but one socket = %d, want 1", held)
+	}
+}
+
+// TestSessionsPerClient: one client (one address) holds at most MaxSessionsPerClient
+// sessions, whatever connections it uses; another client still opens its own.
+func TestSessionsPerClient(t *testing.T) {
+	a := agenttest.Start(t, agenttest.WithPolicy(func(p *policy.Policy) { p.MaxSessionsPerClient = 2 }))
+	first := a.Session(t, time.Minute)
+	second := boundsDialFrom(t, a, "127.0.0.1") // a second connection from the same address
+	if _, err := second.Open(t.Context(), time.Minute, "two"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := second.API().OpenSession(t.Context(), &socklabv1.OpenSessionRequest{Label: "three"})
+	if code, msg := limitsStatus(err); code != codes.ResourceExhausted || !strings.Contains(msg, "client 127.0.0.1 already has 2 open sessions") {
+		t.Errorf("a third session from 127.0.0.1: code = %v (%q), want %v naming the client", code, msg, codes.ResourceExhausted)
+	}
+	if _, err := boundsDialFrom(t, a, "127.0.0.2").Open(t.Context(), time.Minute, "another client"); err != nil {
+		t.Errorf("a session from 127.0.0.2 while 127.0.0.1 holds its quota: %v", err)
+	}
+	if _, err := first.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.Open(t.Context(), time.Minute, "three, once one closed"); err != nil {
+		t.Errorf("a session from 127.0.0.1 after one closed: %v", err)
+	}
+}
+
 // TestHeldRequestBounds: the bytes of the requests a connection has in progress, read
 // and not yet answered, are bounded, and so are those of the whole agent: a send to a
 // peer that never reads holds its data until it ends, so without the bound a caller

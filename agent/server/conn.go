@@ -2,9 +2,13 @@ package server
 
 import (
 	"context"
+	"log/slog"
+	"net"
+	"net/netip"
 	"sync"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/stats"
 
 	"github.com/socklab/socklab/agent/session"
@@ -73,7 +77,7 @@ var _ stats.Handler = (*connections)(nil)
 
 // TagConn gives a new connection its conn, from its peer's address.
 func (*connections) TagConn(ctx context.Context, info *stats.ConnTagInfo) context.Context {
-	return context.WithValue(ctx, connKey{}, &conn{caller: session.NewCaller(), recv: make(chan struct{}, RecvSlots)})
+	return context.WithValue(ctx, connKey{}, &conn{caller: session.NewCaller(addrIP(info.RemoteAddr)), recv: make(chan struct{}, RecvSlots)})
 }
 
 // HandleConn does nothing: a conn needs no end.
@@ -128,10 +132,91 @@ func (s slotStream) RecvMsg(m any) error {
 }
 
 // callerOf returns the caller of a call: its connection's, or, for a service served
-// without the agent's options, one of its own.
+// without the agent's options, one made from the call's peer address.
 func callerOf(ctx context.Context) *session.Caller {
 	if c := connOf(ctx); c != nil {
 		return c.caller
 	}
-	return session.NewCaller()
+	var ip netip.Addr
+	if p, ok := peer.FromContext(ctx); ok {
+		ip = addrIP(p.Addr)
+	}
+	return session.NewCaller(ip)
+}
+
+// addrIP returns the IP address of a network address (invalid for one with none).
+func addrIP(a net.Addr) netip.Addr {
+	if tcp, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(tcp.IP)
+		return ip.Unmap()
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// connLimiter is a listener that holds at most max connections open at once and closes
+// any beyond at once, so that connections cannot take the files the agent keeps for
+// itself.
+type connLimiter struct {
+	net.Listener
+	max int
+	log *slog.Logger
+
+	mu   sync.Mutex // protects open and warned
+	open int
+	// warned is set while the listener refuses, so that a flood logs once.
+	warned bool
+}
+
+// limitConns wraps lis to hold at most max connections (max <= 0: no bound).
+func limitConns(lis net.Listener, max int, log *slog.Logger) net.Listener {
+	if max <= 0 {
+		return lis
+	}
+	return &connLimiter{Listener: lis, max: max, log: log}
+}
+
+// Accept returns the next connection within the bound, closing those beyond it.
+func (l *connLimiter) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		l.mu.Lock()
+		if l.open >= l.max {
+			warn := !l.warned
+			l.warned = true
+			l.mu.Unlock()
+			c.Close()
+			if warn {
+				l.log.Warn("refusing connections: the agent holds its limit of gRPC connections", "limit", l.max, "from", c.RemoteAddr().String())
+			}
+			continue
+		}
+		l.open++
+		l.warned = false
+		l.mu.Unlock()
+		return &limitedConn{Conn: c, l: l}, nil
+	}
+}
+
+// limitedConn is a connection counted by its connLimiter until it closes.
+type limitedConn struct {
+	net.Conn
+	l    *connLimiter
+	once sync.Once
+}
+
+// Close closes the connection and frees its place.
+func (c *limitedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		c.l.open--
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
 }

@@ -92,7 +92,8 @@ func New(lis net.Listener, cfg Config) (*Agent, error) {
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
 	conns.unary = unaryMethods(gs)
-	return &Agent{Sessions: m, grpc: gs, health: hs, lis: lis}, nil
+	_, maxConns := policy.FileBudget(nofile())
+	return &Agent{Sessions: m, grpc: gs, health: hs, lis: limitConns(lis, maxConns, cfg.Log)}, nil
 }
 
 // MaxStreams bounds the calls one gRPC connection has in progress at once; a client past
@@ -127,6 +128,16 @@ func unaryMethods(gs *grpc.Server) map[string]bool {
 // its bytes are read.
 func MessageLimit(pol policy.Policy) int {
 	return pol.MaxBytesPerOp + pol.MaxPayloadCap + 64<<10
+}
+
+// nofile returns this process's open-file limit, or the kernel's usual default when it
+// cannot be read.
+func nofile() uint64 {
+	n, err := session.OpenFileLimit()
+	if err != nil {
+		return 1024
+	}
+	return n
 }
 
 // CheckExposure refuses to serve ip (shown as addr) without a token unless it is a

@@ -67,11 +67,12 @@ func (s *Service) OpenSession(ctx context.Context, req *socklabv1.OpenSessionReq
 		}
 		lease = req.GetLease().AsDuration()
 	}
-	sess, err := s.m.Open(session.Options{Lease: lease, Label: req.GetLabel(), PayloadCap: int(req.GetPayloadCap())})
+	c := callerOf(ctx)
+	sess, err := s.m.Open(c, session.Options{Lease: lease, Label: req.GetLabel(), PayloadCap: int(req.GetPayloadCap())})
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	s.log.Info("session opened", "session", sess.ID(), "label", req.GetLabel(), "lease", sess.Lease())
+	s.log.Info("session opened", "session", sess.ID(), "client", c.Client().String(), "label", req.GetLabel(), "lease", sess.Lease())
 	return &socklabv1.OpenSessionResponse{
 		SessionId:   sess.ID(),
 		Lease:       durationpb.New(sess.Lease()),

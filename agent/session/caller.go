@@ -3,23 +3,33 @@ package session
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"sync"
 
 	"github.com/socklab/socklab/agent/errdefs"
 	"github.com/socklab/socklab/agent/policy"
 )
 
-// Caller is one connection to the agent (a gRPC connection). The requests it has in
-// progress, and those waiting for their turn, are bounded (policy.HeldPerConn,
-// policy.WaitingPerConn), so that no connection can make the agent hold payloads without
-// end.
+// Caller is one connection to the agent (a gRPC connection) and the client it comes from.
+//
+// The sessions a client holds open are bounded (policy.MaxSessionsPerClient). The
+// requests a connection has in progress, and those waiting for their turn, are bounded
+// too (policy.HeldPerConn, policy.WaitingPerConn), so that no connection can make the
+// agent hold payloads without end.
 type Caller struct {
-	waiting waits // the connection's requests waiting for their turn
-	held    waits // the connection's requests in progress (read, not yet answered)
+	client  netip.Addr // where the caller connects from: its sessions count against it
+	waiting waits      // the connection's requests waiting for their turn
+	held    waits      // the connection's requests in progress (read, not yet answered)
 }
 
-// NewCaller returns the caller of a new connection.
-func NewCaller() *Caller { return &Caller{} }
+// NewCaller returns the caller of a new connection from the address client (invalid: a
+// peer with no IP address, which every such peer shares).
+func NewCaller(client netip.Addr) *Caller {
+	return &Caller{client: client.Unmap()}
+}
+
+// Client returns the address the caller connects from.
+func (c *Caller) Client() netip.Addr { return c.client }
 
 // waits counts requests, those waiting for their turn (an earlier seq, or their lane) or
 // those in progress, and the bytes they hold.

@@ -162,7 +162,7 @@ func FuzzValidate(f *testing.F) {
 		}
 		checkRequestError(t, "Validate", Validate(req, &pol))
 
-		s, err := m.Open(Options{Lease: time.Minute, Label: "fuzz"})
+		s, err := m.Open(nil, Options{Lease: time.Minute, Label: "fuzz"})
 		if err != nil {
 			t.Fatalf("open session: %v", err)
 		}

@@ -43,22 +43,32 @@ type Manager struct {
 	policy policy.Policy
 	netns  *netns.Namespace // where sockets are made and programs start; nil: this process's
 
-	waiting waits // requests of all its sessions waiting for their turn
-	held    waits // requests of all its sessions in progress
+	files   *fileBudget // the files (sockets, programs' pipes) of all its sessions
+	waiting waits       // requests of all its sessions waiting for their turn
+	held    waits       // requests of all its sessions in progress
 
 	mu         sync.Mutex        // protects the fields below
 	launcher   *process.Launcher // starts the sessions' programs; made at the first spawn
 	faultTable *fault.Table      // the host's link faults; made at the first
 	sessions   map[string]*Session
-	ended      map[string]string // id -> why it ended, for the last endedMemory sessions
+	clients    map[netip.Addr]int // open sessions per remote client's address
+	ended      map[string]string  // id -> why it ended, for the last endedMemory sessions
 	endedOrder []string
+}
+
+// client is whom a session counts against: the address of a caller, or (remote false)
+// the agent's own process, which no quota bounds.
+type client struct {
+	addr   netip.Addr
+	remote bool
 }
 
 // New returns a manager for an agent called name whose sockets take hostIP as their own
 // address (when valid), under pol, living in the network namespace ns (nil: this
 // process's own).
 func New(name string, hostIP netip.Addr, pol policy.Policy, ns *netns.Namespace) *Manager {
-	return &Manager{name: name, hostIP: hostIP, policy: pol, netns: ns, sessions: map[string]*Session{}, ended: map[string]string{}}
+	return &Manager{name: name, hostIP: hostIP, policy: pol, netns: ns, files: newAgentFiles(pol),
+		sessions: map[string]*Session{}, clients: map[netip.Addr]int{}, ended: map[string]string{}}
 }
 
 // inNetns calls fn inside the agent's network namespace: where a socket must be made, a
@@ -113,11 +123,12 @@ type Options struct {
 	PayloadCap int
 }
 
-// Open starts a session.
-func (m *Manager) Open(opts Options) (*Session, error) {
+// Open starts a session for caller c, counted against its client's quota (nil: the
+// agent's own process, which no quota bounds).
+func (m *Manager) Open(c *Caller, opts Options) (*Session, error) {
 	var b [12]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("session id: %w", err)
 	}
 	s := &Session{
 		id:         "ses_" + hex.EncodeToString(b[:]),
@@ -128,11 +139,17 @@ func (m *Manager) Open(opts Options) (*Session, error) {
 		done:       make(chan struct{}),
 		handles:    map[uint32]*entry{},
 	}
+	if c != nil {
+		s.owner = client{addr: c.client, remote: true}
+	}
 	s.events = newQueue(queueLimit, s.stamp)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.sessions) >= m.policy.MaxSessions {
 		return nil, errdefs.Errorf(errdefs.ErrResourceExhausted, "this agent already has %d open sessions, its limit: close one first", len(m.sessions))
+	}
+	if n := m.clients[s.owner.addr]; s.owner.remote && m.policy.MaxSessionsPerClient > 0 && n >= m.policy.MaxSessionsPerClient {
+		return nil, errdefs.Errorf(errdefs.ErrResourceExhausted, "client %s already has %d open sessions on this agent, its limit per client: close one first", clientString(s.owner.addr), n)
 	}
 	dir, err := os.MkdirTemp(m.policy.SessionRoot, "sl-"+s.id[4:12]+"-")
 	if err != nil {
@@ -140,8 +157,19 @@ func (m *Manager) Open(opts Options) (*Session, error) {
 	}
 	s.dir = dir
 	m.sessions[s.id] = s
+	if s.owner.remote {
+		m.clients[s.owner.addr]++
+	}
 	s.timer = time.AfterFunc(s.lease, func() { m.end(s, "lease lapsed") })
 	return s, nil
+}
+
+// clientString writes a client's address for messages.
+func clientString(a netip.Addr) string {
+	if !a.IsValid() {
+		return "with no IP address"
+	}
+	return a.String()
 }
 
 // Get returns an open session.
@@ -221,6 +249,11 @@ func (m *Manager) end(s *Session, reason string) int {
 	m.mu.Lock()
 	if _, ok := m.sessions[s.id]; ok {
 		delete(m.sessions, s.id)
+		if s.owner.remote {
+			if m.clients[s.owner.addr]--; m.clients[s.owner.addr] <= 0 {
+				delete(m.clients, s.owner.addr)
+			}
+		}
 		m.ended[s.id] = reason
 		m.endedOrder = append(m.endedOrder, s.id)
 		if len(m.endedOrder) > endedMemory {

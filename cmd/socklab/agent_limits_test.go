@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -160,5 +162,68 @@ func TestSeqGapFlood(t *testing.T) {
 	}
 	if refused != n-waiting || len(others) > 0 {
 		t.Errorf("%d of %d requests refused with ResourceExhausted, want %d; other errors: %v", refused, n, n-waiting, others)
+	}
+}
+
+// TestAgentOpenFileLimit runs an agent whose open-file limit is 512 (soft and hard, so Go
+// cannot raise it) and has five sessions, on five connections, each take every socket it
+// can (the per-session limit, 4096, is far above): together they get the agent's budget,
+// 512 less the 256 it keeps (policy.FileBudget), each refusal is ResourceExhausted naming
+// that limit and never a socket error (EMFILE), and the agent still accepts a new
+// connection and a new session. Before the budget, the kernel refused sockets with EMFILE
+// and new connections hung.
+func TestAgentOpenFileLimit(t *testing.T) {
+	execsBinary(t)
+	const nofile = 512
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Max < nofile {
+		t.Skipf("the open-file limit's hard bound (%d, %v) is under %d", lim.Max, err, nofile)
+	}
+	// sh lowers both limits, then becomes the agent.
+	cmd := exec.Command("/bin/sh", "-c", `ulimit -n `+strconv.Itoa(nofile)+` && exec "$0" "$@"`, binary, "agent", "--listen", "127.0.0.1:0")
+	addr, _ := startCommand(t, "agent", cmd)
+	want, _ := policy.FileBudget(nofile)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	total := 0
+	for i := range 5 {
+		c, err := client.Dial(addr, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := c.Open(ctx, time.Minute, fmt.Sprintf("greedy %d", i))
+		if err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+		for {
+			resp, err := s.Do(ctx, 0, client.Socket(client.Dgram))
+			if err != nil {
+				if !errors.Is(err, errdefs.ErrResourceExhausted) || !strings.Contains(err.Error(), "open-file limit, 512") {
+					t.Fatalf("session %d, socket %d: %v, want ResourceExhausted naming the open-file limit", i, total+1, err)
+				}
+				break
+			}
+			if e := resp.GetEvent().GetError(); e != nil {
+				t.Fatalf("session %d, socket %d raised %s (%s): the kernel refused before the agent did", i, total+1, e.GetName(), e.GetMessage())
+			}
+			total++
+		}
+	}
+	if total != want {
+		t.Errorf("five sessions got %d sockets together, want the budget %d", total, want)
+	}
+	// The agent kept room for itself: a new connection, and a session on it.
+	c, err := client.Dial(addr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Hello(ctx); err != nil {
+		t.Fatalf("Hello on a new connection once the sockets are all taken: %v", err)
+	}
+	if _, err := c.Open(ctx, time.Minute, "late"); err != nil {
+		t.Errorf("a new session once the sockets are all taken: %v", err)
 	}
 }
