@@ -4,7 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/socklab/socklab/agent/agenttest"
 	"github.com/socklab/socklab/agent/client"
@@ -39,5 +42,62 @@ func TestUnknownMethodsNeedTheToken(t *testing.T) {
 		if code, _ := limitsStatus(err); code != codes.Unimplemented {
 			t.Errorf("%s with the token: code = %v, want %v", method, code, codes.Unimplemented)
 		}
+	}
+}
+
+// rawCodec sends a []byte as a request's encoded message, as it is.
+type rawCodec struct{}
+
+func (rawCodec) Name() string { return "proto" }
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(v.([]byte))}, nil
+}
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	*v.(*[]byte) = data.Materialize()
+	return nil
+}
+
+// TestMalformedRequests: a request that is no valid protobuf message (truncated, or a
+// string that is not UTF-8) is InvalidArgument, saying which message, for unary calls and
+// streams alike; gRPC by itself answers Internal.
+func TestMalformedRequests(t *testing.T) {
+	a := agenttest.Start(t)
+	// Field 1 holding bytes that are neither UTF-8 (a string's) nor a message; field 1
+	// claiming 127 bytes and holding 1.
+	notUTF8 := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "\xff\xfe")
+	truncated := []byte{0x0a, 0x7f, 'x'}
+	for _, tc := range []struct {
+		method, message string
+		body            []byte
+	}{
+		{"/socklab.v1.AgentService/OpenSession", "socklab.v1.OpenSessionRequest", notUTF8},
+		{"/socklab.v1.AgentService/Perform", "socklab.v1.PerformRequest", truncated},
+		{"/socklab.v1.AgentService/Perform", "socklab.v1.PerformRequest", notUTF8},
+	} {
+		var out []byte
+		err := a.Client.Conn().Invoke(t.Context(), tc.method, tc.body, &out, grpc.ForceCodecV2(rawCodec{}))
+		if code, msg := limitsStatus(err); code != codes.InvalidArgument || !strings.Contains(msg, "not a valid "+tc.message) {
+			t.Errorf("%s with %q: code = %v (%q), want %v naming %s", tc.method, tc.body, code, msg, codes.InvalidArgument, tc.message)
+		}
+	}
+	// A stream: the request of StreamEvents.
+	st, err := a.Client.Conn().NewStream(t.Context(), &grpc.StreamDesc{ServerStreams: true}, "/socklab.v1.AgentService/StreamEvents", grpc.ForceCodecV2(rawCodec{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SendMsg(notUTF8); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	err = st.RecvMsg(&out)
+	if code, msg := limitsStatus(err); code != codes.InvalidArgument || !strings.Contains(msg, "not a valid socklab.v1.StreamEventsRequest") {
+		t.Errorf("StreamEvents with a malformed request: code = %v (%q), want %v", code, msg, codes.InvalidArgument)
+	}
+	// The agent still answers well-formed requests on the same connection.
+	if _, err := a.Client.Hello(t.Context()); err != nil {
+		t.Errorf("Hello after malformed requests: %v", err)
 	}
 }

@@ -82,6 +82,7 @@ func New(lis net.Listener, cfg Config) (*Agent, error) {
 		grpc.StatsHandler(conns),
 		grpc.ChainStreamInterceptor(recvSlots),
 	}
+	opts = append(opts, newStrictCodec().options()...)
 	opts = append(opts, TokenOptions(cfg.Token)...)
 	gs := grpc.NewServer(opts...)
 	m := session.New(cfg.Name, host, cfg.Policy, cfg.NetNS)
