@@ -86,7 +86,7 @@ func TestWaitingBounds(t *testing.T) {
 	h3 := resp.GetEvent().GetResult().GetHandle()
 	await := func(id string, h uint32, n int) {
 		t.Helper()
-		sess, err := a.Sessions.Get(id)
+		sess, err := a.Sessions.Get(nil, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,7 +167,7 @@ func TestStreamsPerConnection(t *testing.T) {
 		s.OK(handles[i], client.Bind(limitsLo, 0))
 		ports[i] = int(s.OK(handles[i], client.GetSockName()).GetEvent().GetResult().GetAddress().GetPort())
 	}
-	sess, err := a.Sessions.Get(s.ID)
+	sess, err := a.Sessions.Get(nil, s.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

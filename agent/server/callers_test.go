@@ -1,8 +1,13 @@
 package server_test
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -11,6 +16,7 @@ import (
 
 	"github.com/socklab/socklab/agent/agenttest"
 	"github.com/socklab/socklab/agent/client"
+	"github.com/socklab/socklab/agent/server"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -100,4 +106,112 @@ func TestMalformedRequests(t *testing.T) {
 	if _, err := a.Client.Hello(t.Context()); err != nil {
 		t.Errorf("Hello after malformed requests: %v", err)
 	}
+}
+
+// TestLabelLimit: a session's label, which goes to the agent's log, is refused over
+// session.MaxLabel (256) bytes, with InvalidArgument saying so.
+func TestLabelLimit(t *testing.T) {
+	a := agenttest.Start(t)
+	if _, err := a.Client.Open(t.Context(), time.Minute, strings.Repeat("l", 256)); err != nil {
+		t.Errorf("a label of 256 bytes: %v", err)
+	}
+	_, err := a.Client.API().OpenSession(t.Context(), &socklabv1.OpenSessionRequest{Label: strings.Repeat("l", 10<<20)})
+	if code, msg := limitsStatus(err); code != codes.InvalidArgument || !strings.Contains(msg, "label is 10485760 bytes, over the limit of 256") {
+		t.Errorf("a label of 10 MiB: code = %v (%q), want %v", code, msg, codes.InvalidArgument)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
+type syncBuffer struct {
+	mu sync.Mutex // protects b
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestSessionAnswersToItsClient: a session answers only to callers from the address that
+// opened it, on any of their connections (a controller that reconnects, grpcurl's one
+// connection per call); from any other address its id is no session at all, open or
+// ended. The agent's log shows ids shortened.
+func TestSessionAnswersToItsClient(t *testing.T) {
+	var logged syncBuffer
+	a := agenttest.Start(t, func(c *server.Config) { c.Log = slog.New(slog.NewTextHandler(&logged, nil)) })
+	s := a.Session(t, time.Minute)
+	h := s.Socket(client.Dgram)
+	same := boundsDialFrom(t, a, "127.0.0.1").API()  // another connection, same address
+	other := boundsDialFrom(t, a, "127.0.0.2").API() // another address
+
+	if _, err := same.Perform(t.Context(), &socklabv1.PerformRequest{SessionId: s.ID, Handle: h, Operation: client.GetTimeout()}); err != nil {
+		t.Errorf("Perform from another connection of the same address: %v", err)
+	}
+	if _, err := same.RenewSession(t.Context(), &socklabv1.RenewSessionRequest{SessionId: s.ID}); err != nil {
+		t.Errorf("RenewSession from another connection of the same address: %v", err)
+	}
+	strangers := map[string]func(context.Context) error{
+		"Perform": func(ctx context.Context) error {
+			_, err := other.Perform(ctx, &socklabv1.PerformRequest{SessionId: s.ID, Handle: h, Operation: client.GetTimeout()})
+			return err
+		},
+		"RenewSession": func(ctx context.Context) error {
+			_, err := other.RenewSession(ctx, &socklabv1.RenewSessionRequest{SessionId: s.ID})
+			return err
+		},
+		"CloseSession": func(ctx context.Context) error {
+			_, err := other.CloseSession(ctx, &socklabv1.CloseSessionRequest{SessionId: s.ID})
+			return err
+		},
+		"StreamEvents": func(ctx context.Context) error {
+			st, err := other.StreamEvents(ctx, &socklabv1.StreamEventsRequest{SessionId: s.ID})
+			if err != nil {
+				return err
+			}
+			_, err = st.Recv()
+			return err
+		},
+	}
+	check := func(when string) {
+		t.Helper()
+		for name, call := range strangers {
+			code, msg := limitsStatus(call(t.Context()))
+			if code != codes.NotFound || !strings.Contains(msg, "no session "+s.ID) {
+				t.Errorf("%s from 127.0.0.2 %s: code = %v (%q), want %v as for no session at all", name, when, code, msg, codes.NotFound)
+			}
+		}
+	}
+	check("while the session is open")
+	// The stranger's CloseSession closed nothing: the session still works for its owner.
+	s.OK(h, client.GetTimeout())
+	if _, err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	check("once the session has ended")
+	if _, err := same.Perform(t.Context(), &socklabv1.PerformRequest{SessionId: s.ID, Handle: h, Operation: client.GetTimeout()}); !strings.Contains(errString(err), "ended: closed by the controller") {
+		t.Errorf("Perform from the owner's address after the end: %v, want it to say the session ended", err)
+	}
+
+	log := logged.String()
+	if !strings.Contains(log, "session opened") || !strings.Contains(log, s.ID[:12]+"…") {
+		t.Errorf("the log does not show the session opened, its id shortened to %q:\n%s", s.ID[:12]+"…", log)
+	}
+	if strings.Contains(log, s.ID) {
+		t.Errorf("the log shows the session id %s in full:\n%s", s.ID, log)
+	}
+}
+
+// errString is err's text, "" for nil.
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

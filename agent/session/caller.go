@@ -12,12 +12,17 @@ import (
 
 // Caller is one connection to the agent (a gRPC connection) and the client it comes from.
 //
-// The sessions a client holds open are bounded (policy.MaxSessionsPerClient). The
-// requests a connection has in progress, and those waiting for their turn, are bounded
-// too (policy.HeldPerConn, policy.WaitingPerConn), so that no connection can make the
-// agent hold payloads without end.
+// A session answers only to callers from the client that opened it: its id, which travels
+// in logs, events and stored transcripts, is of no use from anywhere else. The client is
+// the peer's address rather than the connection so that a controller that reconnects, or
+// a grpcurl user whose every call is a connection of its own, keeps its sessions; the
+// token cannot tell callers apart, since every caller of an agent holds the same one.
+//
+// The requests a connection has in progress, and those waiting for their turn, are
+// bounded too (policy.HeldPerConn, policy.WaitingPerConn), so that no connection can make
+// the agent hold payloads without end.
 type Caller struct {
-	client  netip.Addr // where the caller connects from: its sessions count against it
+	client  netip.Addr // where the caller connects from: its sessions answer to it
 	waiting waits      // the connection's requests waiting for their turn
 	held    waits      // the connection's requests in progress (read, not yet answered)
 }
@@ -30,6 +35,19 @@ func NewCaller(client netip.Addr) *Caller {
 
 // Client returns the address the caller connects from.
 func (c *Caller) Client() netip.Addr { return c.client }
+
+// MaxLabel bounds a session's label, in bytes: labels go to the agent's log.
+const MaxLabel = 256
+
+// ShortID shortens a session id for the agent's log: enough to tell sessions apart and to
+// find one in a transcript, not the whole id.
+func ShortID(id string) string {
+	const keep = len("ses_") + 8
+	if len(id) <= keep {
+		return id
+	}
+	return id[:keep] + "…"
+}
 
 // waits counts requests, those waiting for their turn (an earlier seq, or their lane) or
 // those in progress, and the bytes they hold.

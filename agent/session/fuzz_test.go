@@ -166,7 +166,7 @@ func FuzzValidate(f *testing.F) {
 		if err != nil {
 			t.Fatalf("open session: %v", err)
 		}
-		defer m.Close(s.ID())
+		defer m.Close(nil, s.ID())
 		fuzzFixture(t, s)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()

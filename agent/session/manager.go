@@ -52,15 +52,27 @@ type Manager struct {
 	faultTable *fault.Table      // the host's link faults; made at the first
 	sessions   map[string]*Session
 	clients    map[netip.Addr]int // open sessions per remote client's address
-	ended      map[string]string  // id -> why it ended, for the last endedMemory sessions
+	ended      map[string]endedAs // id -> how it ended, for the last endedMemory sessions
 	endedOrder []string
 }
 
-// client is whom a session counts against: the address of a caller, or (remote false)
-// the agent's own process, which no quota bounds.
+// endedAs is what the agent remembers of an ended session: why it ended, and whom it
+// answered to.
+type endedAs struct {
+	why   string
+	owner client
+}
+
+// client is whom a session answers to: callers from an address, or (remote false) the
+// agent's own process only.
 type client struct {
 	addr   netip.Addr
 	remote bool
+}
+
+// admits reports whether caller c (nil: the agent's own process) may use a session of cl.
+func (cl client) admits(c *Caller) bool {
+	return c == nil || (cl.remote && cl.addr == c.client)
 }
 
 // New returns a manager for an agent called name whose sockets take hostIP as their own
@@ -68,7 +80,7 @@ type client struct {
 // process's own).
 func New(name string, hostIP netip.Addr, pol policy.Policy, ns *netns.Namespace) *Manager {
 	return &Manager{name: name, hostIP: hostIP, policy: pol, netns: ns, files: newAgentFiles(pol),
-		sessions: map[string]*Session{}, clients: map[netip.Addr]int{}, ended: map[string]string{}}
+		sessions: map[string]*Session{}, clients: map[netip.Addr]int{}, ended: map[string]endedAs{}}
 }
 
 // inNetns calls fn inside the agent's network namespace: where a socket must be made, a
@@ -117,15 +129,18 @@ func (m *Manager) Policy() policy.Policy { return m.policy }
 type Options struct {
 	// Lease is the session's lease; 0 means the policy's default.
 	Lease time.Duration
-	// Label names the session in logs.
+	// Label names the session in logs, in at most MaxLabel bytes.
 	Label string
 	// PayloadCap bounds the payload kept per event; 0 means the policy's default.
 	PayloadCap int
 }
 
-// Open starts a session for caller c, counted against its client's quota (nil: the
-// agent's own process, which no quota bounds).
+// Open starts a session for caller c, to whose client alone it will answer (nil: the
+// agent's own process, which every session answers to and no quota bounds).
 func (m *Manager) Open(c *Caller, opts Options) (*Session, error) {
+	if len(opts.Label) > MaxLabel {
+		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "label is %d bytes, over the limit of %d: shorten it", len(opts.Label), MaxLabel)
+	}
 	var b [12]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("session id: %w", err)
@@ -172,25 +187,26 @@ func clientString(a netip.Addr) string {
 	return a.String()
 }
 
-// Get returns an open session.
-func (m *Manager) Get(id string) (*Session, error) {
+// Get returns an open session of caller c (nil: any session). A session another client
+// opened is, to c, no session at all: c learns nothing of it, not even that it exists.
+func (m *Manager) Get(c *Caller, id string) (*Session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if s, ok := m.sessions[id]; ok {
+	if s, ok := m.sessions[id]; ok && s.owner.admits(c) {
 		return s, nil
 	}
-	if why, ok := m.ended[id]; ok {
-		return nil, errdefs.Errorf(errdefs.ErrNotFound, "session %s ended: %s", id, why)
+	if e, ok := m.ended[id]; ok && e.owner.admits(c) {
+		return nil, errdefs.Errorf(errdefs.ErrNotFound, "session %s ended: %s", id, e.why)
 	}
 	if id == "" {
 		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "session_id is missing: open a session first")
 	}
-	return nil, errdefs.Errorf(errdefs.ErrNotFound, "no session %s on this agent", id)
+	return nil, errdefs.Errorf(errdefs.ErrNotFound, "no session %s on this agent for this client (a session answers only to the address that opened it)", id)
 }
 
-// Renew restarts a session's lease and returns it.
-func (m *Manager) Renew(id string) (time.Duration, error) {
-	s, err := m.Get(id)
+// Renew restarts the lease of caller c's session and returns it.
+func (m *Manager) Renew(c *Caller, id string) (time.Duration, error) {
+	s, err := m.Get(c, id)
 	if err != nil {
 		return 0, err
 	}
@@ -198,9 +214,9 @@ func (m *Manager) Renew(id string) (time.Duration, error) {
 	return s.lease, nil
 }
 
-// Close ends a session and returns how many sockets it still held.
-func (m *Manager) Close(id string) (int, error) {
-	s, err := m.Get(id)
+// Close ends caller c's session and returns how many sockets it still held.
+func (m *Manager) Close(c *Caller, id string) (int, error) {
+	s, err := m.Get(c, id)
 	if err != nil {
 		return 0, err
 	}
@@ -254,7 +270,7 @@ func (m *Manager) end(s *Session, reason string) int {
 				delete(m.clients, s.owner.addr)
 			}
 		}
-		m.ended[s.id] = reason
+		m.ended[s.id] = endedAs{why: reason, owner: s.owner}
 		m.endedOrder = append(m.endedOrder, s.id)
 		if len(m.endedOrder) > endedMemory {
 			delete(m.ended, m.endedOrder[0])

@@ -19,7 +19,7 @@ import (
 // and its lease. Everything it holds is released when it ends.
 type Session struct {
 	id         string
-	owner      client // whom the session counts against
+	owner      client // whom the session answers to
 	label      string
 	dir        string // the session's own directory: AF_UNIX paths, later uploaded files
 	lease      time.Duration
