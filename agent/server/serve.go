@@ -85,6 +85,9 @@ func New(lis net.Listener, cfg Config) (*Agent, error) {
 	opts = append(opts, newStrictCodec().options()...)
 	opts = append(opts, TokenOptions(cfg.Token)...)
 	gs := grpc.NewServer(opts...)
+	if removed, err := session.RemoveStale(cfg.Policy.SessionRoot); err != nil || len(removed) > 0 {
+		cfg.Log.Info("removed the session directories of agents that were killed", "removed", removed, "error", err)
+	}
 	m := session.New(cfg.Name, host, cfg.Policy, cfg.NetNS)
 	socklabv1.RegisterAgentServiceServer(gs, NewService(m, cfg.Log))
 	hs := health.NewServer()

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"os"
 	"sync"
 	"time"
 
@@ -166,9 +165,9 @@ func (m *Manager) Open(c *Caller, opts Options) (*Session, error) {
 	if n := m.clients[s.owner.addr]; s.owner.remote && m.policy.MaxSessionsPerClient > 0 && n >= m.policy.MaxSessionsPerClient {
 		return nil, errdefs.Errorf(errdefs.ErrResourceExhausted, "client %s already has %d open sessions on this agent, its limit per client: close one first", clientString(s.owner.addr), n)
 	}
-	dir, err := os.MkdirTemp(m.policy.SessionRoot, "sl-"+s.id[4:12]+"-")
+	dir, err := makeDir(m.policy.SessionRoot)
 	if err != nil {
-		return nil, fmt.Errorf("session directory: %w", err)
+		return nil, err
 	}
 	s.dir = dir
 	m.sessions[s.id] = s

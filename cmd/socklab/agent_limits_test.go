@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -225,5 +227,65 @@ func TestAgentOpenFileLimit(t *testing.T) {
 	}
 	if _, err := c.Open(ctx, time.Minute, "late"); err != nil {
 		t.Errorf("a new session once the sockets are all taken: %v", err)
+	}
+}
+
+// TestKilledAgentLeavesNoSessionDirs: an agent killed with SIGKILL cannot remove its
+// sessions' directories; the next agent to start removes them, and only them: a live
+// agent's stay.
+func TestKilledAgentLeavesNoSessionDirs(t *testing.T) {
+	execsBinary(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where the agents make their sessions' directories
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	// openUnix opens a session on the agent at addr with an AF_UNIX socket bound in its
+	// directory, and returns the directory.
+	openUnix := func(addr string) string {
+		t.Helper()
+		before, _ := filepath.Glob(filepath.Join(tmp, "sl-*"))
+		c, err := client.Dial(addr, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		s, err := c.Open(ctx, time.Minute, "unix")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := s.Do(ctx, 0, client.SocketOf(client.Unix, client.Stream))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp, err = s.Do(ctx, resp.GetEvent().GetResult().GetHandle(), client.BindPath("server.sock")); err != nil || resp.GetEvent().GetError() != nil {
+			t.Fatalf("bind server.sock: %v %v", err, resp.GetEvent().GetError())
+		}
+		after, _ := filepath.Glob(filepath.Join(tmp, "sl-*"))
+		for _, d := range after {
+			if !slices.Contains(before, d) {
+				return d
+			}
+		}
+		t.Fatalf("no new session directory in %s: %v", tmp, after)
+		return ""
+	}
+	liveAddr, _ := startAgent(t, "--listen", "127.0.0.1:0")
+	liveDir := openUnix(liveAddr)
+	killedAddr, killed := startAgent(t, "--listen", "127.0.0.1:0")
+	killedDir := openUnix(killedAddr)
+	if err := killed.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed.Wait()
+	if _, err := os.Stat(filepath.Join(killedDir, "server.sock")); err != nil {
+		t.Fatalf("the killed agent's session directory should remain until another agent starts: %v", err)
+	}
+
+	startAgent(t, "--listen", "127.0.0.1:0") // removes what the killed one left, as it starts
+	if _, err := os.Stat(killedDir); !os.IsNotExist(err) {
+		t.Errorf("the killed agent's session directory %s remains after a new agent started: %v", killedDir, err)
+	}
+	if _, err := os.Stat(filepath.Join(liveDir, "server.sock")); err != nil {
+		t.Errorf("the live agent's session directory lost its socket: %v", err)
 	}
 }
