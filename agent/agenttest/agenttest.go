@@ -174,7 +174,7 @@ func (s *Session) AwaitWaiting(h uint32, n int) {
 // await polls handle h's activity every millisecond until cond holds.
 func (s *Session) await(h uint32, what string, cond func(session.Activity) bool) {
 	s.t.Helper()
-	sess, err := s.a.Sessions.Get(s.ID)
+	sess, err := s.a.Sessions.Get(nil, s.ID)
 	if err != nil {
 		s.t.Fatalf("await %s on handle %d: %v", what, h, err)
 	}

@@ -32,6 +32,27 @@ type Policy struct {
 	MaxBytesPerOp int
 	// MaxSessions bounds the sessions open at once.
 	MaxSessions int
+	// MaxSessionsPerClient bounds the sessions one client (one peer address) holds open
+	// at once, so that no caller can take every session of the agent; 0: no bound but
+	// MaxSessions.
+	MaxSessionsPerClient int
+	// MaxAgentSockets bounds the files the sessions of one agent hold together: sockets,
+	// and each running program's pipes. 0: derived from the process's open-file limit
+	// (FileBudget). The process-wide budget binds in any case.
+	MaxAgentSockets int
+	// WaitingPerSession bounds the requests of one session that wait for their turn
+	// (an earlier seq, or their lane), holding their payloads meanwhile.
+	WaitingPerSession WaitLimit
+	// WaitingPerConn bounds the requests of one gRPC connection that wait for their turn.
+	WaitingPerConn WaitLimit
+	// WaitingPerAgent bounds the requests of all callers that wait for their turn.
+	WaitingPerAgent WaitLimit
+	// HeldPerConn bounds the bytes of the requests one gRPC connection has in progress
+	// (read and not yet answered: waiting for their turn, or running, as a send to a
+	// peer that does not read runs until it is cancelled).
+	HeldPerConn int64
+	// HeldPerAgent bounds the bytes of the requests all connections have in progress.
+	HeldPerAgent int64
 	// DefaultLease is a session's lease when it asks for none.
 	DefaultLease time.Duration
 	// MaxLease is the longest lease granted.
@@ -56,6 +77,16 @@ type Policy struct {
 	// only for an agent in a namespace or container of its own, never one sharing its
 	// machine's network.
 	Faults bool
+}
+
+// WaitLimit bounds the requests that arrived before their turn and wait for it. Each holds
+// its payload (up to MaxBytesPerOp) while it waits, so the bound is in requests and in
+// bytes; a request that would go over either is refused at once.
+type WaitLimit struct {
+	// Requests is how many requests may wait at once.
+	Requests int
+	// Bytes is how many bytes of requests (their encoded size) may wait at once.
+	Bytes int64
 }
 
 // ProgramPath is where spawn looks up a program named without a slash.
@@ -104,12 +135,23 @@ func (r PortRange) String() string {
 // unprivileged ports, and limits that fit a lab on one machine.
 func Default() Policy {
 	return Policy{
-		Networks:          append(Loopback(), InterfaceSubnets()...),
-		Binds:             Loopback(),
-		Ports:             []PortRange{{Lo: 1024, Hi: 65535}},
-		MaxSockets:        4096,
-		MaxBytesPerOp:     16 << 20,
-		MaxSessions:       256,
+		Networks:      append(Loopback(), InterfaceSubnets()...),
+		Binds:         Loopback(),
+		Ports:         []PortRange{{Lo: 1024, Hi: 65535}},
+		MaxSockets:    4096,
+		MaxBytesPerOp: 16 << 20,
+		MaxSessions:   256,
+		// A quarter of the sessions per client: one caller cannot take them all.
+		MaxSessionsPerClient: 64,
+		// A request of the largest size holds a little over 16 MiB: three may wait per
+		// session, seven per connection, fifteen across the agent.
+		WaitingPerSession: WaitLimit{Requests: 64, Bytes: 64 << 20},
+		WaitingPerConn:    WaitLimit{Requests: 256, Bytes: 128 << 20},
+		WaitingPerAgent:   WaitLimit{Requests: 4096, Bytes: 256 << 20},
+		// Sixteen requests of the largest size in progress per connection, thirty-two
+		// across the agent.
+		HeldPerConn:       256 << 20,
+		HeldPerAgent:      512 << 20,
 		DefaultLease:      15 * time.Second,
 		MaxLease:          time.Hour,
 		MinLease:          50 * time.Millisecond,
@@ -117,6 +159,28 @@ func Default() Policy {
 		MaxPayloadCap:     1 << 20,
 		MaxJobs:           16,
 	}
+}
+
+// Files kept by an agent for itself out of its open-file limit: an eighth, at least
+// minFileHeadroom.
+const (
+	minFileHeadroom   = 256
+	fileHeadroomShare = 8
+)
+
+// FileBudget splits a process's open-file limit (RLIMIT_NOFILE) between the files of its
+// sessions (sockets, running programs' pipes) and the agent's own (gRPC connections, its
+// listener, logs, /proc reads, netlink sockets), so that sessions are refused before the
+// kernel refuses the agent: the agent keeps an eighth of the limit, at least 256, and
+// lets gRPC connections take half of what it keeps. With a limit of 20,000: 17,500 files
+// for sessions and 1,250 connections; with 1,024: 768 and 128.
+func FileBudget(nofile uint64) (sessions, conns int) {
+	nofile = min(nofile, 1<<24)
+	headroom := max(nofile/fileHeadroomShare, minFileHeadroom)
+	if nofile <= headroom {
+		return 0, int(nofile / 2)
+	}
+	return int(nofile - headroom), int(headroom / 2)
 }
 
 // Loopback returns the loopback networks, 127.0.0.0/8 and ::1/128.

@@ -7,11 +7,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/tap"
 
 	"github.com/socklab/socklab/agent/errdefs"
 )
 
-// healthPrefix starts the methods reachable without the token: only the standard health
+// healthPrefix begins the methods reachable without the token: only the standard health
 // service's, so that load balancers and probes can ask whether the agent is up.
 const healthPrefix = "/grpc.health.v1.Health/"
 
@@ -23,6 +24,11 @@ func OpenMethod(method string) bool { return strings.HasPrefix(method, healthPre
 // or an Unauthenticated error saying how to send one.
 func BearerToken(ctx context.Context) (string, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
+	return bearerToken(md)
+}
+
+// bearerToken reads the token of a call's metadata.
+func bearerToken(md metadata.MD) (string, error) {
 	vals := md.Get("authorization")
 	if len(vals) == 0 {
 		return "", errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrUnauthenticated, "missing token: send metadata \"authorization: Bearer TOKEN\""))
@@ -39,11 +45,11 @@ type tokenAuth struct {
 	token []byte
 }
 
-func (a tokenAuth) check(ctx context.Context, method string) error {
+func (a tokenAuth) check(md metadata.MD, method string) error {
 	if OpenMethod(method) {
 		return nil
 	}
-	got, err := BearerToken(ctx)
+	got, err := bearerToken(md)
 	if err != nil {
 		return err
 	}
@@ -53,26 +59,24 @@ func (a tokenAuth) check(ctx context.Context, method string) error {
 	return nil
 }
 
-func (a tokenAuth) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := a.check(ctx, info.FullMethod); err != nil {
+// tap checks a call as its headers arrive, before the server reads its message or looks
+// its method up: a caller without the token learns nothing (not whether the method exists,
+// not what the server serves) and makes the server read nothing.
+func (a tokenAuth) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if err := a.check(info.Header, info.FullMethodName); err != nil {
 		return nil, err
 	}
-	return handler(ctx, req)
-}
-
-func (a tokenAuth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if err := a.check(ss.Context(), info.FullMethod); err != nil {
-		return err
-	}
-	return handler(srv, ss)
+	return ctx, nil
 }
 
 // TokenOptions returns the server options that require "authorization: Bearer token" on
-// every call but the standard health service's; none when token is empty.
+// every call but the standard health service's; none when token is empty. The token is
+// checked as a call's headers arrive, so a call without it is Unauthenticated whatever
+// its method, one that exists or not, and its message is never read.
 func TokenOptions(token string) []grpc.ServerOption {
 	if token == "" {
 		return nil
 	}
 	a := tokenAuth{token: []byte(token)}
-	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(a.unary), grpc.ChainStreamInterceptor(a.stream)}
+	return []grpc.ServerOption{grpc.InTapHandle(a.tap)}
 }

@@ -71,12 +71,23 @@ func New(lis net.Listener, cfg Config) (*Agent, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	// A request or response carries at most one operation's bytes, plus the event's capped
-	// payload and its envelope.
-	msgMax := cfg.Policy.MaxBytesPerOp + cfg.Policy.MaxPayloadCap + 64<<10
-	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(msgMax), grpc.MaxSendMsgSize(msgMax)}
+	msgMax := MessageLimit(cfg.Policy)
+	conns := &connections{}
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(msgMax), grpc.MaxSendMsgSize(msgMax),
+		grpc.MaxConcurrentStreams(MaxStreams),
+		// Fixed windows: a call whose request is not being read holds at most 64 KiB of it
+		// (gRPC's own window estimate would let each hold up to 16 MiB).
+		grpc.InitialWindowSize(64 << 10), grpc.InitialConnWindowSize(1 << 20),
+		grpc.StatsHandler(conns),
+		grpc.ChainStreamInterceptor(recvSlots),
+	}
+	opts = append(opts, newStrictCodec().options()...)
 	opts = append(opts, TokenOptions(cfg.Token)...)
 	gs := grpc.NewServer(opts...)
+	if removed, err := session.RemoveStale(cfg.Policy.SessionRoot); err != nil || len(removed) > 0 {
+		cfg.Log.Info("removed the session directories of agents that were killed", "removed", removed, "error", err)
+	}
 	m := session.New(cfg.Name, host, cfg.Policy, cfg.NetNS)
 	socklabv1.RegisterAgentServiceServer(gs, NewService(m, cfg.Log))
 	hs := health.NewServer()
@@ -84,7 +95,53 @@ func New(lis net.Listener, cfg Config) (*Agent, error) {
 	hs.SetServingStatus(socklabv1.AgentService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
-	return &Agent{Sessions: m, grpc: gs, health: hs, lis: lis}, nil
+	conns.unary = unaryMethods(gs)
+	_, maxConns := policy.FileBudget(nofile())
+	return &Agent{Sessions: m, grpc: gs, health: hs, lis: limitConns(lis, maxConns, cfg.Log)}, nil
+}
+
+// MaxStreams bounds the calls one gRPC connection has in progress at once; a client past
+// the bound waits for one of its calls to end (gRPC's own queue). A lab's calls to one
+// host are as many as its threads blocked on that host at once, far fewer. What the calls
+// make the agent hold is bounded apart: RecvSlots requests being read, each holding at
+// most MessageLimit bytes, and policy.HeldPerConn bytes of requests read and not yet
+// answered; the others have sent at most their 64 KiB flow-control window.
+const MaxStreams = 100
+
+// RecvSlots bounds the requests one gRPC connection has being read at once (see conn):
+// with MessageLimit, what a connection can make the agent hold of requests it has not
+// yet handled.
+const RecvSlots = 2
+
+// unaryMethods returns the full names of the unary methods gs serves.
+func unaryMethods(gs *grpc.Server) map[string]bool {
+	unary := map[string]bool{}
+	for svc, info := range gs.GetServiceInfo() {
+		for _, m := range info.Methods {
+			if !m.IsClientStream && !m.IsServerStream {
+				unary["/"+svc+"/"+m.Name] = true
+			}
+		}
+	}
+	return unary
+}
+
+// MessageLimit is the largest message an agent under pol receives or sends: one
+// operation's bytes (MaxBytesPerOp), the event's capped payload (MaxPayloadCap) and the
+// envelope. A request over it is refused (ResourceExhausted) as its length arrives, before
+// its bytes are read.
+func MessageLimit(pol policy.Policy) int {
+	return pol.MaxBytesPerOp + pol.MaxPayloadCap + 64<<10
+}
+
+// nofile returns this process's open-file limit, or the kernel's usual default when it
+// cannot be read.
+func nofile() uint64 {
+	n, err := session.OpenFileLimit()
+	if err != nil {
+		return 1024
+	}
+	return n
 }
 
 // CheckExposure refuses to serve ip (shown as addr) without a token unless it is a

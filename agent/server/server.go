@@ -67,11 +67,12 @@ func (s *Service) OpenSession(ctx context.Context, req *socklabv1.OpenSessionReq
 		}
 		lease = req.GetLease().AsDuration()
 	}
-	sess, err := s.m.Open(session.Options{Lease: lease, Label: req.GetLabel(), PayloadCap: int(req.GetPayloadCap())})
+	c := callerOf(ctx)
+	sess, err := s.m.Open(c, session.Options{Lease: lease, Label: req.GetLabel(), PayloadCap: int(req.GetPayloadCap())})
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	s.log.Info("session opened", "session", sess.ID(), "label", req.GetLabel(), "lease", sess.Lease())
+	s.log.Info("session opened", "session", session.ShortID(sess.ID()), "client", c.Client().String(), "label", req.GetLabel(), "lease", sess.Lease())
 	return &socklabv1.OpenSessionResponse{
 		SessionId:   sess.ID(),
 		Lease:       durationpb.New(sess.Lease()),
@@ -83,7 +84,7 @@ func (s *Service) OpenSession(ctx context.Context, req *socklabv1.OpenSessionReq
 
 // RenewSession extends a session's lease.
 func (s *Service) RenewSession(ctx context.Context, req *socklabv1.RenewSessionRequest) (*socklabv1.RenewSessionResponse, error) {
-	lease, err := s.m.Renew(req.GetSessionId())
+	lease, err := s.m.Renew(callerOf(ctx), req.GetSessionId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -92,21 +93,22 @@ func (s *Service) RenewSession(ctx context.Context, req *socklabv1.RenewSessionR
 
 // CloseSession ends a session.
 func (s *Service) CloseSession(ctx context.Context, req *socklabv1.CloseSessionRequest) (*socklabv1.CloseSessionResponse, error) {
-	n, err := s.m.Close(req.GetSessionId())
+	n, err := s.m.Close(callerOf(ctx), req.GetSessionId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	s.log.Info("session closed", "session", req.GetSessionId(), "sockets_closed", n)
+	s.log.Info("session closed", "session", session.ShortID(req.GetSessionId()), "sockets_closed", n)
 	return &socklabv1.CloseSessionResponse{ClosedSockets: uint32(n)}, nil
 }
 
 // Perform runs one socket operation.
 func (s *Service) Perform(ctx context.Context, req *socklabv1.PerformRequest) (*socklabv1.PerformResponse, error) {
-	sess, err := s.m.Get(req.GetSessionId())
+	c := callerOf(ctx)
+	sess, err := s.m.Get(c, req.GetSessionId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp, err := sess.Perform(ctx, req)
+	resp, err := sess.Perform(ctx, c, req)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -115,7 +117,7 @@ func (s *Service) Perform(ctx context.Context, req *socklabv1.PerformRequest) (*
 
 // StreamEvents delivers a session's background events.
 func (s *Service) StreamEvents(req *socklabv1.StreamEventsRequest, stream socklabv1.AgentService_StreamEventsServer) error {
-	sess, err := s.m.Get(req.GetSessionId())
+	sess, err := s.m.Get(callerOf(stream.Context()), req.GetSessionId())
 	if err != nil {
 		return toStatus(err)
 	}

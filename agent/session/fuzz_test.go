@@ -65,7 +65,7 @@ func fuzzFixture(t *testing.T, s *Session) {
 	t.Helper()
 	do := func(h uint32, o *socklabv1.Operation) *socklabv1.PerformResponse {
 		t.Helper()
-		resp, err := s.Perform(context.Background(), &socklabv1.PerformRequest{Handle: h, Operation: o})
+		resp, err := s.Perform(context.Background(), nil, &socklabv1.PerformRequest{Handle: h, Operation: o})
 		if err != nil || resp.GetEvent().GetError() != nil {
 			t.Fatalf("fixture %s on handle %d: %v %v", opName(o), h, err, resp.GetEvent().GetError())
 		}
@@ -162,15 +162,15 @@ func FuzzValidate(f *testing.F) {
 		}
 		checkRequestError(t, "Validate", Validate(req, &pol))
 
-		s, err := m.Open(Options{Lease: time.Minute, Label: "fuzz"})
+		s, err := m.Open(nil, Options{Lease: time.Minute, Label: "fuzz"})
 		if err != nil {
 			t.Fatalf("open session: %v", err)
 		}
-		defer m.Close(s.ID())
+		defer m.Close(nil, s.ID())
 		fuzzFixture(t, s)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
-		resp, err := s.Perform(ctx, confine(req))
+		resp, err := s.Perform(ctx, nil, confine(req))
 		switch {
 		case err == nil:
 			if resp.GetEvent() == nil {

@@ -59,8 +59,9 @@ func (s *Session) newSocket(so *sock.Socket) *socket {
 	return &socket{Socket: so, dir: s.dir}
 }
 
-// reserve takes one place against the session's socket limit, for a socket about to be
-// made; unreserve gives it back if none was.
+// reserve takes one place against the session's socket limit and one file against the
+// agent's, for a socket (or a process) about to be made; unreserve gives them back if none
+// was.
 func (s *Session) reserve() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -69,6 +70,9 @@ func (s *Session) reserve() error {
 	}
 	if s.open >= s.m.policy.MaxSockets {
 		return errdefs.Errorf(errdefs.ErrResourceExhausted, "session %s holds %d sockets, this agent's limit: close some first", s.id, s.open)
+	}
+	if err := s.m.takeFiles(1, "a new socket"); err != nil {
+		return err
 	}
 	s.open++
 	return nil
@@ -79,6 +83,7 @@ func (s *Session) unreserve() {
 	s.mu.Lock()
 	s.open--
 	s.mu.Unlock()
+	s.m.giveFiles(1)
 }
 
 // register gives a resource, whose place reserve took, a handle. served names the
@@ -137,6 +142,7 @@ func (s *Session) claim(e *entry) bool {
 	}
 	e.closed = true
 	s.open--
+	s.m.giveFiles(1)
 	return true
 }
 

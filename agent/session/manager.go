@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"os"
 	"sync"
 	"time"
 
@@ -43,19 +42,44 @@ type Manager struct {
 	policy policy.Policy
 	netns  *netns.Namespace // where sockets are made and programs start; nil: this process's
 
+	files   *fileBudget // the files (sockets, programs' pipes) of all its sessions
+	waiting waits       // requests of all its sessions waiting for their turn
+	held    waits       // requests of all its sessions in progress
+
 	mu         sync.Mutex        // protects the fields below
 	launcher   *process.Launcher // starts the sessions' programs; made at the first spawn
 	faultTable *fault.Table      // the host's link faults; made at the first
 	sessions   map[string]*Session
-	ended      map[string]string // id -> why it ended, for the last endedMemory sessions
+	clients    map[netip.Addr]int // open sessions per remote client's address
+	ended      map[string]endedAs // id -> how it ended, for the last endedMemory sessions
 	endedOrder []string
+}
+
+// endedAs is what the agent remembers of an ended session: why it ended, and whom it
+// answered to.
+type endedAs struct {
+	why   string
+	owner client
+}
+
+// client is whom a session answers to: callers from an address, or (remote false) the
+// agent's own process only.
+type client struct {
+	addr   netip.Addr
+	remote bool
+}
+
+// admits reports whether caller c (nil: the agent's own process) may use a session of cl.
+func (cl client) admits(c *Caller) bool {
+	return c == nil || (cl.remote && cl.addr == c.client)
 }
 
 // New returns a manager for an agent called name whose sockets take hostIP as their own
 // address (when valid), under pol, living in the network namespace ns (nil: this
 // process's own).
 func New(name string, hostIP netip.Addr, pol policy.Policy, ns *netns.Namespace) *Manager {
-	return &Manager{name: name, hostIP: hostIP, policy: pol, netns: ns, sessions: map[string]*Session{}, ended: map[string]string{}}
+	return &Manager{name: name, hostIP: hostIP, policy: pol, netns: ns, files: newAgentFiles(pol),
+		sessions: map[string]*Session{}, clients: map[netip.Addr]int{}, ended: map[string]endedAs{}}
 }
 
 // inNetns calls fn inside the agent's network namespace: where a socket must be made, a
@@ -104,17 +128,21 @@ func (m *Manager) Policy() policy.Policy { return m.policy }
 type Options struct {
 	// Lease is the session's lease; 0 means the policy's default.
 	Lease time.Duration
-	// Label names the session in logs.
+	// Label names the session in logs, in at most MaxLabel bytes.
 	Label string
 	// PayloadCap bounds the payload kept per event; 0 means the policy's default.
 	PayloadCap int
 }
 
-// Open starts a session.
-func (m *Manager) Open(opts Options) (*Session, error) {
+// Open starts a session for caller c, to whose client alone it will answer (nil: the
+// agent's own process, which every session answers to and no quota bounds).
+func (m *Manager) Open(c *Caller, opts Options) (*Session, error) {
+	if len(opts.Label) > MaxLabel {
+		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "label is %d bytes, over the limit of %d: shorten it", len(opts.Label), MaxLabel)
+	}
 	var b [12]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("session id: %w", err)
 	}
 	s := &Session{
 		id:         "ses_" + hex.EncodeToString(b[:]),
@@ -125,41 +153,59 @@ func (m *Manager) Open(opts Options) (*Session, error) {
 		done:       make(chan struct{}),
 		handles:    map[uint32]*entry{},
 	}
+	if c != nil {
+		s.owner = client{addr: c.client, remote: true}
+	}
 	s.events = newQueue(queueLimit, s.stamp)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.sessions) >= m.policy.MaxSessions {
 		return nil, errdefs.Errorf(errdefs.ErrResourceExhausted, "this agent already has %d open sessions, its limit: close one first", len(m.sessions))
 	}
-	dir, err := os.MkdirTemp(m.policy.SessionRoot, "sl-"+s.id[4:12]+"-")
+	if n := m.clients[s.owner.addr]; s.owner.remote && m.policy.MaxSessionsPerClient > 0 && n >= m.policy.MaxSessionsPerClient {
+		return nil, errdefs.Errorf(errdefs.ErrResourceExhausted, "client %s already has %d open sessions on this agent, its limit per client: close one first", clientString(s.owner.addr), n)
+	}
+	dir, err := makeDir(m.policy.SessionRoot)
 	if err != nil {
-		return nil, fmt.Errorf("session directory: %w", err)
+		return nil, err
 	}
 	s.dir = dir
 	m.sessions[s.id] = s
+	if s.owner.remote {
+		m.clients[s.owner.addr]++
+	}
 	s.timer = time.AfterFunc(s.lease, func() { m.end(s, "lease lapsed") })
 	return s, nil
 }
 
-// Get returns an open session.
-func (m *Manager) Get(id string) (*Session, error) {
+// clientString writes a client's address for messages.
+func clientString(a netip.Addr) string {
+	if !a.IsValid() {
+		return "with no IP address"
+	}
+	return a.String()
+}
+
+// Get returns an open session of caller c (nil: any session). A session another client
+// opened is, to c, no session at all: c learns nothing of it, not even that it exists.
+func (m *Manager) Get(c *Caller, id string) (*Session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if s, ok := m.sessions[id]; ok {
+	if s, ok := m.sessions[id]; ok && s.owner.admits(c) {
 		return s, nil
 	}
-	if why, ok := m.ended[id]; ok {
-		return nil, errdefs.Errorf(errdefs.ErrNotFound, "session %s ended: %s", id, why)
+	if e, ok := m.ended[id]; ok && e.owner.admits(c) {
+		return nil, errdefs.Errorf(errdefs.ErrNotFound, "session %s ended: %s", id, e.why)
 	}
 	if id == "" {
 		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "session_id is missing: open a session first")
 	}
-	return nil, errdefs.Errorf(errdefs.ErrNotFound, "no session %s on this agent", id)
+	return nil, errdefs.Errorf(errdefs.ErrNotFound, "no session %s on this agent for this client (a session answers only to the address that opened it)", id)
 }
 
-// Renew restarts a session's lease and returns it.
-func (m *Manager) Renew(id string) (time.Duration, error) {
-	s, err := m.Get(id)
+// Renew restarts the lease of caller c's session and returns it.
+func (m *Manager) Renew(c *Caller, id string) (time.Duration, error) {
+	s, err := m.Get(c, id)
 	if err != nil {
 		return 0, err
 	}
@@ -167,9 +213,9 @@ func (m *Manager) Renew(id string) (time.Duration, error) {
 	return s.lease, nil
 }
 
-// Close ends a session and returns how many sockets it still held.
-func (m *Manager) Close(id string) (int, error) {
-	s, err := m.Get(id)
+// Close ends caller c's session and returns how many sockets it still held.
+func (m *Manager) Close(c *Caller, id string) (int, error) {
+	s, err := m.Get(c, id)
 	if err != nil {
 		return 0, err
 	}
@@ -218,7 +264,12 @@ func (m *Manager) end(s *Session, reason string) int {
 	m.mu.Lock()
 	if _, ok := m.sessions[s.id]; ok {
 		delete(m.sessions, s.id)
-		m.ended[s.id] = reason
+		if s.owner.remote {
+			if m.clients[s.owner.addr]--; m.clients[s.owner.addr] <= 0 {
+				delete(m.clients, s.owner.addr)
+			}
+		}
+		m.ended[s.id] = endedAs{why: reason, owner: s.owner}
 		m.endedOrder = append(m.endedOrder, s.id)
 		if len(m.endedOrder) > endedMemory {
 			delete(m.ended, m.endedOrder[0])

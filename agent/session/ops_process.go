@@ -591,14 +591,20 @@ func (s *Session) reserveJob() error {
 	if s.jobs >= s.m.policy.MaxJobs {
 		return errdefs.Errorf(errdefs.ErrResourceExhausted, "spawn: session %s runs %d programs, this agent's limit: wait for or kill one first", s.id, s.jobs)
 	}
+	if err := s.m.takeFiles(jobFiles, "a new program's pipes"); err != nil {
+		return err
+	}
 	s.jobs++
 	return nil
 }
 
+// unreserveJob gives back what reserveJob took, once the program has ended (or never
+// started).
 func (s *Session) unreserveJob() {
 	s.mu.Lock()
 	s.jobs--
 	s.mu.Unlock()
+	s.m.giveFiles(jobFiles)
 }
 
 // lineSplitter turns a stream's chunks into the transcript's output events: one per

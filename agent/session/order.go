@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -42,6 +43,11 @@ func newOrder() *order {
 	return &order{next: 1, changed: make(chan struct{})}
 }
 
+// holder counts a request that must wait for its turn (what says for which) against the
+// bounds on waiting requests, and returns the release of that count, or the request error
+// that refuses it. nil: the request is bound by nothing (a background server's).
+type holder func(what string) (release func(), err error)
+
 // notify wakes every waiter; o.mu must be held.
 func (o *order) notify() {
 	close(o.changed)
@@ -49,12 +55,13 @@ func (o *order) notify() {
 }
 
 // begin waits until the operation name numbered seq (0: unordered) on lane may run. The
-// returned release must be called when it ends. done is the session's end.
-func (o *order) begin(ctx context.Context, handle uint32, seq uint64, l lane, name string, done <-chan struct{}) (release func(), err error) {
+// returned release must be called when it ends. done is the session's end. hold counts
+// the request while it waits; a request it refuses fails at once and takes no seq.
+func (o *order) begin(ctx context.Context, handle uint32, seq uint64, l lane, name string, done <-chan struct{}, hold holder) (release func(), err error) {
 	o.mu.Lock()
 	o.waiting++
 	o.mu.Unlock()
-	advance, err := o.wait(ctx, handle, seq, l, done)
+	advance, err := o.wait(ctx, handle, seq, l, name, done, hold)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.waiting--
@@ -90,7 +97,25 @@ func (o *order) activity() Activity {
 }
 
 // wait is begin's waiting: its release advances the lane.
-func (o *order) wait(ctx context.Context, handle uint32, seq uint64, l lane, done <-chan struct{}) (release func(), err error) {
+func (o *order) wait(ctx context.Context, handle uint32, seq uint64, l lane, name string, done <-chan struct{}, hold holder) (release func(), err error) {
+	var unhold func() // the release of hold's count, once the request has had to wait
+	defer func() {
+		if unhold != nil {
+			unhold()
+		}
+	}()
+	// mustWait counts the request as waiting, the first time it has to; o.mu is held.
+	mustWait := func(what string) error {
+		if unhold != nil || hold == nil {
+			return nil
+		}
+		r, err := hold(what)
+		if err != nil {
+			return err
+		}
+		unhold = r
+		return nil
+	}
 	o.mu.Lock()
 	if seq != 0 {
 		if seq < o.next || o.skipped[seq] {
@@ -100,6 +125,10 @@ func (o *order) wait(ctx context.Context, handle uint32, seq uint64, l lane, don
 		}
 		var gap *time.Timer
 		for seq > o.next {
+			if err := mustWait(fmt.Sprintf("%s seq %d on handle %d would wait for seq %d", name, seq, handle, o.next)); err != nil {
+				o.mu.Unlock()
+				return nil, err
+			}
 			if gap == nil {
 				gap = time.NewTimer(gapWait)
 				defer gap.Stop()
@@ -123,6 +152,14 @@ func (o *order) wait(ctx context.Context, handle uint32, seq uint64, l lane, don
 			}
 			o.mu.Lock()
 		}
+		// Its turn has come; if its lane is busy it waits there, counted before it takes
+		// the seq, so that a request refused takes none.
+		if l != noLane && o.serving[l] != o.tickets[l] {
+			if err := mustWait(laneWait(name, handle)); err != nil {
+				o.mu.Unlock()
+				return nil, err
+			}
+		}
 		o.next++
 		for o.skipped[o.next] {
 			delete(o.skipped, o.next)
@@ -137,6 +174,11 @@ func (o *order) wait(ctx context.Context, handle uint32, seq uint64, l lane, don
 	ticket := o.tickets[l]
 	o.tickets[l]++
 	for o.serving[l] != ticket {
+		if err := mustWait(laneWait(name, handle)); err != nil {
+			o.retire(l, ticket)
+			o.mu.Unlock()
+			return nil, err
+		}
 		ch := o.changed
 		o.mu.Unlock()
 		select {
@@ -158,10 +200,20 @@ func (o *order) wait(ctx context.Context, handle uint32, seq uint64, l lane, don
 	}, nil
 }
 
+// laneWait says what an operation waits for in its lane, for a refusal's message.
+func laneWait(name string, handle uint32) string {
+	return fmt.Sprintf("%s on handle %d would wait for the one before it in its direction to finish", name, handle)
+}
+
 // giveUp retires a ticket whose holder stopped waiting.
 func (o *order) giveUp(l lane, ticket uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.retire(l, ticket)
+}
+
+// retire retires a ticket whose holder will not run; o.mu must be held.
+func (o *order) retire(l lane, ticket uint64) {
 	if o.serving[l] == ticket {
 		o.advance(l)
 		return

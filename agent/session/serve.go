@@ -100,7 +100,7 @@ func (s *Session) serve(h uint32, e *entry, so *socket, b socklabv1.Behaviour) {
 // serveConn runs one connection's behaviour until its peer closes or the session ends.
 func (s *Session) serveConn(ctx context.Context, c served, b socklabv1.Behaviour, name string, group *sync.Map) {
 	for {
-		release, err := c.e.order.begin(ctx, c.h, 0, recvLane, "recv", s.done)
+		release, err := c.e.order.begin(ctx, c.h, 0, recvLane, "recv", s.done, nil)
 		if err != nil {
 			return
 		}
@@ -142,7 +142,7 @@ func (s *Session) serveConn(ctx context.Context, c served, b socklabv1.Behaviour
 // sendBackground sends data on a served connection and records it. Sends to one
 // connection are serialised through its send lane (the chat relays from many).
 func (s *Session) sendBackground(ctx context.Context, c served, data []byte, name string) {
-	release, err := c.e.order.begin(ctx, c.h, 0, sendLane, "sendall", s.done)
+	release, err := c.e.order.begin(ctx, c.h, 0, sendLane, "sendall", s.done, nil)
 	if err != nil {
 		return
 	}

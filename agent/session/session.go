@@ -19,6 +19,7 @@ import (
 // and its lease. Everything it holds is released when it ends.
 type Session struct {
 	id         string
+	owner      client // whom the session answers to
 	label      string
 	dir        string // the session's own directory: AF_UNIX paths, later uploaded files
 	lease      time.Duration
@@ -29,6 +30,7 @@ type Session struct {
 	events     *queue
 	seq        atomic.Uint64 // the last event seq handed out
 	bg         background    // background servers (serve)
+	waiting    waits         // requests waiting for their turn
 
 	mu         sync.Mutex // protects the fields below and every entry's closed
 	handles    map[uint32]*entry
@@ -53,13 +55,28 @@ func (s *Session) PayloadCap() int { return s.payloadCap }
 // Done is closed when the session ends.
 func (s *Session) Done() <-chan struct{} { return s.done }
 
-// Perform runs one operation. Socket errors are part of the returned event; a returned
-// error is a request error (*errdefs.Error) or the context's.
-func (s *Session) Perform(ctx context.Context, req *socklabv1.PerformRequest) (*socklabv1.PerformResponse, error) {
+// Perform runs one operation for caller c (nil: the agent's own process). Socket errors
+// are part of the returned event; a returned error is a request error (*errdefs.Error) or
+// the context's.
+func (s *Session) Perform(ctx context.Context, c *Caller, req *socklabv1.PerformRequest) (*socklabv1.PerformResponse, error) {
+	size := int64(proto.Size(req))
+	release, err := s.m.holdRequest(c, opName(req.GetOperation()), size)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if req.GetHandle() == 0 || req.GetOperation().GetOp() == nil {
 		return s.performOnHost(ctx, req)
 	}
-	return s.performOnHandle(ctx, req)
+	return s.performOnHandle(ctx, c, req, size)
+}
+
+// holder returns the count of caller c's request of size bytes against the bounds on
+// waiting requests, for when it must wait for its turn.
+func (s *Session) holder(c *Caller, size int64) holder {
+	return func(what string) (func(), error) {
+		return s.m.holdWaiting(s, c, size, what)
+	}
 }
 
 // performOnHost runs an operation on the host itself: socket, ss, sysctl, connect_many.
@@ -88,7 +105,7 @@ func (s *Session) performOnHost(ctx context.Context, req *socklabv1.PerformReque
 }
 
 // performOnHandle runs an operation on a handle, in its order.
-func (s *Session) performOnHandle(ctx context.Context, req *socklabv1.PerformRequest) (*socklabv1.PerformResponse, error) {
+func (s *Session) performOnHandle(ctx context.Context, caller *Caller, req *socklabv1.PerformRequest, size int64) (*socklabv1.PerformResponse, error) {
 	operation := req.GetOperation()
 	e, err := s.entry(req.GetHandle())
 	if err != nil {
@@ -100,7 +117,7 @@ func (s *Session) performOnHandle(ctx context.Context, req *socklabv1.PerformReq
 	if lookupErr == nil {
 		l, name = o.lane, string(o.name)
 	}
-	release, err := e.order.begin(ctx, req.GetHandle(), req.GetSeq(), l, name, s.done)
+	release, err := e.order.begin(ctx, req.GetHandle(), req.GetSeq(), l, name, s.done, s.holder(caller, size))
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ func agentCommand() *cobra.Command {
 		allowNets                          []string
 		insecure                           bool
 		maxSockets, maxSessions            int
+		maxPerClient, maxAgentSockets      int
 		maxBytes                           int
 		allowExec                          []string
 		allowFaults                        bool
@@ -46,6 +47,7 @@ without a token unless --insecure is given.`,
 			}
 			pol := def
 			pol.MaxSockets, pol.MaxSessions, pol.MaxBytesPerOp = maxSockets, maxSessions, maxBytes
+			pol.MaxSessionsPerClient, pol.MaxAgentSockets = maxPerClient, maxAgentSockets
 			pol.Programs = allowExec
 			pol.Faults = allowFaults
 			if pol.Ports, err = policy.ParsePortRanges(ports); err != nil {
@@ -85,8 +87,9 @@ without a token unless --insecure is given.`,
 				lis.Close()
 				return usageError{err}
 			}
+			_, files := a.Sessions.Files()
 			log.Info("agent serving", "listen", a.Addr().String(), "name", name, "host_ip", a.Sessions.HostIP().String(),
-				"token", token != "", "allow_net", pol.NetworksString(), "allow_bind", pol.BindsString(a.Sessions.HostIP()), "bind_ports", pol.PortsString())
+				"token", token != "", "allow_net", pol.NetworksString(), "allow_bind", pol.BindsString(a.Sessions.HostIP()), "bind_ports", pol.PortsString(), "max_files", files)
 			return a.Serve(cmd.Context())
 		},
 	}
@@ -103,6 +106,8 @@ without a token unless --insecure is given.`,
 	f.StringVar(&ports, "bind-ports", def.PortsString(), "ports bind may take (port 0 is always allowed)")
 	f.IntVar(&maxSockets, "max-sockets", def.MaxSockets, "sockets one session may hold open")
 	f.IntVar(&maxSessions, "max-sessions", def.MaxSessions, "sessions open at once")
+	f.IntVar(&maxPerClient, "max-sessions-per-client", def.MaxSessionsPerClient, "sessions one client address may hold open at once (0: no bound but --max-sessions)")
+	f.IntVar(&maxAgentSockets, "max-agent-sockets", 0, "sockets (and programs' pipes) all sessions may hold together (default: the open-file limit less an eighth, at least 256, kept for the agent)")
 	f.IntVar(&maxBytes, "max-bytes", def.MaxBytesPerOp, "bytes one send or recv may move")
 	return cmd
 }

@@ -66,7 +66,14 @@ func startAgent(t *testing.T, args ...string) (addr string, cmd *exec.Cmd) {
 // serves on, read from its log; the process is killed and reaped when the test ends.
 func startServer(t *testing.T, what string, args ...string) (addr string, cmd *exec.Cmd) {
 	t.Helper()
-	cmd = exec.Command(binary, append([]string{what}, args...)...)
+	return startCommand(t, what, exec.Command(binary, append([]string{what}, args...)...))
+}
+
+// startCommand starts cmd, which runs (or execs) `socklab what ...`, and returns the
+// address it serves on, read from its log; the process is killed and reaped when the
+// test ends.
+func startCommand(t *testing.T, what string, cmd *exec.Cmd) (addr string, _ *exec.Cmd) {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
