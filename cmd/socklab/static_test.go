@@ -50,36 +50,7 @@ func TestAgentKilledMidRun(t *testing.T) {
 	n := testNet()
 	a, _ := startAgent(t, "--listen", n+"4:0", "--token", "T")
 	b, bcmd := startAgent(t, "--listen", n+"5:0", "--token", "T")
-	cmd := exec.Command(binary, "run", "../../controller/runner/testdata/blocks.star", "--color", "never",
-		"--token", "T", "--agent", "a="+a, "--agent", "b="+b)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var lines []string
-	accepted := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-			if strings.Contains(sc.Text(), "accept()") {
-				close(accepted)
-			}
-		}
-	}()
-	select {
-	case <-accepted:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the lab never reached accept()")
-	}
+	cmd, lines, stderr, done := runToAccept(t, "../../controller/runner/testdata/blocks.star", a, b)
 	killed := time.Now()
 	bcmd.Process.Kill() // b holds the client; a is blocked in recv, waiting for it
 	bcmd.Wait()
@@ -89,7 +60,7 @@ func TestAgentKilledMidRun(t *testing.T) {
 	select {
 	case err := <-exit:
 		code := cmd.ProcessState.ExitCode()
-		all := strings.Join(lines, "\n") + stderr.String()
+		all := strings.Join(*lines, "\n") + stderr.String()
 		if code != 3 || !strings.Contains(all, "agent of host b") {
 			t.Errorf("exit %d after killing b's agent (%v), want 3 naming host b\n%s", code, err, all)
 		}
@@ -138,36 +109,7 @@ func TestAgentHungMidRun(t *testing.T) {
 	a, _ := startAgent(t, "--listen", n+"6:0", "--token", "T")
 	b, bcmd := startAgent(t, "--listen", n+"7:0", "--token", "T")
 	t.Cleanup(func() { bcmd.Process.Signal(syscall.SIGCONT) })
-	cmd := exec.Command(binary, "run", "testdata/hung.star", "--color", "never",
-		"--token", "T", "--agent", "a="+a, "--agent", "b="+b)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var lines []string
-	accepted := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-			if strings.Contains(sc.Text(), "accept()") {
-				close(accepted)
-			}
-		}
-	}()
-	select {
-	case <-accepted:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the lab never reached accept()")
-	}
+	cmd, lines, stderr, done := runToAccept(t, "testdata/hung.star", a, b)
 	stopped := time.Now() // hung.star sleeps a second, then calls b: a watchdog of 2 s
 	if err := bcmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
@@ -177,7 +119,7 @@ func TestAgentHungMidRun(t *testing.T) {
 	select {
 	case err := <-exit:
 		code := cmd.ProcessState.ExitCode()
-		all := strings.Join(lines, "\n") + stderr.String()
+		all := strings.Join(*lines, "\n") + stderr.String()
 		if code != 3 || !strings.Contains(all, "agent of host b: stopped answering") || !strings.Contains(all, "watchdog: recv on b/s2 waited 2s") {
 			t.Errorf("exit %d after stopping b's agent (%v), want 3 naming host b and the call it did not answer\n%s", code, err, all)
 		}
@@ -188,4 +130,41 @@ func TestAgentHungMidRun(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the run did not end within 30s of stopping an agent")
 	}
+}
+
+// runToAccept runs lab with hosts a and b bound to the agents at addrs, and returns once
+// its transcript shows accept(): the command, its transcript lines so far (filled in as
+// they come, until done closes) and its stderr.
+func runToAccept(t *testing.T, lab, a, b string) (cmd *exec.Cmd, lines *[]string, stderr *strings.Builder, done chan struct{}) {
+	t.Helper()
+	cmd = exec.Command(binary, "run", lab, "--color", "never", "--token", "T", "--agent", "a="+a, "--agent", "b="+b)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr = &strings.Builder{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines = &[]string{}
+	accepted := make(chan struct{})
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			*lines = append(*lines, sc.Text())
+			if strings.Contains(sc.Text(), "accept()") {
+				close(accepted)
+			}
+		}
+	}()
+	select {
+	case <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lab never reached accept()")
+	}
+	return cmd, lines, stderr, done
 }
