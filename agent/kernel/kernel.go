@@ -262,3 +262,24 @@ func Counter(name string) (value uint64, found bool, err error) {
 	}
 	return 0, false, nil
 }
+
+// ProcessStart returns when process pid started, in clock ticks since boot (the 22nd
+// field of /proc/PID/stat): with the pid, it names a process in a way a reused pid does
+// not match.
+func ProcessStart(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// pid (comm) state ppid ...: comm may hold spaces and parentheses; fields follow the
+	// last ')'. starttime is field 22, the 20th after comm.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no ')'", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after comm", pid, len(f))
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}

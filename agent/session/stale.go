@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/socklab/socklab/agent/kernel"
 )
 
 // A session's directory is named after the process that made it, as controller/topology
@@ -37,7 +38,7 @@ var self = sync.OnceValues(func() (owner, error) {
 	if link, err := os.Readlink("/proc/self"); err != nil || link != strconv.Itoa(pid) {
 		return owner{}, fmt.Errorf("session directory owner: /proc is not this pid namespace's (/proc/self is %q, pid %d)", link, pid)
 	}
-	start, err := startTime(pid)
+	start, err := kernel.ProcessStart(pid)
 	if err != nil {
 		return owner{}, fmt.Errorf("session directory owner: %w", err)
 	}
@@ -79,7 +80,7 @@ func (o owner) deadIn(ns uint64) bool {
 	if o.pidns != ns {
 		return false // another namespace's pids mean nothing here
 	}
-	start, err := startTime(o.pid)
+	start, err := kernel.ProcessStart(o.pid)
 	if errors.Is(err, fs.ErrNotExist) {
 		return true
 	}
@@ -141,25 +142,6 @@ func RemoveStale(root string) ([]string, error) {
 		removed = append(removed, p)
 	}
 	return removed, errors.Join(errs...)
-}
-
-// startTime returns pid's start time in clock ticks since boot (/proc/PID/stat field 22).
-func startTime(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// pid (comm) state ppid ...: comm may hold spaces and parentheses; fields follow the
-	// last ')'. starttime is field 22, the 20th after comm.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no ')'", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields after comm", pid, len(f))
-	}
-	return strconv.ParseUint(f[19], 10, 64)
 }
 
 // pidNamespace returns the inode of the pid namespace of the process named by pid

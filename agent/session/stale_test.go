@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/socklab/socklab/agent/kernel"
 )
 
 // deadOwner starts a process, reads it as an owner, and lets it end: an owner that
@@ -16,7 +18,7 @@ func deadOwner(t *testing.T) owner {
 	if err := cmd.Start(); err != nil {
 		t.Skipf("cannot start a process to outlive: %v", err)
 	}
-	start, err := startTime(cmd.Process.Pid)
+	start, err := kernel.ProcessStart(cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}

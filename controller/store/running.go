@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/socklab/socklab/agent/kernel"
 	"github.com/socklab/socklab/controller/transcript"
 )
 
@@ -105,7 +105,7 @@ func self() string {
 	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		o.Boot = strings.TrimSpace(string(b))
 	}
-	o.Start, _ = processStart(o.PID)
+	o.Start, _ = kernel.ProcessStart(o.PID)
 	b, _ := json.Marshal(o)
 	return string(b)
 }
@@ -130,7 +130,7 @@ func (o owner) alive(me owner) bool {
 	case o.Boot != me.Boot:
 		return false // the machine has restarted since
 	}
-	start, err := processStart(o.PID)
+	start, err := kernel.ProcessStart(o.PID)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return false
@@ -138,23 +138,4 @@ func (o owner) alive(me owner) bool {
 		return true
 	}
 	return start == o.Start
-}
-
-// processStart returns when process pid started, in clock ticks after boot (the 22nd
-// field of /proc/PID/stat).
-func processStart(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) is in parentheses and may hold spaces and ')'.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(string(b[i+1:])) // from field 3 on
-	if len(f) < 20 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
-	}
-	return strconv.ParseUint(f[19], 10, 64)
 }

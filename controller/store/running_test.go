@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socklab/socklab/agent/kernel"
 	"github.com/socklab/socklab/controller/transcript"
 )
 
@@ -110,11 +111,11 @@ func TestProcessStart(t *testing.T) {
 	if err := gone.Run(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := processStart(gone.Process.Pid); err == nil {
-		t.Errorf("processStart(%d) of an exited process succeeded", gone.Process.Pid)
+	if _, err := kernel.ProcessStart(gone.Process.Pid); err == nil {
+		t.Errorf("kernel.ProcessStart(%d) of an exited process succeeded", gone.Process.Pid)
 	}
 	me := parseOwner(self())
-	if again, err := processStart(me.PID); err != nil || again != me.Start || again == 0 {
-		t.Errorf("processStart(self) = %d, %v, want %d", again, err, me.Start)
+	if again, err := kernel.ProcessStart(me.PID); err != nil || again != me.Start || again == 0 {
+		t.Errorf("kernel.ProcessStart(self) = %d, %v, want %d", again, err, me.Start)
 	}
 }

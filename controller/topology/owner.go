@@ -1,11 +1,12 @@
 package topology
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/socklab/socklab/agent/kernel"
 )
 
 // Owner names the process that made a namespace, a link, a container or a network: its
@@ -20,7 +21,7 @@ type Owner struct {
 // Self returns this process as an owner.
 func Self() (Owner, error) {
 	pid := os.Getpid()
-	start, err := startTime(pid)
+	start, err := kernel.ProcessStart(pid)
 	if err != nil {
 		return Owner{}, fmt.Errorf("owner: %w", err)
 	}
@@ -29,7 +30,7 @@ func Self() (Owner, error) {
 
 // Alive reports whether the owner still runs: a process with its pid and start time.
 func (o Owner) Alive() bool {
-	start, err := startTime(o.PID)
+	start, err := kernel.ProcessStart(o.PID)
 	return err == nil && start == o.Start
 }
 
@@ -48,23 +49,4 @@ func ParseOwner(s string) (Owner, error) {
 		return Owner{}, fmt.Errorf("owner %q: want PID-START in base 36", s)
 	}
 	return Owner{PID: int(pid), Start: start}, nil
-}
-
-// startTime returns pid's start time in clock ticks since boot.
-func startTime(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// pid (comm) state ppid ...: comm may hold spaces and parentheses; fields follow the
-	// last ')'. starttime is field 22, the 20th after comm.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no ')'", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields after comm", pid, len(f))
-	}
-	return strconv.ParseUint(f[19], 10, 64)
 }
