@@ -33,6 +33,9 @@ func predeclared(withLab bool) starlark.StringDict {
 		"decode": starlark.NewBuiltin("decode", decode),
 		"encode": starlark.NewBuiltin("encode", encode),
 		"hex":    starlark.NewBuiltin("hex", hexBuiltin),
+		"print":  starlark.NewBuiltin("print", printBuiltin),
+		"repr":   starlark.NewBuiltin("repr", reprBuiltin),
+		"str":    starlark.NewBuiltin("str", strBuiltin),
 	}
 	for k, v := range Constants {
 		d[k] = starlark.MakeInt(v)
@@ -136,4 +139,58 @@ func hexBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw
 		return nil, err
 	}
 	return starlark.String(fmt.Sprintf("%x", string(b))), nil
+}
+
+// pystr is Python's str(v): a string as it is, anything else as its repr.
+func pystr(v starlark.Value) string {
+	if s, ok := v.(starlark.String); ok {
+		return string(s)
+	}
+	return repr(v)
+}
+
+// printBuiltin is Python's print(*args, sep = " "): each argument as str() shows it, so
+// that bytes print as b'...' and strings in tuples in single quotes, as in Python. The
+// line goes to the transcript as narration.
+func printBuiltin(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	sep := " "
+	for _, kv := range kwargs {
+		k, _ := starlark.AsString(kv[0])
+		if k != "sep" {
+			return nil, fmt.Errorf("TypeError: print: unexpected keyword argument %q (labs print with sep only)", k)
+		}
+		s, ok := kv[1].(starlark.String)
+		if !ok && kv[1] != starlark.None {
+			return nil, fmt.Errorf("TypeError: sep must be None or a string, not %s", kv[1].Type())
+		}
+		if ok {
+			sep = string(s)
+		}
+	}
+	parts := make([]string, len(args))
+	for i, a := range args {
+		parts[i] = pystr(a)
+	}
+	if th.Print != nil {
+		th.Print(th, strings.Join(parts, sep))
+	}
+	return starlark.None, nil
+}
+
+// reprBuiltin is Python's repr(v).
+func reprBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var v starlark.Value
+	if err := starlark.UnpackPositionalArgs("repr", args, kwargs, 1, &v); err != nil {
+		return nil, err
+	}
+	return starlark.String(repr(v)), nil
+}
+
+// strBuiltin is Python's str(v) (str() is the empty string).
+func strBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var v starlark.Value = starlark.String("")
+	if err := starlark.UnpackPositionalArgs("str", args, kwargs, 0, &v); err != nil {
+		return nil, err
+	}
+	return starlark.String(pystr(v)), nil
 }
