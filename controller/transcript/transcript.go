@@ -63,9 +63,9 @@ func NewClock(sent, received time.Duration, agentNs int64) Clock {
 func (c Clock) At(agentNs int64) time.Duration { return time.Duration(agentNs) + c.Offset }
 
 // Merge orders entries for display: by start time, each host's operations in their seq
-// order, and a recv never before the send whose bytes it got (for stream sockets, joined
-// by byte offsets between the two ends of a connection). It sorts in place and returns
-// entries.
+// order, and a recv never before the sends whose bytes it got (for stream sockets, joined
+// by byte offsets between the two ends of a connection). It reorders entries in place and
+// returns them. It takes O(n log n) time for n entries of a few hosts.
 func Merge(entries []Entry) []Entry {
 	// Each host's entries in seq order (narration in time order), then a k-way merge that
 	// always takes the earliest head: per-host order holds even where clocks disagree.
@@ -77,7 +77,9 @@ func Merge(entries []Entry) []Entry {
 		}
 		groups[e.Host] = append(groups[e.Host], e)
 	}
-	for _, h := range hosts {
+	queues := make([]*queue, len(hosts))
+	byHost := map[string]*queue{}
+	for i, h := range hosts {
 		g := groups[h]
 		sort.SliceStable(g, func(i, j int) bool {
 			if g[i].Event != nil && g[j].Event != nil {
@@ -85,52 +87,143 @@ func Merge(entries []Entry) []Entry {
 			}
 			return g[i].At < g[j].At
 		})
+		queues[i] = &queue{entries: g}
+		byHost[h] = queues[i]
 	}
+	senders := indexSends(queues)
+
+	// A recv about to be shown before a send that fed it (clock offsets are estimates, so
+	// events of two hosts microseconds apart may invert) waits: the sender's host shows
+	// its entries up to that send first (they precede it in seq order), then the recv.
 	out := entries[:0]
 	for {
-		best := ""
-		found := false
-		for _, h := range hosts {
-			if g := groups[h]; len(g) > 0 && (!found || g[0].At < groups[best][0].At) {
-				best, found = h, true
+		var q *queue
+		for _, c := range queues {
+			if c.head < len(c.entries) && (q == nil || c.entries[c.head].At < q.entries[q.head].At) {
+				q = c
 			}
 		}
-		if !found {
+		if q == nil {
 			break
 		}
-		out = append(out, groups[best][0])
-		groups[best] = groups[best][1:]
-	}
-	entries = out
-	// A send shown after a recv that got its bytes moves to just before that recv, with
-	// the entries of its own host that stand between them (they precede it in seq order):
-	// clock offsets are estimates, so events of two hosts microseconds apart may invert.
-	for i := 0; i < len(entries); i++ {
-		r := entries[i]
-		if !isStreamRecv(r) {
-			continue
+		r := q.entries[q.head]
+		q.head++
+		if isStreamRecv(r) {
+			if sq, upto, ok := senders.feeder(r); ok {
+				out = append(out, sq.entries[sq.head:upto+1]...)
+				sq.head = upto + 1
+			}
 		}
-		for j := i + 1; j < len(entries); j++ {
-			s := entries[j]
-			if !isStreamSend(s) || !feeds(s, r) {
+		out = append(out, r)
+	}
+	return out
+}
+
+// queue is one host's entries in seq order; head is the first not yet shown.
+type queue struct {
+	entries []Entry
+	head    int
+}
+
+// connKey names one end of a stream connection as its sends see it: (local, peer).
+type connKey struct{ local, peer addrKey }
+
+type addrKey struct {
+	host string
+	port uint32
+	path string
+}
+
+func keyOf(a *socklabv1.Address) addrKey {
+	return addrKey{a.GetHost(), a.GetPort(), a.GetPath()}
+}
+
+// sendRef is a stream send (or close, shutdown) in its host's queue.
+type sendRef struct {
+	q          *queue
+	idx        int    // its place in q.entries
+	start, end uint64 // the stream bytes it carried (end == start for close, shutdown)
+	eof        bool   // a close or shutdown
+}
+
+// sendIndex holds every stream send of a run by connection end, in seq order per host.
+type sendIndex map[connKey][]sendRef
+
+func indexSends(queues []*queue) sendIndex {
+	idx := sendIndex{}
+	for _, q := range queues {
+		for i, e := range q.entries {
+			if !isStreamSend(e) {
 				continue
 			}
-			var block, rest []Entry
-			for _, e := range entries[i+1 : j+1] {
-				if e.Host == s.Host {
-					block = append(block, e)
-				} else {
-					rest = append(rest, e)
-				}
+			ev := e.Event
+			k := connKey{keyOf(ev.GetLocal()), keyOf(ev.GetPeer())}
+			ref := sendRef{q: q, idx: i, start: ev.GetStreamOffset()}
+			if op := ev.GetOp(); op == "close" || op == "shutdown" {
+				ref.end, ref.eof = ref.start, true
+			} else {
+				ref.end = ref.start + uint64(ev.GetResult().GetValue())
 			}
-			n := copy(entries[i:], block)
-			entries[i+n] = r
-			copy(entries[i+n+1:], rest)
-			i += n
-			break
+			idx[k] = append(idx[k], ref)
 		}
 	}
-	return entries
+	return idx
+}
+
+// feeder finds the send not yet shown that fed recv r (see feeds), the last of them when
+// r got the bytes of several, and returns its host's queue and its place there.
+func (idx sendIndex) feeder(r Entry) (*queue, int, bool) {
+	re := r.Event
+	k := connKey{keyOf(re.GetPeer()), keyOf(re.GetLocal())}
+	refs := idx[k]
+	rStart := re.GetStreamOffset()
+	rEnd := rStart + re.GetPayloadLength()
+	var best *sendRef
+	consider := func(ref *sendRef) { // the first in display order: by seq on one host, else by time
+		if best == nil || (ref.q == best.q && ref.idx < best.idx) ||
+			(ref.q != best.q && ref.q.entries[ref.idx].At < best.q.entries[best.idx].At) {
+			best = ref
+		}
+	}
+	// The refs of one host are in seq order, and a connection's offsets grow with seq;
+	// those already shown drop off the front as the run is merged.
+	for len(refs) > 0 && refs[0].idx < refs[0].q.head {
+		refs = refs[1:]
+	}
+	idx[k] = refs
+	for i := 0; i < len(refs); {
+		q := refs[i].q
+		j := i
+		for j < len(refs) && refs[j].q == q {
+			j++
+		}
+		run := refs[i:j] // one host's sends on this connection end
+		lo := sort.Search(len(run), func(n int) bool { return run[n].idx >= q.head })
+		if rEnd == rStart {
+			for n := lo; n < len(run); n++ { // the end of the stream: a close or shutdown
+				if run[n].eof {
+					consider(&run[n])
+					break
+				}
+			}
+		}
+		// Bytes of several sends: the last of them, so that every one is shown first.
+		pending := run[lo:]
+		var last *sendRef
+		for n := sort.Search(len(pending), func(n int) bool { return pending[n].end > rStart }); n < len(pending) && pending[n].start < rEnd; n++ {
+			if !pending[n].eof && rStart < pending[n].end {
+				last = &pending[n]
+			}
+		}
+		if last != nil {
+			consider(last)
+		}
+		i = j
+	}
+	if best == nil {
+		return nil, 0, false
+	}
+	return best.q, best.idx, true
 }
 
 // isStreamRecv reports whether e is a successful recv on a connected stream: one with
