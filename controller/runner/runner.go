@@ -113,7 +113,7 @@ func Run(ctx context.Context, l Lab, topo topology.Topology, opts Options, sink 
 	if out.Err != nil {
 		rec.Error = errorText(out.Err, out.Pos)
 	}
-	rec.Entries = transcript.Merge(r.entries())
+	rec.Entries = r.entries()
 	rec.ExitCode = exitCode(ctx, out)
 	if lost := r.lostErr(); lost != nil && ctx.Err() == nil {
 		// A lost agent makes the run's transcript incomplete, whatever the lab concluded.
@@ -193,8 +193,8 @@ type run struct {
 	done  <-chan struct{} // the run's end (Ctrl-C): pacing stops waiting
 	wg    sync.WaitGroup  // lease renewers and event streams
 
-	mu      sync.Mutex // protects the fields below, and serialises the sink
-	log     []transcript.Entry
+	mu      sync.Mutex        // protects the fields below, and serialises the sink
+	log     transcript.Merger // the entries so far, ordered as they come
 	closed  bool
 	lost    *InfraError             // the first agent lost mid-run
 	stopLab context.CancelCauseFunc // stops the lab when an agent is lost
@@ -346,16 +346,17 @@ func (r *run) record(hs *host, ev *socklabv1.Event, pos string) {
 func (r *run) add(e transcript.Entry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.log = append(r.log, e)
+	r.log.Add(e)
 	if r.sink != nil {
 		r.sink.Entry(e)
 	}
 }
 
+// entries returns the run's entries in display order (see transcript.Merge).
 func (r *run) entries() []transcript.Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]transcript.Entry(nil), r.log...)
+	return r.log.Entries()
 }
 
 // closeAll closes every session (the agents close their sockets), waits for the event

@@ -67,56 +67,104 @@ func (c Clock) At(agentNs int64) time.Duration { return time.Duration(agentNs) +
 // by byte offsets between the two ends of a connection). It reorders entries in place and
 // returns them. It takes O(n log n) time for n entries of a few hosts.
 func Merge(entries []Entry) []Entry {
-	// Each host's entries in seq order (narration in time order), then a k-way merge that
-	// always takes the earliest head: per-host order holds even where clocks disagree.
-	var hosts []string
-	groups := map[string][]Entry{}
+	var m Merger
 	for _, e := range entries {
-		if _, ok := groups[e.Host]; !ok {
-			hosts = append(hosts, e.Host)
-		}
-		groups[e.Host] = append(groups[e.Host], e)
+		m.Add(e)
 	}
-	queues := make([]*queue, len(hosts))
-	byHost := map[string]*queue{}
-	for i, h := range hosts {
-		g := groups[h]
-		sort.SliceStable(g, func(i, j int) bool {
-			if g[i].Event != nil && g[j].Event != nil {
-				return g[i].Event.GetSeq() < g[j].Event.GetSeq()
-			}
-			return g[i].At < g[j].At
-		})
-		queues[i] = &queue{entries: g}
-		byHost[h] = queues[i]
-	}
-	senders := indexSends(queues)
+	return m.appendEntries(entries[:0])
+}
 
-	// A recv about to be shown before a send that fed it (clock offsets are estimates, so
-	// events of two hosts microseconds apart may invert) waits: the sender's host shows
-	// its entries up to that send first (they precede it in seq order), then the recv.
-	out := entries[:0]
+// Merger orders a run's entries as Merge does, taking them as they arrive: each host's
+// entries are kept in seq order and its stream sends indexed as they come, so that what
+// is left when the run ends is one pass over them. The zero Merger is ready to use; it is
+// not safe for concurrent use.
+type Merger struct {
+	queues []*queue // by host, in the order hosts first appeared
+	byHost map[string]*queue
+	sends  sendIndex
+	n      int
+	dirty  bool // an entry came out of its host's order: sort and index again
+}
+
+// Len returns how many entries were added.
+func (m *Merger) Len() int { return m.n }
+
+// Add takes one entry.
+func (m *Merger) Add(e Entry) {
+	if m.byHost == nil {
+		m.byHost, m.sends = map[string]*queue{}, sendIndex{}
+	}
+	q := m.byHost[e.Host]
+	if q == nil {
+		q = &queue{}
+		m.byHost[e.Host] = q
+		m.queues = append(m.queues, q)
+	}
+	if k := len(q.entries); k > 0 && before(e, q.entries[k-1]) {
+		m.dirty = true
+	}
+	q.entries = append(q.entries, e)
+	m.n++
+	if !m.dirty {
+		m.sends.add(q, len(q.entries)-1)
+	}
+}
+
+// Entries returns every entry added, in display order.
+func (m *Merger) Entries() []Entry { return m.appendEntries(make([]Entry, 0, m.n)) }
+
+// before is each host's order: seq for operations, time for anything else.
+func before(a, b Entry) bool {
+	if a.Event != nil && b.Event != nil {
+		return a.Event.GetSeq() < b.Event.GetSeq()
+	}
+	return a.At < b.At
+}
+
+func (m *Merger) appendEntries(out []Entry) []Entry {
+	if m.dirty {
+		m.sends = sendIndex{}
+		for _, q := range m.queues {
+			sort.SliceStable(q.entries, func(i, j int) bool { return before(q.entries[i], q.entries[j]) })
+			for i := range q.entries {
+				m.sends.add(q, i)
+			}
+		}
+		m.dirty = false
+	}
+	for _, q := range m.queues {
+		q.head = 0
+	}
+	for _, hs := range m.sends {
+		for _, h := range hs {
+			h.lo = 0
+		}
+	}
+	// A k-way merge that always takes the earliest head: per-host order holds even where
+	// clocks disagree. A recv about to be shown before a send that fed it (clock offsets
+	// are estimates, so events of two hosts microseconds apart may invert) waits: the
+	// sender's host shows its entries up to that send first (they precede it in seq
+	// order), then the recv.
 	for {
 		var q *queue
-		for _, c := range queues {
+		for _, c := range m.queues {
 			if c.head < len(c.entries) && (q == nil || c.entries[c.head].At < q.entries[q.head].At) {
 				q = c
 			}
 		}
 		if q == nil {
-			break
+			return out
 		}
 		r := q.entries[q.head]
 		q.head++
 		if isStreamRecv(r) {
-			if sq, upto, ok := senders.feeder(r); ok {
+			if sq, upto, ok := m.sends.feeder(r); ok {
 				out = append(out, sq.entries[sq.head:upto+1]...)
 				sq.head = upto + 1
 			}
 		}
 		out = append(out, r)
 	}
-	return out
 }
 
 // queue is one host's entries in seq order; head is the first not yet shown.
@@ -140,90 +188,93 @@ func keyOf(a *socklabv1.Address) addrKey {
 
 // sendRef is a stream send (or close, shutdown) in its host's queue.
 type sendRef struct {
-	q          *queue
-	idx        int    // its place in q.entries
+	idx        int    // its place in its queue
 	start, end uint64 // the stream bytes it carried (end == start for close, shutdown)
 	eof        bool   // a close or shutdown
 }
 
-// sendIndex holds every stream send of a run by connection end, in seq order per host.
-type sendIndex map[connKey][]sendRef
+// hostSends are one host's sends on one connection end, in seq order (so in stream
+// order); those before lo have been shown.
+type hostSends struct {
+	q    *queue
+	refs []sendRef
+	lo   int
+}
 
-func indexSends(queues []*queue) sendIndex {
-	idx := sendIndex{}
-	for _, q := range queues {
-		for i, e := range q.entries {
-			if !isStreamSend(e) {
-				continue
-			}
-			ev := e.Event
-			k := connKey{keyOf(ev.GetLocal()), keyOf(ev.GetPeer())}
-			ref := sendRef{q: q, idx: i, start: ev.GetStreamOffset()}
-			if op := ev.GetOp(); op == "close" || op == "shutdown" {
-				ref.end, ref.eof = ref.start, true
-			} else {
-				ref.end = ref.start + uint64(ev.GetResult().GetValue())
-			}
-			idx[k] = append(idx[k], ref)
+// sendIndex holds every stream send of a run by connection end, by host.
+type sendIndex map[connKey][]*hostSends
+
+// add indexes q's entry i if it is a stream send.
+func (idx sendIndex) add(q *queue, i int) {
+	e := q.entries[i]
+	if !isStreamSend(e) {
+		return
+	}
+	ev := e.Event
+	k := connKey{keyOf(ev.GetLocal()), keyOf(ev.GetPeer())}
+	ref := sendRef{idx: i, start: ev.GetStreamOffset()}
+	if op := ev.GetOp(); op == "close" || op == "shutdown" {
+		ref.end, ref.eof = ref.start, true
+	} else {
+		ref.end = ref.start + uint64(ev.GetResult().GetValue())
+	}
+	hs := idx[k]
+	var h *hostSends
+	for _, c := range hs {
+		if c.q == q {
+			h = c
 		}
 	}
-	return idx
+	if h == nil {
+		h = &hostSends{q: q}
+		idx[k] = append(hs, h)
+	}
+	h.refs = append(h.refs, ref)
 }
 
 // feeder finds the send not yet shown that fed recv r (see feeds), the last of them when
 // r got the bytes of several, and returns its host's queue and its place there.
 func (idx sendIndex) feeder(r Entry) (*queue, int, bool) {
 	re := r.Event
-	k := connKey{keyOf(re.GetPeer()), keyOf(re.GetLocal())}
-	refs := idx[k]
 	rStart := re.GetStreamOffset()
 	rEnd := rStart + re.GetPayloadLength()
-	var best *sendRef
-	consider := func(ref *sendRef) { // the first in display order: by seq on one host, else by time
-		if best == nil || (ref.q == best.q && ref.idx < best.idx) ||
-			(ref.q != best.q && ref.q.entries[ref.idx].At < best.q.entries[best.idx].At) {
-			best = ref
+	var (
+		bestQ *queue
+		best  int
+	)
+	consider := func(q *queue, i int) { // the first in display order: by seq on one host, else by time
+		if bestQ == nil || (q == bestQ && i < best) || (q != bestQ && q.entries[i].At < bestQ.entries[best].At) {
+			bestQ, best = q, i
 		}
 	}
-	// The refs of one host are in seq order, and a connection's offsets grow with seq;
-	// those already shown drop off the front as the run is merged.
-	for len(refs) > 0 && refs[0].idx < refs[0].q.head {
-		refs = refs[1:]
-	}
-	idx[k] = refs
-	for i := 0; i < len(refs); {
-		q := refs[i].q
-		j := i
-		for j < len(refs) && refs[j].q == q {
-			j++
+	for _, hs := range idx[connKey{keyOf(re.GetPeer()), keyOf(re.GetLocal())}] {
+		for hs.lo < len(hs.refs) && hs.refs[hs.lo].idx < hs.q.head {
+			hs.lo++ // shown since
 		}
-		run := refs[i:j] // one host's sends on this connection end
-		lo := sort.Search(len(run), func(n int) bool { return run[n].idx >= q.head })
+		pending := hs.refs[hs.lo:]
 		if rEnd == rStart {
-			for n := lo; n < len(run); n++ { // the end of the stream: a close or shutdown
-				if run[n].eof {
-					consider(&run[n])
+			for _, ref := range pending { // the end of the stream: a close or shutdown
+				if ref.eof {
+					consider(hs.q, ref.idx)
 					break
 				}
 			}
 		}
 		// Bytes of several sends: the last of them, so that every one is shown first.
-		pending := run[lo:]
-		var last *sendRef
+		last := -1
 		for n := sort.Search(len(pending), func(n int) bool { return pending[n].end > rStart }); n < len(pending) && pending[n].start < rEnd; n++ {
 			if !pending[n].eof && rStart < pending[n].end {
-				last = &pending[n]
+				last = pending[n].idx
 			}
 		}
-		if last != nil {
-			consider(last)
+		if last >= 0 {
+			consider(hs.q, last)
 		}
-		i = j
 	}
-	if best == nil {
+	if bestQ == nil {
 		return nil, 0, false
 	}
-	return best.q, best.idx, true
+	return bestQ, best, true
 }
 
 // isStreamRecv reports whether e is a successful recv on a connected stream: one with
