@@ -147,8 +147,8 @@ func TestCancelRemoteRun(t *testing.T) {
 		t.Errorf("the cancelled run's exit = %d, want 130", code)
 	}
 	list, _, _ := socklab(t, "runs", "--controller", addr, "--token", "CT")
-	if !strings.Contains(list, id) || !strings.Contains(list, "error") {
-		t.Errorf("the cancelled run is not stored as an error:\n%s", list)
+	if !strings.Contains(list, id) || !strings.Contains(list, "interrupted") {
+		t.Errorf("the cancelled run is not stored as interrupted:\n%s", list)
 	}
 	if _, errOut, code := socklab(t, "cancel", id, "--controller", addr, "--token", "CT"); code != 2 || !strings.Contains(errOut, "no run") {
 		t.Errorf("cancelling a finished run: exit %d %s", code, errOut)

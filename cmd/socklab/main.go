@@ -17,6 +17,10 @@ func main() {
 	process.Init()  // this binary is also the init of the jobs its agents start
 	topology.Init() // and the host of an unprivileged netns run
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // the first Ctrl-C ends the run in order; a second one kills at once
+	}()
 	err := rootCommand().ExecuteContext(ctx)
 	stop()
 	if err != nil {

@@ -61,6 +61,9 @@ func Run(ctx context.Context, l Lab, topo topology.Topology, opts Options, sink 
 	}
 	defer func() { rec.Finished = time.Now() }()
 	fail := func(err error, code int) *transcript.Record {
+		if ctx.Err() != nil {
+			code = transcript.ExitInterrupted // Ctrl-C while the hosts were starting
+		}
 		rec.Error, rec.ExitCode = err.Error(), code
 		return rec
 	}
@@ -115,6 +118,13 @@ func Run(ctx context.Context, l Lab, topo topology.Topology, opts Options, sink 
 	}
 	rec.Entries = r.entries()
 	rec.ExitCode = exitCode(ctx, out)
+	if ctx.Err() != nil && rec.ExitCode != transcript.ExitInterrupted {
+		// Interrupted after the lab's last step: the run still ends as interrupted, at once.
+		rec.ExitCode = transcript.ExitInterrupted
+		if rec.Error == "" {
+			rec.Error = "interrupted"
+		}
+	}
 	if lost := r.lostErr(); lost != nil && ctx.Err() == nil {
 		// A lost agent makes the run's transcript incomplete, whatever the lab concluded.
 		if errors.Is(lost, errStoppedAnswering) && rec.Error != "" {

@@ -505,8 +505,8 @@ func TestCancelRun(t *testing.T) {
 	}
 
 	runs, err := canceller.ListRuns(ctx, 0)
-	if err != nil || len(runs) != 1 || runs[0].GetRunId() != id || runs[0].GetVerdict() != transcript.VerdictError {
-		t.Errorf("ListRuns() = %v, %v; want run %s with verdict error", runs, err, id)
+	if err != nil || len(runs) != 1 || runs[0].GetRunId() != id || runs[0].GetVerdict() != transcript.VerdictInterrupted {
+		t.Errorf("ListRuns() = %v, %v; want run %s with verdict interrupted", runs, err, id)
 	}
 	stored := newRecorder()
 	if res, err := canceller.Transcript(ctx, id, stored); err != nil || res.ExitCode != transcript.ExitInterrupted {

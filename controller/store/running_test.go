@@ -98,7 +98,7 @@ func TestRunningRows(t *testing.T) {
 		t.Errorf("the saved run scores %d/%d, want 2/3", got["run-saved"].Score, got["run-saved"].MaxScore)
 	}
 	res, err = st.Result(t.Context(), "run-exited")
-	if err != nil || res.ExitCode != transcript.ExitInterrupted || res.Verdict() != transcript.VerdictError ||
+	if err != nil || res.ExitCode != transcript.ExitInterrupted || res.Verdict() != transcript.VerdictInterrupted ||
 		!strings.HasPrefix(res.Error, "interrupted:") || res.Header.Lab != "tcp-simple" || len(res.Header.Hosts) != 1 {
 		t.Errorf("Result(run-exited) = %+v, %v: want its start, exit 130, an error saying it was interrupted", res, err)
 	}

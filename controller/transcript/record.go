@@ -23,7 +23,7 @@ const (
 )
 
 // Verdicts of a run, and of a stored run that has not ended (VerdictRunning) or never
-// will (VerdictInterrupted: the process running it ended first).
+// will (VerdictInterrupted: it was interrupted, or the process running it ended first).
 const (
 	VerdictPassed      = "passed"
 	VerdictFailed      = "failed"
@@ -39,6 +39,8 @@ func Verdict(exit int) string {
 		return VerdictPassed
 	case ExitFailed:
 		return VerdictFailed
+	case ExitInterrupted:
+		return VerdictInterrupted
 	}
 	return VerdictError
 }
