@@ -36,6 +36,7 @@ func predeclared(withLab bool) starlark.StringDict {
 		"print":  starlark.NewBuiltin("print", printBuiltin),
 		"repr":   starlark.NewBuiltin("repr", reprBuiltin),
 		"str":    starlark.NewBuiltin("str", strBuiltin),
+		"errno":  errnoMod,
 	}
 	for k, v := range Constants {
 		d[k] = starlark.MakeInt(v)

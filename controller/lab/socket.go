@@ -290,7 +290,7 @@ func (h *hostValue) perform(th *starlark.Thread, handle uint32, where string, op
 		return nil, &InfraError{Host: h.role, Err: err}
 	}
 	if e := resp.GetEvent().GetError(); e != nil && name != "connect_ex" {
-		return resp, &SocketError{Name: e.GetName(), Errno: int(e.GetErrno()), Message: e.GetMessage(), Call: name + " on " + where}
+		return resp, &SocketError{Name: errnoName(int(e.GetErrno()), e.GetName()), Errno: int(e.GetErrno()), Message: e.GetMessage(), Call: name + " on " + where}
 	}
 	return resp, nil
 }
