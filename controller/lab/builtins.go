@@ -142,10 +142,14 @@ func hexBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kw
 	return starlark.String(fmt.Sprintf("%x", string(b))), nil
 }
 
-// pystr is Python's str(v): a string as it is, anything else as its repr.
+// pystr is Python's str(v): a string as it is, an error as Python's str shows an
+// exception, anything else as its repr.
 func pystr(v starlark.Value) string {
-	if s, ok := v.(starlark.String); ok {
-		return string(s)
+	switch v := v.(type) {
+	case starlark.String:
+		return string(v)
+	case *errorValue:
+		return v.pyStr()
 	}
 	return repr(v)
 }

@@ -41,12 +41,6 @@ func (e *SocketError) Error() string {
 	return fmt.Sprintf("%s: [Errno %d] %s (%s)", e.Name, e.Errno, e.Message, e.Call)
 }
 
-func (e *SocketError) value() starlark.Value {
-	return starlarkstruct.FromStringDict(starlark.String("error"), starlark.StringDict{
-		"name": starlark.String(e.Name), "errno": starlark.MakeInt(e.Errno), "strerror": starlark.String(e.Message),
-	})
-}
-
 // WatchdogError is a blocking operation that outlived the lab's watchdog.
 type WatchdogError struct {
 	// Op is the operation ("recv").
