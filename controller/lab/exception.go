@@ -11,9 +11,56 @@ import (
 	"github.com/socklab/socklab/controller/pyrepr"
 )
 
+// Exception is a Python exception other than OSError that a lab builtin raises where
+// CPython's would, with CPython's message: a TypeError for an argument of the wrong type,
+// a ValueError or OverflowError for a value out of range, a UnicodeDecodeError. t.raises
+// and t.catch catch it; uncaught, it stops the lab as a mistake in the lab.
+type Exception struct {
+	// Type is its class: "TypeError".
+	Type string
+	// Msg is CPython's message, what str(e) shows: "'float' object cannot be
+	// interpreted as an integer".
+	Msg string
+	// Hint, if any, follows the message when the exception stops the lab.
+	Hint string
+}
+
+// Error formats the exception as Python's traceback ends: "TypeError: msg".
+func (e *Exception) Error() string {
+	if e.Hint != "" {
+		return e.Type + ": " + e.Msg + " (" + e.Hint + ")"
+	}
+	return e.Type + ": " + e.Msg
+}
+
+func typeError(format string, args ...any) *Exception {
+	return &Exception{Type: "TypeError", Msg: fmt.Sprintf(format, args...)}
+}
+
+func valueError(format string, args ...any) *Exception {
+	return &Exception{Type: "ValueError", Msg: fmt.Sprintf(format, args...)}
+}
+
+func overflowError(format string, args ...any) *Exception {
+	return &Exception{Type: "OverflowError", Msg: fmt.Sprintf(format, args...)}
+}
+
+// pyType is the name Python gives a value's type: str for a Starlark string.
+func pyType(v starlark.Value) string {
+	switch v.(type) {
+	case starlark.String:
+		return "str"
+	case *starlark.Function:
+		return "function"
+	case *starlark.Builtin:
+		return "builtin_function_or_method"
+	}
+	return v.Type()
+}
+
 // exceptionParents is the part of Python's exception hierarchy that labs' errors belong
 // to: each class with its base class. A socket error's class is derived from its errno
-// as CPython derives it (PEP 3151).
+// as CPython derives it (PEP 3151); an *Exception names its own.
 var exceptionParents = map[string]string{
 	"Exception":              "",
 	"OSError":                "Exception",
@@ -34,6 +81,13 @@ var exceptionParents = map[string]string{
 	"TimeoutError":           "OSError",
 	"gaierror":               "OSError",
 	"herror":                 "OSError",
+	"TypeError":              "Exception",
+	"ValueError":             "Exception",
+	"UnicodeError":           "ValueError",
+	"UnicodeDecodeError":     "UnicodeError",
+	"UnicodeEncodeError":     "UnicodeError",
+	"ArithmeticError":        "Exception",
+	"OverflowError":          "ArithmeticError",
 }
 
 // exceptionAliases are other names Python gives a class: socket.error and IOError are
@@ -142,21 +196,25 @@ func (s exceptionSpec) String() string { return strings.Join(s, " or ") }
 // (e.errno == errno.EWOULDBLOCK holds for EAGAIN); a class catches its instances and its
 // subclasses' (OSError every socket error, timeout ETIMEDOUT as well as a timeout).
 func (s exceptionSpec) matches(err error) bool {
+	var ex *Exception
 	var se *SocketError
-	if !errors.As(err, &se) {
-		return false
-	}
 	for _, name := range s {
-		if n, ok := errnoNumbers[name]; ok {
-			if se.Errno == n {
-				return true
-			}
-			continue
-		}
+		n, isErrno := errnoNumbers[name]
 		if c, ok := exceptionAliases[name]; ok {
 			name = c
 		}
-		if isSubclass(se.class(), name) {
+		switch {
+		case errors.As(err, &ex):
+			if isSubclass(ex.Type, name) {
+				return true
+			}
+		case !errors.As(err, &se):
+			return false
+		case isErrno:
+			if se.Errno == n {
+				return true
+			}
+		case isSubclass(se.class(), name):
 			return true
 		}
 	}
@@ -177,12 +235,16 @@ var (
 	_ starlark.Comparable = (*errorValue)(nil)
 )
 
-// raisedValue returns the error err raised as a lab value: a socket error's; nil when err
-// is no such error (a watchdog, a mistake in the lab).
+// raisedValue returns the error err raised as a lab value: a socket error's or an
+// *Exception's; nil when err is no such error (a watchdog, a mistake in the lab).
 func raisedValue(err error) starlark.Value {
 	var se *SocketError
-	if errors.As(err, &se) {
+	var ex *Exception
+	switch {
+	case errors.As(err, &se):
 		return &errorValue{class: se.class(), name: se.Name, errno: se.Errno, strerror: se.Message}
+	case errors.As(err, &ex):
+		return &errorValue{class: ex.Type, name: ex.Type, strerror: ex.Msg}
 	}
 	return nil
 }
