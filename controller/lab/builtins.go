@@ -37,6 +37,9 @@ func predeclared(withLab bool) starlark.StringDict {
 		"repr":   starlark.NewBuiltin("repr", reprBuiltin),
 		"str":    starlark.NewBuiltin("str", strBuiltin),
 		"errno":  errnoMod,
+
+		"setdefaulttimeout": starlark.NewBuiltin("setdefaulttimeout", setDefaultTimeout),
+		"getdefaulttimeout": starlark.NewBuiltin("getdefaulttimeout", getDefaultTimeout),
 	}
 	for k, v := range Constants {
 		d[k] = starlark.MakeInt(v)
@@ -45,6 +48,39 @@ func predeclared(withLab bool) starlark.StringDict {
 		d["lab"] = starlark.NewBuiltin("lab", labBuiltin)
 	}
 	return d
+}
+
+// setDefaultTimeout is Python's socket.setdefaulttimeout(timeout): the sockets the run
+// makes from then on (host.socket, accept, connect_many) start with that timeout, None
+// (blocking, the default), 0 (non-blocking) or a number of seconds. The default is the
+// run's own: every run starts with None.
+func setDefaultTimeout(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var v starlark.Value
+	if err := unpackArgs("setdefaulttimeout", args, kwargs, "timeout", &v); err != nil {
+		return nil, err
+	}
+	r := runOf(th)
+	if r == nil {
+		return nil, fmt.Errorf("setdefaulttimeout: call it while the lab runs (in main), not at the top level: the default timeout is each run's own")
+	}
+	timeout, ex := pyTimeout(v)
+	if ex != nil {
+		return nil, fmt.Errorf("setdefaulttimeout: %w", ex)
+	}
+	r.defaultTimeout = timeout
+	return starlark.None, nil
+}
+
+// getDefaultTimeout is Python's socket.getdefaulttimeout(): the run's default timeout in
+// seconds, or None.
+func getDefaultTimeout(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := unpackArgs("getdefaulttimeout", args, kwargs); err != nil {
+		return nil, err
+	}
+	if r := runOf(th); r != nil && r.defaultTimeout != nil {
+		return starlark.Float(*r.defaultTimeout), nil
+	}
+	return starlark.None, nil
 }
 
 // bytesMap makes upper(b) and lower(b): what Python's bytes.upper and bytes.lower do.

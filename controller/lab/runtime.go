@@ -80,9 +80,13 @@ type run struct {
 	t      *tValue
 
 	// gil lets one Starlark thread run at a time; a thread releases it while it waits on
-	// an agent, a sleep or a future, so that other threads run meanwhile.
+	// an agent, a sleep or a future, so that other threads run meanwhile. It guards
+	// defaultTimeout.
 	gil     sync.Mutex
 	futures sync.WaitGroup
+	// defaultTimeout is setdefaulttimeout's: the timeout new sockets start with; nil is
+	// None.
+	defaultTimeout *float64
 
 	mu      sync.Mutex // protects the fields below
 	threads []*starlark.Thread

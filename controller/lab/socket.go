@@ -215,7 +215,23 @@ func (h *hostValue) socket(th *starlark.Thread, b *starlark.Builtin, args starla
 	if err != nil {
 		return nil, err
 	}
-	return &socketValue{host: h, handle: resp.GetEvent().GetResult().GetHandle(), stream: typ == 1, family: family}, nil
+	s := &socketValue{host: h, handle: resp.GetEvent().GetResult().GetHandle(), stream: typ == 1, family: family}
+	if err := s.startTimeout(th); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// startTimeout gives a socket the lab just made the run's default timeout
+// (setdefaulttimeout), as CPython gives it to every socket object it makes; a socket
+// starts blocking, so there is nothing to do while the default is None.
+func (s *socketValue) startTimeout(th *starlark.Thread) error {
+	d := s.host.r.defaultTimeout
+	if d == nil {
+		return nil
+	}
+	_, err := s.call(th, "settimeout", client.SetTimeout(*d), starlark.None)
+	return err
 }
 
 // do performs one operation of the host (handle 0) or of one of its sockets; see perform.
@@ -483,6 +499,9 @@ func (s *socketValue) accept(th *starlark.Thread, args starlark.Tuple, kwargs []
 	}
 	res := resp.GetEvent().GetResult()
 	conn := &socketValue{host: s.host, handle: res.GetHandle(), stream: true, family: s.family}
+	if err := conn.startTimeout(th); err != nil {
+		return nil, err
+	}
 	return starlark.Tuple{conn, s.addressValue(res.GetAddress())}, nil
 }
 
@@ -778,7 +797,11 @@ func (h *hostValue) connectMany(th *starlark.Thread, b *starlark.Builtin, args s
 	hs := resp.GetEvent().GetResult().GetHandles()
 	list := make([]starlark.Value, len(hs))
 	for i, handle := range hs {
-		list[i] = &socketValue{host: h, handle: handle, stream: true, family: probe.family}
+		s := &socketValue{host: h, handle: handle, stream: true, family: probe.family}
+		if err := s.startTimeout(th); err != nil {
+			return nil, err
+		}
+		list[i] = s
 	}
 	return starlark.NewList(list), nil
 }
