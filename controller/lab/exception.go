@@ -180,7 +180,10 @@ func parseExceptionSpec(v starlark.Value) (exceptionSpec, error) {
 		if !ok {
 			return nil, fmt.Errorf("raises: give %s, not a tuple holding %s", want, it.Type())
 		}
-		if _, isErrno := errnoNumbers[name]; !isErrno && exceptionParents[name] == "" && exceptionAliases[name] == "" && name != "Exception" {
+		_, isErrno := errnoNumbers[name]
+		_, isClass := exceptionParents[name]
+		_, isAlias := exceptionAliases[name]
+		if !isErrno && !isClass && !isAlias {
 			return nil, fmt.Errorf("raises: %q is neither an errno name (ECONNREFUSED, EAGAIN, ...) nor an exception (OSError, timeout, ConnectionRefusedError, ...)", name)
 		}
 		spec = append(spec, name)
