@@ -146,7 +146,8 @@ func fileDict(v starlark.Value) (map[string][]byte, error) {
 		}
 		b, err := data(kv[1])
 		if err != nil {
-			return nil, fmt.Errorf("spawn: files[%q]: %w", name, err)
+			// A mistake in the lab's files, not an exception for the lab to catch.
+			return nil, fmt.Errorf("spawn: files[%q]: %v", name, err)
 		}
 		out[name] = b
 	}

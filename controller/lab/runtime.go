@@ -80,9 +80,13 @@ type run struct {
 	t      *tValue
 
 	// gil lets one Starlark thread run at a time; a thread releases it while it waits on
-	// an agent, a sleep or a future, so that other threads run meanwhile.
+	// an agent, a sleep or a future, so that other threads run meanwhile. It guards
+	// defaultTimeout.
 	gil     sync.Mutex
 	futures sync.WaitGroup
+	// defaultTimeout is setdefaulttimeout's: the timeout new sockets start with; nil is
+	// None.
+	defaultTimeout *float64
 
 	mu      sync.Mutex // protects the fields below
 	threads []*starlark.Thread
@@ -415,27 +419,30 @@ func (t *tValue) sleep(th *starlark.Thread, b *starlark.Builtin, args starlark.T
 	return starlark.None, nil
 }
 
-// raises(errno, fn, *args, **kwargs) calls fn and returns the socket error it raised,
-// which must be errno ("ECONNREFUSED", or "timeout"); anything else stops the lab.
+// raises(errors, fn, *args, **kwargs) calls fn and returns the error it raised, which
+// must be one that errors names as Python's except clause would catch it: an errno's name
+// (any of them: "EWOULDBLOCK" is "EAGAIN"), an exception class ("OSError", "timeout",
+// "ConnectionRefusedError"), or a tuple of those. Another socket error, or none, stops the
+// lab; errors that are no socket errors pass through.
 func (t *tValue) raises(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	if len(args) < 2 {
 		return nil, fmt.Errorf("raises: want raises(errno, fn, *args): got %d positional arguments", len(args))
 	}
-	want, ok := starlark.AsString(args[0])
-	if !ok {
-		return nil, fmt.Errorf("raises: errno must be a name such as \"ECONNREFUSED\", not %s", args[0].Type())
+	want, err := parseExceptionSpec(args[0])
+	if err != nil {
+		return nil, err
 	}
 	fn, ok := args[1].(starlark.Callable)
 	if !ok {
 		return nil, fmt.Errorf("raises: %s is not callable", args[1].Type())
 	}
-	_, err := starlark.Call(th, fn, args[2:], kwargs)
+	_, err = starlark.Call(th, fn, args[2:], kwargs)
 	var se *SocketError
 	switch {
 	case err == nil:
 		return nil, &ExpectError{Msg: fmt.Sprintf("expected %s, but %s raised nothing", want, fn.Name())}
-	case errors.As(err, &se) && se.Name == want:
-		return se.value(), nil
+	case want.matches(err):
+		return raisedValue(err), nil
 	case errors.As(err, &se):
 		return nil, &ExpectError{Msg: fmt.Sprintf("expected %s, but %s raised %s", want, fn.Name(), se.Error())}
 	}
@@ -454,12 +461,11 @@ func (t *tValue) catch(th *starlark.Thread, b *starlark.Builtin, args starlark.T
 		return nil, fmt.Errorf("catch: %s is not callable", args[0].Type())
 	}
 	v, err := starlark.Call(th, fn, args[1:], kwargs)
-	var se *SocketError
-	switch {
-	case err == nil:
+	if err == nil {
 		return starlark.Tuple{v, starlark.None}, nil
-	case errors.As(err, &se):
-		return starlark.Tuple{starlark.None, se.value()}, nil
+	}
+	if e := raisedValue(err); e != nil {
+		return starlark.Tuple{starlark.None, e}, nil
 	}
 	return nil, err
 }

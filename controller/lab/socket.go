@@ -41,12 +41,6 @@ func (e *SocketError) Error() string {
 	return fmt.Sprintf("%s: [Errno %d] %s (%s)", e.Name, e.Errno, e.Message, e.Call)
 }
 
-func (e *SocketError) value() starlark.Value {
-	return starlarkstruct.FromStringDict(starlark.String("error"), starlark.StringDict{
-		"name": starlark.String(e.Name), "errno": starlark.MakeInt(e.Errno), "strerror": starlark.String(e.Message),
-	})
-}
-
 // WatchdogError is a blocking operation that outlived the lab's watchdog.
 type WatchdogError struct {
 	// Op is the operation ("recv").
@@ -205,7 +199,7 @@ func (h *hostValue) netstat(th *starlark.Thread, b *starlark.Builtin, args starl
 func (h *hostValue) socket(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	family, typ := 2, 1
 	var wd starlark.Value = starlark.None
-	if err := starlark.UnpackArgs("socket", args, kwargs, "family?", &family, "type?", &typ, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("socket", args, kwargs, "family?", &family, "type?", &typ, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	fam := map[int]socklabv1.Family{2: socklabv1.Family_FAMILY_INET, 10: socklabv1.Family_FAMILY_INET6, 1: socklabv1.Family_FAMILY_UNIX}[family]
@@ -221,7 +215,23 @@ func (h *hostValue) socket(th *starlark.Thread, b *starlark.Builtin, args starla
 	if err != nil {
 		return nil, err
 	}
-	return &socketValue{host: h, handle: resp.GetEvent().GetResult().GetHandle(), stream: typ == 1, family: family}, nil
+	s := &socketValue{host: h, handle: resp.GetEvent().GetResult().GetHandle(), stream: typ == 1, family: family}
+	if err := s.startTimeout(th); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// startTimeout gives a socket the lab just made the run's default timeout
+// (setdefaulttimeout), as CPython gives it to every socket object it makes; a socket
+// starts blocking, so there is nothing to do while the default is None.
+func (s *socketValue) startTimeout(th *starlark.Thread) error {
+	d := s.host.r.defaultTimeout
+	if d == nil {
+		return nil
+	}
+	_, err := s.call(th, "settimeout", client.SetTimeout(*d), starlark.None)
+	return err
 }
 
 // do performs one operation of the host (handle 0) or of one of its sockets; see perform.
@@ -290,7 +300,7 @@ func (h *hostValue) perform(th *starlark.Thread, handle uint32, where string, op
 		return nil, &InfraError{Host: h.role, Err: err}
 	}
 	if e := resp.GetEvent().GetError(); e != nil && name != "connect_ex" {
-		return resp, &SocketError{Name: e.GetName(), Errno: int(e.GetErrno()), Message: e.GetMessage(), Call: name + " on " + where}
+		return resp, &SocketError{Name: errnoName(int(e.GetErrno()), e.GetName()), Errno: int(e.GetErrno()), Message: e.GetMessage(), Call: name + " on " + where}
 	}
 	return resp, nil
 }
@@ -366,33 +376,46 @@ func (s *socketValue) Attr(name string) (starlark.Value, error) {
 }
 
 // address reads a Python address for the socket's family: (host, port) for AF_INET,
-// (host, port[, flowinfo, scope_id]) for AF_INET6, a path string for AF_UNIX.
+// (host, port[, flowinfo[, scope_id]]) for AF_INET6, a path for AF_UNIX. A wrong one
+// raises CPython's TypeError or OverflowError.
 func (s *socketValue) address(fn string, v starlark.Value) (*socklabv1.Address, error) {
 	if s.family == 1 {
-		p, ok := starlark.AsString(v)
-		if !ok {
-			return nil, fmt.Errorf("%s: an AF_UNIX address is a path string, not %s", fn, v.Type())
+		switch p := v.(type) {
+		case starlark.String:
+			return &socklabv1.Address{Path: string(p)}, nil
+		case starlark.Bytes:
+			return &socklabv1.Address{Path: string(p)}, nil
 		}
-		return &socklabv1.Address{Path: p}, nil
+		return nil, fmt.Errorf("%s: %w", fn, typeError("a bytes-like object is required, not '%s'", pyType(v)))
+	}
+	fam := "AF_INET"
+	if s.family == 10 {
+		fam = "AF_INET6"
 	}
 	t, ok := v.(starlark.Tuple)
-	if !ok || len(t) != 2 && !(s.family == 10 && len(t) == 4) {
-		want := "a (host, port) tuple"
-		if s.family == 10 {
-			want = "a (host, port) or (host, port, flowinfo, scope_id) tuple"
-		}
-		return nil, fmt.Errorf("%s: address must be %s, not %s", fn, want, v.String())
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("%s: %w", fn, typeError("%s(): %s address must be tuple, not %s", fn, fam, pyType(v)))
+	case s.family == 10 && (len(t) < 2 || len(t) > 4):
+		return nil, fmt.Errorf("%s: %w", fn, typeError("AF_INET6 address must be a tuple (host, port[, flowinfo[, scopeid]])"))
+	case s.family != 10 && len(t) != 2:
+		return nil, fmt.Errorf("%s: %w", fn, typeError("AF_INET address must be a pair (host, port)"))
 	}
-	host, ok := starlark.AsString(t[0])
-	if !ok {
-		return nil, fmt.Errorf("%s: address host must be a string, not %s", fn, t[0].Type())
+	var host string
+	switch h := t[0].(type) {
+	case starlark.String:
+		host = string(h)
+	case starlark.Bytes:
+		host = string(h)
+	default:
+		return nil, fmt.Errorf("%s: %w", fn, typeError("str, bytes or bytearray expected, not %s", pyType(h)))
 	}
-	var port int
-	if err := starlark.AsInt(t[1], &port); err != nil {
-		return nil, fmt.Errorf("%s: address port must be an int, not %s", fn, t[1].Type())
+	port, ex := pyIndex(t[1])
+	if ex == nil && (port < 0 || port > 65535) {
+		ex = overflowError("%s(): port must be 0-65535.", fn)
 	}
-	if port < 0 || port > 65535 {
-		return nil, fmt.Errorf("%s: port must be 0-65535", fn)
+	if ex != nil {
+		return nil, fmt.Errorf("%s: %w", fn, ex)
 	}
 	return &socklabv1.Address{Host: host, Port: uint32(port)}, nil
 }
@@ -418,9 +441,9 @@ func data(v starlark.Value) ([]byte, error) {
 	case starlark.Bytes:
 		return []byte(v), nil
 	case starlark.String:
-		return nil, fmt.Errorf("TypeError: a bytes-like object is required, not 'str' (encode it: encode(s) or b\"...\")")
+		return nil, &Exception{Type: "TypeError", Msg: "a bytes-like object is required, not 'str'", Hint: `encode it: encode(s) or b"..."`}
 	}
-	return nil, fmt.Errorf("TypeError: a bytes-like object is required, not '%s'", v.Type())
+	return nil, typeError("a bytes-like object is required, not '%s'", pyType(v))
 }
 
 func (s *socketValue) call(th *starlark.Thread, name string, op *socklabv1.Operation, wd starlark.Value) (*socklabv1.PerformResponse, error) {
@@ -429,7 +452,7 @@ func (s *socketValue) call(th *starlark.Thread, name string, op *socklabv1.Opera
 
 func (s *socketValue) bind(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var addr, wd starlark.Value = nil, starlark.None
-	if err := starlark.UnpackArgs("bind", args, kwargs, "address", &addr, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("bind", args, kwargs, "address", &addr, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	a, err := s.address("bind", addr)
@@ -442,14 +465,21 @@ func (s *socketValue) bind(th *starlark.Thread, args starlark.Tuple, kwargs []st
 
 func (s *socketValue) listen(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var backlog, wd starlark.Value = starlark.None, starlark.None
-	if err := starlark.UnpackArgs("listen", args, kwargs, "backlog?", &backlog, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("listen", args, kwargs, "backlog?", &backlog, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	l := &socklabv1.ListenOp{}
 	if backlog != starlark.None {
-		var n int
-		if err := starlark.AsInt(backlog, &n); err != nil || n > math.MaxInt32 {
-			return nil, fmt.Errorf("listen: backlog must be an int")
+		n, ex := pyIndex(backlog)
+		switch {
+		case ex != nil:
+		case n > math.MaxInt32:
+			ex = overflowError("signed integer is greater than maximum")
+		case n < math.MinInt32:
+			ex = overflowError("signed integer is less than minimum")
+		}
+		if ex != nil {
+			return nil, fmt.Errorf("listen: %w", ex)
 		}
 		b := int32(n)
 		l.Backlog = &b
@@ -460,7 +490,7 @@ func (s *socketValue) listen(th *starlark.Thread, args starlark.Tuple, kwargs []
 
 func (s *socketValue) accept(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var wd starlark.Value = starlark.None
-	if err := starlark.UnpackArgs("accept", args, kwargs, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("accept", args, kwargs, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	resp, err := s.call(th, "accept", client.Accept(), wd)
@@ -469,12 +499,15 @@ func (s *socketValue) accept(th *starlark.Thread, args starlark.Tuple, kwargs []
 	}
 	res := resp.GetEvent().GetResult()
 	conn := &socketValue{host: s.host, handle: res.GetHandle(), stream: true, family: s.family}
+	if err := conn.startTimeout(th); err != nil {
+		return nil, err
+	}
 	return starlark.Tuple{conn, s.addressValue(res.GetAddress())}, nil
 }
 
 func (s *socketValue) connect(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var addr, wd starlark.Value = nil, starlark.None
-	if err := starlark.UnpackArgs("connect", args, kwargs, "address", &addr, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("connect", args, kwargs, "address", &addr, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	a, err := s.address("connect", addr)
@@ -487,7 +520,7 @@ func (s *socketValue) connect(th *starlark.Thread, args starlark.Tuple, kwargs [
 
 func (s *socketValue) connectEx(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var addr, wd starlark.Value = nil, starlark.None
-	if err := starlark.UnpackArgs("connect_ex", args, kwargs, "address", &addr, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("connect_ex", args, kwargs, "address", &addr, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	a, err := s.address("connect_ex", addr)
@@ -507,7 +540,7 @@ func (s *socketValue) connectEx(th *starlark.Thread, args starlark.Tuple, kwargs
 func (s *socketValue) sendArgs(name string, args starlark.Tuple, kwargs []starlark.Tuple) ([]byte, int, starlark.Value, error) {
 	var d, wd starlark.Value = nil, starlark.None
 	flags := 0
-	if err := starlark.UnpackArgs(name, args, kwargs, "data", &d, "flags?", &flags, "watchdog?", &wd); err != nil {
+	if err := unpackArgs(name, args, kwargs, "data", &d, "flags?", &flags, "watchdog?", &wd); err != nil {
 		return nil, 0, nil, err
 	}
 	b, err := data(d)
@@ -544,9 +577,9 @@ func (s *socketValue) sendto(th *starlark.Thread, args starlark.Tuple, kwargs []
 	flags := 0
 	var err error
 	if len(args) == 3 {
-		err = starlark.UnpackArgs("sendto", args, kwargs, "data", &d, "flags", &flags, "address", &addr, "watchdog?", &wd)
+		err = unpackArgs("sendto", args, kwargs, "data", &d, "flags", &flags, "address", &addr, "watchdog?", &wd)
 	} else {
-		err = starlark.UnpackArgs("sendto", args, kwargs, "data", &d, "address", &addr, "watchdog?", &wd)
+		err = unpackArgs("sendto", args, kwargs, "data", &d, "address", &addr, "watchdog?", &wd)
 	}
 	if err != nil {
 		return nil, err
@@ -570,11 +603,11 @@ func (s *socketValue) sendto(th *starlark.Thread, args starlark.Tuple, kwargs []
 func (s *socketValue) recvArgs(name string, args starlark.Tuple, kwargs []starlark.Tuple) (int, int, starlark.Value, error) {
 	var bufsize, flags int
 	var wd starlark.Value = starlark.None
-	if err := starlark.UnpackArgs(name, args, kwargs, "bufsize", &bufsize, "flags?", &flags, "watchdog?", &wd); err != nil {
+	if err := unpackArgs(name, args, kwargs, "bufsize", &bufsize, "flags?", &flags, "watchdog?", &wd); err != nil {
 		return 0, 0, nil, err
 	}
 	if bufsize < 0 {
-		return 0, 0, nil, fmt.Errorf("%s: negative buffersize in recv", name)
+		return 0, 0, nil, fmt.Errorf("%s: %w", name, valueError("negative buffersize in %s", name))
 	}
 	return bufsize, flags, wd, nil
 }
@@ -606,7 +639,7 @@ func (s *socketValue) recvfrom(th *starlark.Thread, args starlark.Tuple, kwargs 
 func (s *socketValue) shutdown(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var how int
 	var wd starlark.Value = starlark.None
-	if err := starlark.UnpackArgs("shutdown", args, kwargs, "how", &how, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("shutdown", args, kwargs, "how", &how, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	h := map[int]socklabv1.ShutdownHow{0: socklabv1.ShutdownHow_SHUTDOWN_HOW_RD, 1: socklabv1.ShutdownHow_SHUTDOWN_HOW_WR, 2: socklabv1.ShutdownHow_SHUTDOWN_HOW_RDWR}
@@ -621,7 +654,7 @@ func (s *socketValue) shutdown(th *starlark.Thread, args starlark.Tuple, kwargs 
 // simple performs an operation that takes no arguments but the watchdog.
 func (s *socketValue) simple(th *starlark.Thread, name string, op *socklabv1.Operation, args starlark.Tuple, kwargs []starlark.Tuple) (*socklabv1.PerformResponse, error) {
 	var wd starlark.Value = starlark.None
-	if err := starlark.UnpackArgs(name, args, kwargs, "watchdog?", &wd); err != nil {
+	if err := unpackArgs(name, args, kwargs, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	return s.call(th, name, op, wd)
@@ -651,27 +684,22 @@ func (s *socketValue) getpeername(th *starlark.Thread, args starlark.Tuple, kwar
 func (s *socketValue) setsockopt(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var level, name int
 	var value, wd starlark.Value = nil, starlark.None
-	if err := starlark.UnpackArgs("setsockopt", args, kwargs, "level", &level, "optname", &name, "value", &value, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("setsockopt", args, kwargs, "level", &level, "optname", &name, "value", &value, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	var op *socklabv1.Operation
 	switch v := value.(type) {
 	case starlark.Bytes:
 		op = client.SetSockOptBytes(level, name, []byte(v))
-	case starlark.Bool:
-		b := int64(0)
-		if v {
-			b = 1
-		}
-		op = client.SetSockOpt(level, name, b)
-	case starlark.Int:
-		n, ok := v.Int64()
-		if !ok {
-			return nil, fmt.Errorf("setsockopt: value out of range")
+	case starlark.Bool, starlark.Int:
+		// CPython reads an int that fits a C int, else wants bytes.
+		n, ex := pyIndex(v)
+		if ex != nil || n < math.MinInt32 || n > math.MaxInt32 {
+			return nil, fmt.Errorf("setsockopt: %w", typeError("a bytes-like object is required, not 'int'"))
 		}
 		op = client.SetSockOpt(level, name, n)
 	default:
-		return nil, fmt.Errorf("setsockopt: value must be an int or bytes, not %s", value.Type())
+		return nil, fmt.Errorf("setsockopt: %w", typeError("a bytes-like object is required, not '%s'", pyType(value)))
 	}
 	_, err := s.call(th, "setsockopt", op, wd)
 	return starlark.None, err
@@ -680,7 +708,7 @@ func (s *socketValue) setsockopt(th *starlark.Thread, args starlark.Tuple, kwarg
 func (s *socketValue) getsockopt(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var level, name, buflen int
 	var wd starlark.Value = starlark.None
-	if err := starlark.UnpackArgs("getsockopt", args, kwargs, "level", &level, "optname", &name, "buflen?", &buflen, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("getsockopt", args, kwargs, "level", &level, "optname", &name, "buflen?", &buflen, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	op := client.GetSockOpt(level, name)
@@ -699,19 +727,16 @@ func (s *socketValue) getsockopt(th *starlark.Thread, args starlark.Tuple, kwarg
 
 func (s *socketValue) settimeout(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var v, wd starlark.Value = nil, starlark.None
-	if err := starlark.UnpackArgs("settimeout", args, kwargs, "value", &v, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("settimeout", args, kwargs, "value", &v, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
+	timeout, ex := pyTimeout(v)
+	if ex != nil {
+		return nil, fmt.Errorf("settimeout: %w", ex)
+	}
 	op := client.SetTimeoutNone()
-	if v != starlark.None {
-		f, ok := starlark.AsFloat(v)
-		if !ok {
-			return nil, fmt.Errorf("settimeout: timeout must be None or a number, not %s", v.Type())
-		}
-		if f < 0 {
-			return nil, fmt.Errorf("settimeout: Timeout value out of range")
-		}
-		op = client.SetTimeout(f)
+	if timeout != nil {
+		op = client.SetTimeout(*timeout)
 	}
 	_, err := s.call(th, "settimeout", op, wd)
 	return starlark.None, err
@@ -719,7 +744,7 @@ func (s *socketValue) settimeout(th *starlark.Thread, args starlark.Tuple, kwarg
 
 func (s *socketValue) setblocking(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var flag, wd starlark.Value = nil, starlark.None
-	if err := starlark.UnpackArgs("setblocking", args, kwargs, "flag", &flag, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("setblocking", args, kwargs, "flag", &flag, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	_, err := s.call(th, "setblocking", client.SetBlocking(bool(flag.Truth())), wd)
@@ -772,7 +797,11 @@ func (h *hostValue) connectMany(th *starlark.Thread, b *starlark.Builtin, args s
 	hs := resp.GetEvent().GetResult().GetHandles()
 	list := make([]starlark.Value, len(hs))
 	for i, handle := range hs {
-		list[i] = &socketValue{host: h, handle: handle, stream: true, family: probe.family}
+		s := &socketValue{host: h, handle: handle, stream: true, family: probe.family}
+		if err := s.startTimeout(th); err != nil {
+			return nil, err
+		}
+		list[i] = s
 	}
 	return starlark.NewList(list), nil
 }
