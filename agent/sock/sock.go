@@ -3,9 +3,11 @@
 //
 // Every fd is non-blocking and owned by an *os.File, so blocking calls wait in Go's network
 // poller rather than in a thread: ten thousand idle sockets cost no threads. Python's three
-// modes are emulated on top: blocking (timeout None), timeout (a positive duration) and
-// non-blocking (timeout 0). Receiving and sending wait on separate sides of the poller, so
-// a send never waits behind a blocked recv on the same socket.
+// modes are emulated on top, as CPython's sock_call_ex runs them: blocking (timeout None)
+// and non-blocking (timeout 0) make the call at once; timeout mode (a positive duration)
+// first waits for the socket to be ready, and makes the call only then. Receiving and
+// sending wait on separate sides of the poller, so a send never waits behind a blocked
+// recv on the same socket.
 //
 // Socket errors come back as unix.Errno values (ECONNREFUSED, EAGAIN, ...) or ErrTimeout,
 // exactly on the call that caused them; a cancelled context comes back as the context's
@@ -169,10 +171,52 @@ func (s *Socket) control(fn func(fd int) error) error {
 // do and starts waiting on the poller for side sd: a blocked recv, say.
 var testHookParked func(s *Socket, sd side)
 
-// wait runs attempt until it returns something other than EAGAIN, waiting on the poller
-// for side between attempts, as a blocking socket would in the kernel. It honours the
-// deadline (zero: none) and ctx. In non-blocking mode (nonblock) it makes one attempt.
-func (s *Socket) wait(ctx context.Context, sd side, deadline time.Time, nonblock bool, attempt func(fd int) error) error {
+// waiting is how a call waits for its socket, by the socket's mode: CPython's sock_call_ex.
+type waiting int
+
+const (
+	// once makes one attempt (non-blocking mode, or MSG_DONTWAIT on a blocking socket).
+	once waiting = iota
+	// tryFirst attempts at once, then waits for readiness between attempts: a blocking
+	// socket, whose call the kernel would make and block in.
+	tryFirst
+	// pollFirst waits for readiness before every attempt, until the deadline: timeout
+	// mode, in which CPython polls before it calls, so that a call that would fail at once
+	// (accept on a datagram socket, send on a listener) waits and raises timeout instead.
+	pollFirst
+)
+
+// callMode returns how a call made now with flags waits, and its deadline (timeout mode
+// only). MSG_DONTWAIT makes a blocking socket's call non-blocking; in timeout mode it
+// changes nothing, since CPython polls first there and retries a call that would block.
+func (s *Socket) callMode(flags int) (deadline time.Time, how waiting) {
+	t := s.Timeout()
+	switch {
+	case t > 0:
+		return time.Now().Add(t), pollFirst
+	case t == 0 || flags&unix.MSG_DONTWAIT != 0:
+		return time.Time{}, once
+	}
+	return time.Time{}, tryFirst
+}
+
+// wait runs attempt as how says, retrying it while it returns EAGAIN and waiting on the
+// poller for side between attempts, as the kernel would block a blocking socket. It
+// honours the deadline (zero: none) and ctx.
+func (s *Socket) wait(ctx context.Context, sd side, deadline time.Time, how waiting, attempt func(fd int) error) error {
+	if how == pollFirst {
+		call := attempt
+		attempt = func(fd int) error {
+			ready, err := isReady(fd, sd)
+			switch {
+			case err != nil:
+				return err
+			case !ready:
+				return unix.EAGAIN
+			}
+			return call(fd)
+		}
+	}
 	retry := func(fd int) error {
 		for {
 			if err := attempt(fd); err != unix.EINTR {
@@ -184,7 +228,7 @@ func (s *Socket) wait(ctx context.Context, sd side, deadline time.Time, nonblock
 		return err
 	}
 	// Most calls complete at once: try before arming deadlines and cancellation.
-	if err := s.control(retry); nonblock || err != unix.EAGAIN {
+	if err := s.control(retry); how == once || err != unix.EAGAIN {
 		return err
 	}
 	done := s.arm(ctx, sd, deadline)
@@ -218,6 +262,18 @@ func (s *Socket) wait(ctx context.Context, sd side, deadline time.Time, nonblock
 	}
 }
 
+// isReady reports whether the fd is ready for side now, as poll(2) with no wait tells
+// it: readable or writable, or in error or hung up, which poll reports whatever was asked.
+func isReady(fd int, sd side) (bool, error) {
+	events := int16(unix.POLLIN)
+	if sd == writeSide {
+		events = unix.POLLOUT
+	}
+	fds := []unix.PollFd{{Fd: int32(fd), Events: events}}
+	n, err := unix.Poll(fds, 0)
+	return n > 0, err
+}
+
 // arm sets side's deadline and arranges for ctx's cancellation to expire it at once. The
 // returned func disarms; a cancellation that fires after it no longer touches the file.
 func (s *Socket) arm(ctx context.Context, sd side, deadline time.Time) (disarm func()) {
@@ -248,18 +304,6 @@ func (s *Socket) setDeadline(sd side, t time.Time) {
 	}
 }
 
-// mode returns the deadline for an operation starting now and whether it is non-blocking.
-func (s *Socket) mode() (deadline time.Time, nonblock bool) {
-	t := s.Timeout()
-	switch {
-	case t == 0:
-		return time.Time{}, true
-	case t > 0:
-		return time.Now().Add(t), false
-	}
-	return time.Time{}, false
-}
-
 // Bind binds the socket to addr.
 func (s *Socket) Bind(addr Addr) error {
 	sa, err := s.sockaddr(addr)
@@ -285,10 +329,10 @@ func (s *Socket) Listen(backlog int) error {
 func (s *Socket) Accept(ctx context.Context) (*Socket, Addr, error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
-	deadline, nonblock := s.mode()
+	deadline, how := s.callMode(0)
 	var nfd int
 	var from unix.Sockaddr
-	err := s.wait(ctx, readSide, deadline, nonblock, func(fd int) error {
+	err := s.wait(ctx, readSide, deadline, how, func(fd int) error {
 		var err error
 		nfd, from, err = unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		return err
@@ -315,12 +359,14 @@ func (s *Socket) Connect(ctx context.Context, addr Addr) error {
 	if err := s.autobind(addr); err != nil {
 		return err
 	}
-	deadline, nonblock := s.mode()
-	if nonblock {
+	deadline, how := s.callMode(0)
+	if how == once {
 		return s.control(func(fd int) error { return unix.Connect(fd, sa) })
 	}
+	// In timeout mode too, connect(2) is made first, as CPython's internal_connect makes
+	// it; then the handshake is waited for.
 	started := false
-	err = s.wait(ctx, writeSide, deadline, false, func(fd int) error {
+	err = s.wait(ctx, writeSide, deadline, tryFirst, func(fd int) error {
 		if !started {
 			started = true
 			err := unix.Connect(fd, sa)
@@ -356,17 +402,14 @@ func (s *Socket) Connect(ctx context.Context, addr Addr) error {
 }
 
 // Send sends data as Python's send: blocking, it returns when every byte is queued; with
-// a timeout or MSG_DONTWAIT it makes one send(2) once the socket is writable, which may
-// write part; non-blocking, it may write part or fail with EAGAIN.
+// a timeout it makes one send(2) once the socket is writable, which may write part;
+// non-blocking (or with MSG_DONTWAIT on a blocking socket), it may write part or fail
+// with EAGAIN.
 func (s *Socket) Send(ctx context.Context, data []byte, flags int) (int, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	deadline, nonblock := s.mode()
-	if flags&unix.MSG_DONTWAIT != 0 {
-		nonblock = true
-	}
-	whole := !nonblock && deadline.IsZero()
-	n, err := s.sendLoop(ctx, data, flags, nil, deadline, nonblock, whole)
+	deadline, how := s.callMode(flags)
+	n, err := s.sendLoop(ctx, data, flags, nil, deadline, how, how == tryFirst)
 	if n > 0 && err != nil && ctx.Err() == nil {
 		// Like the kernel's blocking send: bytes already queued are reported, the error
 		// shows on the next call.
@@ -380,11 +423,8 @@ func (s *Socket) Send(ctx context.Context, data []byte, flags int) (int, error) 
 func (s *Socket) SendAll(ctx context.Context, data []byte, flags int) (int, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	deadline, nonblock := s.mode()
-	if flags&unix.MSG_DONTWAIT != 0 {
-		nonblock = true
-	}
-	if nonblock {
+	deadline, how := s.callMode(flags)
+	if how == once {
 		// CPython's sendall on a non-blocking socket loops until EAGAIN.
 		total := 0
 		for {
@@ -395,7 +435,7 @@ func (s *Socket) SendAll(ctx context.Context, data []byte, flags int) (int, erro
 			}
 		}
 	}
-	return s.sendLoop(ctx, data, flags, nil, deadline, false, true)
+	return s.sendLoop(ctx, data, flags, nil, deadline, how, true)
 }
 
 // SendTo sends data to addr, as Python's sendto.
@@ -409,20 +449,17 @@ func (s *Socket) SendTo(ctx context.Context, data []byte, flags int, addr Addr) 
 	if err := s.autobind(addr); err != nil {
 		return 0, err
 	}
-	deadline, nonblock := s.mode()
-	if flags&unix.MSG_DONTWAIT != 0 {
-		nonblock = true
-	}
-	return s.sendLoop(ctx, data, flags, sa, deadline, nonblock, false)
+	deadline, how := s.callMode(flags)
+	return s.sendLoop(ctx, data, flags, sa, deadline, how, false)
 }
 
 // sendLoop sends data; with whole it keeps going until every byte is queued (a blocking
 // stream send), else it returns after the first send(2) that wrote anything.
-func (s *Socket) sendLoop(ctx context.Context, data []byte, flags int, to unix.Sockaddr, deadline time.Time, nonblock, whole bool) (int, error) {
+func (s *Socket) sendLoop(ctx context.Context, data []byte, flags int, to unix.Sockaddr, deadline time.Time, how waiting, whole bool) (int, error) {
 	total := 0
 	for {
 		var n int
-		err := s.wait(ctx, writeSide, deadline, nonblock, func(fd int) error {
+		err := s.wait(ctx, writeSide, deadline, how, func(fd int) error {
 			var err error
 			n, err = unix.SendmsgN(fd, data[total:], nil, to, flags|unix.MSG_NOSIGNAL)
 			return err
@@ -474,10 +511,7 @@ type Received struct {
 func (s *Socket) Recv(ctx context.Context, bufsize, flags int) (Received, error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
-	deadline, nonblock := s.mode()
-	if flags&unix.MSG_DONTWAIT != 0 {
-		nonblock = true
-	}
+	deadline, how := s.callMode(flags)
 	buf := make([]byte, bufsize)
 	sysFlags := flags &^ unix.MSG_WAITALL
 	if !s.IsStream() {
@@ -488,7 +522,7 @@ func (s *Socket) Recv(ctx context.Context, bufsize, flags int) (Received, error)
 	for {
 		var n, rflags int
 		var from unix.Sockaddr
-		err := s.wait(ctx, readSide, deadline, nonblock, func(fd int) error {
+		err := s.wait(ctx, readSide, deadline, how, func(fd int) error {
 			var err error
 			n, _, rflags, from, err = unix.Recvmsg(fd, buf[total:], nil, sysFlags)
 			return err
@@ -507,7 +541,7 @@ func (s *Socket) Recv(ctx context.Context, bufsize, flags int) (Received, error)
 			break
 		}
 		total += n
-		if flags&unix.MSG_WAITALL == 0 || nonblock || !deadline.IsZero() || n == 0 || total >= bufsize || flags&unix.MSG_PEEK != 0 {
+		if flags&unix.MSG_WAITALL == 0 || how != tryFirst || n == 0 || total >= bufsize || flags&unix.MSG_PEEK != 0 {
 			if from != nil {
 				r.From = fromSockaddr(from)
 			}
