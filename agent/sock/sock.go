@@ -349,6 +349,12 @@ func (s *Socket) Accept(ctx context.Context) (*Socket, Addr, error) {
 
 // Connect connects to addr. In non-blocking mode a TCP connect returns EINPROGRESS, as in
 // Python; otherwise it waits for the handshake within the timeout.
+//
+// The fd being non-blocking, the kernel leaves the socket as after a non-blocking
+// connect: still "connecting" once the handshake is over, a refused one at the end of its
+// stream. That is what CPython leaves in timeout mode, where a second connect returns 0
+// and recv returns b"" after a refusal. A blocking socket's connect, which the kernel
+// would have waited in, is settled as that one would be (see settle).
 func (s *Socket) Connect(ctx context.Context, addr Addr) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -365,12 +371,13 @@ func (s *Socket) Connect(ctx context.Context, addr Addr) error {
 	}
 	// In timeout mode too, connect(2) is made first, as CPython's internal_connect makes
 	// it; then the handshake is waited for.
-	started := false
+	started, inProgress, failed := false, false, false
 	err = s.wait(ctx, writeSide, deadline, tryFirst, func(fd int) error {
 		if !started {
 			started = true
 			err := unix.Connect(fd, sa)
 			if err == unix.EINPROGRESS {
+				inProgress = true
 				return unix.EAGAIN
 			}
 			return err
@@ -389,16 +396,23 @@ func (s *Socket) Connect(ctx context.Context, addr Addr) error {
 		case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
 			return unix.EAGAIN
 		default:
+			failed = true
 			return e
 		}
 	})
-	if err == nil {
-		// A connect that completed in the background leaves the kernel's socket state at
-		// "connecting"; one more connect() settles it, so that a later connect gives
-		// EISCONN exactly as after a blocking connect.
-		_ = s.control(func(fd int) error { return unix.Connect(fd, sa) })
+	if how == tryFirst && inProgress && (err == nil || failed) {
+		s.settle(sa)
 	}
 	return err
+}
+
+// settle leaves a blocking socket whose handshake ran in the background as the kernel
+// leaves one whose connect(2) blocked: one more connect(2) moves it out of "connecting".
+// Connected, a later connect gives EISCONN; refused (or failed otherwise), the socket is
+// disconnected again, so that recv gives ENOTCONN rather than the end of a stream and the
+// next connect starts afresh rather than failing with ECONNABORTED.
+func (s *Socket) settle(sa unix.Sockaddr) {
+	_ = s.control(func(fd int) error { return unix.Connect(fd, sa) })
 }
 
 // Send sends data as Python's send: blocking, it returns when every byte is queued; with
