@@ -137,3 +137,19 @@ func TestConnectTwice(t *testing.T) {
 		})
 	}
 }
+
+// TestSetTimeoutOnClosed: settimeout on a closed socket fails with EBADF, having set the
+// timeout all the same, as CPython's does.
+func TestSetTimeoutOnClosed(t *testing.T) {
+	s := open(t, unix.AF_INET, unix.SOCK_STREAM)
+	if err := s.SetTimeout(time.Second); err != nil {
+		t.Fatalf("SetTimeout on an open socket = %v", err)
+	}
+	s.Close()
+	if err := s.SetTimeout(0); !errors.Is(err, unix.EBADF) {
+		t.Errorf("SetTimeout on a closed socket = %v, want EBADF", err)
+	}
+	if got := s.Timeout(); got != 0 {
+		t.Errorf("Timeout after a failed SetTimeout(0) = %v, want 0", got)
+	}
+}

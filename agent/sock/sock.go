@@ -139,13 +139,16 @@ func (s *Socket) Timeout() time.Duration {
 }
 
 // SetTimeout sets the timeout as Python's settimeout: negative is None, 0 non-blocking.
-func (s *Socket) SetTimeout(d time.Duration) {
+// On a closed socket it fails with EBADF, as CPython's fcntl on the fd does, having set
+// the timeout all the same (gettimeout then returns it, as CPython's does).
+func (s *Socket) SetTimeout(d time.Duration) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if d < 0 {
 		d = -1
 	}
 	s.timeout = d
+	s.mu.Unlock()
+	return s.control(func(int) error { return nil })
 }
 
 // Close closes the socket. Operations blocked on it return EBADF. Closing twice is a no-op.
