@@ -600,7 +600,14 @@ func (s *socketValue) recvfrom(th *starlark.Thread, args starlark.Tuple, kwargs 
 	if err != nil {
 		return nil, err
 	}
-	return starlark.Tuple{starlark.Bytes(resp.GetData()), s.addressValue(resp.GetEvent().GetResult().GetAddress())}, nil
+	// A sender without an address (a stream's peer, an unbound AF_UNIX socket) is None,
+	// as Python's recvfrom gives it when the kernel returns no address at all; an unnamed
+	// AF_UNIX socket's own address is "" (addressValue).
+	var from starlark.Value = starlark.None
+	if a := resp.GetEvent().GetResult().GetAddress(); a != nil {
+		from = s.addressValue(a)
+	}
+	return starlark.Tuple{starlark.Bytes(resp.GetData()), from}, nil
 }
 
 func (s *socketValue) shutdown(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
