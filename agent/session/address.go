@@ -127,8 +127,8 @@ var (
 
 // resolve turns the address operation op carries into one of the socket's family and
 // applies the owner's policy: allowed ports for bind (the socket's own address), allowed
-// networks for the others (a destination), and AF_UNIX paths confined to the session's
-// own directory.
+// networks for the others (a destination, judged where the kernel takes it: the wildcard
+// is this host), and AF_UNIX paths confined to the session's own directory.
 func (s *Session) resolve(op string, addr *socklabv1.Address, so *socket) (sock.Addr, error) {
 	spec, err := parseAddr(op, addr)
 	if err != nil {
@@ -155,8 +155,12 @@ func (s *Session) resolve(op string, addr *socklabv1.Address, so *socket) (sock.
 		}
 		return a, nil
 	}
-	if !pol.AllowsDestination(a.IP) {
-		return sock.Addr{}, errdefs.Errorf(errdefs.ErrPermissionDenied, "%s to %s is outside this agent's allowed networks (%s); its owner sets them with --allow-net", op, a, pol.NetworksString())
+	if to := so.Reaches(a.IP); !pol.AllowsDestination(to) {
+		what := a.String()
+		if to != a.IP {
+			what += " (this host, reached at " + to.String() + ")"
+		}
+		return sock.Addr{}, errdefs.Errorf(errdefs.ErrPermissionDenied, "%s to %s is outside this agent's allowed networks (%s); its owner sets them with --allow-net", op, what, pol.NetworksString())
 	}
 	return a, nil
 }

@@ -637,13 +637,15 @@ func (s *Socket) OptionBytes(level, name, buflen int) ([]byte, error) {
 
 // autobind gives an unbound socket the host identity before it talks to dest (invalid:
 // before listen), so that peers see the host's address. TCP sockets defer the port choice
-// to connect (IP_BIND_ADDRESS_NO_PORT), as an ordinary connect would.
+// to connect (IP_BIND_ADDRESS_NO_PORT), as an ordinary connect would. An AF_INET socket
+// takes it before it talks to the wildcard (0.0.0.0) too, which then reaches its host:
+// see Reaches.
 func (s *Socket) autobind(dest Addr) error {
-	if !s.source.IsValid() {
+	if !s.source.IsValid() || s.bound.Load() {
 		return nil
 	}
-	if s.bound.Load() || (dest.IsValid() && s.source.IsLoopback() != dest.IP.IsLoopback()) {
-		return nil // bound already, or a loopback identity that cannot reach dest (nor the reverse)
+	if to := s.wildcard(dest.IP, Addr{}); dest.IsValid() && !to.IsUnspecified() && s.source.IsLoopback() != to.IsLoopback() {
+		return nil // a loopback identity that cannot reach dest (nor the reverse)
 	}
 	return s.control(func(fd int) error {
 		sa, err := unix.Getsockname(fd)
@@ -667,6 +669,42 @@ func (s *Socket) autobind(dest Addr) error {
 		}
 		return err
 	})
+}
+
+// Reaches returns the address the kernel sends to when the socket connects or sends to
+// ip: ip itself, but the wildcard (0.0.0.0, ::) stands for this host. An AF_INET socket
+// reaches its own address: the one it is bound to, or the host identity autobind gives an
+// unbound one first; one bound to the wildcard itself reaches 127.0.0.1. An AF_INET6
+// socket reaches ::1 (127.0.0.1, v4-mapped, when bound to a v4-mapped address).
+func (s *Socket) Reaches(ip netip.Addr) netip.Addr {
+	if !ip.IsUnspecified() {
+		return ip
+	}
+	local, _ := s.LocalAddr()
+	to := s.wildcard(ip, local)
+	switch {
+	case !to.IsUnspecified():
+		return to
+	case local.IP.IsValid() && !local.IP.IsUnspecified():
+		return local.IP
+	case local.Port == 0 && s.source.IsValid():
+		return s.source
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
+// wildcard returns where the kernel takes ip, the wildcard, from a socket whose own
+// address is local: ::1 for AF_INET6 (127.0.0.1, v4-mapped, from a v4-mapped address). For
+// AF_INET it returns ip unchanged: there the kernel takes the socket's own address, which
+// autobind may give it first. Any other ip is returned as it is.
+func (s *Socket) wildcard(ip netip.Addr, local Addr) netip.Addr {
+	switch {
+	case !ip.IsUnspecified() || s.family != unix.AF_INET6:
+		return ip
+	case local.IP.Is4In6():
+		return netip.AddrFrom16(netip.AddrFrom4([4]byte{127, 0, 0, 1}).As16())
+	}
+	return netip.IPv6Loopback()
 }
 
 func (s *Socket) sockaddr(a Addr) (unix.Sockaddr, error) {
