@@ -263,8 +263,10 @@ func ParseNetworks(list []string) ([]netip.Prefix, error) {
 }
 
 // AllowsDestination reports whether connect or sendto may reach ip, judged as the kernel
-// will use it: the wildcard (0.0.0.0, ::) is this host's loopback, and a broadcast
-// address must be listed on its own.
+// will use it: the wildcard (0.0.0.0, ::) is this host's loopback, where the kernel takes
+// it from a socket without an address of its own (a socket that has one reaches that
+// address: its caller judges that instead, as sock.Socket.Reaches tells it), and a
+// broadcast address must be listed on its own.
 func (p *Policy) AllowsDestination(ip netip.Addr) bool {
 	ip = Destination(ip)
 	single := netip.PrefixFrom(ip, ip.BitLen())

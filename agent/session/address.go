@@ -1,6 +1,7 @@
 package session
 
 import (
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -52,7 +53,9 @@ func parseAddr(op string, a *socklabv1.Address) (addrSpec, error) {
 	return spec, nil
 }
 
-// forFamily turns the address into one of the socket's family.
+// forFamily turns the address into one of the socket's family. An IP address of the
+// other family does not resolve: an *addressError, as CPython's getaddrinfo fails for it.
+// An IPv4-mapped IPv6 address is an IPv4 one for AF_INET, as glibc's getaddrinfo takes it.
 func (a addrSpec) forFamily(op string, family int) (sock.Addr, error) {
 	if family == unix.AF_UNIX {
 		if a.path == "" {
@@ -76,25 +79,56 @@ func (a addrSpec) forFamily(op string, family int) (sock.Addr, error) {
 		if v6 {
 			ip = netip.IPv6Loopback()
 		}
-	case "<broadcast>":
+	case "<broadcast>", "255.255.255.255":
 		if v6 {
-			return sock.Addr{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "%s: <broadcast> is an IPv4 address; AF_INET6 has no broadcast", op)
+			return sock.Addr{}, errFamilyMismatched // CPython names both before it parses
 		}
 		ip = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 	}
 	if !v6 {
 		ip = ip.Unmap()
-		if !ip.Is4() {
-			return sock.Addr{}, errdefs.Errorf(errdefs.ErrInvalidArgument, "%s: host %s is not an IPv4 address, as an AF_INET socket needs", op, a.host)
-		}
+	}
+	if ip.Is4() == v6 {
+		return sock.Addr{}, errAddrFamily
 	}
 	return sock.Addr{IP: ip, Port: a.port}, nil
 }
 
+// addressError is an address that does not resolve for the socket's family. It is the
+// call's outcome, raised in the lab as CPython raises it before any system call, not a
+// refused request.
+type addressError struct {
+	name    string // "gaierror" or "OSError"
+	errno   int32  // getaddrinfo's error (EAI_*), 0 for none
+	message string
+}
+
+// Error returns the error as Python shows it.
+func (e *addressError) Error() string {
+	if e.errno == 0 {
+		return e.name + ": " + e.message
+	}
+	return fmt.Sprintf("%s: [Errno %d] %s", e.name, e.errno, e.message)
+}
+
+// socketError returns the error as an event records it.
+func (e *addressError) socketError() *socklabv1.SocketError {
+	return &socklabv1.SocketError{Name: e.name, Errno: e.errno, Message: e.message}
+}
+
+var (
+	// errAddrFamily is getaddrinfo's EAI_ADDRFAMILY: an IP address of the other family,
+	// which CPython raises as socket.gaierror.
+	errAddrFamily = &addressError{name: "gaierror", errno: -9, message: "Address family for hostname not supported"}
+	// errFamilyMismatched is CPython's OSError for the IPv4 broadcast address given to an
+	// AF_INET6 socket.
+	errFamilyMismatched = &addressError{name: "OSError", message: "address family mismatched"}
+)
+
 // resolve turns the address operation op carries into one of the socket's family and
 // applies the owner's policy: allowed ports for bind (the socket's own address), allowed
-// networks for the others (a destination), and AF_UNIX paths confined to the session's
-// own directory.
+// networks for the others (a destination, judged where the kernel takes it: the wildcard
+// is this host), and AF_UNIX paths confined to the session's own directory.
 func (s *Session) resolve(op string, addr *socklabv1.Address, so *socket) (sock.Addr, error) {
 	spec, err := parseAddr(op, addr)
 	if err != nil {
@@ -121,8 +155,12 @@ func (s *Session) resolve(op string, addr *socklabv1.Address, so *socket) (sock.
 		}
 		return a, nil
 	}
-	if !pol.AllowsDestination(a.IP) {
-		return sock.Addr{}, errdefs.Errorf(errdefs.ErrPermissionDenied, "%s to %s is outside this agent's allowed networks (%s); its owner sets them with --allow-net", op, a, pol.NetworksString())
+	if to := so.Reaches(a.IP); !pol.AllowsDestination(to) {
+		what := a.String()
+		if to != a.IP {
+			what += " (this host, reached at " + to.String() + ")"
+		}
+		return sock.Addr{}, errdefs.Errorf(errdefs.ErrPermissionDenied, "%s to %s is outside this agent's allowed networks (%s); its owner sets them with --allow-net", op, what, pol.NetworksString())
 	}
 	return a, nil
 }

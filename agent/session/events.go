@@ -44,13 +44,18 @@ func (s *Session) Events(ctx context.Context, max int, send func([]*socklabv1.Ev
 }
 
 // SocketError turns a socket call's error into what a lab observes: the errno's name,
-// number and C library message, or Python's "timed out".
+// number and C library message, Python's "timed out", or an address that did not
+// resolve (gaierror).
 func SocketError(err error) *socklabv1.SocketError {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, sock.ErrTimeout) {
 		return &socklabv1.SocketError{Name: "timeout", Message: "timed out"}
+	}
+	var ae *addressError
+	if errors.As(err, &ae) {
+		return ae.socketError()
 	}
 	var errno unix.Errno
 	if errors.As(err, &errno) {

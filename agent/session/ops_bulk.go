@@ -159,7 +159,7 @@ func (c *call) connectMany(ctx context.Context, o *socklabv1.ConnectManyOp) erro
 	if err != nil {
 		return err
 	}
-	if !s.m.policy.AllowsDestination(addr.IP) {
+	if !addr.IP.IsUnspecified() && !s.m.policy.AllowsDestination(addr.IP) {
 		return errdefs.Errorf(errdefs.ErrPermissionDenied, "connect_many to %s is outside this agent's allowed networks (%s)", addr, s.m.policy.NetworksString())
 	}
 	ev.Result = &socklabv1.Result{}
@@ -173,6 +173,11 @@ func (c *call) connectMany(ctx context.Context, o *socklabv1.ConnectManyOp) erro
 			s.unreserve()
 			ev.Error = SocketError(err)
 			return nil
+		}
+		if to := so.Reaches(addr.IP); to != addr.IP && !s.m.policy.AllowsDestination(to) {
+			so.Close()
+			s.unreserve()
+			return errdefs.Errorf(errdefs.ErrPermissionDenied, "connect_many to %s (this host, reached at %s) is outside this agent's allowed networks (%s)", addr, to, s.m.policy.NetworksString())
 		}
 		if err := so.Connect(ctx, addr); err != nil {
 			so.Close()

@@ -195,22 +195,18 @@ func init() {
 		},
 		run: func(_ context.Context, c *call, o *socklabv1.SetTimeoutOp) error {
 			if o.Seconds == nil {
-				c.so.SetTimeout(-1)
-			} else {
-				c.so.SetTimeout(time.Duration(o.GetSeconds() * float64(time.Second)))
+				return c.so.SetTimeout(-1)
 			}
-			return nil
+			return c.so.SetTimeout(time.Duration(o.GetSeconds() * float64(time.Second)))
 		},
 	})
 
 	register("setblocking", spec[*socklabv1.SetBlockingOp]{
 		run: func(_ context.Context, c *call, o *socklabv1.SetBlockingOp) error {
 			if o.GetBlocking() {
-				c.so.SetTimeout(-1)
-			} else {
-				c.so.SetTimeout(0)
+				return c.so.SetTimeout(-1)
 			}
-			return nil
+			return c.so.SetTimeout(0)
 		},
 	})
 

@@ -136,8 +136,11 @@ func (s *Session) performOnHandle(ctx context.Context, caller *Caller, req *sock
 		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "%s needs a socket: handle %d holds a %s", o.name, req.GetHandle(), e.res.Kind())
 	}
 	c := &call{s: s, h: req.GetHandle(), e: e, so: so}
+	// An address that does not resolve for the socket's family is the call's outcome,
+	// raised before it is made, as Python raises it.
+	var unresolved *addressError
 	if o.address != nil {
-		if c.addr, err = s.resolve(string(o.name), o.address(m), so); err != nil {
+		if c.addr, err = s.resolve(string(o.name), o.address(m), so); err != nil && !errors.As(err, &unresolved) {
 			return nil, err
 		}
 	}
@@ -155,7 +158,12 @@ func (s *Session) performOnHandle(ctx context.Context, caller *Caller, req *sock
 		StartNs:   Monotonic(start),
 	}
 	c.resp = &socklabv1.PerformResponse{Event: c.ev}
-	opErr := o.run(ctx, c, m)
+	var opErr error
+	if unresolved != nil {
+		opErr = unresolved
+	} else {
+		opErr = o.run(ctx, c, m)
+	}
 	ev := c.ev
 	ev.DurationNs = time.Since(start).Nanoseconds()
 	if ev.Local == nil {

@@ -3,9 +3,11 @@
 //
 // Every fd is non-blocking and owned by an *os.File, so blocking calls wait in Go's network
 // poller rather than in a thread: ten thousand idle sockets cost no threads. Python's three
-// modes are emulated on top: blocking (timeout None), timeout (a positive duration) and
-// non-blocking (timeout 0). Receiving and sending wait on separate sides of the poller, so
-// a send never waits behind a blocked recv on the same socket.
+// modes are emulated on top, as CPython's sock_call_ex runs them: blocking (timeout None)
+// and non-blocking (timeout 0) make the call at once; timeout mode (a positive duration)
+// first waits for the socket to be ready, and makes the call only then. Receiving and
+// sending wait on separate sides of the poller, so a send never waits behind a blocked
+// recv on the same socket.
 //
 // Socket errors come back as unix.Errno values (ECONNREFUSED, EAGAIN, ...) or ErrTimeout,
 // exactly on the call that caused them; a cancelled context comes back as the context's
@@ -137,13 +139,16 @@ func (s *Socket) Timeout() time.Duration {
 }
 
 // SetTimeout sets the timeout as Python's settimeout: negative is None, 0 non-blocking.
-func (s *Socket) SetTimeout(d time.Duration) {
+// On a closed socket it fails with EBADF, as CPython's fcntl on the fd does, having set
+// the timeout all the same (gettimeout then returns it, as CPython's does).
+func (s *Socket) SetTimeout(d time.Duration) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if d < 0 {
 		d = -1
 	}
 	s.timeout = d
+	s.mu.Unlock()
+	return s.control(func(int) error { return nil })
 }
 
 // Close closes the socket. Operations blocked on it return EBADF. Closing twice is a no-op.
@@ -169,10 +174,52 @@ func (s *Socket) control(fn func(fd int) error) error {
 // do and starts waiting on the poller for side sd: a blocked recv, say.
 var testHookParked func(s *Socket, sd side)
 
-// wait runs attempt until it returns something other than EAGAIN, waiting on the poller
-// for side between attempts, as a blocking socket would in the kernel. It honours the
-// deadline (zero: none) and ctx. In non-blocking mode (nonblock) it makes one attempt.
-func (s *Socket) wait(ctx context.Context, sd side, deadline time.Time, nonblock bool, attempt func(fd int) error) error {
+// waiting is how a call waits for its socket, by the socket's mode: CPython's sock_call_ex.
+type waiting int
+
+const (
+	// once makes one attempt (non-blocking mode, or MSG_DONTWAIT on a blocking socket).
+	once waiting = iota
+	// tryFirst attempts at once, then waits for readiness between attempts: a blocking
+	// socket, whose call the kernel would make and block in.
+	tryFirst
+	// pollFirst waits for readiness before every attempt, until the deadline: timeout
+	// mode, in which CPython polls before it calls, so that a call that would fail at once
+	// (accept on a datagram socket, send on a listener) waits and raises timeout instead.
+	pollFirst
+)
+
+// callMode returns how a call made now with flags waits, and its deadline (timeout mode
+// only). MSG_DONTWAIT makes a blocking socket's call non-blocking; in timeout mode it
+// changes nothing, since CPython polls first there and retries a call that would block.
+func (s *Socket) callMode(flags int) (deadline time.Time, how waiting) {
+	t := s.Timeout()
+	switch {
+	case t > 0:
+		return time.Now().Add(t), pollFirst
+	case t == 0 || flags&unix.MSG_DONTWAIT != 0:
+		return time.Time{}, once
+	}
+	return time.Time{}, tryFirst
+}
+
+// wait runs attempt as how says, retrying it while it returns EAGAIN and waiting on the
+// poller for side between attempts, as the kernel would block a blocking socket. It
+// honours the deadline (zero: none) and ctx.
+func (s *Socket) wait(ctx context.Context, sd side, deadline time.Time, how waiting, attempt func(fd int) error) error {
+	if how == pollFirst {
+		call := attempt
+		attempt = func(fd int) error {
+			ready, err := isReady(fd, sd)
+			switch {
+			case err != nil:
+				return err
+			case !ready:
+				return unix.EAGAIN
+			}
+			return call(fd)
+		}
+	}
 	retry := func(fd int) error {
 		for {
 			if err := attempt(fd); err != unix.EINTR {
@@ -184,7 +231,7 @@ func (s *Socket) wait(ctx context.Context, sd side, deadline time.Time, nonblock
 		return err
 	}
 	// Most calls complete at once: try before arming deadlines and cancellation.
-	if err := s.control(retry); nonblock || err != unix.EAGAIN {
+	if err := s.control(retry); how == once || err != unix.EAGAIN {
 		return err
 	}
 	done := s.arm(ctx, sd, deadline)
@@ -218,6 +265,18 @@ func (s *Socket) wait(ctx context.Context, sd side, deadline time.Time, nonblock
 	}
 }
 
+// isReady reports whether the fd is ready for side now, as poll(2) with no wait tells
+// it: readable or writable, or in error or hung up, which poll reports whatever was asked.
+func isReady(fd int, sd side) (bool, error) {
+	events := int16(unix.POLLIN)
+	if sd == writeSide {
+		events = unix.POLLOUT
+	}
+	fds := []unix.PollFd{{Fd: int32(fd), Events: events}}
+	n, err := unix.Poll(fds, 0)
+	return n > 0, err
+}
+
 // arm sets side's deadline and arranges for ctx's cancellation to expire it at once. The
 // returned func disarms; a cancellation that fires after it no longer touches the file.
 func (s *Socket) arm(ctx context.Context, sd side, deadline time.Time) (disarm func()) {
@@ -248,18 +307,6 @@ func (s *Socket) setDeadline(sd side, t time.Time) {
 	}
 }
 
-// mode returns the deadline for an operation starting now and whether it is non-blocking.
-func (s *Socket) mode() (deadline time.Time, nonblock bool) {
-	t := s.Timeout()
-	switch {
-	case t == 0:
-		return time.Time{}, true
-	case t > 0:
-		return time.Now().Add(t), false
-	}
-	return time.Time{}, false
-}
-
 // Bind binds the socket to addr.
 func (s *Socket) Bind(addr Addr) error {
 	sa, err := s.sockaddr(addr)
@@ -285,10 +332,10 @@ func (s *Socket) Listen(backlog int) error {
 func (s *Socket) Accept(ctx context.Context) (*Socket, Addr, error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
-	deadline, nonblock := s.mode()
+	deadline, how := s.callMode(0)
 	var nfd int
 	var from unix.Sockaddr
-	err := s.wait(ctx, readSide, deadline, nonblock, func(fd int) error {
+	err := s.wait(ctx, readSide, deadline, how, func(fd int) error {
 		var err error
 		nfd, from, err = unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		return err
@@ -305,6 +352,12 @@ func (s *Socket) Accept(ctx context.Context) (*Socket, Addr, error) {
 
 // Connect connects to addr. In non-blocking mode a TCP connect returns EINPROGRESS, as in
 // Python; otherwise it waits for the handshake within the timeout.
+//
+// The fd being non-blocking, the kernel leaves the socket as after a non-blocking
+// connect: still "connecting" once the handshake is over, a refused one at the end of its
+// stream. That is what CPython leaves in timeout mode, where a second connect returns 0
+// and recv returns b"" after a refusal. A blocking socket's connect, which the kernel
+// would have waited in, is settled as that one would be (see settle).
 func (s *Socket) Connect(ctx context.Context, addr Addr) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -315,16 +368,19 @@ func (s *Socket) Connect(ctx context.Context, addr Addr) error {
 	if err := s.autobind(addr); err != nil {
 		return err
 	}
-	deadline, nonblock := s.mode()
-	if nonblock {
+	deadline, how := s.callMode(0)
+	if how == once {
 		return s.control(func(fd int) error { return unix.Connect(fd, sa) })
 	}
-	started := false
-	err = s.wait(ctx, writeSide, deadline, false, func(fd int) error {
+	// In timeout mode too, connect(2) is made first, as CPython's internal_connect makes
+	// it; then the handshake is waited for.
+	started, inProgress, failed := false, false, false
+	err = s.wait(ctx, writeSide, deadline, tryFirst, func(fd int) error {
 		if !started {
 			started = true
 			err := unix.Connect(fd, sa)
 			if err == unix.EINPROGRESS {
+				inProgress = true
 				return unix.EAGAIN
 			}
 			return err
@@ -343,30 +399,34 @@ func (s *Socket) Connect(ctx context.Context, addr Addr) error {
 		case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
 			return unix.EAGAIN
 		default:
+			failed = true
 			return e
 		}
 	})
-	if err == nil {
-		// A connect that completed in the background leaves the kernel's socket state at
-		// "connecting"; one more connect() settles it, so that a later connect gives
-		// EISCONN exactly as after a blocking connect.
-		_ = s.control(func(fd int) error { return unix.Connect(fd, sa) })
+	if how == tryFirst && inProgress && (err == nil || failed) {
+		s.settle(sa)
 	}
 	return err
 }
 
+// settle leaves a blocking socket whose handshake ran in the background as the kernel
+// leaves one whose connect(2) blocked: one more connect(2) moves it out of "connecting".
+// Connected, a later connect gives EISCONN; refused (or failed otherwise), the socket is
+// disconnected again, so that recv gives ENOTCONN rather than the end of a stream and the
+// next connect starts afresh rather than failing with ECONNABORTED.
+func (s *Socket) settle(sa unix.Sockaddr) {
+	_ = s.control(func(fd int) error { return unix.Connect(fd, sa) })
+}
+
 // Send sends data as Python's send: blocking, it returns when every byte is queued; with
-// a timeout or MSG_DONTWAIT it makes one send(2) once the socket is writable, which may
-// write part; non-blocking, it may write part or fail with EAGAIN.
+// a timeout it makes one send(2) once the socket is writable, which may write part;
+// non-blocking (or with MSG_DONTWAIT on a blocking socket), it may write part or fail
+// with EAGAIN.
 func (s *Socket) Send(ctx context.Context, data []byte, flags int) (int, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	deadline, nonblock := s.mode()
-	if flags&unix.MSG_DONTWAIT != 0 {
-		nonblock = true
-	}
-	whole := !nonblock && deadline.IsZero()
-	n, err := s.sendLoop(ctx, data, flags, nil, deadline, nonblock, whole)
+	deadline, how := s.callMode(flags)
+	n, err := s.sendLoop(ctx, data, flags, nil, deadline, how, how == tryFirst)
 	if n > 0 && err != nil && ctx.Err() == nil {
 		// Like the kernel's blocking send: bytes already queued are reported, the error
 		// shows on the next call.
@@ -380,11 +440,8 @@ func (s *Socket) Send(ctx context.Context, data []byte, flags int) (int, error) 
 func (s *Socket) SendAll(ctx context.Context, data []byte, flags int) (int, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	deadline, nonblock := s.mode()
-	if flags&unix.MSG_DONTWAIT != 0 {
-		nonblock = true
-	}
-	if nonblock {
+	deadline, how := s.callMode(flags)
+	if how == once {
 		// CPython's sendall on a non-blocking socket loops until EAGAIN.
 		total := 0
 		for {
@@ -395,7 +452,7 @@ func (s *Socket) SendAll(ctx context.Context, data []byte, flags int) (int, erro
 			}
 		}
 	}
-	return s.sendLoop(ctx, data, flags, nil, deadline, false, true)
+	return s.sendLoop(ctx, data, flags, nil, deadline, how, true)
 }
 
 // SendTo sends data to addr, as Python's sendto.
@@ -409,20 +466,17 @@ func (s *Socket) SendTo(ctx context.Context, data []byte, flags int, addr Addr) 
 	if err := s.autobind(addr); err != nil {
 		return 0, err
 	}
-	deadline, nonblock := s.mode()
-	if flags&unix.MSG_DONTWAIT != 0 {
-		nonblock = true
-	}
-	return s.sendLoop(ctx, data, flags, sa, deadline, nonblock, false)
+	deadline, how := s.callMode(flags)
+	return s.sendLoop(ctx, data, flags, sa, deadline, how, false)
 }
 
 // sendLoop sends data; with whole it keeps going until every byte is queued (a blocking
 // stream send), else it returns after the first send(2) that wrote anything.
-func (s *Socket) sendLoop(ctx context.Context, data []byte, flags int, to unix.Sockaddr, deadline time.Time, nonblock, whole bool) (int, error) {
+func (s *Socket) sendLoop(ctx context.Context, data []byte, flags int, to unix.Sockaddr, deadline time.Time, how waiting, whole bool) (int, error) {
 	total := 0
 	for {
 		var n int
-		err := s.wait(ctx, writeSide, deadline, nonblock, func(fd int) error {
+		err := s.wait(ctx, writeSide, deadline, how, func(fd int) error {
 			var err error
 			n, err = unix.SendmsgN(fd, data[total:], nil, to, flags|unix.MSG_NOSIGNAL)
 			return err
@@ -474,10 +528,7 @@ type Received struct {
 func (s *Socket) Recv(ctx context.Context, bufsize, flags int) (Received, error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
-	deadline, nonblock := s.mode()
-	if flags&unix.MSG_DONTWAIT != 0 {
-		nonblock = true
-	}
+	deadline, how := s.callMode(flags)
 	buf := make([]byte, bufsize)
 	sysFlags := flags &^ unix.MSG_WAITALL
 	if !s.IsStream() {
@@ -488,7 +539,7 @@ func (s *Socket) Recv(ctx context.Context, bufsize, flags int) (Received, error)
 	for {
 		var n, rflags int
 		var from unix.Sockaddr
-		err := s.wait(ctx, readSide, deadline, nonblock, func(fd int) error {
+		err := s.wait(ctx, readSide, deadline, how, func(fd int) error {
 			var err error
 			n, _, rflags, from, err = unix.Recvmsg(fd, buf[total:], nil, sysFlags)
 			return err
@@ -507,7 +558,7 @@ func (s *Socket) Recv(ctx context.Context, bufsize, flags int) (Received, error)
 			break
 		}
 		total += n
-		if flags&unix.MSG_WAITALL == 0 || nonblock || !deadline.IsZero() || n == 0 || total >= bufsize || flags&unix.MSG_PEEK != 0 {
+		if flags&unix.MSG_WAITALL == 0 || how != tryFirst || n == 0 || total >= bufsize || flags&unix.MSG_PEEK != 0 {
 			if from != nil {
 				r.From = fromSockaddr(from)
 			}
@@ -586,13 +637,15 @@ func (s *Socket) OptionBytes(level, name, buflen int) ([]byte, error) {
 
 // autobind gives an unbound socket the host identity before it talks to dest (invalid:
 // before listen), so that peers see the host's address. TCP sockets defer the port choice
-// to connect (IP_BIND_ADDRESS_NO_PORT), as an ordinary connect would.
+// to connect (IP_BIND_ADDRESS_NO_PORT), as an ordinary connect would. An AF_INET socket
+// takes it before it talks to the wildcard (0.0.0.0) too, which then reaches its host:
+// see Reaches.
 func (s *Socket) autobind(dest Addr) error {
-	if !s.source.IsValid() {
+	if !s.source.IsValid() || s.bound.Load() {
 		return nil
 	}
-	if s.bound.Load() || (dest.IsValid() && s.source.IsLoopback() != dest.IP.IsLoopback()) {
-		return nil // bound already, or a loopback identity that cannot reach dest (nor the reverse)
+	if to := s.wildcard(dest.IP, Addr{}); dest.IsValid() && !to.IsUnspecified() && s.source.IsLoopback() != to.IsLoopback() {
+		return nil // a loopback identity that cannot reach dest (nor the reverse)
 	}
 	return s.control(func(fd int) error {
 		sa, err := unix.Getsockname(fd)
@@ -616,6 +669,42 @@ func (s *Socket) autobind(dest Addr) error {
 		}
 		return err
 	})
+}
+
+// Reaches returns the address the kernel sends to when the socket connects or sends to
+// ip: ip itself, but the wildcard (0.0.0.0, ::) stands for this host. An AF_INET socket
+// reaches its own address: the one it is bound to, or the host identity autobind gives an
+// unbound one first; one bound to the wildcard itself reaches 127.0.0.1. An AF_INET6
+// socket reaches ::1 (127.0.0.1, v4-mapped, when bound to a v4-mapped address).
+func (s *Socket) Reaches(ip netip.Addr) netip.Addr {
+	if !ip.IsUnspecified() {
+		return ip
+	}
+	local, _ := s.LocalAddr()
+	to := s.wildcard(ip, local)
+	switch {
+	case !to.IsUnspecified():
+		return to
+	case local.IP.IsValid() && !local.IP.IsUnspecified():
+		return local.IP
+	case local.Port == 0 && s.source.IsValid():
+		return s.source
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
+// wildcard returns where the kernel takes ip, the wildcard, from a socket whose own
+// address is local: ::1 for AF_INET6 (127.0.0.1, v4-mapped, from a v4-mapped address). For
+// AF_INET it returns ip unchanged: there the kernel takes the socket's own address, which
+// autobind may give it first. Any other ip is returned as it is.
+func (s *Socket) wildcard(ip netip.Addr, local Addr) netip.Addr {
+	switch {
+	case !ip.IsUnspecified() || s.family != unix.AF_INET6:
+		return ip
+	case local.IP.Is4In6():
+		return netip.AddrFrom16(netip.AddrFrom4([4]byte{127, 0, 0, 1}).As16())
+	}
+	return netip.IPv6Loopback()
 }
 
 func (s *Socket) sockaddr(a Addr) (unix.Sockaddr, error) {

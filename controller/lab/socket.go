@@ -244,7 +244,7 @@ func (h *hostValue) do(th *starlark.Thread, handle uint32, op *socklabv1.Operati
 }
 
 // perform performs one operation on handle under the watchdog with the GIL released, and
-// raises the socket error it reports (except connect_ex's, which it returns). where names
+// raises the socket error it reports (except connect_ex's errno, which it returns). where names
 // the handle in errors ("client/s1", "server/p3"); wdArg, the call's keyword wdName, bounds
 // the call instead of the lab's watchdog unless it is None.
 func (h *hostValue) perform(th *starlark.Thread, handle uint32, where string, op *socklabv1.Operation, name, wdName string, wdArg starlark.Value) (*socklabv1.PerformResponse, error) {
@@ -299,7 +299,9 @@ func (h *hostValue) perform(th *starlark.Thread, handle uint32, where string, op
 		}
 		return nil, &InfraError{Host: h.role, Err: err}
 	}
-	if e := resp.GetEvent().GetError(); e != nil && name != "connect_ex" {
+	// connect_ex returns the errno of its connect, as Python's does; what has no errno
+	// (an address that does not resolve: gaierror) it raises.
+	if e := resp.GetEvent().GetError(); e != nil && (name != "connect_ex" || e.GetErrno() <= 0) {
 		return resp, &SocketError{Name: errnoName(int(e.GetErrno()), e.GetName()), Errno: int(e.GetErrno()), Message: e.GetMessage(), Call: name + " on " + where}
 	}
 	return resp, nil
@@ -633,7 +635,14 @@ func (s *socketValue) recvfrom(th *starlark.Thread, args starlark.Tuple, kwargs 
 	if err != nil {
 		return nil, err
 	}
-	return starlark.Tuple{starlark.Bytes(resp.GetData()), s.addressValue(resp.GetEvent().GetResult().GetAddress())}, nil
+	// A sender without an address (a stream's peer, an unbound AF_UNIX socket) is None,
+	// as Python's recvfrom gives it when the kernel returns no address at all; an unnamed
+	// AF_UNIX socket's own address is "" (addressValue).
+	var from starlark.Value = starlark.None
+	if a := resp.GetEvent().GetResult().GetAddress(); a != nil {
+		from = s.addressValue(a)
+	}
+	return starlark.Tuple{starlark.Bytes(resp.GetData()), from}, nil
 }
 
 func (s *socketValue) shutdown(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

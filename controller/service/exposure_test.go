@@ -158,8 +158,10 @@ func TestRemoteLabConfined(t *testing.T) {
 	}{
 		{"connect to the controller's loopback", fmt.Sprintf(`s = t.a.socket(AF_INET, SOCK_STREAM)
     s.connect(("127.0.0.1", %d))`, port), "connect to 127.0.0.1:%d is outside this agent's allowed networks"},
+		// The wildcard is the lab's own host, as the kernel takes it from a socket with the
+		// host's address: nothing listens there.
 		{"connect to the wildcard", fmt.Sprintf(`s = t.a.socket(AF_INET, SOCK_STREAM)
-    s.connect(("0.0.0.0", %d))`, port), "connect to 0.0.0.0:%d is outside this agent's allowed networks"},
+    s.connect(("0.0.0.0", %d))`, port), "ECONNREFUSED: [Errno 111] Connection refused (connect on a/s2)"},
 		{"sendto the controller's loopback", fmt.Sprintf(`s = t.a.socket(AF_INET, SOCK_DGRAM)
     s.sendto(b"x", ("127.0.0.1", %d))`, uport), "sendto to 127.0.0.1:%d is outside this agent's allowed networks"},
 		{"listen on every interface", `s = t.a.socket(AF_INET, SOCK_STREAM)

@@ -1,0 +1,8 @@
+c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+c.settimeout(1.5)
+c.close()
+print(attempt(c.gettimeout), attempt(c.getblocking))
+print(attempt(c.settimeout, 2.0), attempt(c.gettimeout))
+print(attempt(c.setblocking, False), attempt(c.gettimeout), attempt(c.getblocking))
+print(attempt(c.setblocking, True), attempt(c.gettimeout))
+print(attempt(c.settimeout, None), attempt(c.gettimeout), attempt(c.getblocking))
