@@ -366,7 +366,9 @@ func (r *run) add(e transcript.Entry) {
 func (r *run) entries() []transcript.Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.log.Entries()
+	out := make([]transcript.Entry, 0, r.log.Held())
+	r.log.Flush(transcript.Forever, func(e transcript.Entry) { out = append(out, e) })
+	return out
 }
 
 // closeAll closes every session (the agents close their sockets), waits for the event

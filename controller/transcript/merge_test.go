@@ -1,6 +1,7 @@
 package transcript
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -231,5 +232,51 @@ func BenchmarkMerge(b *testing.B) {
 			}
 			b.ReportMetric(float64(scan)/float64(base), "x-merge")
 		})
+	}
+}
+
+// TestMergerWindow: entries added as a run's agents would report them (each when it
+// ends, a host's clock skewed by up to skew) and flushed as they come, with a watermark
+// that trails the present by the clocks' disagreement, come out as Merge orders the
+// whole run, while the Merger holds only the window.
+func TestMergerWindow(t *testing.T) {
+	for i := range 100 {
+		rng := rand.New(rand.NewPCG(uint64(i), 13))
+		skew := time.Duration(i%40) * time.Microsecond
+		run := randomRun(rng, 2+i%3, 1+i%4, 2000, skew, i%2 == 0)
+		// True times: every entry's At less its host's skew is the order it happened in.
+		arrival := slices.Clone(run)
+		for k := range arrival {
+			arrival[k].Duration = time.Duration(rng.IntN(5)) * time.Microsecond
+		}
+		want := Merge(slices.Clone(arrival))
+		slices.SortStableFunc(arrival, func(a, b Entry) int { return cmp.Compare(a.At+a.Duration, b.At+b.Duration) })
+		var (
+			m       Merger
+			got     []Entry
+			maxHeld int
+		)
+		for k, e := range arrival {
+			m.Add(e)
+			// Nothing still to come starts before the next arrival's start, less what the
+			// clocks may disagree by.
+			if k+1 < len(arrival) {
+				m.Flush(arrival[k+1].At-2*skew-5*time.Microsecond, func(e Entry) { got = append(got, e) })
+			}
+			maxHeld = max(maxHeld, m.Held())
+		}
+		m.Flush(Forever, func(e Entry) { got = append(got, e) })
+		if len(got) != len(want) {
+			t.Fatalf("seed %d: flushed %d entries of %d", i, len(got), len(want))
+		}
+		for k := range got {
+			if !same(got[k], want[k]) {
+				t.Fatalf("seed %d: entry %d is %s %s seq %d, Merge has %s %s seq %d", i, k,
+					got[k].Host, got[k].Event.GetOp(), got[k].Event.GetSeq(), want[k].Host, want[k].Event.GetOp(), want[k].Event.GetSeq())
+			}
+		}
+		if maxHeld > len(run)/4 {
+			t.Errorf("seed %d: the Merger held up to %d entries of %d", i, maxHeld, len(run))
+		}
 	}
 }

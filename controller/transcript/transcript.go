@@ -6,6 +6,7 @@ package transcript
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -71,23 +72,29 @@ func Merge(entries []Entry) []Entry {
 	for _, e := range entries {
 		m.Add(e)
 	}
-	return m.appendEntries(entries[:0])
+	out := entries[:0]
+	m.Flush(Forever, func(e Entry) { out = append(out, e) })
+	return out
 }
 
-// Merger orders a run's entries as Merge does, taking them as they arrive: each host's
-// entries are kept in seq order and its stream sends indexed as they come, so that what
-// is left when the run ends is one pass over them. The zero Merger is ready to use; it is
-// not safe for concurrent use.
+// Forever is a watermark past every entry: Flush(Forever, ...) emits all that is held.
+const Forever = time.Duration(1<<63 - 1)
+
+// Merger orders a run's entries as Merge does while the run goes: it takes them as they
+// arrive, keeps each host's in seq order and indexes its stream sends, and Flush emits,
+// in display order, those that nothing still to come can precede. What it holds is the
+// window between the run's present and its watermark. The zero Merger is ready to use;
+// it is not safe for concurrent use.
 type Merger struct {
 	queues []*queue // by host, in the order hosts first appeared
 	byHost map[string]*queue
 	sends  sendIndex
-	n      int
-	dirty  bool // an entry came out of its host's order: sort and index again
+	held   int
+	dirty  bool // an entry came out of its host's order: index the held ones again
 }
 
-// Len returns how many entries were added.
-func (m *Merger) Len() int { return m.n }
+// Held returns how many entries were added and not yet emitted.
+func (m *Merger) Held() int { return m.held }
 
 // Add takes one entry.
 func (m *Merger) Add(e Entry) {
@@ -100,18 +107,21 @@ func (m *Merger) Add(e Entry) {
 		m.byHost[e.Host] = q
 		m.queues = append(m.queues, q)
 	}
-	if k := len(q.entries); k > 0 && before(e, q.entries[k-1]) {
-		m.dirty = true
+	m.held++
+	k := len(q.entries)
+	if k == 0 || !before(e, q.entries[k-1]) {
+		q.entries = append(q.entries, e)
+		if !m.dirty {
+			m.sends.add(q, q.base+k)
+		}
+		return
 	}
-	q.entries = append(q.entries, e)
-	m.n++
-	if !m.dirty {
-		m.sends.add(q, len(q.entries)-1)
-	}
+	// Out of its host's order (rare: a background event that arrived late): in its place
+	// among the held ones, after any it does not precede.
+	i := sort.Search(k, func(i int) bool { return before(e, q.entries[i]) })
+	q.entries = slices.Insert(q.entries, i, e)
+	m.dirty = true
 }
-
-// Entries returns every entry added, in display order.
-func (m *Merger) Entries() []Entry { return m.appendEntries(make([]Entry, 0, m.n)) }
 
 // before is each host's order: seq for operations, time for anything else.
 func before(a, b Entry) bool {
@@ -121,24 +131,19 @@ func before(a, b Entry) bool {
 	return a.At < b.At
 }
 
-func (m *Merger) appendEntries(out []Entry) []Entry {
+// Flush emits, in display order, every held entry that starts before watermark (a
+// stream recv: that ends before it, since the sends that fed it started before its
+// end), stopping at the first that does not: the caller promises that nothing added
+// later starts before watermark. Forever emits everything.
+func (m *Merger) Flush(watermark time.Duration, emit func(Entry)) {
 	if m.dirty {
 		m.sends = sendIndex{}
 		for _, q := range m.queues {
-			sort.SliceStable(q.entries, func(i, j int) bool { return before(q.entries[i], q.entries[j]) })
 			for i := range q.entries {
-				m.sends.add(q, i)
+				m.sends.add(q, q.base+i)
 			}
 		}
 		m.dirty = false
-	}
-	for _, q := range m.queues {
-		q.head = 0
-	}
-	for _, hs := range m.sends {
-		for _, h := range hs {
-			h.lo = 0
-		}
 	}
 	// A k-way merge that always takes the earliest head: per-host order holds even where
 	// clocks disagree. A recv about to be shown before a send that fed it (clock offsets
@@ -148,29 +153,45 @@ func (m *Merger) appendEntries(out []Entry) []Entry {
 	for {
 		var q *queue
 		for _, c := range m.queues {
-			if c.head < len(c.entries) && (q == nil || c.entries[c.head].At < q.entries[q.head].At) {
+			if len(c.entries) > 0 && (q == nil || c.entries[0].At < q.entries[0].At) {
 				q = c
 			}
 		}
 		if q == nil {
-			return out
+			return
 		}
-		r := q.entries[q.head]
-		q.head++
-		if isStreamRecv(r) {
+		r := q.entries[0]
+		recv := isStreamRecv(r)
+		if watermark != Forever && (r.At >= watermark || recv && r.At+r.Duration >= watermark) {
+			return
+		}
+		q.pop(1)
+		m.held--
+		if recv {
 			if sq, upto, ok := m.sends.feeder(r); ok {
-				out = append(out, sq.entries[sq.head:upto+1]...)
-				sq.head = upto + 1
+				n := upto - sq.base + 1
+				for _, e := range sq.entries[:n] {
+					emit(e)
+				}
+				sq.pop(n)
+				m.held -= n
 			}
 		}
-		out = append(out, r)
+		emit(r)
 	}
 }
 
-// queue is one host's entries in seq order; head is the first not yet shown.
+// queue is one host's held entries in seq order; base is the number emitted before them.
 type queue struct {
 	entries []Entry
-	head    int
+	base    int
+}
+
+// pop drops the first n entries, as emitted.
+func (q *queue) pop(n int) {
+	clear(q.entries[:n]) // let the emitted events go
+	q.entries = q.entries[n:]
+	q.base += n
 }
 
 // connKey names one end of a stream connection as its sends see it: (local, peer).
@@ -188,13 +209,13 @@ func keyOf(a *socklabv1.Address) addrKey {
 
 // sendRef is a stream send (or close, shutdown) in its host's queue.
 type sendRef struct {
-	idx        int    // its place in its queue
+	idx        int    // its place in its host's order (emitted ones included)
 	start, end uint64 // the stream bytes it carried (end == start for close, shutdown)
 	eof        bool   // a close or shutdown
 }
 
 // hostSends are one host's sends on one connection end, in seq order (so in stream
-// order); those before lo have been shown.
+// order); those before lo have been emitted.
 type hostSends struct {
 	q    *queue
 	refs []sendRef
@@ -204,9 +225,9 @@ type hostSends struct {
 // sendIndex holds every stream send of a run by connection end, by host.
 type sendIndex map[connKey][]*hostSends
 
-// add indexes q's entry i if it is a stream send.
+// add indexes q's entry i (counting those emitted) if it is a stream send.
 func (idx sendIndex) add(q *queue, i int) {
-	e := q.entries[i]
+	e := q.entries[i-q.base]
 	if !isStreamSend(e) {
 		return
 	}
@@ -232,8 +253,9 @@ func (idx sendIndex) add(q *queue, i int) {
 	h.refs = append(h.refs, ref)
 }
 
-// feeder finds the send not yet shown that fed recv r (see feeds), the last of them when
-// r got the bytes of several, and returns its host's queue and its place there.
+// feeder finds the send not yet emitted that fed recv r (see feeds), the last of them
+// when r got the bytes of several, and returns its host's queue and its place in the
+// host's order.
 func (idx sendIndex) feeder(r Entry) (*queue, int, bool) {
 	re := r.Event
 	rStart := re.GetStreamOffset()
@@ -243,13 +265,16 @@ func (idx sendIndex) feeder(r Entry) (*queue, int, bool) {
 		best  int
 	)
 	consider := func(q *queue, i int) { // the first in display order: by seq on one host, else by time
-		if bestQ == nil || (q == bestQ && i < best) || (q != bestQ && q.entries[i].At < bestQ.entries[best].At) {
+		if bestQ == nil || (q == bestQ && i < best) || (q != bestQ && q.entries[i-q.base].At < bestQ.entries[best-bestQ.base].At) {
 			bestQ, best = q, i
 		}
 	}
 	for _, hs := range idx[connKey{keyOf(re.GetPeer()), keyOf(re.GetLocal())}] {
-		for hs.lo < len(hs.refs) && hs.refs[hs.lo].idx < hs.q.head {
-			hs.lo++ // shown since
+		for hs.lo < len(hs.refs) && hs.refs[hs.lo].idx < hs.q.base {
+			hs.lo++ // emitted since
+		}
+		if hs.lo > 64 && hs.lo > len(hs.refs)/2 { // a long connection: let the emitted go
+			hs.refs, hs.lo = append([]sendRef(nil), hs.refs[hs.lo:]...), 0
 		}
 		pending := hs.refs[hs.lo:]
 		if rEnd == rStart {
