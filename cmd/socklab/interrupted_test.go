@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestControllerKilledRunInterrupted: a remote run is in the controller's history from its
@@ -74,7 +75,8 @@ func TestControllerKilledRunInterrupted(t *testing.T) {
 }
 
 // TestLocalRunKilledInterrupted: a local run killed (SIGKILL) mid-run is listed as
-// interrupted by the next command that opens its history.
+// interrupted by the next command that opens its history, with the transcript it stored
+// as it went.
 func TestLocalRunKilledInterrupted(t *testing.T) {
 	execsBinary(t)
 	db := filepath.Join(t.TempDir(), "runs.db")
@@ -90,10 +92,20 @@ func TestLocalRunKilledInterrupted(t *testing.T) {
 	if list, _, _ := socklab(t, "runs", "--db", db); !regexp.MustCompile(`(?m)^run-\S+\s+blocks\s.*\srunning\s`).MatchString(list) {
 		t.Errorf("runs mid-run does not list the run as running:\n%s", list)
 	}
+	// What is older than the run's window (half a second) is written within a second.
+	time.Sleep(2 * time.Second)
 	run.Process.Kill()
 	run.Wait()
 	list, errOut, code := socklab(t, "runs", "--db", db)
-	if code != 0 || !regexp.MustCompile(`(?m)^run-\S+\s+blocks\s.*\sinterrupted\s`).MatchString(list) {
-		t.Errorf("runs after the run was killed (exit %d) does not list it as interrupted:\n%s%s", code, list, errOut)
+	m := regexp.MustCompile(`(?m)^(run-\S+)\s+blocks\s.*\sinterrupted\s`).FindStringSubmatch(list)
+	if code != 0 || m == nil {
+		t.Fatalf("runs after the run was killed (exit %d) does not list it as interrupted:\n%s%s", code, list, errOut)
+	}
+	// What the run did before it was killed was stored as it went.
+	out, errOut, code := socklab(t, "transcript", m[1], "--db", db, "--color", "never")
+	for _, op := range []string{"listen(1)", "connect((", "accept()", "its transcript is stored up to then"} {
+		if !strings.Contains(out+errOut, op) {
+			t.Errorf("the killed run's transcript (exit %d) lacks %s:\n%s%s", code, op, out, errOut)
+		}
 	}
 }

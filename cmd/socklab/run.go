@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -238,6 +239,10 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	defer hist.close()
 	if f.db != "none" {
 		sink = beginning{Writer: w, begin: func(h transcript.Header) { hist.begin(cmd.Context(), h) }}
+		if f.out == "" {
+			// The history takes the transcript as the run goes; --out needs it whole.
+			hist.stream, opts.Ordered = true, hist.add
+		}
 	}
 	rec := runner.Run(cmd.Context(), l, topo, opts, sink)
 	if len(rec.Header.Hosts) > 0 && f.db != "none" {
@@ -308,14 +313,39 @@ type history struct {
 	warn io.Writer
 	st   *store.Store
 	err  error // opening the store failed: the run goes on, and saving it reports this
+	// stream is set when the run's entries come to add as the run goes.
+	stream bool
+
+	mu    sync.Mutex // protects the fields below: entries come from the run's goroutines
+	app   *store.Appender
+	early []transcript.Entry // entries before the run began in the history
 }
 
 // begin opens the history and records the run's start.
 func (h *history) begin(ctx context.Context, hdr transcript.Header) {
 	if h.st, h.err = openStore(h.path, h.warn); h.err == nil {
 		// A failure here is the store's own, and saving the run at its end meets it too.
-		_ = h.st.Begin(context.WithoutCancel(ctx), hdr)
+		if h.st.Begin(context.WithoutCancel(ctx), hdr) == nil && h.stream {
+			h.mu.Lock()
+			h.app = h.st.Appender(hdr.RunID)
+			for _, e := range h.early {
+				h.app.Add(e)
+			}
+			h.early = nil
+			h.mu.Unlock()
+		}
 	}
+}
+
+// add stores the run's next entry in display order, as the run goes.
+func (h *history) add(e transcript.Entry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.app == nil {
+		h.early = append(h.early, e)
+		return
+	}
+	h.app.Add(e)
 }
 
 // save stores the finished run.
@@ -325,6 +355,18 @@ func (h *history) save(ctx context.Context, rec *transcript.Record) error {
 	}
 	if h.err != nil {
 		return h.err
+	}
+	h.mu.Lock()
+	app, early := h.app, h.early
+	h.app, h.early = nil, nil
+	h.mu.Unlock()
+	if app != nil {
+		if err := app.Close(); err != nil {
+			return err
+		}
+		rec.Streamed = true
+	} else if len(early) > 0 {
+		rec.Entries = early // the run never began in the history: store them at once
 	}
 	// The run is saved even when it was interrupted: a history shows what happened.
 	return h.st.SaveRun(context.WithoutCancel(ctx), rec)

@@ -38,6 +38,11 @@ type Options struct {
 	Step func(done <-chan struct{})
 	// Lease is each session's lease; 0 means 10 s.
 	Lease time.Duration
+	// Ordered, when set, receives the run's entries in display order while the run goes,
+	// each once nothing still to come can precede it, and the record holds none: a long
+	// run's memory stays flat, and what was stored survives the run's end, whatever it is.
+	// It is called with the run's lock held: it must not block for long.
+	Ordered func(transcript.Entry)
 }
 
 // Sink receives a run as it happens.
@@ -97,6 +102,9 @@ func Run(ctx context.Context, l Lab, topo topology.Topology, opts Options, sink 
 			return fail(&InfraError{Host: b.Role, Err: err}, transcript.ExitInfra)
 		}
 		r.hosts[b.Role] = hs
+		r.mu.Lock()
+		r.margin = max(r.margin, hs.clockErr+100*time.Microsecond)
+		r.mu.Unlock()
 	}
 	if sink != nil {
 		sink.Header(*h)
@@ -110,12 +118,14 @@ func Run(ctx context.Context, l Lab, topo topology.Topology, opts Options, sink 
 	r.mu.Lock()
 	r.stopLab = stopLab
 	r.mu.Unlock()
+	stopFlushing := r.flushing()
 	out := l.Run(labCtx, r, infos, params)
 	r.closeAll()
 	rec.Checks = out.Checks
 	if out.Err != nil {
 		rec.Error = errorText(out.Err, out.Pos)
 	}
+	stopFlushing()
 	rec.Entries = r.entries()
 	rec.ExitCode = exitCode(ctx, out)
 	if ctx.Err() != nil && rec.ExitCode != transcript.ExitInterrupted {
@@ -203,8 +213,11 @@ type run struct {
 	done  <-chan struct{} // the run's end (Ctrl-C): pacing stops waiting
 	wg    sync.WaitGroup  // lease renewers and event streams
 
-	mu      sync.Mutex        // protects the fields below, and serialises the sink
-	log     transcript.Merger // the entries so far, ordered as they come
+	mu      sync.Mutex               // protects the fields below, and serialises the sink
+	log     transcript.Merger        // the entries so far, ordered as they come
+	calls   map[uint64]time.Duration // the calls in flight: when each was sent
+	margin  time.Duration            // the most an agent's clock may be off (see watermark)
+	callID  uint64
 	closed  bool
 	lost    *InfraError             // the first agent lost mid-run
 	stopLab context.CancelCauseFunc // stops the lab when an agent is lost
@@ -216,6 +229,7 @@ type host struct {
 	client     *client.Client
 	session    *client.Session
 	clock      transcript.Clock
+	clockErr   time.Duration      // the most clock may be off: half its best round trip
 	stopRenew  context.CancelFunc // stops the lease renewer
 	stopStream context.CancelFunc // stops following the event stream
 	streamDone chan struct{}      // closed when the event stream has ended
@@ -257,7 +271,7 @@ func (r *run) open(ctx context.Context, h topology.Host, lease time.Duration) (*
 			best, clock = rtt, transcript.NewClock(sent, received, hello.GetClock().GetMonotonicNs())
 		}
 	}
-	hs := &host{info: h, client: c, session: s, clock: clock}
+	hs := &host{info: h, client: c, session: s, clock: clock, clockErr: best / 2}
 	renew, stopRenew := context.WithCancel(context.Background())
 	follow, stopStream := context.WithCancel(context.Background())
 	hs.stopRenew, hs.stopStream, hs.streamDone = stopRenew, stopStream, make(chan struct{})
@@ -313,6 +327,19 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 	if !ok {
 		return nil, fmt.Errorf("no host %s", role)
 	}
+	r.mu.Lock()
+	id := r.callID
+	r.callID++
+	if r.calls == nil {
+		r.calls = map[uint64]time.Duration{}
+	}
+	r.calls[id] = time.Since(r.start)
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.calls, id)
+		r.mu.Unlock()
+	}()
 	resp, err := hs.session.Do(ctx, handle, op)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -360,12 +387,70 @@ func (r *run) add(e transcript.Entry) {
 	if r.sink != nil {
 		r.sink.Entry(e)
 	}
+	if r.opts.Ordered != nil {
+		r.log.Flush(r.watermark(), r.opts.Ordered)
+	}
 }
 
-// entries returns the run's entries in display order (see transcript.Merge).
+const (
+	// backgroundLag is how long an agent's background events (a peer's close, a
+	// process's output) may take to arrive after they happen.
+	backgroundLag = 500 * time.Millisecond
+)
+
+// flushEvery is how often a run with Options.Ordered hands over what its window let go
+// while nothing else happens (a lab blocked in a call).
+const flushEvery = 250 * time.Millisecond
+
+// flushing hands Options.Ordered what the window lets go every flushEvery, until the
+// returned func is called.
+func (r *run) flushing() (stop func()) {
+	if r.opts.Ordered == nil {
+		return func() {}
+	}
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(flushEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				r.mu.Lock()
+				r.log.Flush(r.watermark(), r.opts.Ordered)
+				r.mu.Unlock()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-ended
+	}
+}
+
+// watermark is a time on the run's clock before which no entry still to come starts:
+// the calls in flight were sent after it (an agent's event of one may seem to start
+// before by as much as the agent's clock may be off), and background events arrive within
+// their lag. r.mu is held.
+func (r *run) watermark() time.Duration {
+	wm := time.Since(r.start) - backgroundLag
+	for _, sent := range r.calls {
+		wm = min(wm, sent-r.margin)
+	}
+	return wm
+}
+
+// entries returns the run's entries in display order (see transcript.Merge); with
+// Options.Ordered, it hands it the rest of them and returns none.
 func (r *run) entries() []transcript.Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.opts.Ordered != nil {
+		r.log.Flush(transcript.Forever, r.opts.Ordered)
+		return nil
+	}
 	out := make([]transcript.Entry, 0, r.log.Held())
 	r.log.Flush(transcript.Forever, func(e transcript.Entry) { out = append(out, e) })
 	return out

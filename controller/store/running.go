@@ -49,8 +49,8 @@ func (s *Store) BeginAs(ctx context.Context, h transcript.Header, owner string) 
 
 // interrupt marks interrupted the runs that were left running by a process that has
 // ended: killed, or on a machine that has restarted since. Their rows stay, with the
-// error saying what happened; their events were never saved (a run's events are saved
-// when it ends). Runs of live processes, and of other machines (a store on a shared
+// error saying what happened, and the events stored before the process ended (an
+// Appender's; a run saved only at its end has none). Runs of live processes, and of other machines (a store on a shared
 // disk), are left as they are.
 func (s *Store) interrupt(ctx context.Context) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, process FROM runs WHERE verdict = ?`, transcript.VerdictRunning)
@@ -78,6 +78,10 @@ func (s *Store) interrupt(ctx context.Context) error {
 			continue
 		}
 		msg := fmt.Sprintf("interrupted: the process running it (pid %d) ended before the run did; its transcript was not stored", o.PID)
+		var stored int
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE run_id = ?`, r.id).Scan(&stored); err == nil && stored > 0 {
+			msg = fmt.Sprintf("interrupted: the process running it (pid %d) ended before the run did; its transcript is stored up to then", o.PID)
+		}
 		// The row is changed only if it is still that owner's running run: the run may
 		// have ended (and been saved) since it was read.
 		if _, err := s.db.ExecContext(ctx, `UPDATE runs SET verdict = ?, exit_code = ?, error = ?, process = '' WHERE id = ? AND verdict = ? AND process = ?`,

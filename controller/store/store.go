@@ -195,6 +195,7 @@ func (s *Store) Save(ctx context.Context, run *transcript.Result, events []*sock
 }
 
 // save writes a run as Save does, recording owner as who started it ("": nobody, NULL).
+// With events nil, the events already stored (by an Appender) are kept.
 func (s *Store) save(ctx context.Context, run *transcript.Result, events []*socklabv1.Event, owner string) error {
 	res := run.File()
 	result, err := json.Marshal(res)
@@ -215,11 +216,13 @@ func (s *Store) save(ctx context.Context, run *transcript.Result, events []*sock
 		res.Verdict, res.ExitCode, res.Score, res.MaxScore, res.Error, string(result), record, sql.NullString{String: owner, Valid: owner != ""}); err != nil {
 		return fmt.Errorf("save run %s: %w", res.RunID, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE run_id = ?`, res.RunID); err != nil {
-		return fmt.Errorf("save run %s: %w", res.RunID, err)
-	}
-	if err := insertEvents(ctx, tx, res.RunID, 0, events); err != nil {
-		return err
+	if events != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE run_id = ?`, res.RunID); err != nil {
+			return fmt.Errorf("save run %s: %w", res.RunID, err)
+		}
+		if err := insertEvents(ctx, tx, res.RunID, 0, events); err != nil {
+			return err
+		}
 	}
 	if _, err := prune(ctx, tx, s.retention, time.Now(), res.RunID); err != nil {
 		return fmt.Errorf("save run %s: %w", res.RunID, err)
@@ -242,6 +245,9 @@ func (s *Store) SaveRun(ctx context.Context, rec *transcript.Record) error {
 // SaveRunAs writes a finished run as SaveRun does, recording owner (a controller's user)
 // as who started it; "" records nobody.
 func (s *Store) SaveRunAs(ctx context.Context, rec *transcript.Record, owner string) error {
+	if rec.Streamed {
+		return s.save(ctx, &rec.Result, nil, owner)
+	}
 	events := make([]*socklabv1.Event, 0, len(rec.Entries))
 	for _, e := range rec.Entries {
 		if ev := transcript.EntryEvent(e); ev != nil {

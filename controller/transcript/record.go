@@ -103,6 +103,9 @@ type Record struct {
 	Result
 	// Entries are the transcript, merged.
 	Entries []Entry
+	// Streamed is set when the entries went to the store as the run went (see
+	// runner.Options.Ordered) and Entries is empty.
+	Streamed bool
 }
 
 // Proto returns the result as the controller stores and streams it.
