@@ -191,32 +191,37 @@ func TestDiagMatchesProc(t *testing.T) {
 	}
 }
 
-// newNetns makes a network namespace with its loopback up, for as long as the test runs.
-func newNetns(tb testing.TB) *netns.Namespace {
+// newNetns makes a network namespace, inside parent (nil: this process's), with its
+// loopback up, for as long as the test runs.
+func newNetns(tb testing.TB, parent *netns.Namespace) *netns.Namespace {
 	tb.Helper()
 	if os.Geteuid() != 0 {
 		tb.Skip("making a network namespace needs root (CI runs as root)")
 	}
-	type made struct {
-		ns  *netns.Namespace
-		err error
-	}
-	ch := make(chan made, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread, in the new namespace, ends with the goroutine
+	unshare := func() (*netns.Namespace, error) {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			ch <- made{err: fmt.Errorf("unshare: %w", err)}
-			return
+			return nil, fmt.Errorf("unshare: %w", err)
 		}
-		ns, err := netns.Open("/proc/thread-self/ns/net")
-		ch <- made{ns, err}
-	}()
-	m := <-ch
-	if m.err != nil {
-		tb.Skipf("no network namespace: %v", m.err)
+		return netns.Open("/proc/thread-self/ns/net")
 	}
-	tb.Cleanup(func() { m.ns.Close() })
-	if err := m.ns.Do(func() error {
+	var ns *netns.Namespace
+	var err error
+	if parent != nil {
+		err = parent.Do(func() (err error) { ns, err = unshare(); return err }) // Do brings the thread back
+	} else {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			runtime.LockOSThread() // never unlocked: the thread, in the new namespace, ends with the goroutine
+			ns, err = unshare()
+		}()
+		<-done
+	}
+	if err != nil {
+		tb.Skipf("no network namespace: %v", err)
+	}
+	tb.Cleanup(func() { ns.Close() })
+	if err := ns.Do(func() error {
 		lo, err := netlink.LinkByName("lo")
 		if err != nil {
 			return err
@@ -225,13 +230,13 @@ func newNetns(tb testing.TB) *netns.Namespace {
 	}); err != nil {
 		tb.Fatalf("loopback up: %v", err)
 	}
-	return m.ns
+	return ns
 }
 
 // TestSocketsInNamespace: called inside a network namespace, Sockets reads that
 // namespace's table (its netlink socket is made there), and outside it, the process's.
 func TestSocketsInNamespace(t *testing.T) {
-	ns := newNetns(t)
+	ns := newNetns(t, nil)
 	var lis net.Listener
 	if err := ns.Do(func() error {
 		var err error
@@ -258,23 +263,44 @@ func TestSocketsInNamespace(t *testing.T) {
 	}
 }
 
-// BenchmarkSocketsFiltered times a filtered query, ss(port = P, state = "TIME_WAIT",
-// host = H) as addr-reuse asks it, in two fresh network namespaces: one whose table
-// holds only the few sockets it finds, one that also holds 30,000 TIME_WAITs of other
-// ports on the same 127.x network. Each reader (proc: /proc/net, every row printed and
-// parsed; diag: sock_diag, filtered in the kernel) reports the medians of both and
-// their ratio (full / empty): 1 would be a cost independent of the table's size. The
-// two namespaces are queried alternately, call by call. It needs root.
+// BenchmarkSocketsFiltered times two filtered queries, each finding one row, in two
+// fresh network namespaces: one whose table holds only the few sockets they find, one
+// that also holds 30,000 TIME_WAITs of other ports on the same 127.x network. The
+// queries: time-wait, ss(port = P, state = "TIME_WAIT", host = H) as addr-reuse asks it;
+// listen, ss(port = P, state = "LISTEN", host = H) as "is the program listening?" does.
+// Each reader (proc: /proc/net, every row printed and parsed; diag: sock_diag, filtered
+// in the kernel) reports the medians in both namespaces and their ratio (full / empty):
+// 1 would be a cost independent of the table's size. The two namespaces are queried
+// alternately, call by call. It needs root.
 func BenchmarkSocketsFiltered(b *testing.B) {
 	const others = 30_000
-	empty, full := newNetns(b), newNetns(b)
+	// Namespaces share the host's table of connections unless made where
+	// tcp_child_ehash_entries is set: each then has its own, and the empty one's is empty.
+	parent := newNetns(b, nil)
+	if err := parent.Do(func() error {
+		return os.WriteFile("/proc/sys/net/ipv4/tcp_child_ehash_entries", []byte("262144"), 0)
+	}); err != nil {
+		b.Logf("the namespaces share the host's table (%v): the empty one walks past the other's sockets", err)
+	}
+	empty, full := newNetns(b, parent), newNetns(b, parent)
 	n := netip.MustParsePrefix("127.77.0.0/24")
 	srvIP, cliIP := hostIn(n, 1), hostIn(n, 2)
-	var f Filter
+	queries := []struct {
+		name string
+		f    Filter
+	}{
+		{"time-wait", Filter{Port: 8080, State: "TIME_WAIT", Host: cliIP}},
+		{"listen", Filter{Port: 9090, State: "LISTEN", Host: srvIP}},
+	}
 	for i, ns := range []*netns.Namespace{empty, full} {
 		if err := ns.Do(func() error {
-			// The row the query finds: one TIME_WAIT of a connection to port 8080.
-			f = Filter{Port: 8080, State: "TIME_WAIT", Host: cliIP}
+			// The rows the queries find: a listener on port 9090, and one TIME_WAIT
+			// of a connection to port 8080.
+			l, err := net.Listen("tcp", netip.AddrPortFrom(srvIP, 9090).String())
+			if err != nil {
+				return err
+			}
+			b.Cleanup(func() { l.Close() })
 			if err := timeWaits(srvIP, cliIP, []uint16{8080}, 1); err != nil || i == 0 {
 				return err
 			}
@@ -292,45 +318,46 @@ func BenchmarkSocketsFiltered(b *testing.B) {
 	}
 	var tw []Socket
 	full.Do(func() (err error) { tw, err = diagSockets(Filter{State: "TIME_WAIT"}); return err })
-	b.Logf("TIME_WAITs in the full namespace: %d", len(tw))
-	for _, r := range []struct {
-		name string
-		read func(Filter) ([]Socket, error)
-	}{{"proc", procSockets}, {"diag", diagSockets}} {
-		b.Run(r.name, func(b *testing.B) {
-			query := func(ns *netns.Namespace) time.Duration {
-				var d time.Duration
-				if err := ns.Do(func() error {
-					start := time.Now()
-					rows, err := r.read(f)
-					d = time.Since(start)
-					if err == nil && len(rows) != 1 {
-						err = fmt.Errorf("%d rows, want 1", len(rows))
+	for _, q := range queries {
+		for _, r := range []struct {
+			name string
+			read func(Filter) ([]Socket, error)
+		}{{"proc", procSockets}, {"diag", diagSockets}} {
+			b.Run(q.name+"/"+r.name, func(b *testing.B) {
+				query := func(ns *netns.Namespace) time.Duration {
+					var d time.Duration
+					if err := ns.Do(func() error {
+						start := time.Now()
+						rows, err := r.read(q.f)
+						d = time.Since(start)
+						if err == nil && len(rows) != 1 {
+							err = fmt.Errorf("%d rows, want 1", len(rows))
+						}
+						return err
+					}); err != nil {
+						b.Fatalf("%s: %v", r.name, err)
 					}
-					return err
-				}); err != nil {
-					b.Fatalf("%s: %v", r.name, err)
+					return d
 				}
-				return d
-			}
-			var es, fs []time.Duration
-			i := 0
-			for b.Loop() {
-				if i%2 == 0 {
-					es, fs = append(es, query(empty)), append(fs, query(full))
-				} else {
-					fs, es = append(fs, query(full)), append(es, query(empty))
+				var es, fs []time.Duration
+				i := 0
+				for b.Loop() {
+					if i%2 == 0 {
+						es, fs = append(es, query(empty)), append(fs, query(full))
+					} else {
+						fs, es = append(fs, query(full)), append(es, query(empty))
+					}
+					i++
 				}
-				i++
-			}
-			slices.Sort(es)
-			slices.Sort(fs)
-			e, fu := es[len(es)/2], fs[len(fs)/2]
-			b.ReportMetric(float64(e.Microseconds()), "empty-us")
-			b.ReportMetric(float64(fu.Microseconds()), "full-us")
-			b.ReportMetric(float64(fu)/float64(e), "ratio")
-			b.Logf("%s: %d queries each: empty table %v, with %d TIME_WAITs %v, ratio %.2f", r.name, len(es), e, others, fu, float64(fu)/float64(e))
-		})
+				slices.Sort(es)
+				slices.Sort(fs)
+				e, fu := es[len(es)/2], fs[len(fs)/2]
+				b.ReportMetric(float64(e.Microseconds()), "empty-us")
+				b.ReportMetric(float64(fu.Microseconds()), "full-us")
+				b.ReportMetric(float64(fu)/float64(e), "ratio")
+				b.ReportMetric(float64(len(tw)), "time-waits")
+			})
+		}
 	}
 }
 
