@@ -16,9 +16,10 @@ import (
 // the run's clock (at_ns), the lab host (role) and the lab position (pos) filled in;
 // narration is an EVENT_KIND_SAY event.
 type JSONL struct {
-	mu  sync.Mutex // serialises writes, guards buf and err
+	mu  sync.Mutex // serialises writes, guards buf, enc and err
 	w   io.Writer
 	buf []byte // the line being written, reused
+	enc jsonEncoder
 	err error
 }
 
@@ -40,7 +41,7 @@ func (j *JSONL) Entry(e transcript.Entry) {
 	if j.err != nil {
 		return
 	}
-	b, err := appendEntry(j.buf[:0], e)
+	b, err := appendEntry(&j.enc, j.buf[:0], e)
 	if b == nil || err != nil {
 		j.err = err
 		return
@@ -50,7 +51,7 @@ func (j *JSONL) Entry(e transcript.Entry) {
 }
 
 // entryFields are the fields of Event that transcript.EntryEvent sets from its entry,
-// in declaration order (as appendJSON takes them).
+// in declaration order (as jsonEncoder takes them).
 var entryFields = func() [3]protoreflect.FieldDescriptor {
 	fds := (&socklabv1.Event{}).ProtoReflect().Descriptor().Fields()
 	f := [3]protoreflect.FieldDescriptor{fds.ByName("at_ns"), fds.ByName("role"), fds.ByName("pos")}
@@ -59,10 +60,9 @@ var entryFields = func() [3]protoreflect.FieldDescriptor {
 }()
 
 // appendEntry appends e's event (transcript.EntryEvent) in protojson to out: through
-// appendJSON where it can, or protojson itself. It returns nil for an entry with no
-// event.
-func appendEntry(out []byte, e transcript.Entry) ([]byte, error) {
-	if b, err := appendEntryJSON(out, e); err != errFallback {
+// enc where it can, or protojson itself. It returns nil for an entry with no event.
+func appendEntry(enc *jsonEncoder, out []byte, e transcript.Entry) ([]byte, error) {
+	if b, err := appendEntryJSON(enc, out, e); err != errFallback {
 		return b, err
 	}
 	ev := transcript.EntryEvent(e)
@@ -72,17 +72,17 @@ func appendEntry(out []byte, e transcript.Entry) ([]byte, error) {
 	return protojson.MarshalOptions{}.MarshalAppend(out, ev)
 }
 
-// appendEntryJSON is appendEntry through appendJSON, without copying the event; it
-// returns errFallback where only protojson will do.
-func appendEntryJSON(out []byte, e transcript.Entry) ([]byte, error) {
+// appendEntryJSON is appendEntry through enc, without copying the event; it returns
+// errFallback where only protojson will do.
+func appendEntryJSON(enc *jsonEncoder, out []byte, e transcript.Entry) ([]byte, error) {
 	if e.Event == nil {
 		ev := transcript.EntryEvent(e) // a new, small event: nothing to copy
 		if ev == nil {
 			return nil, nil
 		}
-		return appendJSON(out, ev.ProtoReflect(), nil)
+		return enc.appendMessage(out, ev.ProtoReflect(), nil)
 	}
-	var fields [3]override
+	var fields [3]fieldValue
 	for i, fd := range entryFields {
 		fields[i].fd = fd
 		switch fd.Name() {
@@ -100,7 +100,7 @@ func appendEntryJSON(out []byte, e transcript.Entry) ([]byte, error) {
 			}
 		}
 	}
-	return appendJSON(out, e.Event.ProtoReflect(), fields[:])
+	return enc.appendMessage(out, e.Event.ProtoReflect(), fields[:])
 }
 
 // Err returns the first error writing, if any.

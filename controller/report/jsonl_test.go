@@ -113,9 +113,10 @@ func TestAppendJSONIsProtojson(t *testing.T) {
 		entries = append(entries, transcript.Entry{Kind: transcript.Say, Text: text, At: time.Second})
 	}
 	invalid := 0
+	var enc jsonEncoder
 	for i, e := range entries {
 		want, werr := protojson.Marshal(transcript.EntryEvent(e))
-		got, gerr := appendEntry(nil, e)
+		got, gerr := appendEntry(&enc, nil, e)
 		if (werr != nil) != (gerr != nil) {
 			t.Fatalf("entry %d: appendEntry error %v, protojson's %v", i, gerr, werr)
 		}
@@ -126,7 +127,7 @@ func TestAppendJSONIsProtojson(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("entry %d:\nappendEntry %s\nprotojson   %s", i, got, want)
 		}
-		if _, err := appendEntryJSON(nil, e); err != nil {
+		if _, err := appendEntryJSON(&enc, nil, e); err != nil {
 			t.Fatalf("entry %d: appendEntryJSON: %v; want no need of protojson: no Event field is a well-known type", i, err)
 		}
 	}

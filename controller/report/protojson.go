@@ -16,28 +16,47 @@ import (
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
-// appendJSON appends m as protojson.Marshal writes it, byte for byte, several times
-// faster: it walks the message's populated fields as protojson does (in declaration
-// order, zero values and empty lists and maps left out, enums by name, 64-bit integers
-// and bytes as strings) but straight into out, with no field list to sort and no clone.
-// fields, when set, stand for m's own values of the fields they name (unset where the
-// value is the zero one), as if they had been set on a copy of m: in declaration order,
-// each at most once. Whatever protojson treats apart (well-known types, a field order it
-// would sort, invalid UTF-8: an error) gives errFallback: the caller marshals with
-// protojson instead. TestAppendJSONIsProtojson holds it to protojson's bytes.
-func appendJSON(out []byte, m protoreflect.Message, fields []override) ([]byte, error) {
-	e := jsonEncoder{out: out}
-	err := e.message(m, fields)
-	return e.out, err
+// jsonEncoder writes messages as protojson.Marshal does, byte for byte, several times
+// faster: it walks a message's populated fields as protojson does (sorted into
+// declaration order, zero values and empty lists and maps left out, enums by name,
+// 64-bit integers and bytes as strings) but straight into its output, reusing its
+// buffers from one message to the next. Whatever protojson treats apart (well-known
+// types, extensions, invalid UTF-8: an error) gives errFallback: the caller marshals with
+// protojson instead. TestAppendJSONIsProtojson holds it to protojson's bytes. The zero
+// value is ready to use; it is not safe for concurrent use.
+type jsonEncoder struct {
+	out []byte
+	// fields holds the fields of the messages being written, each message's above its
+	// parent's.
+	fields []fieldValue
+	// collect appends a field to fields (made once: a closure made per message would be
+	// an allocation per message).
+	collect func(protoreflect.FieldDescriptor, protoreflect.Value) bool
 }
 
-// override is a field's value that replaces its message's own.
-type override struct {
+// fieldValue is a field and its value.
+type fieldValue struct {
 	fd protoreflect.FieldDescriptor
 	v  protoreflect.Value // invalid: unset
 }
 
-// errFallback is appendJSON's answer where protojson must do the work.
+// appendMessage appends m to out. fields, when set, stand for m's own values of the
+// fields they name (an invalid value: unset), as if they had been set on a copy of m;
+// they are in declaration order.
+func (e *jsonEncoder) appendMessage(out []byte, m protoreflect.Message, fields []fieldValue) ([]byte, error) {
+	if e.collect == nil {
+		e.collect = func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+			e.fields = append(e.fields, fieldValue{fd, v})
+			return true
+		}
+	}
+	e.out = out
+	err := e.message(m, fields)
+	out, e.out = e.out, nil
+	return out, err
+}
+
+// errFallback is jsonEncoder's answer where protojson must do the work.
 var errFallback = errors.New("protojson needed")
 
 // commaSpace is whether protojson follows a comma with a space. It does in some builds of
@@ -48,10 +67,6 @@ var commaSpace = func() bool {
 	return strings.Contains(string(b), ", ")
 }()
 
-type jsonEncoder struct {
-	out []byte
-}
-
 func (e *jsonEncoder) comma() {
 	e.out = append(e.out, ',')
 	if commaSpace {
@@ -59,58 +74,68 @@ func (e *jsonEncoder) comma() {
 	}
 }
 
-// message writes m as an object.
-func (e *jsonEncoder) message(m protoreflect.Message, fields []override) error {
-	md := m.Descriptor()
-	if strings.HasPrefix(string(md.FullName()), "google.protobuf.") {
+// message writes m as an object, with overrides for some of its fields.
+func (e *jsonEncoder) message(m protoreflect.Message, overrides []fieldValue) error {
+	if strings.HasPrefix(string(m.Descriptor().FullName()), "google.protobuf.") {
 		return errFallback // well-known types have JSON forms of their own
 	}
+	// The populated fields, in declaration order: Range's order is nearly that (the
+	// protobuf runtime swaps two neighbours in some builds, to keep anyone from relying on
+	// it), so an insertion sort is quick.
+	base := len(e.fields)
+	defer func() {
+		clear(e.fields[base:])
+		e.fields = e.fields[:base]
+	}()
+	m.Range(e.collect)
+	fs := e.fields[base:] // stays valid as nested messages append past it
+	for i := 1; i < len(fs); i++ {
+		for j := i; j > 0 && fs[j].fd.Index() < fs[j-1].fd.Index(); j-- {
+			fs[j], fs[j-1] = fs[j-1], fs[j]
+		}
+	}
 	e.out = append(e.out, '{')
-	first, last := true, -1
-	var err error
-	field := func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if k := fd.Kind(); (k == protoreflect.DoubleKind || k == protoreflect.FloatKind) && !fd.HasPresence() && !fd.IsList() && v.Float() == 0 {
-			return true // -0: set, but proto.Clone (transcript.EntryEvent) drops it
+	first := true
+	field := func(f fieldValue) error {
+		if !f.v.IsValid() {
+			return nil
 		}
-		if fd.IsExtension() || fd.Index() <= last {
-			err = errFallback // protojson would sort these
-			return false
+		if k := f.fd.Kind(); (k == protoreflect.DoubleKind || k == protoreflect.FloatKind) && !f.fd.HasPresence() && !f.fd.IsList() && f.v.Float() == 0 {
+			return nil // -0: set, but proto.Clone (transcript.EntryEvent) drops it
 		}
-		last = fd.Index()
+		if f.fd.IsExtension() {
+			return errFallback
+		}
 		if !first {
 			e.comma()
 		}
 		first = false
-		if e.out, err = appendString(e.out, fd.JSONName()); err != nil {
-			return false
+		var err error
+		if e.out, err = appendString(e.out, f.fd.JSONName()); err != nil {
+			return err
 		}
 		e.out = append(e.out, ':')
-		err = e.value(fd, v)
-		return err == nil
+		return e.value(f.fd, f.v)
 	}
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		for len(fields) > 0 && fields[0].fd.Index() <= fd.Index() {
-			o := fields[0]
-			fields = fields[1:]
-			if o.v.IsValid() && !field(o.fd, o.v) {
-				return false
+	for _, f := range fs {
+		for len(overrides) > 0 && overrides[0].fd.Index() <= f.fd.Index() {
+			o := overrides[0]
+			overrides = overrides[1:]
+			if err := field(o); err != nil {
+				return err
 			}
-			if o.fd.Index() == fd.Index() {
-				return true // m's own value, overridden
+			if o.fd.Index() == f.fd.Index() {
+				f.v = protoreflect.Value{} // m's own value, overridden
 			}
 		}
-		return field(fd, v)
-	})
-	for _, o := range fields {
-		if err != nil {
-			break
-		}
-		if o.v.IsValid() {
-			field(o.fd, o.v)
+		if err := field(f); err != nil {
+			return err
 		}
 	}
-	if err != nil {
-		return err
+	for _, o := range overrides {
+		if err := field(o); err != nil {
+			return err
+		}
 	}
 	e.out = append(e.out, '}')
 	return nil
