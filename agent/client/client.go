@@ -38,7 +38,7 @@ func Dial(target, token string, opts ...grpc.DialOption) (*Client, error) {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessage), grpc.MaxCallSendMsgSize(MaxMessage)),
 	}, opts...)
 	if token != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(bearer(token)))
+		opts = append(opts, grpc.WithPerRPCCredentials(newBearer(token)))
 	}
 	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
@@ -63,11 +63,18 @@ func (c *Client) Conn() *grpc.ClientConn { return c.conn }
 // Close closes the connection.
 func (c *Client) Close() error { return c.conn.Close() }
 
-// bearer sends "authorization: Bearer TOKEN" with every call.
-type bearer string
+// bearer sends "authorization: Bearer TOKEN" with every call: the same map each time,
+// made once (gRPC only reads it).
+type bearer struct {
+	md map[string]string
+}
+
+func newBearer(token string) bearer {
+	return bearer{md: map[string]string{"authorization": "Bearer " + token}}
+}
 
 func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+	return b.md, nil
 }
 
 func (b bearer) RequireTransportSecurity() bool { return false }

@@ -1,6 +1,7 @@
 // Package kernel reads the host kernel's own view of the network: its socket table (as
-// ss shows it, from /proc/net) and its network sysctl knobs. Some of what labs teach
-// exists only there: TIME_WAIT and CLOSE_WAIT, queues, and which process holds a socket.
+// ss shows it, through sock_diag netlink, or from /proc/net where that fails) and its
+// network sysctl knobs. Some of what labs teach exists only there: TIME_WAIT and
+// CLOSE_WAIT, queues, and which process holds a socket.
 package kernel
 
 import (
@@ -39,6 +40,9 @@ type Filter struct {
 	Port uint16
 	// Host keeps sockets whose local or peer address is Host.
 	Host netip.Addr
+	// Net keeps sockets whose local or peer address is in Net (an IPv4 network matches
+	// IPv4-mapped IPv6 addresses too, as every address here is read unmapped).
+	Net netip.Prefix
 	// State keeps sockets in this state.
 	State string
 	// Protocol keeps "tcp" or "udp" sockets (both IP versions).
@@ -67,8 +71,17 @@ func StateNames() []string {
 var procNet = "/proc/thread-self/net"
 
 // Sockets reads the TCP and UDP tables (IPv4 and IPv6) of the calling thread's network
-// namespace and returns the rows that match f.
+// namespace and returns the rows that match f: through sock_diag, which filters in the
+// kernel, or where that fails (a kernel without it) from /proc/net.
 func Sockets(f Filter) ([]Socket, error) {
+	if rows, err := diagSockets(f); err == nil {
+		return rows, nil
+	}
+	return procSockets(f)
+}
+
+// procSockets is Sockets from /proc/net: every row printed and parsed.
+func procSockets(f Filter) ([]Socket, error) {
 	var out []Socket
 	for _, proto := range []string{"tcp", "tcp6", "udp", "udp6"} {
 		if f.Protocol != "" && !strings.HasPrefix(proto, f.Protocol) {
@@ -90,11 +103,26 @@ func Sockets(f Filter) ([]Socket, error) {
 	return out, nil
 }
 
+// prefixes are f's host and network as prefixes, for the kernel's filter.
+func (f Filter) prefixes() []netip.Prefix {
+	var ps []netip.Prefix
+	if f.Host.IsValid() {
+		ps = append(ps, netip.PrefixFrom(f.Host, f.Host.BitLen()))
+	}
+	if f.Net.IsValid() {
+		ps = append(ps, f.Net.Masked())
+	}
+	return ps
+}
+
 func (f Filter) match(s Socket) bool {
 	if f.Port != 0 && s.Local.Port() != f.Port && s.Peer.Port() != f.Port {
 		return false
 	}
 	if f.Host.IsValid() && s.Local.Addr() != f.Host && s.Peer.Addr() != f.Host {
+		return false
+	}
+	if f.Net.IsValid() && !f.Net.Contains(s.Local.Addr()) && !f.Net.Contains(s.Peer.Addr()) {
 		return false
 	}
 	if f.State != "" && !strings.EqualFold(normalState(f.State), s.State) {

@@ -526,10 +526,16 @@ type Received struct {
 // timeout or non-blocking it returns what one recv(2) gets, as in CPython, whose fd is then
 // non-blocking: the kernel returns what is queued despite MSG_WAITALL.
 func (s *Socket) Recv(ctx context.Context, bufsize, flags int) (Received, error) {
+	return s.RecvInto(ctx, make([]byte, bufsize), flags)
+}
+
+// RecvInto is Recv into buf (its length is the bufsize): the Received's Data is part of
+// buf, so that a caller receiving a long stream can reuse one buffer.
+func (s *Socket) RecvInto(ctx context.Context, buf []byte, flags int) (Received, error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	deadline, how := s.callMode(flags)
-	buf := make([]byte, bufsize)
+	bufsize := len(buf)
 	sysFlags := flags &^ unix.MSG_WAITALL
 	if !s.IsStream() {
 		sysFlags |= unix.MSG_TRUNC // the return value becomes the datagram's true length

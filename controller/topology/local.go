@@ -42,7 +42,7 @@ func (l Local) Start(ctx context.Context, roles []string) (Pool, error) {
 	if len(roles) > 250 {
 		return nil, fmt.Errorf("local topology: %d hosts is more than 250", len(roles))
 	}
-	net16, err := freshNetwork()
+	net16, err := freshNetwork(randomNetwork)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (l Local) Start(ctx context.Context, roles []string) (Pool, error) {
 		pol.Programs, pol.ProgramsRefusal = l.Programs, l.ProgramsRefusal
 		pol.Binds = everywhere
 		if l.Confine {
-			run := netip.PrefixFrom(netip.AddrFrom4([4]byte{127, net16[0], net16[1], 0}), 24)
+			run := localNetwork(net16)
 			pol.Networks, pol.Binds = []netip.Prefix{run}, []netip.Prefix{run}
 		}
 		a, err := serveAgent(lis, server.Config{Name: role, HostIP: ip, Token: token, Policy: pol})
@@ -133,31 +133,38 @@ func (p *localPool) Close() error {
 	return err
 }
 
-// freshNetwork picks the run's 127.R.S.0/24 at random, passing over one that any socket
-// of this host still uses (a run a moment ago, whose connections wait in TIME_WAIT on
-// the same ports), so that a run never meets another's.
-func freshNetwork() ([2]byte, error) {
-	var used map[[2]byte]bool
-	if rows, err := kernel.Sockets(kernel.Filter{}); err == nil {
-		used = map[[2]byte]bool{}
-		for _, r := range rows {
-			for _, a := range []netip.Addr{r.Local.Addr(), r.Peer.Addr()} {
-				if a = a.Unmap(); a.Is4() && a.As4()[0] == 127 {
-					b := a.As4()
-					used[[2]byte{b[1], b[2]}] = true
-				}
-			}
-		}
-	}
+// freshNetwork picks the run's 127.R.S.0/24 with random, passing over one that any socket
+// of this host uses, in any state, TCP or UDP, as its own address or its peer's (a run a
+// moment ago, whose connections wait in TIME_WAIT on the same ports; another program),
+// so that a run never meets another's. Each candidate costs one query of the kernel's
+// table filtered to its network, however many sockets the host has.
+func freshNetwork(random func() ([2]byte, error)) ([2]byte, error) {
 	for range 64 {
-		r, err := rand.Int(rand.Reader, big.NewInt(254*256))
+		n, err := random()
 		if err != nil {
 			return [2]byte{}, err
 		}
-		n := [2]byte{byte(1 + r.Int64()/256), byte(r.Int64() % 256)}
-		if !used[n] {
+		rows, err := kernel.Sockets(kernel.Filter{Net: localNetwork(n)})
+		if err != nil {
+			return [2]byte{}, fmt.Errorf("local topology: read this host's socket table to choose a free 127.R.S.0/24: %w", err)
+		}
+		if len(rows) == 0 {
 			return n, nil
 		}
 	}
 	return [2]byte{}, errors.New("local topology: no free 127.R.S.0/24 network after 64 tries")
+}
+
+// randomNetwork returns R and S of a random 127.R.S.0/24 (R from 1 to 254).
+func randomNetwork() ([2]byte, error) {
+	r, err := rand.Int(rand.Reader, big.NewInt(254*256))
+	if err != nil {
+		return [2]byte{}, fmt.Errorf("local topology: %w", err)
+	}
+	return [2]byte{byte(1 + r.Int64()/256), byte(r.Int64() % 256)}, nil
+}
+
+// localNetwork is the network 127.R.S.0/24 of n (R, S).
+func localNetwork(n [2]byte) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{127, n[0], n[1], 0}), 24)
 }
