@@ -100,6 +100,8 @@ func TestSpawnServer(t *testing.T) {
 	if len(rows) != 1 || rows[0].GetState() != "LISTEN" || rows[0].GetLocal().GetPort() != uint32(port) {
 		t.Fatalf("wait_listening(%d) = %v, want the server's LISTEN row", port, rows)
 	}
+	// The program prints after listen(): its line may follow the wait by a moment.
+	s.OK(p, procOp(&socklabv1.WaitOutputOp{Literal: []byte("listening\n")}))
 	if got := s.OK(p, stdoutOp()).GetEvent().GetResult().GetBytesValue(); string(got) != "listening\n" {
 		t.Errorf("stdout before any client = %q, want only %q: the wait must not have connected", got, "listening\n")
 	}
