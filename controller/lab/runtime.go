@@ -317,9 +317,9 @@ func (t *tValue) check(th *starlark.Thread, b *starlark.Builtin, args starlark.T
 	}
 	r := t.r
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	c, ok := r.checks[id]
 	if !ok {
+		r.mu.Unlock()
 		return nil, fmt.Errorf("check %q is not declared in lab(checks = ...) (declared: %s)", id, r.lab.checkIDs())
 	}
 	passed := bool(cond.Truth())
@@ -342,7 +342,20 @@ func (t *tValue) check(th *starlark.Thread, b *starlark.Builtin, args starlark.T
 	}
 	c.Passed = passed && (!c.Reached || c.Passed)
 	c.Reached = true
+	now := *c
+	r.mu.Unlock()
+	if o, ok := r.env.(checkObserver); ok {
+		o.Checked(now)
+	}
 	return starlark.Bool(passed), nil
+}
+
+// checkObserver is an Env that learns each check as the lab records it: a lab run in a
+// process of its own (controller/sandbox) reports them as they happen, so that they
+// outlive that process.
+type checkObserver interface {
+	// Checked is the check c as the lab just recorded it.
+	Checked(c transcript.Check)
 }
 
 // hintDict reads check's hint: None, a str (English), or a dict of language codes to

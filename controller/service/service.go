@@ -6,10 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
 	"sync"
-	"testing/fstest"
 	"time"
 
 	"github.com/socklab/socklab/agent/errdefs"
@@ -169,20 +167,8 @@ func (s *Service) load(req *socklabv1.RunLabRequest) (*lab.Lab, error) {
 
 // loadSource loads a lab from its text, as a lab sent to the controller is loaded.
 func loadSource(name string, src []byte) (*lab.Lab, error) {
-	if name == "" || !fs.ValidPath(name) {
-		name = "lab.star"
-	}
-	mem := fstest.MapFS{name: &fstest.MapFile{Data: src}}
-	if err := fs.WalkDir(labs.FS(), "lib", func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			b, _ := fs.ReadFile(labs.FS(), p)
-			mem[p] = &fstest.MapFile{Data: b}
-		}
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	return lab.Load(lab.FSSources{FS: mem}, name)
+	sources, name := labs.Sent(name, src)
+	return lab.Load(sources, name)
 }
 
 // streamSink sends a run's start and events down the stream as they happen.
