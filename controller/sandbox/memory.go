@@ -107,12 +107,28 @@ func (m *memoryBound) finish(killed bool) {
 // exceeded reports whether the process was killed for its memory; call it after finish.
 func (m *memoryBound) exceeded() bool { return m.killed.Load() || m.oom }
 
-// how says how the memory is bounded, for the controller's log.
+// how says how the memory is bounded.
 func (m *memoryBound) how() string {
 	if m.cg != nil {
 		return "cgroup " + m.cg.dir + " and an RSS watchdog"
 	}
 	return fmt.Sprintf("an RSS watchdog (no cgroup: %v)", m.cgErr)
+}
+
+// MemoryBound says how labs' processes started by this process have their memory
+// bounded: a cgroup (of which hierarchy, where) and the RSS watchdog, or the watchdog
+// alone and why, for a controller's log. It makes a cgroup to see, and removes it.
+func MemoryBound() string {
+	cg, err := newCgroup(1 << 30)
+	if err != nil {
+		return fmt.Sprintf("an RSS watchdog (no cgroup: %v)", err)
+	}
+	defer cg.remove()
+	v := "v1"
+	if cg.v2 {
+		v = "v2"
+	}
+	return fmt.Sprintf("a cgroup (%s, under %s) and an RSS watchdog", v, filepath.Dir(cg.dir))
 }
 
 // residentBytes is the anonymous part of pid's RSS (0: gone or unknown), from

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sync/semaphore"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/socklab/socklab/agent/errdefs"
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/transcript"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
@@ -67,7 +68,8 @@ var _ runner.Lab = (*Lab)(nil)
 // Load starts a lab's process, bounded by b.Memory, and loads spec there within b's
 // steps and futures. ctx (and b.Time) bound the load. A load over a budget is a
 // *runner.BudgetError; a lab that does not load is its error, as lab.Load gives it (a
-// *runner.LabError mostly). On an error the process has ended.
+// *runner.LabError mostly); a process that could not start, of kind
+// errdefs.ErrInternal. On an error the process has ended.
 func Load(ctx context.Context, spec Spec, b runner.Budgets, opts Options) (*Lab, error) {
 	p, err := start(b.Memory, opts)
 	if err != nil {
@@ -133,7 +135,9 @@ func (l *Lab) Run(ctx context.Context, env runner.Env, hosts []runner.HostInfo, 
 
 	var calls sync.WaitGroup // the calls in progress: none outlives Run
 	defer calls.Wait()
-	callCtx, stopCalls := context.WithCancel(ctx)
+	// The calls end after the lab has been told why they end: the lab then knows its
+	// run's cause when it gets their answers, as a lab in this process would.
+	callCtx, stopCalls := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCalls()
 	var (
 		mu      sync.Mutex // protects abandon
@@ -203,6 +207,7 @@ func (l *Lab) Run(ctx context.Context, env runner.Env, hosts []runner.HostInfo, 
 			done = nil
 			cause = context.Cause(ctx)
 			_ = p.c.send(&message{Kind: kindCancel, Err: toWireError(cause)})
+			stopCalls()
 			grace = time.After(cancelGrace)
 		case <-grace:
 			p.kill()
@@ -266,17 +271,18 @@ type proc struct {
 	mu        sync.Mutex // protects killedBy
 }
 
-// start starts a lab's process with its memory bounded by limit (0: none).
+// start starts a lab's process with its memory bounded by limit (0: none). Its error
+// is of kind errdefs.ErrInternal: the controller's, not the lab's.
 func start(limit int64, opts Options) (*proc, error) {
 	toChildR, toChildW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("start the lab's process: %w", err)
+		return nil, errdefs.Errorf(errdefs.ErrInternal, "start the lab's process: %v", err)
 	}
 	fromChildR, fromChildW, err := os.Pipe()
 	if err != nil {
 		toChildR.Close()
 		toChildW.Close()
-		return nil, fmt.Errorf("start the lab's process: %w", err)
+		return nil, errdefs.Errorf(errdefs.ErrInternal, "start the lab's process: %v", err)
 	}
 	p := &proc{limit: limit, stderr: &tail{max: 4 << 10}, msgs: make(chan *message),
 		exited: make(chan struct{}), quit: make(chan struct{}), files: []*os.File{toChildW, fromChildR}}
@@ -295,7 +301,7 @@ func start(limit int64, opts Options) (*proc, error) {
 	if err != nil {
 		toChildW.Close()
 		fromChildR.Close()
-		return nil, fmt.Errorf("start the lab's process: %w", err)
+		return nil, errdefs.Errorf(errdefs.ErrInternal, "start the lab's process: %v", err)
 	}
 	// The child waits for its load message: it runs nothing before it is in its cgroup.
 	p.mem = boundMemory(p.cmd.Process.Pid, limit, opts.NoCgroup)

@@ -92,7 +92,7 @@ func cgroupCount() int {
 var bounds = []struct {
 	name string
 	opts sandbox.Options
-}{{"cgroup", sandbox.Options{}}, {"watchdog", sandbox.Options{NoCgroup: true}}}
+}{{"cgroup where it can", sandbox.Options{}}, {"watchdog alone", sandbox.Options{NoCgroup: true}}}
 
 // TestMemoryBomb: a lab that doubles a string, in main or at its top level, is killed
 // for its memory, and its run ends with verdict error naming the budget, the checks it
@@ -104,9 +104,14 @@ func TestMemoryBomb(t *testing.T) {
 	for _, bd := range bounds {
 		t.Run(bd.name, func(t *testing.T) {
 			noLeaks(t)
-			began := time.Now()
-			rec := runIn(t, t.Context(), spec(t, "bomb.star"), b, bd.opts)
-			t.Logf("stopped in %s", time.Since(began).Round(time.Millisecond))
+			l, err := sandbox.Load(t.Context(), spec(t, "bomb.star"), b, bd.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			var began time.Time
+			rec := runner.Run(t.Context(), l, confined, runner.Options{}, onSay(func() { began = time.Now() }))
+			t.Logf("the run ended %s after the lab began doubling", time.Since(began).Round(time.Millisecond))
 			if rec.Error != want || rec.ExitCode != transcript.ExitBadLab || rec.Verdict() != transcript.VerdictError {
 				t.Errorf("run = exit %d, verdict %s, error %q; want 2, error, %q", rec.ExitCode, rec.Verdict(), rec.Error, want)
 			}
@@ -118,8 +123,8 @@ func TestMemoryBomb(t *testing.T) {
 			}
 
 			began = time.Now()
-			_, err := sandbox.Load(t.Context(), spec(t, "bomb-top.star"), b, bd.opts)
-			t.Logf("top level stopped in %s", time.Since(began).Round(time.Millisecond))
+			_, err = sandbox.Load(t.Context(), spec(t, "bomb-top.star"), b, bd.opts)
+			t.Logf("the load of a bomb at the top level ended after %s, the process's start included", time.Since(began).Round(time.Millisecond))
 			var be *runner.BudgetError
 			if !errors.As(err, &be) || err.Error() != want {
 				t.Errorf("Load(bomb-top.star) = %v, want %q", err, want)
@@ -244,24 +249,51 @@ func TestStepsAndFutures(t *testing.T) {
 // cause, even while its lab computes without waiting: its process is told, then killed.
 func TestStopped(t *testing.T) {
 	noLeaks(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	time.AfterFunc(300*time.Millisecond, cancel)
-	began := time.Now()
-	rec := runIn(t, ctx, spec(t, "spin.star"), runner.DefaultBudgets, sandbox.Options{})
-	if rec.ExitCode != transcript.ExitInterrupted {
-		t.Errorf("cancelled run = exit %d (%s), want 130", rec.ExitCode, rec.Error)
+	for _, tc := range []struct {
+		name    string
+		maxTime time.Duration // the run's time budget; 0: cancelled once the lab spins
+		exit    int
+		want    string // the error's end; its position is where the thread happened to be
+	}{
+		// A thread that never waits goes on (as in this process) until its own steps run
+		// out or the grace before the kill does: either ends the run as interrupted.
+		{"cancelled", 0, transcript.ExitInterrupted, ""},
+		{"over time", 300 * time.Millisecond, transcript.ExitBadLab, ": time budget: the lab ran longer than 300ms (--max-run-time)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			l, err := sandbox.Load(ctx, spec(t, "spin.star"), runner.DefaultBudgets, sandbox.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			var sink runner.Sink = runner.Discard{}
+			if tc.maxTime == 0 {
+				sink = onSay(func() { time.AfterFunc(100*time.Millisecond, cancel) })
+			}
+			began := time.Now()
+			rec := runner.Run(ctx, l, confined, runner.Options{MaxTime: tc.maxTime}, sink)
+			if rec.ExitCode != tc.exit || !strings.HasSuffix(rec.Error, tc.want) {
+				t.Errorf("run = exit %d, error %q; want %d, ...%s", rec.ExitCode, rec.Error, tc.exit, tc.want)
+			}
+			if d := time.Since(began); d > 10*time.Second {
+				t.Errorf("the stopped run took %s to end", d)
+			}
+		})
 	}
-	if d := time.Since(began); d > 10*time.Second {
-		t.Errorf("the cancelled run took %s to end", d)
-	}
+}
 
-	b := runner.DefaultBudgets
-	b.Time = 300 * time.Millisecond
-	rec = runIn(t, t.Context(), spec(t, "spin.star"), b, sandbox.Options{})
-	// Where a loop that never waits was stopped is where its thread happened to be.
-	if want := ": time budget: the lab ran longer than 300ms (--max-run-time)"; rec.ExitCode != transcript.ExitBadLab ||
-		!strings.HasPrefix(rec.Error, "spin.star:") || !strings.HasSuffix(rec.Error, want) {
-		t.Errorf("run over its time = exit %d, error %q; want 2, spin.star:LINE:COL%s", rec.ExitCode, rec.Error, want)
+// onSay is a runner.Sink that calls fn at the lab's first narration.
+type onSay func()
+
+// Header does nothing.
+func (onSay) Header(transcript.Header) {}
+
+// Entry calls the function at narration.
+func (f onSay) Entry(e transcript.Entry) {
+	if e.Kind == transcript.Say {
+		f()
 	}
 }
 
