@@ -8,9 +8,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/socklab/socklab/controller/topology"
 )
 
 // sampleEvery is how often the watchdog reads a lab process's RSS.
@@ -152,8 +155,12 @@ func residentBytes(pid int) int64 {
 // cgroupSeq numbers the cgroups of this process's labs.
 var cgroupSeq atomic.Uint64
 
-// cgroupPrefix begins the names of labs' cgroups.
+// cgroupPrefix begins the names of labs' cgroups: socklab-lab-OWNER-N, OWNER the process
+// that made it (topology.Owner), N its number in that process.
 const cgroupPrefix = "socklab-lab-"
+
+// cleanOnce cleans, before this process makes its first cgroup, what dead ones left.
+var cleanOnce sync.Once
 
 // cgroup is the memory cgroup of one lab's process, below this process's own.
 type cgroup struct {
@@ -168,7 +175,12 @@ func newCgroup(limit int64) (*cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	cg := &cgroup{dir: filepath.Join(base, fmt.Sprintf("%s%d-%d", cgroupPrefix, os.Getpid(), cgroupSeq.Add(1))), v2: v2}
+	cleanOnce.Do(func() { _, _ = cleanBelow(base) })
+	owner, err := topology.Self()
+	if err != nil {
+		return nil, fmt.Errorf("memory cgroup: %w", err)
+	}
+	cg := &cgroup{dir: filepath.Join(base, fmt.Sprintf("%s%s-%d", cgroupPrefix, owner, cgroupSeq.Add(1))), v2: v2}
 	if err := os.Mkdir(cg.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("memory cgroup: %w", err)
 	}
@@ -225,6 +237,41 @@ func (c *cgroup) remove() {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// CleanCgroups removes the memory cgroups of labs' processes whose controller is gone,
+// killed with SIGKILL (a controller removes each as its lab's process ends, and cleans
+// what dead ones left before its first), and returns them. One that still holds a
+// process stays, until that process, its pipe from the dead controller closed, ends.
+func CleanCgroups() ([]string, error) {
+	base, _, err := memoryCgroupBase()
+	if err != nil {
+		return nil, nil // no memory cgroups here: none to clean
+	}
+	return cleanBelow(base)
+}
+
+// cleanBelow removes the labs' cgroups in base whose maker has ended.
+func cleanBelow(base string) ([]string, error) {
+	ents, err := os.ReadDir(base)
+	if err != nil {
+		return nil, fmt.Errorf("clean labs' cgroups: %w", err)
+	}
+	var removed []string
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), cgroupPrefix)
+		i := strings.LastIndexByte(rest, '-')
+		if !ok || !e.IsDir() || i < 0 {
+			continue
+		}
+		if owner, err := topology.ParseOwner(rest[:i]); err != nil || owner.Alive() {
+			continue
+		}
+		if dir := filepath.Join(base, e.Name()); os.Remove(dir) == nil {
+			removed = append(removed, dir)
+		}
+	}
+	return removed, nil
 }
 
 // memoryCgroupBase is the directory of this process's own memory cgroup, where labs'

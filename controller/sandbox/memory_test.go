@@ -1,7 +1,10 @@
 package sandbox
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/socklab/socklab/controller/runner"
@@ -41,5 +44,35 @@ func TestCgroupKills(t *testing.T) {
 	}
 	if _, err := os.Stat(m.cg.dir); !os.IsNotExist(err) {
 		t.Errorf("the lab's cgroup %s is still there (%v)", m.cg.dir, err)
+	}
+}
+
+// TestCleanCgroups: the labs' cgroups of a controller that has ended (killed with
+// SIGKILL) are removed; a live controller's stay.
+func TestCleanCgroups(t *testing.T) {
+	live, err := newCgroup(64 << 20)
+	if err != nil {
+		t.Skipf("no memory cgroup can be made here: %v", err)
+	}
+	defer live.remove()
+	self, err := topology.Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := topology.Owner{PID: self.PID, Start: self.Start + 1} // this pid, another process
+	dead := filepath.Join(filepath.Dir(live.dir), fmt.Sprintf("%s%s-1", cgroupPrefix, gone))
+	if err := os.Mkdir(dead, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(dead)
+	removed, err := CleanCgroups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(removed, dead) {
+		t.Errorf("CleanCgroups() removed %q, want %s among them", removed, dead)
+	}
+	if _, err := os.Stat(live.dir); err != nil {
+		t.Errorf("the live controller's cgroup: %v", err)
 	}
 }
