@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
+	"testing/fstest"
 
 	"github.com/socklab/socklab/controller/lab"
 )
@@ -38,4 +39,23 @@ func Names() []string {
 // Load loads a built-in lab by name.
 func Load(name string) (*lab.Lab, error) {
 	return lab.Load(Sources(), name+".star")
+}
+
+// Sent returns the sources of a lab file sent to a controller, with its text and base
+// name, and the name to load it by: the file itself, which may load() the built-in
+// helpers under lib/ and nothing else. A name that is no plain relative path becomes
+// "lab.star".
+func Sent(name string, src []byte) (lab.Sources, string) {
+	if name == "" || !fs.ValidPath(name) {
+		name = "lab.star"
+	}
+	mem := fstest.MapFS{name: &fstest.MapFile{Data: src}}
+	_ = fs.WalkDir(files, "lib", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := fs.ReadFile(files, p)
+			mem[p] = &fstest.MapFile{Data: b}
+		}
+		return err
+	})
+	return lab.FSSources{FS: mem}, name
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +20,8 @@ import (
 	"github.com/socklab/socklab/agent/server"
 	"github.com/socklab/socklab/controller/remote"
 	"github.com/socklab/socklab/controller/report"
+	"github.com/socklab/socklab/controller/runner"
+	"github.com/socklab/socklab/controller/sandbox"
 	"github.com/socklab/socklab/controller/service"
 	"github.com/socklab/socklab/controller/store"
 	"github.com/socklab/socklab/controller/topology"
@@ -32,6 +36,8 @@ func controllerCommand() *cobra.Command {
 	var insecure bool
 	var lease time.Duration
 	var keepRuns, keepDays int
+	budgets := runner.DefaultBudgets
+	maxMemory := byteSize(budgets.Memory)
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Serve socklab.v1.ControllerService: run labs for remote command lines, keep the history",
@@ -46,7 +52,12 @@ agents assigned to each. Admins and instructors run any lab on any agent and see
 run; students run only published labs, on their own agents, and see only their own runs.
 With --topology netns, labs of authenticated users start programs on this controller's
 own agents, a student's only in published labs; on the local topology a program would
-share this host's network, so remote runs start none.`,
+share this host's network, so remote runs start none.
+
+Each run has budgets: its wall time (a lab's own timeout may be shorter), the memory of
+the process that runs its Starlark (a cgroup where one can be made, and a watchdog of
+its RSS), its Starlark steps and its futures. A run over one ends with verdict error,
+the error naming the budget, and is stored; the controller and its other runs carry on.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			token, err := tok.get(cmd)
@@ -115,7 +126,12 @@ share this host's network, so remote runs start none.`,
 			if err != nil {
 				return usageError{err}
 			}
-			guard, err := service.NewGuard(service.New(st, topos, lease).WithInventory(inv, agentToken).WithPrograms(programs), uf)
+			budgets.Memory = int64(maxMemory)
+			if budgets.Time < 0 || budgets.Memory < 0 || budgets.Futures < 0 {
+				return usageError{fmt.Errorf("--max-run-time, --max-run-memory and --max-run-futures cannot be negative (0: no bound)")}
+			}
+			svc := service.New(st, topos, lease).WithInventory(inv, agentToken).WithPrograms(programs).WithBudgets(budgets)
+			guard, err := service.NewGuard(svc, uf)
 			if err != nil {
 				return usageError{err}
 			}
@@ -125,6 +141,8 @@ share this host's network, so remote runs start none.`,
 			healthpb.RegisterHealthServer(gs, hs)
 			reflection.Register(gs)
 			log.Info("controller serving", "listen", lis.Addr().String(), "inventory", inventory, "token", token != "", "users", usersFile)
+			log.Info("run budgets", "max_run_time", budgets.Time, "max_run_memory", maxMemory.String(),
+				"max_run_steps", budgets.Steps, "max_run_futures", budgets.Futures, "memory_bound", sandbox.MemoryBound())
 			go func() {
 				<-cmd.Context().Done()
 				gs.GracefulStop()
@@ -144,8 +162,38 @@ share this host's network, so remote runs start none.`,
 	f.DurationVar(&lease, "lease", 10*time.Second, "agent sessions' lease: if this controller vanishes, agents free a run's sockets after it")
 	f.IntVar(&keepRuns, "keep-runs", 0, "keep the newest N runs in the history, deleting older ones at start and as each run is stored (0: no limit)")
 	f.IntVar(&keepDays, "keep-days", 0, "delete the runs that started more than D days ago, at start and as each run is stored (0: no limit)")
+	f.DurationVar(&budgets.Time, "max-run-time", budgets.Time, "bound on each run's wall time; a lab's own timeout may be shorter (0: none)")
+	f.Var(&maxMemory, "max-run-memory", "bound on the memory of the process that runs each lab's Starlark: bytes, or with KiB, MiB, GiB (0: none)")
+	f.Uint64Var(&budgets.Steps, "max-run-steps", budgets.Steps, "bound on each run's Starlark steps, its threads and top level together (0: none)")
+	f.IntVar(&budgets.Futures, "max-run-futures", budgets.Futures, "bound on the futures (t.go) each run starts (0: none)")
 	return cmd
 }
+
+// byteSize is a flag's number of bytes: "536870912", "512MiB", "1GiB" (K, M, G and KB,
+// MB, GB are binary too).
+type byteSize int64
+
+// String shows the size in the largest unit that divides it.
+func (b *byteSize) String() string { return runner.Bytes(int64(*b)) }
+
+// Set reads a size.
+func (b *byteSize) Set(s string) error {
+	t := strings.TrimSpace(s)
+	num := strings.TrimRightFunc(t, func(r rune) bool { return r < '0' || r > '9' })
+	unit := strings.ToUpper(strings.TrimSpace(t[len(num):]))
+	shift := map[string]uint{"": 0, "B": 0, "K": 10, "KB": 10, "KIB": 10, "M": 20, "MB": 20, "MIB": 20,
+		"G": 30, "GB": 30, "GIB": 30, "T": 40, "TB": 40, "TIB": 40}
+	sh, ok := shift[unit]
+	n, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || n < 0 || n > math.MaxInt64>>sh {
+		return fmt.Errorf("%q is no size: give bytes, or a number with KiB, MiB or GiB", s)
+	}
+	*b = byteSize(n << sh)
+	return nil
+}
+
+// Type names the flag's kind in --help.
+func (b *byteSize) Type() string { return "size" }
 
 // dialController connects to a controller ("" token: $SOCKLAB_TOKEN).
 func dialController(addr, token string) (*remote.Client, error) {

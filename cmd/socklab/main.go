@@ -10,12 +10,14 @@ import (
 	"syscall"
 
 	"github.com/socklab/socklab/agent/process"
+	"github.com/socklab/socklab/controller/sandbox"
 	"github.com/socklab/socklab/controller/topology"
 )
 
 func main() {
 	process.Init()  // this binary is also the init of the jobs its agents start
 	topology.Init() // and the host of an unprivileged netns run
+	sandbox.Init()  // and the process of each lab a controller runs
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()

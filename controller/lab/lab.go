@@ -52,6 +52,8 @@ type Lab struct {
 	Checks []CheckDef
 	// Watchdog bounds each blocking operation.
 	Watchdog time.Duration
+	// Timeout bounds the wall time of the lab's run (lab(timeout = ...)); 0 is none.
+	Timeout time.Duration
 	// Topologies are the topologies the lab runs on ("netns", "docker"); empty is every
 	// one.
 	Topologies []string
@@ -68,6 +70,10 @@ type Lab struct {
 
 	main    *starlark.Function
 	sources Sources
+	// budgets bound each run's steps and futures; loadSteps are the steps the lab's top
+	// level took, which count against its runs' steps budget.
+	budgets   runner.Budgets
+	loadSteps uint64
 }
 
 // Param is a lab parameter.
@@ -131,21 +137,38 @@ func (s FSSources) Read(from, name string) ([]byte, string, error) {
 }
 
 // Load reads the lab named name from src and checks it. Nothing runs but the file's top
-// level.
+// level. Its runs have the steps and futures of runner.DefaultBudgets.
 func Load(src Sources, name string) (*Lab, error) {
+	return LoadWithin(src, name, runner.DefaultBudgets)
+}
+
+// LoadWithin is Load with b's Steps and Futures budgets (zero: none): the top level and
+// the files it loads count against the steps budget of each run, and a top level over
+// it fails the load with a *runner.BudgetError.
+func LoadWithin(src Sources, name string, b runner.Budgets) (*Lab, error) {
 	data, shown, err := src.Read("", name)
 	if err != nil {
 		return nil, fmt.Errorf("read lab %s: %w", name, err)
 	}
-	l := &Lab{File: shown, sources: src, Watchdog: DefaultWatchdog}
+	l := &Lab{File: shown, sources: src, Watchdog: DefaultWatchdog, budgets: b}
 	decl := &declaration{}
-	thread := &starlark.Thread{Name: "load " + shown, Load: newLoader(src).load}
+	var over *runner.BudgetError
+	m := &meter{budget: b.Steps, over: func(th *starlark.Thread, err *runner.BudgetError) {
+		if over == nil {
+			over = &runner.BudgetError{Budget: err.Budget, Msg: err.Msg, Pos: innermost(th.CallStack(), shown)}
+		}
+	}}
+	thread := &starlark.Thread{Name: "load " + shown, Load: newLoader(src, m).load}
 	thread.SetLocal(declKey, decl)
-	thread.SetMaxExecutionSteps(maxSteps)
+	m.attach(thread)
 	globals, err := starlark.ExecFileOptions(fileOptions, thread, shown, data, predeclared(true))
+	if over != nil {
+		return nil, over
+	}
 	if err != nil {
 		return nil, asLabError(err, shown)
 	}
+	l.loadSteps = m.used.Load()
 	if !decl.called {
 		return nil, &Error{Pos: shown, Msg: `the lab does not declare itself: call lab(name = ..., summary = ..., hosts = [...]) at the top level`}
 	}
@@ -154,6 +177,7 @@ func Load(src Sources, name string) (*Lab, error) {
 	if decl.watchdog > 0 {
 		l.Watchdog = decl.watchdog
 	}
+	l.Timeout = decl.timeout
 	l.Doc = docstring(data)
 	mainFn, ok := globals["main"].(*starlark.Function)
 	if !ok {
@@ -178,13 +202,15 @@ type declaration struct {
 	params   []Param
 	checks   []CheckDef
 	watchdog time.Duration
+	timeout  time.Duration
 	topos    []string
 	ref      string
 }
 
 const declKey = "socklab.lab"
 
-// labBuiltin is lab(name, summary, hosts, params = {}, checks = {}, watchdog = 5).
+// labBuiltin is lab(name, summary, hosts, params = {}, checks = {}, watchdog = 5,
+// topologies = None, reference = "", timeout = None).
 func labBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	decl, _ := thread.Local(declKey).(*declaration)
 	if decl == nil {
@@ -199,11 +225,12 @@ func labBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		params                       = &starlark.Dict{}
 		checks                       = &starlark.Dict{}
 		watchdog      starlark.Value = starlark.None
+		timeout       starlark.Value = starlark.None
 		topos         *starlark.List
 		ref           string
 	)
 	if err := starlark.UnpackArgs("lab", args, kwargs, "name", &name, "summary", &summary, "hosts", &hosts,
-		"params?", &params, "checks?", &checks, "watchdog?", &watchdog, "topologies?", &topos, "reference?", &ref); err != nil {
+		"params?", &params, "checks?", &checks, "watchdog?", &watchdog, "topologies?", &topos, "reference?", &ref, "timeout?", &timeout); err != nil {
 		return nil, err
 	}
 	if ref != "" && (!fs.ValidPath(ref) || ref == ".") {
@@ -284,6 +311,13 @@ func labBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		}
 		decl.watchdog = d
 	}
+	if timeout != starlark.None {
+		d, err := seconds(timeout)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("lab: timeout must be a positive number of seconds")
+		}
+		decl.timeout = d
+	}
 	decl.name, decl.summary, decl.called = name, summary, true
 	return starlark.None, nil
 }
@@ -293,7 +327,7 @@ var _ runner.Lab = (*Lab)(nil)
 // Info describes the lab for the runner.
 func (l *Lab) Info() runner.Info {
 	info := runner.Info{Name: l.Name, Summary: l.Summary, Hosts: append([]string(nil), l.Hosts...),
-		Topologies: append([]string(nil), l.Topologies...)}
+		Topologies: append([]string(nil), l.Topologies...), Timeout: l.Timeout}
 	for _, c := range l.Checks {
 		info.Checks = append(info.Checks, transcript.Check{ID: c.ID, Description: c.Description, MaxPoints: c.Points})
 	}

@@ -28,6 +28,19 @@ func (l *Lab) Run(ctx context.Context, env runner.Env, hosts []runner.HostInfo, 
 		params[k] = starlarkValue(v)
 	}
 	r := &run{lab: l, env: env, ctx: ctx, cancel: cancel, checks: map[string]*transcript.Check{}}
+	r.steps = &meter{budget: l.budgets.Steps, over: func(th *starlark.Thread, err *runner.BudgetError) {
+		r.failAt(err, innermost(th.CallStack(), l.File))
+	}}
+	r.steps.used.Store(l.loadSteps)
+	// A run stopped for its time (the runner's) stops its threads as well, those that
+	// compute without ever waiting included.
+	stopWatch := context.AfterFunc(ctx, func() {
+		var be *runner.BudgetError
+		if errors.As(context.Cause(ctx), &be) {
+			r.stop(be)
+		}
+	})
+	defer stopWatch()
 	for _, c := range l.Checks {
 		r.checks[c.ID] = &transcript.Check{ID: c.ID, Description: c.Description, MaxPoints: c.Points}
 	}
@@ -49,6 +62,7 @@ func (l *Lab) Run(ctx context.Context, env runner.Env, hosts []runner.HostInfo, 
 	r.gil.Lock()
 	thread := r.newThread("main")
 	_, err := starlark.Call(thread, l.main, starlark.Tuple{r.t}, nil)
+	r.steps.settle(thread)
 	if err != nil {
 		r.fail(err)
 	}
@@ -57,6 +71,9 @@ func (l *Lab) Run(ctx context.Context, env runner.Env, hosts []runner.HostInfo, 
 	out := &runner.Outcome{Checks: r.results()}
 	r.mu.Lock()
 	out.Err, out.Pos = r.err, r.errPos
+	if out.Err == nil {
+		out.Err = r.stopped
+	}
 	r.mu.Unlock()
 	if out.Err == nil && ctx.Err() != nil {
 		out.Err = context.Cause(ctx)
@@ -87,21 +104,24 @@ type run struct {
 	// defaultTimeout is setdefaulttimeout's: the timeout new sockets start with; nil is
 	// None.
 	defaultTimeout *float64
+	steps          *meter // the steps of every thread, against the lab's budget
 
 	mu      sync.Mutex // protects the fields below
 	threads []*starlark.Thread
+	started int // futures started
 	checks  map[string]*transcript.Check
 	err     error
 	errPos  string
+	stopped error // why the run stopped every thread from outside them (its time), if it did
 }
 
 func (r *run) newThread(name string) *starlark.Thread {
 	th := &starlark.Thread{Name: name, Print: func(th *starlark.Thread, msg string) { r.env.Say(msg, callerPos(th)) }}
-	th.SetMaxExecutionSteps(maxSteps)
+	r.steps.attach(th)
 	th.SetLocal(runKey, r)
 	r.mu.Lock()
 	r.threads = append(r.threads, th)
-	failed := r.err != nil
+	failed := r.err != nil || r.stopped != nil
 	r.mu.Unlock()
 	if failed {
 		th.Cancel("the lab already stopped")
@@ -117,6 +137,32 @@ func (r *run) fail(err error) {
 		pos = innermost(ee.CallStack, r.lab.File)
 	}
 	cause := rootCause(err)
+	r.mu.Lock()
+	if r.stopped != nil {
+		cause = r.stopped // what a thread ends on now, it ends on because of that
+	}
+	r.mu.Unlock()
+	r.failAt(cause, pos)
+}
+
+// stop stops every thread for err, which came from outside them (the run's time): the
+// first thread to end on it gives the lab position it stopped at.
+func (r *run) stop(err error) {
+	r.mu.Lock()
+	if r.err != nil || r.stopped != nil {
+		r.mu.Unlock()
+		return
+	}
+	r.stopped = err
+	threads := append([]*starlark.Thread(nil), r.threads...)
+	r.mu.Unlock()
+	for _, th := range threads {
+		th.Cancel("the lab stopped: " + err.Error())
+	}
+}
+
+// failAt is fail with the error's cause and the lab position where it happened.
+func (r *run) failAt(cause error, pos string) {
 	r.mu.Lock()
 	if r.err != nil {
 		r.mu.Unlock()
@@ -134,7 +180,7 @@ func (r *run) fail(err error) {
 // rootCause unwraps Starlark's evaluation errors to what a builtin returned, or turns a
 // plain Starlark error (a type error, a failed fail()) into a lab Error.
 func rootCause(err error) error {
-	for _, target := range []any{new(*SocketError), new(*WatchdogError), new(*ExpectError), new(*InfraError)} {
+	for _, target := range []any{new(*SocketError), new(*WatchdogError), new(*ExpectError), new(*InfraError), new(*runner.BudgetError)} {
 		if errors.As(err, target) {
 			return unwrapTarget(target)
 		}
@@ -158,6 +204,8 @@ func unwrapTarget(t any) error {
 	case **ExpectError:
 		return *t
 	case **InfraError:
+		return *t
+	case **runner.BudgetError:
 		return *t
 	}
 	return nil
@@ -269,9 +317,9 @@ func (t *tValue) check(th *starlark.Thread, b *starlark.Builtin, args starlark.T
 	}
 	r := t.r
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	c, ok := r.checks[id]
 	if !ok {
+		r.mu.Unlock()
 		return nil, fmt.Errorf("check %q is not declared in lab(checks = ...) (declared: %s)", id, r.lab.checkIDs())
 	}
 	passed := bool(cond.Truth())
@@ -294,7 +342,20 @@ func (t *tValue) check(th *starlark.Thread, b *starlark.Builtin, args starlark.T
 	}
 	c.Passed = passed && (!c.Reached || c.Passed)
 	c.Reached = true
+	now := *c
+	r.mu.Unlock()
+	if o, ok := r.env.(checkObserver); ok {
+		o.Checked(now)
+	}
 	return starlark.Bool(passed), nil
+}
+
+// checkObserver is an Env that learns each check as the lab records it: a lab run in a
+// process of its own (controller/sandbox) reports them as they happen, so that they
+// outlive that process.
+type checkObserver interface {
+	// Checked is the check c as the lab just recorded it.
+	Checked(c transcript.Check)
 }
 
 // hintDict reads check's hint: None, a str (English), or a dict of language codes to
@@ -480,6 +541,13 @@ func (t *tValue) goBuiltin(th *starlark.Thread, b *starlark.Builtin, args starla
 		return nil, fmt.Errorf("go: %s is not callable", args[0].Type())
 	}
 	r := t.r
+	r.mu.Lock()
+	r.started++
+	over := r.lab.budgets.Futures > 0 && r.started > r.lab.budgets.Futures
+	r.mu.Unlock()
+	if over {
+		return nil, runner.OverFutures(r.lab.budgets.Futures)
+	}
 	f := &future{name: fn.Name(), done: make(chan struct{})}
 	fth := r.newThread("go " + fn.Name())
 	rest := append(starlark.Tuple(nil), args[1:]...)
@@ -490,6 +558,7 @@ func (t *tValue) goBuiltin(th *starlark.Thread, b *starlark.Builtin, args starla
 		r.gil.Lock()
 		defer r.gil.Unlock()
 		f.value, f.err = starlark.Call(fth, fn, rest, kwargs)
+		r.steps.settle(fth)
 		if f.err != nil {
 			r.fail(f.err)
 		}

@@ -102,6 +102,7 @@ func (l *Lab) checkIDs() string {
 // lab minus lab() itself.
 type loader struct {
 	src   Sources
+	steps *meter // the loading lab's
 	cache map[string]*loaded
 }
 
@@ -110,7 +111,9 @@ type loaded struct {
 	err     error
 }
 
-func newLoader(src Sources) *loader { return &loader{src: src, cache: map[string]*loaded{}} }
+func newLoader(src Sources, steps *meter) *loader {
+	return &loader{src: src, steps: steps, cache: map[string]*loaded{}}
+}
 
 func (ld *loader) load(thread *starlark.Thread, module string) (starlark.StringDict, error) {
 	from := ""
@@ -129,7 +132,7 @@ func (ld *loader) load(thread *starlark.Thread, module string) (starlark.StringD
 	}
 	ld.cache[shown] = nil
 	t := &starlark.Thread{Name: "load " + shown, Load: ld.load}
-	t.SetMaxExecutionSteps(maxSteps)
+	ld.steps.attach(t)
 	g, err := starlark.ExecFileOptions(fileOptions, t, shown, data, predeclared(false))
 	ld.cache[shown] = &loaded{globals: g, err: err}
 	return g, err

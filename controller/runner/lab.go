@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/socklab/socklab/controller/transcript"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
@@ -35,6 +36,9 @@ type Info struct {
 	// Topologies are the topologies the lab runs on; empty is every one. A lab whose hosts
 	// must each have a network stack of their own names those that give one.
 	Topologies []string
+	// Timeout is the lab's own bound on its run's wall time (lab(timeout = ...)); 0 is
+	// none. A run's Options.MaxTime caps it.
+	Timeout time.Duration
 }
 
 // Topologies are the names of the topologies a lab may name: local (agents on loopback
@@ -66,8 +70,9 @@ type Outcome struct {
 	// Checks are every declared check, reached or not.
 	Checks []transcript.Check
 	// Err is what stopped the lab early, if anything. A *LabError is a mistake in the lab,
-	// an *InfraError a lost or unreachable agent, the context's error an interruption;
-	// anything else (an uncaught socket error, a watchdog) fails the run.
+	// a *BudgetError a lab over one of its budgets, an *InfraError a lost or unreachable
+	// agent, the context's error an interruption; anything else (an uncaught socket error,
+	// a watchdog) fails the run.
 	Err error
 	// Pos is the lab's file:line where Err happened.
 	Pos string

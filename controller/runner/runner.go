@@ -43,6 +43,9 @@ type Options struct {
 	// run's memory stays flat, and what was stored survives the run's end, whatever it is.
 	// It is called with the run's lock held: it must not block for long.
 	Ordered func(transcript.Entry)
+	// MaxTime bounds the wall time of the lab's run (a controller's --max-run-time); the
+	// lab's own timeout may be shorter. 0 leaves only the lab's own, if any.
+	MaxTime time.Duration
 }
 
 // Sink receives a run as it happens.
@@ -118,6 +121,12 @@ func Run(ctx context.Context, l Lab, topo topology.Topology, opts Options, sink 
 	r.mu.Lock()
 	r.stopLab = stopLab
 	r.mu.Unlock()
+	if limit, over := runLimit(info.Timeout, opts.MaxTime); limit > 0 {
+		// A cancellation, not a deadline: a call cut short by it is no watchdog's, and its
+		// agent did not stop answering.
+		timer := time.AfterFunc(limit, func() { stopLab(over) })
+		defer timer.Stop()
+	}
 	stopFlushing := r.flushing()
 	out := l.Run(labCtx, r, infos, params)
 	r.closeAll()
@@ -188,6 +197,7 @@ func exitCode(ctx context.Context, out *Outcome) int {
 	var (
 		le *LabError
 		ie *InfraError
+		be *BudgetError
 	)
 	switch {
 	case out.Err == nil && out.Passed():
@@ -198,7 +208,7 @@ func exitCode(ctx context.Context, out *Outcome) int {
 		return transcript.ExitInterrupted
 	case errors.As(out.Err, &ie):
 		return transcript.ExitInfra
-	case errors.As(out.Err, &le):
+	case errors.As(out.Err, &le), errors.As(out.Err, &be):
 		return transcript.ExitBadLab
 	}
 	return transcript.ExitFailed

@@ -5,9 +5,11 @@ import (
 	"testing"
 
 	"github.com/socklab/socklab/agent/process"
+	"github.com/socklab/socklab/controller/sandbox"
 )
 
 func TestMain(m *testing.M) {
 	process.Init() // this binary is also the init of the jobs its local agents start
+	sandbox.Init() // and the process of each lab its controllers run
 	os.Exit(m.Run())
 }

@@ -7,14 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"slices"
+	"strings"
 	"sync"
-	"testing/fstest"
 	"time"
 
 	"github.com/socklab/socklab/agent/errdefs"
 	"github.com/socklab/socklab/controller/lab"
 	"github.com/socklab/socklab/controller/runner"
+	"github.com/socklab/socklab/controller/sandbox"
 	"github.com/socklab/socklab/controller/store"
 	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/transcript"
@@ -36,6 +38,8 @@ type Service struct {
 	// inventory is the controller's agents (nil: local agents per run), with their token.
 	inventory  *topology.Inventory
 	agentToken string
+	// budgets bound each run; its lab runs in a process of its own (controller/sandbox).
+	budgets runner.Budgets
 
 	mu      sync.Mutex // protects running
 	running map[string]context.CancelFunc
@@ -83,21 +87,40 @@ var Local = topology.Local{ProgramsRefusal: "programs run only in local runs, in
 var Netns = topology.Netns{ProgramsRefusal: Local.ProgramsRefusal}
 
 // New returns a service storing runs in st, placing hosts with topo, and opening agent
-// sessions with lease (0: the runner's default).
+// sessions with lease (0: the runner's default). Its runs have runner.DefaultBudgets.
 func New(st *store.Store, topo func(agents map[string]string) topology.Topology, lease time.Duration) *Service {
-	return &Service{store: st, topology: topo, lease: lease}
+	return &Service{store: st, topology: topo, lease: lease, budgets: runner.DefaultBudgets}
 }
 
-// RunLab runs a lab and streams it.
+// WithBudgets bounds each run by b instead of runner.DefaultBudgets: its lab's wall time,
+// the memory of the process that runs its Starlark, its Starlark steps and its futures
+// (a zero field: no bound). A run over one ends with verdict error and is stored.
+func (s *Service) WithBudgets(b runner.Budgets) *Service {
+	s.budgets = b
+	return s
+}
+
+// RunLab runs a lab, in a process of its own within the run's budgets, and streams it.
 func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.ControllerService_RunLabServer) error {
-	l, err := s.load(req)
+	spec, name, err := s.spec(req)
 	if err != nil {
 		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%v", err))
 	}
+	id, started := runner.NewRunID(), time.Now()
+	l, err := sandbox.Load(stream.Context(), spec, s.budgets, sandbox.Options{})
+	var over *runner.BudgetError
+	switch {
+	case errors.As(err, &over):
+		return s.overAtLoad(stream, id, name, started, err)
+	case errors.Is(err, errdefs.ErrInternal):
+		return errdefs.ToGRPC(err)
+	case err != nil:
+		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%v", err))
+	}
+	defer l.Close()
 	if err := s.checkAgents(req.GetAgents()); err != nil {
 		return errdefs.ToGRPC(err)
 	}
-	id := runner.NewRunID()
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	s.mu.Lock()
@@ -117,7 +140,8 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 		begin: func(h transcript.Header) {
 			_ = s.store.BeginAs(context.WithoutCancel(stream.Context()), h, ownerOf(stream.Context()))
 		}}
-	rec := runner.Run(ctx, l, s.topologyFor(stream.Context(), req.GetAgents()), runner.Options{ID: id, Params: req.GetParams(), Lease: s.lease}, snk)
+	rec := runner.Run(ctx, l, s.topologyFor(stream.Context(), req.GetAgents()),
+		runner.Options{ID: id, Params: req.GetParams(), Lease: s.lease, MaxTime: s.budgets.Time}, snk)
 	if rec.ExitCode == transcript.ExitBadLab && len(rec.Header.Hosts) == 0 {
 		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%s", rec.Error))
 	}
@@ -128,6 +152,40 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 		}
 	}
 	return snk.sendMsg(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Finished{Finished: &socklabv1.RunFinished{Result: rec.Proto()}}})
+}
+
+// overAtLoad stores and streams the run of a lab that went over a budget as it loaded
+// (its top level): a run of no hosts, named after the lab asked for, whose error names
+// the budget.
+func (s *Service) overAtLoad(stream socklabv1.ControllerService_RunLabServer, id, name string, started time.Time, err error) error {
+	rec := &transcript.Record{}
+	rec.Header = transcript.Header{RunID: id, Lab: name, Started: started}
+	rec.Error, rec.ExitCode, rec.Finished = err.Error(), transcript.ExitBadLab, time.Now()
+	if err := s.store.SaveRunAs(context.WithoutCancel(stream.Context()), rec, ownerOf(stream.Context())); err != nil {
+		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInternal, "store the run: %v", err))
+	}
+	if err := stream.Send(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Started{Started: &socklabv1.RunStarted{RunId: id, Lab: name}}}); err != nil {
+		return err
+	}
+	return stream.Send(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Finished{Finished: &socklabv1.RunFinished{Result: rec.Proto()}}})
+}
+
+// spec is the lab a request asks for, as a sandbox loads it, and its name as the history
+// names a run whose lab did not load: a built-in, or the source sent along (which may
+// load the built-in helpers under lib/).
+func (s *Service) spec(req *socklabv1.RunLabRequest) (sandbox.Spec, string, error) {
+	if len(req.GetSource()) == 0 {
+		if !slices.Contains(labs.Names(), req.GetLab()) {
+			return sandbox.Spec{}, "", fmt.Errorf("no built-in lab %q on this controller: send its source", req.GetLab())
+		}
+		return sandbox.Spec{Builtin: req.GetLab()}, req.GetLab(), nil
+	}
+	spec := sandbox.Spec{FileName: req.GetFileName(), Source: req.GetSource()}
+	name := "lab" // as labs.Sent names a file of no plain name
+	if fs.ValidPath(spec.FileName) && spec.FileName != "." {
+		name = strings.TrimSuffix(path.Base(spec.FileName), ".star")
+	}
+	return spec, name, nil
 }
 
 // checkAgents refuses a remote run's host bindings that name anything but the agents the
@@ -169,20 +227,8 @@ func (s *Service) load(req *socklabv1.RunLabRequest) (*lab.Lab, error) {
 
 // loadSource loads a lab from its text, as a lab sent to the controller is loaded.
 func loadSource(name string, src []byte) (*lab.Lab, error) {
-	if name == "" || !fs.ValidPath(name) {
-		name = "lab.star"
-	}
-	mem := fstest.MapFS{name: &fstest.MapFile{Data: src}}
-	if err := fs.WalkDir(labs.FS(), "lib", func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			b, _ := fs.ReadFile(labs.FS(), p)
-			mem[p] = &fstest.MapFile{Data: b}
-		}
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	return lab.Load(lab.FSSources{FS: mem}, name)
+	sources, name := labs.Sent(name, src)
+	return lab.Load(sources, name)
 }
 
 // streamSink sends a run's start and events down the stream as they happen.

@@ -37,6 +37,12 @@ const runTimeout = 30 * time.Second
 // returns its address. Cleanup stops the server, then closes the store.
 func startController(t *testing.T) string {
 	t.Helper()
+	return startControllerWith(t, func(s *service.Service) *service.Service { return s })
+}
+
+// startControllerWith is startController with the service as configure makes it.
+func startControllerWith(t *testing.T, configure func(*service.Service) *service.Service) string {
+	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "ctl.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +54,7 @@ func startController(t *testing.T) string {
 	}
 	topo := func(map[string]string) topology.Topology { return service.Local }
 	gs := grpc.NewServer(server.TokenOptions(token)...)
-	socklabv1.RegisterControllerServiceServer(gs, service.New(st, topo, 0))
+	socklabv1.RegisterControllerServiceServer(gs, configure(service.New(st, topo, 0)))
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
 	t.Cleanup(func() {
