@@ -241,7 +241,7 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 		sink = beginning{Writer: w, begin: func(h transcript.Header) { hist.begin(cmd.Context(), h) }}
 		if f.out == "" {
 			// The history takes the transcript as the run goes; --out needs it whole.
-			hist.stream, opts.Ordered = true, hist.add
+			opts.Ordered = hist.add
 		}
 	}
 	rec := runner.Run(cmd.Context(), l, topo, opts, sink)
@@ -313,39 +313,39 @@ type history struct {
 	warn io.Writer
 	st   *store.Store
 	err  error // opening the store failed: the run goes on, and saving it reports this
-	// stream is set when the run's entries come to add as the run goes.
-	stream bool
 
-	mu    sync.Mutex // protects the fields below: entries come from the run's goroutines
-	app   *store.Appender
-	early []transcript.Entry // entries before the run began in the history
+	mu  sync.Mutex // protects rec and early: entries come from the run's goroutines
+	rec *store.Recording
+	// early are entries before the run began in the history.
+	early []transcript.Entry
 }
 
 // begin opens the history and records the run's start.
 func (h *history) begin(ctx context.Context, hdr transcript.Header) {
-	if h.st, h.err = openStore(h.path, h.warn); h.err == nil {
-		// A failure here is the store's own, and saving the run at its end meets it too.
-		if h.st.Begin(context.WithoutCancel(ctx), hdr) == nil && h.stream {
-			h.mu.Lock()
-			h.app = h.st.Appender(hdr.RunID)
-			for _, e := range h.early {
-				h.app.Add(e)
-			}
-			h.early = nil
-			h.mu.Unlock()
-		}
+	if h.st, h.err = openStore(h.path, h.warn); h.err != nil {
+		return
 	}
+	rec := h.st.Recording("")
+	// A failure here is the store's own, and saving the run at its end meets it too.
+	_ = rec.Begin(context.WithoutCancel(ctx), hdr)
+	h.mu.Lock()
+	h.rec = rec
+	for _, e := range h.early {
+		rec.Add(e)
+	}
+	h.early = nil
+	h.mu.Unlock()
 }
 
 // add stores the run's next entry in display order, as the run goes.
 func (h *history) add(e transcript.Entry) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.app == nil {
+	if h.rec == nil {
 		h.early = append(h.early, e)
 		return
 	}
-	h.app.Add(e)
+	h.rec.Add(e)
 }
 
 // save stores the finished run.
@@ -357,19 +357,14 @@ func (h *history) save(ctx context.Context, rec *transcript.Record) error {
 		return h.err
 	}
 	h.mu.Lock()
-	app, early := h.app, h.early
-	h.app, h.early = nil, nil
+	r, early := h.rec, h.early
 	h.mu.Unlock()
-	if app != nil {
-		if err := app.Close(); err != nil {
-			return err
-		}
-		rec.Streamed = true
-	} else if len(early) > 0 {
-		rec.Entries = early // the run never began in the history: store them at once
+	if r == nil {
+		r = h.st.Recording("")
 	}
+	rec.Entries = append(early, rec.Entries...)
 	// The run is saved even when it was interrupted: a history shows what happened.
-	return h.st.SaveRun(context.WithoutCancel(ctx), rec)
+	return r.Save(context.WithoutCancel(ctx), rec)
 }
 
 // close closes the history, if it was opened.

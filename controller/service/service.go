@@ -134,20 +134,22 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 		delete(s.running, id)
 		s.mu.Unlock()
 	}()
+	hist := s.store.Recording(ownerOf(stream.Context()))
 	snk := &streamSink{send: func(m *socklabv1.RunLabResponse) error { return stream.Send(m) },
-		// The run is in the history from its start: if this controller dies mid-run, the
-		// next one to open the store marks it interrupted. A failure here fails SaveRun too.
+		// The run is in the history from its start, its transcript stored as it goes: if
+		// this controller dies mid-run, the next one to open the store marks it interrupted,
+		// with what it stored. A failure here fails Save too.
 		begin: func(h transcript.Header) {
-			_ = s.store.BeginAs(context.WithoutCancel(stream.Context()), h, ownerOf(stream.Context()))
+			_ = hist.Begin(context.WithoutCancel(stream.Context()), h)
 		}}
 	rec := runner.Run(ctx, l, s.topologyFor(stream.Context(), req.GetAgents()),
-		runner.Options{ID: id, Params: req.GetParams(), Lease: s.lease, MaxTime: s.budgets.Time}, snk)
+		runner.Options{ID: id, Params: req.GetParams(), Lease: s.lease, MaxTime: s.budgets.Time, Ordered: hist.Add}, snk)
 	if rec.ExitCode == transcript.ExitBadLab && len(rec.Header.Hosts) == 0 {
 		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%s", rec.Error))
 	}
 	snk.started(rec.Header) // when the topology failed, nothing started yet
 	if len(rec.Header.Hosts) > 0 {
-		if err := s.store.SaveRunAs(context.WithoutCancel(stream.Context()), rec, ownerOf(stream.Context())); err != nil {
+		if err := hist.Save(context.WithoutCancel(stream.Context()), rec); err != nil {
 			return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInternal, "store the run: %v", err))
 		}
 	}
