@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/socklab/socklab/agent/cgroups"
 )
 
 // Limits bound one job. A zero field takes its default.
@@ -677,9 +679,9 @@ func (j *Job) limitsHit() []string {
 	}
 	for _, dir := range j.groups {
 		switch {
-		case strings.Contains(dir, "/memory/") && cgroupCount(filepath.Join(dir, "memory.oom_control"), "oom_kill") > 0:
+		case strings.Contains(dir, "/memory/") && cgroups.Count(filepath.Join(dir, "memory.oom_control"), "oom_kill") > 0:
 			hit = append(hit, "memory limit ("+sizeText(j.limits.Memory)+")")
-		case strings.Contains(dir, "/pids/") && cgroupCount(filepath.Join(dir, "pids.events"), "max") > 0:
+		case strings.Contains(dir, "/pids/") && cgroups.Count(filepath.Join(dir, "pids.events"), "max") > 0:
 			hit = append(hit, fmt.Sprintf("process limit (%d): a fork was refused", j.limits.Processes))
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/socklab/socklab/agent/cgroups"
 	"github.com/socklab/socklab/controller/topology"
 )
 
@@ -212,10 +213,10 @@ func (c *cgroup) add(pid int) error {
 // oomKilled reports whether the kernel killed a process of the cgroup for its memory.
 func (c *cgroup) oomKilled() bool {
 	if c.v2 {
-		return keyCount(filepath.Join(c.dir, "memory.events"), "oom_kill") > 0
+		return cgroups.Count(filepath.Join(c.dir, "memory.events"), "oom_kill") > 0
 	}
 	// oom_kill counts kills (Linux 4.13 on); before it, the limit reached is the sign.
-	return keyCount(filepath.Join(c.dir, "memory.oom_control"), "oom_kill") > 0 || failCount(c.dir) > 0
+	return cgroups.Count(filepath.Join(c.dir, "memory.oom_control"), "oom_kill") > 0 || failCount(c.dir) > 0
 }
 
 // failCount is how often a v1 cgroup's usage reached its limit.
@@ -284,7 +285,7 @@ func memoryCgroupBase() (string, bool, error) {
 		}
 		return filepath.Join("/sys/fs/cgroup", own), true, nil
 	}
-	mount, root, err := cgroupMount("memory")
+	mount, root, err := cgroups.Mount("memory")
 	if err != nil {
 		return "", false, err
 	}
@@ -324,48 +325,4 @@ func ownCgroup(match func(controllers string) bool) (string, error) {
 		}
 	}
 	return "", errors.New("this process is in no memory cgroup")
-}
-
-// cgroupMount returns where the v1 hierarchy of controller is mounted, and the
-// hierarchy's directory the mount shows ("/" on a host).
-func cgroupMount(controller string) (mount, root string, err error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// id parent major:minor root mountpoint options... - fstype source superoptions
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if len(pf) < 5 || len(qf) < 3 || qf[0] != "cgroup" {
-			continue
-		}
-		for _, o := range strings.Split(qf[2], ",") {
-			if o == controller {
-				return pf[4], pf[3], nil
-			}
-		}
-	}
-	return "", "", fmt.Errorf("no cgroup v1 %s hierarchy is mounted", controller)
-}
-
-// keyCount reads the counter key of a cgroup file of "key value" lines; 0 when it
-// cannot.
-func keyCount(file, key string) int64 {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, " "); ok && k == key {
-			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			return n
-		}
-	}
-	return 0
 }
