@@ -88,6 +88,9 @@ the error naming the budget, and is stored; the controller and its other runs ca
 				return usageError{err}
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			if !keepsHistory(db) {
+				return usageError{fmt.Errorf("--db none (or SOCKLAB_DB=none): a controller keeps its runs' history; give --db PATH")}
+			}
 			st, err := openStore(db, cmd.ErrOrStderr())
 			if err != nil {
 				return err

@@ -42,6 +42,10 @@ func runsCommand() *cobra.Command {
 						Verdict: r.GetVerdict(), Score: int(r.GetScore()), MaxScore: int(r.GetMaxScore()), Owner: r.GetUser()})
 				}
 			} else {
+				if !keepsHistory(db) {
+					fmt.Fprintln(cmd.ErrOrStderr(), "socklab: no run history is kept (--db none or SOCKLAB_DB=none): no runs to list")
+					return nil
+				}
 				st, err := openStore(db, cmd.ErrOrStderr())
 				if err != nil {
 					return err

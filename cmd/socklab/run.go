@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -56,7 +57,7 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	f.tok.register(fl, "the agents' token with --agent and --inventory, or the controller's with --controller")
 	fl.StringVar(&f.topo, "topology", "local", "where the lab's hosts run: local (agents on loopback addresses of this machine), netns (a network namespace per host), docker (a container per host, on the engine DOCKER_HOST names)")
 	fl.StringVar(&f.files, "files", "", "the directory t.files reads the programs a lab spawns from (default: the lab file's own directory)")
-	fl.StringVar(&f.db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db); \"none\" keeps no history")
+	fl.StringVar(&f.db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db); \"none\" (here or in $SOCKLAB_DB) keeps no history")
 }
 
 // topology returns where the run's hosts go: local agents, or the agents named by
@@ -77,6 +78,11 @@ func (f runFlags) topology(warn io.Writer) (topology.Topology, error) {
 			return nil, err
 		}
 	}
+	for role, target := range explicit {
+		if err := topology.CheckTarget(role, target, inv); err != nil {
+			return nil, err
+		}
+	}
 	if (len(explicit) > 0 || inv != nil) && f.topo != "local" {
 		return nil, fmt.Errorf("--topology %s: the hosts go to the agents --agent and --inventory name; give one or the other", f.topo)
 	}
@@ -85,6 +91,17 @@ func (f runFlags) topology(warn io.Writer) (topology.Topology, error) {
 		return nil, err
 	}
 	return topology.Choose(explicit, inv, f.token, own), nil
+}
+
+// checkRoles checks that each --agent ROLE=... names one of the lab's hosts.
+func checkRoles(info runner.Info, agents []string) error {
+	for _, a := range agents {
+		role, _, _ := strings.Cut(a, "=")
+		if role != "" && !slices.Contains(info.Hosts, role) {
+			return fmt.Errorf("--agent %s: %s has no host %s (its hosts: %s)", a, info.Name, role, strings.Join(info.Hosts, ", "))
+		}
+	}
+	return nil
 }
 
 // ownTopology returns the topology named by --topology (local, netns or docker) whose
@@ -112,7 +129,8 @@ every socket operation on every host as it happens, then the checks.
 LAB is a built-in lab's name (see "socklab labs list") or the path of a .star file.
 
 Exit codes: 0 all checks passed; 1 a check failed, or the lab stopped on a socket error or
-its watchdog; 2 a bad lab or usage; 3 an agent unreachable or lost; 130 interrupted.`,
+its watchdog; 2 a bad lab, usage or a refused token; 3 an agent unreachable or lost;
+130 interrupted.`,
 		Example: `  socklab run tcp-simple
   socklab run tcp-simple --param port=9090 --param message=hi
   socklab run ./mylab.star --pace 500ms`,
@@ -227,6 +245,9 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 			}
 		}
 	}
+	if err := checkRoles(l.Info(), f.agents); err != nil {
+		return usageError{err}
+	}
 	topo, err := f.topology(cmd.ErrOrStderr())
 	if err != nil {
 		return usageError{err}
@@ -237,7 +258,8 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	var sink runner.Sink = w
 	hist := &history{path: f.db, warn: cmd.ErrOrStderr()}
 	defer hist.close()
-	if f.db != "none" {
+	keep := keepsHistory(f.db)
+	if keep {
 		sink = beginning{Writer: w, begin: func(h transcript.Header) { hist.begin(cmd.Context(), h) }}
 		if f.out == "" {
 			// The history takes the transcript as the run goes; --out needs it whole.
@@ -245,7 +267,7 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 		}
 	}
 	rec := runner.Run(cmd.Context(), l, topo, opts, sink)
-	if len(rec.Header.Hosts) > 0 && f.db != "none" {
+	if len(rec.Header.Hosts) > 0 && keep {
 		// The run is durable before it is reported done.
 		if err := hist.save(cmd.Context(), rec); err != nil {
 			return exitError{code: exitInfra, msg: err.Error()}
@@ -374,14 +396,36 @@ func (h *history) close() {
 	}
 }
 
+// noHistory is the --db (or $SOCKLAB_DB) that keeps no run history.
+const noHistory = "none"
+
+// historyPath resolves --db: the flag, else $SOCKLAB_DB, else the default file; "none"
+// (from either) is noHistory.
+func historyPath(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	return store.DefaultPath()
+}
+
+// keepsHistory reports whether --db (or $SOCKLAB_DB) keeps a history.
+func keepsHistory(flag string) bool {
+	path, err := historyPath(flag)
+	return err != nil || path != noHistory // an error is reported when the store opens
+}
+
+// errNoHistory is what reading a history that is not kept meets.
+var errNoHistory = exitError{code: exitUsage, msg: "socklab: no run history is kept (--db none or SOCKLAB_DB=none): there are no runs to read"}
+
 // openStore opens the run history at path ("" = the default), telling warn what it did
-// about a file other users could read.
+// about a file other users could read. A history that is not kept is errNoHistory.
 func openStore(path string, warn io.Writer) (*store.Store, error) {
-	if path == "" {
-		var err error
-		if path, err = store.DefaultPath(); err != nil {
-			return nil, err
-		}
+	path, err := historyPath(path)
+	if err != nil {
+		return nil, err
+	}
+	if path == noHistory {
+		return nil, errNoHistory
 	}
 	st, err := store.Open(path)
 	if err != nil {

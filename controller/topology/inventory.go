@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -92,9 +94,12 @@ func (inv *Inventory) Bind(roles []string, explicit map[string]string, token str
 		}
 		if a, ok := inv.Find(to); ok {
 			bind(role, a)
-		} else {
-			st.Agents[role] = to
+			continue
 		}
+		if err := CheckTarget(role, to, inv); err != nil {
+			return Static{}, err
+		}
+		st.Agents[role] = to
 	}
 	for _, role := range roles {
 		if _, ok := st.Agents[role]; ok {
@@ -115,6 +120,28 @@ func (inv *Inventory) Bind(roles []string, explicit map[string]string, token str
 		bind(role, inv.Agents[i])
 	}
 	return st, nil
+}
+
+// CheckTarget checks the target of --agent ROLE=TARGET: an agent of inv (nil: no
+// inventory) by name, else an address HOST:PORT. A bare name that is not the inventory's
+// is an error listing the names it has, never a host name to look up.
+func CheckTarget(role, target string, inv *Inventory) error {
+	if inv != nil {
+		if _, ok := inv.Find(target); ok {
+			return nil
+		}
+	}
+	if host, port, err := net.SplitHostPort(target); err == nil && host != "" && port != "" {
+		return nil
+	}
+	if inv == nil {
+		return fmt.Errorf("--agent %s=%s: not HOST:PORT, and there is no inventory to name agents: give --inventory FILE, or the agent's address", role, target)
+	}
+	names := make([]string, len(inv.Agents))
+	for i, a := range inv.Agents {
+		names[i] = a.Name
+	}
+	return fmt.Errorf("--agent %s=%s: the inventory has no agent %s (its agents: %s); give one of them, or an address HOST:PORT", role, target, target, strings.Join(names, ", "))
 }
 
 // Status is what an agent says of itself.
