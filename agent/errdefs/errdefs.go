@@ -10,6 +10,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -45,6 +48,17 @@ var (
 	ErrUnknown = errors.New("unknown")
 )
 
+// Finer kinds: each is also one of the kinds above, and errors.Is matches both.
+var (
+	// ErrUnreachable is an ErrUnavailable whose connection was never made: nothing
+	// listens at the address, or the name does not resolve. Its message is the cause
+	// ("connection refused").
+	ErrUnreachable = errors.New("unreachable")
+	// ErrTooLarge is an ErrResourceExhausted of gRPC's bound on one message. Its message
+	// says how large the message was and the bound.
+	ErrTooLarge = errors.New("message too large")
+)
+
 // kinds pairs each kind with its status code.
 var kinds = []struct {
 	err  error
@@ -69,6 +83,11 @@ type Error struct {
 	Kind error
 	// Msg says what is wrong and what to change.
 	Msg string
+	// Sub is a finer kind (ErrUnreachable, ErrTooLarge), or nil.
+	Sub error
+	// Detail is the gRPC status the error came from, as gRPC words it ("rpc error: code
+	// = Unavailable desc = ..."): for --debug, never for the message.
+	Detail string
 }
 
 // Error returns the message.
@@ -83,6 +102,8 @@ func (e *Error) Is(target error) bool {
 	case e.Kind == ErrCanceled && target == context.Canceled:
 		return true
 	case e.Kind == ErrDeadlineExceeded && target == context.DeadlineExceeded:
+		return true
+	case e.Sub != nil && target == e.Sub:
 		return true
 	}
 	return false
@@ -125,8 +146,11 @@ func ToGRPC(err error) error {
 }
 
 // FromGRPC turns an error a gRPC call returned into an *Error whose kind matches its code
-// and whose message is the status's own (never "rpc error: code = ..."). An error that
-// is not a status passes through; nil stays nil.
+// and whose message is the status's own (never "rpc error: code = ..."); the status as
+// gRPC words it is kept in Detail. gRPC's own failures are said in plain words: a
+// connection never made is ErrUnreachable with its cause ("connection refused"), a
+// message over gRPC's bound is ErrTooLarge with its size and the bound. An error that is
+// not a status passes through; nil stays nil.
 func FromGRPC(err error) error {
 	if err == nil {
 		return nil
@@ -142,5 +166,53 @@ func FromGRPC(err error) error {
 			break
 		}
 	}
-	return &Error{Kind: kind, Msg: st.Message()}
+	e := &Error{Kind: kind, Msg: st.Message(), Detail: err.Error()}
+	switch {
+	case kind == ErrUnavailable && strings.HasPrefix(e.Msg, "connection error:"):
+		e.Sub, e.Msg = ErrUnreachable, dialCause(e.Msg)
+	case kind == ErrResourceExhausted:
+		if m := tooLarge.FindStringSubmatch(e.Msg); m != nil {
+			size, _ := strconv.Atoi(m[1])
+			limit, _ := strconv.Atoi(m[2])
+			e.Sub, e.Msg = ErrTooLarge, fmt.Sprintf("the message is larger than the %s limit (%s)", Size(limit), Size(size))
+		}
+	}
+	return e
+}
+
+// tooLarge matches gRPC's words for a message over its bound, sent or received.
+var tooLarge = regexp.MustCompile(`message larger than max \((\d+) vs\. (\d+)\)`)
+
+// dialCause returns the cause at the end of gRPC's words for a connection it could not
+// make: `connection error: desc = "transport: Error while dialing: dial tcp
+// 127.0.0.1:1: connect: connection refused"` is "connection refused".
+func dialCause(msg string) string {
+	msg = strings.TrimRight(msg, `"`)
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		msg = msg[i+2:]
+	}
+	return msg
+}
+
+// Size writes a byte count as limits are given: "4 MiB", "10.0 MiB", "512 KiB", "100 bytes".
+func Size(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// Detail returns the gRPC status err came from, as gRPC words it, or "" if it came from
+// none.
+func Detail(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Detail
+	}
+	return ""
 }

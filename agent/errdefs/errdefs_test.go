@@ -71,3 +71,40 @@ func TestFromGRPC(t *testing.T) {
 		t.Errorf("DataLoss = %v, want ErrUnknown with the message", got)
 	}
 }
+
+// TestGRPCWords: gRPC's own failures come back in plain words, of a finer kind, with
+// gRPC's wording kept for --debug only.
+func TestGRPCWords(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		st   error
+		kind error
+		sub  error
+		want string
+	}{
+		{"refused", status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`),
+			errdefs.ErrUnavailable, errdefs.ErrUnreachable, "connection refused"},
+		{"no such host", status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp: lookup pc9 on 127.0.0.53:53: no such host"`),
+			errdefs.ErrUnavailable, errdefs.ErrUnreachable, "no such host"},
+		{"too large", status.Error(codes.ResourceExhausted, "grpc: received message larger than max (10485912 vs. 4194304)"),
+			errdefs.ErrResourceExhausted, errdefs.ErrTooLarge, "the message is larger than the 4 MiB limit (10.0 MiB)"},
+		{"lost", status.Error(codes.Unavailable, "error reading from server: EOF"), errdefs.ErrUnavailable, nil, "error reading from server: EOF"},
+		{"a server's own", status.Error(codes.ResourceExhausted, "too many sessions"), errdefs.ErrResourceExhausted, nil, "too many sessions"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := errdefs.FromGRPC(tc.st)
+			if !errors.Is(got, tc.kind) || got.Error() != tc.want {
+				t.Errorf("FromGRPC(%v) = %q, want %q of kind %v", tc.st, got, tc.want, tc.kind)
+			}
+			if tc.sub != nil && !errors.Is(got, tc.sub) {
+				t.Errorf("FromGRPC(%v) is not %v", tc.st, tc.sub)
+			}
+			if tc.sub == nil && (errors.Is(got, errdefs.ErrUnreachable) || errors.Is(got, errdefs.ErrTooLarge)) {
+				t.Errorf("FromGRPC(%v) = %v: of a finer kind it is not", tc.st, got)
+			}
+			if d := errdefs.Detail(fmt.Errorf("call: %w", got)); d != tc.st.Error() {
+				t.Errorf("Detail = %q, want %q", d, tc.st.Error())
+			}
+		})
+	}
+}

@@ -64,7 +64,7 @@ func remoteAgents(cmd *cobra.Command, addr, token string) error {
 	defer c.Close()
 	agents, err := c.ListAgents(cmd.Context())
 	if err != nil {
-		return exitError{code: exitInfra, msg: err.Error()}
+		return controllerError(addr, token, err)
 	}
 	if len(agents) == 0 {
 		fmt.Fprintln(cmd.OutOrStdout(), "the controller runs labs on local agents started for each run")

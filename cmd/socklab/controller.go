@@ -38,6 +38,7 @@ func controllerCommand() *cobra.Command {
 	var keepRuns, keepDays int
 	budgets := runner.DefaultBudgets
 	maxMemory := byteSize(budgets.Memory)
+	maxMessage := byteSize(defaultMaxMessage)
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Serve socklab.v1.ControllerService: run labs for remote command lines, keep the history",
@@ -138,7 +139,10 @@ the error naming the budget, and is stored; the controller and its other runs ca
 			if err != nil {
 				return usageError{err}
 			}
-			gs := grpc.NewServer(dir.ServerOptions()...)
+			if maxMessage <= 0 {
+				return usageError{fmt.Errorf("--max-message must be positive")}
+			}
+			gs := grpc.NewServer(append(dir.ServerOptions(), grpc.MaxRecvMsgSize(int(maxMessage)))...)
 			socklabv1.RegisterControllerServiceServer(gs, guard)
 			hs := health.NewServer()
 			healthpb.RegisterHealthServer(gs, hs)
@@ -166,6 +170,7 @@ the error naming the budget, and is stored; the controller and its other runs ca
 	f.IntVar(&keepRuns, "keep-runs", 0, "keep the newest N runs in the history, deleting older ones at start and as each run is stored (0: no limit)")
 	f.IntVar(&keepDays, "keep-days", 0, "delete the runs that started more than D days ago, at start and as each run is stored (0: no limit)")
 	f.DurationVar(&budgets.Time, "max-run-time", budgets.Time, "bound on each run's wall time; a lab's own timeout may be shorter (0: none)")
+	f.Var(&maxMessage, "max-message", "bound on one message a caller sends, a lab's source with it: bytes, or with KiB, MiB, GiB")
 	f.Var(&maxMemory, "max-run-memory", "bound on the memory of the process that runs each lab's Starlark: bytes, or with KiB, MiB, GiB (0: none)")
 	f.Uint64Var(&budgets.Steps, "max-run-steps", budgets.Steps, "bound on each run's Starlark steps, its threads and top level together (0: none)")
 	f.IntVar(&budgets.Futures, "max-run-futures", budgets.Futures, "bound on the futures (t.go) each run starts (0: none)")
@@ -198,11 +203,14 @@ func (b *byteSize) Set(s string) error {
 // Type names the flag's kind in --help.
 func (b *byteSize) Type() string { return "size" }
 
+// defaultMaxMessage bounds one message a controller receives: gRPC's own default.
+const defaultMaxMessage = 4 << 20
+
 // dialController connects to a controller ("" token: $SOCKLAB_TOKEN).
 func dialController(addr, token string) (*remote.Client, error) {
 	c, err := remote.Dial(addr, token)
 	if err != nil {
-		return nil, exitError{code: exitInfra, msg: err.Error()}
+		return nil, usageError{fmt.Errorf("--controller %s: %w", addr, err)}
 	}
 	return c, nil
 }
@@ -231,7 +239,7 @@ func remoteRun(cmd *cobra.Command, name string, f runFlags, w report.Writer) err
 		fmt.Fprintf(errOut, "%s on %s (stop it with: socklab cancel %s --controller %s)\n", id, f.controller, id, f.controller)
 	}, w)
 	if err != nil {
-		return remoteError(err)
+		return controllerError(f.controller, f.token, err)
 	}
 	return end(w, res, f.format)
 }
@@ -257,7 +265,7 @@ func cancelCommand() *cobra.Command {
 			}
 			defer c.Close()
 			if err := c.CancelRun(cmd.Context(), args[0]); err != nil {
-				return remoteError(err)
+				return controllerError(controller, token, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "cancelled %s\n", args[0])
 			return nil

@@ -40,8 +40,8 @@ func TestRemoteController(t *testing.T) {
 			t.Errorf("remote run %s: exit %d, want %d with %q\n%s%s", tc.lab, code, tc.code, tc.want, out, errOut)
 		}
 	}
-	if _, _, code := socklab(t, "run", "tcp-simple", "--controller", addr, "--token", "wrong"); code != 3 {
-		t.Errorf("wrong token: exit %d, want 3", code)
+	if _, _, code := socklab(t, "run", "tcp-simple", "--controller", addr, "--token", "wrong"); code != 2 {
+		t.Errorf("wrong token: exit %d, want 2 (a usage error)", code)
 	}
 	list, _, code := socklab(t, "runs", "--controller", addr, "--token", "CT")
 	m := regexp.MustCompile(`(?m)^(run-[0-9a-f]{16})\s+tcp-simple\s`).FindStringSubmatch(list)

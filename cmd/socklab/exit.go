@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/socklab/socklab/agent/errdefs"
 	"github.com/socklab/socklab/controller/transcript"
@@ -21,6 +22,8 @@ const (
 type exitError struct {
 	code int
 	msg  string
+	// detail is what gRPC said, for --debug.
+	detail string
 }
 
 func (e exitError) Error() string { return e.msg }
@@ -41,15 +44,38 @@ func exitCode(err error) int {
 	return exitFailed
 }
 
-// remoteError is the exit for a controller's refusal or failure: what was asked is wrong
-// or unknown (2), the run was cancelled (130), or the controller failed (3).
-func remoteError(err error) exitError {
+// controllerError is the exit for a controller's refusal or failure, said in the command
+// line's terms: what was asked is wrong or unknown, or the token is refused (2), the run
+// was cancelled (130), or the controller is unreachable or failed (3). token is the one
+// the command sent ("" none).
+func controllerError(addr, token string, err error) exitError {
 	code := exitInfra
+	msg := err.Error()
 	switch {
-	case errors.Is(err, errdefs.ErrInvalidArgument), errors.Is(err, errdefs.ErrNotFound):
+	case errors.Is(err, errdefs.ErrUnreachable):
+		msg = fmt.Sprintf("cannot reach the controller at %s: is it running? (%v)", addr, err)
+	case errors.Is(err, errdefs.ErrUnauthenticated) && token == "":
+		code = exitUsage
+		msg = fmt.Sprintf("the controller at %s wants a token, and none was given: give --token-file FILE or $SOCKLAB_TOKEN", addr)
+	case errors.Is(err, errdefs.ErrUnauthenticated):
+		code = exitUsage
+		msg = fmt.Sprintf("the controller at %s refused the token: check --token-file, --token or $SOCKLAB_TOKEN", addr)
+	case errors.Is(err, errdefs.ErrTooLarge):
+		code = exitUsage
+		msg = fmt.Sprintf("%v: the controller at %s takes no larger message (its --max-message)", err, addr)
+	case errors.Is(err, errdefs.ErrInvalidArgument), errors.Is(err, errdefs.ErrNotFound), errors.Is(err, errdefs.ErrPermissionDenied):
 		code = exitUsage
 	case errors.Is(err, errdefs.ErrCanceled):
 		code = exitInterrupted
 	}
-	return exitError{code: code, msg: err.Error()}
+	return exitError{code: code, msg: "socklab: " + msg, detail: errdefs.Detail(err)}
+}
+
+// errorDetail is what gRPC said of err, for --debug: "" if err came from no gRPC call.
+func errorDetail(err error) string {
+	var ee exitError
+	if errors.As(err, &ee) && ee.detail != "" {
+		return ee.detail
+	}
+	return errdefs.Detail(err)
 }

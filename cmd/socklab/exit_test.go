@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -107,5 +108,52 @@ func TestNoHistory(t *testing.T) {
 				t.Errorf("socklab %v made a file named none", tc.args)
 			}
 		})
+	}
+}
+
+// TestGRPCErrorsInUserTerms: a controller or agent that cannot be reached, refuses the
+// token or a message too large is said in the command line's terms (what happened, the
+// flag to change), with the exit code of the README's table; gRPC's own words only with
+// --debug.
+func TestGRPCErrorsInUserTerms(t *testing.T) {
+	execsBinary(t)
+	n := testNet()
+	dir := t.TempDir()
+	ctlTok := tokenFile(t, "CT", 0o600)
+	badTok := tokenFile(t, "wrong", 0o600)
+	ctl, _ := startServer(t, "controller", "--listen", n+"60:0", "--token", "CT", "--db", filepath.Join(dir, "ctl.db"))
+	agent, _ := startAgent(t, "--listen", n+"61:0", "--token", "AT")
+	down := n + "62:1" // nothing listens there
+	big := filepath.Join(dir, "big.star")
+	os.WriteFile(big, []byte(`"""A lab too large to send."""`+"\nX = \""+strings.Repeat("a", 5<<20)+"\"\n"), 0o644)
+	cases := []exitCase{
+		{name: "controller unreachable", args: []string{"runs", "--controller", down}, code: exitInfra,
+			want: "socklab: cannot reach the controller at " + down + ": is it running? (connection refused)"},
+		{name: "controller unreachable, run", args: []string{"run", "tcp-simple", "--controller", down}, code: exitInfra,
+			want: "cannot reach the controller at " + down + ": is it running? (connection refused)"},
+		{name: "controller unreachable, --debug", args: []string{"runs", "--controller", down, "--debug"}, code: exitInfra,
+			want: "socklab: debug: rpc error: code = Unavailable"},
+		{name: "controller, wrong token", args: []string{"runs", "--controller", ctl, "--token-file", badTok}, code: exitUsage,
+			want: "the controller at " + ctl + " refused the token: check --token-file, --token or $SOCKLAB_TOKEN"},
+		{name: "controller, no token", env: []string{"SOCKLAB_TOKEN="}, args: []string{"transcript", "x", "--controller", ctl}, code: exitUsage,
+			want: "the controller at " + ctl + " wants a token, and none was given"},
+		{name: "controller, message too large", args: []string{"run", big, "--controller", ctl, "--token-file", ctlTok}, code: exitUsage,
+			want: "the message is larger than the 4 MiB limit (5.0 MiB): the controller at " + ctl + " takes no larger message (its --max-message)"},
+		{name: "agent unreachable", args: []string{"run", "tcp-simple", "--db", "none", "--agent", "server=" + down, "--agent", "client=" + down}, code: exitInfra,
+			want: "host server: cannot reach the agent at " + down + ": is it running? (connection refused)"},
+		{name: "agent, no token", env: []string{"SOCKLAB_TOKEN="}, args: []string{"run", "tcp-simple", "--db", "none", "--agent", "server=" + agent, "--agent", "client=" + agent}, code: exitUsage,
+			want: "the agent at " + agent + " wants a token, and none was given: give --token-file FILE or $SOCKLAB_TOKEN"},
+		{name: "agent, wrong token", args: []string{"run", "tcp-simple", "--db", "none", "--token-file", badTok, "--agent", "server=" + agent, "--agent", "client=" + agent}, code: exitUsage,
+			want: "the agent at " + agent + " refused the token: check --token-file"},
+	}
+	runExitCases(t, cases)
+	for _, tc := range cases {
+		if slices.Contains(tc.args, "--debug") {
+			continue
+		}
+		_, errOut, _ := socklabEnv(t, tc.env, tc.args...)
+		if strings.Contains(errOut, "rpc error") || strings.Contains(errOut, "desc =") || strings.Contains(errOut, "metadata") {
+			t.Errorf("%s: gRPC's words reach the user without --debug:\n%s", tc.name, errOut)
+		}
 	}
 }

@@ -35,7 +35,7 @@ func runsCommand() *cobra.Command {
 				defer c.Close()
 				list, err := c.ListRuns(cmd.Context(), limit)
 				if err != nil {
-					return exitError{code: exitInfra, msg: err.Error()}
+					return controllerError(controller, token, err)
 				}
 				for _, r := range list {
 					runs = append(runs, store.Summary{ID: r.GetRunId(), Lab: r.GetLab(), Started: time.Unix(0, r.GetStartedUnixNs()),
@@ -103,7 +103,7 @@ func transcriptCommand() *cobra.Command {
 				defer c.Close()
 				res, err := c.Transcript(cmd.Context(), args[0], stored{w})
 				if err != nil {
-					return remoteError(err)
+					return controllerError(controller, token, err)
 				}
 				w.End(res) // the stored run's verdict is not this command's failure
 				return nil

@@ -23,7 +23,8 @@ func main() {
 		<-ctx.Done()
 		stop() // the first Ctrl-C ends the run in order; a second one kills at once
 	}()
-	err := rootCommand().ExecuteContext(ctx)
+	root := rootCommand()
+	err := root.ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		var ee exitError
@@ -34,6 +35,11 @@ func main() {
 			}
 		default:
 			fmt.Fprintln(os.Stderr, "socklab:", err)
+		}
+		if debug, _ := root.PersistentFlags().GetBool("debug"); debug {
+			if d := errorDetail(err); d != "" {
+				fmt.Fprintln(os.Stderr, "socklab: debug:", d)
+			}
 		}
 		os.Exit(exitCode(err))
 	}

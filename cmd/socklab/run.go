@@ -225,6 +225,9 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 		}
 	}
 	opts := runner.Options{Params: f.params, Pace: f.pace}
+	if debug, _ := cmd.Flags().GetBool("debug"); debug {
+		opts.Debug = cmd.ErrOrStderr()
+	}
 	if f.step {
 		lines := make(chan struct{})
 		go func() { // one reader for the whole run; it ends with stdin or the process

@@ -90,8 +90,8 @@ func TestTokenFiles(t *testing.T) {
 	if _, errOut, code := socklab(t, "cancel", "run-0000000000000000", "--controller", addr, "--token", "controller-secret"); code != 2 || !strings.Contains(errOut, tokenWarning) {
 		t.Errorf("cancel --token: exit %d, want 2 and a warning\n%s", code, errOut)
 	}
-	if _, errOut, code := socklab(t, "runs", "--controller", addr, "--token-file", agentTok); code != 3 {
-		t.Errorf("runs --controller with the agents' token: exit %d, want 3\n%s", code, errOut)
+	if _, errOut, code := socklab(t, "runs", "--controller", addr, "--token-file", agentTok); code != 2 {
+		t.Errorf("runs --controller with the agents' token: exit %d, want 2 (a refused token)\n%s", code, errOut)
 	}
 
 	// The controller's agents' token from the environment.

@@ -37,8 +37,8 @@ func TestControllerUsers(t *testing.T) {
 	if out, errOut, code := as("alice", "run", "tcp-simple", "--color", "never"); code != 0 {
 		t.Errorf("alice's run of a published lab: exit %d\n%s%s", code, out, errOut)
 	}
-	if out, errOut, code := as("alice", "run", "udp-echo"); code != 3 || !strings.Contains(errOut, `lab "udp-echo" is not published: a student runs only the labs an instructor published: socklab run NAME --controller ADDR, NAME one of tcp-simple`) {
-		t.Errorf("alice's run of an unpublished lab: exit %d, want 3 and the refusal\n%s%s", code, out, errOut)
+	if out, errOut, code := as("alice", "run", "udp-echo"); code != 2 || !strings.Contains(errOut, `lab "udp-echo" is not published: a student runs only the labs an instructor published: socklab run NAME --controller ADDR, NAME one of tcp-simple`) {
+		t.Errorf("alice's run of an unpublished lab: exit %d, want 2 and the refusal\n%s%s", code, out, errOut)
 	}
 	if out, errOut, code := as("ines", "run", "udp-echo", "--color", "never"); code != 0 {
 		t.Errorf("the instructor's run: exit %d\n%s%s", code, out, errOut)

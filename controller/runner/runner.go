@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -43,6 +44,8 @@ type Options struct {
 	// run's memory stays flat, and what was stored survives the run's end, whatever it is.
 	// It is called with the run's lock held: it must not block for long.
 	Ordered func(transcript.Entry)
+	// Debug, when set, receives what gRPC said of a failed call to an agent (--debug).
+	Debug io.Writer
 	// MaxTime bounds the wall time of the lab's run (a controller's --max-run-time); the
 	// lab's own timeout may be shorter. 0 leaves only the lab's own, if any.
 	MaxTime time.Duration
@@ -73,6 +76,9 @@ func Run(ctx context.Context, l Lab, topo topology.Topology, opts Options, sink 
 			code = transcript.ExitInterrupted // Ctrl-C while the hosts were starting
 		}
 		rec.Error, rec.ExitCode = err.Error(), code
+		if d := errdefs.Detail(err); d != "" && opts.Debug != nil {
+			fmt.Fprintln(opts.Debug, "socklab: debug:", d)
+		}
 		return rec
 	}
 	params, err := l.ParamValues(opts.Params)
@@ -89,7 +95,11 @@ func Run(ctx context.Context, l Lab, topo topology.Topology, opts Options, sink 
 	}
 	pool, err := topo.Start(ctx, info.Hosts)
 	if err != nil {
-		return fail(fmt.Errorf("start agents: %w", err), transcript.ExitInfra)
+		code := transcript.ExitInfra
+		if errors.Is(err, errdefs.ErrUnauthenticated) {
+			code = transcript.ExitBadLab // the command line's token: a usage error
+		}
+		return fail(fmt.Errorf("start agents: %w", err), code)
 	}
 	defer pool.Close()
 	bound := pool.Hosts()

@@ -2,11 +2,13 @@ package topology
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/socklab/socklab/agent/client"
+	"github.com/socklab/socklab/agent/errdefs"
 )
 
 // Static binds lab hosts to agents that already run, on this machine or others
@@ -37,7 +39,7 @@ func (s Static) Start(ctx context.Context, roles []string) (Pool, error) {
 		}
 		_, _, host, err := describe(ctx, target, token)
 		if err != nil {
-			return nil, fmt.Errorf("agent for host %s at %s: %w", role, target, err)
+			return nil, fmt.Errorf("host %s: %w", role, err)
 		}
 		ip, err := netip.ParseAddr(host)
 		if err != nil {
@@ -59,10 +61,33 @@ func describe(ctx context.Context, target, token string) (name, version, host st
 	defer cancel()
 	resp, err := c.Hello(ctx)
 	if err != nil {
-		return "", "", "", fmt.Errorf("unreachable: %w", err)
+		return "", "", "", agentError(target, token, err)
 	}
 	return resp.GetName(), resp.GetVersion(), resp.GetHostAddress(), nil
 }
+
+// agentError says in the command line's terms why the agent at target did not answer
+// Hello; token is the one sent ("" none). The error keeps err's kind.
+func agentError(target, token string, err error) error {
+	switch {
+	case errors.Is(err, errdefs.ErrUnreachable):
+		return fmt.Errorf("cannot reach the agent at %s: is it running? (%w)", target, err)
+	case errors.Is(err, errdefs.ErrUnauthenticated) && token == "":
+		return fmt.Errorf("the agent at %s wants a token, and none was given: give --token-file FILE or $SOCKLAB_TOKEN, or the agent's token in the inventory%w", target, quiet{err})
+	case errors.Is(err, errdefs.ErrUnauthenticated):
+		return fmt.Errorf("the agent at %s refused the token: check --token-file, --token or $SOCKLAB_TOKEN, or the agent's token in the inventory%w", target, quiet{err})
+	case errors.Is(err, errdefs.ErrDeadlineExceeded):
+		return fmt.Errorf("the agent at %s did not answer within 5s (%w)", target, err)
+	}
+	return fmt.Errorf("the agent at %s: %w", target, err)
+}
+
+// quiet wraps an error whose words are already said: it adds nothing to a message, and
+// errors.Is and errors.As still reach it.
+type quiet struct{ err error }
+
+func (quiet) Error() string   { return "" }
+func (q quiet) Unwrap() error { return q.err }
 
 type staticPool struct{ hosts []Host }
 
