@@ -63,7 +63,12 @@ func SocketError(err error) *socklabv1.SocketError {
 		if name == "" {
 			name = fmt.Sprintf("errno%d", int(errno))
 		}
-		return &socklabv1.SocketError{Name: name, Errno: int32(errno), Message: strerror(errno)}
+		se := &socklabv1.SocketError{Name: name, Errno: int32(errno), Message: strerror(errno)}
+		var held *heldError
+		if errors.As(err, &held) {
+			se.Holder = held.holder
+		}
+		return se
 	}
 	return &socklabv1.SocketError{Name: "error", Message: err.Error()}
 }

@@ -130,7 +130,7 @@ func init() {
 	register("bind", spec[*socklabv1.BindOp]{
 		address: (*socklabv1.BindOp).GetAddress,
 		run: func(_ context.Context, c *call, _ *socklabv1.BindOp) error {
-			return c.so.Bind(c.addr)
+			return bindError(c.so.Bind(c.addr), c.so.Type(), c.addr)
 		},
 	})
 

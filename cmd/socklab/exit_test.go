@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -155,5 +158,28 @@ func TestGRPCErrorsInUserTerms(t *testing.T) {
 		if strings.Contains(errOut, "rpc error") || strings.Contains(errOut, "desc =") || strings.Contains(errOut, "metadata") {
 			t.Errorf("%s: gRPC's words reach the user without --debug:\n%s", tc.name, errOut)
 		}
+	}
+}
+
+// TestPortHeldOutsideTheRun: a bind whose port a process outside the run holds (here this
+// test, with a real listener on the agent's loopback address) is an environment problem:
+// the error names the holder and the parameter to change, the errno stays EADDRINUSE,
+// and the run ends with verdict error and exit code 3, not as a failed lab.
+func TestPortHeldOutsideTheRun(t *testing.T) {
+	execsBinary(t)
+	n := testNet()
+	agent, _ := startAgent(t, "--listen", n+"63:0", "--token", "AT")
+	lis, err := net.Listen("tcp", n+"63:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	port := lis.Addr().(*net.TCPAddr).Port
+	out, errOut, code := socklabEnv(t, []string{"SOCKLAB_TOKEN=AT"}, "run", "tcp-simple", "--db", "none", "--color", "never",
+		"--param", "port="+strconv.Itoa(port), "--agent", "server="+agent, "--agent", "client="+agent)
+	want := fmt.Sprintf("EADDRINUSE: [Errno 98] Address already in use (bind on server/s1): port %d is held by %s (pid %d), outside this run: choose another with --param port=N",
+		port, filepath.Base(os.Args[0])[:min(15, len(filepath.Base(os.Args[0])))], os.Getpid())
+	if code != exitInfra || !strings.Contains(out, want) || !strings.Contains(out, "\nerror\n") {
+		t.Errorf("a port held outside the run: exit %d, want %d, verdict error and %q\n%s%s", code, exitInfra, want, out, errOut)
 	}
 }

@@ -26,7 +26,14 @@ type SocketError struct {
 	Message string
 	// Call says where: "connect on client/s1".
 	Call string
+	// Held, for a bind's EADDRINUSE whose address a process outside the run holds, says
+	// which and what to do: an environment problem, not the lab's.
+	Held string
 }
+
+// Environment reports whether the error is the machine's, not the lab's: the runner
+// ends a run it stops with exit code 3, verdict error.
+func (e *SocketError) Environment() bool { return e.Held != "" }
 
 // Error formats the error as Python prints an OSError, with the call that raised it; an
 // error without an errno (a process that ended before what a wait waited for) shows its
@@ -37,6 +44,9 @@ func (e *SocketError) Error() string {
 		return fmt.Sprintf("timeout: timed out (%s)", e.Call)
 	case e.Errno == 0:
 		return fmt.Sprintf("%s: %s (%s)", e.Name, e.Message, e.Call)
+	}
+	if e.Held != "" {
+		return fmt.Sprintf("%s: [Errno %d] %s (%s): %s", e.Name, e.Errno, e.Message, e.Call, e.Held)
 	}
 	return fmt.Sprintf("%s: [Errno %d] %s (%s)", e.Name, e.Errno, e.Message, e.Call)
 }
@@ -302,7 +312,11 @@ func (h *hostValue) perform(th *starlark.Thread, handle uint32, where string, op
 	// connect_ex returns the errno of its connect, as Python's does; what has no errno
 	// (an address that does not resolve: gaierror) it raises.
 	if e := resp.GetEvent().GetError(); e != nil && (name != "connect_ex" || e.GetErrno() <= 0) {
-		return resp, &SocketError{Name: errnoName(int(e.GetErrno()), e.GetName()), Errno: int(e.GetErrno()), Message: e.GetMessage(), Call: name + " on " + where}
+		se := &SocketError{Name: errnoName(int(e.GetErrno()), e.GetName()), Errno: int(e.GetErrno()), Message: e.GetMessage(), Call: name + " on " + where}
+		if holder := e.GetHolder(); holder != "" {
+			se.Held = h.r.held(op.GetBind().GetAddress().GetPort(), holder)
+		}
+		return resp, se
 	}
 	return resp, nil
 }
@@ -868,4 +882,20 @@ func (s *socketValue) drain(th *starlark.Thread, args starlark.Tuple, kwargs []s
 	}
 	r := resp.GetEvent().GetResult()
 	return starlark.Tuple{starlark.MakeInt64(r.GetValue()), starlark.MakeUint64(uint64(r.GetChecksum()))}, nil
+}
+
+// held says that a process outside the run holds port, and which lab parameter to change
+// (the one whose value is port), for a bind's EADDRINUSE.
+func (r *run) held(port uint32, holder string) string {
+	param := "NAME"
+	for _, name := range r.t.params.AttrNames() {
+		v, _ := r.t.params.Attr(name)
+		if i, ok := v.(starlark.Int); ok {
+			if p, ok := i.Uint64(); ok && p == uint64(port) {
+				param = name
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("port %d is held by %s, outside this run: choose another with --param %s=N", port, holder, param)
 }

@@ -51,6 +51,8 @@ func Error(e *socklabv1.SocketError) string {
 	switch {
 	case e == nil:
 		return ""
+	case e.GetErrno() != 0 && e.GetHolder() != "":
+		return fmt.Sprintf("%s [Errno %d] %s (held by %s, outside this run)", e.GetName(), e.GetErrno(), e.GetMessage(), e.GetHolder())
 	case e.GetErrno() != 0:
 		return strings.TrimSpace(fmt.Sprintf("%s [Errno %d] %s", e.GetName(), e.GetErrno(), e.GetMessage()))
 	case e.GetName() == "":

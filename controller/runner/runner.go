@@ -216,7 +216,7 @@ func exitCode(ctx context.Context, out *Outcome) int {
 		return transcript.ExitFailed
 	case ctx.Err() != nil || errors.Is(out.Err, context.Canceled):
 		return transcript.ExitInterrupted
-	case errors.As(out.Err, &ie):
+	case errors.As(out.Err, &ie), isEnvironment(out.Err):
 		return transcript.ExitInfra
 	case errors.As(out.Err, &le), errors.As(out.Err, &be):
 		return transcript.ExitBadLab
@@ -551,3 +551,16 @@ func (Discard) Header(transcript.Header) {}
 
 // Entry does nothing.
 func (Discard) Entry(transcript.Entry) {}
+
+// environmentError is an error a lab met in its machine rather than in itself: a port a
+// process outside the run holds. A run it stops ends as an agent lost does: exit code 3,
+// verdict error.
+type environmentError interface {
+	error
+	Environment() bool
+}
+
+func isEnvironment(err error) bool {
+	var ee environmentError
+	return errors.As(err, &ee) && ee.Environment()
+}

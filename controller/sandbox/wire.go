@@ -284,6 +284,7 @@ type wireError struct {
 	Errno   int    `json:"errno,omitempty"`
 	Message string `json:"message,omitempty"`
 	Call    string `json:"call,omitempty"`
+	Held    string `json:"held,omitempty"` // a socket error's holder outside the run
 	// Op, Where and Waited are a watchdog error's.
 	Op     string `json:"op,omitempty"`
 	Where  string `json:"where,omitempty"`
@@ -308,7 +309,7 @@ func toWireError(err error) *wireError {
 	case *runner.InfraError:
 		return &wireError{Type: "infra", Host: e.Host, Err: toWireError(e.Err)}
 	case *lab.SocketError:
-		return &wireError{Type: "socket", Name: e.Name, Errno: e.Errno, Message: e.Message, Call: e.Call}
+		return &wireError{Type: "socket", Name: e.Name, Errno: e.Errno, Message: e.Message, Call: e.Call, Held: e.Held}
 	case *lab.WatchdogError:
 		return &wireError{Type: "watchdog", Op: e.Op, Where: e.Where, Waited: e.Waited}
 	case *lab.ExpectError:
@@ -346,7 +347,7 @@ func (w *wireError) error() error {
 	case "infra":
 		return &runner.InfraError{Host: w.Host, Err: w.Err.error()}
 	case "socket":
-		return &lab.SocketError{Name: w.Name, Errno: w.Errno, Message: w.Message, Call: w.Call}
+		return &lab.SocketError{Name: w.Name, Errno: w.Errno, Message: w.Message, Call: w.Call, Held: w.Held}
 	case "watchdog":
 		return &lab.WatchdogError{Op: w.Op, Where: w.Where, Waited: w.Waited}
 	case "expect":

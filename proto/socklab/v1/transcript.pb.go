@@ -98,7 +98,11 @@ type SocketError struct {
 	// errno is the error number (111 for ECONNREFUSED on Linux); 0 for a timeout.
 	Errno int32 `protobuf:"varint,2,opt,name=errno,proto3" json:"errno,omitempty"`
 	// message is the C library's text for the errno ("Connection refused"), or "timed out".
-	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// holder, for an EADDRINUSE, says who holds the address when it is a process outside
+	// the agent and its programs ("python3 (pid 1234)"; "a process of uid 1000" when the
+	// agent cannot see which): an environment problem, not the lab's. Empty otherwise.
+	Holder        string `protobuf:"bytes,4,opt,name=holder,proto3" json:"holder,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -150,6 +154,13 @@ func (x *SocketError) GetErrno() int32 {
 func (x *SocketError) GetMessage() string {
 	if x != nil {
 		return x.Message
+	}
+	return ""
+}
+
+func (x *SocketError) GetHolder() string {
+	if x != nil {
+		return x.Holder
 	}
 	return ""
 }
@@ -746,11 +757,12 @@ var File_socklab_v1_transcript_proto protoreflect.FileDescriptor
 const file_socklab_v1_transcript_proto_rawDesc = "" +
 	"\n" +
 	"\x1bsocklab/v1/transcript.proto\x12\n" +
-	"socklab.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1asocklab/v1/operation.proto\"Q\n" +
+	"socklab.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1asocklab/v1/operation.proto\"i\n" +
 	"\vSocketError\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05errno\x18\x02 \x01(\x05R\x05errno\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\x8e\x05\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x16\n" +
+	"\x06holder\x18\x04 \x01(\tR\x06holder\"\x8e\x05\n" +
 	"\x05Event\x12)\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x15.socklab.v1.EventKindR\x04kind\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1d\n" +
