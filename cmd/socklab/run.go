@@ -47,7 +47,7 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	fl.DurationVar(&f.pace, "pace", pace, "pause after each step, for an audience")
 	fl.BoolVar(&f.step, "step", false, "wait for Enter after each step")
 	fl.StringVar(&f.color, "color", "auto", "colour the transcript: auto, always or never")
-	fl.StringVar(&f.format, "format", "text", "what to print: text (the live transcript and checks) or jsonl (protojson events, one per line)")
+	fl.StringVar(&f.format, "format", "text", "what to print: text (the live transcript and checks) or jsonl (the run's start, its protojson events and its end, one JSON object a line)")
 	fl.StringVar(&f.out, "out", "", "also write transcript.txt, transcript.jsonl and result.json into this directory")
 	fl.StringArrayVar(&f.agents, "agent", nil, "run a lab host on a running agent, ROLE=HOST:PORT or ROLE=NAME of an inventory agent (repeatable; default: local agents)")
 	fl.StringVar(&f.controller, "controller", "", "run on a socklab controller at this address (its --token) instead of here")
