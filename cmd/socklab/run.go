@@ -234,11 +234,17 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	if topology.KindOf(topo) == "netns" && os.Geteuid() != 0 {
 		fmt.Fprintln(cmd.ErrOrStderr(), "socklab: not root: the hosts' network namespaces are made inside a user namespace of this run")
 	}
-	var sink runner.Sink = w
 	hist := &history{path: f.db, warn: cmd.ErrOrStderr()}
 	defer hist.close()
+	errOut := cmd.ErrOrStderr()
+	var sink runner.Sink = beginning{Writer: w, begin: func(h transcript.Header) {
+		fmt.Fprintf(errOut, "%s (--db none: not kept)\n", h.RunID)
+	}}
 	if f.db != "none" {
-		sink = beginning{Writer: w, begin: func(h transcript.Header) { hist.begin(cmd.Context(), h) }}
+		sink = beginning{Writer: w, begin: func(h transcript.Header) {
+			hist.begin(cmd.Context(), h)
+			fmt.Fprintf(errOut, "%s (print it again: socklab transcript %s)\n", h.RunID, h.RunID)
+		}}
 		if f.out == "" {
 			// The history takes the transcript as the run goes; --out needs it whole.
 			opts.Ordered = hist.add
