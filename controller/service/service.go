@@ -133,11 +133,12 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 	}
 	s.running[id] = cancel
 	s.mu.Unlock()
-	defer func() {
+	ended := sync.OnceFunc(func() {
 		s.mu.Lock()
 		delete(s.running, id)
 		s.mu.Unlock()
-	}()
+	})
+	defer ended()
 	hist := s.store.Recording(ownerOf(stream.Context()))
 	snk := &streamSink{send: func(m *socklabv1.RunLabResponse) error { return stream.Send(m) },
 		// The run is in the history from its start, its transcript stored as it goes: if
@@ -157,6 +158,7 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 			return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInternal, "store the run: %v", err))
 		}
 	}
+	ended() // a caller told the run's result finds it no longer in progress
 	return snk.sendMsg(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Finished{Finished: &socklabv1.RunFinished{Result: rec.Proto()}}})
 }
 
