@@ -136,6 +136,22 @@ func before(a, b Entry) bool {
 // end), stopping at the first that does not: the caller promises that nothing added
 // later starts before watermark. Forever emits everything.
 func (m *Merger) Flush(watermark time.Duration, emit func(Entry)) {
+	m.flush(watermark, -1, emit)
+}
+
+// Trim emits the earliest held entries, in display order, until at most keep are held,
+// whatever the watermark: it bounds the window when a call stays in flight for long. An
+// entry that comes later may then show after entries it preceded (each host's order
+// still holds).
+func (m *Merger) Trim(keep int, emit func(Entry)) {
+	if m.held > keep {
+		m.flush(Forever, keep, emit)
+	}
+}
+
+// flush emits as Flush does, and stops too once at most keep are held (keep < 0: no
+// such stop).
+func (m *Merger) flush(watermark time.Duration, keep int, emit func(Entry)) {
 	if m.dirty {
 		m.sends = sendIndex{}
 		for _, q := range m.queues {
@@ -157,7 +173,7 @@ func (m *Merger) Flush(watermark time.Duration, emit func(Entry)) {
 				q = c
 			}
 		}
-		if q == nil {
+		if q == nil || m.held <= keep {
 			return
 		}
 		r := q.entries[0]
