@@ -1947,7 +1947,11 @@ type SocketOp struct {
 	// family is the address family.
 	Family Family `protobuf:"varint,1,opt,name=family,proto3,enum=socklab.v1.Family" json:"family,omitempty"`
 	// type is the socket type.
-	Type          SocketType `protobuf:"varint,2,opt,name=type,proto3,enum=socklab.v1.SocketType" json:"type,omitempty"`
+	Type SocketType `protobuf:"varint,2,opt,name=type,proto3,enum=socklab.v1.SocketType" json:"type,omitempty"`
+	// proto is socket()'s third argument: 0 for the family's own protocol, or IPPROTO_TCP
+	// (6) or IPPROTO_UDP (17), which the kernel accepts only with a stream or a datagram
+	// socket of the inet families.
+	Proto         int32 `protobuf:"varint,3,opt,name=proto,proto3" json:"proto,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1994,6 +1998,13 @@ func (x *SocketOp) GetType() SocketType {
 		return x.Type
 	}
 	return SocketType_SOCKET_TYPE_UNSPECIFIED
+}
+
+func (x *SocketOp) GetProto() int32 {
+	if x != nil {
+		return x.Proto
+	}
+	return 0
 }
 
 // SetSockOptOp is setsockopt(level, optname, value).
@@ -3877,10 +3888,11 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\n" +
 	"send_queue\x18\x06 \x01(\x04R\tsendQueue\x12\x14\n" +
 	"\x05inode\x18\a \x01(\x04R\x05inode\x12\x10\n" +
-	"\x03uid\x18\b \x01(\rR\x03uid\"b\n" +
+	"\x03uid\x18\b \x01(\rR\x03uid\"x\n" +
 	"\bSocketOp\x12*\n" +
 	"\x06family\x18\x01 \x01(\x0e2\x12.socklab.v1.FamilyR\x06family\x12*\n" +
-	"\x04type\x18\x02 \x01(\x0e2\x16.socklab.v1.SocketTypeR\x04type\"\x83\x01\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x16.socklab.v1.SocketTypeR\x04type\x12\x14\n" +
+	"\x05proto\x18\x03 \x01(\x05R\x05proto\"\x83\x01\n" +
 	"\fSetSockOptOp\x12\x14\n" +
 	"\x05level\x18\x01 \x01(\x05R\x05level\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\x05R\x04name\x12\x1d\n" +

@@ -1,0 +1,8 @@
+package client
+
+import socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+
+// SocketProto is socket(family, typ, proto).
+func SocketProto(family socklabv1.Family, typ socklabv1.SocketType, proto int) *socklabv1.Operation {
+	return &socklabv1.Operation{Op: &socklabv1.Operation_Socket{Socket: &socklabv1.SocketOp{Family: family, Type: typ, Proto: int32(proto)}}}
+}
