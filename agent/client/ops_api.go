@@ -6,3 +6,8 @@ import socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 func SocketProto(family socklabv1.Family, typ socklabv1.SocketType, proto int) *socklabv1.Operation {
 	return &socklabv1.Operation{Op: &socklabv1.Operation_Socket{Socket: &socklabv1.SocketOp{Family: family, Type: typ, Proto: int32(proto)}}}
 }
+
+// SocketPair is socketpair(family, typ).
+func SocketPair(family socklabv1.Family, typ socklabv1.SocketType) *socklabv1.Operation {
+	return &socklabv1.Operation{Op: &socklabv1.Operation_Socketpair{Socketpair: &socklabv1.SocketPairOp{Family: family, Type: typ}}}
+}

@@ -7,6 +7,7 @@ import (
 	"github.com/socklab/socklab/agent/agenttest"
 	"github.com/socklab/socklab/agent/client"
 	"github.com/socklab/socklab/agent/errdefs"
+	"github.com/socklab/socklab/agent/policy"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -39,5 +40,34 @@ func TestAPIOperations(t *testing.T) {
 		if !errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP) = %v, want InvalidArgument", err)
 		}
+	})
+
+	t.Run("socketpair", func(t *testing.T) {
+		s := a.Session(t, 0)
+		for _, typ := range []socklabv1.SocketType{client.Stream, client.Dgram} {
+			hs := s.OK(0, client.SocketPair(unix, typ)).GetEvent().GetResult().GetHandles()
+			if len(hs) != 2 || hs[0] == 0 || hs[1] == 0 || hs[0] == hs[1] {
+				t.Fatalf("socketpair(AF_UNIX, %v) handles = %v, want two new ones", typ, hs)
+			}
+			s.OK(hs[0], client.Send([]byte("ping"), 0))
+			if got := s.OK(hs[1], client.Recv(10, 0)).GetData(); string(got) != "ping" {
+				t.Errorf("socketpair(AF_UNIX, %v): recv = %q, want \"ping\"", typ, got)
+			}
+		}
+		if got := s.Errno(0, client.SocketPair(inet, client.Stream)); got != "ENOTSUP" {
+			t.Errorf("socketpair(AF_INET) raised %q, want ENOTSUP (errno 95, as Python names it)", got)
+		}
+	})
+
+	t.Run("socketpair within the socket limit", func(t *testing.T) {
+		a := agenttest.Start(t, agenttest.WithPolicy(func(p *policy.Policy) { p.MaxSockets = 3 }))
+		s := a.Session(t, 0)
+		s.Socket(client.Stream)
+		s.Socket(client.Stream)
+		_, err := s.Session.Do(t.Context(), 0, client.SocketPair(unix, client.Stream))
+		if !errors.Is(err, errdefs.ErrResourceExhausted) {
+			t.Fatalf("socketpair with one place left = %v, want ResourceExhausted", err)
+		}
+		s.OK(0, client.Socket(client.Stream)) // the refused pair took no place
 	})
 }

@@ -2,8 +2,12 @@ package lab
 
 import (
 	"errors"
+	"fmt"
+	"math"
 
 	"go.starlark.net/starlark"
+
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
 // The parts of Python's socket API that complete the everyday calls: a socket's family,
@@ -55,4 +59,52 @@ func (s *socketValue) fileno(_ *starlark.Thread, args starlark.Tuple, kwargs []s
 		return starlark.MakeInt(-1), nil
 	}
 	return starlark.MakeUint(uint(s.handle)), nil
+}
+
+// hostMethods are the host's methods declared outside its Attr switch.
+var hostMethods = map[string]func(*hostValue, *starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error){
+	"socketpair": (*hostValue).socketpair,
+}
+
+// apiFamilies and apiTypes map a lab's AF_* and SOCK_* values onto the API's.
+var (
+	apiFamilies = map[int]socklabv1.Family{2: socklabv1.Family_FAMILY_INET, 10: socklabv1.Family_FAMILY_INET6, 1: socklabv1.Family_FAMILY_UNIX}
+	apiTypes    = map[int]socklabv1.SocketType{1: socklabv1.SocketType_SOCKET_TYPE_STREAM, 2: socklabv1.SocketType_SOCKET_TYPE_DGRAM}
+)
+
+// socketpair(family = AF_UNIX, type = SOCK_STREAM, proto = 0) makes two connected sockets
+// on this host and returns them as a tuple, as Python's socket.socketpair.
+func (h *hostValue) socketpair(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var familyArg, wd starlark.Value = starlark.None, starlark.None
+	typ, proto := 1, 0
+	if err := starlark.UnpackArgs("socketpair", args, kwargs, "family?", &familyArg, "type?", &typ, "proto?", &proto, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	family := 1 // None is AF_UNIX, as in Python
+	if familyArg != starlark.None {
+		if err := starlark.AsInt(familyArg, &family); err != nil {
+			return nil, fmt.Errorf("socketpair: TypeError: family must be an int or None, not %s", familyArg.Type())
+		}
+	}
+	fam, ok := apiFamilies[family]
+	if !ok {
+		return nil, fmt.Errorf("socketpair: family %d is not AF_UNIX, AF_INET or AF_INET6", family)
+	}
+	st, ok := apiTypes[typ]
+	if !ok {
+		return nil, fmt.Errorf("socketpair: type %d is not SOCK_STREAM or SOCK_DGRAM", typ)
+	}
+	if proto < 0 || proto > math.MaxInt32 {
+		return nil, fmt.Errorf("socketpair: proto %d is out of range", proto)
+	}
+	op := &socklabv1.Operation{Op: &socklabv1.Operation_Socketpair{Socketpair: &socklabv1.SocketPairOp{Family: fam, Type: st, Proto: int32(proto)}}}
+	resp, err := h.do(th, 0, op, "socketpair", wd)
+	if err != nil {
+		return nil, err
+	}
+	hs := resp.GetEvent().GetResult().GetHandles()
+	if len(hs) != 2 {
+		return nil, &InfraError{Host: h.role, Err: fmt.Errorf("socketpair returned %d handles, not 2", len(hs))}
+	}
+	return starlark.Tuple{newSocketValue(h, hs[0], family, typ, proto), newSocketValue(h, hs[1], family, typ, proto)}, nil
 }

@@ -83,7 +83,12 @@ func (h *hostValue) Freeze()               {}
 func (h *hostValue) Truth() starlark.Bool  { return true }
 func (h *hostValue) Hash() (uint32, error) { return starlark.String(h.role).Hash() }
 func (h *hostValue) AttrNames() []string {
-	return []string{"build", "clear_faults", "connect_many", "fault", "ip", "name", "netstat", "reset_link", "socket", "spawn", "ss", "sysctl"}
+	names := []string{"build", "clear_faults", "connect_many", "fault", "ip", "name", "netstat", "reset_link", "socket", "spawn", "ss", "sysctl"}
+	for k := range hostMethods {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
 }
 
 func (h *hostValue) Attr(name string) (starlark.Value, error) {
@@ -112,6 +117,11 @@ func (h *hostValue) Attr(name string) (starlark.Value, error) {
 		return starlark.NewBuiltin("clear_faults", h.clearFaults), nil
 	case "reset_link":
 		return starlark.NewBuiltin("reset_link", h.resetLink), nil
+	}
+	if m, ok := hostMethods[name]; ok {
+		return starlark.NewBuiltin(name, func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			return m(h, th, b, args, kwargs)
+		}), nil
 	}
 	return nil, nil
 }

@@ -434,6 +434,7 @@ type Operation struct {
 	//	*Operation_ClearFaults
 	//	*Operation_ResetLink
 	//	*Operation_Netstat
+	//	*Operation_Socketpair
 	Op            isOperation_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -872,6 +873,15 @@ func (x *Operation) GetNetstat() *NetstatOp {
 	return nil
 }
 
+func (x *Operation) GetSocketpair() *SocketPairOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Socketpair); ok {
+			return x.Socketpair
+		}
+	}
+	return nil
+}
+
 type isOperation_Op interface {
 	isOperation_Op()
 }
@@ -1106,6 +1116,12 @@ type Operation_Netstat struct {
 	Netstat *NetstatOp `protobuf:"bytes,44,opt,name=netstat,proto3,oneof"`
 }
 
+type Operation_Socketpair struct {
+	// socketpair makes two connected sockets (handle 0), as Python's socket.socketpair;
+	// the result's handles are the two.
+	Socketpair *SocketPairOp `protobuf:"bytes,45,opt,name=socketpair,proto3,oneof"`
+}
+
 func (*Operation_Socket) isOperation_Op() {}
 
 func (*Operation_Setsockopt) isOperation_Op() {}
@@ -1194,6 +1210,73 @@ func (*Operation_ResetLink) isOperation_Op() {}
 
 func (*Operation_Netstat) isOperation_Op() {}
 
+func (*Operation_Socketpair) isOperation_Op() {}
+
+// SocketPairOp is socketpair(family, type, proto): on Linux only AF_UNIX pairs exist, and
+// another family fails with EOPNOTSUPP, as in Python.
+type SocketPairOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// family is the address family: AF_UNIX unless the lab names another.
+	Family Family `protobuf:"varint,1,opt,name=family,proto3,enum=socklab.v1.Family" json:"family,omitempty"`
+	// type is the socket type of both sockets.
+	Type SocketType `protobuf:"varint,2,opt,name=type,proto3,enum=socklab.v1.SocketType" json:"type,omitempty"`
+	// proto is 0, or a protocol the kernel checks as for SocketOp.
+	Proto         int32 `protobuf:"varint,3,opt,name=proto,proto3" json:"proto,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SocketPairOp) Reset() {
+	*x = SocketPairOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SocketPairOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SocketPairOp) ProtoMessage() {}
+
+func (x *SocketPairOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SocketPairOp.ProtoReflect.Descriptor instead.
+func (*SocketPairOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SocketPairOp) GetFamily() Family {
+	if x != nil {
+		return x.Family
+	}
+	return Family_FAMILY_UNSPECIFIED
+}
+
+func (x *SocketPairOp) GetType() SocketType {
+	if x != nil {
+		return x.Type
+	}
+	return SocketType_SOCKET_TYPE_UNSPECIFIED
+}
+
+func (x *SocketPairOp) GetProto() int32 {
+	if x != nil {
+		return x.Proto
+	}
+	return 0
+}
+
 // NetstatOp is host.netstat(name).
 type NetstatOp struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1205,7 +1288,7 @@ type NetstatOp struct {
 
 func (x *NetstatOp) Reset() {
 	*x = NetstatOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	mi := &file_socklab_v1_operation_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1217,7 +1300,7 @@ func (x *NetstatOp) String() string {
 func (*NetstatOp) ProtoMessage() {}
 
 func (x *NetstatOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	mi := &file_socklab_v1_operation_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1230,7 +1313,7 @@ func (x *NetstatOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetstatOp.ProtoReflect.Descriptor instead.
 func (*NetstatOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{2}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *NetstatOp) GetName() string {
@@ -1265,7 +1348,7 @@ type FaultOp struct {
 
 func (x *FaultOp) Reset() {
 	*x = FaultOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	mi := &file_socklab_v1_operation_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1360,7 @@ func (x *FaultOp) String() string {
 func (*FaultOp) ProtoMessage() {}
 
 func (x *FaultOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	mi := &file_socklab_v1_operation_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1373,7 @@ func (x *FaultOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultOp.ProtoReflect.Descriptor instead.
 func (*FaultOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{3}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *FaultOp) GetPeer() string {
@@ -1353,7 +1436,7 @@ type ClearFaultsOp struct {
 
 func (x *ClearFaultsOp) Reset() {
 	*x = ClearFaultsOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[4]
+	mi := &file_socklab_v1_operation_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +1448,7 @@ func (x *ClearFaultsOp) String() string {
 func (*ClearFaultsOp) ProtoMessage() {}
 
 func (x *ClearFaultsOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[4]
+	mi := &file_socklab_v1_operation_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +1461,7 @@ func (x *ClearFaultsOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearFaultsOp.ProtoReflect.Descriptor instead.
 func (*ClearFaultsOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{4}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ClearFaultsOp) GetPeer() string {
@@ -1399,7 +1482,7 @@ type ResetLinkOp struct {
 
 func (x *ResetLinkOp) Reset() {
 	*x = ResetLinkOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[5]
+	mi := &file_socklab_v1_operation_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1494,7 @@ func (x *ResetLinkOp) String() string {
 func (*ResetLinkOp) ProtoMessage() {}
 
 func (x *ResetLinkOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[5]
+	mi := &file_socklab_v1_operation_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1507,7 @@ func (x *ResetLinkOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetLinkOp.ProtoReflect.Descriptor instead.
 func (*ResetLinkOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{5}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ResetLinkOp) GetPeer() string {
@@ -1453,7 +1536,7 @@ type FaultCounts struct {
 
 func (x *FaultCounts) Reset() {
 	*x = FaultCounts{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[6]
+	mi := &file_socklab_v1_operation_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +1548,7 @@ func (x *FaultCounts) String() string {
 func (*FaultCounts) ProtoMessage() {}
 
 func (x *FaultCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[6]
+	mi := &file_socklab_v1_operation_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +1561,7 @@ func (x *FaultCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultCounts.ProtoReflect.Descriptor instead.
 func (*FaultCounts) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{6}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FaultCounts) GetPackets() uint64 {
@@ -1528,7 +1611,7 @@ type SendBulkOp struct {
 
 func (x *SendBulkOp) Reset() {
 	*x = SendBulkOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[7]
+	mi := &file_socklab_v1_operation_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1623,7 @@ func (x *SendBulkOp) String() string {
 func (*SendBulkOp) ProtoMessage() {}
 
 func (x *SendBulkOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[7]
+	mi := &file_socklab_v1_operation_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1636,7 @@ func (x *SendBulkOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendBulkOp.ProtoReflect.Descriptor instead.
 func (*SendBulkOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{7}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SendBulkOp) GetCount() uint64 {
@@ -1574,7 +1657,7 @@ type DrainOp struct {
 
 func (x *DrainOp) Reset() {
 	*x = DrainOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[8]
+	mi := &file_socklab_v1_operation_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1586,7 +1669,7 @@ func (x *DrainOp) String() string {
 func (*DrainOp) ProtoMessage() {}
 
 func (x *DrainOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[8]
+	mi := &file_socklab_v1_operation_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1599,7 +1682,7 @@ func (x *DrainOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainOp.ProtoReflect.Descriptor instead.
 func (*DrainOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{8}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DrainOp) GetCount() uint64 {
@@ -1622,7 +1705,7 @@ type ConnectManyOp struct {
 
 func (x *ConnectManyOp) Reset() {
 	*x = ConnectManyOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[9]
+	mi := &file_socklab_v1_operation_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +1717,7 @@ func (x *ConnectManyOp) String() string {
 func (*ConnectManyOp) ProtoMessage() {}
 
 func (x *ConnectManyOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[9]
+	mi := &file_socklab_v1_operation_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +1730,7 @@ func (x *ConnectManyOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectManyOp.ProtoReflect.Descriptor instead.
 func (*ConnectManyOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{9}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ConnectManyOp) GetAddress() *Address {
@@ -1675,7 +1758,7 @@ type ServeOp struct {
 
 func (x *ServeOp) Reset() {
 	*x = ServeOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[10]
+	mi := &file_socklab_v1_operation_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1687,7 +1770,7 @@ func (x *ServeOp) String() string {
 func (*ServeOp) ProtoMessage() {}
 
 func (x *ServeOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[10]
+	mi := &file_socklab_v1_operation_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1700,7 +1783,7 @@ func (x *ServeOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServeOp.ProtoReflect.Descriptor instead.
 func (*ServeOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{10}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ServeOp) GetBehaviour() Behaviour {
@@ -1728,7 +1811,7 @@ type SsOp struct {
 
 func (x *SsOp) Reset() {
 	*x = SsOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[11]
+	mi := &file_socklab_v1_operation_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +1823,7 @@ func (x *SsOp) String() string {
 func (*SsOp) ProtoMessage() {}
 
 func (x *SsOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[11]
+	mi := &file_socklab_v1_operation_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1753,7 +1836,7 @@ func (x *SsOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SsOp.ProtoReflect.Descriptor instead.
 func (*SsOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{11}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SsOp) GetPort() uint32 {
@@ -1796,7 +1879,7 @@ type SysctlOp struct {
 
 func (x *SysctlOp) Reset() {
 	*x = SysctlOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[12]
+	mi := &file_socklab_v1_operation_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +1891,7 @@ func (x *SysctlOp) String() string {
 func (*SysctlOp) ProtoMessage() {}
 
 func (x *SysctlOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[12]
+	mi := &file_socklab_v1_operation_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +1904,7 @@ func (x *SysctlOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysctlOp.ProtoReflect.Descriptor instead.
 func (*SysctlOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{12}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SysctlOp) GetName() string {
@@ -1857,7 +1940,7 @@ type KernelSocket struct {
 
 func (x *KernelSocket) Reset() {
 	*x = KernelSocket{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[13]
+	mi := &file_socklab_v1_operation_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +1952,7 @@ func (x *KernelSocket) String() string {
 func (*KernelSocket) ProtoMessage() {}
 
 func (x *KernelSocket) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[13]
+	mi := &file_socklab_v1_operation_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +1965,7 @@ func (x *KernelSocket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelSocket.ProtoReflect.Descriptor instead.
 func (*KernelSocket) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{13}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *KernelSocket) GetProtocol() string {
@@ -1958,7 +2041,7 @@ type SocketOp struct {
 
 func (x *SocketOp) Reset() {
 	*x = SocketOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[14]
+	mi := &file_socklab_v1_operation_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1970,7 +2053,7 @@ func (x *SocketOp) String() string {
 func (*SocketOp) ProtoMessage() {}
 
 func (x *SocketOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[14]
+	mi := &file_socklab_v1_operation_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1983,7 +2066,7 @@ func (x *SocketOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketOp.ProtoReflect.Descriptor instead.
 func (*SocketOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{14}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SocketOp) GetFamily() Family {
@@ -2027,7 +2110,7 @@ type SetSockOptOp struct {
 
 func (x *SetSockOptOp) Reset() {
 	*x = SetSockOptOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[15]
+	mi := &file_socklab_v1_operation_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2122,7 @@ func (x *SetSockOptOp) String() string {
 func (*SetSockOptOp) ProtoMessage() {}
 
 func (x *SetSockOptOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[15]
+	mi := &file_socklab_v1_operation_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2135,7 @@ func (x *SetSockOptOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSockOptOp.ProtoReflect.Descriptor instead.
 func (*SetSockOptOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{15}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetSockOptOp) GetLevel() int32 {
@@ -2127,7 +2210,7 @@ type GetSockOptOp struct {
 
 func (x *GetSockOptOp) Reset() {
 	*x = GetSockOptOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[16]
+	mi := &file_socklab_v1_operation_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2139,7 +2222,7 @@ func (x *GetSockOptOp) String() string {
 func (*GetSockOptOp) ProtoMessage() {}
 
 func (x *GetSockOptOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[16]
+	mi := &file_socklab_v1_operation_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2152,7 +2235,7 @@ func (x *GetSockOptOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSockOptOp.ProtoReflect.Descriptor instead.
 func (*GetSockOptOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{16}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetSockOptOp) GetLevel() int32 {
@@ -2187,7 +2270,7 @@ type BindOp struct {
 
 func (x *BindOp) Reset() {
 	*x = BindOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[17]
+	mi := &file_socklab_v1_operation_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2282,7 @@ func (x *BindOp) String() string {
 func (*BindOp) ProtoMessage() {}
 
 func (x *BindOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[17]
+	mi := &file_socklab_v1_operation_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2295,7 @@ func (x *BindOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindOp.ProtoReflect.Descriptor instead.
 func (*BindOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{17}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BindOp) GetAddress() *Address {
@@ -2233,7 +2316,7 @@ type ListenOp struct {
 
 func (x *ListenOp) Reset() {
 	*x = ListenOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[18]
+	mi := &file_socklab_v1_operation_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2328,7 @@ func (x *ListenOp) String() string {
 func (*ListenOp) ProtoMessage() {}
 
 func (x *ListenOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[18]
+	mi := &file_socklab_v1_operation_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2341,7 @@ func (x *ListenOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenOp.ProtoReflect.Descriptor instead.
 func (*ListenOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{18}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListenOp) GetBacklog() int32 {
@@ -2277,7 +2360,7 @@ type AcceptOp struct {
 
 func (x *AcceptOp) Reset() {
 	*x = AcceptOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[19]
+	mi := &file_socklab_v1_operation_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2289,7 +2372,7 @@ func (x *AcceptOp) String() string {
 func (*AcceptOp) ProtoMessage() {}
 
 func (x *AcceptOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[19]
+	mi := &file_socklab_v1_operation_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2302,7 +2385,7 @@ func (x *AcceptOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptOp.ProtoReflect.Descriptor instead.
 func (*AcceptOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{19}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{20}
 }
 
 // ConnectOp is connect(address) or connect_ex(address).
@@ -2316,7 +2399,7 @@ type ConnectOp struct {
 
 func (x *ConnectOp) Reset() {
 	*x = ConnectOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[20]
+	mi := &file_socklab_v1_operation_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2328,7 +2411,7 @@ func (x *ConnectOp) String() string {
 func (*ConnectOp) ProtoMessage() {}
 
 func (x *ConnectOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[20]
+	mi := &file_socklab_v1_operation_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2341,7 +2424,7 @@ func (x *ConnectOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectOp.ProtoReflect.Descriptor instead.
 func (*ConnectOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{20}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ConnectOp) GetAddress() *Address {
@@ -2365,7 +2448,7 @@ type SendOp struct {
 
 func (x *SendOp) Reset() {
 	*x = SendOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[21]
+	mi := &file_socklab_v1_operation_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2377,7 +2460,7 @@ func (x *SendOp) String() string {
 func (*SendOp) ProtoMessage() {}
 
 func (x *SendOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[21]
+	mi := &file_socklab_v1_operation_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2390,7 +2473,7 @@ func (x *SendOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendOp.ProtoReflect.Descriptor instead.
 func (*SendOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{21}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SendOp) GetData() []byte {
@@ -2422,7 +2505,7 @@ type SendToOp struct {
 
 func (x *SendToOp) Reset() {
 	*x = SendToOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[22]
+	mi := &file_socklab_v1_operation_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2434,7 +2517,7 @@ func (x *SendToOp) String() string {
 func (*SendToOp) ProtoMessage() {}
 
 func (x *SendToOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[22]
+	mi := &file_socklab_v1_operation_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2447,7 +2530,7 @@ func (x *SendToOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendToOp.ProtoReflect.Descriptor instead.
 func (*SendToOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{22}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SendToOp) GetData() []byte {
@@ -2485,7 +2568,7 @@ type RecvOp struct {
 
 func (x *RecvOp) Reset() {
 	*x = RecvOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[23]
+	mi := &file_socklab_v1_operation_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2497,7 +2580,7 @@ func (x *RecvOp) String() string {
 func (*RecvOp) ProtoMessage() {}
 
 func (x *RecvOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[23]
+	mi := &file_socklab_v1_operation_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2510,7 +2593,7 @@ func (x *RecvOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecvOp.ProtoReflect.Descriptor instead.
 func (*RecvOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{23}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RecvOp) GetBufsize() uint32 {
@@ -2538,7 +2621,7 @@ type ShutdownOp struct {
 
 func (x *ShutdownOp) Reset() {
 	*x = ShutdownOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[24]
+	mi := &file_socklab_v1_operation_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2550,7 +2633,7 @@ func (x *ShutdownOp) String() string {
 func (*ShutdownOp) ProtoMessage() {}
 
 func (x *ShutdownOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[24]
+	mi := &file_socklab_v1_operation_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2563,7 +2646,7 @@ func (x *ShutdownOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownOp.ProtoReflect.Descriptor instead.
 func (*ShutdownOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{24}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ShutdownOp) GetHow() ShutdownHow {
@@ -2582,7 +2665,7 @@ type CloseOp struct {
 
 func (x *CloseOp) Reset() {
 	*x = CloseOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[25]
+	mi := &file_socklab_v1_operation_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2594,7 +2677,7 @@ func (x *CloseOp) String() string {
 func (*CloseOp) ProtoMessage() {}
 
 func (x *CloseOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[25]
+	mi := &file_socklab_v1_operation_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2607,7 +2690,7 @@ func (x *CloseOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseOp.ProtoReflect.Descriptor instead.
 func (*CloseOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{25}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{26}
 }
 
 // GetSockNameOp is getsockname().
@@ -2619,7 +2702,7 @@ type GetSockNameOp struct {
 
 func (x *GetSockNameOp) Reset() {
 	*x = GetSockNameOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[26]
+	mi := &file_socklab_v1_operation_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2631,7 +2714,7 @@ func (x *GetSockNameOp) String() string {
 func (*GetSockNameOp) ProtoMessage() {}
 
 func (x *GetSockNameOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[26]
+	mi := &file_socklab_v1_operation_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2644,7 +2727,7 @@ func (x *GetSockNameOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSockNameOp.ProtoReflect.Descriptor instead.
 func (*GetSockNameOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{26}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{27}
 }
 
 // GetPeerNameOp is getpeername().
@@ -2656,7 +2739,7 @@ type GetPeerNameOp struct {
 
 func (x *GetPeerNameOp) Reset() {
 	*x = GetPeerNameOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[27]
+	mi := &file_socklab_v1_operation_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2668,7 +2751,7 @@ func (x *GetPeerNameOp) String() string {
 func (*GetPeerNameOp) ProtoMessage() {}
 
 func (x *GetPeerNameOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[27]
+	mi := &file_socklab_v1_operation_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2681,7 +2764,7 @@ func (x *GetPeerNameOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPeerNameOp.ProtoReflect.Descriptor instead.
 func (*GetPeerNameOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{27}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{28}
 }
 
 // SetTimeoutOp is settimeout(value).
@@ -2695,7 +2778,7 @@ type SetTimeoutOp struct {
 
 func (x *SetTimeoutOp) Reset() {
 	*x = SetTimeoutOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[28]
+	mi := &file_socklab_v1_operation_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2707,7 +2790,7 @@ func (x *SetTimeoutOp) String() string {
 func (*SetTimeoutOp) ProtoMessage() {}
 
 func (x *SetTimeoutOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[28]
+	mi := &file_socklab_v1_operation_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2720,7 +2803,7 @@ func (x *SetTimeoutOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTimeoutOp.ProtoReflect.Descriptor instead.
 func (*SetTimeoutOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{28}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetTimeoutOp) GetSeconds() float64 {
@@ -2741,7 +2824,7 @@ type SetBlockingOp struct {
 
 func (x *SetBlockingOp) Reset() {
 	*x = SetBlockingOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[29]
+	mi := &file_socklab_v1_operation_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2753,7 +2836,7 @@ func (x *SetBlockingOp) String() string {
 func (*SetBlockingOp) ProtoMessage() {}
 
 func (x *SetBlockingOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[29]
+	mi := &file_socklab_v1_operation_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2766,7 +2849,7 @@ func (x *SetBlockingOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBlockingOp.ProtoReflect.Descriptor instead.
 func (*SetBlockingOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{29}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetBlockingOp) GetBlocking() bool {
@@ -2785,7 +2868,7 @@ type GetTimeoutOp struct {
 
 func (x *GetTimeoutOp) Reset() {
 	*x = GetTimeoutOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[30]
+	mi := &file_socklab_v1_operation_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2797,7 +2880,7 @@ func (x *GetTimeoutOp) String() string {
 func (*GetTimeoutOp) ProtoMessage() {}
 
 func (x *GetTimeoutOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[30]
+	mi := &file_socklab_v1_operation_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2810,7 +2893,7 @@ func (x *GetTimeoutOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTimeoutOp.ProtoReflect.Descriptor instead.
 func (*GetTimeoutOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{30}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{31}
 }
 
 // GetBlockingOp is getblocking(); Result.value is 1 for True, 0 for False.
@@ -2822,7 +2905,7 @@ type GetBlockingOp struct {
 
 func (x *GetBlockingOp) Reset() {
 	*x = GetBlockingOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[31]
+	mi := &file_socklab_v1_operation_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2834,7 +2917,7 @@ func (x *GetBlockingOp) String() string {
 func (*GetBlockingOp) ProtoMessage() {}
 
 func (x *GetBlockingOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[31]
+	mi := &file_socklab_v1_operation_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2847,7 +2930,7 @@ func (x *GetBlockingOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockingOp.ProtoReflect.Descriptor instead.
 func (*GetBlockingOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{31}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{32}
 }
 
 // SpawnOp is host.spawn(argv, files, stdin, env, cwd).
@@ -2872,7 +2955,7 @@ type SpawnOp struct {
 
 func (x *SpawnOp) Reset() {
 	*x = SpawnOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[32]
+	mi := &file_socklab_v1_operation_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2884,7 +2967,7 @@ func (x *SpawnOp) String() string {
 func (*SpawnOp) ProtoMessage() {}
 
 func (x *SpawnOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[32]
+	mi := &file_socklab_v1_operation_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2897,7 +2980,7 @@ func (x *SpawnOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpawnOp.ProtoReflect.Descriptor instead.
 func (*SpawnOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{32}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SpawnOp) GetArgv() []string {
@@ -2964,7 +3047,7 @@ type ProcessLimits struct {
 
 func (x *ProcessLimits) Reset() {
 	*x = ProcessLimits{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[33]
+	mi := &file_socklab_v1_operation_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2976,7 +3059,7 @@ func (x *ProcessLimits) String() string {
 func (*ProcessLimits) ProtoMessage() {}
 
 func (x *ProcessLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[33]
+	mi := &file_socklab_v1_operation_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2989,7 +3072,7 @@ func (x *ProcessLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessLimits.ProtoReflect.Descriptor instead.
 func (*ProcessLimits) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{33}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ProcessLimits) GetCpuSeconds() float64 {
@@ -3045,7 +3128,7 @@ type WriteOp struct {
 
 func (x *WriteOp) Reset() {
 	*x = WriteOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[34]
+	mi := &file_socklab_v1_operation_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3057,7 +3140,7 @@ func (x *WriteOp) String() string {
 func (*WriteOp) ProtoMessage() {}
 
 func (x *WriteOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[34]
+	mi := &file_socklab_v1_operation_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3070,7 +3153,7 @@ func (x *WriteOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteOp.ProtoReflect.Descriptor instead.
 func (*WriteOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{34}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *WriteOp) GetData() []byte {
@@ -3089,7 +3172,7 @@ type CloseStdinOp struct {
 
 func (x *CloseStdinOp) Reset() {
 	*x = CloseStdinOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[35]
+	mi := &file_socklab_v1_operation_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3101,7 +3184,7 @@ func (x *CloseStdinOp) String() string {
 func (*CloseStdinOp) ProtoMessage() {}
 
 func (x *CloseStdinOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[35]
+	mi := &file_socklab_v1_operation_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3114,7 +3197,7 @@ func (x *CloseStdinOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseStdinOp.ProtoReflect.Descriptor instead.
 func (*CloseStdinOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{35}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{36}
 }
 
 // SignalOp is process.signal(name).
@@ -3128,7 +3211,7 @@ type SignalOp struct {
 
 func (x *SignalOp) Reset() {
 	*x = SignalOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[36]
+	mi := &file_socklab_v1_operation_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3140,7 +3223,7 @@ func (x *SignalOp) String() string {
 func (*SignalOp) ProtoMessage() {}
 
 func (x *SignalOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[36]
+	mi := &file_socklab_v1_operation_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3153,7 +3236,7 @@ func (x *SignalOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalOp.ProtoReflect.Descriptor instead.
 func (*SignalOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{36}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SignalOp) GetName() string {
@@ -3172,7 +3255,7 @@ type KillOp struct {
 
 func (x *KillOp) Reset() {
 	*x = KillOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[37]
+	mi := &file_socklab_v1_operation_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3184,7 +3267,7 @@ func (x *KillOp) String() string {
 func (*KillOp) ProtoMessage() {}
 
 func (x *KillOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[37]
+	mi := &file_socklab_v1_operation_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3197,7 +3280,7 @@ func (x *KillOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillOp.ProtoReflect.Descriptor instead.
 func (*KillOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{37}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{38}
 }
 
 // WaitOp is process.wait().
@@ -3209,7 +3292,7 @@ type WaitOp struct {
 
 func (x *WaitOp) Reset() {
 	*x = WaitOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[38]
+	mi := &file_socklab_v1_operation_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3221,7 +3304,7 @@ func (x *WaitOp) String() string {
 func (*WaitOp) ProtoMessage() {}
 
 func (x *WaitOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[38]
+	mi := &file_socklab_v1_operation_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3234,7 +3317,7 @@ func (x *WaitOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitOp.ProtoReflect.Descriptor instead.
 func (*WaitOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{38}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{39}
 }
 
 // OutputOp is process.stdout() or process.stderr(): what the stream held so far.
@@ -3246,7 +3329,7 @@ type OutputOp struct {
 
 func (x *OutputOp) Reset() {
 	*x = OutputOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[39]
+	mi := &file_socklab_v1_operation_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3258,7 +3341,7 @@ func (x *OutputOp) String() string {
 func (*OutputOp) ProtoMessage() {}
 
 func (x *OutputOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[39]
+	mi := &file_socklab_v1_operation_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3271,7 +3354,7 @@ func (x *OutputOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputOp.ProtoReflect.Descriptor instead.
 func (*OutputOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{39}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{40}
 }
 
 // CpuSecondsOp is process.cpu_seconds().
@@ -3283,7 +3366,7 @@ type CpuSecondsOp struct {
 
 func (x *CpuSecondsOp) Reset() {
 	*x = CpuSecondsOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[40]
+	mi := &file_socklab_v1_operation_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3295,7 +3378,7 @@ func (x *CpuSecondsOp) String() string {
 func (*CpuSecondsOp) ProtoMessage() {}
 
 func (x *CpuSecondsOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[40]
+	mi := &file_socklab_v1_operation_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3308,7 +3391,7 @@ func (x *CpuSecondsOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CpuSecondsOp.ProtoReflect.Descriptor instead.
 func (*CpuSecondsOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{40}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{41}
 }
 
 // RssOp is process.rss().
@@ -3320,7 +3403,7 @@ type RssOp struct {
 
 func (x *RssOp) Reset() {
 	*x = RssOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[41]
+	mi := &file_socklab_v1_operation_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3332,7 +3415,7 @@ func (x *RssOp) String() string {
 func (*RssOp) ProtoMessage() {}
 
 func (x *RssOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[41]
+	mi := &file_socklab_v1_operation_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3345,7 +3428,7 @@ func (x *RssOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RssOp.ProtoReflect.Descriptor instead.
 func (*RssOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{41}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{42}
 }
 
 // AliveOp is process.alive(); Result.value is 1 for True.
@@ -3357,7 +3440,7 @@ type AliveOp struct {
 
 func (x *AliveOp) Reset() {
 	*x = AliveOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[42]
+	mi := &file_socklab_v1_operation_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3369,7 +3452,7 @@ func (x *AliveOp) String() string {
 func (*AliveOp) ProtoMessage() {}
 
 func (x *AliveOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[42]
+	mi := &file_socklab_v1_operation_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3382,7 +3465,7 @@ func (x *AliveOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AliveOp.ProtoReflect.Descriptor instead.
 func (*AliveOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{42}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{43}
 }
 
 // WaitOutputOp is process.wait_output(pattern).
@@ -3400,7 +3483,7 @@ type WaitOutputOp struct {
 
 func (x *WaitOutputOp) Reset() {
 	*x = WaitOutputOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[43]
+	mi := &file_socklab_v1_operation_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3412,7 +3495,7 @@ func (x *WaitOutputOp) String() string {
 func (*WaitOutputOp) ProtoMessage() {}
 
 func (x *WaitOutputOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[43]
+	mi := &file_socklab_v1_operation_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3425,7 +3508,7 @@ func (x *WaitOutputOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitOutputOp.ProtoReflect.Descriptor instead.
 func (*WaitOutputOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{43}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *WaitOutputOp) GetLiteral() []byte {
@@ -3462,7 +3545,7 @@ type WaitListeningOp struct {
 
 func (x *WaitListeningOp) Reset() {
 	*x = WaitListeningOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[44]
+	mi := &file_socklab_v1_operation_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3474,7 +3557,7 @@ func (x *WaitListeningOp) String() string {
 func (*WaitListeningOp) ProtoMessage() {}
 
 func (x *WaitListeningOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[44]
+	mi := &file_socklab_v1_operation_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3487,7 +3570,7 @@ func (x *WaitListeningOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitListeningOp.ProtoReflect.Descriptor instead.
 func (*WaitListeningOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{44}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *WaitListeningOp) GetPort() uint32 {
@@ -3523,7 +3606,7 @@ type ProcessExit struct {
 
 func (x *ProcessExit) Reset() {
 	*x = ProcessExit{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[45]
+	mi := &file_socklab_v1_operation_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3535,7 +3618,7 @@ func (x *ProcessExit) String() string {
 func (*ProcessExit) ProtoMessage() {}
 
 func (x *ProcessExit) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[45]
+	mi := &file_socklab_v1_operation_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3548,7 +3631,7 @@ func (x *ProcessExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessExit.ProtoReflect.Descriptor instead.
 func (*ProcessExit) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{45}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ProcessExit) GetCode() int32 {
@@ -3606,7 +3689,7 @@ type Result struct {
 	Found bool `protobuf:"varint,11,opt,name=found,proto3" json:"found,omitempty"`
 	// checksum is the CRC-32 (IEEE) of the bytes send_bulk sent or drain received.
 	Checksum uint32 `protobuf:"varint,12,opt,name=checksum,proto3" json:"checksum,omitempty"`
-	// handles are the sockets connect_many opened, in order.
+	// handles are the sockets connect_many opened, in order, or socketpair's two.
 	Handles []uint32 `protobuf:"varint,13,rep,packed,name=handles,proto3" json:"handles,omitempty"`
 	// exit is how a process ended (wait).
 	Exit *ProcessExit `protobuf:"bytes,14,opt,name=exit,proto3" json:"exit,omitempty"`
@@ -3622,7 +3705,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[46]
+	mi := &file_socklab_v1_operation_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3634,7 +3717,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[46]
+	mi := &file_socklab_v1_operation_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3647,7 +3730,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{46}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Result) GetHandle() uint32 {
@@ -3778,7 +3861,7 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\aAddress\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x12\n" +
-	"\x04path\x18\x03 \x01(\tR\x04path\"\xf9\x11\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\"\xb5\x12\n" +
 	"\tOperation\x12.\n" +
 	"\x06socket\x18\x01 \x01(\v2\x14.socklab.v1.SocketOpH\x00R\x06socket\x12:\n" +
 	"\n" +
@@ -3837,8 +3920,15 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\fclear_faults\x18* \x01(\v2\x19.socklab.v1.ClearFaultsOpH\x00R\vclearFaults\x128\n" +
 	"\n" +
 	"reset_link\x18+ \x01(\v2\x17.socklab.v1.ResetLinkOpH\x00R\tresetLink\x121\n" +
-	"\anetstat\x18, \x01(\v2\x15.socklab.v1.NetstatOpH\x00R\anetstatB\x04\n" +
-	"\x02op\"\x1f\n" +
+	"\anetstat\x18, \x01(\v2\x15.socklab.v1.NetstatOpH\x00R\anetstat\x12:\n" +
+	"\n" +
+	"socketpair\x18- \x01(\v2\x18.socklab.v1.SocketPairOpH\x00R\n" +
+	"socketpairB\x04\n" +
+	"\x02op\"|\n" +
+	"\fSocketPairOp\x12*\n" +
+	"\x06family\x18\x01 \x01(\x0e2\x12.socklab.v1.FamilyR\x06family\x12*\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x16.socklab.v1.SocketTypeR\x04type\x12\x14\n" +
+	"\x05proto\x18\x03 \x01(\x05R\x05proto\"\x1f\n" +
 	"\tNetstatOp\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\xe1\x01\n" +
 	"\aFaultOp\x12\x12\n" +
@@ -4050,7 +4140,7 @@ func file_socklab_v1_operation_proto_rawDescGZIP() []byte {
 }
 
 var file_socklab_v1_operation_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_socklab_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_socklab_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_socklab_v1_operation_proto_goTypes = []any{
 	(Family)(0),             // 0: socklab.v1.Family
 	(SocketType)(0),         // 1: socklab.v1.SocketType
@@ -4059,122 +4149,126 @@ var file_socklab_v1_operation_proto_goTypes = []any{
 	(ShutdownHow)(0),        // 4: socklab.v1.ShutdownHow
 	(*Address)(nil),         // 5: socklab.v1.Address
 	(*Operation)(nil),       // 6: socklab.v1.Operation
-	(*NetstatOp)(nil),       // 7: socklab.v1.NetstatOp
-	(*FaultOp)(nil),         // 8: socklab.v1.FaultOp
-	(*ClearFaultsOp)(nil),   // 9: socklab.v1.ClearFaultsOp
-	(*ResetLinkOp)(nil),     // 10: socklab.v1.ResetLinkOp
-	(*FaultCounts)(nil),     // 11: socklab.v1.FaultCounts
-	(*SendBulkOp)(nil),      // 12: socklab.v1.SendBulkOp
-	(*DrainOp)(nil),         // 13: socklab.v1.DrainOp
-	(*ConnectManyOp)(nil),   // 14: socklab.v1.ConnectManyOp
-	(*ServeOp)(nil),         // 15: socklab.v1.ServeOp
-	(*SsOp)(nil),            // 16: socklab.v1.SsOp
-	(*SysctlOp)(nil),        // 17: socklab.v1.SysctlOp
-	(*KernelSocket)(nil),    // 18: socklab.v1.KernelSocket
-	(*SocketOp)(nil),        // 19: socklab.v1.SocketOp
-	(*SetSockOptOp)(nil),    // 20: socklab.v1.SetSockOptOp
-	(*GetSockOptOp)(nil),    // 21: socklab.v1.GetSockOptOp
-	(*BindOp)(nil),          // 22: socklab.v1.BindOp
-	(*ListenOp)(nil),        // 23: socklab.v1.ListenOp
-	(*AcceptOp)(nil),        // 24: socklab.v1.AcceptOp
-	(*ConnectOp)(nil),       // 25: socklab.v1.ConnectOp
-	(*SendOp)(nil),          // 26: socklab.v1.SendOp
-	(*SendToOp)(nil),        // 27: socklab.v1.SendToOp
-	(*RecvOp)(nil),          // 28: socklab.v1.RecvOp
-	(*ShutdownOp)(nil),      // 29: socklab.v1.ShutdownOp
-	(*CloseOp)(nil),         // 30: socklab.v1.CloseOp
-	(*GetSockNameOp)(nil),   // 31: socklab.v1.GetSockNameOp
-	(*GetPeerNameOp)(nil),   // 32: socklab.v1.GetPeerNameOp
-	(*SetTimeoutOp)(nil),    // 33: socklab.v1.SetTimeoutOp
-	(*SetBlockingOp)(nil),   // 34: socklab.v1.SetBlockingOp
-	(*GetTimeoutOp)(nil),    // 35: socklab.v1.GetTimeoutOp
-	(*GetBlockingOp)(nil),   // 36: socklab.v1.GetBlockingOp
-	(*SpawnOp)(nil),         // 37: socklab.v1.SpawnOp
-	(*ProcessLimits)(nil),   // 38: socklab.v1.ProcessLimits
-	(*WriteOp)(nil),         // 39: socklab.v1.WriteOp
-	(*CloseStdinOp)(nil),    // 40: socklab.v1.CloseStdinOp
-	(*SignalOp)(nil),        // 41: socklab.v1.SignalOp
-	(*KillOp)(nil),          // 42: socklab.v1.KillOp
-	(*WaitOp)(nil),          // 43: socklab.v1.WaitOp
-	(*OutputOp)(nil),        // 44: socklab.v1.OutputOp
-	(*CpuSecondsOp)(nil),    // 45: socklab.v1.CpuSecondsOp
-	(*RssOp)(nil),           // 46: socklab.v1.RssOp
-	(*AliveOp)(nil),         // 47: socklab.v1.AliveOp
-	(*WaitOutputOp)(nil),    // 48: socklab.v1.WaitOutputOp
-	(*WaitListeningOp)(nil), // 49: socklab.v1.WaitListeningOp
-	(*ProcessExit)(nil),     // 50: socklab.v1.ProcessExit
-	(*Result)(nil),          // 51: socklab.v1.Result
-	nil,                     // 52: socklab.v1.SpawnOp.FilesEntry
-	nil,                     // 53: socklab.v1.SpawnOp.EnvEntry
+	(*SocketPairOp)(nil),    // 7: socklab.v1.SocketPairOp
+	(*NetstatOp)(nil),       // 8: socklab.v1.NetstatOp
+	(*FaultOp)(nil),         // 9: socklab.v1.FaultOp
+	(*ClearFaultsOp)(nil),   // 10: socklab.v1.ClearFaultsOp
+	(*ResetLinkOp)(nil),     // 11: socklab.v1.ResetLinkOp
+	(*FaultCounts)(nil),     // 12: socklab.v1.FaultCounts
+	(*SendBulkOp)(nil),      // 13: socklab.v1.SendBulkOp
+	(*DrainOp)(nil),         // 14: socklab.v1.DrainOp
+	(*ConnectManyOp)(nil),   // 15: socklab.v1.ConnectManyOp
+	(*ServeOp)(nil),         // 16: socklab.v1.ServeOp
+	(*SsOp)(nil),            // 17: socklab.v1.SsOp
+	(*SysctlOp)(nil),        // 18: socklab.v1.SysctlOp
+	(*KernelSocket)(nil),    // 19: socklab.v1.KernelSocket
+	(*SocketOp)(nil),        // 20: socklab.v1.SocketOp
+	(*SetSockOptOp)(nil),    // 21: socklab.v1.SetSockOptOp
+	(*GetSockOptOp)(nil),    // 22: socklab.v1.GetSockOptOp
+	(*BindOp)(nil),          // 23: socklab.v1.BindOp
+	(*ListenOp)(nil),        // 24: socklab.v1.ListenOp
+	(*AcceptOp)(nil),        // 25: socklab.v1.AcceptOp
+	(*ConnectOp)(nil),       // 26: socklab.v1.ConnectOp
+	(*SendOp)(nil),          // 27: socklab.v1.SendOp
+	(*SendToOp)(nil),        // 28: socklab.v1.SendToOp
+	(*RecvOp)(nil),          // 29: socklab.v1.RecvOp
+	(*ShutdownOp)(nil),      // 30: socklab.v1.ShutdownOp
+	(*CloseOp)(nil),         // 31: socklab.v1.CloseOp
+	(*GetSockNameOp)(nil),   // 32: socklab.v1.GetSockNameOp
+	(*GetPeerNameOp)(nil),   // 33: socklab.v1.GetPeerNameOp
+	(*SetTimeoutOp)(nil),    // 34: socklab.v1.SetTimeoutOp
+	(*SetBlockingOp)(nil),   // 35: socklab.v1.SetBlockingOp
+	(*GetTimeoutOp)(nil),    // 36: socklab.v1.GetTimeoutOp
+	(*GetBlockingOp)(nil),   // 37: socklab.v1.GetBlockingOp
+	(*SpawnOp)(nil),         // 38: socklab.v1.SpawnOp
+	(*ProcessLimits)(nil),   // 39: socklab.v1.ProcessLimits
+	(*WriteOp)(nil),         // 40: socklab.v1.WriteOp
+	(*CloseStdinOp)(nil),    // 41: socklab.v1.CloseStdinOp
+	(*SignalOp)(nil),        // 42: socklab.v1.SignalOp
+	(*KillOp)(nil),          // 43: socklab.v1.KillOp
+	(*WaitOp)(nil),          // 44: socklab.v1.WaitOp
+	(*OutputOp)(nil),        // 45: socklab.v1.OutputOp
+	(*CpuSecondsOp)(nil),    // 46: socklab.v1.CpuSecondsOp
+	(*RssOp)(nil),           // 47: socklab.v1.RssOp
+	(*AliveOp)(nil),         // 48: socklab.v1.AliveOp
+	(*WaitOutputOp)(nil),    // 49: socklab.v1.WaitOutputOp
+	(*WaitListeningOp)(nil), // 50: socklab.v1.WaitListeningOp
+	(*ProcessExit)(nil),     // 51: socklab.v1.ProcessExit
+	(*Result)(nil),          // 52: socklab.v1.Result
+	nil,                     // 53: socklab.v1.SpawnOp.FilesEntry
+	nil,                     // 54: socklab.v1.SpawnOp.EnvEntry
 }
 var file_socklab_v1_operation_proto_depIdxs = []int32{
-	19, // 0: socklab.v1.Operation.socket:type_name -> socklab.v1.SocketOp
-	20, // 1: socklab.v1.Operation.setsockopt:type_name -> socklab.v1.SetSockOptOp
-	21, // 2: socklab.v1.Operation.getsockopt:type_name -> socklab.v1.GetSockOptOp
-	22, // 3: socklab.v1.Operation.bind:type_name -> socklab.v1.BindOp
-	23, // 4: socklab.v1.Operation.listen:type_name -> socklab.v1.ListenOp
-	24, // 5: socklab.v1.Operation.accept:type_name -> socklab.v1.AcceptOp
-	25, // 6: socklab.v1.Operation.connect:type_name -> socklab.v1.ConnectOp
-	25, // 7: socklab.v1.Operation.connect_ex:type_name -> socklab.v1.ConnectOp
-	26, // 8: socklab.v1.Operation.send:type_name -> socklab.v1.SendOp
-	26, // 9: socklab.v1.Operation.sendall:type_name -> socklab.v1.SendOp
-	27, // 10: socklab.v1.Operation.sendto:type_name -> socklab.v1.SendToOp
-	28, // 11: socklab.v1.Operation.recv:type_name -> socklab.v1.RecvOp
-	28, // 12: socklab.v1.Operation.recvfrom:type_name -> socklab.v1.RecvOp
-	29, // 13: socklab.v1.Operation.shutdown:type_name -> socklab.v1.ShutdownOp
-	30, // 14: socklab.v1.Operation.close:type_name -> socklab.v1.CloseOp
-	31, // 15: socklab.v1.Operation.getsockname:type_name -> socklab.v1.GetSockNameOp
-	32, // 16: socklab.v1.Operation.getpeername:type_name -> socklab.v1.GetPeerNameOp
-	33, // 17: socklab.v1.Operation.settimeout:type_name -> socklab.v1.SetTimeoutOp
-	34, // 18: socklab.v1.Operation.setblocking:type_name -> socklab.v1.SetBlockingOp
-	35, // 19: socklab.v1.Operation.gettimeout:type_name -> socklab.v1.GetTimeoutOp
-	16, // 20: socklab.v1.Operation.ss:type_name -> socklab.v1.SsOp
-	17, // 21: socklab.v1.Operation.sysctl:type_name -> socklab.v1.SysctlOp
-	12, // 22: socklab.v1.Operation.send_bulk:type_name -> socklab.v1.SendBulkOp
-	13, // 23: socklab.v1.Operation.drain:type_name -> socklab.v1.DrainOp
-	14, // 24: socklab.v1.Operation.connect_many:type_name -> socklab.v1.ConnectManyOp
-	15, // 25: socklab.v1.Operation.serve:type_name -> socklab.v1.ServeOp
-	36, // 26: socklab.v1.Operation.getblocking:type_name -> socklab.v1.GetBlockingOp
-	37, // 27: socklab.v1.Operation.spawn:type_name -> socklab.v1.SpawnOp
-	39, // 28: socklab.v1.Operation.write:type_name -> socklab.v1.WriteOp
-	40, // 29: socklab.v1.Operation.close_stdin:type_name -> socklab.v1.CloseStdinOp
-	41, // 30: socklab.v1.Operation.signal:type_name -> socklab.v1.SignalOp
-	42, // 31: socklab.v1.Operation.kill:type_name -> socklab.v1.KillOp
-	43, // 32: socklab.v1.Operation.wait:type_name -> socklab.v1.WaitOp
-	44, // 33: socklab.v1.Operation.stdout:type_name -> socklab.v1.OutputOp
-	44, // 34: socklab.v1.Operation.stderr:type_name -> socklab.v1.OutputOp
-	45, // 35: socklab.v1.Operation.cpu_seconds:type_name -> socklab.v1.CpuSecondsOp
-	46, // 36: socklab.v1.Operation.rss:type_name -> socklab.v1.RssOp
-	47, // 37: socklab.v1.Operation.alive:type_name -> socklab.v1.AliveOp
-	48, // 38: socklab.v1.Operation.wait_output:type_name -> socklab.v1.WaitOutputOp
-	49, // 39: socklab.v1.Operation.wait_listening:type_name -> socklab.v1.WaitListeningOp
-	8,  // 40: socklab.v1.Operation.fault:type_name -> socklab.v1.FaultOp
-	9,  // 41: socklab.v1.Operation.clear_faults:type_name -> socklab.v1.ClearFaultsOp
-	10, // 42: socklab.v1.Operation.reset_link:type_name -> socklab.v1.ResetLinkOp
-	7,  // 43: socklab.v1.Operation.netstat:type_name -> socklab.v1.NetstatOp
-	2,  // 44: socklab.v1.FaultOp.kind:type_name -> socklab.v1.FaultKind
-	5,  // 45: socklab.v1.ConnectManyOp.address:type_name -> socklab.v1.Address
-	3,  // 46: socklab.v1.ServeOp.behaviour:type_name -> socklab.v1.Behaviour
-	5,  // 47: socklab.v1.KernelSocket.local:type_name -> socklab.v1.Address
-	5,  // 48: socklab.v1.KernelSocket.peer:type_name -> socklab.v1.Address
-	0,  // 49: socklab.v1.SocketOp.family:type_name -> socklab.v1.Family
-	1,  // 50: socklab.v1.SocketOp.type:type_name -> socklab.v1.SocketType
-	5,  // 51: socklab.v1.BindOp.address:type_name -> socklab.v1.Address
-	5,  // 52: socklab.v1.ConnectOp.address:type_name -> socklab.v1.Address
-	5,  // 53: socklab.v1.SendToOp.address:type_name -> socklab.v1.Address
-	4,  // 54: socklab.v1.ShutdownOp.how:type_name -> socklab.v1.ShutdownHow
-	52, // 55: socklab.v1.SpawnOp.files:type_name -> socklab.v1.SpawnOp.FilesEntry
-	53, // 56: socklab.v1.SpawnOp.env:type_name -> socklab.v1.SpawnOp.EnvEntry
-	38, // 57: socklab.v1.SpawnOp.limits:type_name -> socklab.v1.ProcessLimits
-	5,  // 58: socklab.v1.Result.address:type_name -> socklab.v1.Address
-	18, // 59: socklab.v1.Result.sockets:type_name -> socklab.v1.KernelSocket
-	50, // 60: socklab.v1.Result.exit:type_name -> socklab.v1.ProcessExit
-	11, // 61: socklab.v1.Result.fault_counts:type_name -> socklab.v1.FaultCounts
-	62, // [62:62] is the sub-list for method output_type
-	62, // [62:62] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	20, // 0: socklab.v1.Operation.socket:type_name -> socklab.v1.SocketOp
+	21, // 1: socklab.v1.Operation.setsockopt:type_name -> socklab.v1.SetSockOptOp
+	22, // 2: socklab.v1.Operation.getsockopt:type_name -> socklab.v1.GetSockOptOp
+	23, // 3: socklab.v1.Operation.bind:type_name -> socklab.v1.BindOp
+	24, // 4: socklab.v1.Operation.listen:type_name -> socklab.v1.ListenOp
+	25, // 5: socklab.v1.Operation.accept:type_name -> socklab.v1.AcceptOp
+	26, // 6: socklab.v1.Operation.connect:type_name -> socklab.v1.ConnectOp
+	26, // 7: socklab.v1.Operation.connect_ex:type_name -> socklab.v1.ConnectOp
+	27, // 8: socklab.v1.Operation.send:type_name -> socklab.v1.SendOp
+	27, // 9: socklab.v1.Operation.sendall:type_name -> socklab.v1.SendOp
+	28, // 10: socklab.v1.Operation.sendto:type_name -> socklab.v1.SendToOp
+	29, // 11: socklab.v1.Operation.recv:type_name -> socklab.v1.RecvOp
+	29, // 12: socklab.v1.Operation.recvfrom:type_name -> socklab.v1.RecvOp
+	30, // 13: socklab.v1.Operation.shutdown:type_name -> socklab.v1.ShutdownOp
+	31, // 14: socklab.v1.Operation.close:type_name -> socklab.v1.CloseOp
+	32, // 15: socklab.v1.Operation.getsockname:type_name -> socklab.v1.GetSockNameOp
+	33, // 16: socklab.v1.Operation.getpeername:type_name -> socklab.v1.GetPeerNameOp
+	34, // 17: socklab.v1.Operation.settimeout:type_name -> socklab.v1.SetTimeoutOp
+	35, // 18: socklab.v1.Operation.setblocking:type_name -> socklab.v1.SetBlockingOp
+	36, // 19: socklab.v1.Operation.gettimeout:type_name -> socklab.v1.GetTimeoutOp
+	17, // 20: socklab.v1.Operation.ss:type_name -> socklab.v1.SsOp
+	18, // 21: socklab.v1.Operation.sysctl:type_name -> socklab.v1.SysctlOp
+	13, // 22: socklab.v1.Operation.send_bulk:type_name -> socklab.v1.SendBulkOp
+	14, // 23: socklab.v1.Operation.drain:type_name -> socklab.v1.DrainOp
+	15, // 24: socklab.v1.Operation.connect_many:type_name -> socklab.v1.ConnectManyOp
+	16, // 25: socklab.v1.Operation.serve:type_name -> socklab.v1.ServeOp
+	37, // 26: socklab.v1.Operation.getblocking:type_name -> socklab.v1.GetBlockingOp
+	38, // 27: socklab.v1.Operation.spawn:type_name -> socklab.v1.SpawnOp
+	40, // 28: socklab.v1.Operation.write:type_name -> socklab.v1.WriteOp
+	41, // 29: socklab.v1.Operation.close_stdin:type_name -> socklab.v1.CloseStdinOp
+	42, // 30: socklab.v1.Operation.signal:type_name -> socklab.v1.SignalOp
+	43, // 31: socklab.v1.Operation.kill:type_name -> socklab.v1.KillOp
+	44, // 32: socklab.v1.Operation.wait:type_name -> socklab.v1.WaitOp
+	45, // 33: socklab.v1.Operation.stdout:type_name -> socklab.v1.OutputOp
+	45, // 34: socklab.v1.Operation.stderr:type_name -> socklab.v1.OutputOp
+	46, // 35: socklab.v1.Operation.cpu_seconds:type_name -> socklab.v1.CpuSecondsOp
+	47, // 36: socklab.v1.Operation.rss:type_name -> socklab.v1.RssOp
+	48, // 37: socklab.v1.Operation.alive:type_name -> socklab.v1.AliveOp
+	49, // 38: socklab.v1.Operation.wait_output:type_name -> socklab.v1.WaitOutputOp
+	50, // 39: socklab.v1.Operation.wait_listening:type_name -> socklab.v1.WaitListeningOp
+	9,  // 40: socklab.v1.Operation.fault:type_name -> socklab.v1.FaultOp
+	10, // 41: socklab.v1.Operation.clear_faults:type_name -> socklab.v1.ClearFaultsOp
+	11, // 42: socklab.v1.Operation.reset_link:type_name -> socklab.v1.ResetLinkOp
+	8,  // 43: socklab.v1.Operation.netstat:type_name -> socklab.v1.NetstatOp
+	7,  // 44: socklab.v1.Operation.socketpair:type_name -> socklab.v1.SocketPairOp
+	0,  // 45: socklab.v1.SocketPairOp.family:type_name -> socklab.v1.Family
+	1,  // 46: socklab.v1.SocketPairOp.type:type_name -> socklab.v1.SocketType
+	2,  // 47: socklab.v1.FaultOp.kind:type_name -> socklab.v1.FaultKind
+	5,  // 48: socklab.v1.ConnectManyOp.address:type_name -> socklab.v1.Address
+	3,  // 49: socklab.v1.ServeOp.behaviour:type_name -> socklab.v1.Behaviour
+	5,  // 50: socklab.v1.KernelSocket.local:type_name -> socklab.v1.Address
+	5,  // 51: socklab.v1.KernelSocket.peer:type_name -> socklab.v1.Address
+	0,  // 52: socklab.v1.SocketOp.family:type_name -> socklab.v1.Family
+	1,  // 53: socklab.v1.SocketOp.type:type_name -> socklab.v1.SocketType
+	5,  // 54: socklab.v1.BindOp.address:type_name -> socklab.v1.Address
+	5,  // 55: socklab.v1.ConnectOp.address:type_name -> socklab.v1.Address
+	5,  // 56: socklab.v1.SendToOp.address:type_name -> socklab.v1.Address
+	4,  // 57: socklab.v1.ShutdownOp.how:type_name -> socklab.v1.ShutdownHow
+	53, // 58: socklab.v1.SpawnOp.files:type_name -> socklab.v1.SpawnOp.FilesEntry
+	54, // 59: socklab.v1.SpawnOp.env:type_name -> socklab.v1.SpawnOp.EnvEntry
+	39, // 60: socklab.v1.SpawnOp.limits:type_name -> socklab.v1.ProcessLimits
+	5,  // 61: socklab.v1.Result.address:type_name -> socklab.v1.Address
+	19, // 62: socklab.v1.Result.sockets:type_name -> socklab.v1.KernelSocket
+	51, // 63: socklab.v1.Result.exit:type_name -> socklab.v1.ProcessExit
+	12, // 64: socklab.v1.Result.fault_counts:type_name -> socklab.v1.FaultCounts
+	65, // [65:65] is the sub-list for method output_type
+	65, // [65:65] is the sub-list for method input_type
+	65, // [65:65] is the sub-list for extension type_name
+	65, // [65:65] is the sub-list for extension extendee
+	0,  // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_socklab_v1_operation_proto_init() }
@@ -4227,21 +4321,22 @@ func file_socklab_v1_operation_proto_init() {
 		(*Operation_ClearFaults)(nil),
 		(*Operation_ResetLink)(nil),
 		(*Operation_Netstat)(nil),
+		(*Operation_Socketpair)(nil),
 	}
-	file_socklab_v1_operation_proto_msgTypes[15].OneofWrappers = []any{
+	file_socklab_v1_operation_proto_msgTypes[16].OneofWrappers = []any{
 		(*SetSockOptOp_IntValue)(nil),
 		(*SetSockOptOp_BytesValue)(nil),
 	}
-	file_socklab_v1_operation_proto_msgTypes[18].OneofWrappers = []any{}
-	file_socklab_v1_operation_proto_msgTypes[28].OneofWrappers = []any{}
-	file_socklab_v1_operation_proto_msgTypes[46].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[19].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[29].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[47].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_socklab_v1_operation_proto_rawDesc), len(file_socklab_v1_operation_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   49,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

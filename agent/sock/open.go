@@ -26,3 +26,24 @@ func OpenProto(family, typ, proto int, source netip.Addr) (*Socket, error) {
 	}
 	return newSocket(fd, family, typ, source)
 }
+
+// Pair makes two connected sockets of family, typ and proto, as Python's socketpair;
+// Linux makes them of AF_UNIX only (another family fails with EOPNOTSUPP). They have no
+// host identity: nothing of them leaves the host.
+func Pair(family, typ, proto int) (*Socket, *Socket, error) {
+	fds, err := unix.Socketpair(family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := newSocket(fds[0], family, typ, netip.Addr{})
+	if err != nil {
+		unix.Close(fds[1])
+		return nil, nil, err
+	}
+	b, err := newSocket(fds[1], family, typ, netip.Addr{})
+	if err != nil {
+		a.Close()
+		return nil, nil, err
+	}
+	return a, b, nil
+}

@@ -1,0 +1,36 @@
+package report
+
+import (
+	"strings"
+
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+)
+
+// The calls that complete Python's socket API: socketpair, select, recv_into, sendfile.
+func init() {
+	register("socketpair", operation{
+		makes: true,
+		args: func(ev *socklabv1.Event, _ int) []string {
+			s := ev.GetOperation().GetSocketpair()
+			var proto string
+			if p := s.GetProto(); p != 0 {
+				proto = levelName(p)
+			}
+			return []string{familyName(s.GetFamily()), typeName(s.GetType()), proto}
+		},
+		// The two new sockets, as Python's tuple.
+		result: func(ev *socklabv1.Event, _ int) string { return handleTuple(ev.GetResult().GetHandles()) },
+	})
+}
+
+// handleTuple returns handles as Python writes a tuple of the sockets: (s1, s2).
+func handleTuple(hs []uint32) string {
+	names := make([]string, len(hs))
+	for i, h := range hs {
+		names[i] = handle(h)
+	}
+	if len(names) == 1 {
+		return "(" + names[0] + ",)"
+	}
+	return "(" + strings.Join(names, ", ") + ")"
+}
