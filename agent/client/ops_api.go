@@ -11,3 +11,10 @@ func SocketProto(family socklabv1.Family, typ socklabv1.SocketType, proto int) *
 func SocketPair(family socklabv1.Family, typ socklabv1.SocketType) *socklabv1.Operation {
 	return &socklabv1.Operation{Op: &socklabv1.Operation_Socketpair{Socketpair: &socklabv1.SocketPairOp{Family: family, Type: typ}}}
 }
+
+// Select is select(read, write, exceptional, timeout) over handles; a nil timeout is
+// None.
+func Select(read, write, exceptional []uint32, timeout *float64) *socklabv1.Operation {
+	return &socklabv1.Operation{Op: &socklabv1.Operation_Select{Select: &socklabv1.SelectOp{
+		Read: read, Write: write, Exceptional: exceptional, TimeoutSeconds: timeout}}}
+}

@@ -1,8 +1,12 @@
 package server_test
 
 import (
+	"context"
 	"errors"
+	"os"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/socklab/socklab/agent/agenttest"
 	"github.com/socklab/socklab/agent/client"
@@ -17,6 +21,7 @@ import (
 func TestAPIOperations(t *testing.T) {
 	a := agenttest.Start(t)
 	inet, unix := socklabv1.Family_FAMILY_INET, socklabv1.Family_FAMILY_UNIX
+	const lo = "127.0.0.1"
 
 	t.Run("socket proto", func(t *testing.T) {
 		s := a.Session(t, 0)
@@ -70,4 +75,125 @@ func TestAPIOperations(t *testing.T) {
 		}
 		s.OK(0, client.Socket(client.Stream)) // the refused pair took no place
 	})
+
+	t.Run("select", func(t *testing.T) {
+		s := a.Session(t, 0)
+		cli, srv, lis := s.Pair(lo)
+		sel := func(read, write, except []uint32, timeout *float64) *socklabv1.Ready {
+			t.Helper()
+			return s.OK(0, client.Select(read, write, except, timeout)).GetEvent().GetResult().GetReady()
+		}
+		zero := ptr(0.0)
+		if r := sel([]uint32{srv, lis}, []uint32{cli}, nil, zero); len(r.GetRead()) != 0 || !slices.Equal(r.GetWrite(), []uint32{cli}) {
+			t.Errorf("select(idle) = %v, want only the client writable", r)
+		}
+		s.OK(cli, client.Send([]byte("hi"), 0))
+		if r := sel([]uint32{lis, srv, srv}, nil, []uint32{srv}, ptr(5.0)); !slices.Equal(r.GetRead(), []uint32{srv, srv}) || len(r.GetExceptional()) != 0 {
+			t.Errorf("select(data waiting) = %v, want the server readable (twice, as listed)", r)
+		}
+		s.OK(cli, client.Send([]byte("!"), client.MSG_OOB))
+		if r := sel(nil, nil, []uint32{srv, cli}, ptr(5.0)); !slices.Equal(r.GetExceptional(), []uint32{srv}) {
+			t.Errorf("select(out-of-band data) = %v, want the server exceptional", r)
+		}
+		c2 := s.Socket(client.Stream)
+		s.OK(c2, client.Connect(lo, port(t, s, lis)))
+		if r := sel([]uint32{lis}, nil, nil, ptr(5.0)); !slices.Equal(r.GetRead(), []uint32{lis}) {
+			t.Errorf("select(a connection to accept) = %v, want the listener readable", r)
+		}
+		start := time.Now()
+		if r := sel([]uint32{c2}, nil, nil, ptr(0.05)); len(r.GetRead()) != 0 {
+			t.Errorf("select(nothing to read, 0.05) = %v, want nothing", r)
+		}
+		if waited := time.Since(start); waited < 50*time.Millisecond {
+			t.Errorf("select(0.05) returned after %v, before its timeout", waited)
+		}
+		s.OK(c2, client.Close())
+		if got := s.Errno(0, client.Select([]uint32{c2}, nil, nil, zero)); got != "EBADF" {
+			t.Errorf("select on a closed socket raised %q, want EBADF", got)
+		}
+	})
+
+	t.Run("select waits for a non-blocking connect", func(t *testing.T) {
+		s := a.Session(t, 0)
+		_, p := s.Listener(lo, 4)
+		closed := s.Socket(client.Stream)
+		s.OK(closed, client.Bind(lo, 0))
+		shut := int(s.OK(closed, client.GetSockName()).GetEvent().GetResult().GetAddress().GetPort())
+		for _, tc := range []struct {
+			port    int
+			soError int64
+		}{{p, 0}, {shut, 111}} {
+			c := s.Socket(client.Stream)
+			s.OK(c, client.SetBlocking(false))
+			if got := s.Do(c, client.ConnectEx(lo, tc.port)).GetEvent().GetResult().GetValue(); got != 115 {
+				t.Fatalf("non-blocking connect_ex = %d, want 115 (EINPROGRESS)", got)
+			}
+			r := s.OK(0, client.Select(nil, []uint32{c}, nil, ptr(5.0))).GetEvent().GetResult().GetReady()
+			if !slices.Equal(r.GetWrite(), []uint32{c}) {
+				t.Errorf("select for the connect to port %d = %v, want the socket writable", tc.port, r)
+			}
+			if got := s.OK(c, client.GetSockOpt(client.SOL_SOCKET, client.SO_ERROR)).GetEvent().GetResult().GetValue(); got != tc.soError {
+				t.Errorf("SO_ERROR after the connect to port %d = %d, want %d", tc.port, got, tc.soError)
+			}
+		}
+	})
+
+	t.Run("select is cancelled with its request", func(t *testing.T) {
+		s := a.Session(t, 0)
+		h := s.Socket(client.Dgram)
+		s.OK(h, client.Bind(lo, 0))
+		before := openFiles(t)
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		if _, err := s.Session.Do(ctx, 0, client.Select([]uint32{h}, nil, nil, nil)); err == nil {
+			t.Fatal("select(None) with nothing to read returned, want the request's deadline")
+		}
+		for deadline := time.Now().Add(5 * time.Second); openFiles(t) > before && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		if after := openFiles(t); after > before {
+			t.Errorf("open files: %d before the cancelled select, %d after", before, after)
+		}
+		s.OK(0, client.Select([]uint32{h}, nil, nil, ptr(0.0))) // the session goes on
+	})
+
+	t.Run("select bounds", func(t *testing.T) {
+		s := a.Session(t, 0)
+		many := make([]uint32, 1025)
+		for i := range many {
+			many[i] = uint32(i + 1)
+		}
+		for _, tc := range []struct {
+			name string
+			op   *socklabv1.Operation
+			want error
+		}{
+			{"too many sockets", client.Select(many, nil, nil, nil), errdefs.ErrResourceExhausted},
+			{"the host's handle", client.Select([]uint32{0}, nil, nil, nil), errdefs.ErrInvalidArgument},
+			{"a negative timeout", client.Select(nil, nil, nil, ptr(-1.0)), errdefs.ErrInvalidArgument},
+			{"an unknown handle", client.Select([]uint32{99}, nil, nil, nil), errdefs.ErrNotFound},
+		} {
+			if _, err := s.Session.Do(t.Context(), 0, tc.op); !errors.Is(err, tc.want) {
+				t.Errorf("%s: select = %v, want %v", tc.name, err, tc.want)
+			}
+		}
+	})
 }
+
+// port returns the port a listener is bound to.
+func port(t *testing.T, s *agenttest.Session, h uint32) int {
+	t.Helper()
+	return int(s.OK(h, client.GetSockName()).GetEvent().GetResult().GetAddress().GetPort())
+}
+
+// openFiles counts this process's open file descriptors: the agent's, in tests.
+func openFiles(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+func ptr[T any](v T) *T { return &v }

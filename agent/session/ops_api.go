@@ -2,6 +2,9 @@ package session
 
 import (
 	"context"
+	"errors"
+	"math"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -28,6 +31,93 @@ func init() {
 		},
 		host: socketpair,
 	})
+
+	register("select", spec[*socklabv1.SelectOp]{
+		check: func(o *socklabv1.SelectOp, _ *policy.Policy) error {
+			if o.TimeoutSeconds != nil {
+				if t := o.GetTimeoutSeconds(); math.IsNaN(t) || t < 0 || t > 1e9 {
+					return errdefs.Errorf(errdefs.ErrInvalidArgument, "select: timeout %v is out of range: use None, 0 or a positive number of seconds", t)
+				}
+			}
+			handles := map[uint32]bool{}
+			for _, list := range [][]uint32{o.GetRead(), o.GetWrite(), o.GetExceptional()} {
+				for _, h := range list {
+					if h == 0 {
+						return errdefs.Errorf(errdefs.ErrInvalidArgument, "select: handle 0 is the host, not a socket: give the handles socket or accept returned")
+					}
+					handles[h] = true
+				}
+			}
+			if len(handles) > maxSelect {
+				return errdefs.Errorf(errdefs.ErrResourceExhausted, "select: %d sockets is over this agent's limit of %d per select: select over fewer", len(handles), maxSelect)
+			}
+			return nil
+		},
+		host: selectReady,
+	})
+}
+
+// maxSelect bounds the distinct sockets one select waits on: FD_SETSIZE, the most
+// Python's select.select takes.
+const maxSelect = 1024
+
+// selectReady waits until sockets of the session are ready, as Python's select.select.
+// Each socket it waits on costs the agent a descriptor while it waits, counted against
+// the agent's files. A closed socket is the event's EBADF.
+func selectReady(ctx context.Context, c *call, o *socklabv1.SelectOp) error {
+	s := c.s
+	lists := [][]uint32{o.GetRead(), o.GetWrite(), o.GetExceptional()}
+	wants := []sock.Events{sock.Readable, sock.Writable, sock.Exceptional}
+	index := map[uint32]int{} // handle -> its place in socks
+	var socks []*sock.Socket
+	var events []sock.Events
+	for i, list := range lists {
+		for _, h := range list {
+			at, seen := index[h]
+			if !seen {
+				e, err := s.entry(h)
+				if err != nil {
+					return err
+				}
+				so, ok := e.res.(*socket)
+				if !ok {
+					return errdefs.Errorf(errdefs.ErrInvalidArgument, "select: handle %d holds a %s, not a socket", h, e.res.Kind())
+				}
+				at = len(socks)
+				index[h] = at
+				socks = append(socks, so.Socket)
+				events = append(events, 0)
+			}
+			events[at] |= wants[i]
+		}
+	}
+	if err := s.m.takeFiles(len(socks)+1, "select's copies of its sockets"); err != nil {
+		return err
+	}
+	defer s.m.giveFiles(len(socks) + 1)
+	timeout := time.Duration(-1)
+	if o.TimeoutSeconds != nil {
+		timeout = time.Duration(o.GetTimeoutSeconds() * float64(time.Second))
+	}
+	ready, err := sock.Select(ctx, socks, events, timeout)
+	switch {
+	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return err
+	case err != nil:
+		c.ev.Error = SocketError(err)
+		return nil
+	}
+	r := &socklabv1.Ready{}
+	found := []*[]uint32{&r.Read, &r.Write, &r.Exceptional}
+	for i, list := range lists {
+		for _, h := range list {
+			if ready[index[h]]&wants[i] != 0 {
+				*found[i] = append(*found[i], h)
+			}
+		}
+	}
+	c.ev.Result = &socklabv1.Result{Ready: r}
+	return nil
 }
 
 // socketTypes maps the API's socket types onto Linux's.

@@ -97,7 +97,7 @@ func TestSpecs(t *testing.T) {
 		"connect": sendLane, "connect_ex": sendLane, "send": sendLane, "sendall": sendLane, "sendto": sendLane, "send_bulk": sendLane,
 		"wait": recvLane, "wait_output": recvLane, "wait_listening": recvLane, "write": sendLane,
 	}
-	onHost := []string{"socket", "ss", "sysctl", "connect_many", "spawn", "fault", "clear_faults", "reset_link", "netstat", "socketpair"}
+	onHost := []string{"socket", "ss", "sysctl", "connect_many", "spawn", "fault", "clear_faults", "reset_link", "netstat", "socketpair", "select"}
 	onProcess := []string{"write", "close_stdin", "signal", "kill", "wait", "stdout", "stderr", "cpu_seconds", "rss", "alive", "wait_output", "wait_listening"}
 	addressed := []string{"bind", "connect", "connect_ex", "sendto", "connect_many"}
 	reserving := []string{"accept"}

@@ -64,6 +64,7 @@ func (s *socketValue) fileno(_ *starlark.Thread, args starlark.Tuple, kwargs []s
 // hostMethods are the host's methods declared outside its Attr switch.
 var hostMethods = map[string]func(*hostValue, *starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error){
 	"socketpair": (*hostValue).socketpair,
+	"select":     (*hostValue).selectReady,
 }
 
 // apiFamilies and apiTypes map a lab's AF_* and SOCK_* values onto the API's.
@@ -107,4 +108,108 @@ func (h *hostValue) socketpair(th *starlark.Thread, _ *starlark.Builtin, args st
 		return nil, &InfraError{Host: h.role, Err: fmt.Errorf("socketpair returned %d handles, not 2", len(hs))}
 	}
 	return starlark.Tuple{newSocketValue(h, hs[0], family, typ, proto), newSocketValue(h, hs[1], family, typ, proto)}, nil
+}
+
+// selectable is a value select waits on: a socket, or what stands for one (a makefile
+// reader), as Python's select takes any object with a fileno() method.
+type selectable interface {
+	// selectHandle returns the handle of the socket on host h, or the error Python's
+	// select raises for it.
+	selectHandle(h *hostValue) (uint32, error)
+}
+
+func (s *socketValue) selectHandle(h *hostValue) (uint32, error) {
+	if s.closed {
+		return 0, fmt.Errorf("ValueError: file descriptor cannot be a negative integer (-1)")
+	}
+	if s.host != h {
+		return 0, fmt.Errorf("ValueError: %s is a socket of host %s: select waits on the sockets of one host (%s)", s.String(), s.host.role, h.role)
+	}
+	return s.handle, nil
+}
+
+// select(rlist, wlist, xlist, timeout = None) waits until sockets of this host are ready
+// to read or to write, or have an exceptional condition, as Python's select.select: the
+// agent polls them. It returns three lists of the values given (sockets, or the handles
+// fileno() returned) that are ready, in their lists' order; three empty lists once the
+// timeout expires.
+func (h *hostValue) selectReady(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var rlist, wlist, xlist starlark.Value
+	var timeout, wd starlark.Value = starlark.None, starlark.None
+	if err := starlark.UnpackArgs("select", args, kwargs, "rlist", &rlist, "wlist", &wlist, "xlist", &xlist, "timeout?", &timeout, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	op := &socklabv1.SelectOp{}
+	if timeout != starlark.None {
+		f, ok := starlark.AsFloat(timeout)
+		if !ok {
+			return nil, fmt.Errorf("select: TypeError: timeout must be a float or None")
+		}
+		if f < 0 || math.IsNaN(f) {
+			return nil, fmt.Errorf("select: ValueError: timeout must be non-negative")
+		}
+		op.TimeoutSeconds = &f
+	}
+	var items [3][]starlark.Value
+	for i, list := range []starlark.Value{rlist, wlist, xlist} {
+		seq, ok := list.(starlark.Iterable)
+		if !ok {
+			return nil, fmt.Errorf("select: TypeError: arguments 1-3 must be sequences")
+		}
+		it := seq.Iterate()
+		var x starlark.Value
+		for it.Next(&x) {
+			items[i] = append(items[i], x)
+		}
+		it.Done()
+	}
+	handles := [3]*[]uint32{&op.Read, &op.Write, &op.Exceptional}
+	for i := range items {
+		for _, x := range items[i] {
+			hd, err := h.selectItem(x)
+			if err != nil {
+				return nil, fmt.Errorf("select: %w", err)
+			}
+			*handles[i] = append(*handles[i], hd)
+		}
+	}
+	resp, err := h.do(th, 0, &socklabv1.Operation{Op: &socklabv1.Operation_Select{Select: op}}, "select", wd)
+	if err != nil {
+		return nil, err
+	}
+	r := resp.GetEvent().GetResult().GetReady()
+	ready := [3][]uint32{r.GetRead(), r.GetWrite(), r.GetExceptional()}
+	out := make(starlark.Tuple, 3)
+	for i := range items {
+		isReady := map[uint32]bool{}
+		for _, hd := range ready[i] {
+			isReady[hd] = true
+		}
+		var list []starlark.Value
+		for j, x := range items[i] {
+			if isReady[(*handles[i])[j]] {
+				list = append(list, x)
+			}
+		}
+		out[i] = starlark.NewList(list)
+	}
+	return out, nil
+}
+
+// selectItem returns the handle an item of select's lists names, or Python's error for it.
+func (h *hostValue) selectItem(x starlark.Value) (uint32, error) {
+	if s, ok := x.(selectable); ok {
+		return s.selectHandle(h)
+	}
+	if i, ok := x.(starlark.Int); ok {
+		n, ok := i.Int64()
+		switch {
+		case ok && n < 0:
+			return 0, fmt.Errorf("ValueError: file descriptor cannot be a negative integer (%d)", n)
+		case !ok || n > math.MaxUint32:
+			return 0, fmt.Errorf("OverflowError: file descriptor %s is too large", i.String())
+		}
+		return uint32(n), nil
+	}
+	return 0, fmt.Errorf("TypeError: argument must be an int, or have a fileno() method.")
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"strings"
 
+	"github.com/socklab/socklab/controller/pyrepr"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -21,6 +22,31 @@ func init() {
 		// The two new sockets, as Python's tuple.
 		result: func(ev *socklabv1.Event, _ int) string { return handleTuple(ev.GetResult().GetHandles()) },
 	})
+	register("select", operation{
+		// The three lists of sockets, and the timeout unless it is None.
+		args: func(ev *socklabv1.Event, _ int) []string {
+			s := ev.GetOperation().GetSelect()
+			args := []string{handleList(s.GetRead()), handleList(s.GetWrite()), handleList(s.GetExceptional())}
+			if s.TimeoutSeconds != nil {
+				args = append(args, pyrepr.Float(s.GetTimeoutSeconds()))
+			}
+			return args
+		},
+		// The ready sockets of each list, as Python's tuple of three lists.
+		result: func(ev *socklabv1.Event, _ int) string {
+			r := ev.GetResult().GetReady()
+			return "(" + handleList(r.GetRead()) + ", " + handleList(r.GetWrite()) + ", " + handleList(r.GetExceptional()) + ")"
+		},
+	})
+}
+
+// handleList returns handles as Python writes a list of the sockets: [s1, s2].
+func handleList(hs []uint32) string {
+	names := make([]string, len(hs))
+	for i, h := range hs {
+		names[i] = handle(h)
+	}
+	return "[" + strings.Join(names, ", ") + "]"
 }
 
 // handleTuple returns handles as Python writes a tuple of the sockets: (s1, s2).

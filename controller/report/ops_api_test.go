@@ -21,6 +21,16 @@ func TestAPICalls(t *testing.T) {
 		{"socketpair inet", op(client.SocketPair(socklabv1.Family_FAMILY_INET, client.Dgram),
 			sockErr("ENOTSUP", 95, "Operation not supported")),
 			"socketpair(AF_INET, SOCK_DGRAM)", "ENOTSUP [Errno 95] Operation not supported"},
+		{"select", op(client.Select([]uint32{1, 2}, []uint32{3}, nil, ptr(0.5)),
+			result(&socklabv1.Result{Ready: &socklabv1.Ready{Read: []uint32{2}}})),
+			"select([s1, s2], [s3], [], 0.5)", "([s2], [], [])"},
+		{"select without a timeout", op(client.Select(nil, []uint32{3}, []uint32{3}, nil),
+			result(&socklabv1.Result{Ready: &socklabv1.Ready{Write: []uint32{3}}})),
+			"select([], [s3], [s3])", "([], [s3], [])"},
+		{"select timed out", op(client.Select([]uint32{1}, nil, nil, ptr(0.0))),
+			"select([s1], [], [], 0.0)", "([], [], [])"},
+		{"select closed", op(client.Select([]uint32{1}, nil, nil, nil), sockErr("EBADF", 9, "Bad file descriptor")),
+			"select([s1], [], [])", "EBADF [Errno 9] Bad file descriptor"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := Call(tc.ev); got != tc.call {

@@ -435,6 +435,7 @@ type Operation struct {
 	//	*Operation_ResetLink
 	//	*Operation_Netstat
 	//	*Operation_Socketpair
+	//	*Operation_Select
 	Op            isOperation_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -882,6 +883,15 @@ func (x *Operation) GetSocketpair() *SocketPairOp {
 	return nil
 }
 
+func (x *Operation) GetSelect() *SelectOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Select); ok {
+			return x.Select
+		}
+	}
+	return nil
+}
+
 type isOperation_Op interface {
 	isOperation_Op()
 }
@@ -1122,6 +1132,13 @@ type Operation_Socketpair struct {
 	Socketpair *SocketPairOp `protobuf:"bytes,45,opt,name=socketpair,proto3,oneof"`
 }
 
+type Operation_Select struct {
+	// select waits until sockets of the host are ready to read or to write, or have an
+	// exceptional condition (handle 0), as Python's select.select; the result's ready
+	// says which.
+	Select *SelectOp `protobuf:"bytes,46,opt,name=select,proto3,oneof"`
+}
+
 func (*Operation_Socket) isOperation_Op() {}
 
 func (*Operation_Setsockopt) isOperation_Op() {}
@@ -1212,6 +1229,152 @@ func (*Operation_Netstat) isOperation_Op() {}
 
 func (*Operation_Socketpair) isOperation_Op() {}
 
+func (*Operation_Select) isOperation_Op() {}
+
+// SelectOp is select(rlist, wlist, xlist[, timeout]) over sockets of one session, by
+// handle. The agent bounds how many distinct handles one select may name.
+type SelectOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// read are the sockets to wait for until they are readable (data, a connection to
+	// accept, the end of the stream or an error): rlist.
+	Read []uint32 `protobuf:"varint,1,rep,packed,name=read,proto3" json:"read,omitempty"`
+	// write are the sockets to wait for until they are writable (room to send, a connect
+	// that ended, an error): wlist.
+	Write []uint32 `protobuf:"varint,2,rep,packed,name=write,proto3" json:"write,omitempty"`
+	// exceptional are the sockets to wait for until they have an exceptional condition
+	// (out-of-band data waiting): xlist.
+	Exceptional []uint32 `protobuf:"varint,3,rep,packed,name=exceptional,proto3" json:"exceptional,omitempty"`
+	// timeout_seconds bounds the wait; unset waits until one is ready (None); 0 looks
+	// and returns at once.
+	TimeoutSeconds *float64 `protobuf:"fixed64,4,opt,name=timeout_seconds,json=timeoutSeconds,proto3,oneof" json:"timeout_seconds,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SelectOp) Reset() {
+	*x = SelectOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SelectOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SelectOp) ProtoMessage() {}
+
+func (x *SelectOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SelectOp.ProtoReflect.Descriptor instead.
+func (*SelectOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SelectOp) GetRead() []uint32 {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
+func (x *SelectOp) GetWrite() []uint32 {
+	if x != nil {
+		return x.Write
+	}
+	return nil
+}
+
+func (x *SelectOp) GetExceptional() []uint32 {
+	if x != nil {
+		return x.Exceptional
+	}
+	return nil
+}
+
+func (x *SelectOp) GetTimeoutSeconds() float64 {
+	if x != nil && x.TimeoutSeconds != nil {
+		return *x.TimeoutSeconds
+	}
+	return 0
+}
+
+// Ready is what select found: the handles of each of its lists that are ready, in the
+// list's order; all empty when the timeout expired.
+type Ready struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// read are the handles of SelectOp.read that are readable.
+	Read []uint32 `protobuf:"varint,1,rep,packed,name=read,proto3" json:"read,omitempty"`
+	// write are the handles of SelectOp.write that are writable.
+	Write []uint32 `protobuf:"varint,2,rep,packed,name=write,proto3" json:"write,omitempty"`
+	// exceptional are the handles of SelectOp.exceptional that have an exceptional
+	// condition.
+	Exceptional   []uint32 `protobuf:"varint,3,rep,packed,name=exceptional,proto3" json:"exceptional,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ready) Reset() {
+	*x = Ready{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ready) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ready) ProtoMessage() {}
+
+func (x *Ready) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ready.ProtoReflect.Descriptor instead.
+func (*Ready) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Ready) GetRead() []uint32 {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
+func (x *Ready) GetWrite() []uint32 {
+	if x != nil {
+		return x.Write
+	}
+	return nil
+}
+
+func (x *Ready) GetExceptional() []uint32 {
+	if x != nil {
+		return x.Exceptional
+	}
+	return nil
+}
+
 // SocketPairOp is socketpair(family, type, proto): on Linux only AF_UNIX pairs exist, and
 // another family fails with EOPNOTSUPP, as in Python.
 type SocketPairOp struct {
@@ -1228,7 +1391,7 @@ type SocketPairOp struct {
 
 func (x *SocketPairOp) Reset() {
 	*x = SocketPairOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	mi := &file_socklab_v1_operation_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1403,7 @@ func (x *SocketPairOp) String() string {
 func (*SocketPairOp) ProtoMessage() {}
 
 func (x *SocketPairOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	mi := &file_socklab_v1_operation_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1253,7 +1416,7 @@ func (x *SocketPairOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketPairOp.ProtoReflect.Descriptor instead.
 func (*SocketPairOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{2}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SocketPairOp) GetFamily() Family {
@@ -1288,7 +1451,7 @@ type NetstatOp struct {
 
 func (x *NetstatOp) Reset() {
 	*x = NetstatOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	mi := &file_socklab_v1_operation_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1463,7 @@ func (x *NetstatOp) String() string {
 func (*NetstatOp) ProtoMessage() {}
 
 func (x *NetstatOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	mi := &file_socklab_v1_operation_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1476,7 @@ func (x *NetstatOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetstatOp.ProtoReflect.Descriptor instead.
 func (*NetstatOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{3}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *NetstatOp) GetName() string {
@@ -1348,7 +1511,7 @@ type FaultOp struct {
 
 func (x *FaultOp) Reset() {
 	*x = FaultOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[4]
+	mi := &file_socklab_v1_operation_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1523,7 @@ func (x *FaultOp) String() string {
 func (*FaultOp) ProtoMessage() {}
 
 func (x *FaultOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[4]
+	mi := &file_socklab_v1_operation_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1536,7 @@ func (x *FaultOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultOp.ProtoReflect.Descriptor instead.
 func (*FaultOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{4}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FaultOp) GetPeer() string {
@@ -1436,7 +1599,7 @@ type ClearFaultsOp struct {
 
 func (x *ClearFaultsOp) Reset() {
 	*x = ClearFaultsOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[5]
+	mi := &file_socklab_v1_operation_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1611,7 @@ func (x *ClearFaultsOp) String() string {
 func (*ClearFaultsOp) ProtoMessage() {}
 
 func (x *ClearFaultsOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[5]
+	mi := &file_socklab_v1_operation_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1624,7 @@ func (x *ClearFaultsOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearFaultsOp.ProtoReflect.Descriptor instead.
 func (*ClearFaultsOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{5}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ClearFaultsOp) GetPeer() string {
@@ -1482,7 +1645,7 @@ type ResetLinkOp struct {
 
 func (x *ResetLinkOp) Reset() {
 	*x = ResetLinkOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[6]
+	mi := &file_socklab_v1_operation_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1657,7 @@ func (x *ResetLinkOp) String() string {
 func (*ResetLinkOp) ProtoMessage() {}
 
 func (x *ResetLinkOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[6]
+	mi := &file_socklab_v1_operation_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1670,7 @@ func (x *ResetLinkOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetLinkOp.ProtoReflect.Descriptor instead.
 func (*ResetLinkOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{6}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ResetLinkOp) GetPeer() string {
@@ -1536,7 +1699,7 @@ type FaultCounts struct {
 
 func (x *FaultCounts) Reset() {
 	*x = FaultCounts{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[7]
+	mi := &file_socklab_v1_operation_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1711,7 @@ func (x *FaultCounts) String() string {
 func (*FaultCounts) ProtoMessage() {}
 
 func (x *FaultCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[7]
+	mi := &file_socklab_v1_operation_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1724,7 @@ func (x *FaultCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultCounts.ProtoReflect.Descriptor instead.
 func (*FaultCounts) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{7}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FaultCounts) GetPackets() uint64 {
@@ -1611,7 +1774,7 @@ type SendBulkOp struct {
 
 func (x *SendBulkOp) Reset() {
 	*x = SendBulkOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[8]
+	mi := &file_socklab_v1_operation_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1786,7 @@ func (x *SendBulkOp) String() string {
 func (*SendBulkOp) ProtoMessage() {}
 
 func (x *SendBulkOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[8]
+	mi := &file_socklab_v1_operation_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1799,7 @@ func (x *SendBulkOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendBulkOp.ProtoReflect.Descriptor instead.
 func (*SendBulkOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{8}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SendBulkOp) GetCount() uint64 {
@@ -1657,7 +1820,7 @@ type DrainOp struct {
 
 func (x *DrainOp) Reset() {
 	*x = DrainOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[9]
+	mi := &file_socklab_v1_operation_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +1832,7 @@ func (x *DrainOp) String() string {
 func (*DrainOp) ProtoMessage() {}
 
 func (x *DrainOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[9]
+	mi := &file_socklab_v1_operation_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1682,7 +1845,7 @@ func (x *DrainOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainOp.ProtoReflect.Descriptor instead.
 func (*DrainOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{9}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DrainOp) GetCount() uint64 {
@@ -1705,7 +1868,7 @@ type ConnectManyOp struct {
 
 func (x *ConnectManyOp) Reset() {
 	*x = ConnectManyOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[10]
+	mi := &file_socklab_v1_operation_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1717,7 +1880,7 @@ func (x *ConnectManyOp) String() string {
 func (*ConnectManyOp) ProtoMessage() {}
 
 func (x *ConnectManyOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[10]
+	mi := &file_socklab_v1_operation_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1730,7 +1893,7 @@ func (x *ConnectManyOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectManyOp.ProtoReflect.Descriptor instead.
 func (*ConnectManyOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{10}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ConnectManyOp) GetAddress() *Address {
@@ -1758,7 +1921,7 @@ type ServeOp struct {
 
 func (x *ServeOp) Reset() {
 	*x = ServeOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[11]
+	mi := &file_socklab_v1_operation_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1770,7 +1933,7 @@ func (x *ServeOp) String() string {
 func (*ServeOp) ProtoMessage() {}
 
 func (x *ServeOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[11]
+	mi := &file_socklab_v1_operation_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1783,7 +1946,7 @@ func (x *ServeOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServeOp.ProtoReflect.Descriptor instead.
 func (*ServeOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{11}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ServeOp) GetBehaviour() Behaviour {
@@ -1811,7 +1974,7 @@ type SsOp struct {
 
 func (x *SsOp) Reset() {
 	*x = SsOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[12]
+	mi := &file_socklab_v1_operation_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +1986,7 @@ func (x *SsOp) String() string {
 func (*SsOp) ProtoMessage() {}
 
 func (x *SsOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[12]
+	mi := &file_socklab_v1_operation_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +1999,7 @@ func (x *SsOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SsOp.ProtoReflect.Descriptor instead.
 func (*SsOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{12}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SsOp) GetPort() uint32 {
@@ -1879,7 +2042,7 @@ type SysctlOp struct {
 
 func (x *SysctlOp) Reset() {
 	*x = SysctlOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[13]
+	mi := &file_socklab_v1_operation_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1891,7 +2054,7 @@ func (x *SysctlOp) String() string {
 func (*SysctlOp) ProtoMessage() {}
 
 func (x *SysctlOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[13]
+	mi := &file_socklab_v1_operation_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1904,7 +2067,7 @@ func (x *SysctlOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysctlOp.ProtoReflect.Descriptor instead.
 func (*SysctlOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{13}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SysctlOp) GetName() string {
@@ -1940,7 +2103,7 @@ type KernelSocket struct {
 
 func (x *KernelSocket) Reset() {
 	*x = KernelSocket{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[14]
+	mi := &file_socklab_v1_operation_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1952,7 +2115,7 @@ func (x *KernelSocket) String() string {
 func (*KernelSocket) ProtoMessage() {}
 
 func (x *KernelSocket) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[14]
+	mi := &file_socklab_v1_operation_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1965,7 +2128,7 @@ func (x *KernelSocket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelSocket.ProtoReflect.Descriptor instead.
 func (*KernelSocket) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{14}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *KernelSocket) GetProtocol() string {
@@ -2041,7 +2204,7 @@ type SocketOp struct {
 
 func (x *SocketOp) Reset() {
 	*x = SocketOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[15]
+	mi := &file_socklab_v1_operation_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2053,7 +2216,7 @@ func (x *SocketOp) String() string {
 func (*SocketOp) ProtoMessage() {}
 
 func (x *SocketOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[15]
+	mi := &file_socklab_v1_operation_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2066,7 +2229,7 @@ func (x *SocketOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketOp.ProtoReflect.Descriptor instead.
 func (*SocketOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{15}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SocketOp) GetFamily() Family {
@@ -2110,7 +2273,7 @@ type SetSockOptOp struct {
 
 func (x *SetSockOptOp) Reset() {
 	*x = SetSockOptOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[16]
+	mi := &file_socklab_v1_operation_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2285,7 @@ func (x *SetSockOptOp) String() string {
 func (*SetSockOptOp) ProtoMessage() {}
 
 func (x *SetSockOptOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[16]
+	mi := &file_socklab_v1_operation_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2298,7 @@ func (x *SetSockOptOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSockOptOp.ProtoReflect.Descriptor instead.
 func (*SetSockOptOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{16}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetSockOptOp) GetLevel() int32 {
@@ -2210,7 +2373,7 @@ type GetSockOptOp struct {
 
 func (x *GetSockOptOp) Reset() {
 	*x = GetSockOptOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[17]
+	mi := &file_socklab_v1_operation_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2222,7 +2385,7 @@ func (x *GetSockOptOp) String() string {
 func (*GetSockOptOp) ProtoMessage() {}
 
 func (x *GetSockOptOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[17]
+	mi := &file_socklab_v1_operation_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2235,7 +2398,7 @@ func (x *GetSockOptOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSockOptOp.ProtoReflect.Descriptor instead.
 func (*GetSockOptOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{17}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetSockOptOp) GetLevel() int32 {
@@ -2270,7 +2433,7 @@ type BindOp struct {
 
 func (x *BindOp) Reset() {
 	*x = BindOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[18]
+	mi := &file_socklab_v1_operation_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2282,7 +2445,7 @@ func (x *BindOp) String() string {
 func (*BindOp) ProtoMessage() {}
 
 func (x *BindOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[18]
+	mi := &file_socklab_v1_operation_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2295,7 +2458,7 @@ func (x *BindOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindOp.ProtoReflect.Descriptor instead.
 func (*BindOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{18}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *BindOp) GetAddress() *Address {
@@ -2316,7 +2479,7 @@ type ListenOp struct {
 
 func (x *ListenOp) Reset() {
 	*x = ListenOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[19]
+	mi := &file_socklab_v1_operation_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2328,7 +2491,7 @@ func (x *ListenOp) String() string {
 func (*ListenOp) ProtoMessage() {}
 
 func (x *ListenOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[19]
+	mi := &file_socklab_v1_operation_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2341,7 +2504,7 @@ func (x *ListenOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenOp.ProtoReflect.Descriptor instead.
 func (*ListenOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{19}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListenOp) GetBacklog() int32 {
@@ -2360,7 +2523,7 @@ type AcceptOp struct {
 
 func (x *AcceptOp) Reset() {
 	*x = AcceptOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[20]
+	mi := &file_socklab_v1_operation_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +2535,7 @@ func (x *AcceptOp) String() string {
 func (*AcceptOp) ProtoMessage() {}
 
 func (x *AcceptOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[20]
+	mi := &file_socklab_v1_operation_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +2548,7 @@ func (x *AcceptOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptOp.ProtoReflect.Descriptor instead.
 func (*AcceptOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{20}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{22}
 }
 
 // ConnectOp is connect(address) or connect_ex(address).
@@ -2399,7 +2562,7 @@ type ConnectOp struct {
 
 func (x *ConnectOp) Reset() {
 	*x = ConnectOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[21]
+	mi := &file_socklab_v1_operation_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2411,7 +2574,7 @@ func (x *ConnectOp) String() string {
 func (*ConnectOp) ProtoMessage() {}
 
 func (x *ConnectOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[21]
+	mi := &file_socklab_v1_operation_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2424,7 +2587,7 @@ func (x *ConnectOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectOp.ProtoReflect.Descriptor instead.
 func (*ConnectOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{21}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ConnectOp) GetAddress() *Address {
@@ -2448,7 +2611,7 @@ type SendOp struct {
 
 func (x *SendOp) Reset() {
 	*x = SendOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[22]
+	mi := &file_socklab_v1_operation_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2460,7 +2623,7 @@ func (x *SendOp) String() string {
 func (*SendOp) ProtoMessage() {}
 
 func (x *SendOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[22]
+	mi := &file_socklab_v1_operation_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2473,7 +2636,7 @@ func (x *SendOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendOp.ProtoReflect.Descriptor instead.
 func (*SendOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{22}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SendOp) GetData() []byte {
@@ -2505,7 +2668,7 @@ type SendToOp struct {
 
 func (x *SendToOp) Reset() {
 	*x = SendToOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[23]
+	mi := &file_socklab_v1_operation_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2517,7 +2680,7 @@ func (x *SendToOp) String() string {
 func (*SendToOp) ProtoMessage() {}
 
 func (x *SendToOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[23]
+	mi := &file_socklab_v1_operation_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2530,7 +2693,7 @@ func (x *SendToOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendToOp.ProtoReflect.Descriptor instead.
 func (*SendToOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{23}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SendToOp) GetData() []byte {
@@ -2568,7 +2731,7 @@ type RecvOp struct {
 
 func (x *RecvOp) Reset() {
 	*x = RecvOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[24]
+	mi := &file_socklab_v1_operation_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2580,7 +2743,7 @@ func (x *RecvOp) String() string {
 func (*RecvOp) ProtoMessage() {}
 
 func (x *RecvOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[24]
+	mi := &file_socklab_v1_operation_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2593,7 +2756,7 @@ func (x *RecvOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecvOp.ProtoReflect.Descriptor instead.
 func (*RecvOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{24}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RecvOp) GetBufsize() uint32 {
@@ -2621,7 +2784,7 @@ type ShutdownOp struct {
 
 func (x *ShutdownOp) Reset() {
 	*x = ShutdownOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[25]
+	mi := &file_socklab_v1_operation_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2633,7 +2796,7 @@ func (x *ShutdownOp) String() string {
 func (*ShutdownOp) ProtoMessage() {}
 
 func (x *ShutdownOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[25]
+	mi := &file_socklab_v1_operation_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2646,7 +2809,7 @@ func (x *ShutdownOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownOp.ProtoReflect.Descriptor instead.
 func (*ShutdownOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{25}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ShutdownOp) GetHow() ShutdownHow {
@@ -2665,7 +2828,7 @@ type CloseOp struct {
 
 func (x *CloseOp) Reset() {
 	*x = CloseOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[26]
+	mi := &file_socklab_v1_operation_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2677,7 +2840,7 @@ func (x *CloseOp) String() string {
 func (*CloseOp) ProtoMessage() {}
 
 func (x *CloseOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[26]
+	mi := &file_socklab_v1_operation_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2690,7 +2853,7 @@ func (x *CloseOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseOp.ProtoReflect.Descriptor instead.
 func (*CloseOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{26}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{28}
 }
 
 // GetSockNameOp is getsockname().
@@ -2702,7 +2865,7 @@ type GetSockNameOp struct {
 
 func (x *GetSockNameOp) Reset() {
 	*x = GetSockNameOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[27]
+	mi := &file_socklab_v1_operation_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2714,7 +2877,7 @@ func (x *GetSockNameOp) String() string {
 func (*GetSockNameOp) ProtoMessage() {}
 
 func (x *GetSockNameOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[27]
+	mi := &file_socklab_v1_operation_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2727,7 +2890,7 @@ func (x *GetSockNameOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSockNameOp.ProtoReflect.Descriptor instead.
 func (*GetSockNameOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{27}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{29}
 }
 
 // GetPeerNameOp is getpeername().
@@ -2739,7 +2902,7 @@ type GetPeerNameOp struct {
 
 func (x *GetPeerNameOp) Reset() {
 	*x = GetPeerNameOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[28]
+	mi := &file_socklab_v1_operation_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2751,7 +2914,7 @@ func (x *GetPeerNameOp) String() string {
 func (*GetPeerNameOp) ProtoMessage() {}
 
 func (x *GetPeerNameOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[28]
+	mi := &file_socklab_v1_operation_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2764,7 +2927,7 @@ func (x *GetPeerNameOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPeerNameOp.ProtoReflect.Descriptor instead.
 func (*GetPeerNameOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{28}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{30}
 }
 
 // SetTimeoutOp is settimeout(value).
@@ -2778,7 +2941,7 @@ type SetTimeoutOp struct {
 
 func (x *SetTimeoutOp) Reset() {
 	*x = SetTimeoutOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[29]
+	mi := &file_socklab_v1_operation_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2790,7 +2953,7 @@ func (x *SetTimeoutOp) String() string {
 func (*SetTimeoutOp) ProtoMessage() {}
 
 func (x *SetTimeoutOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[29]
+	mi := &file_socklab_v1_operation_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2803,7 +2966,7 @@ func (x *SetTimeoutOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTimeoutOp.ProtoReflect.Descriptor instead.
 func (*SetTimeoutOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{29}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetTimeoutOp) GetSeconds() float64 {
@@ -2824,7 +2987,7 @@ type SetBlockingOp struct {
 
 func (x *SetBlockingOp) Reset() {
 	*x = SetBlockingOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[30]
+	mi := &file_socklab_v1_operation_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2836,7 +2999,7 @@ func (x *SetBlockingOp) String() string {
 func (*SetBlockingOp) ProtoMessage() {}
 
 func (x *SetBlockingOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[30]
+	mi := &file_socklab_v1_operation_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2849,7 +3012,7 @@ func (x *SetBlockingOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBlockingOp.ProtoReflect.Descriptor instead.
 func (*SetBlockingOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{30}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SetBlockingOp) GetBlocking() bool {
@@ -2868,7 +3031,7 @@ type GetTimeoutOp struct {
 
 func (x *GetTimeoutOp) Reset() {
 	*x = GetTimeoutOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[31]
+	mi := &file_socklab_v1_operation_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2880,7 +3043,7 @@ func (x *GetTimeoutOp) String() string {
 func (*GetTimeoutOp) ProtoMessage() {}
 
 func (x *GetTimeoutOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[31]
+	mi := &file_socklab_v1_operation_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2893,7 +3056,7 @@ func (x *GetTimeoutOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTimeoutOp.ProtoReflect.Descriptor instead.
 func (*GetTimeoutOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{31}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{33}
 }
 
 // GetBlockingOp is getblocking(); Result.value is 1 for True, 0 for False.
@@ -2905,7 +3068,7 @@ type GetBlockingOp struct {
 
 func (x *GetBlockingOp) Reset() {
 	*x = GetBlockingOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[32]
+	mi := &file_socklab_v1_operation_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2917,7 +3080,7 @@ func (x *GetBlockingOp) String() string {
 func (*GetBlockingOp) ProtoMessage() {}
 
 func (x *GetBlockingOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[32]
+	mi := &file_socklab_v1_operation_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2930,7 +3093,7 @@ func (x *GetBlockingOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockingOp.ProtoReflect.Descriptor instead.
 func (*GetBlockingOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{32}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{34}
 }
 
 // SpawnOp is host.spawn(argv, files, stdin, env, cwd).
@@ -2955,7 +3118,7 @@ type SpawnOp struct {
 
 func (x *SpawnOp) Reset() {
 	*x = SpawnOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[33]
+	mi := &file_socklab_v1_operation_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2967,7 +3130,7 @@ func (x *SpawnOp) String() string {
 func (*SpawnOp) ProtoMessage() {}
 
 func (x *SpawnOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[33]
+	mi := &file_socklab_v1_operation_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2980,7 +3143,7 @@ func (x *SpawnOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpawnOp.ProtoReflect.Descriptor instead.
 func (*SpawnOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{33}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SpawnOp) GetArgv() []string {
@@ -3047,7 +3210,7 @@ type ProcessLimits struct {
 
 func (x *ProcessLimits) Reset() {
 	*x = ProcessLimits{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[34]
+	mi := &file_socklab_v1_operation_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3059,7 +3222,7 @@ func (x *ProcessLimits) String() string {
 func (*ProcessLimits) ProtoMessage() {}
 
 func (x *ProcessLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[34]
+	mi := &file_socklab_v1_operation_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3072,7 +3235,7 @@ func (x *ProcessLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessLimits.ProtoReflect.Descriptor instead.
 func (*ProcessLimits) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{34}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ProcessLimits) GetCpuSeconds() float64 {
@@ -3128,7 +3291,7 @@ type WriteOp struct {
 
 func (x *WriteOp) Reset() {
 	*x = WriteOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[35]
+	mi := &file_socklab_v1_operation_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3140,7 +3303,7 @@ func (x *WriteOp) String() string {
 func (*WriteOp) ProtoMessage() {}
 
 func (x *WriteOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[35]
+	mi := &file_socklab_v1_operation_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3153,7 +3316,7 @@ func (x *WriteOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteOp.ProtoReflect.Descriptor instead.
 func (*WriteOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{35}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *WriteOp) GetData() []byte {
@@ -3172,7 +3335,7 @@ type CloseStdinOp struct {
 
 func (x *CloseStdinOp) Reset() {
 	*x = CloseStdinOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[36]
+	mi := &file_socklab_v1_operation_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3184,7 +3347,7 @@ func (x *CloseStdinOp) String() string {
 func (*CloseStdinOp) ProtoMessage() {}
 
 func (x *CloseStdinOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[36]
+	mi := &file_socklab_v1_operation_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3197,7 +3360,7 @@ func (x *CloseStdinOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseStdinOp.ProtoReflect.Descriptor instead.
 func (*CloseStdinOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{36}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{38}
 }
 
 // SignalOp is process.signal(name).
@@ -3211,7 +3374,7 @@ type SignalOp struct {
 
 func (x *SignalOp) Reset() {
 	*x = SignalOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[37]
+	mi := &file_socklab_v1_operation_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3223,7 +3386,7 @@ func (x *SignalOp) String() string {
 func (*SignalOp) ProtoMessage() {}
 
 func (x *SignalOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[37]
+	mi := &file_socklab_v1_operation_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3236,7 +3399,7 @@ func (x *SignalOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalOp.ProtoReflect.Descriptor instead.
 func (*SignalOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{37}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SignalOp) GetName() string {
@@ -3255,7 +3418,7 @@ type KillOp struct {
 
 func (x *KillOp) Reset() {
 	*x = KillOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[38]
+	mi := &file_socklab_v1_operation_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3267,7 +3430,7 @@ func (x *KillOp) String() string {
 func (*KillOp) ProtoMessage() {}
 
 func (x *KillOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[38]
+	mi := &file_socklab_v1_operation_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3280,7 +3443,7 @@ func (x *KillOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillOp.ProtoReflect.Descriptor instead.
 func (*KillOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{38}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{40}
 }
 
 // WaitOp is process.wait().
@@ -3292,7 +3455,7 @@ type WaitOp struct {
 
 func (x *WaitOp) Reset() {
 	*x = WaitOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[39]
+	mi := &file_socklab_v1_operation_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3304,7 +3467,7 @@ func (x *WaitOp) String() string {
 func (*WaitOp) ProtoMessage() {}
 
 func (x *WaitOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[39]
+	mi := &file_socklab_v1_operation_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3317,7 +3480,7 @@ func (x *WaitOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitOp.ProtoReflect.Descriptor instead.
 func (*WaitOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{39}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{41}
 }
 
 // OutputOp is process.stdout() or process.stderr(): what the stream held so far.
@@ -3329,7 +3492,7 @@ type OutputOp struct {
 
 func (x *OutputOp) Reset() {
 	*x = OutputOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[40]
+	mi := &file_socklab_v1_operation_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3341,7 +3504,7 @@ func (x *OutputOp) String() string {
 func (*OutputOp) ProtoMessage() {}
 
 func (x *OutputOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[40]
+	mi := &file_socklab_v1_operation_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3354,7 +3517,7 @@ func (x *OutputOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputOp.ProtoReflect.Descriptor instead.
 func (*OutputOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{40}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{42}
 }
 
 // CpuSecondsOp is process.cpu_seconds().
@@ -3366,7 +3529,7 @@ type CpuSecondsOp struct {
 
 func (x *CpuSecondsOp) Reset() {
 	*x = CpuSecondsOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[41]
+	mi := &file_socklab_v1_operation_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3378,7 +3541,7 @@ func (x *CpuSecondsOp) String() string {
 func (*CpuSecondsOp) ProtoMessage() {}
 
 func (x *CpuSecondsOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[41]
+	mi := &file_socklab_v1_operation_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3391,7 +3554,7 @@ func (x *CpuSecondsOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CpuSecondsOp.ProtoReflect.Descriptor instead.
 func (*CpuSecondsOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{41}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{43}
 }
 
 // RssOp is process.rss().
@@ -3403,7 +3566,7 @@ type RssOp struct {
 
 func (x *RssOp) Reset() {
 	*x = RssOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[42]
+	mi := &file_socklab_v1_operation_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3415,7 +3578,7 @@ func (x *RssOp) String() string {
 func (*RssOp) ProtoMessage() {}
 
 func (x *RssOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[42]
+	mi := &file_socklab_v1_operation_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3428,7 +3591,7 @@ func (x *RssOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RssOp.ProtoReflect.Descriptor instead.
 func (*RssOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{42}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{44}
 }
 
 // AliveOp is process.alive(); Result.value is 1 for True.
@@ -3440,7 +3603,7 @@ type AliveOp struct {
 
 func (x *AliveOp) Reset() {
 	*x = AliveOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[43]
+	mi := &file_socklab_v1_operation_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3452,7 +3615,7 @@ func (x *AliveOp) String() string {
 func (*AliveOp) ProtoMessage() {}
 
 func (x *AliveOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[43]
+	mi := &file_socklab_v1_operation_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3465,7 +3628,7 @@ func (x *AliveOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AliveOp.ProtoReflect.Descriptor instead.
 func (*AliveOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{43}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{45}
 }
 
 // WaitOutputOp is process.wait_output(pattern).
@@ -3483,7 +3646,7 @@ type WaitOutputOp struct {
 
 func (x *WaitOutputOp) Reset() {
 	*x = WaitOutputOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[44]
+	mi := &file_socklab_v1_operation_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3495,7 +3658,7 @@ func (x *WaitOutputOp) String() string {
 func (*WaitOutputOp) ProtoMessage() {}
 
 func (x *WaitOutputOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[44]
+	mi := &file_socklab_v1_operation_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3508,7 +3671,7 @@ func (x *WaitOutputOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitOutputOp.ProtoReflect.Descriptor instead.
 func (*WaitOutputOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{44}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *WaitOutputOp) GetLiteral() []byte {
@@ -3545,7 +3708,7 @@ type WaitListeningOp struct {
 
 func (x *WaitListeningOp) Reset() {
 	*x = WaitListeningOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[45]
+	mi := &file_socklab_v1_operation_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3557,7 +3720,7 @@ func (x *WaitListeningOp) String() string {
 func (*WaitListeningOp) ProtoMessage() {}
 
 func (x *WaitListeningOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[45]
+	mi := &file_socklab_v1_operation_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3570,7 +3733,7 @@ func (x *WaitListeningOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitListeningOp.ProtoReflect.Descriptor instead.
 func (*WaitListeningOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{45}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WaitListeningOp) GetPort() uint32 {
@@ -3606,7 +3769,7 @@ type ProcessExit struct {
 
 func (x *ProcessExit) Reset() {
 	*x = ProcessExit{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[46]
+	mi := &file_socklab_v1_operation_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3618,7 +3781,7 @@ func (x *ProcessExit) String() string {
 func (*ProcessExit) ProtoMessage() {}
 
 func (x *ProcessExit) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[46]
+	mi := &file_socklab_v1_operation_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3631,7 +3794,7 @@ func (x *ProcessExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessExit.ProtoReflect.Descriptor instead.
 func (*ProcessExit) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{46}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ProcessExit) GetCode() int32 {
@@ -3698,14 +3861,16 @@ type Result struct {
 	// containment is spawn's account of how the process is contained.
 	Containment string `protobuf:"bytes,16,opt,name=containment,proto3" json:"containment,omitempty"`
 	// fault_counts is clear_faults' account of what the link's faults did.
-	FaultCounts   *FaultCounts `protobuf:"bytes,17,opt,name=fault_counts,json=faultCounts,proto3" json:"fault_counts,omitempty"`
+	FaultCounts *FaultCounts `protobuf:"bytes,17,opt,name=fault_counts,json=faultCounts,proto3" json:"fault_counts,omitempty"`
+	// ready is select's answer.
+	Ready         *Ready `protobuf:"bytes,18,opt,name=ready,proto3" json:"ready,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[47]
+	mi := &file_socklab_v1_operation_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3717,7 +3882,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[47]
+	mi := &file_socklab_v1_operation_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3730,7 +3895,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{47}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Result) GetHandle() uint32 {
@@ -3852,6 +4017,13 @@ func (x *Result) GetFaultCounts() *FaultCounts {
 	return nil
 }
 
+func (x *Result) GetReady() *Ready {
+	if x != nil {
+		return x.Ready
+	}
+	return nil
+}
+
 var File_socklab_v1_operation_proto protoreflect.FileDescriptor
 
 const file_socklab_v1_operation_proto_rawDesc = "" +
@@ -3861,7 +4033,7 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\aAddress\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x12\n" +
-	"\x04path\x18\x03 \x01(\tR\x04path\"\xb5\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\"\xe5\x12\n" +
 	"\tOperation\x12.\n" +
 	"\x06socket\x18\x01 \x01(\v2\x14.socklab.v1.SocketOpH\x00R\x06socket\x12:\n" +
 	"\n" +
@@ -3923,8 +4095,19 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\anetstat\x18, \x01(\v2\x15.socklab.v1.NetstatOpH\x00R\anetstat\x12:\n" +
 	"\n" +
 	"socketpair\x18- \x01(\v2\x18.socklab.v1.SocketPairOpH\x00R\n" +
-	"socketpairB\x04\n" +
-	"\x02op\"|\n" +
+	"socketpair\x12.\n" +
+	"\x06select\x18. \x01(\v2\x14.socklab.v1.SelectOpH\x00R\x06selectB\x04\n" +
+	"\x02op\"\x98\x01\n" +
+	"\bSelectOp\x12\x12\n" +
+	"\x04read\x18\x01 \x03(\rR\x04read\x12\x14\n" +
+	"\x05write\x18\x02 \x03(\rR\x05write\x12 \n" +
+	"\vexceptional\x18\x03 \x03(\rR\vexceptional\x12,\n" +
+	"\x0ftimeout_seconds\x18\x04 \x01(\x01H\x00R\x0etimeoutSeconds\x88\x01\x01B\x12\n" +
+	"\x10_timeout_seconds\"S\n" +
+	"\x05Ready\x12\x12\n" +
+	"\x04read\x18\x01 \x03(\rR\x04read\x12\x14\n" +
+	"\x05write\x18\x02 \x03(\rR\x05write\x12 \n" +
+	"\vexceptional\x18\x03 \x03(\rR\vexceptional\"|\n" +
 	"\fSocketPairOp\x12*\n" +
 	"\x06family\x18\x01 \x01(\x0e2\x12.socklab.v1.FamilyR\x06family\x12*\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x16.socklab.v1.SocketTypeR\x04type\x12\x14\n" +
@@ -4074,7 +4257,7 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06signal\x18\x02 \x01(\tR\x06signal\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x16\n" +
-	"\x06limits\x18\x04 \x03(\tR\x06limits\"\xe9\x04\n" +
+	"\x06limits\x18\x04 \x03(\tR\x06limits\"\x92\x05\n" +
 	"\x06Result\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12-\n" +
 	"\aaddress\x18\x02 \x01(\v2\x13.socklab.v1.AddressR\aaddress\x12\x14\n" +
@@ -4095,7 +4278,8 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\x04exit\x18\x0e \x01(\v2\x17.socklab.v1.ProcessExitR\x04exit\x12\x18\n" +
 	"\aseconds\x18\x0f \x01(\x01R\aseconds\x12 \n" +
 	"\vcontainment\x18\x10 \x01(\tR\vcontainment\x12:\n" +
-	"\ffault_counts\x18\x11 \x01(\v2\x17.socklab.v1.FaultCountsR\vfaultCountsB\x12\n" +
+	"\ffault_counts\x18\x11 \x01(\v2\x17.socklab.v1.FaultCountsR\vfaultCounts\x12'\n" +
+	"\x05ready\x18\x12 \x01(\v2\x11.socklab.v1.ReadyR\x05readyB\x12\n" +
 	"\x10_timeout_seconds*T\n" +
 	"\x06Family\x12\x16\n" +
 	"\x12FAMILY_UNSPECIFIED\x10\x00\x12\x0f\n" +
@@ -4140,7 +4324,7 @@ func file_socklab_v1_operation_proto_rawDescGZIP() []byte {
 }
 
 var file_socklab_v1_operation_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_socklab_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_socklab_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_socklab_v1_operation_proto_goTypes = []any{
 	(Family)(0),             // 0: socklab.v1.Family
 	(SocketType)(0),         // 1: socklab.v1.SocketType
@@ -4149,126 +4333,130 @@ var file_socklab_v1_operation_proto_goTypes = []any{
 	(ShutdownHow)(0),        // 4: socklab.v1.ShutdownHow
 	(*Address)(nil),         // 5: socklab.v1.Address
 	(*Operation)(nil),       // 6: socklab.v1.Operation
-	(*SocketPairOp)(nil),    // 7: socklab.v1.SocketPairOp
-	(*NetstatOp)(nil),       // 8: socklab.v1.NetstatOp
-	(*FaultOp)(nil),         // 9: socklab.v1.FaultOp
-	(*ClearFaultsOp)(nil),   // 10: socklab.v1.ClearFaultsOp
-	(*ResetLinkOp)(nil),     // 11: socklab.v1.ResetLinkOp
-	(*FaultCounts)(nil),     // 12: socklab.v1.FaultCounts
-	(*SendBulkOp)(nil),      // 13: socklab.v1.SendBulkOp
-	(*DrainOp)(nil),         // 14: socklab.v1.DrainOp
-	(*ConnectManyOp)(nil),   // 15: socklab.v1.ConnectManyOp
-	(*ServeOp)(nil),         // 16: socklab.v1.ServeOp
-	(*SsOp)(nil),            // 17: socklab.v1.SsOp
-	(*SysctlOp)(nil),        // 18: socklab.v1.SysctlOp
-	(*KernelSocket)(nil),    // 19: socklab.v1.KernelSocket
-	(*SocketOp)(nil),        // 20: socklab.v1.SocketOp
-	(*SetSockOptOp)(nil),    // 21: socklab.v1.SetSockOptOp
-	(*GetSockOptOp)(nil),    // 22: socklab.v1.GetSockOptOp
-	(*BindOp)(nil),          // 23: socklab.v1.BindOp
-	(*ListenOp)(nil),        // 24: socklab.v1.ListenOp
-	(*AcceptOp)(nil),        // 25: socklab.v1.AcceptOp
-	(*ConnectOp)(nil),       // 26: socklab.v1.ConnectOp
-	(*SendOp)(nil),          // 27: socklab.v1.SendOp
-	(*SendToOp)(nil),        // 28: socklab.v1.SendToOp
-	(*RecvOp)(nil),          // 29: socklab.v1.RecvOp
-	(*ShutdownOp)(nil),      // 30: socklab.v1.ShutdownOp
-	(*CloseOp)(nil),         // 31: socklab.v1.CloseOp
-	(*GetSockNameOp)(nil),   // 32: socklab.v1.GetSockNameOp
-	(*GetPeerNameOp)(nil),   // 33: socklab.v1.GetPeerNameOp
-	(*SetTimeoutOp)(nil),    // 34: socklab.v1.SetTimeoutOp
-	(*SetBlockingOp)(nil),   // 35: socklab.v1.SetBlockingOp
-	(*GetTimeoutOp)(nil),    // 36: socklab.v1.GetTimeoutOp
-	(*GetBlockingOp)(nil),   // 37: socklab.v1.GetBlockingOp
-	(*SpawnOp)(nil),         // 38: socklab.v1.SpawnOp
-	(*ProcessLimits)(nil),   // 39: socklab.v1.ProcessLimits
-	(*WriteOp)(nil),         // 40: socklab.v1.WriteOp
-	(*CloseStdinOp)(nil),    // 41: socklab.v1.CloseStdinOp
-	(*SignalOp)(nil),        // 42: socklab.v1.SignalOp
-	(*KillOp)(nil),          // 43: socklab.v1.KillOp
-	(*WaitOp)(nil),          // 44: socklab.v1.WaitOp
-	(*OutputOp)(nil),        // 45: socklab.v1.OutputOp
-	(*CpuSecondsOp)(nil),    // 46: socklab.v1.CpuSecondsOp
-	(*RssOp)(nil),           // 47: socklab.v1.RssOp
-	(*AliveOp)(nil),         // 48: socklab.v1.AliveOp
-	(*WaitOutputOp)(nil),    // 49: socklab.v1.WaitOutputOp
-	(*WaitListeningOp)(nil), // 50: socklab.v1.WaitListeningOp
-	(*ProcessExit)(nil),     // 51: socklab.v1.ProcessExit
-	(*Result)(nil),          // 52: socklab.v1.Result
-	nil,                     // 53: socklab.v1.SpawnOp.FilesEntry
-	nil,                     // 54: socklab.v1.SpawnOp.EnvEntry
+	(*SelectOp)(nil),        // 7: socklab.v1.SelectOp
+	(*Ready)(nil),           // 8: socklab.v1.Ready
+	(*SocketPairOp)(nil),    // 9: socklab.v1.SocketPairOp
+	(*NetstatOp)(nil),       // 10: socklab.v1.NetstatOp
+	(*FaultOp)(nil),         // 11: socklab.v1.FaultOp
+	(*ClearFaultsOp)(nil),   // 12: socklab.v1.ClearFaultsOp
+	(*ResetLinkOp)(nil),     // 13: socklab.v1.ResetLinkOp
+	(*FaultCounts)(nil),     // 14: socklab.v1.FaultCounts
+	(*SendBulkOp)(nil),      // 15: socklab.v1.SendBulkOp
+	(*DrainOp)(nil),         // 16: socklab.v1.DrainOp
+	(*ConnectManyOp)(nil),   // 17: socklab.v1.ConnectManyOp
+	(*ServeOp)(nil),         // 18: socklab.v1.ServeOp
+	(*SsOp)(nil),            // 19: socklab.v1.SsOp
+	(*SysctlOp)(nil),        // 20: socklab.v1.SysctlOp
+	(*KernelSocket)(nil),    // 21: socklab.v1.KernelSocket
+	(*SocketOp)(nil),        // 22: socklab.v1.SocketOp
+	(*SetSockOptOp)(nil),    // 23: socklab.v1.SetSockOptOp
+	(*GetSockOptOp)(nil),    // 24: socklab.v1.GetSockOptOp
+	(*BindOp)(nil),          // 25: socklab.v1.BindOp
+	(*ListenOp)(nil),        // 26: socklab.v1.ListenOp
+	(*AcceptOp)(nil),        // 27: socklab.v1.AcceptOp
+	(*ConnectOp)(nil),       // 28: socklab.v1.ConnectOp
+	(*SendOp)(nil),          // 29: socklab.v1.SendOp
+	(*SendToOp)(nil),        // 30: socklab.v1.SendToOp
+	(*RecvOp)(nil),          // 31: socklab.v1.RecvOp
+	(*ShutdownOp)(nil),      // 32: socklab.v1.ShutdownOp
+	(*CloseOp)(nil),         // 33: socklab.v1.CloseOp
+	(*GetSockNameOp)(nil),   // 34: socklab.v1.GetSockNameOp
+	(*GetPeerNameOp)(nil),   // 35: socklab.v1.GetPeerNameOp
+	(*SetTimeoutOp)(nil),    // 36: socklab.v1.SetTimeoutOp
+	(*SetBlockingOp)(nil),   // 37: socklab.v1.SetBlockingOp
+	(*GetTimeoutOp)(nil),    // 38: socklab.v1.GetTimeoutOp
+	(*GetBlockingOp)(nil),   // 39: socklab.v1.GetBlockingOp
+	(*SpawnOp)(nil),         // 40: socklab.v1.SpawnOp
+	(*ProcessLimits)(nil),   // 41: socklab.v1.ProcessLimits
+	(*WriteOp)(nil),         // 42: socklab.v1.WriteOp
+	(*CloseStdinOp)(nil),    // 43: socklab.v1.CloseStdinOp
+	(*SignalOp)(nil),        // 44: socklab.v1.SignalOp
+	(*KillOp)(nil),          // 45: socklab.v1.KillOp
+	(*WaitOp)(nil),          // 46: socklab.v1.WaitOp
+	(*OutputOp)(nil),        // 47: socklab.v1.OutputOp
+	(*CpuSecondsOp)(nil),    // 48: socklab.v1.CpuSecondsOp
+	(*RssOp)(nil),           // 49: socklab.v1.RssOp
+	(*AliveOp)(nil),         // 50: socklab.v1.AliveOp
+	(*WaitOutputOp)(nil),    // 51: socklab.v1.WaitOutputOp
+	(*WaitListeningOp)(nil), // 52: socklab.v1.WaitListeningOp
+	(*ProcessExit)(nil),     // 53: socklab.v1.ProcessExit
+	(*Result)(nil),          // 54: socklab.v1.Result
+	nil,                     // 55: socklab.v1.SpawnOp.FilesEntry
+	nil,                     // 56: socklab.v1.SpawnOp.EnvEntry
 }
 var file_socklab_v1_operation_proto_depIdxs = []int32{
-	20, // 0: socklab.v1.Operation.socket:type_name -> socklab.v1.SocketOp
-	21, // 1: socklab.v1.Operation.setsockopt:type_name -> socklab.v1.SetSockOptOp
-	22, // 2: socklab.v1.Operation.getsockopt:type_name -> socklab.v1.GetSockOptOp
-	23, // 3: socklab.v1.Operation.bind:type_name -> socklab.v1.BindOp
-	24, // 4: socklab.v1.Operation.listen:type_name -> socklab.v1.ListenOp
-	25, // 5: socklab.v1.Operation.accept:type_name -> socklab.v1.AcceptOp
-	26, // 6: socklab.v1.Operation.connect:type_name -> socklab.v1.ConnectOp
-	26, // 7: socklab.v1.Operation.connect_ex:type_name -> socklab.v1.ConnectOp
-	27, // 8: socklab.v1.Operation.send:type_name -> socklab.v1.SendOp
-	27, // 9: socklab.v1.Operation.sendall:type_name -> socklab.v1.SendOp
-	28, // 10: socklab.v1.Operation.sendto:type_name -> socklab.v1.SendToOp
-	29, // 11: socklab.v1.Operation.recv:type_name -> socklab.v1.RecvOp
-	29, // 12: socklab.v1.Operation.recvfrom:type_name -> socklab.v1.RecvOp
-	30, // 13: socklab.v1.Operation.shutdown:type_name -> socklab.v1.ShutdownOp
-	31, // 14: socklab.v1.Operation.close:type_name -> socklab.v1.CloseOp
-	32, // 15: socklab.v1.Operation.getsockname:type_name -> socklab.v1.GetSockNameOp
-	33, // 16: socklab.v1.Operation.getpeername:type_name -> socklab.v1.GetPeerNameOp
-	34, // 17: socklab.v1.Operation.settimeout:type_name -> socklab.v1.SetTimeoutOp
-	35, // 18: socklab.v1.Operation.setblocking:type_name -> socklab.v1.SetBlockingOp
-	36, // 19: socklab.v1.Operation.gettimeout:type_name -> socklab.v1.GetTimeoutOp
-	17, // 20: socklab.v1.Operation.ss:type_name -> socklab.v1.SsOp
-	18, // 21: socklab.v1.Operation.sysctl:type_name -> socklab.v1.SysctlOp
-	13, // 22: socklab.v1.Operation.send_bulk:type_name -> socklab.v1.SendBulkOp
-	14, // 23: socklab.v1.Operation.drain:type_name -> socklab.v1.DrainOp
-	15, // 24: socklab.v1.Operation.connect_many:type_name -> socklab.v1.ConnectManyOp
-	16, // 25: socklab.v1.Operation.serve:type_name -> socklab.v1.ServeOp
-	37, // 26: socklab.v1.Operation.getblocking:type_name -> socklab.v1.GetBlockingOp
-	38, // 27: socklab.v1.Operation.spawn:type_name -> socklab.v1.SpawnOp
-	40, // 28: socklab.v1.Operation.write:type_name -> socklab.v1.WriteOp
-	41, // 29: socklab.v1.Operation.close_stdin:type_name -> socklab.v1.CloseStdinOp
-	42, // 30: socklab.v1.Operation.signal:type_name -> socklab.v1.SignalOp
-	43, // 31: socklab.v1.Operation.kill:type_name -> socklab.v1.KillOp
-	44, // 32: socklab.v1.Operation.wait:type_name -> socklab.v1.WaitOp
-	45, // 33: socklab.v1.Operation.stdout:type_name -> socklab.v1.OutputOp
-	45, // 34: socklab.v1.Operation.stderr:type_name -> socklab.v1.OutputOp
-	46, // 35: socklab.v1.Operation.cpu_seconds:type_name -> socklab.v1.CpuSecondsOp
-	47, // 36: socklab.v1.Operation.rss:type_name -> socklab.v1.RssOp
-	48, // 37: socklab.v1.Operation.alive:type_name -> socklab.v1.AliveOp
-	49, // 38: socklab.v1.Operation.wait_output:type_name -> socklab.v1.WaitOutputOp
-	50, // 39: socklab.v1.Operation.wait_listening:type_name -> socklab.v1.WaitListeningOp
-	9,  // 40: socklab.v1.Operation.fault:type_name -> socklab.v1.FaultOp
-	10, // 41: socklab.v1.Operation.clear_faults:type_name -> socklab.v1.ClearFaultsOp
-	11, // 42: socklab.v1.Operation.reset_link:type_name -> socklab.v1.ResetLinkOp
-	8,  // 43: socklab.v1.Operation.netstat:type_name -> socklab.v1.NetstatOp
-	7,  // 44: socklab.v1.Operation.socketpair:type_name -> socklab.v1.SocketPairOp
-	0,  // 45: socklab.v1.SocketPairOp.family:type_name -> socklab.v1.Family
-	1,  // 46: socklab.v1.SocketPairOp.type:type_name -> socklab.v1.SocketType
-	2,  // 47: socklab.v1.FaultOp.kind:type_name -> socklab.v1.FaultKind
-	5,  // 48: socklab.v1.ConnectManyOp.address:type_name -> socklab.v1.Address
-	3,  // 49: socklab.v1.ServeOp.behaviour:type_name -> socklab.v1.Behaviour
-	5,  // 50: socklab.v1.KernelSocket.local:type_name -> socklab.v1.Address
-	5,  // 51: socklab.v1.KernelSocket.peer:type_name -> socklab.v1.Address
-	0,  // 52: socklab.v1.SocketOp.family:type_name -> socklab.v1.Family
-	1,  // 53: socklab.v1.SocketOp.type:type_name -> socklab.v1.SocketType
-	5,  // 54: socklab.v1.BindOp.address:type_name -> socklab.v1.Address
-	5,  // 55: socklab.v1.ConnectOp.address:type_name -> socklab.v1.Address
-	5,  // 56: socklab.v1.SendToOp.address:type_name -> socklab.v1.Address
-	4,  // 57: socklab.v1.ShutdownOp.how:type_name -> socklab.v1.ShutdownHow
-	53, // 58: socklab.v1.SpawnOp.files:type_name -> socklab.v1.SpawnOp.FilesEntry
-	54, // 59: socklab.v1.SpawnOp.env:type_name -> socklab.v1.SpawnOp.EnvEntry
-	39, // 60: socklab.v1.SpawnOp.limits:type_name -> socklab.v1.ProcessLimits
-	5,  // 61: socklab.v1.Result.address:type_name -> socklab.v1.Address
-	19, // 62: socklab.v1.Result.sockets:type_name -> socklab.v1.KernelSocket
-	51, // 63: socklab.v1.Result.exit:type_name -> socklab.v1.ProcessExit
-	12, // 64: socklab.v1.Result.fault_counts:type_name -> socklab.v1.FaultCounts
-	65, // [65:65] is the sub-list for method output_type
-	65, // [65:65] is the sub-list for method input_type
-	65, // [65:65] is the sub-list for extension type_name
-	65, // [65:65] is the sub-list for extension extendee
-	0,  // [0:65] is the sub-list for field type_name
+	22, // 0: socklab.v1.Operation.socket:type_name -> socklab.v1.SocketOp
+	23, // 1: socklab.v1.Operation.setsockopt:type_name -> socklab.v1.SetSockOptOp
+	24, // 2: socklab.v1.Operation.getsockopt:type_name -> socklab.v1.GetSockOptOp
+	25, // 3: socklab.v1.Operation.bind:type_name -> socklab.v1.BindOp
+	26, // 4: socklab.v1.Operation.listen:type_name -> socklab.v1.ListenOp
+	27, // 5: socklab.v1.Operation.accept:type_name -> socklab.v1.AcceptOp
+	28, // 6: socklab.v1.Operation.connect:type_name -> socklab.v1.ConnectOp
+	28, // 7: socklab.v1.Operation.connect_ex:type_name -> socklab.v1.ConnectOp
+	29, // 8: socklab.v1.Operation.send:type_name -> socklab.v1.SendOp
+	29, // 9: socklab.v1.Operation.sendall:type_name -> socklab.v1.SendOp
+	30, // 10: socklab.v1.Operation.sendto:type_name -> socklab.v1.SendToOp
+	31, // 11: socklab.v1.Operation.recv:type_name -> socklab.v1.RecvOp
+	31, // 12: socklab.v1.Operation.recvfrom:type_name -> socklab.v1.RecvOp
+	32, // 13: socklab.v1.Operation.shutdown:type_name -> socklab.v1.ShutdownOp
+	33, // 14: socklab.v1.Operation.close:type_name -> socklab.v1.CloseOp
+	34, // 15: socklab.v1.Operation.getsockname:type_name -> socklab.v1.GetSockNameOp
+	35, // 16: socklab.v1.Operation.getpeername:type_name -> socklab.v1.GetPeerNameOp
+	36, // 17: socklab.v1.Operation.settimeout:type_name -> socklab.v1.SetTimeoutOp
+	37, // 18: socklab.v1.Operation.setblocking:type_name -> socklab.v1.SetBlockingOp
+	38, // 19: socklab.v1.Operation.gettimeout:type_name -> socklab.v1.GetTimeoutOp
+	19, // 20: socklab.v1.Operation.ss:type_name -> socklab.v1.SsOp
+	20, // 21: socklab.v1.Operation.sysctl:type_name -> socklab.v1.SysctlOp
+	15, // 22: socklab.v1.Operation.send_bulk:type_name -> socklab.v1.SendBulkOp
+	16, // 23: socklab.v1.Operation.drain:type_name -> socklab.v1.DrainOp
+	17, // 24: socklab.v1.Operation.connect_many:type_name -> socklab.v1.ConnectManyOp
+	18, // 25: socklab.v1.Operation.serve:type_name -> socklab.v1.ServeOp
+	39, // 26: socklab.v1.Operation.getblocking:type_name -> socklab.v1.GetBlockingOp
+	40, // 27: socklab.v1.Operation.spawn:type_name -> socklab.v1.SpawnOp
+	42, // 28: socklab.v1.Operation.write:type_name -> socklab.v1.WriteOp
+	43, // 29: socklab.v1.Operation.close_stdin:type_name -> socklab.v1.CloseStdinOp
+	44, // 30: socklab.v1.Operation.signal:type_name -> socklab.v1.SignalOp
+	45, // 31: socklab.v1.Operation.kill:type_name -> socklab.v1.KillOp
+	46, // 32: socklab.v1.Operation.wait:type_name -> socklab.v1.WaitOp
+	47, // 33: socklab.v1.Operation.stdout:type_name -> socklab.v1.OutputOp
+	47, // 34: socklab.v1.Operation.stderr:type_name -> socklab.v1.OutputOp
+	48, // 35: socklab.v1.Operation.cpu_seconds:type_name -> socklab.v1.CpuSecondsOp
+	49, // 36: socklab.v1.Operation.rss:type_name -> socklab.v1.RssOp
+	50, // 37: socklab.v1.Operation.alive:type_name -> socklab.v1.AliveOp
+	51, // 38: socklab.v1.Operation.wait_output:type_name -> socklab.v1.WaitOutputOp
+	52, // 39: socklab.v1.Operation.wait_listening:type_name -> socklab.v1.WaitListeningOp
+	11, // 40: socklab.v1.Operation.fault:type_name -> socklab.v1.FaultOp
+	12, // 41: socklab.v1.Operation.clear_faults:type_name -> socklab.v1.ClearFaultsOp
+	13, // 42: socklab.v1.Operation.reset_link:type_name -> socklab.v1.ResetLinkOp
+	10, // 43: socklab.v1.Operation.netstat:type_name -> socklab.v1.NetstatOp
+	9,  // 44: socklab.v1.Operation.socketpair:type_name -> socklab.v1.SocketPairOp
+	7,  // 45: socklab.v1.Operation.select:type_name -> socklab.v1.SelectOp
+	0,  // 46: socklab.v1.SocketPairOp.family:type_name -> socklab.v1.Family
+	1,  // 47: socklab.v1.SocketPairOp.type:type_name -> socklab.v1.SocketType
+	2,  // 48: socklab.v1.FaultOp.kind:type_name -> socklab.v1.FaultKind
+	5,  // 49: socklab.v1.ConnectManyOp.address:type_name -> socklab.v1.Address
+	3,  // 50: socklab.v1.ServeOp.behaviour:type_name -> socklab.v1.Behaviour
+	5,  // 51: socklab.v1.KernelSocket.local:type_name -> socklab.v1.Address
+	5,  // 52: socklab.v1.KernelSocket.peer:type_name -> socklab.v1.Address
+	0,  // 53: socklab.v1.SocketOp.family:type_name -> socklab.v1.Family
+	1,  // 54: socklab.v1.SocketOp.type:type_name -> socklab.v1.SocketType
+	5,  // 55: socklab.v1.BindOp.address:type_name -> socklab.v1.Address
+	5,  // 56: socklab.v1.ConnectOp.address:type_name -> socklab.v1.Address
+	5,  // 57: socklab.v1.SendToOp.address:type_name -> socklab.v1.Address
+	4,  // 58: socklab.v1.ShutdownOp.how:type_name -> socklab.v1.ShutdownHow
+	55, // 59: socklab.v1.SpawnOp.files:type_name -> socklab.v1.SpawnOp.FilesEntry
+	56, // 60: socklab.v1.SpawnOp.env:type_name -> socklab.v1.SpawnOp.EnvEntry
+	41, // 61: socklab.v1.SpawnOp.limits:type_name -> socklab.v1.ProcessLimits
+	5,  // 62: socklab.v1.Result.address:type_name -> socklab.v1.Address
+	21, // 63: socklab.v1.Result.sockets:type_name -> socklab.v1.KernelSocket
+	53, // 64: socklab.v1.Result.exit:type_name -> socklab.v1.ProcessExit
+	14, // 65: socklab.v1.Result.fault_counts:type_name -> socklab.v1.FaultCounts
+	8,  // 66: socklab.v1.Result.ready:type_name -> socklab.v1.Ready
+	67, // [67:67] is the sub-list for method output_type
+	67, // [67:67] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_socklab_v1_operation_proto_init() }
@@ -4322,21 +4510,23 @@ func file_socklab_v1_operation_proto_init() {
 		(*Operation_ResetLink)(nil),
 		(*Operation_Netstat)(nil),
 		(*Operation_Socketpair)(nil),
+		(*Operation_Select)(nil),
 	}
-	file_socklab_v1_operation_proto_msgTypes[16].OneofWrappers = []any{
+	file_socklab_v1_operation_proto_msgTypes[2].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[18].OneofWrappers = []any{
 		(*SetSockOptOp_IntValue)(nil),
 		(*SetSockOptOp_BytesValue)(nil),
 	}
-	file_socklab_v1_operation_proto_msgTypes[19].OneofWrappers = []any{}
-	file_socklab_v1_operation_proto_msgTypes[29].OneofWrappers = []any{}
-	file_socklab_v1_operation_proto_msgTypes[47].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[21].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[31].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[49].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_socklab_v1_operation_proto_rawDesc), len(file_socklab_v1_operation_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   50,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,58 @@
+package lab_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+)
+
+// apiAgent answers the socket calls of the lab API's additions as an agent would on an
+// idle host: each socket is a new handle, select finds every socket ready.
+func apiAgent(_ context.Context, handle uint32, op *socklabv1.Operation) (*socklabv1.Event, error) {
+	res := &socklabv1.Result{}
+	ev := &socklabv1.Event{Handle: handle, Operation: op, Result: res}
+	switch o := op.GetOp().(type) {
+	case *socklabv1.Operation_Socket:
+		res.Handle = 1
+	case *socklabv1.Operation_Socketpair:
+		res.Handles = []uint32{2, 3}
+	case *socklabv1.Operation_Select:
+		res.Ready = &socklabv1.Ready{Read: o.Select.GetRead(), Write: o.Select.GetWrite(), Exceptional: o.Select.GetExceptional()}
+	}
+	return ev, nil
+}
+
+// TestAPIArguments: the lab API's additions take Python's arguments and refuse others
+// with Python's error (TypeError, ValueError), stopping the lab at the line.
+func TestAPIArguments(t *testing.T) {
+	out := runLab(t, header+`
+def main(t):
+    s = t.server.socket()
+    a, b = t.server.socketpair()
+    t.check("ok", a.family == AF_UNIX and b.type == SOCK_STREAM and a.handle != b.handle, got = (a.family, b.type))
+    r, w, x = t.server.select([s, 1], (a,), [], 0.5)
+    t.check("ok", r == [s, 1] and w == [a] and x == [], got = (r, w, x))
+    t.check("ok", t.server.select([], [], [], timeout = None) == ([], [], []))
+`, nil, &agentEnv{do: apiAgent}, "")
+	if out.Err != nil || !out.Passed() {
+		t.Errorf("Run() = error %v, checks %+v", errorText(out), out.Checks)
+	}
+
+	for _, tc := range []struct{ body, want string }{
+		{`t.server.select(1, [], [])`, "select: TypeError: arguments 1-3 must be sequences"},
+		{`t.server.select([], [], [], "1")`, "select: TypeError: timeout must be a float or None"},
+		{`t.server.select([], [], [], -1)`, "select: ValueError: timeout must be non-negative"},
+		{`t.server.select([1.5], [], [])`, "select: TypeError: argument must be an int, or have a fileno() method."},
+		{`t.server.select([-1], [], [])`, "select: ValueError: file descriptor cannot be a negative integer (-1)"},
+		{"s = t.server.socket()\n    s.close()\n    t.server.select([s], [], [])", "select: ValueError: file descriptor cannot be a negative integer (-1)"},
+		{`t.server.socketpair("x")`, "socketpair: TypeError: family must be an int or None, not string"},
+		{`t.server.socketpair(AF_UNIX, 5)`, "socketpair: type 5 is not SOCK_STREAM or SOCK_DGRAM"},
+	} {
+		out := runLab(t, header+"\ndef main(t):\n    "+tc.body+"\n", nil, &agentEnv{do: apiAgent}, "")
+		if got := errorText(out); !strings.HasSuffix(got, tc.want) {
+			t.Errorf("%s: stopped with %q, want ...%q", tc.body, got, tc.want)
+		}
+	}
+}

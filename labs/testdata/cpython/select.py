@@ -1,0 +1,23 @@
+import select
+
+srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+srv.bind((HOST, 0))
+srv.listen(5)
+port = srv.getsockname()[1]
+print(select.select([srv], [], [], 0))
+c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+c.connect((HOST, port))
+r, w, x = select.select([srv], [c], [], 5)
+print(r == [srv], w == [c], x)
+conn, addr = srv.accept()
+print(select.select([conn, srv], [], [conn], 0.05))
+c.sendall(b"hi")
+r, w, x = select.select([srv, conn], [], [conn], 5)
+print(r == [conn], w, x)
+print(conn.recv(10))
+fd = conn.fileno()
+r, w, x = select.select([fd], [fd], [], 0)
+print(r, w == [fd])
+c.send(b"!", socket.MSG_OOB)
+r, w, x = select.select([], [], [conn, c], 5)
+print(x == [conn])
