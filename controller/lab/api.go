@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
 
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
@@ -13,6 +14,12 @@ import (
 // The parts of Python's socket API that complete the everyday calls: a socket's family,
 // type, proto and timeout attributes and its fileno(); the host's socketpair, select,
 // create_connection and create_server; recv_into, sendfile and makefile.
+
+// apiBuiltins are the top-level names the lab API's additions bring: struct, which the
+// selectors of labs/lib/selectors.star are made of.
+var apiBuiltins = starlark.StringDict{
+	"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
+}
 
 // newSocketValue is the lab's value of socket handle on host h, made with socket(family,
 // typ, proto): it blocks without a timeout, until startTimeout gives it the run's
