@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -219,4 +220,170 @@ func (h *hostValue) selectItem(x starlark.Value) (uint32, error) {
 		return uint32(n), nil
 	}
 	return 0, fmt.Errorf("TypeError: argument must be an int, or have a fileno() method.")
+}
+
+func init() {
+	hostMethods["create_connection"] = (*hostValue).createConnection
+	hostMethods["create_server"] = (*hostValue).createServer
+}
+
+// watchdogKw passes a call's watchdog keyword on to the calls it makes.
+func watchdogKw(wd starlark.Value) []starlark.Tuple {
+	if wd == nil || wd == starlark.None {
+		return nil
+	}
+	return []starlark.Tuple{{starlark.String("watchdog"), wd}}
+}
+
+// createConnection is Python's socket.create_connection(address, timeout, source_address):
+// a TCP socket of the address's family (an IPv6 literal makes AF_INET6, anything else
+// AF_INET), with IPPROTO_TCP as getaddrinfo gives it, its timeout set if one is given,
+// bound to source_address if given, and connected. A failing step closes the socket and
+// raises its error. The agents resolve no names, so one address is tried, not a list.
+func (h *hostValue) createConnection(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var address, timeout, source starlark.Value // timeout nil: not given, Python's default timeout (None) left alone
+	var wd starlark.Value = starlark.None
+	allErrors := false
+	source = starlark.None
+	if err := starlark.UnpackArgs("create_connection", args, kwargs, "address", &address, "timeout?", &timeout,
+		"source_address?", &source, "all_errors?", &allErrors, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	t, ok := address.(starlark.Tuple)
+	if !ok || len(t) != 2 {
+		return nil, fmt.Errorf("create_connection: TypeError: address must be a (host, port) tuple, not %s", address.String())
+	}
+	host, ok := starlark.AsString(t[0])
+	if !ok {
+		return nil, fmt.Errorf("create_connection: TypeError: address host must be a string, not %s", t[0].Type())
+	}
+	if host == "" {
+		return nil, &SocketError{Name: "gaierror", Errno: -2, Message: "Name or service not known", Call: "create_connection on " + h.role}
+	}
+	family := 2
+	if strings.Contains(host, ":") {
+		family = 10
+	}
+	sv, err := h.socket(th, nil, starlark.Tuple{starlark.MakeInt(family), starlark.MakeInt(1), starlark.MakeInt(6)}, watchdogKw(wd))
+	if err != nil {
+		return nil, err
+	}
+	s := sv.(*socketValue)
+	steps := []func() error{
+		func() error {
+			if timeout == nil {
+				return nil
+			}
+			_, err := s.settimeout(th, starlark.Tuple{timeout}, watchdogKw(wd))
+			return err
+		},
+		func() error {
+			if source == starlark.None || !source.Truth() {
+				return nil
+			}
+			_, err := s.bind(th, starlark.Tuple{source}, watchdogKw(wd))
+			return err
+		},
+		func() error {
+			_, err := s.connect(th, starlark.Tuple{address}, watchdogKw(wd))
+			return err
+		},
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return nil, closeAfter(th, s, wd, err)
+		}
+	}
+	return s, nil
+}
+
+// closeAfter closes s after err stopped what was being done with it, as Python's
+// create_connection and create_server do, and returns err.
+func closeAfter(th *starlark.Thread, s *socketValue, wd starlark.Value, err error) error {
+	var se *SocketError
+	if errors.As(err, &se) { // a socket error: the lab may catch it, and goes on
+		_, _ = s.close(th, nil, watchdogKw(wd))
+	}
+	return err
+}
+
+// createServer is Python's socket.create_server(address, *, family = AF_INET, backlog =
+// None, reuse_port = False, dualstack_ipv6 = False): a listening TCP socket, with
+// SO_REUSEADDR set (and SO_REUSEPORT, and IPV6_V6ONLY for AF_INET6) as Python sets them. A
+// bind that fails raises its errno with Python's words, "Address already in use (while
+// attempting to bind on address ('127.0.0.1', 8080))".
+func (h *hostValue) createServer(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if len(args) > 1 {
+		return nil, fmt.Errorf("create_server: TypeError: create_server() takes 1 positional argument but %d were given", len(args))
+	}
+	var address, backlog starlark.Value = nil, starlark.None
+	var wd starlark.Value = starlark.None
+	family := 2
+	reusePort, dualstack := false, false
+	if err := starlark.UnpackArgs("create_server", args, kwargs, "address", &address, "family?", &family, "backlog?", &backlog,
+		"reuse_port?", &reusePort, "dualstack_ipv6?", &dualstack, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	if dualstack && family != 10 {
+		return nil, fmt.Errorf("create_server: ValueError: dualstack_ipv6 requires AF_INET6 family")
+	}
+	sv, err := h.socket(th, nil, starlark.Tuple{starlark.MakeInt(family), starlark.MakeInt(1)}, watchdogKw(wd))
+	if err != nil {
+		return nil, err
+	}
+	s := sv.(*socketValue)
+	setopt := func(level, name, value int) error {
+		_, err := s.setsockopt(th, starlark.Tuple{starlark.MakeInt(level), starlark.MakeInt(name), starlark.MakeInt(value)}, watchdogKw(wd))
+		return err
+	}
+	steps := []func() error{
+		func() error {
+			err := setopt(Constants["SOL_SOCKET"], Constants["SO_REUSEADDR"], 1)
+			var se *SocketError
+			if errors.As(err, &se) {
+				return nil // Python ignores a socket that refuses it
+			}
+			return err
+		},
+		func() error {
+			if !reusePort {
+				return nil
+			}
+			return setopt(Constants["SOL_SOCKET"], Constants["SO_REUSEPORT"], 1)
+		},
+		func() error {
+			if family != 10 {
+				return nil
+			}
+			v6only := 1
+			if dualstack {
+				v6only = 0
+			}
+			return setopt(Constants["IPPROTO_IPV6"], Constants["IPV6_V6ONLY"], v6only)
+		},
+		func() error {
+			_, err := s.bind(th, starlark.Tuple{address}, watchdogKw(wd))
+			var se *SocketError
+			if errors.As(err, &se) {
+				bound := *se
+				bound.Message = fmt.Sprintf("%s (while attempting to bind on address %s)", se.Message, repr(address))
+				return &bound
+			}
+			return err
+		},
+		func() error {
+			listenArgs := starlark.Tuple{}
+			if backlog != starlark.None {
+				listenArgs = starlark.Tuple{backlog}
+			}
+			_, err := s.listen(th, listenArgs, watchdogKw(wd))
+			return err
+		},
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return nil, closeAfter(th, s, wd, err)
+		}
+	}
+	return s, nil
 }

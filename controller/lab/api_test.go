@@ -2,6 +2,7 @@ package lab_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -49,10 +50,50 @@ def main(t):
 		{"s = t.server.socket()\n    s.close()\n    t.server.select([s], [], [])", "select: ValueError: file descriptor cannot be a negative integer (-1)"},
 		{`t.server.socketpair("x")`, "socketpair: TypeError: family must be an int or None, not string"},
 		{`t.server.socketpair(AF_UNIX, 5)`, "socketpair: type 5 is not SOCK_STREAM or SOCK_DGRAM"},
+		{`t.server.create_server(("127.5.0.2", 0), AF_INET6)`, "create_server: TypeError: create_server() takes 1 positional argument but 2 were given"},
+		{`t.server.create_server(("127.5.0.2", 0), dualstack_ipv6 = True)`, "create_server: ValueError: dualstack_ipv6 requires AF_INET6 family"},
+		{`t.server.create_connection("127.5.0.2")`, `create_connection: TypeError: address must be a (host, port) tuple, not "127.5.0.2"`},
 	} {
 		out := runLab(t, header+"\ndef main(t):\n    "+tc.body+"\n", nil, &agentEnv{do: apiAgent}, "")
 		if got := errorText(out); !strings.HasSuffix(got, tc.want) {
 			t.Errorf("%s: stopped with %q, want ...%q", tc.body, got, tc.want)
+		}
+	}
+}
+
+// TestCreateCloses: create_server and create_connection close the socket they made when
+// a step after socket() raises, and raise that step's error (bind's with Python's words).
+func TestCreateCloses(t *testing.T) {
+	failing := func(step string) func(context.Context, uint32, *socklabv1.Operation) (*socklabv1.Event, error) {
+		return func(ctx context.Context, h uint32, op *socklabv1.Operation) (*socklabv1.Event, error) {
+			ev, err := apiAgent(ctx, h, op)
+			if f := op.ProtoReflect().WhichOneof(op.ProtoReflect().Descriptor().Oneofs().ByName("op")); f != nil && string(f.Name()) == step {
+				ev.Error = &socklabv1.SocketError{Name: "EADDRINUSE", Errno: 98, Message: "Address already in use"}
+			}
+			return ev, err
+		}
+	}
+	for _, tc := range []struct {
+		call, step string
+		ops        []string
+		msg        string
+	}{
+		{`t.server.create_server, ("127.5.0.2", 8080)`, "bind", []string{"socket", "setsockopt", "bind", "close"},
+			"Address already in use (while attempting to bind on address ('127.5.0.2', 8080))"},
+		{`t.server.create_connection, ("127.5.0.2", 8080), 2`, "connect", []string{"socket", "settimeout", "connect", "close"},
+			"Address already in use"},
+	} {
+		env := &agentEnv{do: failing(tc.step)}
+		out := runLab(t, header+"\ndef main(t):\n    v, e = t.catch("+tc.call+")\n    t.check(\"ok\", e.strerror == "+strconv.Quote(tc.msg)+", got = e.strerror)\n", nil, env, "")
+		if out.Err != nil || !out.Passed() {
+			t.Errorf("%s: error %v, checks %+v", tc.call, errorText(out), out.Checks)
+		}
+		var ops []string
+		for _, s := range env.sent {
+			ops = append(ops, string(s.op.ProtoReflect().WhichOneof(s.op.ProtoReflect().Descriptor().Oneofs().ByName("op")).Name()))
+		}
+		if strings.Join(ops, " ") != strings.Join(tc.ops, " ") {
+			t.Errorf("%s sent %v, want %v", tc.call, ops, tc.ops)
 		}
 	}
 }
