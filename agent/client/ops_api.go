@@ -18,3 +18,9 @@ func Select(read, write, exceptional []uint32, timeout *float64) *socklabv1.Oper
 	return &socklabv1.Operation{Op: &socklabv1.Operation_Select{Select: &socklabv1.SelectOp{
 		Read: read, Write: write, Exceptional: exceptional, TimeoutSeconds: timeout}}}
 }
+
+// RecvInto is recv_into(buffer, bufsize, flags): the agent returns the bytes, which the
+// caller writes into its buffer.
+func RecvInto(bufsize, flags int) *socklabv1.Operation {
+	return &socklabv1.Operation{Op: &socklabv1.Operation_RecvInto{RecvInto: &socklabv1.RecvOp{Bufsize: uint32(bufsize), Flags: int32(flags)}}}
+}

@@ -178,6 +178,30 @@ func TestAPIOperations(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("recv_into", func(t *testing.T) {
+		s := a.Session(t, 0)
+		cli, srv, _ := s.Pair(lo)
+		s.OK(cli, client.Send([]byte("hello"), 0))
+		resp := s.OK(srv, client.RecvInto(3, 0))
+		if got, data := resp.GetEvent().GetResult().GetValue(), resp.GetData(); got != 3 || string(data) != "hel" {
+			t.Errorf("recv_into(3) = %d, %q; want 3, \"hel\"", got, data)
+		}
+		if ev := resp.GetEvent(); string(ev.GetPayload()) != "hel" || ev.GetStreamOffset() != 0 {
+			t.Errorf("recv_into's event: payload %q at offset %d, want \"hel\" at 0", ev.GetPayload(), ev.GetStreamOffset())
+		}
+		if ev := s.OK(srv, client.RecvInto(10, 0)).GetEvent(); ev.GetResult().GetValue() != 2 || ev.GetStreamOffset() != 3 {
+			t.Errorf("the next recv_into = %d at offset %d, want 2 at 3", ev.GetResult().GetValue(), ev.GetStreamOffset())
+		}
+		hs := s.OK(0, client.SocketPair(unix, client.Dgram)).GetEvent().GetResult().GetHandles()
+		s.OK(hs[0], client.Send([]byte("datagram"), 0))
+		if res := s.OK(hs[1], client.RecvInto(4, 0)).GetEvent().GetResult(); res.GetValue() != 4 || !res.GetTruncated() {
+			t.Errorf("recv_into(4) of an 8-byte datagram = %d (truncated %v), want 4, truncated", res.GetValue(), res.GetTruncated())
+		}
+		if _, err := s.Session.Do(t.Context(), srv, client.RecvInto(1, 0x4000)); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("recv_into with MSG_NOSIGNAL = %v, want InvalidArgument", err)
+		}
+	})
 }
 
 // port returns the port a listener is bound to.

@@ -55,6 +55,18 @@ func init() {
 		},
 		host: selectReady,
 	})
+
+	register("recv_into", spec[*socklabv1.RecvOp]{
+		lane:  recvLane,
+		check: checkRecv("recv_into"),
+		run: func(ctx context.Context, c *call, o *socklabv1.RecvOp) error {
+			if err := c.recv(ctx, o); err != nil {
+				return err
+			}
+			c.ev.Result.Value = int64(len(c.resp.GetData()))
+			return nil
+		},
+	})
 }
 
 // maxSelect bounds the distinct sockets one select waits on: FD_SETSIZE, the most

@@ -93,7 +93,7 @@ func TestUnknownOperation(t *testing.T) {
 // on a process, whether it carries an address, whether it makes a handle.
 func TestSpecs(t *testing.T) {
 	lanes := map[string]lane{
-		"accept": recvLane, "recv": recvLane, "recvfrom": recvLane, "drain": recvLane, "serve": recvLane,
+		"accept": recvLane, "recv": recvLane, "recv_into": recvLane, "recvfrom": recvLane, "drain": recvLane, "serve": recvLane,
 		"connect": sendLane, "connect_ex": sendLane, "send": sendLane, "sendall": sendLane, "sendto": sendLane, "send_bulk": sendLane,
 		"wait": recvLane, "wait_output": recvLane, "wait_listening": recvLane, "write": sendLane,
 	}

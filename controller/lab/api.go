@@ -9,6 +9,7 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
+	"github.com/socklab/socklab/agent/client"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -17,9 +18,10 @@ import (
 // create_connection and create_server; recv_into, sendfile and makefile.
 
 // apiBuiltins are the top-level names the lab API's additions bring: struct, which the
-// selectors of labs/lib/selectors.star are made of.
+// selectors of labs/lib/selectors.star are made of, and bytearray, which recv_into fills.
 var apiBuiltins = starlark.StringDict{
-	"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
+	"struct":    starlark.NewBuiltin("struct", starlarkstruct.Make),
+	"bytearray": starlark.NewBuiltin("bytearray", bytearrayBuiltin),
 }
 
 // newSocketValue is the lab's value of socket handle on host h, made with socket(family,
@@ -386,4 +388,44 @@ func (h *hostValue) createServer(th *starlark.Thread, _ *starlark.Builtin, args 
 		}
 	}
 	return s, nil
+}
+
+func init() {
+	socketMethods["recv_into"] = (*socketValue).recvInto
+}
+
+// recv_into(buffer, nbytes = 0, flags = 0) receives up to nbytes bytes (0: len(buffer))
+// into buffer, a bytearray, and returns how many came, as Python's recv_into. The agent
+// receives them as recv does; the lab writes them into the buffer.
+func (s *socketValue) recvInto(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var buffer starlark.Value
+	var nbytes, flags int
+	var wd starlark.Value = starlark.None
+	if err := starlark.UnpackArgs("recv_into", args, kwargs, "buffer", &buffer, "nbytes?", &nbytes, "flags?", &flags, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	buf, ok := buffer.(*byteArray)
+	if !ok {
+		return nil, fmt.Errorf("recv_into: TypeError: recv_into() argument 1 must be read-write bytes-like object, not %s (make one with bytearray(n))", pyType(buffer))
+	}
+	switch {
+	case nbytes < 0:
+		return nil, fmt.Errorf("recv_into: ValueError: negative buffersize in recv_into")
+	case nbytes > buf.Len():
+		return nil, fmt.Errorf("recv_into: ValueError: buffer too small for requested bytes")
+	case nbytes == 0:
+		nbytes = buf.Len()
+	}
+	if err := buf.checkMutable("receive into"); err != nil {
+		return nil, fmt.Errorf("recv_into: %w", err)
+	}
+	resp, err := s.call(th, "recv_into", client.RecvInto(nbytes, flags), wd)
+	if err != nil {
+		return nil, err
+	}
+	data := resp.GetData()
+	if err := buf.fill(data); err != nil { // another thread froze or iterates it meanwhile
+		return nil, fmt.Errorf("recv_into: %w", err)
+	}
+	return starlark.MakeInt(len(data)), nil
 }

@@ -40,6 +40,20 @@ func init() {
 	})
 }
 
+func init() {
+	register("recv_into", operation{
+		// The lab's buffer has no name in the event: it shows as buffer.
+		args: func(ev *socklabv1.Event, _ int) []string {
+			r := ev.GetOperation().GetRecvInto()
+			return []string{"buffer", count(r.GetBufsize()), flagNames(r.GetFlags())}
+		},
+		// How many bytes came, and what they were.
+		result: func(ev *socklabv1.Event, max int) string {
+			return value(ev, max) + " (" + received(ev, max) + ")" + truncated(ev.GetResult())
+		},
+	})
+}
+
 // handleList returns handles as Python writes a list of the sockets: [s1, s2].
 func handleList(hs []uint32) string {
 	names := make([]string, len(hs))

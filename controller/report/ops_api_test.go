@@ -31,6 +31,11 @@ func TestAPICalls(t *testing.T) {
 			"select([s1], [], [], 0.0)", "([], [], [])"},
 		{"select closed", op(client.Select([]uint32{1}, nil, nil, nil), sockErr("EBADF", 9, "Bad file descriptor")),
 			"select([s1], [], [])", "EBADF [Errno 9] Bad file descriptor"},
+		{"recv_into", op(client.RecvInto(1024, 0), payload("hello", 5), result(&socklabv1.Result{Value: 5})),
+			"recv_into(buffer, 1024)", "5 (b'hello')"},
+		{"recv_into peek", op(client.RecvInto(4, client.MSG_PEEK), result(&socklabv1.Result{})),
+			"recv_into(buffer, 4, MSG_PEEK)", "0 (b'')"},
+		{"recv_into timeout", op(client.RecvInto(4, 0), timedOut), "recv_into(buffer, 4)", "timeout: timed out"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := Call(tc.ev); got != tc.call {

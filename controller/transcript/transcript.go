@@ -322,7 +322,7 @@ func (idx sendIndex) feeder(r Entry) (*queue, int, bool) {
 // bytes, or the b"" of the end of the stream.
 func isStreamRecv(e Entry) bool {
 	op := e.Event.GetOp()
-	return e.Kind == Operation && (op == "recv" || op == "recvfrom" || op == "drain") && e.Event.GetError() == nil &&
+	return e.Kind == Operation && (op == "recv" || op == "recvfrom" || op == "recv_into" || op == "drain") && e.Event.GetError() == nil &&
 		e.Event.GetLocal() != nil && e.Event.GetPeer() != nil && e.Event.GetResult().GetDatagramLength() == 0
 }
 

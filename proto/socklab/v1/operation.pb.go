@@ -436,6 +436,7 @@ type Operation struct {
 	//	*Operation_Netstat
 	//	*Operation_Socketpair
 	//	*Operation_Select
+	//	*Operation_RecvInto
 	Op            isOperation_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -892,6 +893,15 @@ func (x *Operation) GetSelect() *SelectOp {
 	return nil
 }
 
+func (x *Operation) GetRecvInto() *RecvOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_RecvInto); ok {
+			return x.RecvInto
+		}
+	}
+	return nil
+}
+
 type isOperation_Op interface {
 	isOperation_Op()
 }
@@ -1139,6 +1149,13 @@ type Operation_Select struct {
 	Select *SelectOp `protobuf:"bytes,46,opt,name=select,proto3,oneof"`
 }
 
+type Operation_RecvInto struct {
+	// recv_into receives up to bufsize bytes, as recv does, for Python's
+	// recv_into(buffer, nbytes): the lab writes them into its buffer; the result's value
+	// is how many.
+	RecvInto *RecvOp `protobuf:"bytes,47,opt,name=recv_into,json=recvInto,proto3,oneof"`
+}
+
 func (*Operation_Socket) isOperation_Op() {}
 
 func (*Operation_Setsockopt) isOperation_Op() {}
@@ -1230,6 +1247,8 @@ func (*Operation_Netstat) isOperation_Op() {}
 func (*Operation_Socketpair) isOperation_Op() {}
 
 func (*Operation_Select) isOperation_Op() {}
+
+func (*Operation_RecvInto) isOperation_Op() {}
 
 // SelectOp is select(rlist, wlist, xlist[, timeout]) over sockets of one session, by
 // handle. The agent bounds how many distinct handles one select may name.
@@ -2717,7 +2736,8 @@ func (x *SendToOp) GetAddress() *Address {
 	return nil
 }
 
-// RecvOp is recv(bufsize[, flags]) or recvfrom(bufsize[, flags]).
+// RecvOp is recv(bufsize[, flags]), recvfrom(bufsize[, flags]) or recv_into(buffer,
+// bufsize[, flags]).
 type RecvOp struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// bufsize is the most bytes to return.
@@ -3832,7 +3852,8 @@ type Result struct {
 	Handle uint32 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
 	// address is accept's and recvfrom's peer, or getsockname's and getpeername's answer.
 	Address *Address `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
-	// value is send's byte count, connect_ex's errno, or getsockopt's integer.
+	// value is send's and recv_into's byte count, connect_ex's errno, or getsockopt's
+	// integer.
 	Value int64 `protobuf:"varint,3,opt,name=value,proto3" json:"value,omitempty"`
 	// bytes_value is getsockopt's raw buffer when buflen was given.
 	BytesValue []byte `protobuf:"bytes,4,opt,name=bytes_value,json=bytesValue,proto3" json:"bytes_value,omitempty"`
@@ -4033,7 +4054,7 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\aAddress\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x12\n" +
-	"\x04path\x18\x03 \x01(\tR\x04path\"\xe5\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\"\x98\x13\n" +
 	"\tOperation\x12.\n" +
 	"\x06socket\x18\x01 \x01(\v2\x14.socklab.v1.SocketOpH\x00R\x06socket\x12:\n" +
 	"\n" +
@@ -4096,7 +4117,8 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\n" +
 	"socketpair\x18- \x01(\v2\x18.socklab.v1.SocketPairOpH\x00R\n" +
 	"socketpair\x12.\n" +
-	"\x06select\x18. \x01(\v2\x14.socklab.v1.SelectOpH\x00R\x06selectB\x04\n" +
+	"\x06select\x18. \x01(\v2\x14.socklab.v1.SelectOpH\x00R\x06select\x121\n" +
+	"\trecv_into\x18/ \x01(\v2\x12.socklab.v1.RecvOpH\x00R\brecvIntoB\x04\n" +
 	"\x02op\"\x98\x01\n" +
 	"\bSelectOp\x12\x12\n" +
 	"\x04read\x18\x01 \x03(\rR\x04read\x12\x14\n" +
@@ -4431,32 +4453,33 @@ var file_socklab_v1_operation_proto_depIdxs = []int32{
 	10, // 43: socklab.v1.Operation.netstat:type_name -> socklab.v1.NetstatOp
 	9,  // 44: socklab.v1.Operation.socketpair:type_name -> socklab.v1.SocketPairOp
 	7,  // 45: socklab.v1.Operation.select:type_name -> socklab.v1.SelectOp
-	0,  // 46: socklab.v1.SocketPairOp.family:type_name -> socklab.v1.Family
-	1,  // 47: socklab.v1.SocketPairOp.type:type_name -> socklab.v1.SocketType
-	2,  // 48: socklab.v1.FaultOp.kind:type_name -> socklab.v1.FaultKind
-	5,  // 49: socklab.v1.ConnectManyOp.address:type_name -> socklab.v1.Address
-	3,  // 50: socklab.v1.ServeOp.behaviour:type_name -> socklab.v1.Behaviour
-	5,  // 51: socklab.v1.KernelSocket.local:type_name -> socklab.v1.Address
-	5,  // 52: socklab.v1.KernelSocket.peer:type_name -> socklab.v1.Address
-	0,  // 53: socklab.v1.SocketOp.family:type_name -> socklab.v1.Family
-	1,  // 54: socklab.v1.SocketOp.type:type_name -> socklab.v1.SocketType
-	5,  // 55: socklab.v1.BindOp.address:type_name -> socklab.v1.Address
-	5,  // 56: socklab.v1.ConnectOp.address:type_name -> socklab.v1.Address
-	5,  // 57: socklab.v1.SendToOp.address:type_name -> socklab.v1.Address
-	4,  // 58: socklab.v1.ShutdownOp.how:type_name -> socklab.v1.ShutdownHow
-	55, // 59: socklab.v1.SpawnOp.files:type_name -> socklab.v1.SpawnOp.FilesEntry
-	56, // 60: socklab.v1.SpawnOp.env:type_name -> socklab.v1.SpawnOp.EnvEntry
-	41, // 61: socklab.v1.SpawnOp.limits:type_name -> socklab.v1.ProcessLimits
-	5,  // 62: socklab.v1.Result.address:type_name -> socklab.v1.Address
-	21, // 63: socklab.v1.Result.sockets:type_name -> socklab.v1.KernelSocket
-	53, // 64: socklab.v1.Result.exit:type_name -> socklab.v1.ProcessExit
-	14, // 65: socklab.v1.Result.fault_counts:type_name -> socklab.v1.FaultCounts
-	8,  // 66: socklab.v1.Result.ready:type_name -> socklab.v1.Ready
-	67, // [67:67] is the sub-list for method output_type
-	67, // [67:67] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	31, // 46: socklab.v1.Operation.recv_into:type_name -> socklab.v1.RecvOp
+	0,  // 47: socklab.v1.SocketPairOp.family:type_name -> socklab.v1.Family
+	1,  // 48: socklab.v1.SocketPairOp.type:type_name -> socklab.v1.SocketType
+	2,  // 49: socklab.v1.FaultOp.kind:type_name -> socklab.v1.FaultKind
+	5,  // 50: socklab.v1.ConnectManyOp.address:type_name -> socklab.v1.Address
+	3,  // 51: socklab.v1.ServeOp.behaviour:type_name -> socklab.v1.Behaviour
+	5,  // 52: socklab.v1.KernelSocket.local:type_name -> socklab.v1.Address
+	5,  // 53: socklab.v1.KernelSocket.peer:type_name -> socklab.v1.Address
+	0,  // 54: socklab.v1.SocketOp.family:type_name -> socklab.v1.Family
+	1,  // 55: socklab.v1.SocketOp.type:type_name -> socklab.v1.SocketType
+	5,  // 56: socklab.v1.BindOp.address:type_name -> socklab.v1.Address
+	5,  // 57: socklab.v1.ConnectOp.address:type_name -> socklab.v1.Address
+	5,  // 58: socklab.v1.SendToOp.address:type_name -> socklab.v1.Address
+	4,  // 59: socklab.v1.ShutdownOp.how:type_name -> socklab.v1.ShutdownHow
+	55, // 60: socklab.v1.SpawnOp.files:type_name -> socklab.v1.SpawnOp.FilesEntry
+	56, // 61: socklab.v1.SpawnOp.env:type_name -> socklab.v1.SpawnOp.EnvEntry
+	41, // 62: socklab.v1.SpawnOp.limits:type_name -> socklab.v1.ProcessLimits
+	5,  // 63: socklab.v1.Result.address:type_name -> socklab.v1.Address
+	21, // 64: socklab.v1.Result.sockets:type_name -> socklab.v1.KernelSocket
+	53, // 65: socklab.v1.Result.exit:type_name -> socklab.v1.ProcessExit
+	14, // 66: socklab.v1.Result.fault_counts:type_name -> socklab.v1.FaultCounts
+	8,  // 67: socklab.v1.Result.ready:type_name -> socklab.v1.Ready
+	68, // [68:68] is the sub-list for method output_type
+	68, // [68:68] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_socklab_v1_operation_proto_init() }
@@ -4511,6 +4534,7 @@ func file_socklab_v1_operation_proto_init() {
 		(*Operation_Netstat)(nil),
 		(*Operation_Socketpair)(nil),
 		(*Operation_Select)(nil),
+		(*Operation_RecvInto)(nil),
 	}
 	file_socklab_v1_operation_proto_msgTypes[2].OneofWrappers = []any{}
 	file_socklab_v1_operation_proto_msgTypes[18].OneofWrappers = []any{
