@@ -24,3 +24,9 @@ func Select(read, write, exceptional []uint32, timeout *float64) *socklabv1.Oper
 func RecvInto(bufsize, flags int) *socklabv1.Operation {
 	return &socklabv1.Operation{Op: &socklabv1.Operation_RecvInto{RecvInto: &socklabv1.RecvOp{Bufsize: uint32(bufsize), Flags: int32(flags)}}}
 }
+
+// SendFile is sendfile(file, offset, count) of a file of the session's directory; a nil
+// count sends to the end of the file.
+func SendFile(file string, offset uint64, count *uint64) *socklabv1.Operation {
+	return &socklabv1.Operation{Op: &socklabv1.Operation_Sendfile{Sendfile: &socklabv1.SendFileOp{File: file, Offset: offset, Count: count}}}
+}

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -200,6 +201,69 @@ func TestAPIOperations(t *testing.T) {
 		}
 		if _, err := s.Session.Do(t.Context(), srv, client.RecvInto(1, 0x4000)); !errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("recv_into with MSG_NOSIGNAL = %v, want InvalidArgument", err)
+		}
+	})
+
+	t.Run("sendfile", func(t *testing.T) {
+		a := agenttest.Start(t, withPrograms("sh"))
+		s := a.Session(t, 0)
+		data := bytes.Repeat([]byte("line one\nline two\n"), 100)
+		script := "ln -s /etc/hostname out && echo x > other && ln other hard && mkdir dir && mkfifo fifo && : > empty"
+		p := s.OK(0, spawnOp([]string{"sh", "-c", script}, map[string][]byte{"data.bin": data}, nil)).GetEvent().GetResult().GetHandle()
+		if code := s.OK(p, procOp(&socklabv1.WaitOp{})).GetEvent().GetResult().GetExit().GetCode(); code != 0 {
+			t.Fatalf("the script that makes the files exited %d: %s", code, s.OK(p, &socklabv1.Operation{Op: &socklabv1.Operation_Stderr{Stderr: &socklabv1.OutputOp{}}}).GetEvent().GetResult().GetBytesValue())
+		}
+		cli, srv, _ := s.Pair(lo)
+		recvAll := func(n int) []byte {
+			t.Helper()
+			var got []byte
+			for len(got) < n {
+				got = append(got, s.OK(srv, client.Recv(n-len(got), 0)).GetData()...)
+			}
+			return got
+		}
+		ev := s.OK(cli, client.SendFile("data.bin", 0, nil)).GetEvent()
+		if ev.GetResult().GetValue() != int64(len(data)) || ev.GetPayloadLength() != uint64(len(data)) || !bytes.HasPrefix(data, ev.GetPayload()) || len(ev.GetPayload()) == 0 {
+			t.Errorf("sendfile(data.bin) = %d (payload %d bytes of %d), want %d", ev.GetResult().GetValue(), len(ev.GetPayload()), ev.GetPayloadLength(), len(data))
+		}
+		if got := recvAll(len(data)); !bytes.Equal(got, data) {
+			t.Errorf("the peer received %d bytes that differ from the file's", len(got))
+		}
+		if ev := s.OK(cli, client.SendFile("data.bin", 5, ptr(uint64(4)))).GetEvent(); ev.GetResult().GetValue() != 4 || ev.GetStreamOffset() != uint64(len(data)) {
+			t.Errorf("sendfile(data.bin, 5, 4) = %d at offset %d, want 4 at %d", ev.GetResult().GetValue(), ev.GetStreamOffset(), len(data))
+		}
+		if got := recvAll(4); string(got) != "one\n" {
+			t.Errorf("sendfile(data.bin, 5, 4) sent %q, want \"one\\n\"", got)
+		}
+		if got := s.OK(cli, client.SendFile("empty", 0, nil)).GetEvent().GetResult().GetValue(); got != 0 {
+			t.Errorf("sendfile(empty) = %d, want 0", got)
+		}
+		for _, tc := range []struct{ file, want string }{{"missing", "ENOENT"}, {"dir", "EISDIR"}} {
+			if got := s.Errno(cli, client.SendFile(tc.file, 0, nil)); got != tc.want {
+				t.Errorf("sendfile(%s) raised %q, want %s", tc.file, got, tc.want)
+			}
+		}
+		udp := s.Socket(client.Dgram)
+		blocking := s.Socket(client.Stream)
+		s.OK(blocking, client.SetBlocking(false))
+		for _, tc := range []struct {
+			name string
+			h    uint32
+			file string
+			want error
+		}{
+			{"a path outside", cli, "../data.bin", errdefs.ErrPermissionDenied},
+			{"an absolute path", cli, "/etc/hostname", errdefs.ErrPermissionDenied},
+			{"a link that leads outside", cli, "out", errdefs.ErrPermissionDenied},
+			{"a hard link", cli, "hard", errdefs.ErrPermissionDenied},
+			{"a FIFO", cli, "fifo", errdefs.ErrInvalidArgument},
+			{"no name", cli, "", errdefs.ErrInvalidArgument},
+			{"a datagram socket", udp, "data.bin", errdefs.ErrInvalidArgument},
+			{"a non-blocking socket", blocking, "data.bin", errdefs.ErrFailedPrecondition},
+		} {
+			if _, err := s.Session.Do(t.Context(), tc.h, client.SendFile(tc.file, 0, nil)); !errors.Is(err, tc.want) {
+				t.Errorf("%s: sendfile(%q) = %v, want %v", tc.name, tc.file, err, tc.want)
+			}
 		}
 	})
 }

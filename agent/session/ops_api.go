@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -67,6 +71,80 @@ func init() {
 			return nil
 		},
 	})
+
+	register("sendfile", spec[*socklabv1.SendFileOp]{
+		lane: sendLane,
+		check: func(o *socklabv1.SendFileOp, _ *policy.Policy) error {
+			name := o.GetFile()
+			switch {
+			case name == "" || strings.ContainsRune(name, 0):
+				return errdefs.Errorf(errdefs.ErrInvalidArgument, "sendfile: file %q: name a file of the session's directory, such as \"data.bin\"", name)
+			case !filepath.IsLocal(name):
+				return errdefs.Errorf(errdefs.ErrPermissionDenied, "sendfile: file %q is outside the session's directory: name a file there, such as \"data.bin\" (a program or spawn's files put it there)", name)
+			case o.GetOffset() > maxBulk, o.Count != nil && (o.GetCount() == 0 || o.GetCount() > maxBulk):
+				return errdefs.Errorf(errdefs.ErrResourceExhausted, "sendfile: offset %d and count %d: give a count of 1 to %d bytes, from an offset of at most %d", o.GetOffset(), o.GetCount(), uint64(maxBulk), uint64(maxBulk))
+			}
+			return nil
+		},
+		run: sendfile,
+	})
+}
+
+// sendfile sends a file of the session's directory on a stream, as Python's
+// socket.sendfile. The file is opened beneath the directory (os.Root: no path or link
+// leads out of it) and must be a regular file with one name, so that a program under
+// test cannot make the agent read what the session does not own through a symbolic or
+// hard link. A file that cannot be opened (ENOENT) is the event's error, as Python's
+// open raises it.
+func sendfile(ctx context.Context, c *call, o *socklabv1.SendFileOp) error {
+	so := c.so
+	if !so.IsStream() {
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "sendfile: only SOCK_STREAM type sockets are supported, as in Python")
+	}
+	if so.Timeout() == 0 {
+		return errdefs.Errorf(errdefs.ErrFailedPrecondition, "sendfile: non-blocking sockets are not supported, as in Python: setblocking(True) or settimeout(seconds) first")
+	}
+	root, err := os.OpenRoot(c.s.dir)
+	if err != nil {
+		return errdefs.Errorf(errdefs.ErrInternal, "sendfile: the session's directory: %v", err)
+	}
+	defer root.Close()
+	name := o.GetFile()
+	f, err := root.OpenFile(name, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			return errno // ENOENT, EACCES, ELOOP...: the event's, as open() raises it
+		}
+		return errdefs.Errorf(errdefs.ErrPermissionDenied, "sendfile: file %q leads outside the session's directory: name a file there", name)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return unix.EISDIR
+	}
+	if !st.Mode().IsRegular() {
+		return errdefs.Errorf(errdefs.ErrInvalidArgument, "sendfile: %q is not a regular file (%s): sendfile sends files", name, st.Mode().Type())
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Nlink > 1 {
+		return errdefs.Errorf(errdefs.ErrPermissionDenied, "sendfile: %q has %d names (a hard link): sendfile sends only files made in the session's directory", name, sys.Nlink)
+	}
+	offset, count := int64(o.GetOffset()), int64(o.GetCount())
+	c.ev.StreamOffset = so.sent
+	n, err := so.SendFile(ctx, f, offset, count)
+	so.sent += uint64(n)
+	c.ev.Result = &socklabv1.Result{Value: n}
+	c.ev.PayloadLength = uint64(n)
+	if preview := min(n, int64(c.s.payloadCap)); preview > 0 {
+		buf := make([]byte, preview)
+		if k, _ := f.ReadAt(buf, offset); k > 0 {
+			c.ev.Payload = buf[:k]
+		}
+	}
+	return err
 }
 
 // maxSelect bounds the distinct sockets one select waits on: FD_SETSIZE, the most

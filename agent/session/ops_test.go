@@ -94,7 +94,7 @@ func TestUnknownOperation(t *testing.T) {
 func TestSpecs(t *testing.T) {
 	lanes := map[string]lane{
 		"accept": recvLane, "recv": recvLane, "recv_into": recvLane, "recvfrom": recvLane, "drain": recvLane, "serve": recvLane,
-		"connect": sendLane, "connect_ex": sendLane, "send": sendLane, "sendall": sendLane, "sendto": sendLane, "send_bulk": sendLane,
+		"connect": sendLane, "connect_ex": sendLane, "send": sendLane, "sendall": sendLane, "sendto": sendLane, "send_bulk": sendLane, "sendfile": sendLane,
 		"wait": recvLane, "wait_output": recvLane, "wait_listening": recvLane, "write": sendLane,
 	}
 	onHost := []string{"socket", "ss", "sysctl", "connect_many", "spawn", "fault", "clear_faults", "reset_link", "netstat", "socketpair", "select"}

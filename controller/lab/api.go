@@ -429,3 +429,52 @@ func (s *socketValue) recvInto(th *starlark.Thread, args starlark.Tuple, kwargs 
 	}
 	return starlark.MakeInt(len(data)), nil
 }
+
+func init() {
+	socketMethods["sendfile"] = (*socketValue).sendfile
+}
+
+// sendfile(file, offset = 0, count = None) sends a file of the host's session directory
+// (named by its name there) on this stream and returns the bytes sent, as Python's
+// socket.sendfile(open(file, "rb"), offset, count): the agent sends it with sendfile(2).
+func (s *socketValue) sendfile(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var file, countArg starlark.Value
+	var wd starlark.Value = starlark.None
+	countArg = starlark.None
+	offset := 0
+	if err := starlark.UnpackArgs("sendfile", args, kwargs, "file", &file, "offset?", &offset, "count?", &countArg, "watchdog?", &wd); err != nil {
+		return nil, err
+	}
+	name, ok := file.(starlark.String)
+	if !ok {
+		return nil, fmt.Errorf("sendfile: TypeError: file must be the name of a file of the session's directory (a str), not %s", pyType(file))
+	}
+	var count *uint64
+	if countArg != starlark.None {
+		n, ok := countArg.(starlark.Int)
+		if !ok {
+			return nil, fmt.Errorf("sendfile: TypeError: count must be a positive integer (got %s)", repr(countArg))
+		}
+		c, ok := n.Uint64()
+		if !ok || c == 0 {
+			return nil, fmt.Errorf("sendfile: ValueError: count must be a positive integer (got %s)", n.String())
+		}
+		count = &c
+	}
+	switch {
+	case !s.stream:
+		return nil, fmt.Errorf("sendfile: ValueError: only SOCK_STREAM type sockets are supported")
+	case s.timeout != nil && s.timeout != starlark.None && !bool(s.timeout.Truth()):
+		return nil, fmt.Errorf("sendfile: ValueError: non-blocking sockets are not supported")
+	case offset < 0:
+		return nil, &SocketError{Name: "EINVAL", Errno: 22, Message: "Invalid argument", Call: "sendfile on " + s.where()}
+	}
+	resp, err := s.call(th, "sendfile", client.SendFile(string(name), uint64(offset), count), wd)
+	if err != nil {
+		return nil, err
+	}
+	return starlark.MakeInt64(resp.GetEvent().GetResult().GetValue()), nil
+}
+
+// where names the socket in errors: "client/s1".
+func (s *socketValue) where() string { return fmt.Sprintf("%s/s%d", s.host.role, s.handle) }

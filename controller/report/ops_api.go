@@ -54,6 +54,25 @@ func init() {
 	})
 }
 
+func init() {
+	register("sendfile", operation{
+		// The file by its name in the session's directory; offset and count as Python's
+		// positional arguments, when given.
+		args: func(ev *socklabv1.Event, _ int) []string {
+			f := ev.GetOperation().GetSendfile()
+			args := []string{pyrepr.Str(f.GetFile())}
+			switch {
+			case f.Count != nil:
+				args = append(args, count(f.GetOffset()), count(f.GetCount()))
+			case f.GetOffset() > 0:
+				args = append(args, count(f.GetOffset()))
+			}
+			return args
+		},
+		result: value,
+	})
+}
+
 // handleList returns handles as Python writes a list of the sockets: [s1, s2].
 func handleList(hs []uint32) string {
 	names := make([]string, len(hs))

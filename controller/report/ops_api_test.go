@@ -36,6 +36,14 @@ func TestAPICalls(t *testing.T) {
 		{"recv_into peek", op(client.RecvInto(4, client.MSG_PEEK), result(&socklabv1.Result{})),
 			"recv_into(buffer, 4, MSG_PEEK)", "0 (b'')"},
 		{"recv_into timeout", op(client.RecvInto(4, 0), timedOut), "recv_into(buffer, 4)", "timeout: timed out"},
+		{"sendfile", op(client.SendFile("data.bin", 0, nil), result(&socklabv1.Result{Value: 1800})),
+			"sendfile('data.bin')", "1800"},
+		{"sendfile from an offset", op(client.SendFile("data.bin", 5, nil), result(&socklabv1.Result{Value: 1795})),
+			"sendfile('data.bin', 5)", "1795"},
+		{"sendfile a count", op(client.SendFile("data.bin", 0, ptr(uint64(4))), result(&socklabv1.Result{Value: 4})),
+			"sendfile('data.bin', 0, 4)", "4"},
+		{"sendfile missing", op(client.SendFile("gone", 0, nil), sockErr("ENOENT", 2, "No such file or directory")),
+			"sendfile('gone')", "ENOENT [Errno 2] No such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := Call(tc.ev); got != tc.call {

@@ -333,7 +333,7 @@ func isStreamSend(e Entry) bool {
 		return false
 	}
 	switch op {
-	case "send", "sendall", "sendto", "send_bulk":
+	case "send", "sendall", "sendto", "send_bulk", "sendfile":
 		return e.Event.GetPayloadLength() > 0
 	case "close", "shutdown":
 		return true
