@@ -478,3 +478,6 @@ func (s *socketValue) sendfile(th *starlark.Thread, args starlark.Tuple, kwargs 
 
 // where names the socket in errors: "client/s1".
 func (s *socketValue) where() string { return fmt.Sprintf("%s/s%d", s.host.role, s.handle) }
+
+// FileAttrs returns the attributes and methods of what socket.makefile returns, sorted.
+func FileAttrs() []string { return (&fileValue{}).AttrNames() }

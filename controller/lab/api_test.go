@@ -1,7 +1,9 @@
 package lab_test
 
 import (
+	"bytes"
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,6 +38,8 @@ def main(t):
     r, w, x = t.server.select([s, 1], (a,), [], 0.5)
     t.check("ok", r == [s, 1] and w == [a] and x == [], got = (r, w, x))
     t.check("ok", t.server.select([], [], [], timeout = None) == ([], [], []))
+    f = s.makefile("b")
+    t.check("ok", t.server.select([f], [], [])[0] == [f] and f.mode == "rb" and f.fileno() == s.fileno())
 `, nil, &agentEnv{do: apiAgent}, "")
 	if out.Err != nil || !out.Passed() {
 		t.Errorf("Run() = error %v, checks %+v", errorText(out), out.Checks)
@@ -66,6 +70,11 @@ def main(t):
 		{`t.server.socket(AF_INET, SOCK_DGRAM).sendfile("data.bin")`, "sendfile: ValueError: only SOCK_STREAM type sockets are supported"},
 		{"s = t.server.socket()\n    s.setblocking(False)\n    s.sendfile(\"data.bin\")", "sendfile: ValueError: non-blocking sockets are not supported"},
 		{`t.server.socket().sendfile("data.bin", -1)`, "EINVAL: [Errno 22] Invalid argument (sendfile on server/s1)"},
+		{`t.server.socket().makefile()`, `makefile: mode 'r' is text, which labs do not offer: use makefile("rb") and decode() its lines`},
+		{`t.server.socket().makefile("wb")`, "makefile: mode 'wb' writes, which labs do not offer: send with sendall"},
+		{`t.server.socket().makefile("rx")`, "makefile: ValueError: invalid mode 'rx' (only r, w, b allowed)"},
+		{"f = t.server.socket().makefile(\"rb\")\n    f.close()\n    f.readline()", "readline: ValueError: readline of closed file"},
+		{"f = t.server.socket().makefile(\"rb\")\n    f.read(-2)", "read: ValueError: read length must be non-negative or -1"},
 		{`t.server.create_server(("127.5.0.2", 0), AF_INET6)`, "create_server: TypeError: create_server() takes 1 positional argument but 2 were given"},
 		{`t.server.create_server(("127.5.0.2", 0), dualstack_ipv6 = True)`, "create_server: ValueError: dualstack_ipv6 requires AF_INET6 family"},
 		{`t.server.create_connection("127.5.0.2")`, `create_connection: TypeError: address must be a (host, port) tuple, not "127.5.0.2"`},
@@ -110,6 +119,53 @@ func TestCreateCloses(t *testing.T) {
 		}
 		if strings.Join(ops, " ") != strings.Join(tc.ops, " ") {
 			t.Errorf("%s sent %v, want %v", tc.call, ops, tc.ops)
+		}
+	}
+}
+
+// streamEnv is one host whose every socket reads from one byte stream that ends after
+// data: recv_into returns what is left, up to its size, and records the size.
+type streamEnv struct {
+	data  []byte
+	sizes []uint32
+}
+
+func (e *streamEnv) Do(_ context.Context, _ string, handle uint32, op *socklabv1.Operation, _ string) (*socklabv1.PerformResponse, error) {
+	ev := &socklabv1.Event{Handle: handle, Operation: op, Result: &socklabv1.Result{Handle: 1}}
+	resp := &socklabv1.PerformResponse{Event: ev}
+	if r := op.GetRecvInto(); r != nil {
+		e.sizes = append(e.sizes, r.GetBufsize())
+		n := min(int(r.GetBufsize()), len(e.data))
+		resp.Data, e.data = e.data[:n], e.data[n:]
+		ev.Result.Value = int64(n)
+	}
+	return resp, nil
+}
+
+func (e *streamEnv) Say(text, pos string) {}
+
+// TestMakefileReads: a makefile reader asks the socket for what CPython's BufferedReader
+// asks (recv_into of 8192, or of whole buffers straight away), so that what it leaves in
+// the socket and the transcript's calls are Python's; the sizes here are those CPython
+// 3.11 asks for the same reads.
+func TestMakefileReads(t *testing.T) {
+	stream := append(append(bytes.Repeat([]byte("x"), 9000), '\n'), bytes.Repeat([]byte("y"), 10999)...)
+	for _, tc := range []struct {
+		name, makefile, reads string
+		sizes                 []uint32
+	}{
+		{"readline, read(n), read()", `"rb"`, `(len(f.readline()), len(f.read(10000)), len(f.read()))`, []uint32{8192, 8192, 8192, 8192}},
+		{"read(n) past the buffer", `"rb"`, `(len(f.read(20000)), f.readline(5), f.read())`, []uint32{16384, 8192, 8192, 8192}},
+		{"a smaller buffer", `"rb", 4096`, `(len(f.read(10000)), len(f.readline()))`, []uint32{8192, 4096, 4096, 4096, 4096}},
+	} {
+		env := &streamEnv{data: bytes.Clone(stream)}
+		out := runLab(t, header+"\ndef main(t):\n    f = t.server.socket().makefile("+tc.makefile+")\n    print"+tc.reads+"\n", nil, env, "")
+		if out.Err != nil {
+			t.Errorf("%s: %s", tc.name, errorText(out))
+			continue
+		}
+		if !slices.Equal(env.sizes, tc.sizes) {
+			t.Errorf("%s: recv_into sizes %v, want CPython's %v", tc.name, env.sizes, tc.sizes)
 		}
 	}
 }
