@@ -62,7 +62,7 @@ func setTimeoutHeld(err error) bool {
 // fileno() is the socket's handle, which plays the part of its file descriptor: select
 // takes it; -1 once the socket is closed, as in Python.
 func (s *socketValue) fileno(_ *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if err := starlark.UnpackArgs("fileno", args, kwargs); err != nil {
+	if err := unpackArgs("fileno", args, kwargs); err != nil {
 		return nil, err
 	}
 	if s.closed {
@@ -88,14 +88,16 @@ var (
 func (h *hostValue) socketpair(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var familyArg, wd starlark.Value = starlark.None, starlark.None
 	typ, proto := 1, 0
-	if err := starlark.UnpackArgs("socketpair", args, kwargs, "family?", &familyArg, "type?", &typ, "proto?", &proto, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("socketpair", args, kwargs, "family?", &familyArg, "type?", &typ, "proto?", &proto, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	family := 1 // None is AF_UNIX, as in Python
 	if familyArg != starlark.None {
-		if err := starlark.AsInt(familyArg, &family); err != nil {
-			return nil, fmt.Errorf("socketpair: TypeError: family must be an int or None, not %s", familyArg.Type())
+		n, ex := pyIndex(familyArg)
+		if ex != nil {
+			return nil, fmt.Errorf("socketpair: %w", ex)
 		}
+		family = int(n)
 	}
 	fam, ok := apiFamilies[family]
 	if !ok {
@@ -117,7 +119,15 @@ func (h *hostValue) socketpair(th *starlark.Thread, _ *starlark.Builtin, args st
 	if len(hs) != 2 {
 		return nil, &InfraError{Host: h.role, Err: fmt.Errorf("socketpair returned %d handles, not 2", len(hs))}
 	}
-	return starlark.Tuple{newSocketValue(h, hs[0], family, typ, proto), newSocketValue(h, hs[1], family, typ, proto)}, nil
+	pair := starlark.Tuple{}
+	for _, hd := range hs {
+		s := newSocketValue(h, hd, family, typ, proto)
+		if err := s.startTimeout(th); err != nil {
+			return nil, err
+		}
+		pair = append(pair, s)
+	}
+	return pair, nil
 }
 
 // selectable is a value select waits on: a socket, or what stands for one (a makefile
@@ -130,10 +140,10 @@ type selectable interface {
 
 func (s *socketValue) selectHandle(h *hostValue) (uint32, error) {
 	if s.closed {
-		return 0, fmt.Errorf("ValueError: file descriptor cannot be a negative integer (-1)")
+		return 0, valueError("file descriptor cannot be a negative integer (-1)")
 	}
 	if s.host != h {
-		return 0, fmt.Errorf("ValueError: %s is a socket of host %s: select waits on the sockets of one host (%s)", s.String(), s.host.role, h.role)
+		return 0, valueError("%s is a socket of host %s: select waits on the sockets of one host (%s)", s.String(), s.host.role, h.role)
 	}
 	return s.handle, nil
 }
@@ -146,17 +156,17 @@ func (s *socketValue) selectHandle(h *hostValue) (uint32, error) {
 func (h *hostValue) selectReady(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var rlist, wlist, xlist starlark.Value
 	var timeout, wd starlark.Value = starlark.None, starlark.None
-	if err := starlark.UnpackArgs("select", args, kwargs, "rlist", &rlist, "wlist", &wlist, "xlist", &xlist, "timeout?", &timeout, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("select", args, kwargs, "rlist", &rlist, "wlist", &wlist, "xlist", &xlist, "timeout?", &timeout, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	op := &socklabv1.SelectOp{}
 	if timeout != starlark.None {
 		f, ok := starlark.AsFloat(timeout)
 		if !ok {
-			return nil, fmt.Errorf("select: TypeError: timeout must be a float or None")
+			return nil, fmt.Errorf("select: %w", typeError("timeout must be a float or None"))
 		}
 		if f < 0 || math.IsNaN(f) {
-			return nil, fmt.Errorf("select: ValueError: timeout must be non-negative")
+			return nil, fmt.Errorf("select: %w", valueError("timeout must be non-negative"))
 		}
 		op.TimeoutSeconds = &f
 	}
@@ -164,7 +174,7 @@ func (h *hostValue) selectReady(th *starlark.Thread, _ *starlark.Builtin, args s
 	for i, list := range []starlark.Value{rlist, wlist, xlist} {
 		seq, ok := list.(starlark.Iterable)
 		if !ok {
-			return nil, fmt.Errorf("select: TypeError: arguments 1-3 must be sequences")
+			return nil, fmt.Errorf("select: %w", typeError("arguments 1-3 must be sequences"))
 		}
 		it := seq.Iterate()
 		var x starlark.Value
@@ -215,13 +225,13 @@ func (h *hostValue) selectItem(x starlark.Value) (uint32, error) {
 		n, ok := i.Int64()
 		switch {
 		case ok && n < 0:
-			return 0, fmt.Errorf("ValueError: file descriptor cannot be a negative integer (%d)", n)
+			return 0, valueError("file descriptor cannot be a negative integer (%d)", n)
 		case !ok || n > math.MaxUint32:
-			return 0, fmt.Errorf("OverflowError: file descriptor %s is too large", i.String())
+			return 0, overflowError("file descriptor %s is too large", i.String())
 		}
 		return uint32(n), nil
 	}
-	return 0, fmt.Errorf("TypeError: argument must be an int, or have a fileno() method.")
+	return 0, typeError("argument must be an int, or have a fileno() method.")
 }
 
 func init() {
@@ -247,17 +257,17 @@ func (h *hostValue) createConnection(th *starlark.Thread, _ *starlark.Builtin, a
 	var wd starlark.Value = starlark.None
 	allErrors := false
 	source = starlark.None
-	if err := starlark.UnpackArgs("create_connection", args, kwargs, "address", &address, "timeout?", &timeout,
+	if err := unpackArgs("create_connection", args, kwargs, "address", &address, "timeout?", &timeout,
 		"source_address?", &source, "all_errors?", &allErrors, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	t, ok := address.(starlark.Tuple)
 	if !ok || len(t) != 2 {
-		return nil, fmt.Errorf("create_connection: TypeError: address must be a (host, port) tuple, not %s", address.String())
+		return nil, fmt.Errorf("create_connection: %w", typeError("address must be a (host, port) tuple, not %s", address.String()))
 	}
 	host, ok := starlark.AsString(t[0])
 	if !ok {
-		return nil, fmt.Errorf("create_connection: TypeError: address host must be a string, not %s", t[0].Type())
+		return nil, fmt.Errorf("create_connection: %w", typeError("address host must be a string, not %s", t[0].Type()))
 	}
 	if host == "" {
 		return nil, &SocketError{Name: "gaierror", Errno: -2, Message: "Name or service not known", Call: "create_connection on " + h.role}
@@ -316,18 +326,18 @@ func closeAfter(th *starlark.Thread, s *socketValue, wd starlark.Value, err erro
 // attempting to bind on address ('127.0.0.1', 8080))".
 func (h *hostValue) createServer(th *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	if len(args) > 1 {
-		return nil, fmt.Errorf("create_server: TypeError: create_server() takes 1 positional argument but %d were given", len(args))
+		return nil, fmt.Errorf("create_server: %w", typeError("create_server() takes 1 positional argument but %d were given", len(args)))
 	}
 	var address, backlog starlark.Value = nil, starlark.None
 	var wd starlark.Value = starlark.None
 	family := 2
 	reusePort, dualstack := false, false
-	if err := starlark.UnpackArgs("create_server", args, kwargs, "address", &address, "family?", &family, "backlog?", &backlog,
+	if err := unpackArgs("create_server", args, kwargs, "address", &address, "family?", &family, "backlog?", &backlog,
 		"reuse_port?", &reusePort, "dualstack_ipv6?", &dualstack, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	if dualstack && family != 10 {
-		return nil, fmt.Errorf("create_server: ValueError: dualstack_ipv6 requires AF_INET6 family")
+		return nil, fmt.Errorf("create_server: %w", valueError("dualstack_ipv6 requires AF_INET6 family"))
 	}
 	sv, err := h.socket(th, nil, starlark.Tuple{starlark.MakeInt(family), starlark.MakeInt(1)}, watchdogKw(wd))
 	if err != nil {
@@ -401,18 +411,18 @@ func (s *socketValue) recvInto(th *starlark.Thread, args starlark.Tuple, kwargs 
 	var buffer starlark.Value
 	var nbytes, flags int
 	var wd starlark.Value = starlark.None
-	if err := starlark.UnpackArgs("recv_into", args, kwargs, "buffer", &buffer, "nbytes?", &nbytes, "flags?", &flags, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("recv_into", args, kwargs, "buffer", &buffer, "nbytes?", &nbytes, "flags?", &flags, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	buf, ok := buffer.(*byteArray)
 	if !ok {
-		return nil, fmt.Errorf("recv_into: TypeError: recv_into() argument 1 must be read-write bytes-like object, not %s (make one with bytearray(n))", pyType(buffer))
+		return nil, fmt.Errorf("recv_into: %w", &Exception{Type: "TypeError", Msg: fmt.Sprintf("recv_into() argument 1 must be read-write bytes-like object, not %s", pyType(buffer)), Hint: "make one with bytearray(n)"})
 	}
 	switch {
 	case nbytes < 0:
-		return nil, fmt.Errorf("recv_into: ValueError: negative buffersize in recv_into")
+		return nil, fmt.Errorf("recv_into: %w", valueError("negative buffersize in recv_into"))
 	case nbytes > buf.Len():
-		return nil, fmt.Errorf("recv_into: ValueError: buffer too small for requested bytes")
+		return nil, fmt.Errorf("recv_into: %w", valueError("buffer too small for requested bytes"))
 	case nbytes == 0:
 		nbytes = buf.Len()
 	}
@@ -442,30 +452,30 @@ func (s *socketValue) sendfile(th *starlark.Thread, args starlark.Tuple, kwargs 
 	var wd starlark.Value = starlark.None
 	countArg = starlark.None
 	offset := 0
-	if err := starlark.UnpackArgs("sendfile", args, kwargs, "file", &file, "offset?", &offset, "count?", &countArg, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("sendfile", args, kwargs, "file", &file, "offset?", &offset, "count?", &countArg, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	name, ok := file.(starlark.String)
 	if !ok {
-		return nil, fmt.Errorf("sendfile: TypeError: file must be the name of a file of the session's directory (a str), not %s", pyType(file))
+		return nil, fmt.Errorf("sendfile: %w", typeError("file must be the name of a file of the session's directory (a str), not %s", pyType(file)))
 	}
 	var count *uint64
 	if countArg != starlark.None {
 		n, ok := countArg.(starlark.Int)
 		if !ok {
-			return nil, fmt.Errorf("sendfile: TypeError: count must be a positive integer (got %s)", repr(countArg))
+			return nil, fmt.Errorf("sendfile: %w", typeError("count must be a positive integer (got %s)", repr(countArg)))
 		}
 		c, ok := n.Uint64()
 		if !ok || c == 0 {
-			return nil, fmt.Errorf("sendfile: ValueError: count must be a positive integer (got %s)", n.String())
+			return nil, fmt.Errorf("sendfile: %w", valueError("count must be a positive integer (got %s)", n.String()))
 		}
 		count = &c
 	}
 	switch {
 	case !s.stream:
-		return nil, fmt.Errorf("sendfile: ValueError: only SOCK_STREAM type sockets are supported")
+		return nil, fmt.Errorf("sendfile: %w", valueError("only SOCK_STREAM type sockets are supported"))
 	case s.timeout != nil && s.timeout != starlark.None && !bool(s.timeout.Truth()):
-		return nil, fmt.Errorf("sendfile: ValueError: non-blocking sockets are not supported")
+		return nil, fmt.Errorf("sendfile: %w", valueError("non-blocking sockets are not supported"))
 	case offset < 0:
 		return nil, &SocketError{Name: "EINVAL", Errno: 22, Message: "Invalid argument", Call: "sendfile on " + s.where()}
 	}

@@ -35,7 +35,7 @@ func (a *byteArray) Type() string         { return "bytearray" }
 func (a *byteArray) Freeze()              { a.frozen = true }
 func (a *byteArray) Truth() starlark.Bool { return len(a.b) > 0 }
 func (a *byteArray) Hash() (uint32, error) {
-	return 0, fmt.Errorf("TypeError: unhashable type: 'bytearray'")
+	return 0, typeError("unhashable type: 'bytearray'")
 }
 func (a *byteArray) Len() int                   { return len(a.b) }
 func (a *byteArray) Index(i int) starlark.Value { return starlark.MakeInt(int(a.b[i])) }
@@ -59,10 +59,10 @@ func (a *byteArray) SetIndex(i int, v starlark.Value) error {
 	}
 	var c int
 	if err := starlark.AsInt(v, &c); err != nil {
-		return fmt.Errorf("TypeError: 'bytearray' object item must be an int, not %s", v.Type())
+		return typeError("'bytearray' object item must be an int, not %s", v.Type())
 	}
 	if c < 0 || c > 255 {
-		return fmt.Errorf("ValueError: byte must be in range(0, 256)")
+		return valueError("byte must be in range(0, 256)")
 	}
 	a.b[i] = byte(c)
 	return nil
@@ -149,7 +149,7 @@ func bytearrayBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tup
 		n, ok := v.Int64()
 		switch {
 		case ok && n < 0:
-			return nil, fmt.Errorf("bytearray: ValueError: negative count")
+			return nil, fmt.Errorf("bytearray: %w", valueError("negative count"))
 		case !ok || n > maxByteArray:
 			return nil, fmt.Errorf("bytearray: %s bytes is over the lab's limit of %d", v.String(), maxByteArray)
 		}
@@ -157,7 +157,7 @@ func bytearrayBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tup
 	case starlark.Bytes:
 		return &byteArray{b: []byte(v)}, nil
 	case starlark.String:
-		return nil, fmt.Errorf("bytearray: TypeError: string argument without an encoding (use bytearray(encode(s)))")
+		return nil, fmt.Errorf("bytearray: %w", &Exception{Type: "TypeError", Msg: "string argument without an encoding", Hint: "use bytearray(encode(s))"})
 	case starlark.Iterable:
 		var out []byte
 		it := v.Iterate()
@@ -166,10 +166,10 @@ func bytearrayBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tup
 		for it.Next(&x) {
 			var c int
 			if err := starlark.AsInt(x, &c); err != nil {
-				return nil, fmt.Errorf("bytearray: TypeError: '%s' object cannot be interpreted as an integer", x.Type())
+				return nil, fmt.Errorf("bytearray: %w", typeError("'%s' object cannot be interpreted as an integer", x.Type()))
 			}
 			if c < 0 || c > 255 {
-				return nil, fmt.Errorf("bytearray: ValueError: byte must be in range(0, 256)")
+				return nil, fmt.Errorf("bytearray: %w", valueError("byte must be in range(0, 256)"))
 			}
 			if len(out) >= maxByteArray {
 				return nil, fmt.Errorf("bytearray: over the lab's limit of %d bytes", maxByteArray)
@@ -178,5 +178,5 @@ func bytearrayBuiltin(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tup
 		}
 		return &byteArray{b: out}, nil
 	}
-	return nil, fmt.Errorf("bytearray: TypeError: cannot convert '%s' object to bytearray", source.Type())
+	return nil, fmt.Errorf("bytearray: %w", typeError("cannot convert '%s' object to bytearray", source.Type()))
 }

@@ -81,7 +81,7 @@ func (f *fileValue) Attr(name string) (starlark.Value, error) {
 
 func (f *fileValue) selectHandle(h *hostValue) (uint32, error) {
 	if f.closed {
-		return 0, fmt.Errorf("ValueError: I/O operation on closed file")
+		return 0, valueError("I/O operation on closed file")
 	}
 	return f.sock.selectHandle(h)
 }
@@ -97,12 +97,12 @@ func init() {
 func (s *socketValue) makefile(_ *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	mode := "r"
 	var buffering, encoding, errs, newline starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None
-	if err := starlark.UnpackArgs("makefile", args, kwargs, "mode?", &mode, "buffering?", &buffering,
+	if err := unpackArgs("makefile", args, kwargs, "mode?", &mode, "buffering?", &buffering,
 		"encoding?", &encoding, "errors?", &errs, "newline?", &newline); err != nil {
 		return nil, err
 	}
 	if strings.Trim(mode, "rwb") != "" {
-		return nil, fmt.Errorf("makefile: ValueError: invalid mode %s (only r, w, b allowed)", reprStr(mode))
+		return nil, fmt.Errorf("makefile: %w", valueError("invalid mode %s (only r, w, b allowed)", reprStr(mode)))
 	}
 	switch {
 	case strings.Contains(mode, "w"):
@@ -112,9 +112,11 @@ func (s *socketValue) makefile(_ *starlark.Thread, args starlark.Tuple, kwargs [
 	}
 	size := defaultBufferSize
 	if buffering != starlark.None {
-		if err := starlark.AsInt(buffering, &size); err != nil {
-			return nil, fmt.Errorf("makefile: TypeError: buffering must be an int or None, not %s", pyType(buffering))
+		n, ex := pyIndex(buffering)
+		if ex != nil {
+			return nil, fmt.Errorf("makefile: %w", ex)
 		}
+		size = int(min(n, maxByteArray+1))
 		if size < 0 {
 			size = defaultBufferSize
 		}
@@ -181,7 +183,7 @@ func (f *fileValue) fill(th *starlark.Thread, wd starlark.Value) (int, error) {
 // enter checks that the file may be read now; what names the call for Python's message.
 func (f *fileValue) enter(what string) error {
 	if f.closed {
-		return fmt.Errorf("%s: ValueError: %s of closed file", what, what)
+		return fmt.Errorf("%s: %w", what, valueError("%s of closed file", what))
 	}
 	if f.busy {
 		return fmt.Errorf("%s: another thread is reading this file: read a socket's file from one thread", what)
@@ -194,11 +196,11 @@ func sizeArg(fn string, v starlark.Value) (int, error) {
 	if v == starlark.None {
 		return -1, nil
 	}
-	var n int
-	if err := starlark.AsInt(v, &n); err != nil {
-		return 0, fmt.Errorf("%s: TypeError: argument should be integer or None, not '%s'", fn, pyType(v))
+	n, ex := pyIndex(v)
+	if ex != nil {
+		return 0, fmt.Errorf("%s: %w", fn, typeError("argument should be integer or None, not '%s'", pyType(v)))
 	}
-	return n, nil
+	return int(n), nil
 }
 
 // read(size = -1) returns size bytes, fewer only at the end of the stream (or when a
@@ -206,7 +208,7 @@ func sizeArg(fn string, v starlark.Value) (int, error) {
 // stream.
 func (f *fileValue) read(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var sizeV, wd starlark.Value = starlark.None, starlark.None
-	if err := starlark.UnpackArgs("read", args, kwargs, "size?", &sizeV, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("read", args, kwargs, "size?", &sizeV, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	n, err := sizeArg("read", sizeV)
@@ -214,7 +216,7 @@ func (f *fileValue) read(th *starlark.Thread, args starlark.Tuple, kwargs []star
 		return nil, err
 	}
 	if n < -1 {
-		return nil, fmt.Errorf("read: ValueError: read length must be non-negative or -1")
+		return nil, fmt.Errorf("read: %w", valueError("read length must be non-negative or -1"))
 	}
 	if err := f.enter("read"); err != nil {
 		return nil, err
@@ -311,7 +313,7 @@ func (f *fileValue) readGeneric(th *starlark.Thread, n int, wd starlark.Value) (
 // line is longer.
 func (f *fileValue) readline(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var sizeV, wd starlark.Value = starlark.None, starlark.None
-	if err := starlark.UnpackArgs("readline", args, kwargs, "size?", &sizeV, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("readline", args, kwargs, "size?", &sizeV, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	limit, err := sizeArg("readline", sizeV)
@@ -404,7 +406,7 @@ func (f *fileValue) readLine(th *starlark.Thread, limit int, wd starlark.Value) 
 // hint, it stops once the lines hold that many bytes.
 func (f *fileValue) readlines(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var hintV, wd starlark.Value = starlark.None, starlark.None
-	if err := starlark.UnpackArgs("readlines", args, kwargs, "hint?", &hintV, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("readlines", args, kwargs, "hint?", &hintV, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	hint, err := sizeArg("readlines", hintV)
@@ -439,7 +441,7 @@ func (f *fileValue) readlines(th *starlark.Thread, args starlark.Tuple, kwargs [
 // close closes the file, not the socket (as Python's, once the socket is closed too);
 // reading it afterwards is a ValueError. Closing twice does nothing.
 func (f *fileValue) close(_ *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	if err := starlark.UnpackArgs("close", args, kwargs); err != nil {
+	if err := unpackArgs("close", args, kwargs); err != nil {
 		return nil, err
 	}
 	f.closed = true
@@ -450,7 +452,7 @@ func (f *fileValue) close(_ *starlark.Thread, args starlark.Tuple, kwargs []star
 // fileno() is the socket's handle, as Python's file gives the socket's descriptor.
 func (f *fileValue) fileno(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	if f.closed {
-		return nil, fmt.Errorf("fileno: ValueError: I/O operation on closed file")
+		return nil, fmt.Errorf("fileno: %w", valueError("I/O operation on closed file"))
 	}
 	return f.sock.fileno(th, args, kwargs)
 }

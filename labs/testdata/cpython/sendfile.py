@@ -33,3 +33,9 @@ with open("data.txt", "rb") as f:
     print(c.sendfile(f, count=9))
 print(recv_exactly(9))
 print(attempt(open, "missing.txt", "rb"))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+with open("data.txt", "rb") as f:
+    print(attempt(u.sendfile, f))
+    print(attempt(c.sendfile, f, 0, 0))
+    c.setblocking(False)
+    print(attempt(c.sendfile, f))
