@@ -44,8 +44,8 @@ type recordingSources struct {
 // Read reads name as lab.DirSources does, recording what a load (from != "") read.
 func (r *recordingSources) Read(from, name string) ([]byte, string, error) {
 	data, shown, err := lab.DirSources{}.Read(from, name)
-	if err != nil || from == "" {
-		return data, shown, err
+	if err != nil || from == "" || strings.HasPrefix(name, "@") {
+		return data, shown, err // a module named by a label ("@socklab//...") is the controller's own
 	}
 	rel, relErr := filepath.Rel(r.dir, shown)
 	if relErr != nil || filepath.IsAbs(name) || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
