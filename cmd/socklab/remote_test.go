@@ -130,4 +130,11 @@ func TestRemoteRunLikeLocal(t *testing.T) {
 	if out, errOut, code := socklab(t, "run", labFile, "--controller", addr, "--step"); code != 2 || !strings.Contains(errOut, "--step needs a local run") {
 		t.Errorf("remote run --step: exit %d, want 2 with \"--step needs a local run\"\n%s%s", code, out, errOut)
 	}
+	outside := filepath.Join(t.TempDir(), "sub", "outside.star")
+	os.MkdirAll(filepath.Dir(outside), 0o755)
+	os.WriteFile(filepath.Join(filepath.Dir(outside), "..", "shared.star"), []byte("x = 1\n"), 0o644)
+	os.WriteFile(outside, []byte(`load("../shared.star", "x")`+"\n"), 0o644)
+	if out, errOut, code := socklab(t, "run", outside, "--controller", addr); code != 2 || !strings.Contains(errOut, "outside the lab's folder") {
+		t.Errorf("remote run of a lab loading ../shared.star: exit %d, want 2 saying it loads a file outside its folder\n%s%s", code, out, errOut)
+	}
 }
