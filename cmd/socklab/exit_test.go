@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -12,13 +13,17 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // socklabEnv runs the built binary with env added to the test's environment and returns
-// its stdout, stderr and exit code.
+// its stdout, stderr and exit code; a command that should have ended (a controller that
+// should have refused to start) is killed after 30s.
 func socklabEnv(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	cmd.Env = append(os.Environ(), env...)
