@@ -7,6 +7,7 @@ package labs
 import (
 	"embed"
 	"io/fs"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing/fstest"
@@ -21,7 +22,19 @@ var files embed.FS
 func FS() fs.FS { return files }
 
 // Sources returns the built-in labs as lab sources.
-func Sources() lab.Sources { return lab.FSSources{FS: files} }
+func Sources() lab.Sources { return lab.FSSources{FS: files, Builtin: files} }
+
+// Local returns the sources of the lab file at file on this machine: its loads stay within
+// the file's own folder tree, and load("@socklab//lib/net.star", ...) reads the built-in
+// helpers.
+func Local(file string) lab.Sources {
+	return lab.DirSources{Root: filepath.Dir(file), Builtin: files}
+}
+
+// LoadFile loads the lab file at file, with Local's sources.
+func LoadFile(file string) (*lab.Lab, error) {
+	return lab.Load(Local(file), file)
+}
 
 // Names returns the built-in labs' names, sorted.
 func Names() []string {
@@ -43,7 +56,7 @@ func Load(name string) (*lab.Lab, error) {
 
 // Sent returns the sources of a lab file sent to a controller, with its text and base
 // name, and the name to load it by: the file itself, which may load() the built-in
-// helpers under lib/ and nothing else. A name that is no plain relative path becomes
+// helpers, as lib/NAME.star or @socklab//lib/NAME.star, and nothing else. A name that is no plain relative path becomes
 // "lab.star".
 func Sent(name string, src []byte) (lab.Sources, string) {
 	if name == "" || !fs.ValidPath(name) {
@@ -57,5 +70,5 @@ func Sent(name string, src []byte) (lab.Sources, string) {
 		}
 		return err
 	})
-	return lab.FSSources{FS: mem}, name
+	return lab.FSSources{FS: mem, Builtin: files}, name
 }

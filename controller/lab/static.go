@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -120,13 +121,17 @@ func (ld *loader) load(thread *starlark.Thread, module string) (starlark.StringD
 	if fr := thread.CallFrame(0); fr.Pos.IsValid() {
 		from = fr.Pos.Filename()
 	}
+	if !strings.HasSuffix(module, ".star") {
+		// Refused before it is read, so that no other file's text can reach an error.
+		return nil, &loadError{module: module, err: errors.New("not a .star file: load() reads Starlark files only")}
+	}
 	data, shown, err := ld.src.Read(from, module)
 	if err != nil {
-		return nil, fmt.Errorf("load %q: %w", module, err)
+		return nil, &loadError{module: module, err: err}
 	}
 	if e, ok := ld.cache[shown]; ok {
 		if e == nil {
-			return nil, fmt.Errorf("load %q: cycle in load graph", module)
+			return nil, &loadError{module: module, err: errors.New("cycle in load graph")}
 		}
 		return e.globals, e.err
 	}
@@ -134,9 +139,23 @@ func (ld *loader) load(thread *starlark.Thread, module string) (starlark.StringD
 	t := &starlark.Thread{Name: "load " + shown, Load: ld.load}
 	ld.steps.attach(t)
 	g, err := starlark.ExecFileOptions(fileOptions, t, shown, data, predeclared(false))
+	if err != nil {
+		err = &loadError{module: module, err: asLabError(err, shown)}
+	}
 	ld.cache[shown] = &loaded{globals: g, err: err}
 	return g, err
 }
+
+// loadError is a load() that failed: the file could not be read, or running it failed
+// (then err is a *Error with the loaded file's own position).
+type loadError struct {
+	module string
+	err    error
+}
+
+func (e *loadError) Error() string { return fmt.Sprintf("load %q: %v", e.module, e.err) }
+
+func (e *loadError) Unwrap() error { return e.err }
 
 // Names returns the names every lab can use without defining them, sorted: the socket
 // constants, the helpers and lab().
