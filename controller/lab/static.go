@@ -24,8 +24,8 @@ var reservedAttrs = func() map[string]bool {
 
 // staticCheck finds, before anything runs, uses of t that cannot work: an attribute that
 // is neither a host nor one of t's own, a check id that was never declared, and a
-// parameter that does not exist. It looks at every function whose first parameter is
-// named like main's.
+// parameter that does not exist (in every function, where a name like main's parameter
+// is t); then what typeCheck finds.
 func (l *Lab) staticCheck(src []byte) error {
 	f, err := fileOptions.Parse(l.File, src, 0)
 	if err != nil {
@@ -85,6 +85,9 @@ func (l *Lab) staticCheck(src []byte) error {
 	if problem != nil {
 		return problem
 	}
+	if problem := typeCheck(f, tname); problem != nil {
+		return problem
+	}
 	return nil
 }
 
@@ -139,6 +142,13 @@ func (ld *loader) load(thread *starlark.Thread, module string) (starlark.StringD
 	t := &starlark.Thread{Name: "load " + shown, Load: ld.load}
 	ld.steps.attach(t)
 	g, err := starlark.ExecFileOptions(fileOptions, t, shown, data, predeclared(false))
+	if err == nil {
+		if f, perr := fileOptions.Parse(shown, data, 0); perr != nil {
+			err = perr
+		} else if problem := typeCheck(f, ""); problem != nil {
+			err = problem
+		}
+	}
 	if err != nil {
 		err = &loadError{module: module, err: asLabError(err, shown)}
 	}
