@@ -220,7 +220,7 @@ func TestRunExitCodes(t *testing.T) {
 		stderr []string
 	}{
 		{"failing check", []string{"run", "../../controller/runner/testdata/failing-check.star"}, 1,
-			[]string{"greeting", "FAIL", `got b'hello', want b'hi'`, "failed"}, nil},
+			[]string{"greeting", "FAIL", "failing-check.star:10:12: got b'hello',", "failed"}, nil},
 		{"socket error", []string{"run", "../../controller/runner/testdata/socket-error.star"}, 1,
 			[]string{"!! ECONNREFUSED [Errno 111] Connection refused", "not reached"}, nil},
 		{"broken lab", []string{"run", "../../controller/lab/testdata/broken/unknown-host.star"}, 2,
