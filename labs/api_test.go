@@ -118,6 +118,7 @@ func TestAPIDocumentsEveryBuiltin(t *testing.T) {
 		"process.": lab.ProcessAttrs(),
 		"future.":  lab.FutureAttrs(),
 		"link.":    lab.LinkAttrs(),
+		"file.":    lab.FileAttrs(),
 	} {
 		for _, a := range attrs {
 			want[prefix+a] = true

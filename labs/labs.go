@@ -55,14 +55,15 @@ func Load(name string) (*lab.Lab, error) {
 }
 
 // Sent returns the sources of a lab file sent to a controller, with its text and base
-// name, and the name to load it by: the file itself, which may load() the built-in
-// helpers, as lib/NAME.star or @socklab//lib/NAME.star, and nothing else. A name that is no plain relative path becomes
-// "lab.star".
-func Sent(name string, src []byte) (lab.Sources, string) {
+// name, and the name to load it by: the file itself, which may load() the files sent
+// with it (sent, by their paths relative to its folder) and the built-in helpers, as
+// @socklab//lib/NAME.star, or as lib/NAME.star where no file sent has that path. A name
+// that is no plain relative path becomes "lab.star".
+func Sent(name string, src []byte, sent map[string][]byte) (lab.Sources, string) {
 	if name == "" || !fs.ValidPath(name) {
 		name = "lab.star"
 	}
-	mem := fstest.MapFS{name: &fstest.MapFile{Data: src}}
+	mem := fstest.MapFS{}
 	_ = fs.WalkDir(files, "lib", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			b, _ := fs.ReadFile(files, p)
@@ -70,5 +71,9 @@ func Sent(name string, src []byte) (lab.Sources, string) {
 		}
 		return err
 	})
+	for p, b := range sent {
+		mem[p] = &fstest.MapFile{Data: b}
+	}
+	mem[name] = &fstest.MapFile{Data: src}
 	return lab.FSSources{FS: mem, Builtin: files}, name
 }

@@ -18,7 +18,7 @@ func TestSentLoadsHelpers(t *testing.T) {
 		{`load("@socklab//lib/peers.star", "slow_send")`, ""},
 		{`load("../etc/x.star", "x")`, `lab.star:1:1: load "../etc/x.star": outside the lab's folder`},
 	} {
-		src, name := labs.Sent("lab.star", []byte(tc.load+"\n"+rest))
+		src, name := labs.Sent("lab.star", []byte(tc.load+"\n"+rest), nil)
 		_, err := lab.Load(src, name)
 		switch {
 		case tc.want == "" && err != nil:

@@ -40,7 +40,8 @@ type spec[T proto.Message] struct {
 	// when there is nothing to check.
 	check func(T, *policy.Policy) error
 	// run performs the operation on a handle's socket and returns the socket error, if
-	// any, which the event records.
+	// any, which the event records; a request error (*errdefs.Error) refuses the request
+	// instead, for what only the socket or the filesystem can tell (sendfile's file).
 	run func(context.Context, *call, T) error
 	// host performs an operation on the host itself, which takes handle 0. Its error is
 	// a request error; a socket error goes in the call's event.

@@ -44,7 +44,7 @@ func init() {
 			default:
 				return errdefs.Errorf(errdefs.ErrInvalidArgument, "socket: type %s is not supported; use SOCKET_TYPE_STREAM or SOCKET_TYPE_DGRAM", o.GetType())
 			}
-			return nil
+			return checkProto("socket", o.GetProto())
 		},
 		host: func(_ context.Context, c *call, o *socklabv1.SocketOp) error {
 			typ := unix.SOCK_STREAM
@@ -54,7 +54,7 @@ func init() {
 			if err := c.s.reserve(); err != nil {
 				return err
 			}
-			so, err := c.s.m.openSocket(families[o.GetFamily()], typ)
+			so, err := c.s.m.openSocketProto(families[o.GetFamily()], typ, int(o.GetProto()))
 			if err != nil {
 				c.s.unreserve()
 				c.ev.Error = SocketError(err)

@@ -93,11 +93,11 @@ func TestUnknownOperation(t *testing.T) {
 // on a process, whether it carries an address, whether it makes a handle.
 func TestSpecs(t *testing.T) {
 	lanes := map[string]lane{
-		"accept": recvLane, "recv": recvLane, "recvfrom": recvLane, "drain": recvLane, "serve": recvLane,
-		"connect": sendLane, "connect_ex": sendLane, "send": sendLane, "sendall": sendLane, "sendto": sendLane, "send_bulk": sendLane,
+		"accept": recvLane, "recv": recvLane, "recv_into": recvLane, "recvfrom": recvLane, "drain": recvLane, "serve": recvLane,
+		"connect": sendLane, "connect_ex": sendLane, "send": sendLane, "sendall": sendLane, "sendto": sendLane, "send_bulk": sendLane, "sendfile": sendLane,
 		"wait": recvLane, "wait_output": recvLane, "wait_listening": recvLane, "write": sendLane,
 	}
-	onHost := []string{"socket", "ss", "sysctl", "connect_many", "spawn", "fault", "clear_faults", "reset_link", "netstat"}
+	onHost := []string{"socket", "ss", "sysctl", "connect_many", "spawn", "fault", "clear_faults", "reset_link", "netstat", "socketpair", "select"}
 	onProcess := []string{"write", "close_stdin", "signal", "kill", "wait", "stdout", "stderr", "cpu_seconds", "rss", "alive", "wait_output", "wait_listening"}
 	addressed := []string{"bind", "connect", "connect_ex", "sendto", "connect_many"}
 	reserving := []string{"accept"}

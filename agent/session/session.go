@@ -181,6 +181,10 @@ func (s *Session) performOnHandle(ctx context.Context, caller *Caller, req *sock
 		s.events.push(context.Background(), ev, false)
 		return nil, ctx.Err()
 	}
+	var refused *errdefs.Error
+	if errors.As(opErr, &refused) {
+		return nil, opErr // the request itself is refused (policy, a limit): no socket error
+	}
 	if opErr != nil {
 		ev.Error = SocketError(opErr)
 	}

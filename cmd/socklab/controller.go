@@ -6,7 +6,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/socklab/socklab/agent/server"
 	"github.com/socklab/socklab/controller/remote"
@@ -25,6 +25,7 @@ import (
 	"github.com/socklab/socklab/controller/service"
 	"github.com/socklab/socklab/controller/store"
 	"github.com/socklab/socklab/controller/topology"
+	"github.com/socklab/socklab/controller/transcript"
 	"github.com/socklab/socklab/controller/users"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
@@ -204,33 +205,69 @@ func dialController(addr, token string) (*remote.Client, error) {
 	return c, nil
 }
 
-// remoteRun runs a lab on a controller and shows it on w as a local run would.
+// remoteRun runs a lab on a controller and shows it on w as a local run would: a lab
+// file goes with every file it loads, --pace goes along, and --out writes what a local
+// run writes there, from the run the controller streams back.
 func remoteRun(cmd *cobra.Command, name string, f runFlags, w report.Writer) error {
-	c, err := dialController(f.controller, f.token)
-	if err != nil {
-		return err
+	if f.step {
+		return usageError{fmt.Errorf("--step needs a local run: a controller's run does not wait for this terminal")}
 	}
-	defer c.Close()
-	req := &socklabv1.RunLabRequest{Lab: name, Params: f.params, Agents: map[string]string{}}
+	req := &socklabv1.RunLabRequest{Lab: name}
 	if strings.HasSuffix(name, ".star") || strings.ContainsRune(name, os.PathSeparator) {
-		src, err := os.ReadFile(name)
-		if err != nil {
+		var err error
+		if req, err = sentLab(name); err != nil {
 			return exitError{code: exitUsage, msg: err.Error()}
 		}
-		req.Source, req.FileName = src, filepath.Base(name)
+	}
+	req.Params, req.Agents = f.params, map[string]string{}
+	if f.pace > 0 {
+		req.Pace = durationpb.New(f.pace)
 	}
 	for _, a := range f.agents {
 		role, target, _ := strings.Cut(a, "=")
 		req.Agents[role] = target
 	}
+	if f.out != "" {
+		if err := os.MkdirAll(f.out, 0o755); err != nil {
+			return usageError{fmt.Errorf("--out: %w", err)}
+		}
+	}
+	c, err := dialController(f.controller, f.token)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	errOut := cmd.ErrOrStderr()
+	var sink remote.Sink = w
+	kept := &keeping{Writer: w}
+	if f.out != "" {
+		sink = kept
+	}
 	res, err := c.RunLab(cmd.Context(), req, func(id string) {
 		fmt.Fprintf(errOut, "%s on %s (stop it with: socklab cancel %s --controller %s)\n", id, f.controller, id, f.controller)
-	}, w)
+	}, sink)
 	if err != nil {
 		return remoteError(err)
 	}
+	if f.out != "" {
+		rec := &transcript.Record{Result: *res, Entries: transcript.Merge(kept.entries)}
+		if err := report.WriteDir(f.out, rec); err != nil {
+			return exitError{code: exitInfra, msg: "--out: " + err.Error()}
+		}
+	}
 	return end(w, res, f.format)
+}
+
+// keeping is a remote run's writer that keeps the run's entries, for --out.
+type keeping struct {
+	report.Writer
+	entries []transcript.Entry // in the order they arrived
+}
+
+// Entry keeps e and shows it.
+func (k *keeping) Entry(e transcript.Entry) {
+	k.entries = append(k.entries, e)
+	k.Writer.Entry(e)
 }
 
 func cancelCommand() *cobra.Command {

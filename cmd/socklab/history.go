@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -97,7 +98,7 @@ func transcriptCommand() *cobra.Command {
 					return err
 				}
 				defer c.Close()
-				res, err := c.Transcript(cmd.Context(), args[0], stored{w})
+				res, err := c.Transcript(cmd.Context(), args[0], stored{w, cmd.ErrOrStderr()})
 				if err != nil {
 					return remoteError(err)
 				}
@@ -117,25 +118,29 @@ func transcriptCommand() *cobra.Command {
 				return err
 			}
 			// Streamed: memory does not grow with the run's length.
-			return report.Replay(stored{w}, res, func(yield func(transcript.Entry) error) error {
+			return report.Replay(stored{w, cmd.ErrOrStderr()}, res, func(yield func(transcript.Entry) error) error {
 				return st.Entries(cmd.Context(), res, yield)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db)")
-	cmd.Flags().StringVar(&format, "format", "text", "text or jsonl (protojson events, one per line)")
+	cmd.Flags().StringVar(&format, "format", "text", "text or jsonl (the run's start, its protojson events and its end, one JSON object a line)")
 	cmd.Flags().StringVar(&color, "color", "auto", "colour the transcript: auto, always or never")
 	cmd.Flags().StringVar(&controller, "controller", "", "read the run from the socklab controller at this address")
 	tok.register(cmd.Flags(), "the controller's token")
 	return cmd
 }
 
-// stored shows a run from the history: its header names the run and when it ran,
-// rather than the lab's summary.
-type stored struct{ report.Writer }
+// stored shows a run from the history as it was shown live: the same header and
+// transcript on out; which run it was and when it ran go to note (stderr), as a live
+// run's id does.
+type stored struct {
+	report.Writer
+	note io.Writer
+}
 
-// Header announces the stored run by its id and start.
+// Header names the stored run on note, then shows its header as the live run did.
 func (s stored) Header(h transcript.Header) {
-	h.Summary = h.RunID + ", " + h.Started.Local().Format("2006-01-02 15:04:05")
+	fmt.Fprintf(s.note, "%s, %s\n", h.RunID, h.Started.Local().Format("2006-01-02 15:04:05"))
 	s.Writer.Header(h)
 }

@@ -65,7 +65,7 @@ func TestControllerKilledRunInterrupted(t *testing.T) {
 		t.Fatalf("runs --controller after a restart (exit %d) does not list %s as interrupted:\n%s%s", code, id, list, errOut)
 	}
 	again, errOut, code := socklab(t, "transcript", id, "--controller", addr, "--token", "CT", "--color", "never")
-	if code != 0 || !strings.Contains(again, id) || !strings.Contains(again, "interrupted: the process running it (pid ") {
+	if code != 0 || !strings.Contains(errOut, id+", ") || !strings.Contains(again, "interrupted: the process running it (pid ") {
 		t.Errorf("transcript --controller of the interrupted run (exit %d):\n%s%s", code, again, errOut)
 	}
 	// The local history reads the same database the same way.

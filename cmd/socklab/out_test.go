@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -47,38 +46,71 @@ func TestOutDir(t *testing.T) {
 	if !strings.Contains(string(txt), "greeting") || !strings.Contains(string(txt), "recvfrom(100)") {
 		t.Errorf("transcript.txt lacks the checks or the operations:\n%s", txt)
 	}
-	f, err := os.Open(filepath.Join(dir, "transcript.jsonl"))
+	data, err = os.ReadFile(filepath.Join(dir, "transcript.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	start, events, end := jsonlStream(t, string(data))
 	roles := map[string]bool{}
-	for sc.Scan() {
-		var ev socklabv1.Event
-		if err := protojson.Unmarshal(sc.Bytes(), &ev); err != nil {
-			t.Fatalf("transcript.jsonl line %q: %v", sc.Text(), err)
-		}
+	for _, ev := range events {
 		roles[ev.GetRole()] = true
 	}
 	if !roles["a"] || !roles["b"] {
 		t.Errorf("transcript.jsonl roles = %v, want a and b", roles)
 	}
+	if start.RunID != res.RunID || end.RunID != res.RunID || end.Verdict != "failed" || end.ExitCode != 1 {
+		t.Errorf("transcript.jsonl start %+v, end %+v; want run %s, failed, exit 1", start, end, res.RunID)
+	}
 }
 
-// TestFormatJSONL: --format jsonl prints only protojson events, narration included.
+// jsonlStream reads a run's JSON lines: its start record first, its end record last,
+// protojson events between them.
+func jsonlStream(t *testing.T, data string) (transcript.StartFile, []*socklabv1.Event, transcript.ResultFile) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(data, "\n"), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("%d JSON lines, want a start and an end:\n%s", len(lines), data)
+	}
+	var first struct {
+		Start *transcript.StartFile `json:"start"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first.Start == nil {
+		t.Fatalf("first line %s: %v, want {\"start\": ...}", lines[0], err)
+	}
+	var last struct {
+		End *transcript.ResultFile `json:"end"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.End == nil {
+		t.Fatalf("last line %s: %v, want {\"end\": ...}", lines[len(lines)-1], err)
+	}
+	var events []*socklabv1.Event
+	for _, line := range lines[1 : len(lines)-1] {
+		ev := &socklabv1.Event{}
+		if err := protojson.Unmarshal([]byte(line), ev); err != nil {
+			t.Fatalf("line %q is not a protojson Event: %v", line, err)
+		}
+		events = append(events, ev)
+	}
+	return *first.Start, events, *last.End
+}
+
+// TestFormatJSONL: --format jsonl prints the run's start, its protojson events (narration
+// included) and its end, and nothing else.
 func TestFormatJSONL(t *testing.T) {
 	execsBinary(t)
 	out, errOut, code := socklab(t, "run", "tcp-simple", "--format", "jsonl")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
+	start, events, end := jsonlStream(t, out)
+	if !strings.HasPrefix(start.RunID, "run-") || start.Lab != "tcp-simple" || start.Hosts["client"] == "" || start.Params["port"] == nil {
+		t.Errorf("start = %+v, want the run's id, lab, hosts and params", start)
+	}
+	if end.RunID != start.RunID || end.Verdict != "passed" || end.ExitCode != 0 || end.Score != 3 {
+		t.Errorf("end = %+v, want run %s passed with exit code 0", end, start.RunID)
+	}
 	kinds := map[socklabv1.EventKind]int{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		var ev socklabv1.Event
-		if err := protojson.Unmarshal([]byte(line), &ev); err != nil {
-			t.Fatalf("line %q is not a protojson Event: %v", line, err)
-		}
+	for _, ev := range events {
 		kinds[ev.GetKind()]++
 	}
 	if kinds[socklabv1.EventKind_EVENT_KIND_OPERATION] < 10 || kinds[socklabv1.EventKind_EVENT_KIND_SAY] != 1 {

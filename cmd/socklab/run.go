@@ -47,7 +47,7 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	fl.DurationVar(&f.pace, "pace", pace, "pause after each step, for an audience")
 	fl.BoolVar(&f.step, "step", false, "wait for Enter after each step")
 	fl.StringVar(&f.color, "color", "auto", "colour the transcript: auto, always or never")
-	fl.StringVar(&f.format, "format", "text", "what to print: text (the live transcript and checks) or jsonl (protojson events, one per line)")
+	fl.StringVar(&f.format, "format", "text", "what to print: text (the live transcript and checks) or jsonl (the run's start, its protojson events and its end, one JSON object a line)")
 	fl.StringVar(&f.out, "out", "", "also write transcript.txt, transcript.jsonl and result.json into this directory")
 	fl.StringArrayVar(&f.agents, "agent", nil, "run a lab host on a running agent, ROLE=HOST:PORT or ROLE=NAME of an inventory agent (repeatable; default: local agents)")
 	fl.StringVar(&f.controller, "controller", "", "run on a socklab controller at this address (its --token) instead of here")
@@ -234,11 +234,17 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	if topology.KindOf(topo) == "netns" && os.Geteuid() != 0 {
 		fmt.Fprintln(cmd.ErrOrStderr(), "socklab: not root: the hosts' network namespaces are made inside a user namespace of this run")
 	}
-	var sink runner.Sink = w
 	hist := &history{path: f.db, warn: cmd.ErrOrStderr()}
 	defer hist.close()
+	errOut := cmd.ErrOrStderr()
+	var sink runner.Sink = beginning{Writer: w, begin: func(h transcript.Header) {
+		fmt.Fprintf(errOut, "%s (--db none: not kept)\n", h.RunID)
+	}}
 	if f.db != "none" {
-		sink = beginning{Writer: w, begin: func(h transcript.Header) { hist.begin(cmd.Context(), h) }}
+		sink = beginning{Writer: w, begin: func(h transcript.Header) {
+			hist.begin(cmd.Context(), h)
+			fmt.Fprintf(errOut, "%s (print it again: socklab transcript %s)\n", h.RunID, h.RunID)
+		}}
 		if f.out == "" {
 			// The history takes the transcript as the run goes; --out needs it whole.
 			opts.Ordered = hist.add

@@ -44,6 +44,9 @@ func predeclared(withLab bool) starlark.StringDict {
 	for k, v := range Constants {
 		d[k] = starlark.MakeInt(v)
 	}
+	for k, v := range apiBuiltins {
+		d[k] = v
+	}
 	if withLab {
 		d["lab"] = starlark.NewBuiltin("lab", labBuiltin)
 	}

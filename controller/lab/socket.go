@@ -83,7 +83,12 @@ func (h *hostValue) Freeze()               {}
 func (h *hostValue) Truth() starlark.Bool  { return true }
 func (h *hostValue) Hash() (uint32, error) { return starlark.String(h.role).Hash() }
 func (h *hostValue) AttrNames() []string {
-	return []string{"build", "clear_faults", "connect_many", "fault", "ip", "name", "netstat", "reset_link", "socket", "spawn", "ss", "sysctl"}
+	names := []string{"build", "clear_faults", "connect_many", "fault", "ip", "name", "netstat", "reset_link", "socket", "spawn", "ss", "sysctl"}
+	for k := range hostMethods {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
 }
 
 func (h *hostValue) Attr(name string) (starlark.Value, error) {
@@ -112,6 +117,11 @@ func (h *hostValue) Attr(name string) (starlark.Value, error) {
 		return starlark.NewBuiltin("clear_faults", h.clearFaults), nil
 	case "reset_link":
 		return starlark.NewBuiltin("reset_link", h.resetLink), nil
+	}
+	if m, ok := hostMethods[name]; ok {
+		return starlark.NewBuiltin(name, func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			return m(h, th, b, args, kwargs)
+		}), nil
 	}
 	return nil, nil
 }
@@ -195,11 +205,11 @@ func (h *hostValue) netstat(th *starlark.Thread, b *starlark.Builtin, args starl
 	return starlark.MakeInt64(resp.GetEvent().GetResult().GetValue()), nil
 }
 
-// socket(family = AF_INET, type = SOCK_STREAM) makes a socket on this host.
+// socket(family = AF_INET, type = SOCK_STREAM, proto = 0) makes a socket on this host.
 func (h *hostValue) socket(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	family, typ := 2, 1
+	family, typ, proto := 2, 1, 0
 	var wd starlark.Value = starlark.None
-	if err := unpackArgs("socket", args, kwargs, "family?", &family, "type?", &typ, "watchdog?", &wd); err != nil {
+	if err := unpackArgs("socket", args, kwargs, "family?", &family, "type?", &typ, "proto?", &proto, "watchdog?", &wd); err != nil {
 		return nil, err
 	}
 	fam := map[int]socklabv1.Family{2: socklabv1.Family_FAMILY_INET, 10: socklabv1.Family_FAMILY_INET6, 1: socklabv1.Family_FAMILY_UNIX}[family]
@@ -210,12 +220,20 @@ func (h *hostValue) socket(th *starlark.Thread, b *starlark.Builtin, args starla
 	if st == socklabv1.SocketType_SOCKET_TYPE_UNSPECIFIED {
 		return nil, fmt.Errorf("socket: type %d is not SOCK_STREAM or SOCK_DGRAM", typ)
 	}
-	op := &socklabv1.Operation{Op: &socklabv1.Operation_Socket{Socket: &socklabv1.SocketOp{Family: fam, Type: st}}}
+	switch {
+	case proto == -1:
+		proto = 0 // Python's "the family's default"
+	case proto > math.MaxInt32 || proto < math.MinInt32:
+		return nil, fmt.Errorf("socket: %w", overflowError("Python int too large to convert to C int"))
+	case proto < 0:
+		return nil, &SocketError{Name: "EINVAL", Errno: 22, Message: "Invalid argument", Call: "socket on " + h.role}
+	}
+	op := &socklabv1.Operation{Op: &socklabv1.Operation_Socket{Socket: &socklabv1.SocketOp{Family: fam, Type: st, Proto: int32(proto)}}}
 	resp, err := h.do(th, 0, op, "socket", wd)
 	if err != nil {
 		return nil, err
 	}
-	s := &socketValue{host: h, handle: resp.GetEvent().GetResult().GetHandle(), stream: typ == 1, family: family}
+	s := newSocketValue(h, resp.GetEvent().GetResult().GetHandle(), family, typ, proto)
 	if err := s.startTimeout(th); err != nil {
 		return nil, err
 	}
@@ -230,8 +248,11 @@ func (s *socketValue) startTimeout(th *starlark.Thread) error {
 	if d == nil {
 		return nil
 	}
-	_, err := s.call(th, "settimeout", client.SetTimeout(*d), starlark.None)
-	return err
+	if _, err := s.call(th, "settimeout", client.SetTimeout(*d), starlark.None); err != nil {
+		return err
+	}
+	s.timeout = starlark.Float(*d)
+	return nil
 }
 
 // do performs one operation of the host (handle 0) or of one of its sockets; see perform.
@@ -313,6 +334,14 @@ type socketValue struct {
 	handle uint32
 	stream bool
 	family int // 2 AF_INET, 10 AF_INET6, 1 AF_UNIX
+	typ    int // 1 SOCK_STREAM, 2 SOCK_DGRAM
+	proto  int // socket()'s third argument: 0, or IPPROTO_TCP as create_connection gives
+
+	// timeout is what the lab's settimeout and setblocking calls on the socket set: None
+	// (nil too), 0.0 or a positive float; closed is set by its close. The lab knows them
+	// without asking the agent, as Python's socket object does.
+	timeout starlark.Value
+	closed  bool
 }
 
 var _ starlark.HasAttrs = (*socketValue)(nil)
@@ -354,6 +383,9 @@ var socketMethods = map[string]func(*socketValue, *starlark.Thread, starlark.Tup
 
 func (s *socketValue) AttrNames() []string {
 	names := []string{"handle", "host"}
+	for k := range socketFields {
+		names = append(names, k)
+	}
 	for k := range socketMethods {
 		names = append(names, k)
 	}
@@ -367,6 +399,9 @@ func (s *socketValue) Attr(name string) (starlark.Value, error) {
 		return s.host, nil
 	case "handle":
 		return starlark.MakeUint(uint(s.handle)), nil
+	}
+	if f, ok := socketFields[name]; ok {
+		return f(s), nil
 	}
 	m, ok := socketMethods[name]
 	if !ok {
@@ -500,7 +535,7 @@ func (s *socketValue) accept(th *starlark.Thread, args starlark.Tuple, kwargs []
 		return nil, err
 	}
 	res := resp.GetEvent().GetResult()
-	conn := &socketValue{host: s.host, handle: res.GetHandle(), stream: true, family: s.family}
+	conn := newSocketValue(s.host, res.GetHandle(), s.family, s.typ, s.proto)
 	if err := conn.startTimeout(th); err != nil {
 		return nil, err
 	}
@@ -671,6 +706,9 @@ func (s *socketValue) simple(th *starlark.Thread, name string, op *socklabv1.Ope
 
 func (s *socketValue) close(th *starlark.Thread, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	_, err := s.simple(th, "close", client.Close(), args, kwargs)
+	if err == nil {
+		s.closed = true
+	}
 	return starlark.None, err
 }
 
@@ -744,10 +782,15 @@ func (s *socketValue) settimeout(th *starlark.Thread, args starlark.Tuple, kwarg
 		return nil, fmt.Errorf("settimeout: %w", ex)
 	}
 	op := client.SetTimeoutNone()
+	var recorded starlark.Value = starlark.None
 	if timeout != nil {
 		op = client.SetTimeout(*timeout)
+		recorded = starlark.Float(*timeout)
 	}
 	_, err := s.call(th, "settimeout", op, wd)
+	if setTimeoutHeld(err) {
+		s.timeout = recorded
+	}
 	return starlark.None, err
 }
 
@@ -757,6 +800,12 @@ func (s *socketValue) setblocking(th *starlark.Thread, args starlark.Tuple, kwar
 		return nil, err
 	}
 	_, err := s.call(th, "setblocking", client.SetBlocking(bool(flag.Truth())), wd)
+	if setTimeoutHeld(err) {
+		s.timeout = starlark.None
+		if !flag.Truth() {
+			s.timeout = starlark.Float(0)
+		}
+	}
 	return starlark.None, err
 }
 
@@ -790,7 +839,7 @@ func (h *hostValue) connectMany(th *starlark.Thread, b *starlark.Builtin, args s
 	if count < 1 {
 		return nil, fmt.Errorf("connect_many: count must be at least 1")
 	}
-	probe := &socketValue{host: h, family: 2}
+	probe := newSocketValue(h, 0, 2, 1, 0)
 	a, err := probe.address("connect_many", addr)
 	if err != nil {
 		return nil, err
@@ -806,7 +855,7 @@ func (h *hostValue) connectMany(th *starlark.Thread, b *starlark.Builtin, args s
 	hs := resp.GetEvent().GetResult().GetHandles()
 	list := make([]starlark.Value, len(hs))
 	for i, handle := range hs {
-		s := &socketValue{host: h, handle: handle, stream: true, family: probe.family}
+		s := newSocketValue(h, handle, probe.family, 1, 0)
 		if err := s.startTimeout(th); err != nil {
 			return nil, err
 		}

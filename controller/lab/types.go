@@ -9,14 +9,17 @@ import (
 	"go.starlark.net/syntax"
 )
 
-// valueAttrs are the attributes of the lab values whose type a static look can tell, by
-// type name.
-var valueAttrs = map[string][]string{
-	"host":    HostAttrs(),
-	"socket":  SocketAttrs(),
-	"process": ProcessAttrs(),
-	"future":  FutureAttrs(),
-	"link":    LinkAttrs(),
+// valueAttrs returns the attributes of the lab values whose type a static look can tell,
+// by type name. It asks the values themselves each time, as operations registered by
+// init functions (after package variables are set) add methods to them.
+func valueAttrs() map[string][]string {
+	return map[string][]string{
+		"host":    HostAttrs(),
+		"socket":  SocketAttrs(),
+		"process": ProcessAttrs(),
+		"future":  FutureAttrs(),
+		"link":    LinkAttrs(),
+	}
 }
 
 // bytesMethods are the socket methods whose first argument is the bytes to send.
@@ -127,6 +130,7 @@ func checkFunction(params []syntax.Expr, body []syntax.Stmt, tname string) *Erro
 		s.types = next
 	}
 	var problem *Error
+	known := valueAttrs()
 	walkBody(body, func(n syntax.Node) {
 		if problem != nil {
 			return
@@ -134,7 +138,7 @@ func checkFunction(params []syntax.Expr, body []syntax.Stmt, tname string) *Erro
 		switch n := n.(type) {
 		case *syntax.DotExpr:
 			typ := s.typeOf(n.X)
-			attrs, ok := valueAttrs[typ]
+			attrs, ok := known[typ]
 			if ok && !slices.Contains(attrs, n.Name.Name) {
 				problem = &Error{Pos: n.Name.NamePos.String(), Msg: fmt.Sprintf("%s is %s %s, which has no attribute %q %s",
 					exprText(n.X), article(typ), typ, n.Name.Name, suggest(n.Name.Name, attrs))}

@@ -1,6 +1,8 @@
 package report
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"slices"
 	"sync"
@@ -12,9 +14,13 @@ import (
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
-// JSONL writes a transcript as JSON lines: one protojson socklab.v1.Event per entry, with
-// the run's clock (at_ns), the lab host (role) and the lab position (pos) filled in;
-// narration is an EVENT_KIND_SAY event.
+// JSONL writes a run as JSON lines: first its start, {"start": START} (START is
+// transcript.StartFile: run id, lab, params, hosts, checks), then one protojson
+// socklab.v1.Event per entry, with the run's clock (at_ns), the lab host (role) and the
+// lab position (pos) filled in (narration is an EVENT_KIND_SAY event), and last its end,
+// {"end": RESULT} (RESULT is result.json: checks, verdict, score, exit code, error). No
+// event has a field named start or end, so a reader tells the three apart by their one
+// key.
 type JSONL struct {
 	mu  sync.Mutex // serialises writes, guards buf, enc and err
 	w   io.Writer
@@ -28,11 +34,34 @@ func NewJSONL(w io.Writer) *JSONL { return &JSONL{w: w} }
 
 var _ Writer = (*JSONL)(nil)
 
-// Header writes nothing: the events carry their hosts.
-func (j *JSONL) Header(transcript.Header) {}
+// Header writes the run's start record.
+func (j *JSONL) Header(h transcript.Header) {
+	j.record(struct {
+		Start transcript.StartFile `json:"start"`
+	}{h.File()})
+}
 
-// End writes nothing: result.json holds the outcome.
-func (j *JSONL) End(*transcript.Result) {}
+// End writes the run's end record.
+func (j *JSONL) End(res *transcript.Result) {
+	j.record(struct {
+		End transcript.ResultFile `json:"end"`
+	}{res.File()})
+}
+
+// record writes v as one line.
+func (j *JSONL) record(v any) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err != nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		j.err = fmt.Errorf("jsonl: %w", err)
+		return
+	}
+	_, j.err = j.w.Write(append(b, '\n'))
+}
 
 // Entry writes one entry as one line.
 func (j *JSONL) Entry(e transcript.Entry) {

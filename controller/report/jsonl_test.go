@@ -2,10 +2,12 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -235,4 +237,55 @@ func randomString(rng *rand.Rand) string {
 	}
 	return []string{"", "server", "127.5.0.2", "tcp_simple.star:31", "hello\r\n", "quote \" back \\ slash",
 		"\x00\x01\x1f\x7f", "é ü 中文 😀", "\u2028\u2029", "\ufffd", "<&>", "tab\there"}[rng.IntN(12)]
+}
+
+// TestJSONLStartAndEnd: a run in JSON lines is one stream a tool reads alone: its first
+// record is the run's start (its id, lab, params, hosts and checks), then its events in
+// protojson, and its last record is its end (checks, verdict, score, exit code).
+func TestJSONLStartAndEnd(t *testing.T) {
+	entries, checks := run()
+	hdr := transcript.Header{RunID: "run-0123456789abcdef", Lab: "tcp-simple", Summary: "one message", Hosts: hosts,
+		Params: map[string]any{"port": int64(8080), "message": []byte("hi")}, Checks: checks, Started: time.Unix(1, 0)}
+	res := &transcript.Result{Header: hdr, Checks: checks, ExitCode: transcript.ExitFailed, Finished: time.Unix(2, 0)}
+	var buf bytes.Buffer
+	w := NewJSONL(&buf)
+	if err := Replay(w, res, Entries(entries)); err != nil || w.Err() != nil {
+		t.Fatalf("Replay = %v, %v", err, w.Err())
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("%d lines, want a start, events and an end:\n%s", len(lines), buf.String())
+	}
+	var first struct {
+		Start *transcript.StartFile `json:"start"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first.Start == nil {
+		t.Fatalf("first line %s: %v, want a start record", lines[0], err)
+	}
+	if s := first.Start; s.RunID != hdr.RunID || s.Lab != "tcp-simple" || s.Hosts["client"] != "127.5.0.3" ||
+		s.Params["message"] != "hi" || len(s.Checks) != len(checks) || s.Checks[0].Description != checks[0].Description {
+		t.Errorf("start = %+v", s)
+	}
+	var last struct {
+		End *transcript.ResultFile `json:"end"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.End == nil {
+		t.Fatalf("last line %s: %v, want an end record", lines[len(lines)-1], err)
+	}
+	if e := last.End; e.RunID != hdr.RunID || e.Verdict != "failed" || e.ExitCode != 1 || len(e.Checks) != len(checks) {
+		t.Errorf("end = %+v", e)
+	}
+	var want bytes.Buffer
+	ev := NewJSONL(&want)
+	for _, e := range entries {
+		ev.Entry(e)
+	}
+	if got := strings.Join(lines[1:len(lines)-1], "\n") + "\n"; got != want.String() {
+		t.Errorf("the events' lines changed:\n%s\nwant\n%s", got, want.String())
+	}
+	for _, line := range lines[1 : len(lines)-1] {
+		if err := protojson.Unmarshal([]byte(line), &socklabv1.Event{}); err != nil {
+			t.Errorf("event line %s: %v", line, err)
+		}
+	}
 }

@@ -13,7 +13,11 @@ func init() {
 		makes: true,
 		args: func(ev *socklabv1.Event, _ int) []string {
 			s := ev.GetOperation().GetSocket()
-			return []string{familyName(s.GetFamily()), typeName(s.GetType())}
+			var proto string // left out when 0, as Python code leaves it out
+			if p := s.GetProto(); p != 0 {
+				proto = levelName(p) // IPPROTO_TCP: the protocols are also option levels
+			}
+			return []string{familyName(s.GetFamily()), typeName(s.GetType()), proto}
 		},
 		// The new socket's handle; the agent may put it on the event instead.
 		result: func(ev *socklabv1.Event, _ int) string {

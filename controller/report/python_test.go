@@ -74,6 +74,8 @@ func TestCall(t *testing.T) {
 			result(&socklabv1.Result{OptionName: "SO_LINGER"})), "getsockopt(SOL_SOCKET, SO_LINGER, 8)"},
 		{"socket unix", op(client.SocketOf(socklabv1.Family_FAMILY_UNIX, client.Dgram)), "socket(AF_UNIX, SOCK_DGRAM)"},
 		{"socket unknown family and type", op(client.SocketOf(9, 0)), "socket(9, 0)"},
+		{"socket proto", op(&socklabv1.Operation{Op: &socklabv1.Operation_Socket{Socket: &socklabv1.SocketOp{
+			Family: socklabv1.Family_FAMILY_INET, Type: client.Stream, Proto: 6}}}), "socket(AF_INET, SOCK_STREAM, IPPROTO_TCP)"},
 		{"bind", op(client.Bind("127.0.0.1", 8080)), "bind(('127.0.0.1', 8080))"},
 		{"bind any", op(client.Bind("", 0)), "bind(('', 0))"},
 		{"bind unix", op(&socklabv1.Operation{Op: &socklabv1.Operation_Bind{Bind: &socklabv1.BindOp{

@@ -399,8 +399,13 @@ func (r *run) add(e transcript.Entry) {
 	}
 	if r.opts.Ordered != nil {
 		r.log.Flush(r.watermark(), r.opts.Ordered)
+		r.log.Trim(maxWindow, r.opts.Ordered)
 	}
 }
+
+// maxWindow bounds the entries a run with Options.Ordered holds back for ordering: past
+// it (a call in flight for long while other threads go on), the earliest leave anyway.
+const maxWindow = 50_000
 
 const (
 	// backgroundLag is how long an agent's background events (a peer's close, a

@@ -113,7 +113,7 @@ func (s *Spec) load(b runner.Budgets) (*lab.Lab, error) {
 	if s.Builtin != "" {
 		return lab.LoadWithin(labs.Sources(), s.Builtin+".star", b)
 	}
-	src, name := labs.Sent(s.FileName, s.Source)
+	src, name := labs.Sent(s.FileName, s.Source, s.Files)
 	return lab.LoadWithin(src, name, b)
 }
 

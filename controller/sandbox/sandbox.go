@@ -37,9 +37,12 @@ type Spec struct {
 	Builtin string `json:"builtin,omitempty"`
 	// FileName is a lab file's base name, as its errors show it.
 	FileName string `json:"file_name,omitempty"`
-	// Source is a lab file's text. It may load() the built-in helpers under lib/, and
-	// nothing else.
+	// Source is a lab file's text. It may load() the files in Files and the built-in
+	// helpers under lib/, and nothing else.
 	Source []byte `json:"source,omitempty"`
+	// Files are the files sent with Source, by their paths relative to its folder; its
+	// loads find them before the built-in helpers.
+	Files map[string][]byte `json:"files,omitempty"`
 }
 
 // Options tune a sandbox beyond its budgets.

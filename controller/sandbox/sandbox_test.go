@@ -158,7 +158,7 @@ func TestSameAsInProcess(t *testing.T) {
 	s := spec(t, "errors.star")
 	for _, how := range []string{"pass", "socket", "watchdog", "type", "refused", "expect", "fail", "check", "future"} {
 		t.Run(how, func(t *testing.T) {
-			src, name := labs.Sent(s.FileName, s.Source)
+			src, name := labs.Sent(s.FileName, s.Source, s.Files)
 			l, err := lab.Load(src, name)
 			if err != nil {
 				t.Fatal(err)

@@ -128,7 +128,7 @@ func NewGuard(s *Service, f *users.File) (*Guard, error) {
 				return nil, fmt.Errorf("users file: published lab: %w", err)
 			}
 			pub.file, pub.source = filepath.Base(name), src
-			l, err := loadSource(pub.file, src)
+			l, err := loadSource(pub.file, src, nil)
 			if err != nil {
 				return nil, fmt.Errorf("users file: published lab %s: %w", name, err)
 			}
@@ -216,6 +216,11 @@ func (g *Guard) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controller
 	u, r, err := caller(stream.Context())
 	if err != nil {
 		return err
+	}
+	if len(req.GetFiles()) > 0 && len(req.GetSource()) == 0 {
+		// Checked before a published lab's source takes the place of none: no caller's
+		// files ever stand in for the files a published lab loads.
+		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "files are sent with a lab's source, not with a lab named %q", req.GetLab()))
 	}
 	pub, published := g.published[req.GetLab()]
 	published = published && len(req.GetSource()) == 0

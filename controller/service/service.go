@@ -106,6 +106,10 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 	if err != nil {
 		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%v", err))
 	}
+	pace, err := paceOf(req)
+	if err != nil {
+		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%v", err))
+	}
 	id, started := runner.NewRunID(), time.Now()
 	l, err := sandbox.Load(stream.Context(), spec, s.budgets, sandbox.Options{})
 	var over *runner.BudgetError
@@ -129,11 +133,12 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 	}
 	s.running[id] = cancel
 	s.mu.Unlock()
-	defer func() {
+	ended := sync.OnceFunc(func() {
 		s.mu.Lock()
 		delete(s.running, id)
 		s.mu.Unlock()
-	}()
+	})
+	defer ended()
 	hist := s.store.Recording(ownerOf(stream.Context()))
 	snk := &streamSink{send: func(m *socklabv1.RunLabResponse) error { return stream.Send(m) },
 		// The run is in the history from its start, its transcript stored as it goes: if
@@ -143,7 +148,7 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 			_ = hist.Begin(context.WithoutCancel(stream.Context()), h)
 		}}
 	rec := runner.Run(ctx, l, s.topologyFor(stream.Context(), req.GetAgents()),
-		runner.Options{ID: id, Params: req.GetParams(), Lease: s.lease, MaxTime: s.budgets.Time, Ordered: hist.Add}, snk)
+		runner.Options{ID: id, Params: req.GetParams(), Pace: pace, Lease: s.lease, MaxTime: s.budgets.Time, Ordered: hist.Add}, snk)
 	if rec.ExitCode == transcript.ExitBadLab && len(rec.Header.Hosts) == 0 {
 		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%s", rec.Error))
 	}
@@ -153,6 +158,7 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 			return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInternal, "store the run: %v", err))
 		}
 	}
+	ended() // a caller told the run's result finds it no longer in progress
 	return snk.sendMsg(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Finished{Finished: &socklabv1.RunFinished{Result: rec.Proto()}}})
 }
 
@@ -174,15 +180,19 @@ func (s *Service) overAtLoad(stream socklabv1.ControllerService_RunLabServer, id
 
 // spec is the lab a request asks for, as a sandbox loads it, and its name as the history
 // names a run whose lab did not load: a built-in, or the source sent along (which may
-// load the built-in helpers under lib/).
+// load the files sent with it and the built-in helpers under lib/).
 func (s *Service) spec(req *socklabv1.RunLabRequest) (sandbox.Spec, string, error) {
-	if len(req.GetSource()) == 0 {
+	if len(req.GetSource()) == 0 && len(req.GetFiles()) == 0 {
 		if !slices.Contains(labs.Names(), req.GetLab()) {
 			return sandbox.Spec{}, "", fmt.Errorf("no built-in lab %q on this controller: send its source", req.GetLab())
 		}
 		return sandbox.Spec{Builtin: req.GetLab()}, req.GetLab(), nil
 	}
-	spec := sandbox.Spec{FileName: req.GetFileName(), Source: req.GetSource()}
+	files, err := sentFiles(req)
+	if err != nil {
+		return sandbox.Spec{}, "", err
+	}
+	spec := sandbox.Spec{FileName: req.GetFileName(), Source: req.GetSource(), Files: files}
 	name := "lab" // as labs.Sent names a file of no plain name
 	if fs.ValidPath(spec.FileName) && spec.FileName != "." {
 		name = strings.TrimSuffix(path.Base(spec.FileName), ".star")
@@ -224,13 +234,72 @@ func (s *Service) load(req *socklabv1.RunLabRequest) (*lab.Lab, error) {
 		}
 		return nil, fmt.Errorf("no built-in lab %q on this controller: send its source", req.GetLab())
 	}
-	return loadSource(req.GetFileName(), req.GetSource())
+	files, err := sentFiles(req)
+	if err != nil {
+		return nil, err
+	}
+	return loadSource(req.GetFileName(), req.GetSource(), files)
 }
 
-// loadSource loads a lab from its text, as a lab sent to the controller is loaded.
-func loadSource(name string, src []byte) (*lab.Lab, error) {
-	sources, name := labs.Sent(name, src)
+// loadSource loads a lab from its text and the files sent with it, as a lab sent to the
+// controller is loaded.
+func loadSource(name string, src []byte, files map[string][]byte) (*lab.Lab, error) {
+	sources, name := labs.Sent(name, src, files)
 	return lab.Load(sources, name)
+}
+
+// Bounds on what a request sends along: a lab's files, their bytes with its source, and
+// its pace.
+const (
+	MaxLabFiles = 64
+	MaxLabBytes = 1 << 20
+	MaxPace     = 10 * time.Second
+)
+
+// sentFiles returns the files a request sends with its lab's source, by their paths,
+// refusing more than MaxLabFiles files, more than MaxLabBytes with the source, a path
+// that is not plain and relative, and files sent without a source.
+func sentFiles(req *socklabv1.RunLabRequest) (map[string][]byte, error) {
+	if len(req.GetFiles()) == 0 {
+		return nil, nil
+	}
+	if len(req.GetSource()) == 0 {
+		return nil, fmt.Errorf("files are sent with a lab's source, not with a built-in lab (%q)", req.GetLab())
+	}
+	if n := len(req.GetFiles()); n > MaxLabFiles {
+		return nil, fmt.Errorf("a lab sends at most %d files with it, and this one loads %d", MaxLabFiles, n)
+	}
+	files, size := map[string][]byte{}, len(req.GetSource())
+	for _, f := range req.GetFiles() {
+		p := f.GetPath()
+		if !fs.ValidPath(p) || p == "." {
+			return nil, fmt.Errorf("file %q: a lab's file is sent by its path relative to the lab's folder, with no \"..\"", p)
+		}
+		if _, ok := files[p]; ok {
+			return nil, fmt.Errorf("file %q is sent twice", p)
+		}
+		files[p] = f.GetContent()
+		size += len(f.GetContent())
+	}
+	if size > MaxLabBytes {
+		return nil, fmt.Errorf("a lab and the files it loads are at most %s together, and these are %s", runner.Bytes(MaxLabBytes), runner.Bytes(int64(size)))
+	}
+	return files, nil
+}
+
+// paceOf is the pause after each step a request asks for, at most MaxPace.
+func paceOf(req *socklabv1.RunLabRequest) (time.Duration, error) {
+	if req.GetPace() == nil {
+		return 0, nil
+	}
+	if err := req.GetPace().CheckValid(); err != nil {
+		return 0, fmt.Errorf("pace: %v", err)
+	}
+	d := req.GetPace().AsDuration()
+	if d < 0 || d > MaxPace {
+		return 0, fmt.Errorf("pace %v: a run's pace is between 0 and %v", d, MaxPace)
+	}
+	return d, nil
 }
 
 // streamSink sends a run's start and events down the stream as they happen.

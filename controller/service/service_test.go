@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/socklab/socklab/agent/errdefs"
 	"github.com/socklab/socklab/agent/server"
@@ -354,6 +355,15 @@ func TestRunLabRejected(t *testing.T) {
 	}{
 		{"broken source", readLab(t, "../lab/testdata/broken/unknown-host.star"), `unknown-host.star:4:11: t has no host or attribute "server"`},
 		{"unknown built-in", &socklabv1.RunLabRequest{Lab: "no-such-lab"}, `no built-in lab "no-such-lab"`},
+		{"too many files", withFiles(readLab(t, "../runner/testdata/failing-check.star"), service.MaxLabFiles+1, 1),
+			fmt.Sprintf("at most %d files", service.MaxLabFiles)},
+		{"too many bytes", withFiles(readLab(t, "../runner/testdata/failing-check.star"), 2, service.MaxLabBytes/2),
+			"at most 1 MiB together"},
+		{"files without a source", &socklabv1.RunLabRequest{Lab: "tcp-simple", Files: []*socklabv1.LabFile{{Path: "lib/net.star"}}},
+			"files are sent with a lab's source"},
+		{"a file outside the lab's folder", &socklabv1.RunLabRequest{Source: []byte("x"), Files: []*socklabv1.LabFile{{Path: "../net.star"}}},
+			`file "../net.star": a lab's file is sent by its path relative to the lab's folder`},
+		{"a pace too long", &socklabv1.RunLabRequest{Lab: "tcp-simple", Pace: durationpb.New(time.Hour)}, "a run's pace is between 0 and 10s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
@@ -372,6 +382,14 @@ func TestRunLabRejected(t *testing.T) {
 	if err != nil || len(runs) != 0 {
 		t.Errorf("ListRuns() = %v, %v; want no runs stored", runs, err)
 	}
+}
+
+// withFiles is req with n files of size bytes each, sent along.
+func withFiles(req *socklabv1.RunLabRequest, n, size int) *socklabv1.RunLabRequest {
+	for i := range n {
+		req.Files = append(req.Files, &socklabv1.LabFile{Path: fmt.Sprintf("lib/f%d.star", i), Content: make([]byte, size)})
+	}
+	return req
 }
 
 // TestHistory: runs are listed newest first with their verdicts and scores, and a stored

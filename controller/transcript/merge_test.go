@@ -280,3 +280,35 @@ func TestMergerWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestMergerTrim: with a watermark that never moves (a call in flight for the whole run),
+// Trim keeps the Merger at its bound, and what leaves keeps each host's order.
+func TestMergerTrim(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	run := randomRun(rng, 3, 4, 5000, 20*time.Microsecond, false)
+	slices.SortStableFunc(run, func(a, b Entry) int { return cmp.Compare(a.At, b.At) }) // as they would arrive
+	var (
+		m   Merger
+		got []Entry
+	)
+	const keep = 500
+	for _, e := range run {
+		m.Add(e)
+		m.Flush(0, func(e Entry) { got = append(got, e) })
+		m.Trim(keep, func(e Entry) { got = append(got, e) })
+		if m.Held() > keep {
+			t.Fatalf("the Merger holds %d entries, over its bound %d", m.Held(), keep)
+		}
+	}
+	m.Flush(Forever, func(e Entry) { got = append(got, e) })
+	if len(got) != len(run) {
+		t.Fatalf("emitted %d entries of %d", len(got), len(run))
+	}
+	last := map[string]Entry{}
+	for _, e := range got {
+		if p, ok := last[e.Host]; ok && e.Host != "" && before(e, p) {
+			t.Fatalf("%s seq %d emitted after seq %d", e.Host, e.Event.GetSeq(), p.Event.GetSeq())
+		}
+		last[e.Host] = e
+	}
+}

@@ -199,6 +199,52 @@ type ResultFile struct {
 	Error string `json:"error"`
 }
 
+// StartFile is a run's start as a tool reads it (the "start" record of a JSON-lines
+// transcript): result.json's fields known when the run's hosts are bound, and each
+// declared check.
+type StartFile struct {
+	// RunID names the run.
+	RunID string `json:"run_id"`
+	// Lab is the lab's name.
+	Lab string `json:"lab"`
+	// Summary says in one line what the lab shows.
+	Summary string `json:"summary"`
+	// Params are the parameters the lab runs with, defaults included.
+	Params map[string]any `json:"params"`
+	// Hosts maps each lab host to its address.
+	Hosts map[string]string `json:"hosts"`
+	// Started is when the run began.
+	Started time.Time `json:"started"`
+	// Checks are the lab's declared checks, in order.
+	Checks []CheckInfoFile `json:"checks"`
+}
+
+// CheckInfoFile is one declared check in a run's start.
+type CheckInfoFile struct {
+	// ID is the check's slug.
+	ID string `json:"id"`
+	// Description says what the check shows.
+	Description string `json:"description"`
+	// MaxPoints is what it is worth.
+	MaxPoints int `json:"max_points"`
+}
+
+// File returns the run's start as a JSON-lines transcript's start record holds it.
+func (h Header) File() StartFile {
+	f := StartFile{RunID: h.RunID, Lab: h.Lab, Summary: h.Summary, Params: map[string]any{}, Hosts: map[string]string{},
+		Started: h.Started.UTC(), Checks: []CheckInfoFile{}}
+	for k, v := range h.Params {
+		f.Params[k] = jsonValue(v)
+	}
+	for _, host := range h.Hosts {
+		f.Hosts[host.Role] = host.Address
+	}
+	for _, c := range h.Checks {
+		f.Checks = append(f.Checks, CheckInfoFile{ID: c.ID, Description: c.Description, MaxPoints: c.MaxPoints})
+	}
+	return f
+}
+
 // CheckFile is one check in result.json.
 type CheckFile struct {
 	// ID is the check's slug.

@@ -136,6 +136,22 @@ func before(a, b Entry) bool {
 // end), stopping at the first that does not: the caller promises that nothing added
 // later starts before watermark. Forever emits everything.
 func (m *Merger) Flush(watermark time.Duration, emit func(Entry)) {
+	m.flush(watermark, -1, emit)
+}
+
+// Trim emits the earliest held entries, in display order, until at most keep are held,
+// whatever the watermark: it bounds the window when a call stays in flight for long. An
+// entry that comes later may then show after entries it preceded (each host's order
+// still holds).
+func (m *Merger) Trim(keep int, emit func(Entry)) {
+	if m.held > keep {
+		m.flush(Forever, keep, emit)
+	}
+}
+
+// flush emits as Flush does, and stops too once at most keep are held (keep < 0: no
+// such stop).
+func (m *Merger) flush(watermark time.Duration, keep int, emit func(Entry)) {
 	if m.dirty {
 		m.sends = sendIndex{}
 		for _, q := range m.queues {
@@ -157,7 +173,7 @@ func (m *Merger) Flush(watermark time.Duration, emit func(Entry)) {
 				q = c
 			}
 		}
-		if q == nil {
+		if q == nil || m.held <= keep {
 			return
 		}
 		r := q.entries[0]
@@ -306,7 +322,7 @@ func (idx sendIndex) feeder(r Entry) (*queue, int, bool) {
 // bytes, or the b"" of the end of the stream.
 func isStreamRecv(e Entry) bool {
 	op := e.Event.GetOp()
-	return e.Kind == Operation && (op == "recv" || op == "recvfrom" || op == "drain") && e.Event.GetError() == nil &&
+	return e.Kind == Operation && (op == "recv" || op == "recvfrom" || op == "recv_into" || op == "drain") && e.Event.GetError() == nil &&
 		e.Event.GetLocal() != nil && e.Event.GetPeer() != nil && e.Event.GetResult().GetDatagramLength() == 0
 }
 
@@ -317,7 +333,7 @@ func isStreamSend(e Entry) bool {
 		return false
 	}
 	switch op {
-	case "send", "sendall", "sendto", "send_bulk":
+	case "send", "sendall", "sendto", "send_bulk", "sendfile":
 		return e.Event.GetPayloadLength() > 0
 	case "close", "shutdown":
 		return true

@@ -9,6 +9,7 @@ package socklabv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -110,14 +111,22 @@ type RunLabRequest struct {
 	// lab is a built-in lab's name; ignored when source is set.
 	Lab string `protobuf:"bytes,1,opt,name=lab,proto3" json:"lab,omitempty"`
 	// source is a lab file's text, for a lab the controller does not have; it may load()
-	// the built-in helpers under lib/.
+	// the files sent along and the built-in helpers under lib/.
 	Source []byte `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
 	// file_name is the lab file's name, as errors show it.
 	FileName string `protobuf:"bytes,3,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
 	// params are NAME=VALUE parameter overrides.
 	Params []string `protobuf:"bytes,4,rep,name=params,proto3" json:"params,omitempty"`
 	// agents binds lab hosts to agents: ROLE to an inventory agent's name or HOST:PORT.
-	Agents        map[string]string `protobuf:"bytes,5,rep,name=agents,proto3" json:"agents,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Agents map[string]string `protobuf:"bytes,5,rep,name=agents,proto3" json:"agents,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// files are the files the lab in source loads (load()), by their paths relative to the
+	// lab file's folder; the controller resolves the lab's loads from them first, then
+	// from its built-in helpers under lib/. Only with source; at most 64 files, and at
+	// most 1 MiB with source, else InvalidArgument.
+	Files []*LabFile `protobuf:"bytes,6,rep,name=files,proto3" json:"files,omitempty"`
+	// pace is a pause after each step of the run, for an audience (at most 10 s); unset
+	// or zero: none.
+	Pace          *durationpb.Duration `protobuf:"bytes,7,opt,name=pace,proto3" json:"pace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -187,6 +196,76 @@ func (x *RunLabRequest) GetAgents() map[string]string {
 	return nil
 }
 
+func (x *RunLabRequest) GetFiles() []*LabFile {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+func (x *RunLabRequest) GetPace() *durationpb.Duration {
+	if x != nil {
+		return x.Pace
+	}
+	return nil
+}
+
+// LabFile is a file a lab sent to the controller loads.
+type LabFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// path is the file's path relative to the lab file's folder, with forward slashes and
+	// no "..": "lib/net.star".
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// content is the file's text.
+	Content       []byte `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LabFile) Reset() {
+	*x = LabFile{}
+	mi := &file_socklab_v1_controller_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LabFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LabFile) ProtoMessage() {}
+
+func (x *LabFile) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_controller_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LabFile.ProtoReflect.Descriptor instead.
+func (*LabFile) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LabFile) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *LabFile) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
 // RunLabResponse is one message of a run's stream.
 type RunLabResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -204,7 +283,7 @@ type RunLabResponse struct {
 
 func (x *RunLabResponse) Reset() {
 	*x = RunLabResponse{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[3]
+	mi := &file_socklab_v1_controller_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -216,7 +295,7 @@ func (x *RunLabResponse) String() string {
 func (*RunLabResponse) ProtoMessage() {}
 
 func (x *RunLabResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[3]
+	mi := &file_socklab_v1_controller_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -229,7 +308,7 @@ func (x *RunLabResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunLabResponse.ProtoReflect.Descriptor instead.
 func (*RunLabResponse) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{3}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RunLabResponse) GetMsg() isRunLabResponse_Msg {
@@ -312,7 +391,7 @@ type RunStarted struct {
 
 func (x *RunStarted) Reset() {
 	*x = RunStarted{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[4]
+	mi := &file_socklab_v1_controller_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -324,7 +403,7 @@ func (x *RunStarted) String() string {
 func (*RunStarted) ProtoMessage() {}
 
 func (x *RunStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[4]
+	mi := &file_socklab_v1_controller_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -337,7 +416,7 @@ func (x *RunStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunStarted.ProtoReflect.Descriptor instead.
 func (*RunStarted) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{4}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RunStarted) GetRunId() string {
@@ -393,7 +472,7 @@ type RunFinished struct {
 
 func (x *RunFinished) Reset() {
 	*x = RunFinished{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[5]
+	mi := &file_socklab_v1_controller_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -405,7 +484,7 @@ func (x *RunFinished) String() string {
 func (*RunFinished) ProtoMessage() {}
 
 func (x *RunFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[5]
+	mi := &file_socklab_v1_controller_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -418,7 +497,7 @@ func (x *RunFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunFinished.ProtoReflect.Descriptor instead.
 func (*RunFinished) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{5}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RunFinished) GetResult() *RunResult {
@@ -439,7 +518,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[6]
+	mi := &file_socklab_v1_controller_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +530,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[6]
+	mi := &file_socklab_v1_controller_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +543,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{6}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListRunsRequest) GetLimit() uint32 {
@@ -498,7 +577,7 @@ type RunSummary struct {
 
 func (x *RunSummary) Reset() {
 	*x = RunSummary{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[7]
+	mi := &file_socklab_v1_controller_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +589,7 @@ func (x *RunSummary) String() string {
 func (*RunSummary) ProtoMessage() {}
 
 func (x *RunSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[7]
+	mi := &file_socklab_v1_controller_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +602,7 @@ func (x *RunSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunSummary.ProtoReflect.Descriptor instead.
 func (*RunSummary) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{7}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RunSummary) GetRunId() string {
@@ -586,7 +665,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[8]
+	mi := &file_socklab_v1_controller_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +677,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[8]
+	mi := &file_socklab_v1_controller_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +690,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{8}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListRunsResponse) GetRuns() []*RunSummary {
@@ -632,7 +711,7 @@ type GetTranscriptRequest struct {
 
 func (x *GetTranscriptRequest) Reset() {
 	*x = GetTranscriptRequest{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[9]
+	mi := &file_socklab_v1_controller_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -644,7 +723,7 @@ func (x *GetTranscriptRequest) String() string {
 func (*GetTranscriptRequest) ProtoMessage() {}
 
 func (x *GetTranscriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[9]
+	mi := &file_socklab_v1_controller_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -657,7 +736,7 @@ func (x *GetTranscriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTranscriptRequest.ProtoReflect.Descriptor instead.
 func (*GetTranscriptRequest) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{9}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetTranscriptRequest) GetRunId() string {
@@ -684,7 +763,7 @@ type GetTranscriptResponse struct {
 
 func (x *GetTranscriptResponse) Reset() {
 	*x = GetTranscriptResponse{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[10]
+	mi := &file_socklab_v1_controller_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +775,7 @@ func (x *GetTranscriptResponse) String() string {
 func (*GetTranscriptResponse) ProtoMessage() {}
 
 func (x *GetTranscriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[10]
+	mi := &file_socklab_v1_controller_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +788,7 @@ func (x *GetTranscriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTranscriptResponse.ProtoReflect.Descriptor instead.
 func (*GetTranscriptResponse) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{10}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetTranscriptResponse) GetMsg() isGetTranscriptResponse_Msg {
@@ -780,7 +859,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[11]
+	mi := &file_socklab_v1_controller_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +871,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[11]
+	mi := &file_socklab_v1_controller_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +884,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{11}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{12}
 }
 
 // AgentStatus is one inventory agent and what it says of itself.
@@ -831,7 +910,7 @@ type AgentStatus struct {
 
 func (x *AgentStatus) Reset() {
 	*x = AgentStatus{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[12]
+	mi := &file_socklab_v1_controller_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +922,7 @@ func (x *AgentStatus) String() string {
 func (*AgentStatus) ProtoMessage() {}
 
 func (x *AgentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[12]
+	mi := &file_socklab_v1_controller_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +935,7 @@ func (x *AgentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentStatus.ProtoReflect.Descriptor instead.
 func (*AgentStatus) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{12}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AgentStatus) GetName() string {
@@ -919,7 +998,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_socklab_v1_controller_proto_msgTypes[13]
+	mi := &file_socklab_v1_controller_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +1010,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_controller_proto_msgTypes[13]
+	mi := &file_socklab_v1_controller_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +1023,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{13}
+	return file_socklab_v1_controller_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*AgentStatus {
@@ -959,19 +1038,24 @@ var File_socklab_v1_controller_proto protoreflect.FileDescriptor
 const file_socklab_v1_controller_proto_rawDesc = "" +
 	"\n" +
 	"\x1bsocklab/v1/controller.proto\x12\n" +
-	"socklab.v1\x1a\x1bsocklab/v1/transcript.proto\")\n" +
+	"socklab.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bsocklab/v1/transcript.proto\")\n" +
 	"\x10CancelRunRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\x13\n" +
-	"\x11CancelRunResponse\"\xe8\x01\n" +
+	"\x11CancelRunResponse\"\xc2\x02\n" +
 	"\rRunLabRequest\x12\x10\n" +
 	"\x03lab\x18\x01 \x01(\tR\x03lab\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\fR\x06source\x12\x1b\n" +
 	"\tfile_name\x18\x03 \x01(\tR\bfileName\x12\x16\n" +
 	"\x06params\x18\x04 \x03(\tR\x06params\x12=\n" +
-	"\x06agents\x18\x05 \x03(\v2%.socklab.v1.RunLabRequest.AgentsEntryR\x06agents\x1a9\n" +
+	"\x06agents\x18\x05 \x03(\v2%.socklab.v1.RunLabRequest.AgentsEntryR\x06agents\x12)\n" +
+	"\x05files\x18\x06 \x03(\v2\x13.socklab.v1.LabFileR\x05files\x12-\n" +
+	"\x04pace\x18\a \x01(\v2\x19.google.protobuf.DurationR\x04pace\x1a9\n" +
 	"\vAgentsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xad\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"7\n" +
+	"\aLabFile\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x18\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent\"\xad\x01\n" +
 	"\x0eRunLabResponse\x122\n" +
 	"\astarted\x18\x01 \x01(\v2\x16.socklab.v1.RunStartedH\x00R\astarted\x12)\n" +
 	"\x05event\x18\x02 \x01(\v2\x11.socklab.v1.EventH\x00R\x05event\x125\n" +
@@ -1038,56 +1122,60 @@ func file_socklab_v1_controller_proto_rawDescGZIP() []byte {
 	return file_socklab_v1_controller_proto_rawDescData
 }
 
-var file_socklab_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_socklab_v1_controller_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_socklab_v1_controller_proto_goTypes = []any{
 	(*CancelRunRequest)(nil),      // 0: socklab.v1.CancelRunRequest
 	(*CancelRunResponse)(nil),     // 1: socklab.v1.CancelRunResponse
 	(*RunLabRequest)(nil),         // 2: socklab.v1.RunLabRequest
-	(*RunLabResponse)(nil),        // 3: socklab.v1.RunLabResponse
-	(*RunStarted)(nil),            // 4: socklab.v1.RunStarted
-	(*RunFinished)(nil),           // 5: socklab.v1.RunFinished
-	(*ListRunsRequest)(nil),       // 6: socklab.v1.ListRunsRequest
-	(*RunSummary)(nil),            // 7: socklab.v1.RunSummary
-	(*ListRunsResponse)(nil),      // 8: socklab.v1.ListRunsResponse
-	(*GetTranscriptRequest)(nil),  // 9: socklab.v1.GetTranscriptRequest
-	(*GetTranscriptResponse)(nil), // 10: socklab.v1.GetTranscriptResponse
-	(*ListAgentsRequest)(nil),     // 11: socklab.v1.ListAgentsRequest
-	(*AgentStatus)(nil),           // 12: socklab.v1.AgentStatus
-	(*ListAgentsResponse)(nil),    // 13: socklab.v1.ListAgentsResponse
-	nil,                           // 14: socklab.v1.RunLabRequest.AgentsEntry
-	(*Event)(nil),                 // 15: socklab.v1.Event
-	(*HostBinding)(nil),           // 16: socklab.v1.HostBinding
-	(*CheckInfo)(nil),             // 17: socklab.v1.CheckInfo
-	(*RunResult)(nil),             // 18: socklab.v1.RunResult
+	(*LabFile)(nil),               // 3: socklab.v1.LabFile
+	(*RunLabResponse)(nil),        // 4: socklab.v1.RunLabResponse
+	(*RunStarted)(nil),            // 5: socklab.v1.RunStarted
+	(*RunFinished)(nil),           // 6: socklab.v1.RunFinished
+	(*ListRunsRequest)(nil),       // 7: socklab.v1.ListRunsRequest
+	(*RunSummary)(nil),            // 8: socklab.v1.RunSummary
+	(*ListRunsResponse)(nil),      // 9: socklab.v1.ListRunsResponse
+	(*GetTranscriptRequest)(nil),  // 10: socklab.v1.GetTranscriptRequest
+	(*GetTranscriptResponse)(nil), // 11: socklab.v1.GetTranscriptResponse
+	(*ListAgentsRequest)(nil),     // 12: socklab.v1.ListAgentsRequest
+	(*AgentStatus)(nil),           // 13: socklab.v1.AgentStatus
+	(*ListAgentsResponse)(nil),    // 14: socklab.v1.ListAgentsResponse
+	nil,                           // 15: socklab.v1.RunLabRequest.AgentsEntry
+	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
+	(*Event)(nil),                 // 17: socklab.v1.Event
+	(*HostBinding)(nil),           // 18: socklab.v1.HostBinding
+	(*CheckInfo)(nil),             // 19: socklab.v1.CheckInfo
+	(*RunResult)(nil),             // 20: socklab.v1.RunResult
 }
 var file_socklab_v1_controller_proto_depIdxs = []int32{
-	14, // 0: socklab.v1.RunLabRequest.agents:type_name -> socklab.v1.RunLabRequest.AgentsEntry
-	4,  // 1: socklab.v1.RunLabResponse.started:type_name -> socklab.v1.RunStarted
-	15, // 2: socklab.v1.RunLabResponse.event:type_name -> socklab.v1.Event
-	5,  // 3: socklab.v1.RunLabResponse.finished:type_name -> socklab.v1.RunFinished
-	16, // 4: socklab.v1.RunStarted.hosts:type_name -> socklab.v1.HostBinding
-	17, // 5: socklab.v1.RunStarted.checks:type_name -> socklab.v1.CheckInfo
-	18, // 6: socklab.v1.RunFinished.result:type_name -> socklab.v1.RunResult
-	7,  // 7: socklab.v1.ListRunsResponse.runs:type_name -> socklab.v1.RunSummary
-	4,  // 8: socklab.v1.GetTranscriptResponse.started:type_name -> socklab.v1.RunStarted
-	15, // 9: socklab.v1.GetTranscriptResponse.event:type_name -> socklab.v1.Event
-	5,  // 10: socklab.v1.GetTranscriptResponse.finished:type_name -> socklab.v1.RunFinished
-	12, // 11: socklab.v1.ListAgentsResponse.agents:type_name -> socklab.v1.AgentStatus
-	11, // 12: socklab.v1.ControllerService.ListAgents:input_type -> socklab.v1.ListAgentsRequest
-	2,  // 13: socklab.v1.ControllerService.RunLab:input_type -> socklab.v1.RunLabRequest
-	6,  // 14: socklab.v1.ControllerService.ListRuns:input_type -> socklab.v1.ListRunsRequest
-	9,  // 15: socklab.v1.ControllerService.GetTranscript:input_type -> socklab.v1.GetTranscriptRequest
-	0,  // 16: socklab.v1.ControllerService.CancelRun:input_type -> socklab.v1.CancelRunRequest
-	13, // 17: socklab.v1.ControllerService.ListAgents:output_type -> socklab.v1.ListAgentsResponse
-	3,  // 18: socklab.v1.ControllerService.RunLab:output_type -> socklab.v1.RunLabResponse
-	8,  // 19: socklab.v1.ControllerService.ListRuns:output_type -> socklab.v1.ListRunsResponse
-	10, // 20: socklab.v1.ControllerService.GetTranscript:output_type -> socklab.v1.GetTranscriptResponse
-	1,  // 21: socklab.v1.ControllerService.CancelRun:output_type -> socklab.v1.CancelRunResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	15, // 0: socklab.v1.RunLabRequest.agents:type_name -> socklab.v1.RunLabRequest.AgentsEntry
+	3,  // 1: socklab.v1.RunLabRequest.files:type_name -> socklab.v1.LabFile
+	16, // 2: socklab.v1.RunLabRequest.pace:type_name -> google.protobuf.Duration
+	5,  // 3: socklab.v1.RunLabResponse.started:type_name -> socklab.v1.RunStarted
+	17, // 4: socklab.v1.RunLabResponse.event:type_name -> socklab.v1.Event
+	6,  // 5: socklab.v1.RunLabResponse.finished:type_name -> socklab.v1.RunFinished
+	18, // 6: socklab.v1.RunStarted.hosts:type_name -> socklab.v1.HostBinding
+	19, // 7: socklab.v1.RunStarted.checks:type_name -> socklab.v1.CheckInfo
+	20, // 8: socklab.v1.RunFinished.result:type_name -> socklab.v1.RunResult
+	8,  // 9: socklab.v1.ListRunsResponse.runs:type_name -> socklab.v1.RunSummary
+	5,  // 10: socklab.v1.GetTranscriptResponse.started:type_name -> socklab.v1.RunStarted
+	17, // 11: socklab.v1.GetTranscriptResponse.event:type_name -> socklab.v1.Event
+	6,  // 12: socklab.v1.GetTranscriptResponse.finished:type_name -> socklab.v1.RunFinished
+	13, // 13: socklab.v1.ListAgentsResponse.agents:type_name -> socklab.v1.AgentStatus
+	12, // 14: socklab.v1.ControllerService.ListAgents:input_type -> socklab.v1.ListAgentsRequest
+	2,  // 15: socklab.v1.ControllerService.RunLab:input_type -> socklab.v1.RunLabRequest
+	7,  // 16: socklab.v1.ControllerService.ListRuns:input_type -> socklab.v1.ListRunsRequest
+	10, // 17: socklab.v1.ControllerService.GetTranscript:input_type -> socklab.v1.GetTranscriptRequest
+	0,  // 18: socklab.v1.ControllerService.CancelRun:input_type -> socklab.v1.CancelRunRequest
+	14, // 19: socklab.v1.ControllerService.ListAgents:output_type -> socklab.v1.ListAgentsResponse
+	4,  // 20: socklab.v1.ControllerService.RunLab:output_type -> socklab.v1.RunLabResponse
+	9,  // 21: socklab.v1.ControllerService.ListRuns:output_type -> socklab.v1.ListRunsResponse
+	11, // 22: socklab.v1.ControllerService.GetTranscript:output_type -> socklab.v1.GetTranscriptResponse
+	1,  // 23: socklab.v1.ControllerService.CancelRun:output_type -> socklab.v1.CancelRunResponse
+	19, // [19:24] is the sub-list for method output_type
+	14, // [14:19] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_socklab_v1_controller_proto_init() }
@@ -1096,12 +1184,12 @@ func file_socklab_v1_controller_proto_init() {
 		return
 	}
 	file_socklab_v1_transcript_proto_init()
-	file_socklab_v1_controller_proto_msgTypes[3].OneofWrappers = []any{
+	file_socklab_v1_controller_proto_msgTypes[4].OneofWrappers = []any{
 		(*RunLabResponse_Started)(nil),
 		(*RunLabResponse_Event)(nil),
 		(*RunLabResponse_Finished)(nil),
 	}
-	file_socklab_v1_controller_proto_msgTypes[10].OneofWrappers = []any{
+	file_socklab_v1_controller_proto_msgTypes[11].OneofWrappers = []any{
 		(*GetTranscriptResponse_Started)(nil),
 		(*GetTranscriptResponse_Event)(nil),
 		(*GetTranscriptResponse_Finished)(nil),
@@ -1112,7 +1200,7 @@ func file_socklab_v1_controller_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_socklab_v1_controller_proto_rawDesc), len(file_socklab_v1_controller_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

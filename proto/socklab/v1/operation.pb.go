@@ -434,6 +434,10 @@ type Operation struct {
 	//	*Operation_ClearFaults
 	//	*Operation_ResetLink
 	//	*Operation_Netstat
+	//	*Operation_Socketpair
+	//	*Operation_Select
+	//	*Operation_RecvInto
+	//	*Operation_Sendfile
 	Op            isOperation_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -872,6 +876,42 @@ func (x *Operation) GetNetstat() *NetstatOp {
 	return nil
 }
 
+func (x *Operation) GetSocketpair() *SocketPairOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Socketpair); ok {
+			return x.Socketpair
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetSelect() *SelectOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Select); ok {
+			return x.Select
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetRecvInto() *RecvOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_RecvInto); ok {
+			return x.RecvInto
+		}
+	}
+	return nil
+}
+
+func (x *Operation) GetSendfile() *SendFileOp {
+	if x != nil {
+		if x, ok := x.Op.(*Operation_Sendfile); ok {
+			return x.Sendfile
+		}
+	}
+	return nil
+}
+
 type isOperation_Op interface {
 	isOperation_Op()
 }
@@ -1106,6 +1146,32 @@ type Operation_Netstat struct {
 	Netstat *NetstatOp `protobuf:"bytes,44,opt,name=netstat,proto3,oneof"`
 }
 
+type Operation_Socketpair struct {
+	// socketpair makes two connected sockets (handle 0), as Python's socket.socketpair;
+	// the result's handles are the two.
+	Socketpair *SocketPairOp `protobuf:"bytes,45,opt,name=socketpair,proto3,oneof"`
+}
+
+type Operation_Select struct {
+	// select waits until sockets of the host are ready to read or to write, or have an
+	// exceptional condition (handle 0), as Python's select.select; the result's ready
+	// says which.
+	Select *SelectOp `protobuf:"bytes,46,opt,name=select,proto3,oneof"`
+}
+
+type Operation_RecvInto struct {
+	// recv_into receives up to bufsize bytes, as recv does, for Python's
+	// recv_into(buffer, nbytes): the lab writes them into its buffer; the result's value
+	// is how many.
+	RecvInto *RecvOp `protobuf:"bytes,47,opt,name=recv_into,json=recvInto,proto3,oneof"`
+}
+
+type Operation_Sendfile struct {
+	// sendfile sends a file of the session's directory on a stream, as Python's
+	// socket.sendfile (the kernel's sendfile(2)); the result's value is the bytes sent.
+	Sendfile *SendFileOp `protobuf:"bytes,48,opt,name=sendfile,proto3,oneof"`
+}
+
 func (*Operation_Socket) isOperation_Op() {}
 
 func (*Operation_Setsockopt) isOperation_Op() {}
@@ -1194,6 +1260,290 @@ func (*Operation_ResetLink) isOperation_Op() {}
 
 func (*Operation_Netstat) isOperation_Op() {}
 
+func (*Operation_Socketpair) isOperation_Op() {}
+
+func (*Operation_Select) isOperation_Op() {}
+
+func (*Operation_RecvInto) isOperation_Op() {}
+
+func (*Operation_Sendfile) isOperation_Op() {}
+
+// SendFileOp is sendfile(file[, offset[, count]]), the file named by its place in the
+// session's directory. The agent refuses a name outside it, whether by its path or by a
+// link, and a file that is not a regular one made there.
+type SendFileOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// file is the file's name, relative to the session's directory ("data.bin",
+	// "out/data.bin").
+	File string `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	// offset is where in the file to start.
+	Offset uint64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	// count is how many bytes to send; unset sends to the end of the file.
+	Count         *uint64 `protobuf:"varint,3,opt,name=count,proto3,oneof" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendFileOp) Reset() {
+	*x = SendFileOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendFileOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendFileOp) ProtoMessage() {}
+
+func (x *SendFileOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendFileOp.ProtoReflect.Descriptor instead.
+func (*SendFileOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SendFileOp) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *SendFileOp) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *SendFileOp) GetCount() uint64 {
+	if x != nil && x.Count != nil {
+		return *x.Count
+	}
+	return 0
+}
+
+// SelectOp is select(rlist, wlist, xlist[, timeout]) over sockets of one session, by
+// handle. The agent bounds how many distinct handles one select may name.
+type SelectOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// read are the sockets to wait for until they are readable (data, a connection to
+	// accept, the end of the stream or an error): rlist.
+	Read []uint32 `protobuf:"varint,1,rep,packed,name=read,proto3" json:"read,omitempty"`
+	// write are the sockets to wait for until they are writable (room to send, a connect
+	// that ended, an error): wlist.
+	Write []uint32 `protobuf:"varint,2,rep,packed,name=write,proto3" json:"write,omitempty"`
+	// exceptional are the sockets to wait for until they have an exceptional condition
+	// (out-of-band data waiting): xlist.
+	Exceptional []uint32 `protobuf:"varint,3,rep,packed,name=exceptional,proto3" json:"exceptional,omitempty"`
+	// timeout_seconds bounds the wait; unset waits until one is ready (None); 0 looks
+	// and returns at once.
+	TimeoutSeconds *float64 `protobuf:"fixed64,4,opt,name=timeout_seconds,json=timeoutSeconds,proto3,oneof" json:"timeout_seconds,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SelectOp) Reset() {
+	*x = SelectOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SelectOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SelectOp) ProtoMessage() {}
+
+func (x *SelectOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SelectOp.ProtoReflect.Descriptor instead.
+func (*SelectOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SelectOp) GetRead() []uint32 {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
+func (x *SelectOp) GetWrite() []uint32 {
+	if x != nil {
+		return x.Write
+	}
+	return nil
+}
+
+func (x *SelectOp) GetExceptional() []uint32 {
+	if x != nil {
+		return x.Exceptional
+	}
+	return nil
+}
+
+func (x *SelectOp) GetTimeoutSeconds() float64 {
+	if x != nil && x.TimeoutSeconds != nil {
+		return *x.TimeoutSeconds
+	}
+	return 0
+}
+
+// Ready is what select found: the handles of each of its lists that are ready, in the
+// list's order; all empty when the timeout expired.
+type Ready struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// read are the handles of SelectOp.read that are readable.
+	Read []uint32 `protobuf:"varint,1,rep,packed,name=read,proto3" json:"read,omitempty"`
+	// write are the handles of SelectOp.write that are writable.
+	Write []uint32 `protobuf:"varint,2,rep,packed,name=write,proto3" json:"write,omitempty"`
+	// exceptional are the handles of SelectOp.exceptional that have an exceptional
+	// condition.
+	Exceptional   []uint32 `protobuf:"varint,3,rep,packed,name=exceptional,proto3" json:"exceptional,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ready) Reset() {
+	*x = Ready{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ready) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ready) ProtoMessage() {}
+
+func (x *Ready) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ready.ProtoReflect.Descriptor instead.
+func (*Ready) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Ready) GetRead() []uint32 {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
+func (x *Ready) GetWrite() []uint32 {
+	if x != nil {
+		return x.Write
+	}
+	return nil
+}
+
+func (x *Ready) GetExceptional() []uint32 {
+	if x != nil {
+		return x.Exceptional
+	}
+	return nil
+}
+
+// SocketPairOp is socketpair(family, type, proto): on Linux only AF_UNIX pairs exist, and
+// another family fails with EOPNOTSUPP, as in Python.
+type SocketPairOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// family is the address family: AF_UNIX unless the lab names another.
+	Family Family `protobuf:"varint,1,opt,name=family,proto3,enum=socklab.v1.Family" json:"family,omitempty"`
+	// type is the socket type of both sockets.
+	Type SocketType `protobuf:"varint,2,opt,name=type,proto3,enum=socklab.v1.SocketType" json:"type,omitempty"`
+	// proto is 0, or a protocol the kernel checks as for SocketOp.
+	Proto         int32 `protobuf:"varint,3,opt,name=proto,proto3" json:"proto,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SocketPairOp) Reset() {
+	*x = SocketPairOp{}
+	mi := &file_socklab_v1_operation_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SocketPairOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SocketPairOp) ProtoMessage() {}
+
+func (x *SocketPairOp) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_operation_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SocketPairOp.ProtoReflect.Descriptor instead.
+func (*SocketPairOp) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SocketPairOp) GetFamily() Family {
+	if x != nil {
+		return x.Family
+	}
+	return Family_FAMILY_UNSPECIFIED
+}
+
+func (x *SocketPairOp) GetType() SocketType {
+	if x != nil {
+		return x.Type
+	}
+	return SocketType_SOCKET_TYPE_UNSPECIFIED
+}
+
+func (x *SocketPairOp) GetProto() int32 {
+	if x != nil {
+		return x.Proto
+	}
+	return 0
+}
+
 // NetstatOp is host.netstat(name).
 type NetstatOp struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1205,7 +1555,7 @@ type NetstatOp struct {
 
 func (x *NetstatOp) Reset() {
 	*x = NetstatOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	mi := &file_socklab_v1_operation_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1217,7 +1567,7 @@ func (x *NetstatOp) String() string {
 func (*NetstatOp) ProtoMessage() {}
 
 func (x *NetstatOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[2]
+	mi := &file_socklab_v1_operation_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1230,7 +1580,7 @@ func (x *NetstatOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetstatOp.ProtoReflect.Descriptor instead.
 func (*NetstatOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{2}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *NetstatOp) GetName() string {
@@ -1265,7 +1615,7 @@ type FaultOp struct {
 
 func (x *FaultOp) Reset() {
 	*x = FaultOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	mi := &file_socklab_v1_operation_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1627,7 @@ func (x *FaultOp) String() string {
 func (*FaultOp) ProtoMessage() {}
 
 func (x *FaultOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[3]
+	mi := &file_socklab_v1_operation_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1640,7 @@ func (x *FaultOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultOp.ProtoReflect.Descriptor instead.
 func (*FaultOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{3}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FaultOp) GetPeer() string {
@@ -1353,7 +1703,7 @@ type ClearFaultsOp struct {
 
 func (x *ClearFaultsOp) Reset() {
 	*x = ClearFaultsOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[4]
+	mi := &file_socklab_v1_operation_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +1715,7 @@ func (x *ClearFaultsOp) String() string {
 func (*ClearFaultsOp) ProtoMessage() {}
 
 func (x *ClearFaultsOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[4]
+	mi := &file_socklab_v1_operation_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +1728,7 @@ func (x *ClearFaultsOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearFaultsOp.ProtoReflect.Descriptor instead.
 func (*ClearFaultsOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{4}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ClearFaultsOp) GetPeer() string {
@@ -1399,7 +1749,7 @@ type ResetLinkOp struct {
 
 func (x *ResetLinkOp) Reset() {
 	*x = ResetLinkOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[5]
+	mi := &file_socklab_v1_operation_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1761,7 @@ func (x *ResetLinkOp) String() string {
 func (*ResetLinkOp) ProtoMessage() {}
 
 func (x *ResetLinkOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[5]
+	mi := &file_socklab_v1_operation_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1774,7 @@ func (x *ResetLinkOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetLinkOp.ProtoReflect.Descriptor instead.
 func (*ResetLinkOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{5}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ResetLinkOp) GetPeer() string {
@@ -1453,7 +1803,7 @@ type FaultCounts struct {
 
 func (x *FaultCounts) Reset() {
 	*x = FaultCounts{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[6]
+	mi := &file_socklab_v1_operation_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +1815,7 @@ func (x *FaultCounts) String() string {
 func (*FaultCounts) ProtoMessage() {}
 
 func (x *FaultCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[6]
+	mi := &file_socklab_v1_operation_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +1828,7 @@ func (x *FaultCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultCounts.ProtoReflect.Descriptor instead.
 func (*FaultCounts) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{6}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FaultCounts) GetPackets() uint64 {
@@ -1528,7 +1878,7 @@ type SendBulkOp struct {
 
 func (x *SendBulkOp) Reset() {
 	*x = SendBulkOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[7]
+	mi := &file_socklab_v1_operation_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1890,7 @@ func (x *SendBulkOp) String() string {
 func (*SendBulkOp) ProtoMessage() {}
 
 func (x *SendBulkOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[7]
+	mi := &file_socklab_v1_operation_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1903,7 @@ func (x *SendBulkOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendBulkOp.ProtoReflect.Descriptor instead.
 func (*SendBulkOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{7}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SendBulkOp) GetCount() uint64 {
@@ -1574,7 +1924,7 @@ type DrainOp struct {
 
 func (x *DrainOp) Reset() {
 	*x = DrainOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[8]
+	mi := &file_socklab_v1_operation_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1586,7 +1936,7 @@ func (x *DrainOp) String() string {
 func (*DrainOp) ProtoMessage() {}
 
 func (x *DrainOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[8]
+	mi := &file_socklab_v1_operation_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1599,7 +1949,7 @@ func (x *DrainOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainOp.ProtoReflect.Descriptor instead.
 func (*DrainOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{8}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DrainOp) GetCount() uint64 {
@@ -1622,7 +1972,7 @@ type ConnectManyOp struct {
 
 func (x *ConnectManyOp) Reset() {
 	*x = ConnectManyOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[9]
+	mi := &file_socklab_v1_operation_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +1984,7 @@ func (x *ConnectManyOp) String() string {
 func (*ConnectManyOp) ProtoMessage() {}
 
 func (x *ConnectManyOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[9]
+	mi := &file_socklab_v1_operation_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +1997,7 @@ func (x *ConnectManyOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectManyOp.ProtoReflect.Descriptor instead.
 func (*ConnectManyOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{9}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ConnectManyOp) GetAddress() *Address {
@@ -1675,7 +2025,7 @@ type ServeOp struct {
 
 func (x *ServeOp) Reset() {
 	*x = ServeOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[10]
+	mi := &file_socklab_v1_operation_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1687,7 +2037,7 @@ func (x *ServeOp) String() string {
 func (*ServeOp) ProtoMessage() {}
 
 func (x *ServeOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[10]
+	mi := &file_socklab_v1_operation_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1700,7 +2050,7 @@ func (x *ServeOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServeOp.ProtoReflect.Descriptor instead.
 func (*ServeOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{10}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ServeOp) GetBehaviour() Behaviour {
@@ -1728,7 +2078,7 @@ type SsOp struct {
 
 func (x *SsOp) Reset() {
 	*x = SsOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[11]
+	mi := &file_socklab_v1_operation_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +2090,7 @@ func (x *SsOp) String() string {
 func (*SsOp) ProtoMessage() {}
 
 func (x *SsOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[11]
+	mi := &file_socklab_v1_operation_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1753,7 +2103,7 @@ func (x *SsOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SsOp.ProtoReflect.Descriptor instead.
 func (*SsOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{11}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SsOp) GetPort() uint32 {
@@ -1796,7 +2146,7 @@ type SysctlOp struct {
 
 func (x *SysctlOp) Reset() {
 	*x = SysctlOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[12]
+	mi := &file_socklab_v1_operation_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +2158,7 @@ func (x *SysctlOp) String() string {
 func (*SysctlOp) ProtoMessage() {}
 
 func (x *SysctlOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[12]
+	mi := &file_socklab_v1_operation_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +2171,7 @@ func (x *SysctlOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SysctlOp.ProtoReflect.Descriptor instead.
 func (*SysctlOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{12}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SysctlOp) GetName() string {
@@ -1857,7 +2207,7 @@ type KernelSocket struct {
 
 func (x *KernelSocket) Reset() {
 	*x = KernelSocket{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[13]
+	mi := &file_socklab_v1_operation_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +2219,7 @@ func (x *KernelSocket) String() string {
 func (*KernelSocket) ProtoMessage() {}
 
 func (x *KernelSocket) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[13]
+	mi := &file_socklab_v1_operation_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +2232,7 @@ func (x *KernelSocket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelSocket.ProtoReflect.Descriptor instead.
 func (*KernelSocket) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{13}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *KernelSocket) GetProtocol() string {
@@ -1947,14 +2297,18 @@ type SocketOp struct {
 	// family is the address family.
 	Family Family `protobuf:"varint,1,opt,name=family,proto3,enum=socklab.v1.Family" json:"family,omitempty"`
 	// type is the socket type.
-	Type          SocketType `protobuf:"varint,2,opt,name=type,proto3,enum=socklab.v1.SocketType" json:"type,omitempty"`
+	Type SocketType `protobuf:"varint,2,opt,name=type,proto3,enum=socklab.v1.SocketType" json:"type,omitempty"`
+	// proto is socket()'s third argument: 0 for the family's own protocol, or IPPROTO_TCP
+	// (6) or IPPROTO_UDP (17), which the kernel accepts only with a stream or a datagram
+	// socket of the inet families.
+	Proto         int32 `protobuf:"varint,3,opt,name=proto,proto3" json:"proto,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SocketOp) Reset() {
 	*x = SocketOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[14]
+	mi := &file_socklab_v1_operation_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1966,7 +2320,7 @@ func (x *SocketOp) String() string {
 func (*SocketOp) ProtoMessage() {}
 
 func (x *SocketOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[14]
+	mi := &file_socklab_v1_operation_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1979,7 +2333,7 @@ func (x *SocketOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketOp.ProtoReflect.Descriptor instead.
 func (*SocketOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{14}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SocketOp) GetFamily() Family {
@@ -1994,6 +2348,13 @@ func (x *SocketOp) GetType() SocketType {
 		return x.Type
 	}
 	return SocketType_SOCKET_TYPE_UNSPECIFIED
+}
+
+func (x *SocketOp) GetProto() int32 {
+	if x != nil {
+		return x.Proto
+	}
+	return 0
 }
 
 // SetSockOptOp is setsockopt(level, optname, value).
@@ -2016,7 +2377,7 @@ type SetSockOptOp struct {
 
 func (x *SetSockOptOp) Reset() {
 	*x = SetSockOptOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[15]
+	mi := &file_socklab_v1_operation_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2028,7 +2389,7 @@ func (x *SetSockOptOp) String() string {
 func (*SetSockOptOp) ProtoMessage() {}
 
 func (x *SetSockOptOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[15]
+	mi := &file_socklab_v1_operation_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2041,7 +2402,7 @@ func (x *SetSockOptOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSockOptOp.ProtoReflect.Descriptor instead.
 func (*SetSockOptOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{15}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetSockOptOp) GetLevel() int32 {
@@ -2116,7 +2477,7 @@ type GetSockOptOp struct {
 
 func (x *GetSockOptOp) Reset() {
 	*x = GetSockOptOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[16]
+	mi := &file_socklab_v1_operation_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2128,7 +2489,7 @@ func (x *GetSockOptOp) String() string {
 func (*GetSockOptOp) ProtoMessage() {}
 
 func (x *GetSockOptOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[16]
+	mi := &file_socklab_v1_operation_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2141,7 +2502,7 @@ func (x *GetSockOptOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSockOptOp.ProtoReflect.Descriptor instead.
 func (*GetSockOptOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{16}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetSockOptOp) GetLevel() int32 {
@@ -2176,7 +2537,7 @@ type BindOp struct {
 
 func (x *BindOp) Reset() {
 	*x = BindOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[17]
+	mi := &file_socklab_v1_operation_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2188,7 +2549,7 @@ func (x *BindOp) String() string {
 func (*BindOp) ProtoMessage() {}
 
 func (x *BindOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[17]
+	mi := &file_socklab_v1_operation_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2201,7 +2562,7 @@ func (x *BindOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindOp.ProtoReflect.Descriptor instead.
 func (*BindOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{17}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *BindOp) GetAddress() *Address {
@@ -2222,7 +2583,7 @@ type ListenOp struct {
 
 func (x *ListenOp) Reset() {
 	*x = ListenOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[18]
+	mi := &file_socklab_v1_operation_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2595,7 @@ func (x *ListenOp) String() string {
 func (*ListenOp) ProtoMessage() {}
 
 func (x *ListenOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[18]
+	mi := &file_socklab_v1_operation_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2608,7 @@ func (x *ListenOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenOp.ProtoReflect.Descriptor instead.
 func (*ListenOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{18}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListenOp) GetBacklog() int32 {
@@ -2266,7 +2627,7 @@ type AcceptOp struct {
 
 func (x *AcceptOp) Reset() {
 	*x = AcceptOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[19]
+	mi := &file_socklab_v1_operation_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2278,7 +2639,7 @@ func (x *AcceptOp) String() string {
 func (*AcceptOp) ProtoMessage() {}
 
 func (x *AcceptOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[19]
+	mi := &file_socklab_v1_operation_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2291,7 +2652,7 @@ func (x *AcceptOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptOp.ProtoReflect.Descriptor instead.
 func (*AcceptOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{19}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{23}
 }
 
 // ConnectOp is connect(address) or connect_ex(address).
@@ -2305,7 +2666,7 @@ type ConnectOp struct {
 
 func (x *ConnectOp) Reset() {
 	*x = ConnectOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[20]
+	mi := &file_socklab_v1_operation_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2317,7 +2678,7 @@ func (x *ConnectOp) String() string {
 func (*ConnectOp) ProtoMessage() {}
 
 func (x *ConnectOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[20]
+	mi := &file_socklab_v1_operation_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2330,7 +2691,7 @@ func (x *ConnectOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectOp.ProtoReflect.Descriptor instead.
 func (*ConnectOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{20}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ConnectOp) GetAddress() *Address {
@@ -2354,7 +2715,7 @@ type SendOp struct {
 
 func (x *SendOp) Reset() {
 	*x = SendOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[21]
+	mi := &file_socklab_v1_operation_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2366,7 +2727,7 @@ func (x *SendOp) String() string {
 func (*SendOp) ProtoMessage() {}
 
 func (x *SendOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[21]
+	mi := &file_socklab_v1_operation_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2379,7 +2740,7 @@ func (x *SendOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendOp.ProtoReflect.Descriptor instead.
 func (*SendOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{21}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SendOp) GetData() []byte {
@@ -2411,7 +2772,7 @@ type SendToOp struct {
 
 func (x *SendToOp) Reset() {
 	*x = SendToOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[22]
+	mi := &file_socklab_v1_operation_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2423,7 +2784,7 @@ func (x *SendToOp) String() string {
 func (*SendToOp) ProtoMessage() {}
 
 func (x *SendToOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[22]
+	mi := &file_socklab_v1_operation_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2436,7 +2797,7 @@ func (x *SendToOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendToOp.ProtoReflect.Descriptor instead.
 func (*SendToOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{22}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SendToOp) GetData() []byte {
@@ -2460,7 +2821,8 @@ func (x *SendToOp) GetAddress() *Address {
 	return nil
 }
 
-// RecvOp is recv(bufsize[, flags]) or recvfrom(bufsize[, flags]).
+// RecvOp is recv(bufsize[, flags]), recvfrom(bufsize[, flags]) or recv_into(buffer,
+// bufsize[, flags]).
 type RecvOp struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// bufsize is the most bytes to return.
@@ -2474,7 +2836,7 @@ type RecvOp struct {
 
 func (x *RecvOp) Reset() {
 	*x = RecvOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[23]
+	mi := &file_socklab_v1_operation_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2486,7 +2848,7 @@ func (x *RecvOp) String() string {
 func (*RecvOp) ProtoMessage() {}
 
 func (x *RecvOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[23]
+	mi := &file_socklab_v1_operation_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2499,7 +2861,7 @@ func (x *RecvOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecvOp.ProtoReflect.Descriptor instead.
 func (*RecvOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{23}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RecvOp) GetBufsize() uint32 {
@@ -2527,7 +2889,7 @@ type ShutdownOp struct {
 
 func (x *ShutdownOp) Reset() {
 	*x = ShutdownOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[24]
+	mi := &file_socklab_v1_operation_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2539,7 +2901,7 @@ func (x *ShutdownOp) String() string {
 func (*ShutdownOp) ProtoMessage() {}
 
 func (x *ShutdownOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[24]
+	mi := &file_socklab_v1_operation_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2552,7 +2914,7 @@ func (x *ShutdownOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownOp.ProtoReflect.Descriptor instead.
 func (*ShutdownOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{24}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ShutdownOp) GetHow() ShutdownHow {
@@ -2571,7 +2933,7 @@ type CloseOp struct {
 
 func (x *CloseOp) Reset() {
 	*x = CloseOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[25]
+	mi := &file_socklab_v1_operation_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2583,7 +2945,7 @@ func (x *CloseOp) String() string {
 func (*CloseOp) ProtoMessage() {}
 
 func (x *CloseOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[25]
+	mi := &file_socklab_v1_operation_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2596,7 +2958,7 @@ func (x *CloseOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseOp.ProtoReflect.Descriptor instead.
 func (*CloseOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{25}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{29}
 }
 
 // GetSockNameOp is getsockname().
@@ -2608,7 +2970,7 @@ type GetSockNameOp struct {
 
 func (x *GetSockNameOp) Reset() {
 	*x = GetSockNameOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[26]
+	mi := &file_socklab_v1_operation_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2620,7 +2982,7 @@ func (x *GetSockNameOp) String() string {
 func (*GetSockNameOp) ProtoMessage() {}
 
 func (x *GetSockNameOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[26]
+	mi := &file_socklab_v1_operation_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2633,7 +2995,7 @@ func (x *GetSockNameOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSockNameOp.ProtoReflect.Descriptor instead.
 func (*GetSockNameOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{26}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{30}
 }
 
 // GetPeerNameOp is getpeername().
@@ -2645,7 +3007,7 @@ type GetPeerNameOp struct {
 
 func (x *GetPeerNameOp) Reset() {
 	*x = GetPeerNameOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[27]
+	mi := &file_socklab_v1_operation_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2657,7 +3019,7 @@ func (x *GetPeerNameOp) String() string {
 func (*GetPeerNameOp) ProtoMessage() {}
 
 func (x *GetPeerNameOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[27]
+	mi := &file_socklab_v1_operation_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2670,7 +3032,7 @@ func (x *GetPeerNameOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPeerNameOp.ProtoReflect.Descriptor instead.
 func (*GetPeerNameOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{27}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{31}
 }
 
 // SetTimeoutOp is settimeout(value).
@@ -2684,7 +3046,7 @@ type SetTimeoutOp struct {
 
 func (x *SetTimeoutOp) Reset() {
 	*x = SetTimeoutOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[28]
+	mi := &file_socklab_v1_operation_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2696,7 +3058,7 @@ func (x *SetTimeoutOp) String() string {
 func (*SetTimeoutOp) ProtoMessage() {}
 
 func (x *SetTimeoutOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[28]
+	mi := &file_socklab_v1_operation_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2709,7 +3071,7 @@ func (x *SetTimeoutOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTimeoutOp.ProtoReflect.Descriptor instead.
 func (*SetTimeoutOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{28}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SetTimeoutOp) GetSeconds() float64 {
@@ -2730,7 +3092,7 @@ type SetBlockingOp struct {
 
 func (x *SetBlockingOp) Reset() {
 	*x = SetBlockingOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[29]
+	mi := &file_socklab_v1_operation_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2742,7 +3104,7 @@ func (x *SetBlockingOp) String() string {
 func (*SetBlockingOp) ProtoMessage() {}
 
 func (x *SetBlockingOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[29]
+	mi := &file_socklab_v1_operation_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2755,7 +3117,7 @@ func (x *SetBlockingOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBlockingOp.ProtoReflect.Descriptor instead.
 func (*SetBlockingOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{29}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SetBlockingOp) GetBlocking() bool {
@@ -2774,7 +3136,7 @@ type GetTimeoutOp struct {
 
 func (x *GetTimeoutOp) Reset() {
 	*x = GetTimeoutOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[30]
+	mi := &file_socklab_v1_operation_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2786,7 +3148,7 @@ func (x *GetTimeoutOp) String() string {
 func (*GetTimeoutOp) ProtoMessage() {}
 
 func (x *GetTimeoutOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[30]
+	mi := &file_socklab_v1_operation_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2799,7 +3161,7 @@ func (x *GetTimeoutOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTimeoutOp.ProtoReflect.Descriptor instead.
 func (*GetTimeoutOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{30}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{34}
 }
 
 // GetBlockingOp is getblocking(); Result.value is 1 for True, 0 for False.
@@ -2811,7 +3173,7 @@ type GetBlockingOp struct {
 
 func (x *GetBlockingOp) Reset() {
 	*x = GetBlockingOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[31]
+	mi := &file_socklab_v1_operation_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2823,7 +3185,7 @@ func (x *GetBlockingOp) String() string {
 func (*GetBlockingOp) ProtoMessage() {}
 
 func (x *GetBlockingOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[31]
+	mi := &file_socklab_v1_operation_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2836,7 +3198,7 @@ func (x *GetBlockingOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockingOp.ProtoReflect.Descriptor instead.
 func (*GetBlockingOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{31}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{35}
 }
 
 // SpawnOp is host.spawn(argv, files, stdin, env, cwd).
@@ -2861,7 +3223,7 @@ type SpawnOp struct {
 
 func (x *SpawnOp) Reset() {
 	*x = SpawnOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[32]
+	mi := &file_socklab_v1_operation_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2873,7 +3235,7 @@ func (x *SpawnOp) String() string {
 func (*SpawnOp) ProtoMessage() {}
 
 func (x *SpawnOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[32]
+	mi := &file_socklab_v1_operation_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2886,7 +3248,7 @@ func (x *SpawnOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpawnOp.ProtoReflect.Descriptor instead.
 func (*SpawnOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{32}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SpawnOp) GetArgv() []string {
@@ -2953,7 +3315,7 @@ type ProcessLimits struct {
 
 func (x *ProcessLimits) Reset() {
 	*x = ProcessLimits{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[33]
+	mi := &file_socklab_v1_operation_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2965,7 +3327,7 @@ func (x *ProcessLimits) String() string {
 func (*ProcessLimits) ProtoMessage() {}
 
 func (x *ProcessLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[33]
+	mi := &file_socklab_v1_operation_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2978,7 +3340,7 @@ func (x *ProcessLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessLimits.ProtoReflect.Descriptor instead.
 func (*ProcessLimits) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{33}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ProcessLimits) GetCpuSeconds() float64 {
@@ -3034,7 +3396,7 @@ type WriteOp struct {
 
 func (x *WriteOp) Reset() {
 	*x = WriteOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[34]
+	mi := &file_socklab_v1_operation_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3408,7 @@ func (x *WriteOp) String() string {
 func (*WriteOp) ProtoMessage() {}
 
 func (x *WriteOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[34]
+	mi := &file_socklab_v1_operation_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3421,7 @@ func (x *WriteOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteOp.ProtoReflect.Descriptor instead.
 func (*WriteOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{34}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *WriteOp) GetData() []byte {
@@ -3078,7 +3440,7 @@ type CloseStdinOp struct {
 
 func (x *CloseStdinOp) Reset() {
 	*x = CloseStdinOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[35]
+	mi := &file_socklab_v1_operation_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3090,7 +3452,7 @@ func (x *CloseStdinOp) String() string {
 func (*CloseStdinOp) ProtoMessage() {}
 
 func (x *CloseStdinOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[35]
+	mi := &file_socklab_v1_operation_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3103,7 +3465,7 @@ func (x *CloseStdinOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseStdinOp.ProtoReflect.Descriptor instead.
 func (*CloseStdinOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{35}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{39}
 }
 
 // SignalOp is process.signal(name).
@@ -3117,7 +3479,7 @@ type SignalOp struct {
 
 func (x *SignalOp) Reset() {
 	*x = SignalOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[36]
+	mi := &file_socklab_v1_operation_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3129,7 +3491,7 @@ func (x *SignalOp) String() string {
 func (*SignalOp) ProtoMessage() {}
 
 func (x *SignalOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[36]
+	mi := &file_socklab_v1_operation_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3142,7 +3504,7 @@ func (x *SignalOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalOp.ProtoReflect.Descriptor instead.
 func (*SignalOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{36}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SignalOp) GetName() string {
@@ -3161,7 +3523,7 @@ type KillOp struct {
 
 func (x *KillOp) Reset() {
 	*x = KillOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[37]
+	mi := &file_socklab_v1_operation_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3173,7 +3535,7 @@ func (x *KillOp) String() string {
 func (*KillOp) ProtoMessage() {}
 
 func (x *KillOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[37]
+	mi := &file_socklab_v1_operation_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3186,7 +3548,7 @@ func (x *KillOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillOp.ProtoReflect.Descriptor instead.
 func (*KillOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{37}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{41}
 }
 
 // WaitOp is process.wait().
@@ -3198,7 +3560,7 @@ type WaitOp struct {
 
 func (x *WaitOp) Reset() {
 	*x = WaitOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[38]
+	mi := &file_socklab_v1_operation_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3210,7 +3572,7 @@ func (x *WaitOp) String() string {
 func (*WaitOp) ProtoMessage() {}
 
 func (x *WaitOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[38]
+	mi := &file_socklab_v1_operation_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3223,7 +3585,7 @@ func (x *WaitOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitOp.ProtoReflect.Descriptor instead.
 func (*WaitOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{38}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{42}
 }
 
 // OutputOp is process.stdout() or process.stderr(): what the stream held so far.
@@ -3235,7 +3597,7 @@ type OutputOp struct {
 
 func (x *OutputOp) Reset() {
 	*x = OutputOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[39]
+	mi := &file_socklab_v1_operation_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3247,7 +3609,7 @@ func (x *OutputOp) String() string {
 func (*OutputOp) ProtoMessage() {}
 
 func (x *OutputOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[39]
+	mi := &file_socklab_v1_operation_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3260,7 +3622,7 @@ func (x *OutputOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputOp.ProtoReflect.Descriptor instead.
 func (*OutputOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{39}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{43}
 }
 
 // CpuSecondsOp is process.cpu_seconds().
@@ -3272,7 +3634,7 @@ type CpuSecondsOp struct {
 
 func (x *CpuSecondsOp) Reset() {
 	*x = CpuSecondsOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[40]
+	mi := &file_socklab_v1_operation_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3284,7 +3646,7 @@ func (x *CpuSecondsOp) String() string {
 func (*CpuSecondsOp) ProtoMessage() {}
 
 func (x *CpuSecondsOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[40]
+	mi := &file_socklab_v1_operation_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3297,7 +3659,7 @@ func (x *CpuSecondsOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CpuSecondsOp.ProtoReflect.Descriptor instead.
 func (*CpuSecondsOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{40}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{44}
 }
 
 // RssOp is process.rss().
@@ -3309,7 +3671,7 @@ type RssOp struct {
 
 func (x *RssOp) Reset() {
 	*x = RssOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[41]
+	mi := &file_socklab_v1_operation_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3321,7 +3683,7 @@ func (x *RssOp) String() string {
 func (*RssOp) ProtoMessage() {}
 
 func (x *RssOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[41]
+	mi := &file_socklab_v1_operation_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3334,7 +3696,7 @@ func (x *RssOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RssOp.ProtoReflect.Descriptor instead.
 func (*RssOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{41}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{45}
 }
 
 // AliveOp is process.alive(); Result.value is 1 for True.
@@ -3346,7 +3708,7 @@ type AliveOp struct {
 
 func (x *AliveOp) Reset() {
 	*x = AliveOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[42]
+	mi := &file_socklab_v1_operation_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3358,7 +3720,7 @@ func (x *AliveOp) String() string {
 func (*AliveOp) ProtoMessage() {}
 
 func (x *AliveOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[42]
+	mi := &file_socklab_v1_operation_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3371,7 +3733,7 @@ func (x *AliveOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AliveOp.ProtoReflect.Descriptor instead.
 func (*AliveOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{42}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{46}
 }
 
 // WaitOutputOp is process.wait_output(pattern).
@@ -3389,7 +3751,7 @@ type WaitOutputOp struct {
 
 func (x *WaitOutputOp) Reset() {
 	*x = WaitOutputOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[43]
+	mi := &file_socklab_v1_operation_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3401,7 +3763,7 @@ func (x *WaitOutputOp) String() string {
 func (*WaitOutputOp) ProtoMessage() {}
 
 func (x *WaitOutputOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[43]
+	mi := &file_socklab_v1_operation_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3414,7 +3776,7 @@ func (x *WaitOutputOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitOutputOp.ProtoReflect.Descriptor instead.
 func (*WaitOutputOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{43}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WaitOutputOp) GetLiteral() []byte {
@@ -3451,7 +3813,7 @@ type WaitListeningOp struct {
 
 func (x *WaitListeningOp) Reset() {
 	*x = WaitListeningOp{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[44]
+	mi := &file_socklab_v1_operation_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3463,7 +3825,7 @@ func (x *WaitListeningOp) String() string {
 func (*WaitListeningOp) ProtoMessage() {}
 
 func (x *WaitListeningOp) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[44]
+	mi := &file_socklab_v1_operation_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3476,7 +3838,7 @@ func (x *WaitListeningOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitListeningOp.ProtoReflect.Descriptor instead.
 func (*WaitListeningOp) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{44}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *WaitListeningOp) GetPort() uint32 {
@@ -3512,7 +3874,7 @@ type ProcessExit struct {
 
 func (x *ProcessExit) Reset() {
 	*x = ProcessExit{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[45]
+	mi := &file_socklab_v1_operation_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3524,7 +3886,7 @@ func (x *ProcessExit) String() string {
 func (*ProcessExit) ProtoMessage() {}
 
 func (x *ProcessExit) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[45]
+	mi := &file_socklab_v1_operation_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3537,7 +3899,7 @@ func (x *ProcessExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessExit.ProtoReflect.Descriptor instead.
 func (*ProcessExit) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{45}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ProcessExit) GetCode() int32 {
@@ -3575,7 +3937,8 @@ type Result struct {
 	Handle uint32 `protobuf:"varint,1,opt,name=handle,proto3" json:"handle,omitempty"`
 	// address is accept's and recvfrom's peer, or getsockname's and getpeername's answer.
 	Address *Address `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
-	// value is send's byte count, connect_ex's errno, or getsockopt's integer.
+	// value is send's, sendfile's and recv_into's byte count, connect_ex's errno, or
+	// getsockopt's integer.
 	Value int64 `protobuf:"varint,3,opt,name=value,proto3" json:"value,omitempty"`
 	// bytes_value is getsockopt's raw buffer when buflen was given.
 	BytesValue []byte `protobuf:"bytes,4,opt,name=bytes_value,json=bytesValue,proto3" json:"bytes_value,omitempty"`
@@ -3595,7 +3958,7 @@ type Result struct {
 	Found bool `protobuf:"varint,11,opt,name=found,proto3" json:"found,omitempty"`
 	// checksum is the CRC-32 (IEEE) of the bytes send_bulk sent or drain received.
 	Checksum uint32 `protobuf:"varint,12,opt,name=checksum,proto3" json:"checksum,omitempty"`
-	// handles are the sockets connect_many opened, in order.
+	// handles are the sockets connect_many opened, in order, or socketpair's two.
 	Handles []uint32 `protobuf:"varint,13,rep,packed,name=handles,proto3" json:"handles,omitempty"`
 	// exit is how a process ended (wait).
 	Exit *ProcessExit `protobuf:"bytes,14,opt,name=exit,proto3" json:"exit,omitempty"`
@@ -3604,14 +3967,16 @@ type Result struct {
 	// containment is spawn's account of how the process is contained.
 	Containment string `protobuf:"bytes,16,opt,name=containment,proto3" json:"containment,omitempty"`
 	// fault_counts is clear_faults' account of what the link's faults did.
-	FaultCounts   *FaultCounts `protobuf:"bytes,17,opt,name=fault_counts,json=faultCounts,proto3" json:"fault_counts,omitempty"`
+	FaultCounts *FaultCounts `protobuf:"bytes,17,opt,name=fault_counts,json=faultCounts,proto3" json:"fault_counts,omitempty"`
+	// ready is select's answer.
+	Ready         *Ready `protobuf:"bytes,18,opt,name=ready,proto3" json:"ready,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_socklab_v1_operation_proto_msgTypes[46]
+	mi := &file_socklab_v1_operation_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3623,7 +3988,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_operation_proto_msgTypes[46]
+	mi := &file_socklab_v1_operation_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3636,7 +4001,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{46}
+	return file_socklab_v1_operation_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Result) GetHandle() uint32 {
@@ -3758,6 +4123,13 @@ func (x *Result) GetFaultCounts() *FaultCounts {
 	return nil
 }
 
+func (x *Result) GetReady() *Ready {
+	if x != nil {
+		return x.Ready
+	}
+	return nil
+}
+
 var File_socklab_v1_operation_proto protoreflect.FileDescriptor
 
 const file_socklab_v1_operation_proto_rawDesc = "" +
@@ -3767,7 +4139,7 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\aAddress\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x12\n" +
-	"\x04path\x18\x03 \x01(\tR\x04path\"\xf9\x11\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\"\xce\x13\n" +
 	"\tOperation\x12.\n" +
 	"\x06socket\x18\x01 \x01(\v2\x14.socklab.v1.SocketOpH\x00R\x06socket\x12:\n" +
 	"\n" +
@@ -3826,8 +4198,34 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\fclear_faults\x18* \x01(\v2\x19.socklab.v1.ClearFaultsOpH\x00R\vclearFaults\x128\n" +
 	"\n" +
 	"reset_link\x18+ \x01(\v2\x17.socklab.v1.ResetLinkOpH\x00R\tresetLink\x121\n" +
-	"\anetstat\x18, \x01(\v2\x15.socklab.v1.NetstatOpH\x00R\anetstatB\x04\n" +
-	"\x02op\"\x1f\n" +
+	"\anetstat\x18, \x01(\v2\x15.socklab.v1.NetstatOpH\x00R\anetstat\x12:\n" +
+	"\n" +
+	"socketpair\x18- \x01(\v2\x18.socklab.v1.SocketPairOpH\x00R\n" +
+	"socketpair\x12.\n" +
+	"\x06select\x18. \x01(\v2\x14.socklab.v1.SelectOpH\x00R\x06select\x121\n" +
+	"\trecv_into\x18/ \x01(\v2\x12.socklab.v1.RecvOpH\x00R\brecvInto\x124\n" +
+	"\bsendfile\x180 \x01(\v2\x16.socklab.v1.SendFileOpH\x00R\bsendfileB\x04\n" +
+	"\x02op\"]\n" +
+	"\n" +
+	"SendFileOp\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\tR\x04file\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x19\n" +
+	"\x05count\x18\x03 \x01(\x04H\x00R\x05count\x88\x01\x01B\b\n" +
+	"\x06_count\"\x98\x01\n" +
+	"\bSelectOp\x12\x12\n" +
+	"\x04read\x18\x01 \x03(\rR\x04read\x12\x14\n" +
+	"\x05write\x18\x02 \x03(\rR\x05write\x12 \n" +
+	"\vexceptional\x18\x03 \x03(\rR\vexceptional\x12,\n" +
+	"\x0ftimeout_seconds\x18\x04 \x01(\x01H\x00R\x0etimeoutSeconds\x88\x01\x01B\x12\n" +
+	"\x10_timeout_seconds\"S\n" +
+	"\x05Ready\x12\x12\n" +
+	"\x04read\x18\x01 \x03(\rR\x04read\x12\x14\n" +
+	"\x05write\x18\x02 \x03(\rR\x05write\x12 \n" +
+	"\vexceptional\x18\x03 \x03(\rR\vexceptional\"|\n" +
+	"\fSocketPairOp\x12*\n" +
+	"\x06family\x18\x01 \x01(\x0e2\x12.socklab.v1.FamilyR\x06family\x12*\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x16.socklab.v1.SocketTypeR\x04type\x12\x14\n" +
+	"\x05proto\x18\x03 \x01(\x05R\x05proto\"\x1f\n" +
 	"\tNetstatOp\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\xe1\x01\n" +
 	"\aFaultOp\x12\x12\n" +
@@ -3877,10 +4275,11 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\n" +
 	"send_queue\x18\x06 \x01(\x04R\tsendQueue\x12\x14\n" +
 	"\x05inode\x18\a \x01(\x04R\x05inode\x12\x10\n" +
-	"\x03uid\x18\b \x01(\rR\x03uid\"b\n" +
+	"\x03uid\x18\b \x01(\rR\x03uid\"x\n" +
 	"\bSocketOp\x12*\n" +
 	"\x06family\x18\x01 \x01(\x0e2\x12.socklab.v1.FamilyR\x06family\x12*\n" +
-	"\x04type\x18\x02 \x01(\x0e2\x16.socklab.v1.SocketTypeR\x04type\"\x83\x01\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x16.socklab.v1.SocketTypeR\x04type\x12\x14\n" +
+	"\x05proto\x18\x03 \x01(\x05R\x05proto\"\x83\x01\n" +
 	"\fSetSockOptOp\x12\x14\n" +
 	"\x05level\x18\x01 \x01(\x05R\x05level\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\x05R\x04name\x12\x1d\n" +
@@ -3972,7 +4371,7 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06signal\x18\x02 \x01(\tR\x06signal\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x16\n" +
-	"\x06limits\x18\x04 \x03(\tR\x06limits\"\xe9\x04\n" +
+	"\x06limits\x18\x04 \x03(\tR\x06limits\"\x92\x05\n" +
 	"\x06Result\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\rR\x06handle\x12-\n" +
 	"\aaddress\x18\x02 \x01(\v2\x13.socklab.v1.AddressR\aaddress\x12\x14\n" +
@@ -3993,7 +4392,8 @@ const file_socklab_v1_operation_proto_rawDesc = "" +
 	"\x04exit\x18\x0e \x01(\v2\x17.socklab.v1.ProcessExitR\x04exit\x12\x18\n" +
 	"\aseconds\x18\x0f \x01(\x01R\aseconds\x12 \n" +
 	"\vcontainment\x18\x10 \x01(\tR\vcontainment\x12:\n" +
-	"\ffault_counts\x18\x11 \x01(\v2\x17.socklab.v1.FaultCountsR\vfaultCountsB\x12\n" +
+	"\ffault_counts\x18\x11 \x01(\v2\x17.socklab.v1.FaultCountsR\vfaultCounts\x12'\n" +
+	"\x05ready\x18\x12 \x01(\v2\x11.socklab.v1.ReadyR\x05readyB\x12\n" +
 	"\x10_timeout_seconds*T\n" +
 	"\x06Family\x12\x16\n" +
 	"\x12FAMILY_UNSPECIFIED\x10\x00\x12\x0f\n" +
@@ -4038,7 +4438,7 @@ func file_socklab_v1_operation_proto_rawDescGZIP() []byte {
 }
 
 var file_socklab_v1_operation_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_socklab_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_socklab_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_socklab_v1_operation_proto_goTypes = []any{
 	(Family)(0),             // 0: socklab.v1.Family
 	(SocketType)(0),         // 1: socklab.v1.SocketType
@@ -4047,122 +4447,133 @@ var file_socklab_v1_operation_proto_goTypes = []any{
 	(ShutdownHow)(0),        // 4: socklab.v1.ShutdownHow
 	(*Address)(nil),         // 5: socklab.v1.Address
 	(*Operation)(nil),       // 6: socklab.v1.Operation
-	(*NetstatOp)(nil),       // 7: socklab.v1.NetstatOp
-	(*FaultOp)(nil),         // 8: socklab.v1.FaultOp
-	(*ClearFaultsOp)(nil),   // 9: socklab.v1.ClearFaultsOp
-	(*ResetLinkOp)(nil),     // 10: socklab.v1.ResetLinkOp
-	(*FaultCounts)(nil),     // 11: socklab.v1.FaultCounts
-	(*SendBulkOp)(nil),      // 12: socklab.v1.SendBulkOp
-	(*DrainOp)(nil),         // 13: socklab.v1.DrainOp
-	(*ConnectManyOp)(nil),   // 14: socklab.v1.ConnectManyOp
-	(*ServeOp)(nil),         // 15: socklab.v1.ServeOp
-	(*SsOp)(nil),            // 16: socklab.v1.SsOp
-	(*SysctlOp)(nil),        // 17: socklab.v1.SysctlOp
-	(*KernelSocket)(nil),    // 18: socklab.v1.KernelSocket
-	(*SocketOp)(nil),        // 19: socklab.v1.SocketOp
-	(*SetSockOptOp)(nil),    // 20: socklab.v1.SetSockOptOp
-	(*GetSockOptOp)(nil),    // 21: socklab.v1.GetSockOptOp
-	(*BindOp)(nil),          // 22: socklab.v1.BindOp
-	(*ListenOp)(nil),        // 23: socklab.v1.ListenOp
-	(*AcceptOp)(nil),        // 24: socklab.v1.AcceptOp
-	(*ConnectOp)(nil),       // 25: socklab.v1.ConnectOp
-	(*SendOp)(nil),          // 26: socklab.v1.SendOp
-	(*SendToOp)(nil),        // 27: socklab.v1.SendToOp
-	(*RecvOp)(nil),          // 28: socklab.v1.RecvOp
-	(*ShutdownOp)(nil),      // 29: socklab.v1.ShutdownOp
-	(*CloseOp)(nil),         // 30: socklab.v1.CloseOp
-	(*GetSockNameOp)(nil),   // 31: socklab.v1.GetSockNameOp
-	(*GetPeerNameOp)(nil),   // 32: socklab.v1.GetPeerNameOp
-	(*SetTimeoutOp)(nil),    // 33: socklab.v1.SetTimeoutOp
-	(*SetBlockingOp)(nil),   // 34: socklab.v1.SetBlockingOp
-	(*GetTimeoutOp)(nil),    // 35: socklab.v1.GetTimeoutOp
-	(*GetBlockingOp)(nil),   // 36: socklab.v1.GetBlockingOp
-	(*SpawnOp)(nil),         // 37: socklab.v1.SpawnOp
-	(*ProcessLimits)(nil),   // 38: socklab.v1.ProcessLimits
-	(*WriteOp)(nil),         // 39: socklab.v1.WriteOp
-	(*CloseStdinOp)(nil),    // 40: socklab.v1.CloseStdinOp
-	(*SignalOp)(nil),        // 41: socklab.v1.SignalOp
-	(*KillOp)(nil),          // 42: socklab.v1.KillOp
-	(*WaitOp)(nil),          // 43: socklab.v1.WaitOp
-	(*OutputOp)(nil),        // 44: socklab.v1.OutputOp
-	(*CpuSecondsOp)(nil),    // 45: socklab.v1.CpuSecondsOp
-	(*RssOp)(nil),           // 46: socklab.v1.RssOp
-	(*AliveOp)(nil),         // 47: socklab.v1.AliveOp
-	(*WaitOutputOp)(nil),    // 48: socklab.v1.WaitOutputOp
-	(*WaitListeningOp)(nil), // 49: socklab.v1.WaitListeningOp
-	(*ProcessExit)(nil),     // 50: socklab.v1.ProcessExit
-	(*Result)(nil),          // 51: socklab.v1.Result
-	nil,                     // 52: socklab.v1.SpawnOp.FilesEntry
-	nil,                     // 53: socklab.v1.SpawnOp.EnvEntry
+	(*SendFileOp)(nil),      // 7: socklab.v1.SendFileOp
+	(*SelectOp)(nil),        // 8: socklab.v1.SelectOp
+	(*Ready)(nil),           // 9: socklab.v1.Ready
+	(*SocketPairOp)(nil),    // 10: socklab.v1.SocketPairOp
+	(*NetstatOp)(nil),       // 11: socklab.v1.NetstatOp
+	(*FaultOp)(nil),         // 12: socklab.v1.FaultOp
+	(*ClearFaultsOp)(nil),   // 13: socklab.v1.ClearFaultsOp
+	(*ResetLinkOp)(nil),     // 14: socklab.v1.ResetLinkOp
+	(*FaultCounts)(nil),     // 15: socklab.v1.FaultCounts
+	(*SendBulkOp)(nil),      // 16: socklab.v1.SendBulkOp
+	(*DrainOp)(nil),         // 17: socklab.v1.DrainOp
+	(*ConnectManyOp)(nil),   // 18: socklab.v1.ConnectManyOp
+	(*ServeOp)(nil),         // 19: socklab.v1.ServeOp
+	(*SsOp)(nil),            // 20: socklab.v1.SsOp
+	(*SysctlOp)(nil),        // 21: socklab.v1.SysctlOp
+	(*KernelSocket)(nil),    // 22: socklab.v1.KernelSocket
+	(*SocketOp)(nil),        // 23: socklab.v1.SocketOp
+	(*SetSockOptOp)(nil),    // 24: socklab.v1.SetSockOptOp
+	(*GetSockOptOp)(nil),    // 25: socklab.v1.GetSockOptOp
+	(*BindOp)(nil),          // 26: socklab.v1.BindOp
+	(*ListenOp)(nil),        // 27: socklab.v1.ListenOp
+	(*AcceptOp)(nil),        // 28: socklab.v1.AcceptOp
+	(*ConnectOp)(nil),       // 29: socklab.v1.ConnectOp
+	(*SendOp)(nil),          // 30: socklab.v1.SendOp
+	(*SendToOp)(nil),        // 31: socklab.v1.SendToOp
+	(*RecvOp)(nil),          // 32: socklab.v1.RecvOp
+	(*ShutdownOp)(nil),      // 33: socklab.v1.ShutdownOp
+	(*CloseOp)(nil),         // 34: socklab.v1.CloseOp
+	(*GetSockNameOp)(nil),   // 35: socklab.v1.GetSockNameOp
+	(*GetPeerNameOp)(nil),   // 36: socklab.v1.GetPeerNameOp
+	(*SetTimeoutOp)(nil),    // 37: socklab.v1.SetTimeoutOp
+	(*SetBlockingOp)(nil),   // 38: socklab.v1.SetBlockingOp
+	(*GetTimeoutOp)(nil),    // 39: socklab.v1.GetTimeoutOp
+	(*GetBlockingOp)(nil),   // 40: socklab.v1.GetBlockingOp
+	(*SpawnOp)(nil),         // 41: socklab.v1.SpawnOp
+	(*ProcessLimits)(nil),   // 42: socklab.v1.ProcessLimits
+	(*WriteOp)(nil),         // 43: socklab.v1.WriteOp
+	(*CloseStdinOp)(nil),    // 44: socklab.v1.CloseStdinOp
+	(*SignalOp)(nil),        // 45: socklab.v1.SignalOp
+	(*KillOp)(nil),          // 46: socklab.v1.KillOp
+	(*WaitOp)(nil),          // 47: socklab.v1.WaitOp
+	(*OutputOp)(nil),        // 48: socklab.v1.OutputOp
+	(*CpuSecondsOp)(nil),    // 49: socklab.v1.CpuSecondsOp
+	(*RssOp)(nil),           // 50: socklab.v1.RssOp
+	(*AliveOp)(nil),         // 51: socklab.v1.AliveOp
+	(*WaitOutputOp)(nil),    // 52: socklab.v1.WaitOutputOp
+	(*WaitListeningOp)(nil), // 53: socklab.v1.WaitListeningOp
+	(*ProcessExit)(nil),     // 54: socklab.v1.ProcessExit
+	(*Result)(nil),          // 55: socklab.v1.Result
+	nil,                     // 56: socklab.v1.SpawnOp.FilesEntry
+	nil,                     // 57: socklab.v1.SpawnOp.EnvEntry
 }
 var file_socklab_v1_operation_proto_depIdxs = []int32{
-	19, // 0: socklab.v1.Operation.socket:type_name -> socklab.v1.SocketOp
-	20, // 1: socklab.v1.Operation.setsockopt:type_name -> socklab.v1.SetSockOptOp
-	21, // 2: socklab.v1.Operation.getsockopt:type_name -> socklab.v1.GetSockOptOp
-	22, // 3: socklab.v1.Operation.bind:type_name -> socklab.v1.BindOp
-	23, // 4: socklab.v1.Operation.listen:type_name -> socklab.v1.ListenOp
-	24, // 5: socklab.v1.Operation.accept:type_name -> socklab.v1.AcceptOp
-	25, // 6: socklab.v1.Operation.connect:type_name -> socklab.v1.ConnectOp
-	25, // 7: socklab.v1.Operation.connect_ex:type_name -> socklab.v1.ConnectOp
-	26, // 8: socklab.v1.Operation.send:type_name -> socklab.v1.SendOp
-	26, // 9: socklab.v1.Operation.sendall:type_name -> socklab.v1.SendOp
-	27, // 10: socklab.v1.Operation.sendto:type_name -> socklab.v1.SendToOp
-	28, // 11: socklab.v1.Operation.recv:type_name -> socklab.v1.RecvOp
-	28, // 12: socklab.v1.Operation.recvfrom:type_name -> socklab.v1.RecvOp
-	29, // 13: socklab.v1.Operation.shutdown:type_name -> socklab.v1.ShutdownOp
-	30, // 14: socklab.v1.Operation.close:type_name -> socklab.v1.CloseOp
-	31, // 15: socklab.v1.Operation.getsockname:type_name -> socklab.v1.GetSockNameOp
-	32, // 16: socklab.v1.Operation.getpeername:type_name -> socklab.v1.GetPeerNameOp
-	33, // 17: socklab.v1.Operation.settimeout:type_name -> socklab.v1.SetTimeoutOp
-	34, // 18: socklab.v1.Operation.setblocking:type_name -> socklab.v1.SetBlockingOp
-	35, // 19: socklab.v1.Operation.gettimeout:type_name -> socklab.v1.GetTimeoutOp
-	16, // 20: socklab.v1.Operation.ss:type_name -> socklab.v1.SsOp
-	17, // 21: socklab.v1.Operation.sysctl:type_name -> socklab.v1.SysctlOp
-	12, // 22: socklab.v1.Operation.send_bulk:type_name -> socklab.v1.SendBulkOp
-	13, // 23: socklab.v1.Operation.drain:type_name -> socklab.v1.DrainOp
-	14, // 24: socklab.v1.Operation.connect_many:type_name -> socklab.v1.ConnectManyOp
-	15, // 25: socklab.v1.Operation.serve:type_name -> socklab.v1.ServeOp
-	36, // 26: socklab.v1.Operation.getblocking:type_name -> socklab.v1.GetBlockingOp
-	37, // 27: socklab.v1.Operation.spawn:type_name -> socklab.v1.SpawnOp
-	39, // 28: socklab.v1.Operation.write:type_name -> socklab.v1.WriteOp
-	40, // 29: socklab.v1.Operation.close_stdin:type_name -> socklab.v1.CloseStdinOp
-	41, // 30: socklab.v1.Operation.signal:type_name -> socklab.v1.SignalOp
-	42, // 31: socklab.v1.Operation.kill:type_name -> socklab.v1.KillOp
-	43, // 32: socklab.v1.Operation.wait:type_name -> socklab.v1.WaitOp
-	44, // 33: socklab.v1.Operation.stdout:type_name -> socklab.v1.OutputOp
-	44, // 34: socklab.v1.Operation.stderr:type_name -> socklab.v1.OutputOp
-	45, // 35: socklab.v1.Operation.cpu_seconds:type_name -> socklab.v1.CpuSecondsOp
-	46, // 36: socklab.v1.Operation.rss:type_name -> socklab.v1.RssOp
-	47, // 37: socklab.v1.Operation.alive:type_name -> socklab.v1.AliveOp
-	48, // 38: socklab.v1.Operation.wait_output:type_name -> socklab.v1.WaitOutputOp
-	49, // 39: socklab.v1.Operation.wait_listening:type_name -> socklab.v1.WaitListeningOp
-	8,  // 40: socklab.v1.Operation.fault:type_name -> socklab.v1.FaultOp
-	9,  // 41: socklab.v1.Operation.clear_faults:type_name -> socklab.v1.ClearFaultsOp
-	10, // 42: socklab.v1.Operation.reset_link:type_name -> socklab.v1.ResetLinkOp
-	7,  // 43: socklab.v1.Operation.netstat:type_name -> socklab.v1.NetstatOp
-	2,  // 44: socklab.v1.FaultOp.kind:type_name -> socklab.v1.FaultKind
-	5,  // 45: socklab.v1.ConnectManyOp.address:type_name -> socklab.v1.Address
-	3,  // 46: socklab.v1.ServeOp.behaviour:type_name -> socklab.v1.Behaviour
-	5,  // 47: socklab.v1.KernelSocket.local:type_name -> socklab.v1.Address
-	5,  // 48: socklab.v1.KernelSocket.peer:type_name -> socklab.v1.Address
-	0,  // 49: socklab.v1.SocketOp.family:type_name -> socklab.v1.Family
-	1,  // 50: socklab.v1.SocketOp.type:type_name -> socklab.v1.SocketType
-	5,  // 51: socklab.v1.BindOp.address:type_name -> socklab.v1.Address
-	5,  // 52: socklab.v1.ConnectOp.address:type_name -> socklab.v1.Address
-	5,  // 53: socklab.v1.SendToOp.address:type_name -> socklab.v1.Address
-	4,  // 54: socklab.v1.ShutdownOp.how:type_name -> socklab.v1.ShutdownHow
-	52, // 55: socklab.v1.SpawnOp.files:type_name -> socklab.v1.SpawnOp.FilesEntry
-	53, // 56: socklab.v1.SpawnOp.env:type_name -> socklab.v1.SpawnOp.EnvEntry
-	38, // 57: socklab.v1.SpawnOp.limits:type_name -> socklab.v1.ProcessLimits
-	5,  // 58: socklab.v1.Result.address:type_name -> socklab.v1.Address
-	18, // 59: socklab.v1.Result.sockets:type_name -> socklab.v1.KernelSocket
-	50, // 60: socklab.v1.Result.exit:type_name -> socklab.v1.ProcessExit
-	11, // 61: socklab.v1.Result.fault_counts:type_name -> socklab.v1.FaultCounts
-	62, // [62:62] is the sub-list for method output_type
-	62, // [62:62] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	23, // 0: socklab.v1.Operation.socket:type_name -> socklab.v1.SocketOp
+	24, // 1: socklab.v1.Operation.setsockopt:type_name -> socklab.v1.SetSockOptOp
+	25, // 2: socklab.v1.Operation.getsockopt:type_name -> socklab.v1.GetSockOptOp
+	26, // 3: socklab.v1.Operation.bind:type_name -> socklab.v1.BindOp
+	27, // 4: socklab.v1.Operation.listen:type_name -> socklab.v1.ListenOp
+	28, // 5: socklab.v1.Operation.accept:type_name -> socklab.v1.AcceptOp
+	29, // 6: socklab.v1.Operation.connect:type_name -> socklab.v1.ConnectOp
+	29, // 7: socklab.v1.Operation.connect_ex:type_name -> socklab.v1.ConnectOp
+	30, // 8: socklab.v1.Operation.send:type_name -> socklab.v1.SendOp
+	30, // 9: socklab.v1.Operation.sendall:type_name -> socklab.v1.SendOp
+	31, // 10: socklab.v1.Operation.sendto:type_name -> socklab.v1.SendToOp
+	32, // 11: socklab.v1.Operation.recv:type_name -> socklab.v1.RecvOp
+	32, // 12: socklab.v1.Operation.recvfrom:type_name -> socklab.v1.RecvOp
+	33, // 13: socklab.v1.Operation.shutdown:type_name -> socklab.v1.ShutdownOp
+	34, // 14: socklab.v1.Operation.close:type_name -> socklab.v1.CloseOp
+	35, // 15: socklab.v1.Operation.getsockname:type_name -> socklab.v1.GetSockNameOp
+	36, // 16: socklab.v1.Operation.getpeername:type_name -> socklab.v1.GetPeerNameOp
+	37, // 17: socklab.v1.Operation.settimeout:type_name -> socklab.v1.SetTimeoutOp
+	38, // 18: socklab.v1.Operation.setblocking:type_name -> socklab.v1.SetBlockingOp
+	39, // 19: socklab.v1.Operation.gettimeout:type_name -> socklab.v1.GetTimeoutOp
+	20, // 20: socklab.v1.Operation.ss:type_name -> socklab.v1.SsOp
+	21, // 21: socklab.v1.Operation.sysctl:type_name -> socklab.v1.SysctlOp
+	16, // 22: socklab.v1.Operation.send_bulk:type_name -> socklab.v1.SendBulkOp
+	17, // 23: socklab.v1.Operation.drain:type_name -> socklab.v1.DrainOp
+	18, // 24: socklab.v1.Operation.connect_many:type_name -> socklab.v1.ConnectManyOp
+	19, // 25: socklab.v1.Operation.serve:type_name -> socklab.v1.ServeOp
+	40, // 26: socklab.v1.Operation.getblocking:type_name -> socklab.v1.GetBlockingOp
+	41, // 27: socklab.v1.Operation.spawn:type_name -> socklab.v1.SpawnOp
+	43, // 28: socklab.v1.Operation.write:type_name -> socklab.v1.WriteOp
+	44, // 29: socklab.v1.Operation.close_stdin:type_name -> socklab.v1.CloseStdinOp
+	45, // 30: socklab.v1.Operation.signal:type_name -> socklab.v1.SignalOp
+	46, // 31: socklab.v1.Operation.kill:type_name -> socklab.v1.KillOp
+	47, // 32: socklab.v1.Operation.wait:type_name -> socklab.v1.WaitOp
+	48, // 33: socklab.v1.Operation.stdout:type_name -> socklab.v1.OutputOp
+	48, // 34: socklab.v1.Operation.stderr:type_name -> socklab.v1.OutputOp
+	49, // 35: socklab.v1.Operation.cpu_seconds:type_name -> socklab.v1.CpuSecondsOp
+	50, // 36: socklab.v1.Operation.rss:type_name -> socklab.v1.RssOp
+	51, // 37: socklab.v1.Operation.alive:type_name -> socklab.v1.AliveOp
+	52, // 38: socklab.v1.Operation.wait_output:type_name -> socklab.v1.WaitOutputOp
+	53, // 39: socklab.v1.Operation.wait_listening:type_name -> socklab.v1.WaitListeningOp
+	12, // 40: socklab.v1.Operation.fault:type_name -> socklab.v1.FaultOp
+	13, // 41: socklab.v1.Operation.clear_faults:type_name -> socklab.v1.ClearFaultsOp
+	14, // 42: socklab.v1.Operation.reset_link:type_name -> socklab.v1.ResetLinkOp
+	11, // 43: socklab.v1.Operation.netstat:type_name -> socklab.v1.NetstatOp
+	10, // 44: socklab.v1.Operation.socketpair:type_name -> socklab.v1.SocketPairOp
+	8,  // 45: socklab.v1.Operation.select:type_name -> socklab.v1.SelectOp
+	32, // 46: socklab.v1.Operation.recv_into:type_name -> socklab.v1.RecvOp
+	7,  // 47: socklab.v1.Operation.sendfile:type_name -> socklab.v1.SendFileOp
+	0,  // 48: socklab.v1.SocketPairOp.family:type_name -> socklab.v1.Family
+	1,  // 49: socklab.v1.SocketPairOp.type:type_name -> socklab.v1.SocketType
+	2,  // 50: socklab.v1.FaultOp.kind:type_name -> socklab.v1.FaultKind
+	5,  // 51: socklab.v1.ConnectManyOp.address:type_name -> socklab.v1.Address
+	3,  // 52: socklab.v1.ServeOp.behaviour:type_name -> socklab.v1.Behaviour
+	5,  // 53: socklab.v1.KernelSocket.local:type_name -> socklab.v1.Address
+	5,  // 54: socklab.v1.KernelSocket.peer:type_name -> socklab.v1.Address
+	0,  // 55: socklab.v1.SocketOp.family:type_name -> socklab.v1.Family
+	1,  // 56: socklab.v1.SocketOp.type:type_name -> socklab.v1.SocketType
+	5,  // 57: socklab.v1.BindOp.address:type_name -> socklab.v1.Address
+	5,  // 58: socklab.v1.ConnectOp.address:type_name -> socklab.v1.Address
+	5,  // 59: socklab.v1.SendToOp.address:type_name -> socklab.v1.Address
+	4,  // 60: socklab.v1.ShutdownOp.how:type_name -> socklab.v1.ShutdownHow
+	56, // 61: socklab.v1.SpawnOp.files:type_name -> socklab.v1.SpawnOp.FilesEntry
+	57, // 62: socklab.v1.SpawnOp.env:type_name -> socklab.v1.SpawnOp.EnvEntry
+	42, // 63: socklab.v1.SpawnOp.limits:type_name -> socklab.v1.ProcessLimits
+	5,  // 64: socklab.v1.Result.address:type_name -> socklab.v1.Address
+	22, // 65: socklab.v1.Result.sockets:type_name -> socklab.v1.KernelSocket
+	54, // 66: socklab.v1.Result.exit:type_name -> socklab.v1.ProcessExit
+	15, // 67: socklab.v1.Result.fault_counts:type_name -> socklab.v1.FaultCounts
+	9,  // 68: socklab.v1.Result.ready:type_name -> socklab.v1.Ready
+	69, // [69:69] is the sub-list for method output_type
+	69, // [69:69] is the sub-list for method input_type
+	69, // [69:69] is the sub-list for extension type_name
+	69, // [69:69] is the sub-list for extension extendee
+	0,  // [0:69] is the sub-list for field type_name
 }
 
 func init() { file_socklab_v1_operation_proto_init() }
@@ -4215,21 +4626,27 @@ func file_socklab_v1_operation_proto_init() {
 		(*Operation_ClearFaults)(nil),
 		(*Operation_ResetLink)(nil),
 		(*Operation_Netstat)(nil),
+		(*Operation_Socketpair)(nil),
+		(*Operation_Select)(nil),
+		(*Operation_RecvInto)(nil),
+		(*Operation_Sendfile)(nil),
 	}
-	file_socklab_v1_operation_proto_msgTypes[15].OneofWrappers = []any{
+	file_socklab_v1_operation_proto_msgTypes[2].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[3].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[19].OneofWrappers = []any{
 		(*SetSockOptOp_IntValue)(nil),
 		(*SetSockOptOp_BytesValue)(nil),
 	}
-	file_socklab_v1_operation_proto_msgTypes[18].OneofWrappers = []any{}
-	file_socklab_v1_operation_proto_msgTypes[28].OneofWrappers = []any{}
-	file_socklab_v1_operation_proto_msgTypes[46].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[22].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[32].OneofWrappers = []any{}
+	file_socklab_v1_operation_proto_msgTypes[50].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_socklab_v1_operation_proto_rawDesc), len(file_socklab_v1_operation_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   49,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
