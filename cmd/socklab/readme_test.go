@@ -33,7 +33,7 @@ func readmeExample(t *testing.T) string {
 }
 
 // TestREADMEExampleRuns: the README's example lab, saved outside the repository as a new
-// user would, checks clean and runs to a pass as printed.
+// user would, checks clean and runs to a pass as printed, here and on a controller.
 func TestREADMEExampleRuns(t *testing.T) {
 	execsBinary(t)
 	lab := readmeExample(t)
@@ -50,5 +50,10 @@ func TestREADMEExampleRuns(t *testing.T) {
 	out, errOut, code := socklab(t, "run", file, "--color", "never")
 	if code != 0 || !strings.Contains(out, "passed") {
 		t.Errorf("socklab run %s: exit %d, want 0 and passed\nstdout:\n%s\nstderr:\n%s", file, code, out, errOut)
+	}
+	addr, _ := startServer(t, "controller", "--listen", testNet()+"33:0", "--db", filepath.Join(t.TempDir(), "ctl.db"))
+	out, errOut, code = socklab(t, "run", file, "--color", "never", "--controller", addr)
+	if code != 0 || !strings.Contains(out, "passed") {
+		t.Errorf("socklab run %s --controller: exit %d, want 0 and passed\nstdout:\n%s\nstderr:\n%s", file, code, out, errOut)
 	}
 }
