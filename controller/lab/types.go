@@ -22,13 +22,17 @@ func valueAttrs() map[string][]string {
 	}
 }
 
+// hostSocketMakers are the host's methods that return one socket.
+var hostSocketMakers = []string{"socket", "create_connection", "create_server"}
+
 // bytesMethods are the socket methods whose first argument is the bytes to send.
 var bytesMethods = []string{"send", "sendall", "sendto"}
 
 // typeCheck finds, before anything runs, what fails as soon as it runs whatever the
 // network does: an attribute that a host, socket, process, future or link does not have,
-// on a value whose type is plain from the code (t.<host>, host.socket(...), the first
-// of socket.accept(), host.spawn(...), t.go(...), t.link(...), and local variables
+// on a value whose type is plain from the code (t.<host>, host.socket(...) and
+// host.create_connection/create_server(...), the first of socket.accept(),
+// host.spawn(...), t.go(...), t.link(...), and local variables
 // assigned only those), and a str literal given to send, sendall or sendto. Each
 // function is looked at on its own; a variable assigned anything else, a parameter and
 // a loop variable have no known type, so nothing is reported about them. tname is the
@@ -247,8 +251,8 @@ func (s *scope) typeOf(e syntax.Expr) string {
 		}
 		x := s.typeOf(dot.X)
 		switch {
-		case dot.Name.Name == "socket" && (x == "host" || x == "" && !s.isT(dot.X)):
-			return "socket" // only a host has .socket
+		case slices.Contains(hostSocketMakers, dot.Name.Name) && (x == "host" || x == "" && !s.isT(dot.X)):
+			return "socket" // only a host has these
 		case dot.Name.Name == "spawn" && (x == "host" || x == "" && !s.isT(dot.X)):
 			return "process" // only a host has .spawn
 		case dot.Name.Name == "go" && s.isT(dot.X):

@@ -30,6 +30,8 @@ func TestTypeCheck(t *testing.T) {
 			`lab.star:6:10: conn is a socket, which has no attribute "recvv" (did you mean recv?)`},
 		{"through variables", "    h = t.server\n    s = h.socket(AF_INET, SOCK_STREAM)\n    s2 = s\n    s2.lisen(1)\n",
 			`lab.star:7:8: s2 is a socket, which has no attribute "lisen" (did you mean listen?)`},
+		{"create_connection", "    c = t.client.create_connection((t.server.ip, 1))\n    c.sendal(b\"x\")\n",
+			`lab.star:5:7: c is a socket, which has no attribute "sendal" (did you mean sendall?)`},
 		{"process", "    p = t.server.spawn([\"true\"])\n    p.wiat()\n",
 			`lab.star:5:7: p is a process, which has no attribute "wiat" (did you mean wait?)`},
 		{"future", "    f = t.go(t.sleep, 0)\n    f.reslt()\n",
