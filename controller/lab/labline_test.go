@@ -1,6 +1,7 @@
 package lab_test
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -34,5 +35,21 @@ def inner(host):
 	want := "labs/lab.star:9:9: in step: unknown binary op: int + string (labs/lib/h.star:5:17 in boom, labs/lib/h.star:8:14 in inner)"
 	if got := errorText(out); got != want {
 		t.Errorf("Run() stopped with\n  %s\nwant\n  %s", got, want)
+	}
+}
+
+// TestLabLineFuture: an error in a loaded helper that t.go runs is shown at the lab's t.go
+// line, and so is a failed builtin that t.go runs.
+func TestLabLineFuture(t *testing.T) {
+	helpers := "def boom(host):\n    return inner(host)\n\ndef inner(host):\n    return 1 + host.name\n"
+	for _, tc := range []struct{ call, want string }{
+		{"t.go(boom, t.server).result()", "labs/lab.star:5:9: in t.go: unknown binary op: int + string (labs/lib/h.star:2:17 in boom, labs/lib/h.star:5:14 in inner)"},
+		{"t.go(t.sleep, \"one\").result()", "labs/lab.star:5:9: "},
+	} {
+		src := "load(\"lib/h.star\", \"boom\")\nlab(name = \"p\", summary = \"s\", hosts = [\"server\"], checks = {\"ok\": \"it holds\"})\n\ndef main(t):\n    " + tc.call + "\n"
+		out := runLab(t, src, map[string]string{"lib/h.star": helpers}, &agentEnv{do: processAgent}, "")
+		if got := errorText(out); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: Run() stopped with\n  %s\nwant it to start with\n  %s", tc.call, got, tc.want)
+		}
 	}
 }

@@ -131,12 +131,19 @@ func (r *run) newThread(name string) *starlark.Thread {
 }
 
 // fail records the first error and stops every thread and operation.
-func (r *run) fail(err error) {
+func (r *run) fail(err error) { r.failFrom(err, "") }
+
+// failFrom is fail for an error of a thread that t.go started at site, the lab's line:
+// an error in a loaded helper that the future runs is shown at that line.
+func (r *run) failFrom(err error, site string) {
 	var ee *starlark.EvalError
 	pos, fn := "", ""
 	var calls []string
 	if errors.As(err, &ee) {
 		pos, fn, calls = labFrames(ee.CallStack, r.lab.File)
+		if fn == "" && site != "" {
+			pos, fn, calls = site, "t.go", helperCalls(ee.CallStack)
+		}
 	}
 	cause := rootCause(err)
 	r.mu.Lock()
@@ -274,6 +281,17 @@ func labFrames(stack starlark.CallStack, file string) (pos, fn string, inner []s
 		}
 	}
 	return innermost(stack, file), "", nil
+}
+
+// helperCalls returns stack's calls in source files, outermost first.
+func helperCalls(stack starlark.CallStack) []string {
+	var calls []string
+	for _, f := range stack {
+		if f.Pos.IsValid() && f.Pos.Filename() != "<builtin>" {
+			calls = append(calls, f.Pos.String()+" in "+f.Name)
+		}
+	}
+	return calls
 }
 
 // helperError is an error raised inside a loaded helper, shown at the lab's own line:
@@ -601,6 +619,7 @@ func (t *tValue) goBuiltin(th *starlark.Thread, b *starlark.Builtin, args starla
 		return nil, runner.OverFutures(r.lab.budgets.Futures)
 	}
 	f := &future{name: fn.Name(), done: make(chan struct{})}
+	site := r.labFramePos(th)
 	fth := r.newThread("go " + fn.Name())
 	rest := append(starlark.Tuple(nil), args[1:]...)
 	r.futures.Add(1)
@@ -612,7 +631,7 @@ func (t *tValue) goBuiltin(th *starlark.Thread, b *starlark.Builtin, args starla
 		f.value, f.err = starlark.Call(fth, fn, rest, kwargs)
 		r.steps.settle(fth)
 		if f.err != nil {
-			r.fail(f.err)
+			r.failFrom(f.err, site)
 		}
 	}()
 	return f, nil
