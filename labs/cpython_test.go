@@ -14,10 +14,10 @@ import (
 
 	"github.com/socklab/socklab/agent/policy"
 	"github.com/socklab/socklab/agent/python"
-	"github.com/socklab/socklab/controller/lab"
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/transcript"
+	"github.com/socklab/socklab/labs"
 )
 
 // twinTimeout bounds one Python twin's run.
@@ -71,7 +71,7 @@ func TestCPython(t *testing.T) {
 // its host's address.
 func runTwinLab(t *testing.T, file string) (lines []string, host string) {
 	t.Helper()
-	l, err := lab.Load(lab.DirSources{}, file)
+	l, err := labs.LoadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ package labs
 import (
 	"embed"
 	"io/fs"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing/fstest"
@@ -21,7 +22,19 @@ var files embed.FS
 func FS() fs.FS { return files }
 
 // Sources returns the built-in labs as lab sources.
-func Sources() lab.Sources { return lab.FSSources{FS: files} }
+func Sources() lab.Sources { return lab.FSSources{FS: files, Builtin: files} }
+
+// Local returns the sources of the lab file at file on this machine: its loads stay within
+// the file's own folder tree, and load("@socklab//lib/net.star", ...) reads the built-in
+// helpers.
+func Local(file string) lab.Sources {
+	return lab.DirSources{Root: filepath.Dir(file), Builtin: files}
+}
+
+// LoadFile loads the lab file at file, with Local's sources.
+func LoadFile(file string) (*lab.Lab, error) {
+	return lab.Load(Local(file), file)
+}
 
 // Names returns the built-in labs' names, sorted.
 func Names() []string {
@@ -43,8 +56,9 @@ func Load(name string) (*lab.Lab, error) {
 
 // Sent returns the sources of a lab file sent to a controller, with its text and base
 // name, and the name to load it by: the file itself, which may load() the files sent
-// with it (sent, by their paths relative to its folder) and the built-in helpers under
-// lib/, a file sent first. A name that is no plain relative path becomes "lab.star".
+// with it (sent, by their paths relative to its folder) and the built-in helpers, as
+// @socklab//lib/NAME.star, or as lib/NAME.star where no file sent has that path. A name
+// that is no plain relative path becomes "lab.star".
 func Sent(name string, src []byte, sent map[string][]byte) (lab.Sources, string) {
 	if name == "" || !fs.ValidPath(name) {
 		name = "lab.star"
@@ -61,5 +75,5 @@ func Sent(name string, src []byte, sent map[string][]byte) (lab.Sources, string)
 		mem[p] = &fstest.MapFile{Data: b}
 	}
 	mem[name] = &fstest.MapFile{Data: src}
-	return lab.FSSources{FS: mem}, name
+	return lab.FSSources{FS: mem, Builtin: files}, name
 }

@@ -169,7 +169,7 @@ chat-relay, where a server on one host relays lines between clients on two other
 // loadLab loads a built-in lab by name, or a lab file by path.
 func loadLab(name string) (*lab.Lab, error) {
 	if strings.HasSuffix(name, ".star") || strings.ContainsRune(name, os.PathSeparator) {
-		return lab.Load(lab.DirSources{}, name)
+		return labs.LoadFile(name)
 	}
 	for _, n := range labs.Names() {
 		if n == name {
@@ -177,7 +177,7 @@ func loadLab(name string) (*lab.Lab, error) {
 		}
 	}
 	if _, err := os.Stat(name); err == nil {
-		return lab.Load(lab.DirSources{}, name)
+		return labs.LoadFile(name)
 	}
 	return nil, fmt.Errorf("no built-in lab %q and no such file: see \"socklab labs list\"", name)
 }

@@ -220,7 +220,7 @@ func TestRunExitCodes(t *testing.T) {
 		stderr []string
 	}{
 		{"failing check", []string{"run", "../../controller/runner/testdata/failing-check.star"}, 1,
-			[]string{"greeting", "FAIL", `got b'hello', want b'hi'`, "failed"}, nil},
+			[]string{"greeting", "FAIL", "failing-check.star:10:12: got b'hello',", "failed"}, nil},
 		{"socket error", []string{"run", "../../controller/runner/testdata/socket-error.star"}, 1,
 			[]string{"!! ECONNREFUSED [Errno 111] Connection refused", "not reached"}, nil},
 		{"broken lab", []string{"run", "../../controller/lab/testdata/broken/unknown-host.star"}, 2,
@@ -233,6 +233,10 @@ func TestRunExitCodes(t *testing.T) {
 		{"param applies", []string{"run", "tcp-simple", "--param", "message=hey", "--color", "never"}, 0, []string{"send(b'hey')", "b'HEY'"}, nil},
 		{"labs check broken", []string{"labs", "check", "../../controller/lab/testdata/broken/no-main.star"}, 2, nil, []string{"no-main.star: the lab has no main function"}},
 		{"labs check ok", []string{"labs", "check", "tcp-simple"}, 0, []string{"tcp-simple: ok"}, nil},
+		{"labs check method typo", []string{"labs", "check", "../../controller/lab/testdata/broken/method-typo.star"}, 2,
+			nil, []string{`broken/method-typo.star:10:22: srv is a socket, which has no attribute "recvfom" (did you mean recvfrom?)`}},
+		{"labs check str payload", []string{"labs", "check", "../../controller/lab/testdata/broken/str-payload.star"}, 2,
+			nil, []string{`broken/str-payload.star:9:16: sendto: TypeError: a bytes-like object is required, not 'str' (did you mean b"ping"?)`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errOut, code := socklab(t, tc.args...)

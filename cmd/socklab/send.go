@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/socklab/socklab/controller/lab"
+	"github.com/socklab/socklab/labs"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -22,7 +24,7 @@ func sentLab(path string) (*socklabv1.RunLabRequest, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec := &recordingSources{dir: filepath.Dir(path), files: map[string][]byte{}}
+	rec := &recordingSources{src: labs.Local(path), dir: filepath.Dir(path), files: map[string][]byte{}}
 	_, _ = lab.Load(rec, path) // its error is the controller's to report
 	if rec.err != nil {
 		return nil, rec.err
@@ -36,15 +38,19 @@ func sentLab(path string) (*socklabv1.RunLabRequest, error) {
 
 // recordingSources reads a lab's files from disk and records each file it loads.
 type recordingSources struct {
+	src   lab.Sources       // the lab's, as a local run's
 	dir   string            // the lab file's folder
 	files map[string][]byte // path relative to dir (slashes) -> text
 	err   error             // the first file outside dir
 }
 
-// Read reads name as lab.DirSources does, recording what a load (from != "") read.
+// Read reads name as a local run does, recording what a load (from != "") read.
 func (r *recordingSources) Read(from, name string) ([]byte, string, error) {
-	data, shown, err := lab.DirSources{}.Read(from, name)
-	if err != nil || from == "" || strings.HasPrefix(name, "@") {
+	data, shown, err := r.src.Read(from, name)
+	if errors.Is(err, lab.ErrOutside) && r.err == nil {
+		r.err = fmt.Errorf("%s loads %s, outside the lab's folder %s: a controller is sent the lab and the files under its folder", from, name, r.dir)
+	}
+	if err != nil || from == "" || strings.HasPrefix(name, lab.BuiltinPrefix) || strings.HasPrefix(from, lab.BuiltinPrefix) {
 		return data, shown, err // a module named by a label ("@socklab//...") is the controller's own
 	}
 	rel, relErr := filepath.Rel(r.dir, shown)

@@ -107,30 +107,135 @@ type Sources interface {
 	Read(from, name string) (data []byte, shown string, err error)
 }
 
-// DirSources reads labs from the filesystem: a load is relative to the loading file.
-type DirSources struct{}
+// BuiltinPrefix starts the name of a built-in helper in load(), from any lab:
+// load("@socklab//lib/net.star", "listener") reads the built-in labs' lib/net.star.
+const BuiltinPrefix = "@socklab//"
+
+// ErrOutside is a load() of a file outside the lab's folder tree.
+var ErrOutside = errors.New("outside the lab's folder")
+
+// DirSources reads labs from the filesystem. What a lab reads (its loads, its t.files) is
+// relative to the reading file and within Root (symbolic links that lead out of it are
+// refused), or a built-in helper named with BuiltinPrefix, from Builtin; the lab file
+// itself may be anywhere.
+type DirSources struct {
+	// Root is the folder a lab's loads stay within, normally the lab file's own folder;
+	// "" is the working directory.
+	Root string
+	// Builtin holds the files BuiltinPrefix names; nil refuses such loads.
+	Builtin fs.FS
+}
 
 // Read reads name relative to from's directory.
-func (DirSources) Read(from, name string) ([]byte, string, error) {
-	p := name
-	if from != "" && !filepath.IsAbs(name) {
-		p = filepath.Join(filepath.Dir(from), name)
+func (s DirSources) Read(from, name string) ([]byte, string, error) {
+	if from == "" {
+		b, err := os.ReadFile(name)
+		return b, name, err
 	}
-	b, err := os.ReadFile(p)
+	if b, shown, ok, err := readBuiltin(s.Builtin, from, name); ok {
+		return b, shown, err
+	}
+	root := s.Root
+	if root == "" {
+		root = "."
+	}
+	p := filepath.Join(filepath.Dir(from), name)
+	rel, err := within(root, p)
+	if filepath.IsAbs(name) {
+		err = ErrOutside
+	}
+	if err != nil {
+		if errors.Is(err, ErrOutside) {
+			err = fmt.Errorf("%w (%s; the built-in helpers load as %q)", err, root, BuiltinPrefix+"lib/net.star")
+		}
+		return nil, "", err
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, "", err
+	}
+	defer r.Close()
+	b, err := r.ReadFile(rel)
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		err = fmt.Errorf("%s: %w", p, pe.Err) // os.Root's "openat" says nothing to a lab's author
+	}
 	return b, p, err
 }
 
-// FSSources reads labs from an fs.FS, such as the embedded built-in labs.
+// within returns p relative to root when p, its symbolic links followed, is in root's
+// tree, and ErrOutside when it is not.
+func within(root, p string) (string, error) {
+	real := func(s string) (string, error) {
+		s, err := filepath.Abs(s)
+		if err != nil {
+			return "", err
+		}
+		if r, err := filepath.EvalSymlinks(s); err == nil {
+			return r, nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		return s, nil
+	}
+	rr, err := real(root)
+	if err != nil {
+		return "", err
+	}
+	rp, err := real(p)
+	if err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(rr, rp)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return "", ErrOutside
+	}
+	return rel, nil
+}
+
+// readBuiltin reads a built-in helper from builtin: name with BuiltinPrefix, or a name
+// relative to from when from is a built-in helper itself. ok is false for neither.
+func readBuiltin(builtin fs.FS, from, name string) (b []byte, shown string, ok bool, err error) {
+	var p string
+	switch {
+	case strings.HasPrefix(name, BuiltinPrefix):
+		p = strings.TrimPrefix(name, BuiltinPrefix)
+	case strings.HasPrefix(from, BuiltinPrefix) && !path.IsAbs(name):
+		p = path.Join(path.Dir(strings.TrimPrefix(from, BuiltinPrefix)), name)
+	default:
+		return nil, "", false, nil
+	}
+	if builtin == nil || !fs.ValidPath(p) {
+		return nil, "", true, fmt.Errorf("no built-in helper %s (they are %slib/*.star)", BuiltinPrefix+p, BuiltinPrefix)
+	}
+	b, err = fs.ReadFile(builtin, p)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = fmt.Errorf("no built-in helper %s (they are %slib/*.star)", BuiltinPrefix+p, BuiltinPrefix)
+	}
+	return b, BuiltinPrefix + p, true, err
+}
+
+// FSSources reads labs from an fs.FS, such as the embedded built-in labs: what a lab
+// reads is relative to the reading file and in the FS, or a built-in helper named with
+// BuiltinPrefix, from Builtin.
 type FSSources struct {
 	// FS holds the labs.
 	FS fs.FS
+	// Builtin holds the files BuiltinPrefix names; nil refuses such loads.
+	Builtin fs.FS
 }
 
 // Read reads name relative to from's directory in the FS.
 func (s FSSources) Read(from, name string) ([]byte, string, error) {
-	p := name
-	if from != "" {
-		p = path.Join(path.Dir(from), name)
+	if from == "" {
+		b, err := fs.ReadFile(s.FS, name)
+		return b, name, err
+	}
+	if b, shown, ok, err := readBuiltin(s.Builtin, from, name); ok {
+		return b, shown, err
+	}
+	p := path.Join(path.Dir(from), name)
+	if path.IsAbs(name) || !fs.ValidPath(p) {
+		return nil, "", ErrOutside
 	}
 	b, err := fs.ReadFile(s.FS, p)
 	return b, p, err
@@ -452,11 +557,15 @@ func article(s string) string {
 
 // asLabError turns a Starlark error into a lab error with the innermost lab position.
 func asLabError(err error, file string) error {
+	var ee *starlark.EvalError
+	var lde *loadError
+	if errors.As(err, &ee) && errors.As(err, &lde) {
+		return &Error{Pos: innermost(ee.CallStack, file), Msg: lde.Error()}
+	}
 	var se syntax.Error
 	if errors.As(err, &se) {
 		return &Error{Pos: se.Pos.String(), Msg: se.Msg}
 	}
-	var ee *starlark.EvalError
 	if errors.As(err, &ee) {
 		return &Error{Pos: innermost(ee.CallStack, file), Msg: ee.Msg}
 	}

@@ -29,7 +29,9 @@ func TestBrokenLabs(t *testing.T) {
 		{"bad-check-id.star", `testdata/broken/bad-check-id.star:1:4: lab: check id "Not A Slug" is not a slug`},
 		{"top-level-error.star", "testdata/broken/top-level-error.star:2:7: unknown binary op: int + string"},
 		{"undefined-name.star", "testdata/broken/undefined-name.star:4:29: undefined: SOCK_STREEM"},
-		{"bad-load.star", `testdata/broken/bad-load.star:1:1: cannot load missing.star`},
+		{"method-typo.star", `testdata/broken/method-typo.star:10:22: srv is a socket, which has no attribute "recvfom" (did you mean recvfrom?)`},
+		{"str-payload.star", `testdata/broken/str-payload.star:9:16: sendto: TypeError: a bytes-like object is required, not 'str' (did you mean b"ping"?)`},
+		{"bad-load.star", `testdata/broken/bad-load.star:1:1: load "missing.star": testdata/broken/missing.star: no such file or directory`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := lab.Load(lab.DirSources{}, "testdata/broken/"+tc.file)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -130,18 +131,31 @@ func (r *run) newThread(name string) *starlark.Thread {
 }
 
 // fail records the first error and stops every thread and operation.
-func (r *run) fail(err error) {
+func (r *run) fail(err error) { r.failFrom(err, "") }
+
+// failFrom is fail for an error of a thread that t.go started at site, the lab's line:
+// an error in a loaded helper that the future runs is shown at that line.
+func (r *run) failFrom(err error, site string) {
 	var ee *starlark.EvalError
-	pos := ""
+	pos, fn := "", ""
+	var calls []string
 	if errors.As(err, &ee) {
-		pos = innermost(ee.CallStack, r.lab.File)
+		pos, fn, calls = labFrames(ee.CallStack, r.lab.File)
+		if fn == "" && site != "" {
+			pos, fn, calls = site, "t.go", helperCalls(ee.CallStack)
+		}
 	}
 	cause := rootCause(err)
 	r.mu.Lock()
-	if r.stopped != nil {
+	stopped := r.stopped != nil
+	if stopped {
 		cause = r.stopped // what a thread ends on now, it ends on because of that
 	}
 	r.mu.Unlock()
+	var be *runner.BudgetError
+	if len(calls) > 0 && !stopped && !errors.Is(cause, context.Canceled) && !errors.As(cause, &be) {
+		cause = &helperError{err: cause, fn: fn, calls: calls}
+	}
 	r.failAt(cause, pos)
 }
 
@@ -238,6 +252,62 @@ func callerPos(th *starlark.Thread) string {
 	return ""
 }
 
+// labFramePos returns the position of the innermost call in the lab's own file (not in a
+// file it loaded), else callerPos's.
+func (r *run) labFramePos(th *starlark.Thread) string {
+	stack := th.CallStack()
+	for i := range stack {
+		if f := stack.At(i); f.Pos.IsValid() && f.Pos.Filename() == r.lab.File {
+			return f.Pos.String()
+		}
+	}
+	return callerPos(th)
+}
+
+// labFrames splits stack at the innermost call in the lab's own file: pos is that call's
+// position and fn the lab function making it, and inner the calls of loaded helpers it
+// led to, outermost first ("lib/net.star:15:14 in connect"). With no helper between the
+// lab and the error, inner is empty; with no lab call in stack, pos is innermost's.
+func labFrames(stack starlark.CallStack, file string) (pos, fn string, inner []string) {
+	for i := range stack {
+		f := stack.At(i)
+		switch {
+		case !f.Pos.IsValid() || f.Pos.Filename() == "<builtin>":
+		case f.Pos.Filename() == file:
+			slices.Reverse(inner)
+			return f.Pos.String(), f.Name, inner
+		default:
+			inner = append(inner, f.Pos.String()+" in "+f.Name)
+		}
+	}
+	return innermost(stack, file), "", nil
+}
+
+// helperCalls returns stack's calls in source files, outermost first.
+func helperCalls(stack starlark.CallStack) []string {
+	var calls []string
+	for _, f := range stack {
+		if f.Pos.IsValid() && f.Pos.Filename() != "<builtin>" {
+			calls = append(calls, f.Pos.String()+" in "+f.Name)
+		}
+	}
+	return calls
+}
+
+// helperError is an error raised inside a loaded helper, shown at the lab's own line:
+// "in main: ECONNREFUSED: ... (lib/net.star:15:14 in connect)".
+type helperError struct {
+	err   error
+	fn    string   // the lab's function that called the helper
+	calls []string // the helpers' calls, outermost first
+}
+
+func (e *helperError) Error() string {
+	return fmt.Sprintf("in %s: %v (%s)", e.fn, e.err, strings.Join(e.calls, ", "))
+}
+
+func (e *helperError) Unwrap() error { return e.err }
+
 // errorText formats an error with the lab position it happened at.
 func errorText(err error, pos string) string {
 	if pos == "" {
@@ -324,7 +394,7 @@ func (t *tValue) check(th *starlark.Thread, b *starlark.Builtin, args starlark.T
 	}
 	passed := bool(cond.Truth())
 	if !c.Reached || (c.Passed && !passed) {
-		c.Pos = callerPos(th)
+		c.Pos = r.labFramePos(th)
 	}
 	if !passed && (!c.Reached || c.Passed) {
 		var parts []string
@@ -549,6 +619,7 @@ func (t *tValue) goBuiltin(th *starlark.Thread, b *starlark.Builtin, args starla
 		return nil, runner.OverFutures(r.lab.budgets.Futures)
 	}
 	f := &future{name: fn.Name(), done: make(chan struct{})}
+	site := r.labFramePos(th)
 	fth := r.newThread("go " + fn.Name())
 	rest := append(starlark.Tuple(nil), args[1:]...)
 	r.futures.Add(1)
@@ -560,7 +631,7 @@ func (t *tValue) goBuiltin(th *starlark.Thread, b *starlark.Builtin, args starla
 		f.value, f.err = starlark.Call(fth, fn, rest, kwargs)
 		r.steps.settle(fth)
 		if f.err != nil {
-			r.fail(f.err)
+			r.failFrom(f.err, site)
 		}
 	}()
 	return f, nil

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -23,8 +24,8 @@ var reservedAttrs = func() map[string]bool {
 
 // staticCheck finds, before anything runs, uses of t that cannot work: an attribute that
 // is neither a host nor one of t's own, a check id that was never declared, and a
-// parameter that does not exist. It looks at every function whose first parameter is
-// named like main's.
+// parameter that does not exist (in every function, where a name like main's parameter
+// is t); then what typeCheck finds.
 func (l *Lab) staticCheck(src []byte) error {
 	f, err := fileOptions.Parse(l.File, src, 0)
 	if err != nil {
@@ -84,6 +85,9 @@ func (l *Lab) staticCheck(src []byte) error {
 	if problem != nil {
 		return problem
 	}
+	if problem := typeCheck(f, tname); problem != nil {
+		return problem
+	}
 	return nil
 }
 
@@ -120,13 +124,17 @@ func (ld *loader) load(thread *starlark.Thread, module string) (starlark.StringD
 	if fr := thread.CallFrame(0); fr.Pos.IsValid() {
 		from = fr.Pos.Filename()
 	}
+	if !strings.HasSuffix(module, ".star") {
+		// Refused before it is read, so that no other file's text can reach an error.
+		return nil, &loadError{module: module, err: errors.New("not a .star file: load() reads Starlark files only")}
+	}
 	data, shown, err := ld.src.Read(from, module)
 	if err != nil {
-		return nil, fmt.Errorf("load %q: %w", module, err)
+		return nil, &loadError{module: module, err: err}
 	}
 	if e, ok := ld.cache[shown]; ok {
 		if e == nil {
-			return nil, fmt.Errorf("load %q: cycle in load graph", module)
+			return nil, &loadError{module: module, err: errors.New("cycle in load graph")}
 		}
 		return e.globals, e.err
 	}
@@ -134,9 +142,30 @@ func (ld *loader) load(thread *starlark.Thread, module string) (starlark.StringD
 	t := &starlark.Thread{Name: "load " + shown, Load: ld.load}
 	ld.steps.attach(t)
 	g, err := starlark.ExecFileOptions(fileOptions, t, shown, data, predeclared(false))
+	if err == nil {
+		if f, perr := fileOptions.Parse(shown, data, 0); perr != nil {
+			err = perr
+		} else if problem := typeCheck(f, ""); problem != nil {
+			err = problem
+		}
+	}
+	if err != nil {
+		err = &loadError{module: module, err: asLabError(err, shown)}
+	}
 	ld.cache[shown] = &loaded{globals: g, err: err}
 	return g, err
 }
+
+// loadError is a load() that failed: the file could not be read, or running it failed
+// (then err is a *Error with the loaded file's own position).
+type loadError struct {
+	module string
+	err    error
+}
+
+func (e *loadError) Error() string { return fmt.Sprintf("load %q: %v", e.module, e.err) }
+
+func (e *loadError) Unwrap() error { return e.err }
 
 // Names returns the names every lab can use without defining them, sorted: the socket
 // constants, the helpers and lab().

@@ -273,7 +273,8 @@ func (t *Text) End(res *transcript.Result) {
 }
 
 // Checks prints the checks table: id, points (earned/max), PASS or FAIL, and a message
-// (the description of a passed check, the failure's message, or "not reached: " and the
+// (the description of a passed check, the failure's message after the lab line that made
+// the check, or "not reached: " and the
 // error that stopped the lab), with a failed check's hint, in the Text's language, on the
 // lines below it ("hint: ..."); then a total line.
 func (t *Text) Checks(checks []transcript.Check) {
@@ -323,6 +324,8 @@ func checkMessage(c transcript.Check) string {
 			return "not reached"
 		}
 		return "not reached: " + msg
+	case !c.Passed && c.Message != "" && c.Pos != "":
+		return c.Pos + ": " + c.Message // the lab's line that made the check
 	case !c.Passed && c.Message != "":
 		return c.Message
 	}

@@ -405,3 +405,13 @@ total: 1/4 checks passed, 1/4 points
 		}
 	}
 }
+
+// TestChecksShowLabLine: a failed check's message comes after the lab line that made it.
+func TestChecksShowLabLine(t *testing.T) {
+	var b bytes.Buffer
+	NewText(&b, TextOptions{}).Checks([]transcript.Check{{ID: "greeting", MaxPoints: 1, Reached: true,
+		Message: "got b'hello', want b'hi'", Pos: "lab.star:10:12"}})
+	if got, want := b.String(), "FAIL    lab.star:10:12: got b'hello', want b'hi'\n"; !strings.Contains(got, want) {
+		t.Errorf("Checks() =\n%s\nwant a line with %q", got, want)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/transcript"
+	"github.com/socklab/socklab/labs"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -21,7 +22,7 @@ import (
 // agent per exchange. tail-ms is the time the run took after its last operation: flat in
 // the run's length when the merge is.
 func BenchmarkPingPong(b *testing.B) {
-	l, err := lab.Load(lab.DirSources{}, "testdata/pingpong.star")
+	l, err := lab.Load(lab.DirSources{Builtin: labs.FS()}, "testdata/pingpong.star")
 	if err != nil {
 		b.Fatal(err)
 	}

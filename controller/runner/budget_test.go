@@ -10,6 +10,7 @@ import (
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/transcript"
+	"github.com/socklab/socklab/labs"
 )
 
 // TestBudgets: a lab over its steps, futures or time budget stops with exit 2 (verdict
@@ -38,7 +39,7 @@ func TestBudgets(t *testing.T) {
 		{"budget-spin.star", runner.DefaultBudgets, 0, "testdata/budget-spin.star:", nil},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			l, err := lab.LoadWithin(lab.DirSources{}, "testdata/"+tc.file, tc.budgets)
+			l, err := lab.LoadWithin(lab.DirSources{Builtin: labs.FS()}, "testdata/"+tc.file, tc.budgets)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,7 +66,7 @@ func TestBudgets(t *testing.T) {
 // TestStepsBudgetAtLoad: a top level over the steps budget fails the load with a budget
 // error at its position; the same lab loads under the default budgets.
 func TestStepsBudgetAtLoad(t *testing.T) {
-	_, err := lab.LoadWithin(lab.DirSources{}, "testdata/budget-steps-top.star", runner.Budgets{Steps: 1_000_000})
+	_, err := lab.LoadWithin(lab.DirSources{Builtin: labs.FS()}, "testdata/budget-steps-top.star", runner.Budgets{Steps: 1_000_000})
 	var be *runner.BudgetError
 	if !errors.As(err, &be) || be.Budget != "steps" {
 		t.Fatalf("LoadWithin() = %v, want a steps budget error", err)
@@ -73,7 +74,7 @@ func TestStepsBudgetAtLoad(t *testing.T) {
 	if want := "testdata/budget-steps-top.star:5:7: steps budget: the lab ran more than 1000000 Starlark steps"; !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("LoadWithin() =\n  %v\nwant it to start with\n  %s", err, want)
 	}
-	if _, err := lab.Load(lab.DirSources{}, "testdata/budget-steps-top.star"); err != nil {
+	if _, err := lab.Load(lab.DirSources{Builtin: labs.FS()}, "testdata/budget-steps-top.star"); err != nil {
 		t.Errorf("Load() = %v, want the lab loaded under the default budgets", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/transcript"
+	"github.com/socklab/socklab/labs"
 )
 
 // runFile runs testdata/file on local agents that may start what a command line's run
@@ -24,7 +25,7 @@ func runFile(t *testing.T, ctx context.Context, file string, sink runner.Sink) *
 
 func runFileOn(t *testing.T, ctx context.Context, file string, topo topology.Topology, sink runner.Sink) *transcript.Record {
 	t.Helper()
-	l, err := lab.Load(lab.DirSources{}, "testdata/"+file)
+	l, err := lab.Load(lab.DirSources{Builtin: labs.FS()}, "testdata/"+file)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/transcript"
+	"github.com/socklab/socklab/labs"
 )
 
 // cancelOnClose cancels the run when the first socket the agents close at the run's end
@@ -32,7 +33,7 @@ func (c *cancelOnClose) Entry(e transcript.Entry) {
 // sessions close and its transcript is put in order) ends at once as interrupted (130),
 // even though every check passed, with its transcript whole.
 func TestInterruptedAfterTheLab(t *testing.T) {
-	l, err := lab.Load(lab.DirSources{}, "testdata/pingpong.star")
+	l, err := lab.Load(lab.DirSources{Builtin: labs.FS()}, "testdata/pingpong.star")
 	if err != nil {
 		t.Fatal(err)
 	}
