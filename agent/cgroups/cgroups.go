@@ -4,9 +4,11 @@ package cgroups
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -45,6 +47,25 @@ func Dir(controller string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	own, err := Own(func(controllers string) bool {
+		return slices.Contains(strings.Split(controllers, ","), controller)
+	})
+	if err != nil {
+		return "", fmt.Errorf("this process is in no %s cgroup", controller)
+	}
+	// The mount shows the hierarchy from root on (a container's own cgroup, /docker/ID):
+	// this process's path is below it.
+	rel, err := filepath.Rel(root, own)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return "", fmt.Errorf("this process's %s cgroup %s is outside the mounted %s", controller, own, root)
+	}
+	return filepath.Join(mount, rel), nil
+}
+
+// Own returns this process's cgroup path (as /proc/self/cgroup gives it, from its
+// hierarchy's root) in the hierarchy whose controllers field matches ("memory,..." in v1,
+// "" for the v2 hierarchy).
+func Own(match func(controllers string) bool) (string, error) {
 	f, err := os.Open("/proc/self/cgroup")
 	if err != nil {
 		return "", err
@@ -53,22 +74,14 @@ func Dir(controller string) (string, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		for _, c := range strings.Split(parts[1], ",") {
-			if c == controller {
-				// The mount shows the hierarchy from root on (a container's own cgroup,
-				// /docker/ID): this process's path is below it.
-				rel, err := filepath.Rel(root, parts[2])
-				if err != nil || strings.HasPrefix(rel, "..") {
-					return "", fmt.Errorf("this process's %s cgroup %s is outside the mounted %s", controller, parts[2], root)
-				}
-				return filepath.Join(mount, rel), nil
-			}
+		if len(parts) == 3 && match(parts[1]) {
+			return parts[2], nil
 		}
 	}
-	return "", fmt.Errorf("this process is in no %s cgroup", controller)
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	return "", errors.New("this process is in no such cgroup")
 }
 
 // Count reads the counter key of a cgroup file of "key value" lines (pids.events,

@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -279,7 +278,7 @@ func cleanBelow(base string) ([]string, error) {
 // cgroups go, and whether it is cgroup v2's unified hierarchy.
 func memoryCgroupBase() (string, bool, error) {
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-		own, err := ownCgroup(func(controllers string) bool { return controllers == "" })
+		own, err := cgroups.Own(func(controllers string) bool { return controllers == "" })
 		if err != nil {
 			return "", false, err
 		}
@@ -289,7 +288,7 @@ func memoryCgroupBase() (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	own, err := ownCgroup(func(controllers string) bool {
+	own, err := cgroups.Own(func(controllers string) bool {
 		for _, c := range strings.Split(controllers, ",") {
 			if c == "memory" {
 				return true
@@ -307,22 +306,4 @@ func memoryCgroupBase() (string, bool, error) {
 		return "", false, fmt.Errorf("this process's memory cgroup %s is outside the mounted %s", own, root)
 	}
 	return filepath.Join(mount, rel), false, nil
-}
-
-// ownCgroup is this process's cgroup path in the hierarchy whose controllers field of
-// /proc/self/cgroup matches.
-func ownCgroup(match func(controllers string) bool) (string, error) {
-	f, err := os.Open("/proc/self/cgroup")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) == 3 && match(parts[1]) {
-			return parts[2], nil
-		}
-	}
-	return "", errors.New("this process is in no memory cgroup")
 }

@@ -185,7 +185,7 @@ type ResultFile struct {
 	Started time.Time `json:"started"`
 	// Finished is when it ended.
 	Finished time.Time `json:"finished"`
-	// Verdict is "passed", "failed" or "error".
+	// Verdict is "passed", "failed", "error" or "interrupted".
 	Verdict string `json:"verdict"`
 	// ExitCode is the CLI's exit code.
 	ExitCode int `json:"exit_code"`
