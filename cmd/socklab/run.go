@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -258,7 +257,7 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	if topology.KindOf(topo) == "netns" && os.Geteuid() != 0 {
 		fmt.Fprintln(cmd.ErrOrStderr(), "socklab: not root: the hosts' network namespaces are made inside a user namespace of this run")
 	}
-	hist := &history{path: f.db, warn: cmd.ErrOrStderr()}
+	hist := &history{path: f.db, warn: cmd.ErrOrStderr(), rec: store.NewRecording("")}
 	defer hist.close()
 	errOut := cmd.ErrOrStderr()
 	var sink runner.Sink = beginning{Writer: w, begin: func(h transcript.Header) {
@@ -272,7 +271,7 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 		}}
 		if f.out == "" {
 			// The history takes the transcript as the run goes; --out needs it whole.
-			opts.Ordered = hist.add
+			opts.Ordered = hist.rec.Add
 		}
 	}
 	rec := runner.Run(cmd.Context(), l, topo, opts, sink)
@@ -344,39 +343,15 @@ type history struct {
 	warn io.Writer
 	st   *store.Store
 	err  error // opening the store failed: the run goes on, and saving it reports this
-
-	mu  sync.Mutex // protects rec and early: entries come from the run's goroutines
-	rec *store.Recording
-	// early are entries before the run began in the history.
-	early []transcript.Entry
+	rec  *store.Recording
 }
 
 // begin opens the history and records the run's start.
 func (h *history) begin(ctx context.Context, hdr transcript.Header) {
-	if h.st, h.err = openStore(h.path, h.warn); h.err != nil {
-		return
+	if h.st, h.err = openStore(h.path, h.warn); h.err == nil {
+		// A failure here is the store's own, and saving the run at its end meets it too.
+		_ = h.rec.Begin(context.WithoutCancel(ctx), h.st, hdr)
 	}
-	rec := h.st.Recording("")
-	// A failure here is the store's own, and saving the run at its end meets it too.
-	_ = rec.Begin(context.WithoutCancel(ctx), hdr)
-	h.mu.Lock()
-	h.rec = rec
-	for _, e := range h.early {
-		rec.Add(e)
-	}
-	h.early = nil
-	h.mu.Unlock()
-}
-
-// add stores the run's next entry in display order, as the run goes.
-func (h *history) add(e transcript.Entry) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.rec == nil {
-		h.early = append(h.early, e)
-		return
-	}
-	h.rec.Add(e)
 }
 
 // save stores the finished run.
@@ -387,15 +362,8 @@ func (h *history) save(ctx context.Context, rec *transcript.Record) error {
 	if h.err != nil {
 		return h.err
 	}
-	h.mu.Lock()
-	r, early := h.rec, h.early
-	h.mu.Unlock()
-	if r == nil {
-		r = h.st.Recording("")
-	}
-	rec.Entries = append(early, rec.Entries...)
 	// The run is saved even when it was interrupted: a history shows what happened.
-	return r.Save(context.WithoutCancel(ctx), rec)
+	return h.rec.Save(context.WithoutCancel(ctx), h.st, rec)
 }
 
 // close closes the history, if it was opened.

@@ -139,13 +139,13 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 		s.mu.Unlock()
 	})
 	defer ended()
-	hist := s.store.Recording(ownerOf(stream.Context()))
+	hist := store.NewRecording(ownerOf(stream.Context()))
 	snk := &streamSink{send: func(m *socklabv1.RunLabResponse) error { return stream.Send(m) },
 		// The run is in the history from its start, its transcript stored as it goes: if
 		// this controller dies mid-run, the next one to open the store marks it interrupted,
 		// with what it stored. A failure here fails Save too.
 		begin: func(h transcript.Header) {
-			_ = hist.Begin(context.WithoutCancel(stream.Context()), h)
+			_ = hist.Begin(context.WithoutCancel(stream.Context()), s.store, h)
 		}}
 	rec := runner.Run(ctx, l, s.topologyFor(stream.Context(), req.GetAgents()),
 		runner.Options{ID: id, Params: req.GetParams(), Pace: pace, Lease: s.lease, MaxTime: s.budgets.Time, Ordered: hist.Add}, snk)
@@ -154,7 +154,7 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 	}
 	snk.started(rec.Header) // when the topology failed, nothing started yet
 	if len(rec.Header.Hosts) > 0 {
-		if err := hist.Save(context.WithoutCancel(stream.Context()), rec); err != nil {
+		if err := hist.Save(context.WithoutCancel(stream.Context()), s.store, rec); err != nil {
 			return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInternal, "store the run: %v", err))
 		}
 	}

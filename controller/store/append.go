@@ -132,10 +132,11 @@ func (s *Store) appendEvents(ctx context.Context, runID string, first int, event
 
 // Recording stores one run as it goes: Begin when its hosts are bound, Add for each of
 // its entries in display order (runner.Options.Ordered), Save when it ends. Entries that
-// come before Begin wait for it; a run that never began in the store is saved whole. Its
-// methods are safe for concurrent use.
+// come before Begin (or after a Begin that failed) wait for Save; a run that never began
+// in the store is saved whole. The store is given at Begin and Save, so that a command
+// line opens its history only once a run has hosts. Its methods are safe for concurrent
+// use.
 type Recording struct {
-	st    *Store
 	owner string
 
 	mu    sync.Mutex
@@ -143,18 +144,19 @@ type Recording struct {
 	early []transcript.Entry
 }
 
-// Recording starts recording a run started by owner (a controller's user; "" for none).
-func (s *Store) Recording(owner string) *Recording { return &Recording{st: s, owner: owner} }
+// NewRecording starts recording a run started by owner (a controller's user; "" for
+// none).
+func NewRecording(owner string) *Recording { return &Recording{owner: owner} }
 
-// Begin records the run's start (BeginAs) and from then on stores its entries as they
-// come.
-func (r *Recording) Begin(ctx context.Context, h transcript.Header) error {
-	if err := r.st.BeginAs(ctx, h, r.owner); err != nil {
+// Begin records the run's start in st (BeginAs) and from then on stores its entries as
+// they come.
+func (r *Recording) Begin(ctx context.Context, st *Store, h transcript.Header) error {
+	if err := st.BeginAs(ctx, h, r.owner); err != nil {
 		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.app = r.st.Appender(h.RunID)
+	r.app = st.Appender(h.RunID)
 	for _, e := range r.early {
 		r.app.Add(e)
 	}
@@ -173,15 +175,15 @@ func (r *Recording) Add(e transcript.Entry) {
 	r.app.Add(e)
 }
 
-// Save stores the finished run: the entries that came through Add, then rec's own (a
-// runner without Options.Ordered keeps them all).
-func (r *Recording) Save(ctx context.Context, rec *transcript.Record) error {
+// Save stores the finished run in st: the entries that came through Add, then rec's own
+// (a runner without Options.Ordered keeps them all).
+func (r *Recording) Save(ctx context.Context, st *Store, rec *transcript.Record) error {
 	r.mu.Lock()
 	app, early := r.app, r.early
 	r.app, r.early = nil, nil
 	r.mu.Unlock()
 	if app != nil {
-		for _, e := range rec.Entries { // a run whose runner kept its entries
+		for _, e := range rec.Entries {
 			app.Add(e)
 		}
 		if err := app.Close(); err != nil {
@@ -191,5 +193,5 @@ func (r *Recording) Save(ctx context.Context, rec *transcript.Record) error {
 	} else {
 		rec.Entries = append(early, rec.Entries...) // the run never began here: all at once
 	}
-	return r.st.SaveRunAs(ctx, rec, r.owner)
+	return st.SaveRunAs(ctx, rec, r.owner)
 }
