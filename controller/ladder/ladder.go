@@ -15,6 +15,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/socklab/socklab/controller/transcript"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
@@ -75,6 +76,12 @@ type Arrow struct {
 	Payload []byte
 	// Conn is the connection's number, as in Step.Conn; 0 for datagrams.
 	Conn int
+	// SendAt is when the send (or connect, close) started, on the run clock, so that a
+	// renderer that streams can place the arrow's start without holding the send's step.
+	SendAt time.Duration
+	// RecvEnd is when the step that got it returned (At + Duration), on the run clock;
+	// unset for a lost datagram.
+	RecvEnd time.Duration
 }
 
 // maxPending bounds the sends a Builder holds for a recv still to come: beyond it the
@@ -119,6 +126,7 @@ type pairKey struct{ a, b addrKey }
 
 type pending struct {
 	index   int
+	at, end time.Duration // the step's start and return
 	host    string
 	bytes   uint64
 	payload []byte
@@ -163,6 +171,17 @@ func (b *Builder) Add(e transcript.Entry) (Step, []Arrow) {
 		}
 	}
 	return st, b.match(st, s)
+}
+
+// Conn returns the number of the connection that host's socket handle belongs to, as
+// Step.Conn numbers it, from the steps added so far; 0 for a socket on no connection, or
+// one not seen. A renderer uses it for a call still in flight, which has no step yet.
+func (b *Builder) Conn(host string, handle uint32) int {
+	s := b.sockets[sockKey{host, handle}]
+	if s == nil || !s.connected {
+		return 0
+	}
+	return b.conn(s.local, s.peer)
 }
 
 // track updates what is known of the entry's socket and returns it (nil when the entry
@@ -251,7 +270,7 @@ func (b *Builder) match(st Step, s *socket) []Arrow {
 	ev := e.Event
 	op := ev.GetOp()
 	failed := ev.GetError()
-	me := pending{index: st.Index, host: e.Host}
+	me := pending{index: st.Index, at: e.At, end: e.At + e.Duration, host: e.Host}
 	switch {
 	case op == "connect" || op == "connect_ex":
 		if failed != nil || s == nil || !s.connected || op == "connect_ex" && ev.GetResult().GetValue() != 0 {
@@ -261,7 +280,7 @@ func (b *Builder) match(st Step, s *socket) []Arrow {
 		if a, ok := b.accept[k]; ok {
 			delete(b.accept, k)
 			b.held--
-			return []Arrow{{Kind: Connect, From: e.Host, To: a.host, Send: st.Index, Recv: a.index, Conn: st.Conn}}
+			return []Arrow{{Kind: Connect, From: e.Host, To: a.host, Send: st.Index, Recv: a.index, Conn: st.Conn, SendAt: e.At, RecvEnd: a.end}}
 		}
 		b.hold()
 		b.connect[k] = me
@@ -278,7 +297,7 @@ func (b *Builder) match(st Step, s *socket) []Arrow {
 		if c, ok := b.connect[k]; ok {
 			delete(b.connect, k)
 			b.held--
-			return []Arrow{{Kind: Connect, From: c.host, To: e.Host, Send: c.index, Recv: st.Index, Conn: n}}
+			return []Arrow{{Kind: Connect, From: c.host, To: e.Host, Send: c.index, Recv: st.Index, Conn: n, SendAt: c.at, RecvEnd: me.end}}
 		}
 		b.hold()
 		b.accept[k] = me
@@ -363,7 +382,7 @@ func (b *Builder) read(st Step, s *socket) []Arrow {
 		if snd.eof || snd.end > end {
 			break
 		}
-		out = append(out, Arrow{Kind: Data, From: snd.host, To: st.Entry.Host, Send: snd.index, Recv: st.Index, Bytes: snd.bytes, Payload: snd.payload, Conn: st.Conn})
+		out = append(out, Arrow{Kind: Data, From: snd.host, To: st.Entry.Host, Send: snd.index, Recv: st.Index, Bytes: snd.bytes, Payload: snd.payload, Conn: st.Conn, SendAt: snd.at, RecvEnd: st.Entry.At + st.Entry.Duration})
 		n++
 	}
 	b.drop(d, connKey{s.peer, s.local}, n)
@@ -381,7 +400,7 @@ func (b *Builder) eof(st Step, s *socket, kind Kind) []Arrow {
 	for i, snd := range d.sends {
 		if snd.eof {
 			b.drop(d, k, i+1)
-			return []Arrow{{Kind: kind, From: snd.host, To: st.Entry.Host, Send: snd.index, Recv: st.Index, Conn: st.Conn}}
+			return []Arrow{{Kind: kind, From: snd.host, To: st.Entry.Host, Send: snd.index, Recv: st.Index, Conn: st.Conn, SendAt: snd.at, RecvEnd: st.Entry.At + st.Entry.Duration}}
 		}
 		if kind == FIN {
 			return nil // unread bytes come before the end of the stream
@@ -427,7 +446,7 @@ func (b *Builder) datagram(st Step, s *socket) []Arrow {
 		}
 		b.hold()
 		b.dgrams[from] = append(b.dgrams[from], pendingDgram{
-			pending:   pending{index: st.Index, host: e.Host, bytes: ev.GetPayloadLength(), payload: ev.GetPayload()},
+			pending:   pending{index: st.Index, at: e.At, host: e.Host, bytes: ev.GetPayloadLength(), payload: ev.GetPayload()},
 			to:        to,
 			broadcast: strings.HasSuffix(to.host, ".255"),
 		})
@@ -443,7 +462,7 @@ func (b *Builder) datagram(st Step, s *socket) []Arrow {
 			if d.bytes != length || !samePrefix(d.payload, ev.GetPayload()) || !d.broadcast && d.to.port != s.local.port {
 				continue
 			}
-			a := Arrow{Kind: Datagram, From: d.host, To: e.Host, Send: d.index, Recv: st.Index, Bytes: d.bytes, Payload: d.payload}
+			a := Arrow{Kind: Datagram, From: d.host, To: e.Host, Send: d.index, Recv: st.Index, Bytes: d.bytes, Payload: d.payload, SendAt: d.at, RecvEnd: e.At + e.Duration}
 			if d.broadcast {
 				d.got = true
 			} else {
@@ -469,7 +488,7 @@ func (b *Builder) End() []Arrow {
 	for _, q := range b.dgrams {
 		for _, d := range q {
 			if !d.got {
-				out = append(out, Arrow{Kind: Lost, From: d.host, Send: d.index, Recv: -1, Bytes: d.bytes, Payload: d.payload})
+				out = append(out, Arrow{Kind: Lost, From: d.host, Send: d.index, Recv: -1, Bytes: d.bytes, Payload: d.payload, SendAt: d.at})
 			}
 		}
 	}

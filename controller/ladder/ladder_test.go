@@ -83,6 +83,12 @@ func TestChatRelay(t *testing.T) {
 		if a.Kind == ladder.Data && a.Send >= a.Recv {
 			t.Errorf("data arrow from step %d to an earlier step %d", a.Send, a.Recv)
 		}
+		if a.SendAt != steps[a.Send].Entry.At {
+			t.Errorf("%s arrow's SendAt = %v, want its send's start %v", a.Kind, a.SendAt, steps[a.Send].Entry.At)
+		}
+		if r := steps[a.Recv].Entry; a.RecvEnd != r.At+r.Duration {
+			t.Errorf("%s arrow's RecvEnd = %v, want its recv's return %v", a.Kind, a.RecvEnd, r.At+r.Duration)
+		}
 	}
 	conns := map[int]bool{}
 	for _, s := range steps {
@@ -92,6 +98,21 @@ func TestChatRelay(t *testing.T) {
 	}
 	if len(conns) != 2 {
 		t.Errorf("%d connections numbered, want 2 (alice's and bob's)", len(conns))
+	}
+	// A socket's connection, asked of the builder as a call on it is in flight.
+	var b ladder.Builder
+	if n := b.Conn("alice", 1); n != 0 {
+		t.Errorf("an empty builder's Conn = %d, want 0", n)
+	}
+	for _, e := range rec.Entries {
+		b.Add(e)
+	}
+	for _, s := range steps {
+		if ev := s.Entry.Event; s.Conn != 0 && ev.GetOp() != "accept" {
+			if n := b.Conn(s.Entry.Host, ev.GetHandle()); n != s.Conn {
+				t.Errorf("Conn(%s, %d) = %d, want %d as its steps say", s.Entry.Host, ev.GetHandle(), n, s.Conn)
+			}
+		}
 	}
 }
 
