@@ -61,6 +61,18 @@ type Sink interface {
 	Entry(e transcript.Entry)
 }
 
+// Waiter is a Sink that is also told of each call to an agent as it is sent and as it
+// returns, so that it can show a call that waits (a recv with nothing to read yet) while
+// it waits. A Sink that is no Waiter is not told. Its methods are called as Entry is,
+// one at a time.
+type Waiter interface {
+	// Calling is a call sent: id names it until Returned, and e is the entry it will
+	// make, its Event holding the host's handle and the operation but no result yet.
+	Calling(id uint64, e transcript.Entry)
+	// Returned is the call's return, before its entry, if it made one, comes to Entry.
+	Returned(id uint64)
+}
+
 // Run runs l on topo. It always returns a record; its ExitCode says how the run ended,
 // and it has hosts only when the topology bound them.
 func Run(ctx context.Context, l Lab, topo topology.Topology, opts Options, sink Sink) *transcript.Record {
@@ -358,7 +370,13 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 	if r.calls == nil {
 		r.calls = map[uint64]time.Duration{}
 	}
-	r.calls[id] = time.Since(r.start)
+	sent := time.Since(r.start)
+	r.calls[id] = sent
+	waiter, _ := r.sink.(Waiter)
+	if waiter != nil {
+		waiter.Calling(id, transcript.Entry{Kind: transcript.Operation, At: sent, Host: role, Address: hs.info.IP.String(),
+			Event: &socklabv1.Event{Handle: handle, Operation: op}, Pos: pos})
+	}
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
@@ -366,15 +384,48 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 		r.mu.Unlock()
 	}()
 	resp, err := hs.session.Do(ctx, handle, op)
+	if waiter != nil {
+		r.mu.Lock()
+		waiter.Returned(id)
+		r.mu.Unlock()
+	}
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			hs.hung.Store(true)
+		}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, errdefs.ErrDeadlineExceeded) {
+			if !isDone(r.done) {
+				// The watchdog cut the call short: no event of the agent's shows it.
+				now := time.Since(r.start)
+				r.add(transcript.Entry{Kind: transcript.Note, At: now, Host: role, Address: hs.info.IP.String(), Pos: pos,
+					Text: fmt.Sprintf("watchdog: %s got no answer in %s and was cut short", opName(op), (now - sent).Round(time.Millisecond))})
+			}
 		}
 		return nil, err
 	}
 	r.record(hs, resp.GetEvent(), pos)
 	r.pace() // after the operation, outside its watchdog
 	return resp, nil
+}
+
+// isDone reports whether done is closed.
+func isDone(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
+// opName names an operation by its case of the Operation oneof ("recv"), "a call" for
+// none.
+func opName(op *socklabv1.Operation) string {
+	m := op.ProtoReflect()
+	if f := m.WhichOneof(m.Descriptor().Oneofs().ByName("op")); f != nil {
+		return string(f.Name())
+	}
+	return "a call"
 }
 
 // Say records narration.
