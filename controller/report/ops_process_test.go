@@ -176,29 +176,29 @@ func TestProcessEntries(t *testing.T) {
 	}{
 		{"spawn leaves the handle column empty", at(0, "server", 3, op(spawnOp(&socklabv1.SpawnOp{Argv: []string{"python3", "server.py"}}),
 			result(&socklabv1.Result{Handle: 3, Value: 4242}))),
-			"  0.000000  server  127.5.0.2       spawn(['python3', 'server.py'])  -> p3 (pid 4242)\n"},
+			"  0.000000  server  127.5.0.2          spawn(['python3', 'server.py'])  -> p3 (pid 4242)\n"},
 		{"a method names the process", at(0, "server", 3, op(signalOp("SIGTERM"))),
-			"  0.000000  server  127.5.0.2  p3   signal('SIGTERM')  -> None\n"},
+			"  0.000000  server  127.5.0.2  p3      signal('SIGTERM')  -> None\n"},
 		{"a socket is still s", at(0, "server", 3, op(client.Close())),
-			"  0.000000  server  127.5.0.2  s3   close()  -> None\n"},
+			"  0.000000  server  127.5.0.2  s3      close()  -> None\n"},
 		{"stdout", at(0, "server", 3, background("output", "stdout", "hello\n")),
-			"  0.000000  server  127.5.0.2  p3   stdout: b'hello\\n'\n"},
+			"  0.000000  server  127.5.0.2  p3      stdout: b'hello\\n'\n"},
 		{"stderr", at(0, "server", 12, background("output", "stderr", "Traceback (most recent call last):\n")),
-			"  0.000000  server  127.5.0.2  p12  stderr: b'Traceback (most recent call last):\\n'\n"},
+			"  0.000000  server  127.5.0.2  p12     stderr: b'Traceback (most recent call last):\\n'\n"},
 		{"output cut to fit", at(0, "server", 3, background("output", "stdout", long)),
-			"  0.000000  server  127.5.0.2  p3   stdout: b'" + strings.Repeat("x", 32) + "'... (200 bytes)\n"},
+			"  0.000000  server  127.5.0.2  p3      stdout: b'" + strings.Repeat("x", 29) + "'... (200 bytes)\n"},
 		{"output capped by the agent", at(0, "server", 3, func() *socklabv1.Event {
 			ev := background("output", "stdout", "abc")
 			ev.PayloadLength = 70000
 			return ev
-		}()), "  0.000000  server  127.5.0.2  p3   stdout: b'abc'... (70000 bytes)\n"},
+		}()), "  0.000000  server  127.5.0.2  p3      stdout: b'abc'... (70000 bytes)\n"},
 		{"exit", at(0, "server", 3, background("exit", "exit 0", "")),
-			"  0.000000  server  127.5.0.2  p3   exited: exit 0\n"},
+			"  0.000000  server  127.5.0.2  p3      exited: exit 0\n"},
 		{"exit by a signal the agent sent", at(0, "server", 3, background("exit", "SIGKILL (wall time limit (60s))", "")),
-			"  0.000000  server  127.5.0.2  p3   exited: SIGKILL (wall time limit (60s))\n"},
+			"  0.000000  server  127.5.0.2  p3      exited: SIGKILL (wall time limit (60s))\n"},
 		{"a socket's background close is no process's", at(0, "server", 2, op(client.Close(), func(ev *socklabv1.Event) {
 			ev.Kind, ev.Note = socklabv1.EventKind_EVENT_KIND_BACKGROUND, "closed by the agent: session closed"
-		})), "  0.000000  server  127.5.0.2  s2   close()  -> None  (closed by the agent: session closed)\n"},
+		})), "  0.000000  server  127.5.0.2  s2      close()  -> None  (closed by the agent: session closed)\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer
@@ -225,7 +225,7 @@ func TestSpawnLine(t *testing.T) {
 	b.Reset()
 	tx.Entry(at(0, "server", 1, op(spawnOp(&socklabv1.SpawnOp{Argv: []string{"python3", "-c", strings.Repeat("print(1)\n", 40), "127.222.22.2", "8080"}}),
 		result(&socklabv1.Result{Handle: 1, Value: 13850}))))
-	want := "  0.000000  server  127.5.0.2       spawn(['python3', '-c', 'print(1)'... (360 characters), '127.222.22.2', '8080'])  -> p1 (pid 13850)\n"
+	want := "  0.000000  server  127.5.0.2          spawn(['python3', '-c', 'print(1)'... (360 characters), '127.222.22.2', '8080'])  -> p1 (pid 13850)\n"
 	if got := b.String(); got != want {
 		t.Errorf("Entry() = %q, want %q", got, want)
 	}

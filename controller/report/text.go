@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/socklab/socklab/controller/ladder"
 	"github.com/socklab/socklab/controller/pyrepr"
 	"github.com/socklab/socklab/controller/transcript"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
@@ -47,6 +48,10 @@ type TextOptions struct {
 	// Lang is the language of the checks' hints ("en", "zh"); "" means "en". A check
 	// without a hint in Lang shows its English one.
 	Lang string
+	// Terminal is the width of the terminal the output goes to; 0 when it goes to no
+	// terminal (a file, a pipe). On a terminal a call that waits (a recv with nothing to
+	// read yet) shows as waiting below the transcript until it returns (see Calling).
+	Terminal int
 }
 
 // Text renders a run as it happens, as lines of text: a header, one line per transcript
@@ -63,6 +68,9 @@ type Text struct {
 	roles     map[string]int // role -> colour index, in the order first seen
 	roleWidth int            // the longest role in the header
 	addrWidth int            // the longest address in the header
+	steps     ladder.Builder // numbers connections and joins each recv to its sends
+	terminal  int            // the terminal's width, 0 for none
+	waits     waits          // the calls in flight, shown waiting on a terminal
 }
 
 // NewText returns a Text that writes to w.
@@ -75,7 +83,7 @@ func NewText(w io.Writer, opts TextOptions) *Text {
 	if lang == "" {
 		lang = transcript.DefaultLang
 	}
-	return &Text{color: opts.Color, width: width, lang: lang, w: w, roles: map[string]int{}}
+	return &Text{color: opts.Color, width: width, lang: lang, w: w, roles: map[string]int{}, terminal: max(0, opts.Terminal)}
 }
 
 // Err returns the first error writing to the output, if any.
@@ -108,16 +116,78 @@ func (t *Text) Header(h transcript.Header) {
 		fmt.Fprintf(&b, "  %s  %s\n", t.host(h.Role, pad(h.Role, t.roleWidth)), h.Address)
 	}
 	b.WriteString("\n")
+	for _, l := range legend {
+		b.WriteString(t.paint(dim, l) + "\n")
+	}
+	b.WriteString("\n")
 	t.write(b.String())
 }
 
+// legend says what the time and handle columns hold, under the header.
+var legend = []string{
+	"  time: seconds since the run began, when a call began; a recv or accept shows",
+	"        when it returned, so what was received never shows before it was sent",
+	"  s2: a socket of its host; c1: a connection, numbered alike at both its ends",
+}
+
+// When returns the time a transcript shows for an entry, on the run's clock: when it
+// began, or for a call that got something from a peer (a recv, recvfrom, accept, or a
+// call that failed with ECONNRESET or EPIPE) when it returned, since that is when it got
+// it. Along a message, the time shown at the receiving end is then never before the
+// time shown at the sending end (up to the error of the hosts' clock estimates, which
+// Text hides by showing a recv no earlier than the send that fed it).
+func When(e transcript.Entry) time.Duration {
+	if receives(e.Event) {
+		return e.At + e.Duration
+	}
+	return e.At
+}
+
+// receives reports whether ev is a call that got something from a peer.
+func receives(ev *socklabv1.Event) bool {
+	if ev == nil {
+		return false
+	}
+	switch ev.GetError().GetName() {
+	case "ECONNRESET", "EPIPE":
+		return true
+	}
+	switch ev.GetOp() {
+	case "recv", "recvfrom", "recv_into", "recvmsg", "drain", "accept":
+		return true
+	}
+	return false
+}
+
+// shown is the time Text shows for step st, which completed arrows: When, but for the
+// receiving end of a message no earlier than its send, and for a connect shown after the
+// accept that took it no later than that accept returned. The hosts' clocks are
+// estimates, a fraction of a millisecond apart at most: this keeps that error from
+// showing an effect before its cause.
+func shown(st ladder.Step, arrows []ladder.Arrow) time.Duration {
+	at := When(st.Entry)
+	for _, a := range arrows {
+		switch {
+		case a.Recv == st.Index && a.SendAt > at:
+			at = a.SendAt
+		case a.Send == st.Index && a.Recv >= 0 && a.Recv < st.Index && a.RecvEnd < at:
+			at = a.RecvEnd
+		}
+	}
+	return at
+}
+
 // Entry prints one transcript entry as one line. An operation's line has aligned columns:
-// time in seconds, host, address, handle, the call, then "-> outcome" or "!! error"; a
-// background event adds its note in parentheses, a dropped marker says how many events
-// were lost, and a session's end prints nothing. Narration and notes are set apart under
-// the time column, marked "»" and "!".
+// time in seconds (see When), host, address, handle, the call, then "-> outcome" or "!!
+// error"; a background event adds its note in parentheses, a dropped marker says how
+// many events were lost, and a session's end prints nothing. Narration and notes are set
+// apart under the time column, marked "»" and "!"; a note about one host (a watchdog that
+// cut a call short) is on that host's line. A failed check is printed where it failed,
+// with the hosts' sockets at that moment.
 //
-// The handle column names a socket s3 and a process p3. An event is about a process when
+// The handle column names a socket s3 and a process p3; a socket on a connection has the
+// connection's number too, "s3 c1", the same at both its ends (an accept's line says
+// which connection its new socket is on: "s4 is c2"). An event is about a process when
 // its operation is spawn or a process's method, or it is one of the background events a
 // process sends with no operation: a chunk of its output, shown as stdout: b'hello\n'
 // (or stderr:), and its end, shown as exited: exit 0. Agents number a session's sockets
@@ -125,12 +195,19 @@ func (t *Text) Header(h transcript.Header) {
 func (t *Text) Entry(e transcript.Entry) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	st, arrows := t.steps.Add(e)
+	e.At = shown(st, arrows)
 	switch {
+	case (e.Kind == transcript.Note || e.Kind == transcript.Say) && e.Host != "":
+		// A remark about one host (a watchdog that cut a call short): on its line.
+		_, pre := t.prefix(e, "")
+		t.write(pre + t.paint(yellow, "! "+e.Text) + "\n")
 	case e.Kind == transcript.Say:
 		t.write(t.aside("»", bold, e.Text))
 	case e.Kind == transcript.Note:
 		t.write(t.aside("!", yellow, e.Text))
-	case e.Kind == transcript.Failed: // the checks' table says it at the end
+	case e.Kind == transcript.Failed:
+		t.write(t.failed(e))
 	case e.Event == nil:
 		if e.Text != "" {
 			t.write(t.aside("»", bold, e.Text))
@@ -141,8 +218,36 @@ func (t *Text) Entry(e transcript.Entry) {
 	case isProcess(e.Event) && e.Event.GetOperation().GetOp() == nil:
 		t.write(t.processEvent(e))
 	default:
-		t.write(t.operation(e))
+		t.write(t.operation(e, st.Conn))
 	}
+}
+
+// failed formats a check that failed where it failed: "FAIL id: message (lab line)" in
+// the time column's place, then each host's sockets at that moment.
+func (t *Text) failed(e transcript.Entry) string {
+	msg := "FAIL " + e.Check
+	if e.Text != "" {
+		msg += ": " + e.Text
+	}
+	if e.Pos != "" {
+		msg += " (" + e.Pos + ")"
+	}
+	indent := strings.Repeat(" ", runes(stamp(0))+2)
+	var b strings.Builder
+	for i, line := range wrap(msg, max(20, t.width-len(indent)-2)) {
+		lead := stamp(e.At) + "  "
+		if i > 0 {
+			lead, line = indent, "  "+line
+		}
+		b.WriteString(t.paint(dim, lead) + t.paint(boldRed, line) + "\n")
+	}
+	if rows := SnapshotLines(e.Snapshot, nil); len(rows) > 0 {
+		b.WriteString(indent + "  " + t.paint(dim, "the hosts' sockets then (ss):") + "\n")
+		for _, r := range rows {
+			b.WriteString(indent + "    " + r + "\n")
+		}
+	}
+	return b.String()
 }
 
 // aside formats narration or a note: marker and text under the time column, each line of
@@ -164,11 +269,14 @@ func (t *Text) aside(marker, code, text string) string {
 // painted; hs is the handle's name ("s3", "p3") or "".
 func (t *Text) prefix(e transcript.Entry, hs string) (plain, painted string) {
 	ts, role, addr := stamp(e.At), pad(e.Host, t.roleWidth), pad(e.Address, t.addrWidth)
-	hs = pad(hs, 3)
+	hs = pad(hs, handleWidth)
 	plain = ts + "  " + role + "  " + addr + "  " + hs + "  "
 	painted = t.paint(dim, ts) + "  " + t.host(e.Host, role) + "  " + addr + "  " + hs + "  "
 	return plain, painted
 }
+
+// handleWidth is the handle column's width: "s12 c3".
+const handleWidth = 6
 
 // dropped formats a marker for events lost because the stream fell behind.
 func (t *Text) dropped(e transcript.Entry) string {
@@ -187,9 +295,17 @@ func (t *Text) dropped(e transcript.Entry) string {
 // operation formats an operation's line. When it is wider than t.width, payload previews
 // are shortened (to no fewer than minPreview characters) while that makes it shorter; the
 // outcome, error and note are never cut.
-func (t *Text) operation(e transcript.Entry) string {
+func (t *Text) operation(e transcript.Entry, conn int) string {
 	ev := e.Event
-	plain, pre := t.prefix(e, handleName(ev))
+	hs, tag := handleName(ev), ""
+	switch {
+	case conn == 0 || isProcess(ev):
+	case ev.GetOp() == "accept": // the listener's line: the connection is the new socket's
+		tag = "  " + handle(ev.GetResult().GetHandle()) + " is " + connName(conn)
+	case hs != "":
+		hs += " " + connName(conn)
+	}
+	plain, pre := t.prefix(e, hs)
 	arrow, code := "  -> ", green
 	if raised(ev) {
 		arrow, code = "  !! ", red
@@ -201,7 +317,7 @@ func (t *Text) operation(e transcript.Entry) string {
 	if ev.GetKind() == socklabv1.EventKind_EVENT_KIND_BACKGROUND && ev.GetNote() != "" {
 		note = "  (" + ev.GetNote() + ")"
 	}
-	tail := errno + note
+	tail := errno + tag + note
 	slack := t.slack()
 	c, out := call(ev, PreviewMax), outcome(ev, PreviewMax)
 	n := runes(plain+c+arrow+out+tail) + slack
@@ -212,8 +328,11 @@ func (t *Text) operation(e transcript.Entry) string {
 			c, out, n = c2, out2, n2
 		}
 	}
-	return pre + c + t.paint(code, arrow+out+errno) + t.paint(dim, note) + "\n"
+	return pre + c + t.paint(code, arrow+out+errno) + tag + t.paint(dim, note) + "\n"
 }
+
+// connName names a connection as the handle column does: "c1".
+func connName(n int) string { return fmt.Sprintf("c%d", n) }
 
 // slack is what a line is measured longer than it is: as if every address were as long as
 // the longest IPv4 address, so that how far a preview is shortened never depends on which
@@ -267,6 +386,9 @@ func (t *Text) processEvent(e transcript.Entry) string {
 // End prints how the run ended: the checks table (when the run reached its hosts) and
 // the verdict, with the error that stopped the run, if any.
 func (t *Text) End(res *transcript.Result) {
+	t.mu.Lock()
+	t.stopWaits()
+	t.mu.Unlock()
 	if len(res.Header.Hosts) > 0 {
 		t.Checks(res.Checks)
 	}
@@ -364,7 +486,12 @@ func (t *Text) write(s string) {
 	if t.err != nil {
 		return
 	}
-	_, t.err = io.WriteString(t.w, s)
+	if t.terminal > 0 { // the waiting calls stay below the last line
+		s = t.eraseWaits() + s + t.drawWaits()
+	}
+	if s != "" {
+		_, t.err = io.WriteString(t.w, s)
+	}
 }
 
 // paint wraps s in an ANSI code when colour is on.

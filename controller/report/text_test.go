@@ -194,20 +194,20 @@ func TestEntryForms(t *testing.T) {
 		want string
 	}{
 		{"operation", at(1.234, "client", 1, op(client.Connect("127.5.0.2", 8080))),
-			"  0.001234  client  127.5.0.3  s1   connect(('127.5.0.2', 8080))  -> None\n"},
+			"  0.001234  client  127.5.0.3  s1      connect(('127.5.0.2', 8080))  -> None\n"},
 		{"no handle", at(0, "server", 0, op(client.Socket(client.Stream), result(&socklabv1.Result{Handle: 12}))),
-			"  0.000000  server  127.5.0.2       socket(AF_INET, SOCK_STREAM)  -> s12\n"},
+			"  0.000000  server  127.5.0.2          socket(AF_INET, SOCK_STREAM)  -> s12\n"},
 		{"wide handle", at(0, "server", 123, op(client.Close())),
-			"  0.000000  server  127.5.0.2  s123  close()  -> None\n"},
+			"  0.000000  server  127.5.0.2  s123    close()  -> None\n"},
 		{"long time", at(123456.789, "server", 1, op(client.Close())),
-			"123.456789  server  127.5.0.2  s1   close()  -> None\n"},
+			"123.456789  server  127.5.0.2  s1      close()  -> None\n"},
 		{"role not in the header", transcript.Entry{Kind: transcript.Operation, Host: "observer", Address: "127.5.0.10",
 			Event: op(client.Close(), func(ev *socklabv1.Event) { ev.Handle = 1 })},
-			"  0.000000  observer  127.5.0.10  s1   close()  -> None\n"},
+			"  0.000000  observer  127.5.0.10  s1      close()  -> None\n"},
 		{"connect_ex names its errno", at(0, "client", 1, op(client.ConnectEx("127.5.0.2", 1), refused, result(&socklabv1.Result{Value: 111}))),
-			"  0.000000  client  127.5.0.3  s1   connect_ex(('127.5.0.2', 1))  -> 111 (ECONNREFUSED)\n"},
+			"  0.000000  client  127.5.0.3  s1      connect_ex(('127.5.0.2', 1))  -> 111 (ECONNREFUSED)\n"},
 		{"one dropped", at(0, "server", 0, &socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_DROPPED, Dropped: 1}),
-			"  0.000000  server  127.5.0.2       ! 1 event lost\n"},
+			"  0.000000  server  127.5.0.2          ! 1 event lost\n"},
 		{"session end", at(0, "server", 0, &socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_SESSION_END}), ""},
 		{"multi-line narration", say(0, "first\nsecond"), "            » first\n              second\n"},
 		{"note", transcript.Entry{Kind: transcript.Note, Text: "watchdog: accept() waited 5s"},
@@ -414,4 +414,54 @@ func TestChecksShowLabLine(t *testing.T) {
 	if got, want := b.String(), "FAIL    lab.star:10:12: got b'hello', want b'hi'\n"; !strings.Contains(got, want) {
 		t.Errorf("Checks() =\n%s\nwant a line with %q", got, want)
 	}
+}
+
+// TestWaiting: on a terminal a call that has not returned within a moment shows as
+// waiting below the transcript, with its connection, and is erased when it returns, its
+// line taking that place; elsewhere nothing shows.
+func TestWaiting(t *testing.T) {
+	cli, srv := addr("127.5.0.3", 40000), addr("127.5.0.2", 8080)
+	connect := at(1, "client", 1, op(client.Connect("127.5.0.2", 8080), func(ev *socklabv1.Event) { ev.Op, ev.Local, ev.Peer = "connect", cli, srv }))
+	recv := at(2, "client", 1, op(client.Recv(1024, 0)))
+	for _, width := range []int{0, 80} {
+		var b syncBuffer
+		tx := NewText(&b, TextOptions{Terminal: width})
+		tx.Entry(connect)
+		tx.Calling(7, recv)
+		time.Sleep(waitAfter + 100*time.Millisecond)
+		waiting := b.String()
+		tx.Returned(7)
+		tx.Entry(recv)
+		got := b.String()
+		if width == 0 {
+			if strings.Contains(got, "waiting") || strings.Contains(got, "\x1b") {
+				t.Errorf("no terminal: %q, want no waiting line", got)
+			}
+			continue
+		}
+		if want := "client  127.5.0.3  s1 c1   recv(1024)  ...waiting\n"; !strings.HasSuffix(waiting, want) {
+			t.Errorf("waiting: %q, want it to end with %q", waiting, want)
+		}
+		if rest := strings.TrimPrefix(got, waiting); !strings.HasPrefix(rest, "\x1b[1F\x1b[J") || !strings.HasSuffix(rest, "recv(1024)  -> b''\n") {
+			t.Errorf("after the return: %q, want the waiting line erased and the recv's line", rest)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a timer's goroutine and the test's.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
