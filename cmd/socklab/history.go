@@ -77,7 +77,7 @@ func runsCommand() *cobra.Command {
 }
 
 func transcriptCommand() *cobra.Command {
-	var db, format, color, controller string
+	var db, format, view, color, controller string
 	tok := tokenFlag{name: "token", env: envToken}
 	cmd := &cobra.Command{
 		Use:   "transcript RUN",
@@ -92,6 +92,11 @@ func transcriptCommand() *cobra.Command {
 				return usageError{err}
 			}
 			w := writer(format, cmd.OutOrStdout(), useCol)
+			if err := checkView(view, format); err != nil {
+				return usageError{err}
+			} else if view == viewLadder {
+				w = ladderWriter(cmd.OutOrStdout(), useCol)
+			}
 			if controller != "" {
 				token, err := tok.get(cmd)
 				if err != nil {
@@ -129,6 +134,7 @@ func transcriptCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db)")
 	cmd.Flags().StringVar(&format, "format", "text", "text or jsonl (the run's start, its protojson events and its end, one JSON object a line)")
+	cmd.Flags().StringVar(&view, "view", viewText, viewUsage)
 	cmd.Flags().StringVar(&color, "color", "auto", "colour the transcript: auto, always or never")
 	cmd.Flags().StringVar(&controller, "controller", "", "read the run from the socklab controller at this address")
 	tok.register(cmd.Flags(), "the controller's token")

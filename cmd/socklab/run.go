@@ -30,6 +30,7 @@ type runFlags struct {
 	step       bool
 	color      string
 	format     string
+	view       string
 	out        string
 	agents     []string
 	token      string    // resolved from tok by runLab
@@ -48,6 +49,7 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	fl.BoolVar(&f.step, "step", false, "wait for Enter after each step")
 	fl.StringVar(&f.color, "color", "auto", "colour the transcript: auto, always or never")
 	fl.StringVar(&f.format, "format", "text", "what to print: text (the live transcript and checks) or jsonl (the run's start, its protojson events and its end, one JSON object a line)")
+	fl.StringVar(&f.view, "view", viewText, viewUsage)
 	fl.StringVar(&f.out, "out", "", "also write transcript.txt, transcript.jsonl and result.json into this directory")
 	fl.StringArrayVar(&f.agents, "agent", nil, "run a lab host on a running agent, ROLE=HOST:PORT or ROLE=NAME of an inventory agent (repeatable; default: local agents)")
 	fl.StringVar(&f.controller, "controller", "", "run on a socklab controller at this address (its --token) instead of here")
@@ -181,12 +183,13 @@ func loadLab(name string) (*lab.Lab, error) {
 	return nil, fmt.Errorf("no built-in lab %q and no such file: see \"socklab labs list\"", name)
 }
 
-// writer returns what shows a run on out: the text transcript, or JSON lines.
+// writer returns what shows a run on out: the text transcript, or JSON lines. On a
+// terminal the transcript shows calls that wait.
 func writer(format string, out io.Writer, color bool) report.Writer {
 	if format == "jsonl" {
 		return report.NewJSONL(out)
 	}
-	return report.NewText(out, report.TextOptions{Color: color})
+	return report.NewText(out, report.TextOptions{Color: color, Terminal: terminalWidth(out)})
 }
 
 func runLab(cmd *cobra.Command, name string, f runFlags) error {
@@ -198,15 +201,21 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	if f.format != "text" && f.format != "jsonl" {
 		return usageError{fmt.Errorf("--format %q: want text or jsonl", f.format)}
 	}
+	if err := checkView(f.view, f.format); err != nil {
+		return usageError{err}
+	}
 	if f.token, err = f.tok.get(cmd); err != nil {
 		return err
 	}
 	w := writer(f.format, out, color)
+	if f.view == viewLadder {
+		w = ladderWriter(out, color)
+	}
 	if f.controller != "" {
 		if f.files != "" {
 			return usageError{fmt.Errorf("--files: a controller reads no files of this machine; run the lab here")}
 		}
-		return remoteRun(cmd, name, f, w)
+		return remoteRun(cmd, name, f, remoteView(w, f.view))
 	}
 	l, err := loadLab(name)
 	if err != nil {
@@ -274,7 +283,12 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 			opts.Ordered = hist.rec.Add
 		}
 	}
+	var whole *[]transcript.Entry
+	if f.view == viewLadder {
+		sink, whole = inDisplayOrder(&opts, sink, w, f.out != "")
+	}
 	rec := runner.Run(cmd.Context(), l, topo, opts, sink)
+	keepWhole(rec, whole)
 	if len(rec.Header.Hosts) > 0 && keep {
 		// The run is durable before it is reported done.
 		if err := hist.save(cmd.Context(), rec); err != nil {
@@ -313,7 +327,7 @@ func useColor(mode string, w io.Writer) (bool, error) {
 	case "never":
 		return false, nil
 	case "auto":
-		return os.Getenv("NO_COLOR") == "" && isTerminal(w), nil
+		return os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb" && isTerminal(w), nil
 	}
 	return false, fmt.Errorf("--color %q: want auto, always or never", mode)
 }
@@ -333,6 +347,22 @@ type beginning struct {
 func (b beginning) Header(h transcript.Header) {
 	b.begin(h)
 	b.Writer.Header(h)
+}
+
+var _ runner.Waiter = beginning{}
+
+// Calling passes a call's start on to the writer, if it shows calls that wait.
+func (b beginning) Calling(id uint64, e transcript.Entry) {
+	if w, ok := b.Writer.(runner.Waiter); ok {
+		w.Calling(id, e)
+	}
+}
+
+// Returned passes a call's return on to the writer, if it shows calls that wait.
+func (b beginning) Returned(id uint64) {
+	if w, ok := b.Writer.(runner.Waiter); ok {
+		w.Returned(id)
+	}
 }
 
 // history is a local run's history at path ("" = the default), opened once the run's
