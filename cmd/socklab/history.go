@@ -134,9 +134,9 @@ func transcriptCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db)")
 	cmd.Flags().StringVar(&format, "format", "text", "text or jsonl (the run's start, its protojson events and its end, one JSON object a line)")
-	cmd.Flags().StringVar(&view, "view", viewText, viewUsage)
 	cmd.Flags().StringVar(&color, "color", "auto", "colour the transcript: auto, always or never")
 	cmd.Flags().StringVar(&controller, "controller", "", "read the run from the socklab controller at this address")
+	cmd.Flags().StringVar(&view, "view", viewText, viewUsage)
 	tok.register(cmd.Flags(), "the controller's token")
 	return cmd
 }
