@@ -95,7 +95,7 @@ func transcriptCommand() *cobra.Command {
 			if err := checkView(view, format); err != nil {
 				return usageError{err}
 			} else if view == viewLadder {
-				w = ladderWriter(cmd.OutOrStdout(), useCol)
+				w = ladderWriter(cmd.OutOrStdout(), useCol, false) // stored in display order
 			}
 			if controller != "" {
 				token, err := tok.get(cmd)

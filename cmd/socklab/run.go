@@ -209,13 +209,13 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	}
 	w := writer(f.format, out, color)
 	if f.view == viewLadder {
-		w = ladderWriter(out, color)
+		w = ladderWriter(out, color, f.controller != "")
 	}
 	if f.controller != "" {
 		if f.files != "" {
 			return usageError{fmt.Errorf("--files: a controller reads no files of this machine; run the lab here")}
 		}
-		return remoteRun(cmd, name, f, remoteView(w, f.view))
+		return remoteRun(cmd, name, f, w)
 	}
 	l, err := loadLab(name)
 	if err != nil {

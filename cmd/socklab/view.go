@@ -32,9 +32,15 @@ func checkView(view, format string) error {
 }
 
 // ladderWriter returns what draws a run on out as a ladder: as wide as out when it is a
-// terminal (else 80 columns), in ASCII for TERM=dumb.
-func ladderWriter(out io.Writer, color bool) report.Writer {
-	return report.NewLadder(out, report.LadderOptions{Color: color, ASCII: os.Getenv("TERM") == "dumb", Width: terminalWidth(out)})
+// terminal (else 80 columns), in ASCII for TERM=dumb. A controller's run (remote)
+// streams entries as they arrive, and the ladder wants them in display order: they are
+// put in order first.
+func ladderWriter(out io.Writer, color, remote bool) report.Writer {
+	var w report.Writer = report.NewLadder(out, report.LadderOptions{Color: color, ASCII: os.Getenv("TERM") == "dumb", Width: terminalWidth(out)})
+	if remote {
+		w = report.InOrder(w, remoteLag)
+	}
+	return w
 }
 
 // terminalWidth is out's width when it is a terminal, else 0.
@@ -53,15 +59,6 @@ func terminalWidth(out io.Writer) int {
 // remoteLag is how long a remote run's ladder holds an entry for those that should come
 // before it, as a local run's window does.
 const remoteLag = 500 * time.Millisecond
-
-// remoteView is w for a controller's run: a controller streams entries as they arrive,
-// and the ladder wants them in display order.
-func remoteView(w report.Writer, view string) report.Writer {
-	if view == viewLadder {
-		return report.InOrder(w, remoteLag)
-	}
-	return w
-}
 
 // inDisplayOrder has the runner hand w the run's entries in display order
 // (Options.Ordered), as the ladder needs them (its arrows join a recv to the sends
