@@ -1,0 +1,147 @@
+package export_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/socklab/socklab/controller/export"
+	"github.com/socklab/socklab/controller/report"
+	"github.com/socklab/socklab/controller/transcript"
+)
+
+// mermaidStatements are the statements a Mermaid writer writes, as Mermaid's
+// sequenceDiagram grammar reads them: a label is free text after the first colon up to
+// the end of the line, in which ; and # would end or start something, so they appear
+// only as entity codes (#59;), as do % " < > &.
+var (
+	mermaidLabel      = `(?:[^;#%"<>&\n]|#\d+;|<br/>)*`
+	mermaidStatements = []*regexp.Regexp{
+		regexp.MustCompile(`^sequenceDiagram$`),
+		regexp.MustCompile(`^    title ` + mermaidLabel + `$`),
+		regexp.MustCompile(`^    participant h\d+ as ` + mermaidLabel + `$`),
+		regexp.MustCompile(`^    h\d+(?:->>|-\)|-->>|--\)|--x|-x)h\d+: ` + mermaidLabel + `$`),
+		regexp.MustCompile(`^    Note over h\d+(?:,h\d+)?: ` + mermaidLabel + `$`),
+	}
+)
+
+// checkMermaid fails for a line that is none of the statements above, and for an arrow
+// or note naming a participant not declared.
+func checkMermaid(t *testing.T, text string) {
+	t.Helper()
+	declared := map[string]bool{}
+	ref := regexp.MustCompile(`\bh\d+\b`)
+	for i, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		ok := false
+		for _, re := range mermaidStatements {
+			ok = ok || re.MatchString(line)
+		}
+		if !ok {
+			t.Errorf("line %d is no statement Mermaid reads: %q", i+1, line)
+			continue
+		}
+		if strings.HasPrefix(line, "    participant ") {
+			declared[strings.Fields(line)[1]] = true
+			continue
+		}
+		head, _, _ := strings.Cut(line, ":")
+		for _, p := range ref.FindAllString(head, -1) {
+			if !declared[p] {
+				t.Errorf("line %d names %s before it is declared: %q", i+1, p, line)
+			}
+		}
+	}
+}
+
+// TestMermaidGolden: chat-relay, rst-on-close and a run with a failed check drawn as
+// Mermaid, against golden files reviewed by eye (go test ./controller/export -update
+// rewrites them); each line is a statement Mermaid's grammar reads.
+func TestMermaidGolden(t *testing.T) {
+	for _, name := range []string{"chat-relay", "rst-on-close", "failing.star"} {
+		t.Run(name, func(t *testing.T) {
+			got := exported(t, "mermaid", record(t, name))
+			checkMermaid(t, got)
+			golden := filepath.Join("testdata", strings.TrimSuffix(name, ".star")+".mmd")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs from %s (-want +got):\n%s", name, golden, lineDiff(string(want), got))
+			}
+		})
+	}
+}
+
+// TestMermaidEscapes: narration, payloads and a lab title with every character Mermaid or
+// HTML reads come out as entity codes, and a newline as a line break.
+func TestMermaidEscapes(t *testing.T) {
+	var b strings.Builder
+	w := export.NewMermaid(&b)
+	res := &transcript.Result{Header: transcript.Header{Lab: "x", Summary: `a; b # "c" 100% <d> & e`,
+		Hosts: []transcript.Host{{Role: "end", Address: "127.0.0.2"}, {Role: "loop", Address: "127.0.0.3"}}}}
+	err := report.Replay(w, res, report.Entries([]transcript.Entry{
+		{Kind: transcript.Say, Text: "one; two\n#three %%{init}%%"},
+	}))
+	if err != nil || w.Err() != nil {
+		t.Fatal(err, w.Err())
+	}
+	got := b.String()
+	checkMermaid(t, got)
+	for _, want := range []string{
+		"title x: a#59; b #35; #34;c#34; 100#37; #60;d#62; #38; e",
+		"participant h1 as end",
+		"Note over h1,h2: one#59; two<br/>#35;three #37;#37;{init}#37;#37;",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the diagram lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestMermaidLimit: a run too long for Mermaid is cut before 50,000 characters, saying
+// how much was left out, and still ends with the verdict.
+func TestMermaidLimit(t *testing.T) {
+	var entries []transcript.Entry
+	for range 5000 {
+		entries = append(entries, transcript.Entry{Kind: transcript.Say, Text: "a line of narration, said again and again"})
+	}
+	var b strings.Builder
+	w := export.NewMermaid(&b)
+	res := &transcript.Result{Header: transcript.Header{Lab: "long", Hosts: []transcript.Host{{Role: "a"}, {Role: "b"}}}}
+	if err := report.Replay(w, res, report.Entries(entries)); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	checkMermaid(t, got)
+	if len(got) >= 50_000 || !strings.Contains(got, "more statements left out") || !strings.Contains(got, "passed: 0/0 points") {
+		t.Errorf("a 5000-line run: %d characters, want < 50,000 ending with what was left out and the verdict; its end:\n%s",
+			len(got), got[max(0, len(got)-300):])
+	}
+}
+
+// lineDiff shows the lines of want and got that differ, in order.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for i := range max(len(w), len(g)) {
+		var a, c string
+		if i < len(w) {
+			a = w[i]
+		}
+		if i < len(g) {
+			c = g[i]
+		}
+		if a != c {
+			b.WriteString("-" + a + "\n+" + c + "\n")
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,142 @@
+package export_test
+
+import (
+	"encoding/json"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/socklab/socklab/controller/export"
+	"github.com/socklab/socklab/controller/ladder"
+)
+
+// shivizEvent is one event of a ShiViz log.
+type shivizEvent struct {
+	desc, host string
+	clock      map[string]uint64
+}
+
+// parseShiViz reads a log as ShiViz does: the regex on its first line, an empty
+// delimiter line, then the regex applied to the rest, which every match must cover.
+func parseShiViz(t *testing.T, log string) []shivizEvent {
+	t.Helper()
+	first, rest, _ := strings.Cut(log, "\n")
+	delim, body, _ := strings.Cut(rest, "\n")
+	if first != export.ShiVizRegex || delim != "" {
+		t.Fatalf("the log starts %q, %q; want the regex %q and an empty delimiter line", first, delim, export.ShiVizRegex)
+	}
+	re := regexp.MustCompile(first) // Go reads (?<name>...) as JavaScript does
+	var out []shivizEvent
+	covered := 0
+	for _, m := range re.FindAllStringSubmatchIndex(body, -1) {
+		if gap := strings.TrimSpace(body[covered:m[0]]); gap != "" {
+			t.Fatalf("text between events, which ShiViz would not read: %q", gap)
+		}
+		covered = m[1]
+		ev := shivizEvent{desc: body[m[2]:m[3]], host: body[m[4]:m[5]]}
+		if err := json.Unmarshal([]byte(body[m[6]:m[7]]), &ev.clock); err != nil {
+			t.Fatalf("clock %q: %v", body[m[6]:m[7]], err)
+		}
+		out = append(out, ev)
+	}
+	if strings.TrimSpace(body[covered:]) != "" {
+		t.Fatalf("text after the last event: %q", body[covered:])
+	}
+	return out
+}
+
+var stepRe = regexp.MustCompile(`^\[t=[0-9.]+ step (\d+)\] `)
+
+// TestShiViz: each event of chat-relay, rst-on-close, udp-echo, concurrent-server (an
+// accept shown before the connect it took) and a failing run is a
+// description line and a host's vector clock that ShiViz's default regex reads; each host's
+// own entry counts its events 1, 2, 3 (as ShiViz requires), its clocks never go back, no
+// clock names an event its host has not had yet, and the clock of each step that got a
+// message (each ladder arrow) is at least its sender's.
+func TestShiViz(t *testing.T) {
+	for _, name := range []string{"chat-relay", "rst-on-close", "udp-echo", "concurrent-server", "failing.star"} {
+		t.Run(name, func(t *testing.T) {
+			rec := record(t, name)
+			log := exported(t, "shiviz", rec)
+			events := parseShiViz(t, log)
+			seen := map[string]uint64{}
+			last := map[string]map[string]uint64{}
+			byStep := map[int]map[string]uint64{}
+			for i, ev := range events {
+				if ev.clock[ev.host] != seen[ev.host]+1 {
+					t.Errorf("event %d (%s) has %s's clock at %d, want %d", i, ev.desc, ev.host, ev.clock[ev.host], seen[ev.host]+1)
+				}
+				seen[ev.host] = ev.clock[ev.host]
+				for h, v := range ev.clock {
+					if v > seen[h] {
+						t.Errorf("event %d (%s) knows %s's event %d, which is not written yet", i, ev.desc, h, v)
+					}
+					if v < last[ev.host][h] {
+						t.Errorf("event %d (%s): %s's clock of %s went back from %d to %d", i, ev.desc, ev.host, h, last[ev.host][h], v)
+					}
+				}
+				last[ev.host] = ev.clock
+				if m := stepRe.FindStringSubmatch(ev.desc); m != nil {
+					n, _ := strconv.Atoi(m[1])
+					byStep[n] = ev.clock
+				}
+			}
+			steps, arrows := ladder.Build(rec.Entries)
+			if len(byStep) != len(steps) {
+				t.Errorf("%d steps in the log, want %d", len(byStep), len(steps))
+			}
+			joined := 0
+			for _, a := range arrows {
+				if a.Recv < 0 {
+					continue
+				}
+				send, recv := byStep[a.Send], byStep[a.Recv]
+				for h, v := range send {
+					if recv[h] < v {
+						t.Errorf("%s arrow from step %d to %d: the receiver's clock %v is behind the sender's %v", a.Kind, a.Send, a.Recv, recv, send)
+						break
+					}
+				}
+				joined++
+			}
+			if joined == 0 {
+				t.Errorf("no arrow joined two steps: %s", log)
+			}
+			shivizByNode(t, log, len(events))
+		})
+	}
+}
+
+// shivizByNode parses the log with JavaScript's own regular expressions, as ShiViz does in
+// a browser (where node is installed): the same number of events, each clock JSON.
+func shivizByNode(t *testing.T, log string, want int) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Log("no node: the log is not read by JavaScript's regular expressions")
+		return
+	}
+	const script = `
+const fs = require("fs");
+const text = fs.readFileSync(0, "utf8");
+const nl = text.indexOf("\n");
+const re = new RegExp(text.slice(0, nl), "g");
+const body = text.slice(text.indexOf("\n", nl + 1) + 1);
+let n = 0;
+for (const m of body.matchAll(re)) {
+  const c = JSON.parse(m.groups.clock);
+  if (!(m.groups.host in c)) throw new Error("host " + m.groups.host + " not in its clock " + m.groups.clock);
+  n++;
+}
+console.log(n);`
+	cmd := exec.Command(node, "-e", script)
+	cmd.Stdin = strings.NewReader(log)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != strconv.Itoa(want) {
+		t.Errorf("JavaScript's regex found %s events, want %d", got, want)
+	}
+}
