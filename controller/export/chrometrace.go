@@ -182,8 +182,8 @@ func (c *ChromeTrace) Entry(e transcript.Entry) {
 		c.event(ctEvent{Name: truncate(e.Text, 80), Cat: "say", Ph: "i", Scope: "t", Ts: micros(e.At), Pid: c.labPid(), Tid: 1,
 			Args: map[string]any{"text": e.Text, "pos": e.Pos}})
 	case isFailed(e):
-		c.event(ctEvent{Name: "check failed: " + e.Text, Cat: "check", Ph: "i", Scope: "g", Ts: micros(e.At), Pid: c.labPid(), Tid: 1,
-			Args: map[string]any{"text": failedText(e), "pos": e.Pos}})
+		c.event(ctEvent{Name: "check failed: " + e.Check, Cat: "check", Ph: "i", Scope: "g", Ts: micros(e.At), Pid: c.labPid(), Tid: 1,
+			Args: map[string]any{"check": e.Check, "message": e.Text, "pos": e.Pos, "sockets": snapshotRows(e.Snapshot)}})
 	case e.Event != nil:
 		i := c.host(e.Host)
 		ev := e.Event

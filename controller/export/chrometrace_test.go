@@ -198,6 +198,24 @@ func TestChromeTrace(t *testing.T) {
 			if count["i say"] == 0 && name != "concurrent-server" {
 				t.Errorf("no narration in the trace: %v", count)
 			}
+			if name == "failing.star" {
+				var failed []traceEvent
+				for _, e := range f.TraceEvents {
+					if e.Cat == "check" {
+						failed = append(failed, e)
+					}
+				}
+				var args struct {
+					Check   string
+					Sockets []string
+				}
+				if len(failed) == 1 {
+					_ = json.Unmarshal(failed[0].Args, &args)
+				}
+				if len(failed) != 1 || failed[0].Ph != "i" || failed[0].Scope != "g" || args.Check != "gets-upper" || len(args.Sockets) == 0 {
+					t.Errorf("the failed check: %+v %+v, want one global instant event naming it, with the hosts' sockets", failed, args)
+				}
+			}
 			if py, err := exec.LookPath("python3"); err == nil {
 				cmd := exec.Command(py, "-c", "import json,sys; d=json.load(sys.stdin); print(len(d['traceEvents']))")
 				cmd.Stdin = strings.NewReader(out)

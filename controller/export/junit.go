@@ -176,14 +176,19 @@ func RunSuite(res *transcript.Result, lang string) Suite {
 	return s
 }
 
-// JUnit writes a run's checks as JUnit XML when the run ends (it needs only the result:
-// entries are passed over).
+// JUnit writes a run's checks as JUnit XML when the run ends. Of the entries it keeps
+// only each failed check's socket tables at the moment it failed (the first failure's,
+// at most maxRows rows), which its <failure> shows after the hint.
 type JUnit struct {
-	mu   sync.Mutex // guards w, lang and err
-	w    io.Writer
-	lang string
-	err  error
+	mu      sync.Mutex // guards everything below
+	w       io.Writer
+	lang    string
+	sockets map[string][]string // by check id
+	err     error
 }
+
+// maxRows bounds the socket table rows kept for one failed check.
+const maxRows = 64
 
 // NewJUnit returns a JUnit writer to w, hints in English.
 func NewJUnit(w io.Writer) *JUnit { return &JUnit{w: w, lang: transcript.DefaultLang} }
@@ -193,16 +198,39 @@ var _ Writer = (*JUnit)(nil)
 // Header does nothing: the checks come with the result.
 func (j *JUnit) Header(transcript.Header) {}
 
-// Entry does nothing: JUnit holds only the checks.
-func (j *JUnit) Entry(transcript.Entry) {}
+// Entry keeps a failed check's socket tables.
+func (j *JUnit) Entry(e transcript.Entry) {
+	if !isFailed(e) {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.sockets == nil {
+		j.sockets = map[string][]string{}
+	}
+	if _, ok := j.sockets[e.Check]; !ok {
+		rows := snapshotRows(e.Snapshot)
+		if len(rows) > maxRows {
+			rows = append(rows[:maxRows:maxRows], fmt.Sprintf("... %d more", len(rows)-maxRows))
+		}
+		j.sockets[e.Check] = rows
+	}
+}
 
 // End writes the run's checks.
 func (j *JUnit) End(res *transcript.Result) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.err == nil {
-		j.err = WriteJUnit(j.w, res.Header.Lab, []Suite{RunSuite(res, j.lang)})
+	if j.err != nil {
+		return
 	}
+	s := RunSuite(res, j.lang)
+	for _, c := range s.Cases {
+		if rows := j.sockets[c.Name]; c.Failure != nil && len(rows) > 0 {
+			c.Failure.Text += "\nsockets when it failed:\n  " + strings.Join(rows, "\n  ")
+		}
+	}
+	j.err = WriteJUnit(j.w, res.Header.Lab, []Suite{s})
 }
 
 // Err returns the first error writing, if any.

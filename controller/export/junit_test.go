@@ -38,8 +38,8 @@ type junitDoc struct {
 }
 
 // TestJUnitRun: a run with a failed check as JUnit XML: a test case per check, the failed
-// one with its message (bytes that XML must escape) and its hint; read back by
-// encoding/xml and by Python's xml.etree.
+// one with its message (bytes that XML must escape), its hint and the hosts' sockets when
+// it failed; read back by encoding/xml and by Python's xml.etree.
 func TestJUnitRun(t *testing.T) {
 	out := exported(t, "junit", record(t, "failing.star"))
 	var doc junitDoc
@@ -52,7 +52,8 @@ func TestJUnitRun(t *testing.T) {
 	c := doc.Suites[0].Cases[1]
 	if c.Name != "gets-upper" || c.Classname != "failing" || c.Failure == nil ||
 		!strings.Contains(c.Failure.Message, `got b'a;b #35; "q" <x> & y\n'`) ||
-		!strings.Contains(c.Failure.Text, "hint: nothing upper-cases it") || !strings.Contains(c.Failure.Text, "failing.star:") {
+		!strings.Contains(c.Failure.Text, "hint: nothing upper-cases it") || !strings.Contains(c.Failure.Text, "failing.star:") ||
+		!strings.Contains(c.Failure.Text, "sockets when it failed:\n  server: tcp LISTEN ") || !strings.Contains(c.Failure.Text, "client: tcp ESTABLISHED ") {
 		t.Errorf("the failed check's case: %+v %+v\n%s", c, c.Failure, out)
 	}
 	if doc.Suites[0].Cases[0].Failure != nil {

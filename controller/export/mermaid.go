@@ -116,7 +116,7 @@ func (m *Mermaid) Entry(e transcript.Entry) {
 		return
 	}
 	if isFailed(e) {
-		m.noteOver("", failedText(e))
+		m.noteOver("", "✗ "+failedText(e))
 		return
 	}
 	for _, a := range arrows {

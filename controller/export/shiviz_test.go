@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,6 +104,11 @@ func TestShiViz(t *testing.T) {
 			}
 			if joined == 0 {
 				t.Errorf("no arrow joined two steps: %s", log)
+			}
+			if name == "failing.star" && !slices.ContainsFunc(events, func(ev shivizEvent) bool {
+				return ev.host == "lab" && strings.Contains(ev.desc, "check gets-upper failed / got b'") && strings.Contains(ev.desc, "sockets: server ")
+			}) {
+				t.Errorf("no event of the lab says that gets-upper failed, why, and the sockets then:\n%s", log)
 			}
 			shivizByNode(t, log, len(events))
 		})
