@@ -88,9 +88,10 @@ func (m *Mermaid) host(role string) string {
 // mermaidID is a participant's id: short, and never one of Mermaid's keywords.
 func mermaidID(i int) string { return "h" + strconv.Itoa(i+1) }
 
-// line writes one statement, or counts it as left out past MermaidLimit.
+// line writes one statement, or counts it as left out past MermaidLimit: once one is
+// left out, so is every later one, so that the diagram never skips a step.
 func (m *Mermaid) line(s string) {
-	if m.written+len(s)+1 > MermaidLimit {
+	if m.left > 0 || m.written+len(s)+1 > MermaidLimit {
 		m.left++
 		return
 	}
@@ -133,6 +134,10 @@ var mermaidArrows = map[ladder.Kind]string{
 }
 
 func (m *Mermaid) arrow(a ladder.Arrow) {
+	if m.left > 0 {
+		m.left++
+		return
+	}
 	from := m.host(a.From)
 	to := from
 	if a.To != "" {
@@ -145,6 +150,10 @@ func (m *Mermaid) arrow(a ladder.Arrow) {
 
 // noteOver writes a note over role's line, or across every host's for "".
 func (m *Mermaid) noteOver(role, text string) {
+	if m.left > 0 {
+		m.left++
+		return
+	}
 	over := m.span()
 	if role != "" {
 		over = m.host(role)
@@ -165,9 +174,9 @@ func (m *Mermaid) End(res *transcript.Result) {
 	if res.Error != "" {
 		verdict += "; " + res.Error
 	}
-	if m.left > 0 {
-		m.written = 0 // the last notes always fit
-		m.line("    Note over " + m.span() + ": " + mermaidText(fmt.Sprintf("%d more statements left out: Mermaid draws at most 50,000 characters", m.left)))
+	if left := m.left; left > 0 {
+		m.written, m.left = 0, 0 // the last notes always fit
+		m.line("    Note over " + m.span() + ": " + mermaidText(fmt.Sprintf("%d more statements left out: Mermaid draws at most 50,000 characters", left)))
 	}
 	m.written = 0
 	m.line("    Note over " + m.span() + ": " + mermaidText(verdict))
