@@ -54,17 +54,36 @@ type ctSlice struct {
 
 // ctEvent is one trace event, its fields as the Trace Event Format names them.
 type ctEvent struct {
-	Name  string         `json:"name"`
-	Cat   string         `json:"cat,omitempty"`
-	Ph    string         `json:"ph"`
-	Ts    json.Number    `json:"ts"`
-	Dur   *json.Number   `json:"dur,omitempty"`
-	Pid   int            `json:"pid"`
-	Tid   int            `json:"tid"`
-	ID    string         `json:"id,omitempty"`
-	BP    string         `json:"bp,omitempty"`
-	Scope string         `json:"s,omitempty"`
-	Args  map[string]any `json:"args,omitempty"`
+	Name  string       `json:"name"`
+	Cat   string       `json:"cat,omitempty"`
+	Ph    string       `json:"ph"`
+	Ts    json.Number  `json:"ts"`
+	Dur   *json.Number `json:"dur,omitempty"`
+	Pid   int          `json:"pid"`
+	Tid   int          `json:"tid"`
+	ID    string       `json:"id,omitempty"`
+	BP    string       `json:"bp,omitempty"`
+	Scope string       `json:"s,omitempty"`
+	Args  *ctArgs      `json:"args,omitempty"`
+}
+
+// ctArgs are an event's args, those of every kind of event this writer writes: a struct
+// rather than a map, as it is written once per event.
+type ctArgs struct {
+	Name      string   `json:"name,omitempty"`       // process_name, thread_name
+	SortIndex int      `json:"sort_index,omitempty"` // process_sort_index
+	Call      string   `json:"call,omitempty"`       // an operation: its Python call and result
+	Step      *int     `json:"step,omitempty"`       // its place in the run's display order
+	Errno     string   `json:"errno,omitempty"`
+	Pos       string   `json:"pos,omitempty"`   // the lab's line
+	Conn      int      `json:"conn,omitempty"`  // its connection's number
+	Label     string   `json:"label,omitempty"` // a message: what it carries
+	Text      string   `json:"text,omitempty"`  // narration
+	Check     string   `json:"check,omitempty"` // a failed check: its id, message and the sockets then
+	Message   string   `json:"message,omitempty"`
+	Sockets   []string `json:"sockets,omitempty"`
+	Error     string   `json:"error,omitempty"` // the run's end
+	ExitCode  *int     `json:"exit_code,omitempty"`
 }
 
 // NewChromeTrace returns a Chrome trace writer to w.
@@ -99,9 +118,9 @@ func (c *ChromeTrace) process(i int) {
 		name += " " + a
 	}
 	pid := i + 1
-	c.event(ctEvent{Name: "process_name", Ph: "M", Ts: "0", Pid: pid, Tid: 1, Args: map[string]any{"name": name}})
-	c.event(ctEvent{Name: "process_sort_index", Ph: "M", Ts: "0", Pid: pid, Tid: 1, Args: map[string]any{"sort_index": pid}})
-	c.event(ctEvent{Name: "thread_name", Ph: "M", Ts: "0", Pid: pid, Tid: 1, Args: map[string]any{"name": c.hosts.roles[i]}})
+	c.event(ctEvent{Name: "process_name", Ph: "M", Ts: "0", Pid: pid, Tid: 1, Args: &ctArgs{Name: name}})
+	c.event(ctEvent{Name: "process_sort_index", Ph: "M", Ts: "0", Pid: pid, Tid: 1, Args: &ctArgs{SortIndex: pid}})
+	c.event(ctEvent{Name: "thread_name", Ph: "M", Ts: "0", Pid: pid, Tid: 1, Args: &ctArgs{Name: c.hosts.roles[i]}})
 	for len(c.lanes) <= i {
 		c.lanes = append(c.lanes, nil)
 	}
@@ -143,7 +162,7 @@ func (c *ChromeTrace) lane(i int, ts, end time.Duration) int {
 	c.lanes[i] = append(lanes, end)
 	tid := len(c.lanes[i])
 	c.event(ctEvent{Name: "thread_name", Ph: "M", Ts: "0", Pid: i + 1, Tid: tid,
-		Args: map[string]any{"name": c.hosts.roles[i] + " #" + strconv.Itoa(tid)}})
+		Args: &ctArgs{Name: c.hosts.roles[i] + " #" + strconv.Itoa(tid)}})
 	return tid
 }
 
@@ -180,10 +199,10 @@ func (c *ChromeTrace) Entry(e transcript.Entry) {
 	switch {
 	case e.Kind == transcript.Say || e.Kind == transcript.Note:
 		c.event(ctEvent{Name: truncate(e.Text, 80), Cat: "say", Ph: "i", Scope: "t", Ts: micros(e.At), Pid: c.labPid(), Tid: 1,
-			Args: map[string]any{"text": e.Text, "pos": e.Pos}})
+			Args: &ctArgs{Text: e.Text, Pos: e.Pos}})
 	case isFailed(e):
 		c.event(ctEvent{Name: "check failed: " + e.Check, Cat: "check", Ph: "i", Scope: "g", Ts: micros(e.At), Pid: c.labPid(), Tid: 1,
-			Args: map[string]any{"check": e.Check, "message": e.Text, "pos": e.Pos, "sockets": snapshotRows(e.Snapshot)}})
+			Args: &ctArgs{Check: e.Check, Message: e.Text, Pos: e.Pos, Sockets: snapshotRows(e.Snapshot)}})
 	case e.Event != nil:
 		i := c.host(e.Host)
 		ev := e.Event
@@ -194,16 +213,8 @@ func (c *ChromeTrace) Entry(e transcript.Entry) {
 		if name == "" {
 			name = ev.GetKind().String()
 		}
-		args := map[string]any{"call": describe(ev), "step": st.Index}
-		if ev.GetError() != nil {
-			args["errno"] = ev.GetError().GetName()
-		}
-		if e.Pos != "" {
-			args["pos"] = e.Pos
-		}
-		if st.Conn > 0 {
-			args["conn"] = st.Conn
-		}
+		step := st.Index
+		args := &ctArgs{Call: describe(ev), Step: &step, Errno: ev.GetError().GetName(), Pos: e.Pos, Conn: st.Conn}
 		c.event(ctEvent{Name: name, Cat: "op", Ph: "X", Ts: micros(e.At), Dur: &dur, Pid: sl.pid, Tid: sl.tid, Args: args})
 	}
 	c.steps.put(sl)
@@ -221,7 +232,7 @@ func (c *ChromeTrace) flow(a ladder.Arrow) {
 	}
 	if a.Kind == ladder.Lost {
 		c.event(ctEvent{Name: "lost datagram", Cat: "message", Ph: "i", Scope: "t", Ts: micros(from.ts), Pid: from.pid, Tid: from.tid,
-			Args: map[string]any{"label": label(a)}})
+			Args: &ctArgs{Label: label(a)}})
 		return
 	}
 	to, ok := c.steps.get(a.Recv)
@@ -236,7 +247,7 @@ func (c *ChromeTrace) flow(a ladder.Arrow) {
 	}
 	name := a.Kind.String()
 	c.event(ctEvent{Name: name, Cat: "message", Ph: "s", Ts: micros(from.ts), Pid: from.pid, Tid: from.tid, ID: id,
-		Args: map[string]any{"label": label(a)}})
+		Args: &ctArgs{Label: label(a)}})
 	c.event(ctEvent{Name: name, Cat: "message", Ph: "f", BP: "e", Ts: micros(at), Pid: to.pid, Tid: to.tid, ID: id})
 }
 
@@ -255,7 +266,7 @@ func (c *ChromeTrace) End(res *transcript.Result) {
 		at = res.Finished.Sub(res.Header.Started)
 	}
 	c.event(ctEvent{Name: fmt.Sprintf("%s: %d/%d points", res.Verdict(), score, max), Cat: "result", Ph: "i", Scope: "g",
-		Ts: micros(at), Pid: c.labPid(), Tid: 1, Args: map[string]any{"error": res.Error, "exit_code": res.ExitCode}})
+		Ts: micros(at), Pid: c.labPid(), Tid: 1, Args: &ctArgs{Error: res.Error, ExitCode: &res.ExitCode}})
 	c.out.write("\n]}\n")
 	_ = c.out.flush()
 }

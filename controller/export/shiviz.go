@@ -243,10 +243,10 @@ func (s *ShiViz) clockJSON(c []uint64) string {
 	return b.String()
 }
 
-// shivizLine makes a description one line.
-func shivizLine(s string) string {
-	return strings.NewReplacer("\r", "", "\n", " / ").Replace(s)
-}
+// oneLine makes a description one line.
+var oneLine = strings.NewReplacer("\r", "", "\n", " / ")
+
+func shivizLine(s string) string { return oneLine.Replace(s) }
 
 // End writes what is still held and, as a last event of the lab, the run's verdict.
 func (s *ShiViz) End(res *transcript.Result) {
