@@ -1,13 +1,17 @@
 package export_test
 
 import (
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/socklab/socklab/controller/export"
+	"github.com/socklab/socklab/controller/ladder"
 	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/transcript"
 )
@@ -57,12 +61,27 @@ func checkMermaid(t *testing.T, text string) {
 
 // TestMermaidGolden: chat-relay, rst-on-close and a run with a failed check drawn as
 // Mermaid, against golden files reviewed by eye (go test ./controller/export -update
-// rewrites them); each line is a statement Mermaid's grammar reads.
+// rewrites them); Mermaid's own grammar (testdata/mermaid) parses each, with a message
+// per ladder arrow, and shows the awkward payload exactly as it was sent.
 func TestMermaidGolden(t *testing.T) {
 	for _, name := range []string{"chat-relay", "rst-on-close", "failing.star"} {
 		t.Run(name, func(t *testing.T) {
-			got := exported(t, "mermaid", record(t, name))
+			rec := record(t, name)
+			got := exported(t, "mermaid", rec)
 			checkMermaid(t, got)
+			if shown, ok := mermaidByNode(t, got); ok {
+				_, arrows := ladder.Build(rec.Entries)
+				if len(shown.Messages) != len(arrows) {
+					t.Errorf("Mermaid reads %d messages, want one per ladder arrow: %d\n%q", len(shown.Messages), len(arrows), shown.Messages)
+				}
+				if name == "failing.star" {
+					const payload = `b'a;b #35; "q" <x> & y\n'`
+					if !slices.Contains(shown.Messages, payload+" (21 bytes) [conn 1]") ||
+						!slices.ContainsFunc(shown.Notes, func(n string) bool { return strings.HasPrefix(n, "✗ check gets-upper failed<br/>got "+payload) }) {
+						t.Errorf("Mermaid does not show the payload %s as sent, in the arrow and the failed check's note: %+v", payload, shown)
+					}
+				}
+			}
 			golden := filepath.Join("testdata", strings.TrimSuffix(name, ".star")+".mmd")
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
@@ -80,8 +99,9 @@ func TestMermaidGolden(t *testing.T) {
 	}
 }
 
-// TestMermaidEscapes: narration, payloads and a lab title with every character Mermaid or
-// HTML reads come out as entity codes, and a newline as a line break.
+// TestMermaidEscapes: narration and a lab title with every character Mermaid or HTML
+// reads come out as entity codes, and a newline as a line break; Mermaid shows them as
+// written.
 func TestMermaidEscapes(t *testing.T) {
 	var b strings.Builder
 	w := export.NewMermaid(&b)
@@ -95,6 +115,11 @@ func TestMermaidEscapes(t *testing.T) {
 	}
 	got := b.String()
 	checkMermaid(t, got)
+	if shown, ok := mermaidByNode(t, got); ok {
+		if shown.Title != `x: a; b # "c" 100% <d> & e` || len(shown.Notes) == 0 || shown.Notes[0] != "one; two<br/>#three %%{init}%%" {
+			t.Errorf("Mermaid shows %+v, want the title and the narration as written", shown)
+		}
+	}
 	for _, want := range []string{
 		"title x: a#59; b #35; #34;c#34; 100#37; #60;d#62; #38; e",
 		"participant h1 as end",
@@ -121,10 +146,41 @@ func TestMermaidLimit(t *testing.T) {
 	}
 	got := b.String()
 	checkMermaid(t, got)
+	mermaidByNode(t, got)
 	if len(got) >= 50_000 || !strings.Contains(got, "more statements left out") || !strings.Contains(got, "passed: 0/0 points") {
 		t.Errorf("a 5000-line run: %d characters, want < 50,000 ending with what was left out and the verdict; its end:\n%s",
 			len(got), got[max(0, len(got)-300):])
 	}
+}
+
+// mermaidShown is what Mermaid shows of a diagram: its title's, messages' and notes'
+// texts.
+type mermaidShown struct {
+	Title    string
+	Messages []string
+	Notes    []string
+}
+
+// mermaidByNode parses a diagram with Mermaid's own grammar (testdata/mermaid, run by
+// node where it is installed) and returns what Mermaid shows of it; ok is false when
+// node is missing.
+func mermaidByNode(t *testing.T, text string) (shown mermaidShown, ok bool) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Log("no node: the diagram is not parsed by Mermaid's grammar")
+		return shown, false
+	}
+	cmd := exec.Command(node, filepath.Join("testdata", "mermaid", "parse.js"))
+	cmd.Stdin = strings.NewReader(text)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("Mermaid's grammar refuses the diagram: %s (%v)\n%s", out, err, text)
+	}
+	if err := json.Unmarshal(out, &shown); err != nil {
+		t.Fatalf("parse.js: %v: %s", err, out)
+	}
+	return shown, true
 }
 
 // lineDiff shows the lines of want and got that differ, in order.
