@@ -12,7 +12,8 @@ import (
 // failed check in each export format, as a user types it: a Mermaid sequenceDiagram with
 // the message's arrow and the failed check's note, a ShiViz log that starts with its
 // regex, Chrome trace JSON with an event per operation, JUnit XML with the failed check;
-// an unknown format is a usage error naming the formats.
+// a run on a controller exports from it alike; an unknown format is a usage error naming
+// the formats.
 func TestTranscriptExports(t *testing.T) {
 	execsBinary(t)
 	db := filepath.Join(t.TempDir(), "runs.db")
@@ -71,6 +72,18 @@ func TestTranscriptExports(t *testing.T) {
 	}
 	if err := xml.Unmarshal([]byte(export("junit")), &junit); err != nil || junit.Failures != 1 || len(junit.Cases) != 2 || junit.Cases[1].Failure == nil {
 		t.Errorf("--format junit: %v %+v", err, junit)
+	}
+
+	// The same run on a controller, exported from it.
+	addr, _ := startServer(t, "controller", "--listen", testNet()+"32:0", "--db", filepath.Join(t.TempDir(), "ctl.db"))
+	out, errOut, code = socklab(t, "run", lab, "--color", "never", "--controller", addr)
+	rm := announcedRe.FindStringSubmatch(errOut)
+	if code != 1 || rm == nil {
+		t.Fatalf("run %s --controller: exit %d, want 1 and the run's id\n%s%s", lab, code, out, errOut)
+	}
+	remote, errOut, code := socklab(t, "transcript", rm[1], "--controller", addr, "--format", "mermaid")
+	if code != 0 || !strings.Contains(remote, "Note over h1,h2: ✗ check gets-upper failed<br/>") {
+		t.Errorf("transcript --controller --format mermaid: exit %d\n%s%s", code, remote, errOut)
 	}
 
 	if _, errOut, code := socklab(t, "transcript", m[1], "--db", db, "--format", "svg"); code != exitUsage ||
