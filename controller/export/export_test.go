@@ -97,3 +97,30 @@ func TestUnknownFormat(t *testing.T) {
 		t.Errorf("New(svg) = %v, want an error naming the formats", err)
 	}
 }
+
+// TestRunWithoutHosts: a run refused before its hosts were bound (no header, no entries)
+// still exports as a valid file in every format, ending with its verdict.
+func TestRunWithoutHosts(t *testing.T) {
+	res := &transcript.Result{Header: transcript.Header{Lab: "bad"}, ExitCode: transcript.ExitBadLab, Error: "bad.star:3:1: undefined: x"}
+	rec := &transcript.Record{Result: *res}
+	for _, format := range export.Formats {
+		t.Run(format, func(t *testing.T) {
+			out := exported(t, format, rec)
+			switch format {
+			case "mermaid":
+				checkMermaid(t, out)
+				if shown, ok := mermaidByNode(t, out); ok && (len(shown.Notes) != 1 || !strings.Contains(shown.Notes[0], "undefined: x")) {
+					t.Errorf("Mermaid shows %+v, want the verdict and the error", shown)
+				}
+			case "shiviz":
+				if events := parseShiViz(t, out); len(events) != 1 || !strings.Contains(events[0].desc, "error: 0/0 points") {
+					t.Errorf("ShiViz events %+v, want the verdict", events)
+				}
+			case "chrome-trace":
+				checkTrace(t, []byte(out))
+			case "junit":
+				etree(t, out, "0 0 0")
+			}
+		})
+	}
+}

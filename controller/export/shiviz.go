@@ -20,7 +20,7 @@ const ShiVizRegex = `(?<event>.*)\n(?<host>\S*) (?<clock>{.*})`
 // shivizHeld bounds the events a ShiViz writer holds back waiting for a connect to an
 // accept shown before it; past it the oldest wait is given up (that connect is not
 // joined to its accept).
-const shivizHeld = 4096
+const shivizHeld = 256
 
 // ShiViz writes a run as a ShiViz log (https://bestchai.bitbucket.io/shiviz/): its first
 // line is ShiVizRegex and its second the (empty) delimiter of executions, as a ShiViz
