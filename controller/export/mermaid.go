@@ -123,8 +123,12 @@ func (m *Mermaid) Entry(e transcript.Entry) {
 	for _, a := range arrows {
 		m.arrow(a)
 	}
-	if ev := e.Event; ev != nil && ev.GetError() != nil && len(arrows) == 0 {
-		m.noteOver(e.Host, ev.GetOp()+": "+ev.GetError().GetName())
+	if ev := e.Event; ev != nil && ev.GetError() != nil && len(arrows) == 0 { // a call that failed on its own
+		name := ev.GetError().GetName()
+		if name == "" {
+			name = ev.GetError().GetMessage()
+		}
+		m.noteOver(e.Host, ev.GetOp()+": "+name)
 	}
 }
 
