@@ -61,7 +61,7 @@ type ctEvent struct {
 	Dur   *json.Number `json:"dur,omitempty"`
 	Pid   int          `json:"pid"`
 	Tid   int          `json:"tid"`
-	ID    string       `json:"id,omitempty"`
+	ID    int          `json:"id,omitempty"`
 	BP    string       `json:"bp,omitempty"`
 	Scope string       `json:"s,omitempty"`
 	Args  *ctArgs      `json:"args,omitempty"`
@@ -240,7 +240,7 @@ func (c *ChromeTrace) flow(a ladder.Arrow) {
 		return
 	}
 	c.flows++
-	id := strconv.Itoa(c.flows)
+	id := c.flows
 	at := to.ts
 	if from.ts > at && from.ts <= to.end {
 		at = from.ts

@@ -22,7 +22,7 @@ type traceEvent struct {
 	Dur   *float64        `json:"dur"`
 	Pid   *int            `json:"pid"`
 	Tid   *int            `json:"tid"`
-	ID    string          `json:"id"`
+	ID    *int            `json:"id"`
 	BP    string          `json:"bp"`
 	Scope string          `json:"s"`
 	Args  json.RawMessage `json:"args"`
@@ -59,7 +59,7 @@ func checkTrace(t *testing.T, data []byte) traceFile {
 	slices_ := map[thread][]span{}
 	procNames, threadNames := map[int]bool{}, map[thread]bool{}
 	used := map[thread]bool{}
-	flows := map[string][]traceEvent{}
+	flows := map[int][]traceEvent{}
 	for i, e := range f.TraceEvents {
 		where := fmt.Sprintf("event %d (%s %q)", i, e.Ph, e.Name)
 		if e.Name == "" || e.Ts == nil || e.Pid == nil || e.Tid == nil {
@@ -92,13 +92,13 @@ func checkTrace(t *testing.T, data []byte) traceFile {
 				t.Errorf("%s: instant scope %q, want g, p or t", where, e.Scope)
 			}
 		case "s", "f":
-			if e.ID == "" || e.Cat == "" {
+			if e.ID == nil || e.Cat == "" {
 				t.Errorf("%s: a flow event needs an id and a cat", where)
 			}
 			if e.Ph == "f" && e.BP != "e" {
 				t.Errorf(`%s: a flow end should bind to its enclosing slice ("bp": "e")`, where)
 			}
-			flows[e.ID] = append(flows[e.ID], e)
+			flows[*e.ID] = append(flows[*e.ID], e)
 		default:
 			t.Errorf("%s: phase %q is not one this writer should write", where, e.Ph)
 		}
@@ -137,12 +137,12 @@ func checkTrace(t *testing.T, data []byte) traceFile {
 	}
 	for id, fs := range flows {
 		if len(fs) != 2 || fs[0].Ph != "s" || fs[1].Ph != "f" || fs[0].Name != fs[1].Name || fs[0].Cat != fs[1].Cat {
-			t.Errorf("flow %s: %+v, want an s then an f of one name and category", id, fs)
+			t.Errorf("flow %d: %+v, want an s then an f of one name and category", id, fs)
 			continue
 		}
 		for _, e := range fs {
 			if !inSlice(e) {
-				t.Errorf("flow %s: its %s at %v is inside no slice of pid %d tid %d", id, e.Ph, *e.Ts, *e.Pid, *e.Tid)
+				t.Errorf("flow %d: its %s at %v is inside no slice of pid %d tid %d", id, e.Ph, *e.Ts, *e.Pid, *e.Tid)
 			}
 		}
 	}
