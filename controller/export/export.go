@@ -148,9 +148,35 @@ func byteCount(n uint64) string {
 	return fmt.Sprintf("(%d bytes)", n)
 }
 
+// The background events a program under test sends carry no Operation; their op names
+// them (as report's text transcript reads them).
+const (
+	programOutput = "output" // a chunk of its output: note says "stdout" or "stderr"
+	programExit   = "exit"   // its end: note says how it ended ("exit 0", "SIGTERM")
+)
+
+// programEvent returns the text of a program's output or end ("p1 stdout: b'hi\n'",
+// "p1 exited: exit 0"), and whether ev is one.
+func programEvent(ev *socklabv1.Event) (string, bool) {
+	if ev.GetOperation().GetOp() != nil || ev.GetKind() != socklabv1.EventKind_EVENT_KIND_BACKGROUND {
+		return "", false
+	}
+	p := fmt.Sprintf("p%d", ev.GetHandle())
+	switch ev.GetOp() {
+	case programExit:
+		return p + " exited: " + ev.GetNote(), true
+	case programOutput:
+		return p + " " + ev.GetNote() + ": " + report.Bytes(ev.GetPayload(), ev.GetPayloadLength(), 2*previewMax), true
+	}
+	return "", false
+}
+
 // describe returns an operation as the text transcript shows it: the Python call and what
 // it returned, or an event's note.
 func describe(ev *socklabv1.Event) string {
+	if s, ok := programEvent(ev); ok {
+		return s
+	}
 	switch ev.GetKind() {
 	case socklabv1.EventKind_EVENT_KIND_DROPPED:
 		return fmt.Sprintf("%d events lost %s", ev.GetDropped(), ev.GetNote())

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/socklab/socklab/agent/policy"
 	"github.com/socklab/socklab/agent/process"
 	"github.com/socklab/socklab/controller/export"
 	"github.com/socklab/socklab/controller/lab"
@@ -33,7 +34,8 @@ var (
 )
 
 // record runs a lab once per test binary (a built-in lab by name, or a file under
-// testdata) on the local topology and returns its record.
+// testdata) on the local topology, its hosts allowed to start what socklab run allows,
+// and returns its record.
 func record(t *testing.T, name string) *transcript.Record {
 	t.Helper()
 	runsMu.Lock()
@@ -53,7 +55,7 @@ func record(t *testing.T, name string) *transcript.Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := runner.Run(t.Context(), l, topology.Local{}, runner.Options{}, runner.Discard{})
+	rec := runner.Run(t.Context(), l, topology.Local{Programs: policy.LocalPrograms}, runner.Options{}, runner.Discard{})
 	if rec.ExitCode != transcript.ExitPassed && rec.ExitCode != transcript.ExitFailed {
 		t.Fatalf("%s ended with %d: %s", name, rec.ExitCode, rec.Error)
 	}

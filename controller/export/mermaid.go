@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/socklab/socklab/controller/ladder"
+	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/transcript"
 )
 
@@ -38,7 +39,24 @@ type Mermaid struct {
 	steps   recent[int] // each step's datagram destination host, or -1
 	written int         // characters written
 	left    int         // statements left out past MermaidLimit
+
+	// Once the run has started a program under test, the messages between a lab socket
+	// and a program's (which has no events) are drawn too: local holds the addresses of
+	// the lab's own sockets seen so far (at most maxLocal), and a message to or from any
+	// other address is a program's.
+	spawned bool
+	local   map[addrKey]bool
 }
+
+// addrKey is a socket address as a map key.
+type addrKey struct {
+	host string
+	port uint32
+	path string
+}
+
+// maxLocal bounds the lab socket addresses a Mermaid writer remembers.
+const maxLocal = 1 << 16
 
 // NewMermaid returns a Mermaid writer to w.
 func NewMermaid(w io.Writer) *Mermaid { return &Mermaid{out: newOutput(w)} }
@@ -123,6 +141,9 @@ func (m *Mermaid) Entry(e transcript.Entry) {
 	for _, a := range arrows {
 		m.arrow(a)
 	}
+	if ev := e.Event; ev != nil {
+		m.program(e, len(arrows) > 0)
+	}
 	if ev := e.Event; ev != nil && ev.GetError() != nil && len(arrows) == 0 { // a call that failed on its own
 		name := ev.GetError().GetName()
 		if name == "" {
@@ -130,6 +151,70 @@ func (m *Mermaid) Entry(e transcript.Entry) {
 		}
 		m.noteOver(e.Host, ev.GetOp()+": "+name)
 	}
+}
+
+// program draws what the entry says of a program under test: its start, output and end
+// as notes over its host, and a message between a lab socket and a program's socket
+// (which has no events, so no ladder arrow) as an arrow to or from the program's host.
+func (m *Mermaid) program(e transcript.Entry, drawn bool) {
+	ev := e.Event
+	if l := ev.GetLocal(); l != nil && len(m.local) < maxLocal {
+		if m.local == nil {
+			m.local = map[addrKey]bool{}
+		}
+		k := addrKey{l.GetHost(), l.GetPort(), l.GetPath()}
+		if k.host == "0.0.0.0" || k.host == "::" {
+			k.host = e.Address
+		}
+		m.local[k] = true
+	}
+	if sp := ev.GetOperation().GetSpawn(); sp != nil && ev.GetError() == nil {
+		m.spawned = true
+		m.noteOver(e.Host, "starts "+strings.Join(sp.GetArgv(), " ")+" -> "+report.Outcome(ev))
+		return
+	}
+	if text, ok := programEvent(ev); ok {
+		m.noteOver(e.Host, text)
+		return
+	}
+	p := ev.GetPeer()
+	if !m.spawned || drawn || ev.GetError() != nil || p == nil || m.local[addrKey{p.GetHost(), p.GetPort(), p.GetPath()}] {
+		return
+	}
+	peer := m.hosts.byAddress(p.GetHost())
+	if peer < 0 {
+		return
+	}
+	me, them := m.host(e.Host), mermaidID(peer)
+	op, n := ev.GetOp(), ev.GetPayloadLength()
+	bytes := report.Bytes(ev.GetPayload(), n, previewMax) + " " + byteCount(n)
+	switch {
+	case op == "connect" || op == "connect_ex" && ev.GetResult().GetValue() == 0:
+		m.line(fmt.Sprintf("    %s-->>%s: %s", me, them, mermaidText("connect to a program")))
+	case isSendOp(op) && n > 0:
+		m.line(fmt.Sprintf("    %s->>%s: %s", me, them, mermaidText(bytes+" to a program")))
+	case isRecvOp(op) && n > 0:
+		m.line(fmt.Sprintf("    %s->>%s: %s", them, me, mermaidText(bytes+" from a program")))
+	case isRecvOp(op) && ev.GetResult().GetDatagramLength() == 0:
+		m.line(fmt.Sprintf("    %s--)%s: %s", them, me, mermaidText("FIN b'' from a program")))
+	}
+}
+
+// isSendOp and isRecvOp tell the calls that send and receive bytes, as the ladder does.
+func isSendOp(op string) bool {
+	switch op {
+	case "send", "sendall", "sendto", "send_bulk", "sendfile":
+		return true
+	}
+	return false
+}
+
+func isRecvOp(op string) bool {
+	switch op {
+	case "recv", "recvfrom", "recv_into", "drain":
+		return true
+	}
+	return false
 }
 
 var mermaidArrows = map[ladder.Kind]string{

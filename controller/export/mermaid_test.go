@@ -59,20 +59,29 @@ func checkMermaid(t *testing.T, text string) {
 	}
 }
 
-// TestMermaidGolden: chat-relay, rst-on-close and a run with a failed check drawn as
-// Mermaid, against golden files reviewed by eye (go test ./controller/export -update
+// TestMermaidGolden: chat-relay, rst-on-close, a run with a failed check and one with a
+// program under test (its messages drawn to and from its host, its start, output and
+// end as notes) drawn as Mermaid, against golden files reviewed by eye (go test ./controller/export -update
 // rewrites them); Mermaid's own grammar (testdata/mermaid) parses each, with a message
 // per ladder arrow, and shows the awkward payload exactly as it was sent.
 func TestMermaidGolden(t *testing.T) {
-	for _, name := range []string{"chat-relay", "rst-on-close", "failing.star"} {
+	for _, name := range []string{"chat-relay", "rst-on-close", "failing.star", "program.star"} {
 		t.Run(name, func(t *testing.T) {
+			if name == "program.star" {
+				python(t)
+			}
 			rec := record(t, name)
-			got := exported(t, "mermaid", rec)
+			got := pidRe.ReplaceAllString(exported(t, "mermaid", rec), "pid N")
 			checkMermaid(t, got)
 			if shown, ok := mermaidByNode(t, got); ok {
 				_, arrows := ladder.Build(rec.Entries)
-				if len(shown.Messages) != len(arrows) {
-					t.Errorf("Mermaid reads %d messages, want one per ladder arrow: %d\n%q", len(shown.Messages), len(arrows), shown.Messages)
+				lab := slices.DeleteFunc(slices.Clone(shown.Messages), func(m string) bool { return strings.HasSuffix(m, " a program") })
+				if len(lab) != len(arrows) {
+					t.Errorf("Mermaid reads %d messages between lab sockets, want one per ladder arrow: %d\n%q", len(lab), len(arrows), shown.Messages)
+				}
+				if want := []string{"connect to a program", "b'hello' (5 bytes) to a program", "b'HELLO' (5 bytes) from a program",
+					"FIN b'' from a program"}; name == "program.star" && !slices.Equal(shown.Messages, want) {
+					t.Errorf("Mermaid shows the messages with the program %q, want %q", shown.Messages, want)
 				}
 				if name == "failing.star" {
 					const payload = `b'a;b #35; "q" <x> & y\n'`
@@ -152,6 +161,9 @@ func TestMermaidLimit(t *testing.T) {
 			len(got), got[max(0, len(got)-300):])
 	}
 }
+
+// pidRe matches a process id, which differs from run to run.
+var pidRe = regexp.MustCompile(`pid \d+`)
 
 // mermaidShown is what Mermaid shows of a diagram: its title's, messages' and notes'
 // texts.
