@@ -29,7 +29,10 @@ const MermaidLimit = 45_000
 //	RST       --x   dotted, cross
 //	lost      -x    solid, cross (to the host it was sent to, drawn where the run ends)
 //
-// Text is escaped with Mermaid's entity codes (#35; for #), so any payload renders.
+// A program under test (spawn) has notes for its start, output and end; its socket has
+// no events, so its messages with the lab's sockets are drawn from the lab's side, to or
+// from its host ("b'hi' (2 bytes) to a program"). Text is escaped with Mermaid's entity
+// codes (#35; for #), so any payload renders.
 type Mermaid struct {
 	mu      sync.Mutex // guards everything below
 	out     output
