@@ -83,7 +83,7 @@ func transcriptCommand() *cobra.Command {
 	tok := tokenFlag{name: "token", env: envToken}
 	cmd := &cobra.Command{
 		Use:   "transcript RUN",
-		Short: "Print a past run's transcript again (RUN: its id or a unique prefix)",
+		Short: "Print a past run's transcript again, or export it (RUN: its id or a unique prefix)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			useCol, err := useColor(color, cmd.OutOrStdout())
