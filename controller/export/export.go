@@ -84,6 +84,7 @@ type hosts struct {
 	byRole map[string]int
 }
 
+// header numbers the header's hosts in the lab's order and keeps their addresses.
 func (h *hosts) header(hd transcript.Header) {
 	for _, host := range hd.Hosts {
 		i := h.index(host.Role)
