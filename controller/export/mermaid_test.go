@@ -173,14 +173,19 @@ type mermaidShown struct {
 	Notes    []string
 }
 
-// mermaidByNode parses a diagram with Mermaid's own grammar (testdata/mermaid, run by
-// node where it is installed) and returns what Mermaid shows of it; ok is false when
-// node is missing.
+// mermaidByNode parses a diagram with Mermaid's own grammar (testdata/mermaid/parse.js,
+// run by node, with the parser jison generates from Mermaid's sequenceDiagram.jison,
+// which $SOCKLAB_MERMAID_PARSER names) and returns what Mermaid shows of it; ok is false
+// when either is missing.
 func mermaidByNode(t *testing.T, text string) (shown mermaidShown, ok bool) {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Log("no node: the diagram is not parsed by Mermaid's grammar")
+		return shown, false
+	}
+	if os.Getenv("SOCKLAB_MERMAID_PARSER") == "" {
+		t.Log("$SOCKLAB_MERMAID_PARSER is not set: the diagram is not parsed by Mermaid's grammar (set it to the parser jison generates from Mermaid's sequenceDiagram.jison)")
 		return shown, false
 	}
 	cmd := exec.Command(node, filepath.Join("testdata", "mermaid", "parse.js"))

@@ -3,6 +3,7 @@ package export_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -118,13 +119,18 @@ func TestShiViz(t *testing.T) {
 	}
 }
 
-// shivizByNode loads the log with ShiViz's own parser and model (testdata/shiviz, run by
-// node where it is installed), which must accept it with the same number of events.
+// shivizByNode loads the log with ShiViz's own parser and model (testdata/shiviz/load.js,
+// run by node, with the ShiViz checkout $SOCKLAB_SHIVIZ names), which must accept it with
+// the same number of events.
 func shivizByNode(t *testing.T, log string, want int) {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Log("no node: the log is not loaded by ShiViz's own code")
+		return
+	}
+	if os.Getenv("SOCKLAB_SHIVIZ") == "" {
+		t.Log("$SOCKLAB_SHIVIZ is not set: the log is not loaded by ShiViz's own code (set it to a ShiViz checkout)")
 		return
 	}
 	cmd := exec.Command(node, filepath.Join("testdata", "shiviz", "load.js"))

@@ -1,16 +1,16 @@
 // parse.js parses a Mermaid sequenceDiagram on stdin as Mermaid does before it draws one:
-// the text's entity codes (#35;) encoded as Mermaid's encodeEntities does (utils.ts,
-// copied below), then Mermaid's own grammar (sequenceDiagram.js, generated from its
-// sequenceDiagram.jison by generate.js). The diagram's database is a stub that accepts
+// the text's entity codes (#35;) encoded as Mermaid's encodeEntities does (utils.ts),
+// then Mermaid's own grammar: the parser jison generates from Mermaid's
+// sequenceDiagram.jison, the file $SOCKLAB_MERMAID_PARSER names. The diagram's database is a stub that accepts
 // every call: this checks the syntax, not what the statements mean. It prints the
 // title's, messages' and notes' texts as Mermaid shows them (entity codes decoded, as
 // decodeEntities and the browser do) as JSON, {"title": ..., "messages": [...],
 // "notes": [...]}, or
 // "error: ..." and exits non-zero on an error.
 const fs = require("fs");
-const { parser } = require("./sequenceDiagram.js");
+const { parser } = require(process.env.SOCKLAB_MERMAID_PARSER);
 
-// encodeEntities is Mermaid's (packages/mermaid/src/utils.ts), as Diagram.fromText calls it.
+// encodeEntities does what Mermaid's (packages/mermaid/src/utils.ts) does before parsing.
 function encodeEntities(text) {
   let txt = text;
   txt = txt.replace(/style.*:\S*#.*;/g, (s) => s.substring(0, s.length - 1));
