@@ -1,0 +1,259 @@
+package htmlreport_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+
+	"github.com/socklab/socklab/agent/process"
+	"github.com/socklab/socklab/controller/browsertest"
+	"github.com/socklab/socklab/controller/htmlreport"
+	"github.com/socklab/socklab/controller/ladder"
+	"github.com/socklab/socklab/controller/report"
+	"github.com/socklab/socklab/controller/runner"
+	"github.com/socklab/socklab/controller/topology"
+	"github.com/socklab/socklab/controller/transcript"
+	"github.com/socklab/socklab/labs"
+	"github.com/socklab/socklab/controller/pyrepr"
+)
+
+func TestMain(m *testing.M) {
+	process.Init()
+	topology.Init()
+	os.Exit(m.Run())
+}
+
+// allLabsVar, set to 1, makes TestReportInBrowser screenshot every built-in lab that
+// runs on the local topology, not only defaultLabs.
+const allLabsVar = "SOCKLAB_SCREENSHOT_ALL"
+
+// defaultLabs are the labs whose reports TestReportInBrowser opens by default: a
+// relay over TCP, refusals and a lost datagram, a reset.
+var defaultLabs = []string{"chat-relay", "connect-refused", "rst-on-close"}
+
+// runLab runs a built-in lab on the local topology.
+func runLab(t *testing.T, name string) *transcript.Record {
+	t.Helper()
+	l, err := labs.Load(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runner.Run(t.Context(), l, topology.Local{}, runner.Options{}, runner.Discard{})
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t *testing.T, b *browsertest.Browser, js string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.Context(), 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// TestReportInBrowser runs built-in labs, writes each one's report.html, and opens it in
+// a headless Chromium: no console error, no request but the file itself, a lifeline
+// per host, an arrow per arrow ladder.Build finds, a click on a step shows its call, a
+// hover on an arrow its payload in hex and text. It leaves a screenshot of each report
+// in the artifacts folder (it logs which), and no chromium process behind it.
+func TestReportInBrowser(t *testing.T) {
+	names := defaultLabs
+	if os.Getenv(allLabsVar) == "1" {
+		names = nil
+		for _, n := range labs.Names() {
+			l, err := labs.Load(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l.Topologies) == 0 || slices.Contains(l.Topologies, "local") {
+				names = append(names, n)
+			}
+		}
+	} else {
+		t.Logf("opening %s (all local labs with %s=1)", strings.Join(names, ", "), allLabsVar)
+	}
+	if ok, why := browsertest.Available(); !ok {
+		t.Skip(why)
+	}
+	artifacts := browsertest.ArtifactsDir(t, "report-html")
+	var b *browsertest.Browser
+	t.Run("browser", func(t *testing.T) {
+		b = browsertest.Start(t, 1280, 900)
+		for _, name := range names {
+			t.Run(name, func(t *testing.T) {
+				rec := runLab(t, name)
+				checkReport(t, b, rec, filepath.Join(artifacts, name+".png"))
+			})
+		}
+	})
+	if b != nil {
+		if n := b.Processes(); n != 0 {
+			t.Errorf("%d chromium processes left after the browser closed", n)
+		}
+	}
+}
+
+// checkReport writes rec's report.html, opens it in b and checks what a reader sees.
+func checkReport(t *testing.T, b *browsertest.Browser, rec *transcript.Record, shot string) {
+	t.Helper()
+	page := filepath.Join(t.TempDir(), htmlreport.FileName)
+	if err := htmlreport.WriteFile(page, rec); err != nil {
+		t.Fatal(err)
+	}
+	url := "file://" + page
+	before := len(b.Requests())
+	errsBefore := len(b.ConsoleErrors())
+	if err := b.Open(url); err != nil {
+		t.Fatal(err)
+	}
+	if !eval[bool](t, b, `typeof window.socklabLadder === "object"`) {
+		t.Fatal("the page did not draw its ladder (window.socklabLadder is not set)")
+	}
+	if errs := b.ConsoleErrors()[errsBefore:]; len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+	for _, u := range b.Requests()[before:] {
+		if u != url && !strings.HasPrefix(u, "data:") && !strings.HasPrefix(u, "about:") {
+			t.Errorf("the page requested %s: want nothing beyond the file itself", u)
+		}
+	}
+
+	hosts := eval[[]string](t, b, `Array.from(document.querySelectorAll("svg .lifeline"), l => l.dataset.host)`)
+	var want []string
+	for _, h := range rec.Header.Hosts {
+		want = append(want, h.Role)
+	}
+	if !slices.Equal(hosts, want) {
+		t.Errorf("lifelines %q, want one per host %q", hosts, want)
+	}
+
+	steps, arrows := ladder.Build(rec.Entries)
+	wantKinds := map[string]int{}
+	for _, a := range arrows {
+		wantKinds[a.Kind.String()]++
+	}
+	kinds := eval[[]string](t, b, `Array.from(document.querySelectorAll("svg .arrow"), a => a.dataset.kind)`)
+	gotKinds := map[string]int{}
+	for _, k := range kinds {
+		gotKinds[k]++
+	}
+	if !maps.Equal(gotKinds, wantKinds) {
+		t.Errorf("arrows drawn by kind %v, want ladder.Build's %v", gotKinds, wantKinds)
+	}
+
+	clickStep(t, b, steps, arrows)
+	hoverPayload(t, b, arrows)
+
+	eval[bool](t, b, `(window.socklabLadder.reveal(0), window.scrollTo(0, 0), true)`)
+	if err := b.Screenshot(shot); err != nil {
+		t.Error(err)
+	} else {
+		t.Logf("screenshot %s", shot)
+	}
+}
+
+// clickStep clicks the step that sent the first arrow with a payload (else the first
+// operation) and checks that the details show its call.
+func clickStep(t *testing.T, b *browsertest.Browser, steps []ladder.Step, arrows []ladder.Arrow) {
+	t.Helper()
+	idx := -1
+	for _, a := range arrows {
+		if len(a.Payload) > 0 {
+			idx = a.Send
+			break
+		}
+	}
+	for i := 0; idx < 0 && i < len(steps); i++ {
+		if ev := steps[i].Entry.Event; ev != nil && ev.GetOp() != "" {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		t.Fatal("no step to click")
+	}
+	ev := steps[idx].Entry.Event
+	want := report.Call(ev)
+	if h := report.Handle(ev); h != "" {
+		want = h + "." + want
+	}
+	x, y := center(t, b, fmt.Sprintf(`document.querySelector('.step[data-index="%d"] circle')`, idx), idx)
+	if err := chromedp.Do(b.Context(), chromedp.MouseClickXY(x, y)); err != nil {
+		t.Fatal(err)
+	}
+	got := eval[string](t, b, `(document.querySelector("#details .call") || {}).textContent || ""`)
+	if got != want {
+		t.Errorf("a click on step %d shows call %q, want %q", idx, got, want)
+	}
+	if pos := steps[idx].Entry.Pos; pos != "" {
+		if got := eval[string](t, b, `(document.querySelector("#details .pos") || {}).textContent || ""`); got != pos {
+			t.Errorf("a click on step %d shows lab line %q, want %q", idx, got, pos)
+		}
+	}
+}
+
+// hoverPayload moves the mouse onto the first arrow with a payload and checks that the
+// tooltip shows its bytes in hex and as Python's repr.
+func hoverPayload(t *testing.T, b *browsertest.Browser, arrows []ladder.Arrow) {
+	t.Helper()
+	var a *ladder.Arrow
+	for i := range arrows {
+		if len(arrows[i].Payload) > 0 {
+			a = &arrows[i]
+			break
+		}
+	}
+	if a == nil {
+		return
+	}
+	path := fmt.Sprintf(`document.querySelector('.arrow[data-send="%d"][data-recv="%d"] .arrow-hit')`, a.Send, a.Recv)
+	x, y := midpoint(t, b, path, a.Send)
+	if err := chromedp.Do(b.Context(), chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x, y)); err != nil {
+		t.Fatal(err)
+	}
+	tip := eval[string](t, b, `(function () { var t = document.querySelector(".tooltip"); return t.hidden ? "" : t.textContent; })()`)
+	var hexWant []string
+	for _, c := range a.Payload[:min(len(a.Payload), 8)] {
+		hexWant = append(hexWant, fmt.Sprintf("%02x", c))
+	}
+	for _, want := range []string{strings.Join(hexWant, " "), pyrepr.Bytes(a.Payload, uint64(len(a.Payload)), 0)} {
+		if !strings.Contains(tip, want) {
+			t.Errorf("hovering the %s arrow from step %d shows %q, want it to hold %q", a.Kind, a.Send, tip, want)
+		}
+	}
+	if err := chromedp.Do(b.Context(), chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 2, 2)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// center reveals step idx and returns the page coordinates of the middle of the
+// element js selects.
+func center(t *testing.T, b *browsertest.Browser, js string, idx int) (float64, float64) {
+	t.Helper()
+	xy := eval[[]float64](t, b, fmt.Sprintf(`(function () {
+		window.scrollTo(0, 0); window.socklabLadder.reveal(%d);
+		var r = %s.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()`, idx, js))
+	return xy[0], xy[1]
+}
+
+// midpoint reveals step idx and returns the page coordinates of the middle of the SVG
+// path js selects.
+func midpoint(t *testing.T, b *browsertest.Browser, js string, idx int) (float64, float64) {
+	t.Helper()
+	xy := eval[[]float64](t, b, fmt.Sprintf(`(function () {
+		window.scrollTo(0, 0); window.socklabLadder.reveal(%d);
+		var p = %s, m = p.getPointAtLength(p.getTotalLength() / 2);
+		var pt = p.ownerSVGElement.createSVGPoint(); pt.x = m.x; pt.y = m.y;
+		pt = pt.matrixTransform(p.getScreenCTM()); return [pt.x, pt.y]; })()`, idx, js))
+	return xy[0], xy[1]
+}

@@ -1,0 +1,8 @@
+package report
+
+import socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
+
+// Handle names the socket (s3) or process (p3) an event acted on, as the text
+// transcript's handle column does; "" for none and for the call that made it (socket,
+// spawn), whose outcome names it.
+func Handle(ev *socklabv1.Event) string { return handleName(ev) }
