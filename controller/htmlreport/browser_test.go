@@ -18,12 +18,12 @@ import (
 	"github.com/socklab/socklab/controller/browsertest"
 	"github.com/socklab/socklab/controller/htmlreport"
 	"github.com/socklab/socklab/controller/ladder"
+	"github.com/socklab/socklab/controller/pyrepr"
 	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/transcript"
 	"github.com/socklab/socklab/labs"
-	"github.com/socklab/socklab/controller/pyrepr"
 )
 
 func TestMain(m *testing.M) {
