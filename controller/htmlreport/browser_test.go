@@ -96,6 +96,18 @@ func TestReportInBrowser(t *testing.T) {
 				checkReport(t, b, rec, filepath.Join(artifacts, name+".png"))
 			})
 		}
+		t.Run("failed-check", func(t *testing.T) {
+			l, err := labs.LoadFile("testdata/failing.star")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := runner.Run(t.Context(), l, topology.Local{}, runner.Options{}, runner.Discard{})
+			if rec.ExitCode != transcript.ExitFailed {
+				t.Fatalf("failing.star ended with %d (%s), want a failed check", rec.ExitCode, rec.Error)
+			}
+			checkReport(t, b, rec, filepath.Join(artifacts, "failed-check.png"))
+			checkFailure(t, b)
+		})
 	})
 	if b != nil {
 		if n := b.Processes(); n != 0 {
@@ -256,4 +268,27 @@ func midpoint(t *testing.T, b *browsertest.Browser, js string, idx int) (float64
 		var pt = p.ownerSVGElement.createSVGPoint(); pt.x = m.x; pt.y = m.y;
 		pt = pt.matrixTransform(p.getScreenCTM()); return [pt.x, pt.y]; })()`, idx, js))
 	return xy[0], xy[1]
+}
+
+// checkFailure checks what the report of testdata/failing.star shows of its failed
+// check: FAIL with its hint in the checks table, and the hosts' socket tables when it
+// failed, with the TIME_WAIT, the CLOSE_WAIT and the full backlog the lab left marked.
+func checkFailure(t *testing.T, b *browsertest.Browser) {
+	t.Helper()
+	state := eval[string](t, b, `document.querySelector('#checks tr[data-check="never"] .check-state').textContent`)
+	hint := eval[string](t, b, `document.querySelector('#checks tr[data-check="never"] .check-hint').textContent`)
+	if state != "FAIL" || !strings.Contains(hint, "look at the socket tables below") {
+		t.Errorf("check never shows %q with hint %q, want FAIL and its hint", state, hint)
+	}
+	marks := eval[map[string]int](t, b, `(function () {
+		var out = {};
+		["ss-time-wait", "ss-close-wait", "ss-backlog-full"].forEach(function (c) {
+			out[c] = document.querySelectorAll('.snapshot[data-check="never"] tr.' + c).length;
+		});
+		return out; })()`)
+	for _, c := range []string{"ss-time-wait", "ss-close-wait", "ss-backlog-full"} {
+		if marks[c] == 0 {
+			t.Errorf("the snapshot of check never marks no row %s: %v", c, marks)
+		}
+	}
 }

@@ -149,10 +149,14 @@ type Socket struct {
 	// Local and Peer are host:port as ss prints them; Peer is "" when there is none.
 	Local string `json:"local"`
 	Peer  string `json:"peer,omitempty"`
-	// RecvQ and SendQ are ss's Recv-Q and Send-Q: for a listener, the connections
-	// waiting to be accepted and the backlog.
+	// RecvQ and SendQ are ss's Recv-Q and Send-Q: bytes queued, or for a listener the
+	// connections waiting to be accepted (and 0).
 	RecvQ uint64 `json:"recv_q"`
 	SendQ uint64 `json:"send_q"`
+	// Backlog is a listener's backlog, as the run's listen call on its address gave it
+	// (Python's default, 128, for listen()); nil when no listen of the run made it (a
+	// student's program). Its accept queue is full when RecvQ exceeds it.
+	Backlog *int32 `json:"backlog,omitempty"`
 }
 
 // Arrow is one message between two steps (ladder.Arrow).
@@ -241,7 +245,14 @@ type Encoder struct {
 	failures []Step
 	steps    int
 	arrows   int
+	backlogs map[string]int32 // listen's backlog by the listener's address (host:port)
 }
+
+// maxBacklogs bounds the listeners whose backlog an Encoder remembers.
+const maxBacklogs = 4096
+
+// defaultBacklog is the backlog of Python's listen() with no argument: min(SOMAXCONN, 128).
+const defaultBacklog = 128
 
 // Header returns the run's header record.
 func (e *Encoder) Header(h transcript.Header) Record {
@@ -262,8 +273,14 @@ func (e *Encoder) Entry(en transcript.Entry) []Record {
 	st, arrows := e.b.Add(en)
 	step := StepOf(st)
 	e.steps++
-	if step.Kind == KindFailed && len(e.failures) < maxFailures {
-		e.failures = append(e.failures, step)
+	if ev := en.Event; ev.GetOp() == "listen" && ev.GetError() == nil && ev.GetLocal() != nil {
+		e.listened(ev)
+	}
+	if step.Kind == KindFailed {
+		e.fillBacklogs(&step)
+		if len(e.failures) < maxFailures {
+			e.failures = append(e.failures, step)
+		}
 	}
 	out := make([]Record, 0, 1+len(arrows))
 	out = append(out, Record{Step: &step})
@@ -291,6 +308,34 @@ func (e *Encoder) End(res *transcript.Result) []Record {
 	}
 	*e = Encoder{}
 	return append(out, Record{End: end})
+}
+
+// listened remembers a listen call's backlog by its socket's address.
+func (e *Encoder) listened(ev *socklabv1.Event) {
+	if e.backlogs == nil {
+		e.backlogs = map[string]int32{}
+	}
+	if len(e.backlogs) >= maxBacklogs {
+		return
+	}
+	n := int32(defaultBacklog)
+	if b := ev.GetOperation().GetListen().Backlog; b != nil {
+		n = max(*b, 0)
+	}
+	e.backlogs[hostPort(ev.GetLocal())] = n
+}
+
+// fillBacklogs gives each listener of a failed check's snapshot the backlog its listen
+// call asked for, which ss does not show.
+func (e *Encoder) fillBacklogs(st *Step) {
+	for _, hs := range st.Snapshot {
+		for i := range hs.Sockets {
+			s := &hs.Sockets[i]
+			if b, ok := e.backlogs[s.Local]; ok && s.State == "LISTEN" {
+				s.Backlog = &b
+			}
+		}
+	}
 }
 
 // StepOf returns a ladder step as its record.

@@ -13,7 +13,7 @@
   "use strict";
 
   var SVG = "http://www.w3.org/2000/svg";
-  var L = { left: 64, top: 58, col: 270, row: 30, pad: 40 };
+  var L = { left: 64, top: 58, col: 270, row: 32, pad: 40 };
   var HOST_COLORS = ["#0b7285", "#862e9c", "#1864ab", "#2b8a3e", "#c2255c", "#5c940d", "#e67700", "#495057"];
   var LABEL_CHARS = 40;      // a step's label, on a lifeline with another to its right
   var LABEL_CHARS_LAST = 58; // on the last one, which has room beyond its column
@@ -360,7 +360,7 @@
   Ladder.prototype.labelBelow = function (s) {
     if (!s.label || s.below) return;
     s.below = true;
-    s.label.setAttribute("y", s.y + 14);
+    s.label.setAttribute("y", s.y + 13);
     var hit = s.label.parentNode.querySelector(".hit");
     if (hit) hit.setAttribute("y", s.y - 12);
   };
@@ -453,7 +453,7 @@
     });
     if (!e || !e.failures || !e.failures.length) return;
     html("h2", null, "Kernel socket tables when checks failed", box);
-    html("p", "snapshot-help", "Each host's sockets as ss showed them when the check failed. TIME_WAIT, CLOSE_WAIT and a listener whose accept queue (Recv-Q) has reached its backlog (Send-Q) are marked.", box);
+    html("p", "snapshot-help", "Each host's sockets as ss showed them when the check failed. TIME_WAIT, CLOSE_WAIT and a listener whose accept queue (Recv-Q) is over the backlog its listen call asked for are marked.", box);
     var self = this;
     e.failures.forEach(function (f) { self.snapshot(f, box); });
   };
@@ -482,10 +482,14 @@
         var mark = "";
         if (s.state === "TIME_WAIT") mark = "time-wait";
         else if (s.state === "CLOSE_WAIT") mark = "close-wait";
-        else if (s.state === "LISTEN" && s.send_q > 0 && s.recv_q >= s.send_q) mark = "backlog-full";
+        else if (s.state === "LISTEN" && s.backlog !== undefined && s.recv_q > s.backlog) mark = "backlog-full";
         var tr = html("tr", mark ? "ss-" + mark : null, null, tb);
         [s.protocol, s.state, s.local, s.peer || "*", s.recv_q, s.send_q].forEach(function (v) { html("td", null, String(v), tr); });
-        html("td", "ss-mark", { "time-wait": "TIME_WAIT", "close-wait": "CLOSE_WAIT: the peer closed, this end has not", "backlog-full": "backlog full" }[mark] || "", tr);
+        var why = { "time-wait": "TIME_WAIT: this end closed first", "close-wait": "CLOSE_WAIT: the peer closed, this end has not" }[mark] || "";
+        if (s.state === "LISTEN" && s.backlog !== undefined) {
+          why = (mark ? "backlog full: " : "") + s.recv_q + " waiting to be accepted, listen(" + s.backlog + ")";
+        }
+        html("td", "ss-mark", why, tr);
       });
     });
   };
