@@ -64,9 +64,10 @@ type Writer struct {
 	err        error
 	ring       []held // the last steps beyond head, oldest at ring[first]
 	first      int
-	skipped    Gap  // what fell out of the ring
-	skipping   bool // some did
-	line       bytes.Buffer
+	skipped    Gap           // what fell out of the ring
+	skipping   bool          // some did
+	line       bytes.Buffer  // the record being encoded
+	lineEnc    *json.Encoder // encodes into line
 }
 
 // held is one step beyond head, with the arrows that came with it, encoded.
@@ -148,9 +149,9 @@ func (w *Writer) Entry(e transcript.Entry) {
 		}
 		return
 	}
-	h := held{index: st.Index, step: w.encode(recs[0])}
+	h := held{index: st.Index, step: bytes.Clone(w.encode(recs[0]))}
 	for _, r := range recs[1:] {
-		h.arrows = append(h.arrows, heldArrow{lo: min(r.Arrow.Send, r.Arrow.Recv), line: w.encode(r)})
+		h.arrows = append(h.arrows, heldArrow{lo: min(r.Arrow.Send, r.Arrow.Recv), line: bytes.Clone(w.encode(r))})
 	}
 	if len(w.ring) < w.tail {
 		w.ring = append(w.ring, h)
@@ -195,7 +196,7 @@ func (w *Writer) End(res *transcript.Result) {
 			gap.Arrows++ // a lost datagram sent from a step not drawn
 			continue
 		}
-		last = append(last, w.encode(r))
+		last = append(last, bytes.Clone(w.encode(r)))
 	}
 	if w.skipping {
 		w.write(w.encode(Record{Gap: &gap}))
@@ -212,16 +213,18 @@ func (w *Writer) End(res *transcript.Result) {
 // Err returns the first error writing the page.
 func (w *Writer) Err() error { return w.err }
 
-// encode returns r as one line of JSON. encoding/json escapes <, > and &, so no record
-// can close the script element that holds it.
+// encode returns r as one line of JSON, valid until the next call. encoding/json
+// escapes <, > and &, so no record can close the script element that holds it.
 func (w *Writer) encode(r Record) []byte {
 	w.line.Reset()
-	enc := json.NewEncoder(&w.line)
-	if err := enc.Encode(r); err != nil {
+	if w.lineEnc == nil {
+		w.lineEnc = json.NewEncoder(&w.line)
+	}
+	if err := w.lineEnc.Encode(r); err != nil {
 		w.fail(fmt.Errorf("report.html: %w", err))
 		return nil
 	}
-	return bytes.Clone(w.line.Bytes())
+	return w.line.Bytes()
 }
 
 func (w *Writer) write(line []byte) {
