@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
+	"github.com/socklab/socklab/agent/policy"
 	"github.com/socklab/socklab/agent/process"
 	"github.com/socklab/socklab/controller/browsertest"
 	"github.com/socklab/socklab/controller/htmlreport"
@@ -40,14 +42,19 @@ const allLabsVar = "SOCKLAB_SCREENSHOT_ALL"
 // relay over TCP, refusals and a lost datagram, a reset.
 var defaultLabs = []string{"chat-relay", "connect-refused", "rst-on-close"}
 
-// runLab runs a built-in lab on the local topology.
+// runLab runs a built-in lab on the local topology, as socklab run does (its hosts may
+// start the programs a local run may).
 func runLab(t *testing.T, name string) *transcript.Record {
 	t.Helper()
 	l, err := labs.Load(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runner.Run(t.Context(), l, topology.Local{}, runner.Options{}, runner.Discard{})
+	rec := runner.Run(t.Context(), l, topology.Local{Programs: policy.LocalPrograms}, runner.Options{}, runner.Discard{})
+	if rec.ExitCode != transcript.ExitPassed {
+		t.Logf("%s ended with %d: %s", name, rec.ExitCode, rec.Error)
+	}
+	return rec
 }
 
 // eval evaluates a JavaScript expression in the page.
@@ -101,13 +108,15 @@ func TestReportInBrowser(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rec := runner.Run(t.Context(), l, topology.Local{}, runner.Options{}, runner.Discard{})
+			rec := runner.Run(t.Context(), l, topology.Local{Programs: policy.LocalPrograms}, runner.Options{}, runner.Discard{})
 			if rec.ExitCode != transcript.ExitFailed {
 				t.Fatalf("failing.star ended with %d (%s), want a failed check", rec.ExitCode, rec.Error)
 			}
 			checkReport(t, b, rec, filepath.Join(artifacts, "failed-check.png"))
 			checkFailure(t, b)
 		})
+		t.Run("zoom-and-pan", func(t *testing.T) { checkZoomPan(t, b) })
+		t.Run("long-run", func(t *testing.T) { checkLongRun(t, b, filepath.Join(artifacts, "long-run.png")) })
 	})
 	if b != nil {
 		if n := b.Processes(); n != 0 {
@@ -192,7 +201,8 @@ func clickStep(t *testing.T, b *browsertest.Browser, steps []ladder.Step, arrows
 		}
 	}
 	if idx < 0 {
-		t.Fatal("no step to click")
+		t.Error("no step to click")
+		return
 	}
 	ev := steps[idx].Entry.Event
 	want := report.Call(ev)
@@ -291,4 +301,120 @@ func checkFailure(t *testing.T, b *browsertest.Browser) {
 			t.Errorf("the snapshot of check never marks no row %s: %v", c, marks)
 		}
 	}
+}
+
+// transform returns the diagram's scale and translation.
+func transform(t *testing.T, b *browsertest.Browser) (k, x, y float64) {
+	t.Helper()
+	v := eval[[]float64](t, b, `(function () {
+		var m = document.querySelector("svg.ladder-svg g.content").transform.baseVal.consolidate().matrix;
+		return [m.a, m.e, m.f]; })()`)
+	return v[0], v[1], v[2]
+}
+
+// checkZoomPan, on the page the browser shows: the wheel zooms, a drag pans without
+// opening a step's details, and the buttons zoom in and back to actual size.
+func checkZoomPan(t *testing.T, b *browsertest.Browser) {
+	t.Helper()
+	eval[bool](t, b, `(window.scrollTo(0, 0), true)`)
+	r := eval[[]float64](t, b, `(function () { var r = document.querySelector("svg.ladder-svg").getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; })()`)
+	cx, cy := r[0]+r[2]/2, r[1]+r[3]/2
+	k0, _, _ := transform(t, b)
+	wheel := func(p *input.DispatchMouseEventParams) { p.DeltaX, p.DeltaY = 1, -240 } // the protocol wants both
+	if err := chromedp.Do(b.Context(), chromedp.MouseEvent(input.DispatchMouseEventTypeMouseWheel, cx, cy, wheel)); err != nil {
+		t.Fatal(err)
+	}
+	// The wheel's event reaches the page asynchronously: wait for the zoom.
+	var k1 float64
+	for range 50 {
+		if k1, _, _ = transform(t, b); k1 != k0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if k1 <= k0 {
+		t.Errorf("the wheel up zoomed from %.2f to %.2f, want in", k0, k1)
+	}
+	before := eval[string](t, b, `document.getElementById("details").dataset.index || ""`)
+	_, x0, y0 := transform(t, b)
+	if err := chromedp.Do(b.Context(),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, cx, cy, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, cx-40, cy-60, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, cx-80, cy-120, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, cx-80, cy-120, chromedp.ButtonLeft),
+	); err != nil {
+		t.Fatal(err)
+	}
+	_, x1, y1 := transform(t, b)
+	if math.Abs(x1-x0+80) > 0.5 || math.Abs(y1-y0+120) > 0.5 {
+		t.Errorf("a drag of (-80, -120) moved the diagram by (%.0f, %.0f)", x1-x0, y1-y0)
+	}
+	if after := eval[string](t, b, `document.getElementById("details").dataset.index || ""`); after != before {
+		t.Errorf("a drag opened step %s's details: a drag is not a click", after)
+	}
+	click := func(sel string) {
+		t.Helper()
+		x, y := center(t, b, `document.querySelector("`+sel+`")`, 0)
+		if err := chromedp.Do(b.Context(), chromedp.MouseClickXY(x, y)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	click(".toolbar .zoom-reset")
+	if k, x, y := transform(t, b); k != 1 || x != 0 || y != 0 {
+		t.Errorf("1:1 left the diagram at scale %.2f, (%.0f, %.0f), want 1, (0, 0)", k, x, y)
+	}
+	click(".toolbar .zoom-in")
+	if k, _, _ := transform(t, b); k <= 1 {
+		t.Errorf("+ left the scale at %.2f, want more than 1", k)
+	}
+}
+
+// checkLongRun opens the report of a synthesised run longer than the page draws: no
+// console error, the first and last steps drawn, and the page says how many it left
+// out.
+func checkLongRun(t *testing.T, b *browsertest.Browser, shot string) {
+	t.Helper()
+	const n = 6_006
+	var entries []transcript.Entry
+	pingPong(n, func(e transcript.Entry) { entries = append(entries, e) })
+	rec := &transcript.Record{Result: *pingPongResult(), Entries: entries}
+	page := filepath.Join(t.TempDir(), htmlreport.FileName)
+	if err := htmlreport.WriteFile(page, rec); err != nil {
+		t.Fatal(err)
+	}
+	errsBefore := len(b.ConsoleErrors())
+	if err := b.Open("file://" + page); err != nil {
+		t.Fatal(err)
+	}
+	if errs := b.ConsoleErrors()[errsBefore:]; len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+	drawn := eval[int](t, b, `window.socklabLadder.steps()`)
+	if want := htmlreport.DefaultHead + htmlreport.DefaultTail; drawn != want {
+		t.Errorf("%d steps drawn of %d, want %d", drawn, n, want)
+	}
+	left := n - htmlreport.DefaultHead - htmlreport.DefaultTail
+	gap := eval[string](t, b, `(document.querySelector("svg .band-text.band-gap") || {}).textContent || ""`)
+	notice := eval[string](t, b, `document.querySelector(".run-notice").textContent`)
+	for _, text := range []string{gap, notice} {
+		if !strings.Contains(text, fmt.Sprintf("%s steps", commas(left))) {
+			t.Errorf("the page says %q, want it to say the %s steps it left out", text, commas(left))
+		}
+	}
+	if !eval[bool](t, b, fmt.Sprintf(`window.socklabLadder.reveal(%d)`, n-1)) {
+		t.Errorf("the last step, %d, is not drawn", n-1)
+	}
+	t.Logf("drawn in %.0f ms", eval[float64](t, b, `window.socklabDrawMs`))
+	if err := b.Screenshot(shot); err != nil {
+		t.Error(err)
+	}
+}
+
+// commas writes n with thousands separators, as the page does ("19,006").
+func commas(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

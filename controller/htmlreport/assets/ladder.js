@@ -113,7 +113,8 @@
     this.hosts = [];
     this.hostIndex = {};
     this.steps = {};      // index -> step record with .row, .x, .y
-    this.rows = 0;
+    this.rows = 0;        // rows drawn: steps, and two for a gap
+    this.stepCount = 0;
     this.arrowCount = 0;
     this.view = { k: 1, x: 0, y: 0 };
     this.selected = null;
@@ -263,6 +264,7 @@
   Ladder.prototype.step = function (s) {
     if (s.kind === "hidden") return;
     s.row = this.rows++;
+    this.stepCount++;
     s.y = this.yOf(s.row);
     this.steps[s.index] = s;
     var self = this;
@@ -650,7 +652,7 @@
         add: function (rec) { l.add(rec); },
         end: function (e) { l.end(e); },
         // Counts, for tests and status lines.
-        steps: function () { return l.rows; },
+        steps: function () { return l.stepCount; },
         arrows: function () { return l.arrowCount; },
         hosts: function () { return l.hosts.map(function (h) { return h.role; }); },
         fit: function () { l.fit(); },
