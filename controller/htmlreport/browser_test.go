@@ -125,13 +125,15 @@ func TestReportInBrowser(t *testing.T) {
 	}
 }
 
-// checkReport writes rec's report.html, opens it in b and checks what a reader sees.
+// checkReport writes rec's --out folder as socklab run does, opens its report.html in b
+// and checks what a reader sees.
 func checkReport(t *testing.T, b *browsertest.Browser, rec *transcript.Record, shot string) {
 	t.Helper()
-	page := filepath.Join(t.TempDir(), htmlreport.FileName)
-	if err := htmlreport.WriteFile(page, rec); err != nil {
+	dir := t.TempDir()
+	if err := report.WriteDir(dir, rec, htmlreport.File); err != nil {
 		t.Fatal(err)
 	}
+	page := filepath.Join(dir, htmlreport.FileName)
 	url := "file://" + page
 	before := len(b.Requests())
 	errsBefore := len(b.ConsoleErrors())
