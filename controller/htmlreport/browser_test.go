@@ -2,6 +2,7 @@ package htmlreport_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -116,6 +117,7 @@ func TestReportInBrowser(t *testing.T) {
 			checkFailure(t, b)
 		})
 		t.Run("zoom-and-pan", func(t *testing.T) { checkZoomPan(t, b) })
+		t.Run("incremental", func(t *testing.T) { checkIncremental(t, b) })
 		t.Run("long-run", func(t *testing.T) { checkLongRun(t, b, filepath.Join(artifacts, "long-run.png")) })
 	})
 	if b != nil {
@@ -419,4 +421,46 @@ func commas(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// checkIncremental feeds a run's records one at a time to a ladder made with follow, as
+// a live page does, on the page the browser shows: the arrows grow as their records
+// come, and the newest step stays in view.
+func checkIncremental(t *testing.T, b *browsertest.Browser) {
+	t.Helper()
+	eval[bool](t, b, `(function () {
+		var el = document.createElement("div"); el.id = "live"; document.body.prepend(el);
+		window.live = SocklabLadder.create(el, {follow: true}); window.scrollTo(0, 0); return true; })()`)
+	var enc htmlreport.Encoder
+	var recs []htmlreport.Record
+	recs = append(recs, enc.Header(pingPongHeader()))
+	pingPong(406, func(e transcript.Entry) { recs = append(recs, enc.Entry(e)...) })
+	recs = append(recs, enc.End(pingPongResult())...)
+	arrows := 0
+	for i, r := range recs {
+		line, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := eval[[]float64](t, b, `(function (rec) { window.live.add(rec);
+			var svg = document.querySelector("#live svg").getBoundingClientRect();
+			var dots = document.querySelectorAll("#live .step circle"), last = dots[dots.length - 1];
+			var y = last ? last.getBoundingClientRect().y - svg.y : 0;
+			return [window.live.arrows(), y, svg.height]; })(`+string(line)+`)`)
+		if r.Arrow != nil {
+			arrows++
+		}
+		if int(got[0]) != arrows {
+			t.Fatalf("after record %d the ladder draws %v arrows, want %d", i, got[0], arrows)
+		}
+		if r.Step != nil && (got[1] < 0 || got[1] > got[2]) {
+			t.Fatalf("step %d is drawn at y %.0f, out of the diagram's %.0f: follow keeps the newest in view", r.Step.Index, got[1], got[2])
+		}
+	}
+	if arrows < 200 {
+		t.Errorf("%d arrows drawn, want the ping-pong's 200", arrows)
+	}
+	if errs := b.ConsoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
 }

@@ -384,7 +384,7 @@ func StepOf(st ladder.Step) Step {
 		out.Result = report.Outcome(ev)
 		if e := ev.GetError(); e != nil {
 			out.Errno = &Errno{Name: e.GetName(), Number: e.GetErrno(), Message: e.GetMessage()}
-			out.Raised = out.Result == report.Error(e)
+			out.Raised = report.Raised(ev)
 		}
 		if out.Pos == "" {
 			out.Pos = ev.GetPos()

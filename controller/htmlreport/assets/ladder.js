@@ -3,9 +3,13 @@
 // (see htmlreport.Record), one at a time, so the same code draws a finished run
 // (report.html) and a run as it goes (the live view):
 //
-//   var ladder = SocklabLadder.create(element);
+//   var ladder = SocklabLadder.create(element, {follow: true});
 //   ladder.add({"header": {...}});   // then {"step": ...}, {"arrow": ...}, {"gap": ...}
 //   ladder.end({...});               // or ladder.add({"end": {...}})
+//
+// With follow, each new step is brought into view (a live run), until the reader pans
+// or zooms. The object create returns also counts what it drew (steps(), arrows(),
+// hosts()) and moves the view (fit(), reveal(index)).
 //
 // It needs nothing but the DOM: no network, no library. Every text from the run is set
 // as text (textContent), never parsed as HTML.
@@ -108,8 +112,9 @@
     return rows.join("\n");
   }
 
-  function Ladder(root) {
+  function Ladder(root, opts) {
     this.root = root;
+    this.follow = !!(opts && opts.follow);
     this.hosts = [];
     this.hostIndex = {};
     this.steps = {};      // index -> step record with .row, .x, .y
@@ -255,7 +260,7 @@
     var y = this.yOf(row);
     var w = this.width() - L.left + 10;
     el("rect", { "class": "band " + cls, x: L.left - 6, y: y - L.row / 2 - 2, width: w, height: rows * L.row - 2, rx: 3 }, this.gBands);
-    var t = el("text", { "class": "band-text " + cls, x: L.left + 4, y: y + 4 + (rows - 1) * L.row / 2 }, this.gSteps);
+    var t = el("text", { "class": "band-text " + cls, x: L.left + 4, y: y + 4 + (rows - 1) * L.row / 2, tabindex: cls === "band-gap" ? null : 0 }, this.gSteps);
     t.textContent = text;
     if (title) el("title", {}, t).textContent = title;
     return t;
@@ -306,7 +311,14 @@
       ev.stopPropagation();
       self.select(s, null);
     });
+    target.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" || ev.key === " ") {
+        ev.preventDefault();
+        self.select(s, null);
+      }
+    });
     this.grow();
+    if (this.follow) this.reveal(s.index);
   };
 
   Ladder.prototype.arrow = function (a) {
@@ -375,8 +387,11 @@
     var r = this.svg.getBoundingClientRect();
     var v = this.view;
     var y = s.y * v.k + v.y;
-    if (y < L.top + 20 || y > r.height - 20) {
+    if (y < L.top + 20) {
       v.y = r.height / 3 - s.y * v.k;
+      this.apply();
+    } else if (y > r.height - 20) { // below: show it near the bottom, what led to it above
+      v.y = r.height * 0.8 - s.y * v.k;
       this.apply();
     }
     return true;
@@ -574,6 +589,7 @@
   };
 
   Ladder.prototype.zoomAt = function (px, py, f) {
+    this.follow = false;
     var v = this.view;
     var k = Math.min(8, Math.max(0.02, v.k * f));
     v.x = px - (px - v.x) * (k / v.k);
@@ -626,6 +642,7 @@
       if (!drag.moved && Math.abs(dx) + Math.abs(dy) < 4) return;
       if (!drag.moved) {
         drag.moved = true;
+        self.follow = false;
         svg.setPointerCapture(ev.pointerId);
         svg.classList.add("dragging");
         self.tip.hidden = true;
@@ -646,8 +663,8 @@
   };
 
   global.SocklabLadder = {
-    create: function (root) {
-      var l = new Ladder(root);
+    create: function (root, opts) {
+      var l = new Ladder(root, opts);
       return {
         add: function (rec) { l.add(rec); },
         end: function (e) { l.end(e); },
