@@ -305,6 +305,18 @@ func checkFailure(t *testing.T, b *browsertest.Browser) {
 			t.Errorf("the snapshot of check never marks no row %s: %v", c, marks)
 		}
 	}
+	// A click on the failed check's row shows where it failed, with the tables.
+	xy := eval[[]float64](t, b, `(function () {
+		var row = document.querySelector('#checks tr[data-check="never"]'); row.scrollIntoView({block: "center"});
+		var r = row.getBoundingClientRect(); return [r.x + 20, r.y + r.height / 2]; })()`)
+	if err := chromedp.Do(b.Context(), chromedp.MouseClickXY(xy[0], xy[1])); err != nil {
+		t.Fatal(err)
+	}
+	title := eval[string](t, b, `document.querySelector("#details h2").textContent`)
+	tables := eval[int](t, b, `document.querySelectorAll("#details .ss-table").length`)
+	if title != "Check never failed" || tables != 2 {
+		t.Errorf("a click on check never's row shows %q with %d socket tables, want where it failed with both hosts' tables", title, tables)
+	}
 }
 
 // transform returns the diagram's scale and translation.

@@ -112,12 +112,15 @@
     return rows.join("\n");
   }
 
+  var ladders = 0; // ladders made in this page, for their SVG ids
+
   function Ladder(root, opts) {
     this.root = root;
     this.follow = !!(opts && opts.follow);
     this.hosts = [];
-    this.hostIndex = {};
-    this.steps = {};      // index -> step record with .row, .x, .y
+    this.hostIndex = Object.create(null); // role -> lifeline, whatever the role's name
+    this.steps = Object.create(null);     // index -> step record with .row, .x, .y
+    this.id = "socklab-ladder-" + (++ladders); // the prefix of its SVG ids
     this.rows = 0;        // rows drawn: steps, and two for a gap
     this.stepCount = 0;
     this.arrowCount = 0;
@@ -162,7 +165,7 @@
     this.svg = el("svg", { "class": "ladder-svg", role: "img", "aria-label": "ladder diagram of the run" }, this.box);
     var defs = el("defs", {}, this.svg);
     ["connect", "data", "fin", "rst", "datagram", "lost"].forEach(function (k) {
-      var m = el("marker", { id: "head-" + k, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, defs);
+      var m = el("marker", { id: self.id + "-head-" + k, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, defs);
       el("path", { d: "M0,0 L10,5 L0,10 z", "class": "head head-" + k }, m);
     });
     this.bg = el("rect", { "class": "bg", x: 0, y: 0, width: "100%", height: "100%" }, this.svg);
@@ -349,7 +352,7 @@
     // arrow that leaves upwards moves it below.
     if (to && to.y < from.y) this.labelBelow(from);
     if (to && from.y < to.y) this.labelBelow(to);
-    el("path", { "class": "line", d: d, "marker-end": a.kind === "lost" ? null : "url(#head-" + a.kind + ")" }, g);
+    el("path", { "class": "line", d: d, "marker-end": a.kind === "lost" ? null : "url(#" + this.id + "-head-" + a.kind + ")" }, g);
     if (a.kind === "lost") {
       el("path", { "class": "cross", d: "M" + (x2 - 5) + "," + (y2 - 5) + " l10,10 m0,-10 l-10,10" }, g);
     }
@@ -451,6 +454,7 @@
     var head = html("tr", null, null, html("thead", null, null, table));
     ["Check", "Points", "Result", "What happened", "Lab line"].forEach(function (h) { html("th", null, h, head); });
     var tbody = html("tbody", null, null, table);
+    var self = this;
     checks.forEach(function (c) {
       var state = !e ? "pending" : c.passed ? "pass" : c.reached ? "fail" : "unreached";
       var tr = html("tr", "check check-" + state, null, tbody);
@@ -467,11 +471,20 @@
         h.appendChild(document.createTextNode(hints[lang]));
       });
       html("td", "check-pos", c.pos || "", tr);
+      var failure = e && (e.failures || []).filter(function (f) { return f.check === c.id; })[0];
+      if (failure && self.steps[failure.index]) {
+        tr.classList.add("check-link");
+        tr.title = "show where it failed";
+        tr.addEventListener("click", function () {
+          self.reveal(failure.index);
+          self.select(self.steps[failure.index], null);
+          self.box.scrollIntoView({ block: "nearest" });
+        });
+      }
     });
     if (!e || !e.failures || !e.failures.length) return;
     html("h2", null, "Kernel socket tables when checks failed", box);
     html("p", "snapshot-help", "Each host's sockets as ss showed them when the check failed. TIME_WAIT, CLOSE_WAIT and a listener whose accept queue (Recv-Q) is over the backlog its listen call asked for are marked.", box);
-    var self = this;
     e.failures.forEach(function (f) { self.snapshot(f, box); });
   };
 
