@@ -2,6 +2,7 @@ package htmlreport_test
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -385,17 +386,22 @@ func checkZoomPan(t *testing.T, b *browsertest.Browser) {
 	}
 }
 
-// checkLongRun opens the report of a synthesised run longer than the page draws: no
-// console error, the first and last steps drawn, and the page says how many it left
-// out.
+// checkLongRun opens the report of a synthesised run longer than the page draws (with
+// caps smaller than the defaults, to keep the test short): no console error, the first
+// and last steps drawn, and the page says how many it left out.
 func checkLongRun(t *testing.T, b *browsertest.Browser, shot string) {
 	t.Helper()
-	const n = 6_006
-	var entries []transcript.Entry
-	pingPong(n, func(e transcript.Entry) { entries = append(entries, e) })
-	rec := &transcript.Record{Result: *pingPongResult(), Entries: entries}
+	const n, head, tail = 2_006, 300, 100
 	page := filepath.Join(t.TempDir(), htmlreport.FileName)
-	if err := htmlreport.WriteFile(page, rec); err != nil {
+	f, err := os.Create(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := htmlreport.New(f, htmlreport.Options{Head: head, Tail: tail})
+	w.Header(pingPongHeader())
+	pingPong(n, w.Entry)
+	w.End(pingPongResult())
+	if err := errors.Join(w.Err(), f.Close()); err != nil {
 		t.Fatal(err)
 	}
 	errsBefore := len(b.ConsoleErrors())
@@ -406,10 +412,10 @@ func checkLongRun(t *testing.T, b *browsertest.Browser, shot string) {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
 	drawn := eval[int](t, b, `window.socklabLadder.steps()`)
-	if want := htmlreport.DefaultHead + htmlreport.DefaultTail; drawn != want {
+	if want := head + tail; drawn != want {
 		t.Errorf("%d steps drawn of %d, want %d", drawn, n, want)
 	}
-	left := n - htmlreport.DefaultHead - htmlreport.DefaultTail
+	left := n - head - tail
 	gap := eval[string](t, b, `(document.querySelector("svg .band-text.band-gap") || {}).textContent || ""`)
 	notice := eval[string](t, b, `document.querySelector(".run-notice").textContent`)
 	for _, text := range []string{gap, notice} {
@@ -446,7 +452,7 @@ func checkIncremental(t *testing.T, b *browsertest.Browser) {
 	var enc htmlreport.Encoder
 	var recs []htmlreport.Record
 	recs = append(recs, enc.Header(pingPongHeader()))
-	pingPong(406, func(e transcript.Entry) { recs = append(recs, enc.Entry(e)...) })
+	pingPong(166, func(e transcript.Entry) { recs = append(recs, enc.Entry(e)...) })
 	recs = append(recs, enc.End(pingPongResult())...)
 	arrows := 0
 	for i, r := range recs {
@@ -469,10 +475,49 @@ func checkIncremental(t *testing.T, b *browsertest.Browser) {
 			t.Fatalf("step %d is drawn at y %.0f, out of the diagram's %.0f: follow keeps the newest in view", r.Step.Index, got[1], got[2])
 		}
 	}
-	if arrows < 200 {
-		t.Errorf("%d arrows drawn, want the ping-pong's 200", arrows)
+	if arrows < 80 {
+		t.Errorf("%d arrows drawn, want the ping-pong's 80", arrows)
 	}
 	if errs := b.ConsoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// BenchmarkOpenLongRun writes the report of a synthesised 1,000,000-event run (drawn in
+// part: the default caps) and opens it in Chromium, reporting the page's size, the time
+// to open it and the renderer's own drawing time:
+//
+//	go test -run '^$' -bench BenchmarkOpenLongRun -benchtime 1x ./controller/htmlreport/
+func BenchmarkOpenLongRun(b *testing.B) {
+	page := filepath.Join(b.TempDir(), htmlreport.FileName)
+	f, err := os.Create(page)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := htmlreport.New(f, htmlreport.Options{})
+	w.Header(pingPongHeader())
+	pingPong(1_000_000, w.Entry)
+	w.End(pingPongResult())
+	if err := errors.Join(w.Err(), f.Close()); err != nil {
+		b.Fatal(err)
+	}
+	st, _ := os.Stat(page)
+	br := browsertest.Start(b, 1280, 900)
+	for b.Loop() {
+		start := time.Now()
+		if err := br.Open("file://" + page); err != nil {
+			b.Fatal(err)
+		}
+		open := time.Since(start)
+		draw, err := chromedp.Run(br.Context(), chromedp.Evaluate[float64](`window.socklabDrawMs`))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(open.Milliseconds()), "open-ms")
+		b.ReportMetric(draw, "draw-ms")
+	}
+	b.ReportMetric(float64(st.Size())/(1<<20), "page-MiB")
+	if errs := br.ConsoleErrors(); len(errs) > 0 {
+		b.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
