@@ -2,8 +2,8 @@ package htmlreport_test
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
