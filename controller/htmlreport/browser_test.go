@@ -179,7 +179,7 @@ func checkReport(t *testing.T, b *browsertest.Browser, rec *transcript.Record, s
 	}
 
 	clickStep(t, b, steps, arrows)
-	hoverPayload(t, b, arrows)
+	hoverPayload(t, b, arrows, strings.TrimSuffix(shot, ".png")+"-hover.png")
 
 	eval[bool](t, b, `(window.socklabLadder.reveal(0), window.scrollTo(0, 0), true)`)
 	if err := b.Screenshot(shot); err != nil {
@@ -230,8 +230,9 @@ func clickStep(t *testing.T, b *browsertest.Browser, steps []ladder.Step, arrows
 }
 
 // hoverPayload moves the mouse onto the first arrow with a payload and checks that the
-// tooltip shows its bytes in hex and as Python's repr.
-func hoverPayload(t *testing.T, b *browsertest.Browser, arrows []ladder.Arrow) {
+// tooltip shows its bytes in hex and as Python's repr; for the first lab, it takes a
+// screenshot of the page with the tooltip (shot).
+func hoverPayload(t *testing.T, b *browsertest.Browser, arrows []ladder.Arrow, shot string) {
 	t.Helper()
 	var a *ladder.Arrow
 	for i := range arrows {
@@ -256,6 +257,11 @@ func hoverPayload(t *testing.T, b *browsertest.Browser, arrows []ladder.Arrow) {
 	for _, want := range []string{strings.Join(hexWant, " "), pyrepr.Bytes(a.Payload, uint64(len(a.Payload)), 0)} {
 		if !strings.Contains(tip, want) {
 			t.Errorf("hovering the %s arrow from step %d shows %q, want it to hold %q", a.Kind, a.Send, tip, want)
+		}
+	}
+	if filepath.Base(shot) == defaultLabs[0]+"-hover.png" {
+		if err := b.Screenshot(shot); err != nil {
+			t.Error(err)
 		}
 	}
 	if err := chromedp.Do(b.Context(), chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 2, 2)); err != nil {

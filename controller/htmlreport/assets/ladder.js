@@ -186,7 +186,7 @@
     this.checks.id = "checks";
 
     this.listen();
-    this.resize();
+    this.apply();
   };
 
   // add takes the next record of the run.
@@ -199,7 +199,6 @@
   };
 
   Ladder.prototype.header = function (h) {
-    this.run = h;
     this.title.textContent = h.lab || "socklab run";
     this.summary.textContent = h.summary || "";
     var parts = [];
@@ -625,10 +624,6 @@
 
   Ladder.prototype.reset = function () {
     this.view = { k: 1, x: 0, y: 0 };
-    this.apply();
-  };
-
-  Ladder.prototype.resize = function () {
     this.apply();
   };
 
