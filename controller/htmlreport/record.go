@@ -110,6 +110,10 @@ type Step struct {
 	// Conn numbers the connection the step belongs to, the same at both of its ends
 	// (ladder.Step.Conn); 0 for none.
 	Conn int `json:"conn,omitempty"`
+	// Local and Peer are the socket's own address and its peer's (a datagram's
+	// destination or source) as ss writes them, "127.0.0.1:8080"; "" when unknown.
+	Local string `json:"local,omitempty"`
+	Peer  string `json:"peer,omitempty"`
 	// Text is the narration, the note, or a failed check's message.
 	Text string `json:"text,omitempty"`
 	// Pos is the lab's file:line that made the step.
@@ -382,6 +386,7 @@ func StepOf(st ladder.Step) Step {
 		}
 		out.Call = report.Call(ev)
 		out.Result = report.Outcome(ev)
+		out.Local, out.Peer = hostPort(ev.GetLocal()), hostPort(ev.GetPeer())
 		if e := ev.GetError(); e != nil {
 			out.Errno = &Errno{Name: e.GetName(), Number: e.GetErrno(), Message: e.GetMessage()}
 			out.Raised = report.Raised(ev)

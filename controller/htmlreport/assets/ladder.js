@@ -226,10 +226,18 @@
     t.textContent = cut(role, 28);
     var a = el("text", { x: x - 8, y: 37, "class": "host-addr" }, head);
     a.textContent = address || "";
-    this.hosts.push({ role: role, x: x, color: color, line: line });
+    this.hosts.push({ role: role, address: address, x: x, color: color, line: line });
     this.hostIndex[role] = i;
     this.grow();
     return i;
+  };
+
+  // hostAt returns the lifeline of the host with the address of hostPort ("127.0.0.2:80").
+  Ladder.prototype.hostAt = function (hostPort) {
+    if (!hostPort) return undefined;
+    var host = hostPort.replace(/^\[/, "").replace(/\]?:\d+$/, "");
+    for (var i = 0; i < this.hosts.length; i++) if (this.hosts[i].address === host) return i;
+    return undefined;
   };
 
   Ladder.prototype.width = function () {
@@ -341,8 +349,10 @@
         x2 += x2 > x1 ? -6 : 6;
         d = "M" + x1 + "," + y1 + " L" + x2 + "," + y2;
       }
-    } else { // lost: toward the next lifeline, ending in a cross
-      var dir = this.hostIndex[a.from] < this.hosts.length - 1 ? 1 : -1;
+    } else { // lost: toward the host it was sent to (else the next lifeline), ending in a cross
+      var toward = this.hostAt(from.peer);
+      var dir = toward !== undefined && toward !== this.hostIndex[a.from] ? (toward > this.hostIndex[a.from] ? 1 : -1) :
+        this.hostIndex[a.from] < this.hosts.length - 1 ? 1 : -1;
       x2 = x1 + dir * L.col * 0.55;
       y2 = y1 + L.row * 0.8;
       d = "M" + x1 + "," + y1 + " L" + x2 + "," + y2;
@@ -547,6 +557,8 @@
     if (s.kind === "op" || s.kind === "process") row("duration", duration(s.duration_ns || 0), "duration");
     row("lab line", s.pos, "pos");
     if (s.conn) row("connection", "#" + s.conn, "conn");
+    row("local", s.local, "local");
+    row("peer", s.peer, "peer");
     if (s.note) row("note", s.note, "note");
     if (s.text) row(s.kind === "failed" ? "message" : "text", s.text, "text");
     if (a) {
