@@ -28,9 +28,10 @@ import (
 	"github.com/socklab/socklab/controller/transcript"
 )
 
-// Assets holds the renderer: ladder.js (the ladder object: add(record), end(end)),
-// ladder.css, and page.html (report.html's frame), for pages that serve them, such as a
-// live view.
+// Assets holds the renderer, for pages that serve it, such as a live view:
+// assets/ladder.js (SocklabLadder.create(element, {follow}) returns the ladder, with
+// add(record) for each Record as JSON and end(end)), assets/ladder.css, and
+// assets/page.html (report.html's frame).
 //
 //go:embed assets/ladder.js assets/ladder.css assets/page.html
 var Assets embed.FS
