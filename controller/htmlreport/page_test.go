@@ -9,7 +9,10 @@ import (
 	"github.com/socklab/socklab/controller/htmlreport"
 	"github.com/socklab/socklab/controller/ladder"
 	"github.com/socklab/socklab/controller/report"
+	"github.com/socklab/socklab/controller/runner"
+	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/transcript"
+	"github.com/socklab/socklab/labs"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -161,5 +164,50 @@ func TestRecordsStayInTheirScript(t *testing.T) {
 	}
 	if got, want := recs[1].Step.Call, report.Call(ev); got != want {
 		t.Errorf("call = %q, want %q", got, want)
+	}
+}
+
+// TestFailedCheckSnapshot: a failed check's step carries each host's socket table when
+// it failed, with the backlog the run's listen call gave each listener, and the end
+// keeps it: testdata/failing.star leaves a TIME_WAIT, a CLOSE_WAIT and a listener of
+// backlog 0 holding a connection.
+func TestFailedCheckSnapshot(t *testing.T) {
+	l, err := labs.LoadFile("testdata/failing.star")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := runner.Run(t.Context(), l, topology.Local{}, runner.Options{}, runner.Discard{})
+	var enc htmlreport.Encoder
+	for _, e := range rec.Entries {
+		enc.Entry(e)
+	}
+	recs := enc.End(&rec.Result)
+	end := recs[len(recs)-1].End
+	if end == nil || len(end.Failures) != 1 || end.Failures[0].Check != "never" || end.Failures[0].Kind != htmlreport.KindFailed {
+		t.Fatalf("end = %+v, want the one failure of check never", end)
+	}
+	f := end.Failures[0]
+	if f.Text != "fails on purpose" || !strings.HasSuffix(f.Pos, "failing.star:37:12") {
+		t.Errorf("failure says %q at %q, want its message and lab line", f.Text, f.Pos)
+	}
+	states := map[string]int{}
+	full := 0
+	for _, hs := range f.Snapshot {
+		if hs.Error != "" {
+			t.Errorf("%s's table: %s", hs.Role, hs.Error)
+		}
+		for _, s := range hs.Sockets {
+			states[s.State]++
+			if s.State == "LISTEN" && (s.Backlog == nil || s.RecvQ > uint64(*s.Backlog)) {
+				if s.Backlog == nil {
+					t.Errorf("listener %s has no backlog: the lab's listen made it", s.Local)
+				} else {
+					full++
+				}
+			}
+		}
+	}
+	if states["TIME_WAIT"] == 0 || states["CLOSE_WAIT"] == 0 || full != 1 {
+		t.Errorf("snapshot states %v with %d full backlogs, want a TIME_WAIT, a CLOSE_WAIT and one full backlog", states, full)
 	}
 }
