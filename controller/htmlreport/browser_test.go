@@ -181,7 +181,7 @@ func checkReport(t *testing.T, b *browsertest.Browser, rec *transcript.Record, s
 	clickStep(t, b, steps, arrows)
 	hoverPayload(t, b, arrows, strings.TrimSuffix(shot, ".png")+"-hover.png")
 
-	eval[bool](t, b, `(window.socklabLadder.reveal(0), window.scrollTo(0, 0), true)`)
+	eval[bool](t, b, `(window.socklabLadder.reset(), window.scrollTo(0, 0), true)`)
 	if err := b.Screenshot(shot); err != nil {
 		t.Error(err)
 	} else {

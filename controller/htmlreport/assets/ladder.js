@@ -9,7 +9,7 @@
 //
 // With follow, each new step is brought into view (a live run), until the reader pans
 // or zooms. The object create returns also counts what it drew (steps(), arrows(),
-// hosts()) and moves the view (fit(), reveal(index)).
+// hosts()) and moves the view (fit(), reset(), reveal(index)).
 //
 // It needs nothing but the DOM: no network, no library. Every text from the run is set
 // as text (textContent), never parsed as HTML.
@@ -337,6 +337,8 @@
     var to = a.recv >= 0 ? this.steps[a.recv] : null;
     if (a.recv >= 0 && (!to || to.x === undefined)) return;
     this.arrowCount++;
+    (from.arrows = from.arrows || []).push(a);
+    if (to && to !== from) (to.arrows = to.arrows || []).push(a);
     var self = this;
     var g = el("g", { "class": "arrow arrow-" + a.kind, "data-kind": a.kind, "data-send": a.send, "data-recv": a.recv }, this.gArrows);
     var x1 = from.x, y1 = from.y, x2, y2, d;
@@ -399,8 +401,8 @@
     var r = this.svg.getBoundingClientRect();
     var v = this.view;
     var y = s.y * v.k + v.y;
-    if (y < L.top + 20) {
-      v.y = r.height / 3 - s.y * v.k;
+    if (y < L.top + 20) { // above: a third of the way down, never past the top
+      v.y = Math.min(0, r.height / 3 - s.y * v.k);
       this.apply();
     } else if (y > r.height - 20) { // below: show it near the bottom, what led to it above
       v.y = r.height * 0.8 - s.y * v.k;
@@ -561,16 +563,20 @@
     row("peer", s.peer, "peer");
     if (s.note) row("note", s.note, "note");
     if (s.text) row(s.kind === "failed" ? "message" : "text", s.text, "text");
-    if (a) {
-      html("h3", null, a.kind + " arrow: " + a.from + (a.to ? " → " + a.to : " (lost)"), d);
-      this.payload(a, d);
-      var other = this.steps[a.recv];
+    // The arrow clicked, else the step's own (at most a few): what crossed, and the
+    // step at the other end.
+    var self = this;
+    (a ? [a] : (s.arrows || []).slice(0, 4)).forEach(function (a) {
+      html("h3", null, a.kind + " arrow: " + a.from + (a.to ? " → " + a.to : " (lost: no recv got it)"), d);
+      self.payload(a, d);
+      var mine = a.send === s.index;
+      var other = self.steps[mine ? a.recv : a.send];
       if (other && other.call) {
         var dl2 = html("dl", null, null, d);
-        html("dt", null, "got by", dl2);
-        html("dd", "recv-call", (other.handle ? other.handle + "." : "") + other.call + " → " + (other.result || ""), dl2);
+        html("dt", null, mine ? "got by" : "sent by", dl2);
+        html("dd", mine ? "recv-call" : "send-call", other.host + ": " + (other.handle ? other.handle + "." : "") + other.call + " → " + (other.result || ""), dl2);
       }
-    }
+    });
     if (s.kind === "failed" && s.snapshot) this.snapshot(s, d);
   };
 
@@ -693,6 +699,7 @@
         arrows: function () { return l.arrowCount; },
         hosts: function () { return l.hosts.map(function (h) { return h.role; }); },
         fit: function () { l.fit(); },
+        reset: function () { l.reset(); },
         reveal: function (index) { return l.reveal(index); }
       };
     },
