@@ -99,6 +99,9 @@ func TestReportInBrowser(t *testing.T) {
 	var b *browsertest.Browser
 	t.Run("browser", func(t *testing.T) {
 		b = browsertest.Start(t, 1280, 900)
+		if n := b.Processes(); n == 0 {
+			t.Fatal("no chromium process counted once the browser started")
+		}
 		for _, name := range names {
 			t.Run(name, func(t *testing.T) {
 				rec := runLab(t, name)
