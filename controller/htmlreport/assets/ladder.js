@@ -209,6 +209,13 @@
     this.meta.textContent = parts.join(" · ");
     var self = this;
     (h.hosts || []).forEach(function (host) { self.host(host.role, host.address); });
+    // Lifelines wider than the view (four hosts and more): shrink to fit, down to 0.7.
+    var r = this.svg.getBoundingClientRect();
+    var need = L.left + (this.hosts.length - 1) * L.col + 200;
+    if (r.width > 0 && need > r.width) {
+      this.view = { k: Math.max(0.7, r.width / need), x: 0, y: 0 };
+      this.apply();
+    }
     this.declared = h.checks || [];
     this.renderChecks(null);
   };
