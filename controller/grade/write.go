@@ -46,7 +46,7 @@ func (r *Report) Write(dir string) error {
 			return fmt.Errorf("grades: transcript of %s: %w", name, err)
 		}
 		var page bytes.Buffer
-		if err := htmlreport.Write(&page, rec); err != nil {
+		if err := htmlreport.WriteWith(&page, rec, htmlreport.Options{Subject: name}); err != nil {
 			return fmt.Errorf("grades: report of %s: %w", name, err)
 		}
 		for ext, b := range map[string][]byte{".txt": txt.Bytes(), ".jsonl": jsonl.Bytes(), ".html": page.Bytes()} {

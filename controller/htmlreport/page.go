@@ -51,6 +51,9 @@ type Options struct {
 	// last Tail; the steps between are counted, not drawn. 0 means DefaultHead and
 	// DefaultTail.
 	Head, Tail int
+	// Subject names what the run is of, beside its lab (Header.Subject), such as the
+	// student whose submission it graded; it is in the page's title too.
+	Subject string
 }
 
 // Writer writes report.html as the run goes: it is a report.Writer. Steps and arrows
@@ -61,6 +64,7 @@ type Writer struct {
 	w          *bufio.Writer
 	enc        Encoder
 	head, tail int
+	subject    string
 	started    bool
 	err        error
 	ring       []held // the last steps beyond head, oldest at ring[first]
@@ -93,7 +97,7 @@ func New(w io.Writer, opts Options) *Writer {
 	if opts.Tail <= 0 {
 		opts.Tail = DefaultTail
 	}
-	return &Writer{w: bufio.NewWriterSize(w, 64<<10), head: opts.Head, tail: opts.Tail}
+	return &Writer{w: bufio.NewWriterSize(w, 64<<10), head: opts.Head, tail: opts.Tail, subject: opts.Subject}
 }
 
 // page is report.html split around its records.
@@ -122,7 +126,9 @@ func asset(name string) string {
 // Header starts the page and writes the run's header.
 func (w *Writer) Header(h transcript.Header) {
 	w.start(h.Lab)
-	w.write(w.encode(w.enc.Header(h)))
+	r := w.enc.Header(h)
+	r.Header.Subject = w.subject
+	w.write(w.encode(r))
 }
 
 func (w *Writer) start(lab string) {
@@ -133,6 +139,9 @@ func (w *Writer) start(lab string) {
 	title := "socklab report"
 	if lab != "" {
 		title = lab + " · " + title
+	}
+	if w.subject != "" {
+		title = w.subject + " · " + title
 	}
 	_, err := w.w.WriteString(strings.Replace(pageStart, "{{title}}", html.EscapeString(title), 1))
 	w.fail(err)
@@ -244,7 +253,12 @@ func (w *Writer) fail(err error) {
 
 // Write writes a finished run's report.html to w.
 func Write(w io.Writer, rec *transcript.Record) error {
-	hw := New(w, Options{})
+	return WriteWith(w, rec, Options{})
+}
+
+// WriteWith writes a finished run's report.html to w, with opts.
+func WriteWith(w io.Writer, rec *transcript.Record, opts Options) error {
+	hw := New(w, opts)
 	if err := report.Replay(hw, &rec.Result, report.Entries(rec.Entries)); err != nil {
 		return err
 	}

@@ -43,6 +43,9 @@ type Header struct {
 	RunID string `json:"run_id"`
 	// Lab is the lab's name.
 	Lab string `json:"lab"`
+	// Subject names what the run is of, beside its lab, such as the student whose
+	// submission it graded; "" for none.
+	Subject string `json:"subject,omitempty"`
 	// Summary says in one line what the lab shows.
 	Summary string `json:"summary,omitempty"`
 	// Hosts are the lab's hosts, in the lab's order: the lifelines, left to right.

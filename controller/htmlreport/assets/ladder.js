@@ -199,7 +199,7 @@
   };
 
   Ladder.prototype.header = function (h) {
-    this.title.textContent = h.lab || "socklab run";
+    this.title.textContent = (h.subject ? h.subject + " · " : "") + (h.lab || "socklab run");
     this.summary.textContent = h.summary || "";
     var parts = [];
     if (h.run_id) parts.push(h.run_id);
