@@ -175,6 +175,9 @@
     this.gSteps = el("g", { "class": "steps" }, this.g);
     this.gArrows = el("g", { "class": "arrows" }, this.g); // above the steps: hover reaches them
     this.gHeads = el("g", { "class": "heads" }, this.svg);
+    var th = el("text", { "class": "time-head", x: 4, y: 38 }, this.gHeads);
+    th.textContent = "start";
+    el("title", {}, th).textContent = "when each call started, on the run's clock (seconds since it began); rows are in the order the run is shown, so a later row may have started earlier";
     this.tip = html("div", "tooltip", null, this.box);
     this.tip.hidden = true;
 
