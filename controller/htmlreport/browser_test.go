@@ -123,6 +123,7 @@ func TestReportInBrowser(t *testing.T) {
 		t.Run("zoom-and-pan", func(t *testing.T) { checkZoomPan(t, b) })
 		t.Run("incremental", func(t *testing.T) { checkIncremental(t, b) })
 		t.Run("long-run", func(t *testing.T) { checkLongRun(t, b, filepath.Join(artifacts, "long-run.png")) })
+		t.Run("refused", func(t *testing.T) { checkRefused(t, b) })
 	})
 	if b != nil {
 		if n := b.Processes(); n != 0 {
@@ -528,5 +529,35 @@ func BenchmarkOpenLongRun(b *testing.B) {
 	b.ReportMetric(float64(st.Size())/(1<<20), "page-MiB")
 	if errs := br.ConsoleErrors(); len(errs) > 0 {
 		b.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// checkRefused opens the report of a run that ended before its hosts were bound: no
+// header, no step, only its end. The page says the verdict and the error, with no
+// console error.
+func checkRefused(t *testing.T, b *browsertest.Browser) {
+	t.Helper()
+	rec := &transcript.Record{Result: transcript.Result{
+		Header:   transcript.Header{Lab: "refused"},
+		Checks:   []transcript.Check{{ID: "never-run", MaxPoints: 1, Message: "not reached: lab: no such host"}},
+		Error:    "lab: no such host",
+		ExitCode: transcript.ExitBadLab,
+	}}
+	dir := t.TempDir()
+	if err := report.WriteDir(dir, rec, htmlreport.File); err != nil {
+		t.Fatal(err)
+	}
+	errsBefore := len(b.ConsoleErrors())
+	if err := b.Open("file://" + filepath.Join(dir, htmlreport.FileName)); err != nil {
+		t.Fatal(err)
+	}
+	if errs := b.ConsoleErrors()[errsBefore:]; len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+	title := eval[string](t, b, `document.querySelector(".run-title").textContent`)
+	notice := eval[string](t, b, `document.querySelector(".run-notice").textContent`)
+	state := eval[string](t, b, `document.querySelector('#checks tr[data-check="never-run"] .check-state').textContent`)
+	if !strings.Contains(title, "ERROR") || !strings.Contains(notice, "lab: no such host") || state != "NOT REACHED" {
+		t.Errorf("a refused run's page says %q, %q, check %q; want ERROR, its error and NOT REACHED", title, notice, state)
 	}
 }
