@@ -185,7 +185,7 @@ func checkReport(t *testing.T, b *browsertest.Browser, rec *transcript.Record, s
 	clickStep(t, b, steps, arrows)
 	hoverPayload(t, b, arrows, strings.TrimSuffix(shot, ".png")+"-hover.png")
 
-	eval[bool](t, b, `(window.socklabLadder.reset(), window.scrollTo(0, 0), true)`)
+	eval[bool](t, b, `(window.socklabLadder.reset(), window.socklabLadder.tall(), window.scrollTo(0, 0), true)`)
 	if err := b.Screenshot(shot); err != nil {
 		t.Error(err)
 	} else {
@@ -343,7 +343,7 @@ func transform(t *testing.T, b *browsertest.Browser) (k, x, y float64) {
 // opening a step's details, and the buttons zoom in and back to actual size.
 func checkZoomPan(t *testing.T, b *browsertest.Browser) {
 	t.Helper()
-	eval[bool](t, b, `(window.scrollTo(0, 0), true)`)
+	eval[bool](t, b, `(window.socklabLadder.tall(false), window.scrollTo(0, 0), true)`)
 	r := eval[[]float64](t, b, `(function () { var r = document.querySelector("svg.ladder-svg").getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; })()`)
 	cx, cy := r[0]+r[2]/2, r[1]+r[3]/2
 	k0, _, _ := transform(t, b)

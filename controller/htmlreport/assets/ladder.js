@@ -9,7 +9,7 @@
 //
 // With follow, each new step is brought into view (a live run), until the reader pans
 // or zooms. The object create returns also counts what it drew (steps(), arrows(),
-// hosts()) and moves the view (fit(), reset(), reveal(index)).
+// hosts()) and moves the view (fit(), reset(), reveal(index), tall(on)).
 //
 // It needs nothing but the DOM: no network, no library. Every text from the run is set
 // as text (textContent), never parsed as HTML.
@@ -22,6 +22,7 @@
   var LABEL_CHARS = 40;      // a step's label, on a lifeline with another to its right
   var LABEL_CHARS_LAST = 58; // on the last one, which has room beyond its column
   var PREVIEW_CHARS = 22;
+  var MAX_TALL = 30000; // the most pixels "Full height" makes the diagram
 
   function el(tag, attrs, parent) {
     var e = document.createElementNS(SVG, tag);
@@ -92,12 +93,14 @@
     return out + quote;
   }
 
-  // hexDump writes bytes as rows of 16: offset, hex, text (printable ASCII, else ".").
-  function hexDump(b) {
+  // hexDump writes bytes as rows of width (16 unless given): offset, hex, text
+  // (printable ASCII, else ".").
+  function hexDump(b, width) {
+    width = width || 16;
     var rows = [];
-    for (var off = 0; off < b.length; off += 16) {
+    for (var off = 0; off < b.length; off += width) {
       var hex = "", text = "";
-      for (var i = 0; i < 16; i++) {
+      for (var i = 0; i < width; i++) {
         if (off + i < b.length) {
           var c = b[off + i];
           hex += (c < 16 ? "0" : "") + c.toString(16) + " ";
@@ -105,7 +108,7 @@
         } else {
           hex += "   ";
         }
-        if (i === 7) hex += " ";
+        if (i === 7 && width > 8) hex += " ";
       }
       rows.push(("0000" + off.toString(16)).slice(-4) + "  " + hex + " " + text);
     }
@@ -154,6 +157,7 @@
     button("−", "Zoom out", function () { self.zoomBy(0.8); }, "zoom-out");
     button("Fit", "Fit the width of the diagram", function () { self.fit(); }, "zoom-fit");
     button("1:1", "Actual size, back to the top", function () { self.reset(); }, "zoom-reset");
+    this.tallButton = button("Full height", "Show the whole diagram at once, the page scrolling (again: back to a window)", function () { self.setTall(!self.tall); }, "zoom-tall");
     html("span", "hint", "wheel: zoom · drag: pan · hover an arrow: its bytes · click a step: its details", bar);
     var legend = html("span", "legend", null, bar);
     [["connect", "connect"], ["data", "data"], ["fin", "FIN"], ["rst", "RST"], ["datagram", "datagram"], ["lost", "lost"]].forEach(function (k) {
@@ -267,6 +271,7 @@
     var y2 = this.yOf(this.rows) + 4;
     for (var i = 0; i < this.hosts.length; i++) this.hosts[i].line.setAttribute("y2", y2);
     var h = Math.min(this.height(), Math.max(320, window.innerHeight * 0.78));
+    if (this.tall) h = Math.min(this.height() * this.view.k + Math.max(0, this.view.y), MAX_TALL);
     if (this.boxHeight !== h) {
       this.boxHeight = h;
       this.box.style.height = h + "px";
@@ -578,7 +583,7 @@
     var self = this;
     (a ? [a] : (s.arrows || []).slice(0, 4)).forEach(function (a) {
       html("h3", null, a.kind + " arrow: " + a.from + (a.to ? " → " + a.to : " (lost: no recv got it)"), d);
-      self.payload(a, d);
+      self.payload(a, d, 8); // the panel is narrow
       var mine = a.send === s.index;
       var other = self.steps[mine ? a.recv : a.send];
       if (other && other.call) {
@@ -590,8 +595,9 @@
     if (s.kind === "failed" && s.snapshot) this.snapshot(s, d);
   };
 
-  // payload writes an arrow's bytes as captured: Python's repr, then a hex dump.
-  Ladder.prototype.payload = function (a, parent) {
+  // payload writes an arrow's bytes as captured: Python's repr, then a hex dump of
+  // width bytes a row.
+  Ladder.prototype.payload = function (a, parent, width) {
     var b = bytesOf(a.payload);
     if (!a.bytes && !b.length) return;
     var note = plural(a.bytes || b.length, "byte", "bytes");
@@ -599,7 +605,7 @@
     html("p", "payload-size", note, parent);
     if (!b.length) return;
     html("pre", "payload-text", pyBytes(b, 0), parent);
-    html("pre", "payload-hex", hexDump(b), parent);
+    html("pre", "payload-hex", hexDump(b, width), parent);
   };
 
   Ladder.prototype.showTip = function (a, ev) {
@@ -636,6 +642,7 @@
     v.y = py - (py - v.y) * (k / v.k);
     v.k = k;
     this.apply();
+    if (this.tall) this.grow();
   };
 
   Ladder.prototype.zoomBy = function (f) {
@@ -648,6 +655,18 @@
     var k = Math.min(r.width / this.width(), 4);
     this.view = { k: k, x: 0, y: 0 };
     this.apply();
+  };
+
+  // setTall makes the diagram as tall as all its rows (the page scrolls), or a window
+  // into them again.
+  Ladder.prototype.setTall = function (on) {
+    this.tall = on;
+    this.tallButton.classList.toggle("on", on);
+    if (on) {
+      this.view.y = 0;
+      this.apply();
+    }
+    this.grow();
   };
 
   Ladder.prototype.reset = function () {
@@ -710,6 +729,7 @@
         hosts: function () { return l.hosts.map(function (h) { return h.role; }); },
         fit: function () { l.fit(); },
         reset: function () { l.reset(); },
+        tall: function (on) { l.setTall(on !== false); },
         reveal: function (index) { return l.reveal(index); }
       };
     },
