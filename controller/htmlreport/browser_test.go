@@ -185,7 +185,8 @@ func checkReport(t *testing.T, b *browsertest.Browser, rec *transcript.Record, s
 	clickStep(t, b, steps, arrows)
 	hoverPayload(t, b, arrows, strings.TrimSuffix(shot, ".png")+"-hover.png")
 
-	eval[bool](t, b, `(window.socklabLadder.reset(), window.socklabLadder.tall(), window.scrollTo(0, 0), true)`)
+	// The whole diagram, its layout done before the capture measures the page.
+	eval[int](t, b, `(window.socklabLadder.reset(), window.socklabLadder.tall(), window.scrollTo(0, 0), document.documentElement.scrollHeight)`)
 	if err := b.Screenshot(shot); err != nil {
 		t.Error(err)
 	} else {
