@@ -50,7 +50,7 @@ type Header struct {
 	Summary string `json:"summary,omitempty"`
 	// Hosts are the lab's hosts, in the lab's order: the lifelines, left to right.
 	Hosts []Host `json:"hosts"`
-	// Params are the parameters the run used (bytes as Python's repr).
+	// Params are the parameters the run used, as result.json gives them (bytes as text).
 	Params map[string]any `json:"params,omitempty"`
 	// Started is when the run began.
 	Started time.Time `json:"started"`

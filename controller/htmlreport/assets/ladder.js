@@ -166,7 +166,7 @@
 
     var body = html("div", "ladder-body", null, root);
     this.box = html("div", "diagram", null, body);
-    this.svg = el("svg", { "class": "ladder-svg", role: "img", "aria-label": "ladder diagram of the run" }, this.box);
+    this.svg = el("svg", { "class": "ladder-svg", role: "group", "aria-label": "ladder diagram of the run: a lifeline per host, an arrow per message" }, this.box);
     var defs = el("defs", {}, this.svg);
     ["connect", "data", "fin", "rst", "datagram", "lost"].forEach(function (k) {
       var m = el("marker", { id: self.id + "-head-" + k, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, defs);
