@@ -128,8 +128,6 @@
     this.stepCount = 0;
     this.arrowCount = 0;
     this.view = { k: 1, x: 0, y: 0 };
-    this.selected = null;
-    this.ended = false;
     this.build();
   }
 
@@ -172,7 +170,7 @@
       var m = el("marker", { id: self.id + "-head-" + k, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, defs);
       el("path", { d: "M0,0 L10,5 L0,10 z", "class": "head head-" + k }, m);
     });
-    this.bg = el("rect", { "class": "bg", x: 0, y: 0, width: "100%", height: "100%" }, this.svg);
+    el("rect", { "class": "bg", x: 0, y: 0, width: "100%", height: "100%" }, this.svg);
     this.g = el("g", { "class": "content" }, this.svg);
     this.gBands = el("g", { "class": "bands" }, this.g);
     this.gLines = el("g", { "class": "lifelines" }, this.g);
@@ -448,8 +446,6 @@
   };
 
   Ladder.prototype.end = function (e) {
-    this.ended = true;
-    this.result = e;
     var verdict = html("span", "verdict verdict-" + e.verdict, e.verdict.toUpperCase() + " " + e.score + "/" + e.max_score);
     this.title.appendChild(document.createTextNode(" "));
     this.title.appendChild(verdict);
