@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 
+	"github.com/socklab/socklab/controller/export"
 	"github.com/socklab/socklab/controller/htmlreport"
 	"github.com/socklab/socklab/controller/report"
 )
@@ -89,54 +89,24 @@ func (r *Report) CSV() ([]byte, error) {
 	return buf.Bytes(), w.Error()
 }
 
-// junitSuites is JUnit XML: a testsuite per submission, a testcase per check.
-type junitSuites struct {
-	XMLName xml.Name     `xml:"testsuites"`
-	Name    string       `xml:"name,attr"`
-	Suites  []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Errors   int         `xml:"errors,attr"`
-	Cases    []junitCase `xml:"testcase"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
-	Error     *junitFailure `xml:"error,omitempty"`
-}
-
-type junitFailure struct {
-	Message string `xml:"message,attr"`
-	Text    string `xml:",chardata"`
-}
-
-// JUnit returns junit.xml.
+// JUnit returns junit.xml: a test suite per submission, a test case per check, written
+// by the one JUnit writer the command line's exports use too. A submission that could
+// not be graded (status error) has errors rather than failures.
 func (r *Report) JUnit() ([]byte, error) {
-	doc := junitSuites{Name: r.Lab}
+	var suites []export.Suite
 	for _, s := range r.Submissions {
-		suite := junitSuite{Name: s.Name, Tests: len(s.Checks)}
+		suite := export.Suite{Name: s.Name}
 		for _, c := range s.Checks {
-			tc := junitCase{Name: c.Name, Classname: r.Lab + "." + s.Name}
+			tc := export.Case{Name: c.Name, Classname: r.Lab + "." + s.Name}
 			if !c.Passed {
-				f := &junitFailure{Message: c.Message, Text: c.Hint}
-				if s.Status == StatusError {
-					tc.Error = f
-					suite.Errors++
-				} else {
-					tc.Failure = f
-					suite.Failures++
-				}
+				tc.Failure = &export.Failure{Message: c.Message, Type: "failed", Text: c.Hint}
+				tc.Error = s.Status == StatusError
 			}
 			suite.Cases = append(suite.Cases, tc)
 		}
-		doc.Suites = append(doc.Suites, suite)
+		suites = append(suites, suite)
 	}
-	b, err := xml.MarshalIndent(doc, "", "  ")
-	return append([]byte(xml.Header), append(b, '\n')...), err
+	var buf bytes.Buffer
+	err := export.WriteJUnit(&buf, r.Lab, suites)
+	return buf.Bytes(), err
 }
