@@ -55,6 +55,12 @@ type Ladder struct {
 	left   int               // the time column's width, and the space after it
 	colW   int               // each column's width
 	glyphs glyphs
+	// locals are the addresses the run's own sockets had ("host:port", "*:port" for a
+	// wildcard, ":port" for any host), and outside the sends, by step, to an address none
+	// had when it was sent, such as a program's under test, whose recvs no event shows:
+	// a datagram no recv got is lost only when it went to the run's own socket.
+	locals  map[string]bool
+	outside map[int]bool
 }
 
 // glyphs are the characters a ladder is drawn with.
@@ -180,6 +186,7 @@ func (l *Ladder) Entry(e transcript.Entry) {
 	st, arrows := l.b.Add(e)
 	at := shown(st, arrows)
 	ev := e.Event
+	out := l.addresses(st)
 	switch {
 	case e.Kind == transcript.Failed:
 		l.write(l.failed(ladderStamp(at), e))
@@ -209,10 +216,46 @@ func (l *Ladder) Entry(e transcript.Entry) {
 		}
 		if !drawn || !receives(ev) && !isConnect(ev) {
 			// the step itself, unless its arrow shows it
-			b.WriteString(l.step(ladderStamp(at), e, st.Conn))
+			b.WriteString(l.step(ladderStamp(at), e, st.Conn, out))
 		}
 		l.write(b.String())
 	}
+}
+
+// maxAddrs bounds the addresses and sends a Ladder remembers to tell a send to a
+// program's socket; past it, it forgets them all.
+const maxAddrs = 1 << 16
+
+// addresses remembers the address of the step's socket, and reports whether the step
+// sends to an address no socket of the run has had (a program's); l.mu is held.
+func (l *Ladder) addresses(st ladder.Step) bool {
+	ev := st.Entry.Event
+	if ev == nil || ev.GetError() != nil {
+		return false
+	}
+	if l.locals == nil || len(l.locals) >= maxAddrs || len(l.outside) >= maxAddrs {
+		l.locals, l.outside = map[string]bool{}, map[int]bool{}
+	}
+	if a := ev.GetLocal(); a != nil {
+		port := strconv.FormatUint(uint64(a.GetPort()), 10)
+		host := a.GetHost()
+		if host == "0.0.0.0" || host == "::" {
+			host = "*"
+		}
+		l.locals[host+":"+port+a.GetPath()] = true
+		l.locals[":"+port+a.GetPath()] = true
+	}
+	p := ev.GetPeer()
+	if !isSend(ev) || p == nil {
+		return false
+	}
+	port := strconv.FormatUint(uint64(p.GetPort()), 10)
+	ours := l.locals[p.GetHost()+":"+port+p.GetPath()] || l.locals["*:"+port+p.GetPath()] ||
+		strings.HasSuffix(p.GetHost(), ".255") && l.locals[":"+port] // a broadcast
+	if !ours {
+		l.outside[st.Index] = true
+	}
+	return !ours
 }
 
 // isSend reports whether ev put bytes on the wire.
@@ -236,7 +279,12 @@ func (l *Ladder) End(res *transcript.Result) {
 	l.mu.Lock()
 	if l.x != nil {
 		var b strings.Builder
-		lost := l.b.End()
+		var lost []ladder.Arrow
+		for _, a := range l.b.End() {
+			if !l.outside[a.Send] {
+				lost = append(lost, a)
+			}
+		}
 		if len(lost) > 0 {
 			b.WriteString(l.across("", l.glyphs.lost, red, fmt.Sprintf("lost: %d datagram(s) no recv got, at the time each was sent:", len(lost))))
 		}
@@ -343,21 +391,21 @@ const overflow = 36
 
 // step draws a step on its host's line, "s2 c1 recv 5B → b'hello'" right of its
 // lifeline.
-func (l *Ladder) step(ts string, e transcript.Entry, conn int) string {
+func (l *Ladder) step(ts string, e transcript.Entry, conn int, outside bool) string {
 	i := l.hostColumn(e.Host)
 	r := l.timed(ts)
 	// Its own column, or when it says more, up to overflow characters over the
 	// lifelines to its right: a row of cut words is no clearer than one row that hides
 	// a lifeline.
 	room := max(l.colW-2, min(overflow, len(r)-l.x[i]-2))
-	text, code := l.stepText(e, conn, room)
+	text, code := l.stepText(e, conn, outside, room)
 	r[l.x[i]] = cell{glyph(l.glyphs.tee), l.roleColor(e.Host)}
 	r.put(l.x[i]+1, " "+text, code)
 	return r.render(l.opts.Color) + "\n"
 }
 
 // stepText says what a step did in at most width characters, and its colour.
-func (l *Ladder) stepText(e transcript.Entry, conn int, width int) (string, string) {
+func (l *Ladder) stepText(e transcript.Entry, conn int, outside bool, width int) (string, string) {
 	ev := e.Event
 	name := handleName(ev)
 	if conn != 0 && name != "" && !isProcess(ev) && ev.GetOp() != "accept" && !isConnect(ev) { // a connect's arrow names it
@@ -387,6 +435,8 @@ func (l *Ladder) stepText(e transcript.Entry, conn int, width int) (string, stri
 			what += " → " + handle(ev.GetResult().GetHandle()) + " " + connName(conn)
 		case ev.GetOp() == "spawn":
 			what += " → " + processHandle(ev.GetResult().GetHandle())
+		case outside: // to a program's socket: where it went, since no arrow will say
+			what += " → " + l.shortAddr(e, ev.GetPeer())
 		case isSend(ev) && ev.GetResult().GetValue() == int64(ev.GetPayloadLength()):
 			// the count says it all
 		default:
@@ -438,9 +488,6 @@ func (l *Ladder) shortCall(e transcript.Entry) string {
 		return fmt.Sprintf("%s %dB", name, ev.GetPayloadLength())
 	case "recv", "recvfrom", "recv_into", "drain":
 		if ev.GetError() == nil {
-			if ev.GetPayloadLength() == 0 {
-				return name + " → b''"
-			}
 			return fmt.Sprintf("%s %dB", name, ev.GetPayloadLength())
 		}
 		return name

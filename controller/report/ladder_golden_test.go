@@ -12,8 +12,9 @@ import (
 )
 
 // chatRun is a small hand-built run of three hosts that shows every kind of row a ladder
-// draws: a connection, its bytes and its FIN, datagrams (one lost), a failed check with
-// its sockets, a watchdog's note, a program's output and exit.
+// draws: a connection, its bytes and its FIN, datagrams (one lost, one to a program's
+// socket, which no event shows), a failed check with its sockets, a watchdog's note, a
+// program's output and exit.
 func chatRun() (transcript.Header, []transcript.Entry) {
 	hosts := []transcript.Host{{Role: "server", Address: "127.5.0.2"}, {Role: "alice", Address: "127.5.0.3"}, {Role: "bob", Address: "127.5.0.4"}}
 	ip := map[string]string{"server": "127.5.0.2", "alice": "127.5.0.3", "bob": "127.5.0.4"}
@@ -68,6 +69,8 @@ func chatRun() (transcript.Header, []transcript.Entry) {
 		func(ev *socklabv1.Event) { ev.Local, ev.Peer = bob, udp })
 	add("server", 3, "recvfrom", op(client.RecvFrom(1024, 0), payload("ping 2", 6), result(&socklabv1.Result{Address: bob, DatagramLength: 6})),
 		func(ev *socklabv1.Event) { ev.Local, ev.Peer = udp, bob })
+	add("bob", 1, "sendto", op(client.SendTo(nil, 0, "127.5.0.2", 7000), payload("to a program", 12), result(&socklabv1.Result{Value: 12})),
+		func(ev *socklabv1.Event) { ev.Local, ev.Peer = bob, addr("127.5.0.2", 7000) })
 	note(transcript.Note, "bob", "watchdog: recv got no answer in 200ms and was cut short")
 	add("server", 0, "spawn", op(&socklabv1.Operation{Op: &socklabv1.Operation_Spawn{Spawn: &socklabv1.SpawnOp{Argv: []string{"python3", "echo.py"}}}},
 		result(&socklabv1.Result{Handle: 4})))

@@ -292,3 +292,15 @@ func TestTextTimesFollowMessages(t *testing.T) {
 		t.Logf("all labs: %d arrows, %d whose raw times ran backwards (shown at their send's time)", total, backwards)
 	})
 }
+
+// TestLadderProgram: datagrams sent to a program under test, whose sockets no event
+// shows, are not drawn as lost: their rows say where they went.
+func TestLadderProgram(t *testing.T) {
+	out := drawLadder(t, runLab(t, "udp-upper-server"), report.LadderOptions{})
+	if strings.Contains(out, "lost") {
+		t.Errorf("datagrams to the program under test drawn as lost:\n%s", out)
+	}
+	if !strings.Contains(out, "sendto 5B → :9000") {
+		t.Errorf("no row says where a datagram to the program went:\n%s", out)
+	}
+}
