@@ -396,10 +396,15 @@ func callerPos() string {
 // sdkPackage is this package's import path: its frames are not the lab's.
 const sdkPackage = "github.com/socklab/socklab/labs/plugins/lab"
 
+// Text is a check's Got or Want shown as it is, not quoted: "200 with b'hi'".
+type Text string
+
 // Repr shows v as Python's repr shows the matching value: b'hello' for []byte, 'hi'
-// for a string, True for true, None for nil.
+// for a string, True for true, None for nil; a Text as it is.
 func Repr(v any) string {
 	switch v := v.(type) {
+	case Text:
+		return string(v)
 	case nil:
 		return "None"
 	case []byte:
