@@ -69,7 +69,7 @@ func newBox(path string, pin []byte) (_ *box, err error) {
 			return nil, fmt.Errorf("start the plugin: %w", err)
 		}
 	}
-	b.exe = filepath.Join(b.dir, "lab-plugin")
+	b.exe = filepath.Join(b.dir, filepath.Base(path)) // the plugin sees its own name
 	if b.sum, err = copyExecutable(path, b.exe, gid); err != nil {
 		return nil, err
 	}
@@ -125,6 +125,9 @@ func (b *box) socketConfig() *goplugin.UnixSocketConfig {
 
 // close removes the private directory and gives the group back.
 func (b *box) close() {
+	if b == nil {
+		return
+	}
 	if b.dir != "" {
 		os.RemoveAll(b.dir)
 	}
@@ -144,9 +147,6 @@ type jobRunner struct {
 	outW *io.PipeWriter
 	errR *io.PipeReader
 	errW *io.PipeWriter
-
-	mu      sync.Mutex    // protects started
-	started chan struct{} // closed once job is set
 }
 
 var _ runner.Runner = (*jobRunner)(nil)
@@ -166,7 +166,7 @@ func (b *box) newJobRunner(cmd []string, socketDir string) *jobRunner {
 			env = append(env, kv)
 		}
 	}
-	r := &jobRunner{box: b, env: env, dir: socketDir, started: make(chan struct{})}
+	r := &jobRunner{box: b, env: env, dir: socketDir}
 	r.outR, r.outW = io.Pipe()
 	r.errR, r.errW = io.Pipe()
 	return r
@@ -193,7 +193,6 @@ func (r *jobRunner) Start(context.Context) error {
 		return fmt.Errorf("start the plugin: %w", err)
 	}
 	r.job = j
-	close(r.started)
 	go func() { // the streams end with the job
 		<-j.Done()
 		r.outW.Close()

@@ -162,6 +162,19 @@ func Load(ctx context.Context, path string, opts Options) (_ *Lab, err error) {
 	return l, nil
 }
 
+// connected is a Lab of a plugin served elsewhere (in the test's own process, through
+// plugin.TestPluginGRPCConn): Describe asked, no process of its own.
+func connected(ctx context.Context, c *labClient, opts Options) (*Lab, error) {
+	resp, err := c.service.Describe(ctx, &pluginv1.DescribeRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("describe: %s", grpcText(err))
+	}
+	if err := validate(resp.GetLab()); err != nil {
+		return nil, err
+	}
+	return &Lab{lab: c, opts: opts.withDefaults(), spec: resp.GetLab(), info: infoOf(resp.GetLab()), box: &box{stderr: &tail{max: 1}}}, nil
+}
+
 // Spec returns the lab's declaration, as the plugin described it.
 func (l *Lab) Spec() *pluginv1.LabSpec { return l.spec }
 

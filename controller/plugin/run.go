@@ -43,13 +43,19 @@ func (l *Lab) Run(ctx context.Context, env socklabrunner.Env, hosts []socklabrun
 	}()
 	defer func() {
 		hs.finish() // the calls in progress end first
-		mu.Lock()
-		if srv != nil {
-			srv.Stop()
+		l.Close()   // a broker still waiting for the plugin's dial gives up with its connection
+		for {       // the server may be made a moment after the plugin dialled
+			mu.Lock()
+			if srv != nil {
+				srv.Stop()
+			}
+			mu.Unlock()
+			select {
+			case <-served:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
-		mu.Unlock()
-		l.Close() // a broker still waiting for the plugin's dial gives up with its connection
-		<-served
 	}()
 
 	req := &pluginv1.RunRequest{HostServiceId: id, Params: map[string]*pluginv1.Value{}}
