@@ -28,7 +28,7 @@ import (
 // The test binary is also each plugin the tests start (a copy named testplugin-KIND,
 // so that its argv[0] says which), and the controller the parent-death test kills.
 const (
-	pluginPrefix = "testplugin-"
+	pluginPrefix  = "testplugin-"
 	controllerEnv = "SOCKLAB_TEST_PLUGIN_CONTROLLER"
 )
 
@@ -130,7 +130,9 @@ func servePlugin(kind string) {
 }
 
 // silentPlugin serves a LabService that never answers Describe.
-type silentPlugin struct{ goplugin.NetRPCUnsupportedPlugin }
+type silentPlugin struct {
+	goplugin.NetRPCUnsupportedPlugin
+}
 
 func (silentPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
 	pluginv1.RegisterLabServiceServer(s, silentServer{})
@@ -141,7 +143,9 @@ func (silentPlugin) GRPCClient(context.Context, *goplugin.GRPCBroker, *grpc.Clie
 	return nil, nil
 }
 
-type silentServer struct{ pluginv1.UnimplementedLabServiceServer }
+type silentServer struct {
+	pluginv1.UnimplementedLabServiceServer
+}
 
 func (silentServer) Describe(ctx context.Context, _ *pluginv1.DescribeRequest) (*pluginv1.DescribeResponse, error) {
 	<-ctx.Done()

@@ -29,7 +29,9 @@ type both struct {
 	server goplugin.GRPCPlugin
 }
 
-func (b both) GRPCServer(br *goplugin.GRPCBroker, s *grpc.Server) error { return b.server.GRPCServer(br, s) }
+func (b both) GRPCServer(br *goplugin.GRPCBroker, s *grpc.Server) error {
+	return b.server.GRPCServer(br, s)
+}
 
 func (b both) GRPCClient(ctx context.Context, br *goplugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
 	return hostPlugin{}.GRPCClient(ctx, br, c)
