@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/socklab/socklab/agent/server"
+	"github.com/socklab/socklab/controller/plugin"
 	"github.com/socklab/socklab/controller/remote"
 	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/runner"
@@ -135,7 +136,11 @@ the error naming the budget, and is stored; the controller and its other runs ca
 			if budgets.Time < 0 || budgets.Memory < 0 || budgets.Futures < 0 {
 				return usageError{fmt.Errorf("--max-run-time, --max-run-memory and --max-run-futures cannot be negative (0: no bound)")}
 			}
-			svc := service.New(st, topos, lease).WithInventory(inv, agentToken).WithPrograms(programs).WithBudgets(budgets)
+			plugins, err := pluginDir(cmd)
+			if err != nil {
+				return usageError{err}
+			}
+			svc := service.New(st, topos, lease).WithInventory(inv, agentToken).WithPrograms(programs).WithBudgets(budgets).WithPlugins(plugins)
 			guard, err := service.NewGuard(svc, uf)
 			if err != nil {
 				return usageError{err}
@@ -224,6 +229,9 @@ func remoteRun(cmd *cobra.Command, name string, f runFlags, w report.Writer) err
 		return usageError{fmt.Errorf("--step needs a local run: a controller's run does not wait for this terminal")}
 	}
 	req := &socklabv1.RunLabRequest{Lab: name}
+	if plugin.IsPlugin(name) {
+		return usageError{fmt.Errorf("%s is a lab plugin: a controller runs the plugins installed in its own plugins folder, by name; install it there (socklab controller --plugin-dir) and run it by its file name, or run it here without --controller", name)}
+	}
 	if strings.HasSuffix(name, ".star") || strings.ContainsRune(name, os.PathSeparator) {
 		var err error
 		if req, err = sentLab(name); err != nil {
