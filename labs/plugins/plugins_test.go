@@ -46,7 +46,8 @@ var (
 	built   = map[string]string{}
 )
 
-// build builds the example plugin in folder name and returns its path.
+// build builds the example plugins (both at once, the first time) and returns the path
+// of the one in folder name.
 func build(t *testing.T, name string) string {
 	t.Helper()
 	buildMu.Lock()
@@ -60,19 +61,22 @@ func build(t *testing.T, name string) string {
 			t.Skip("no go tool to build the example plugins with")
 		}
 	}
-	if binDir == "" {
-		var err error
-		if binDir, err = os.MkdirTemp("", "socklab-example-plugins-"); err != nil {
-			t.Fatal(err)
-		}
+	var err error
+	if binDir, err = os.MkdirTemp("", "socklab-example-plugins-"); err != nil {
+		t.Fatal(err)
 	}
-	out := filepath.Join(binDir, name)
-	cmd := exec.Command(goTool, "build", "-o", out, "./"+name)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./%s: %v\n%s", name, err, b)
+	examples := []string{"tcp-simple", "http-server"}
+	args := []string{"build", "-o", binDir + string(filepath.Separator)}
+	for _, e := range examples {
+		args = append(args, "./"+e)
 	}
-	built[name] = out
-	return out
+	if b, err := exec.Command(goTool, args...).CombinedOutput(); err != nil {
+		t.Fatalf("go build the example plugins: %v\n%s", err, b)
+	}
+	for _, e := range examples {
+		built[e] = filepath.Join(binDir, e)
+	}
+	return built[name]
 }
 
 // run runs the lab plugin at path on local agents with files and params.
