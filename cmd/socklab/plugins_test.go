@@ -26,6 +26,7 @@ func buildPlugins(t *testing.T) string {
 // submission, a plugin that crashes (3), a program that is no plugin (2), and a plugin
 // path sent to a controller (2).
 func TestPluginExitCodes(t *testing.T) {
+	execsBinary(t)
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("no python3 for the submissions")
 	}
