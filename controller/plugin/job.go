@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -225,13 +226,20 @@ func (r *jobRunner) Wait(ctx context.Context) error {
 	return nil
 }
 
-// Kill ends the plugin's job: the plugin and everything it started.
+// Kill ends the plugin's job: the plugin and everything it started. It also closes the
+// reading ends of its output: what go-plugin no longer reads (a line longer than its
+// scanner takes) cannot hold the job's output, and so its end, forever.
 func (r *jobRunner) Kill(context.Context) error {
 	if r.job != nil {
 		r.job.Kill()
 	}
+	r.outR.CloseWithError(errKilled)
+	r.errR.CloseWithError(errKilled)
 	return nil
 }
+
+// errKilled is what reads of a killed plugin's output meet.
+var errKilled = errors.New("the plugin was killed")
 
 // ID is the host pid of the job's init.
 func (r *jobRunner) ID() string {

@@ -113,6 +113,9 @@ func servePlugin(kind string) {
 	case "garbage":
 		fmt.Println("hello, I am not a handshake")
 		lab.Main(faultSpec, func(t *lab.T) {})
+	case "longline":
+		fmt.Print(strings.Repeat("x", 200<<10)) // longer than go-plugin's scanner takes
+		time.Sleep(time.Minute)
 	case "silent":
 		goplugin.Serve(&goplugin.ServeConfig{HandshakeConfig: lab.Handshake, GRPCServer: goplugin.DefaultGRPCServer,
 			Plugins: goplugin.PluginSet{pluginv1.PluginName: silentPlugin{}}})

@@ -204,6 +204,7 @@ func TestNotALab(t *testing.T) {
 		{"garbage", testPlugin(t, "garbage"), Options{}, `not a socklab lab plugin: its first line of output was "hello, I am not a handshake", where the go-plugin handshake \(1\|1\|unix\|\.\.\.\|grpc\|\.\.\.\) was expected`},
 		{"silent", testPlugin(t, "silent"), Options{DescribeTimeout: time.Second}, `the plugin did not answer Describe within 1s: is it a socklab lab plugin\?`},
 		{"v2", testPlugin(t, "v2"), Options{}, `the plugin speaks lab plugin protocol version 2; this socklab speaks version 1: rebuild the plugin`},
+		{"long line", testPlugin(t, "longline"), Options{StartTimeout: 2 * time.Second}, `not a socklab lab plugin`},
 		{"true", truePath, Options{}, `not a socklab lab plugin: it ended before its handshake, saying nothing`},
 		{"missing", "/nonexistent/plugin", Options{}, `no lab plugin here: no such file or directory`},
 		{"pinned", testPlugin(t, "echo"), Options{Checksum: make([]byte, 32)}, `its SHA-256 is [0-9a-f]{64}, but its pin says 0{64}`},
