@@ -12,7 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/socklab/socklab/agent/errdefs"
 	socklabrunner "github.com/socklab/socklab/controller/runner"
@@ -134,8 +137,10 @@ func (h *hostServer) Perform(ctx context.Context, req *pluginv1.PerformRequest) 
 	if !h.hosts[role] {
 		return &pluginv1.PerformResponse{Error: h.invalid("no host %q in this run", role)}, nil
 	}
-	oneof := op.ProtoReflect().Descriptor().Oneofs().ByName("op")
-	which := op.ProtoReflect().WhichOneof(oneof)
+	var which protoreflect.FieldDescriptor
+	if op != nil {
+		which = op.ProtoReflect().WhichOneof(op.ProtoReflect().Descriptor().Oneofs().ByName("op"))
+	}
 	if which == nil {
 		return &pluginv1.PerformResponse{Error: h.invalid("an operation on %s names no operation", role)}, nil
 	}
@@ -293,6 +298,18 @@ func (h *hostServer) ReadFiles(_ context.Context, req *pluginv1.ReadFilesRequest
 		from[base], out[base] = name, b
 	}
 	return &pluginv1.ReadFilesResponse{Files: out}, nil
+}
+
+// recoverCalls turns a panic in a call of the plugin's into the call's error, recorded as
+// a mistake of the lab: what a plugin sends never crashes the controller.
+func (h *hostServer) recoverCalls(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			h.invalid("%s: the controller could not handle the call (%v)", path.Base(info.FullMethod), r)
+			resp, err = nil, status.Error(codes.InvalidArgument, "the controller could not handle the call")
+		}
+	}()
+	return handler(ctx, req)
 }
 
 // grpcText is what a failed gRPC call said, without gRPC's words.

@@ -33,7 +33,7 @@ func (l *Lab) Run(ctx context.Context, env socklabrunner.Env, hosts []socklabrun
 	go func() { // LabHostService, until the run ends
 		defer close(served)
 		l.lab.broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
-			s := grpc.NewServer(opts...)
+			s := grpc.NewServer(append(opts, grpc.UnaryInterceptor(hs.recoverCalls))...)
 			pluginv1.RegisterLabHostServiceServer(s, hs)
 			mu.Lock()
 			srv = s

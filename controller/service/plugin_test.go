@@ -14,12 +14,22 @@ import (
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
-// echoPlugin is the name under which this test binary is a lab plugin installed on a
-// controller.
-const echoPlugin = "echo-plugin"
+// echoPlugin and crashPlugin are the names under which this test binary is a lab plugin
+// installed on a controller: one that passes, one that panics mid-run.
+const (
+	echoPlugin  = "echo-plugin"
+	crashPlugin = "crash-plugin"
+)
 
-// servePlugin serves a small lab plugin: one message, upper-cased back.
+// servePlugin serves a small lab plugin: one message, upper-cased back (or, as
+// crashPlugin, a panic after the first socket).
 func servePlugin() {
+	if filepath.Base(os.Args[0]) == crashPlugin {
+		lab.Main(lab.Spec{Name: "crash", Summary: "panics mid-run", Hosts: []string{"server"}}, func(t *lab.T) {
+			t.Host("server").Socket(lab.AF_INET, lab.SOCK_STREAM)
+			panic("boom")
+		})
+	}
 	lab.Main(lab.Spec{Name: "echo", Summary: "one message upper-cased back", Hosts: []string{"server", "client"},
 		Checks: []lab.Check{{ID: "upper", Description: "the reply is upper-cased"}}}, func(t *lab.T) {
 		server, client := t.Host("server"), t.Host("client")
@@ -44,8 +54,10 @@ func TestRunInstalledPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(self, filepath.Join(dir, echoPlugin)); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{echoPlugin, crashPlugin} {
+		if err := os.Symlink(self, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	addr := startControllerWith(t, func(s *service.Service) *service.Service { return s.WithPlugins(dir) })
 	c := dial(t, addr, token)
@@ -56,8 +68,13 @@ func TestRunInstalledPlugin(t *testing.T) {
 			t.Errorf("RunLab(%q) = %v, want PermissionDenied: by name only", path, err)
 		}
 	}
+	// A plugin that crashes ends its own run, stored with its error; the controller goes on.
+	res, err := c.RunLab(t.Context(), &socklabv1.RunLabRequest{Lab: crashPlugin}, func(string) {}, newRecorder())
+	if err != nil || res.ExitCode != transcript.ExitInfra || !strings.Contains(res.Error, "panic: boom") {
+		t.Errorf("RunLab(%s) = %+v, %v; want exit 3 and the panic", crashPlugin, res, err)
+	}
 	rec := newRecorder()
-	res, err := c.RunLab(t.Context(), &socklabv1.RunLabRequest{Lab: echoPlugin}, rec.started, rec)
+	res, err = c.RunLab(t.Context(), &socklabv1.RunLabRequest{Lab: echoPlugin}, rec.started, rec)
 	if err != nil {
 		t.Fatalf("RunLab(%s) = %v", echoPlugin, err)
 	}
