@@ -213,7 +213,6 @@ func (h *hostServer) Check(_ context.Context, req *pluginv1.CheckRequest) (*plug
 		h.mu.Unlock()
 		return &pluginv1.CheckResponse{Error: h.invalid("check %q is not declared in the lab's Spec.Checks (declared: %s)", req.GetId(), strings.Join(h.order, ", "))}, nil
 	}
-	defer h.mu.Unlock()
 	passed := req.GetPassed()
 	if !c.Reached || (c.Passed && !passed) {
 		c.Pos = req.GetPos()
@@ -234,7 +233,19 @@ func (h *hostServer) Check(_ context.Context, req *pluginv1.CheckRequest) (*plug
 	}
 	c.Passed = passed && (!c.Reached || c.Passed)
 	c.Reached = true
-	return &pluginv1.CheckResponse{Passed: c.Passed}, nil
+	now := *c
+	h.mu.Unlock()
+	if o, ok := h.env.(checkObserver); ok {
+		o.Checked(now) // a failed check lands in the transcript, as a Starlark lab's does
+	}
+	return &pluginv1.CheckResponse{Passed: now.Passed}, nil
+}
+
+// checkObserver is an Env that records each check as the lab evaluates it (the runner's,
+// which records a failed check in the transcript with the hosts' socket tables).
+type checkObserver interface {
+	// Checked is the check c as the lab just recorded it.
+	Checked(c transcript.Check)
 }
 
 func orNone(s *string) string {

@@ -31,6 +31,8 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	socklabrunner "github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/transcript"
@@ -149,7 +151,7 @@ func Load(ctx context.Context, path string, opts Options) (_ *Lab, err error) {
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return nil, context.Cause(ctx)
-	case err != nil && dctx.Err() != nil:
+	case err != nil && (dctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded):
 		return nil, &socklabrunner.LabError{Pos: name, Msg: fmt.Sprintf("the plugin did not answer Describe within %s: is it a socklab lab plugin?", opts.DescribeTimeout)}
 	case err != nil:
 		return nil, l.crash("Describe", err)

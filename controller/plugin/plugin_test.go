@@ -95,6 +95,18 @@ func TestInProcess(t *testing.T) {
 	if c := checkOf(rec, "echoed"); !c.Passed || c.Points() != 2 {
 		t.Errorf("echoed = %+v, want passed for 2 points", c)
 	}
+	failed := 0
+	for _, e := range rec.Entries {
+		if e.Kind == transcript.Failed {
+			failed++
+			if e.Check != "wrong" || len(e.Snapshot) != 2 || !strings.HasPrefix(e.Pos, "main_test.go:") {
+				t.Errorf("failed-check entry %+v: want check wrong, both hosts' socket tables, the plugin's position", e)
+			}
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d failed-check entries in the transcript, want 1 (as a Starlark lab records)", failed)
+	}
 	c := checkOf(rec, "wrong")
 	if c.Passed || c.Message != "got b'HELLO', want b'nope'" || c.Hint("en") != "it was never going to pass" || !strings.HasPrefix(c.Pos, "main_test.go:") {
 		t.Errorf("wrong = %+v", c)

@@ -104,6 +104,8 @@ func normalised(rec *transcript.Record) []string {
 		switch e.Kind {
 		case transcript.Say:
 			line = "say " + e.Text
+		case transcript.Failed:
+			line = "failed " + e.Check + ": " + e.Text
 		case transcript.Operation:
 			line = fmt.Sprintf("%s s%d %s -> %s", e.Host, e.Event.GetHandle(), report.Call(e.Event), report.Outcome(e.Event))
 		}
