@@ -306,7 +306,7 @@ type ChecksumError struct {
 
 // Error names both checksums.
 func (e *ChecksumError) Error() string {
-	return fmt.Sprintf("%s: its SHA-256 is %s, but its pin says %s: the file changed since it was installed; reinstall it (socklab labs install) or update its .sha256 file", e.Path, e.Got, e.Want)
+	return fmt.Sprintf("%s: its SHA-256 is %s, but its pin says %s: the file changed since it was pinned: reinstall the plugin you meant, or pin this one (sha256sum NAME > NAME.sha256)", e.Path, e.Got, e.Want)
 }
 
 // hostPlugin is the controller's side of go-plugin's lab plugin: a LabService client.

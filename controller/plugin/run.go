@@ -73,7 +73,13 @@ func (l *Lab) Run(ctx context.Context, env socklabrunner.Env, hosts []socklabrun
 	}
 	msgs := make(chan *pluginv1.RunResponse)
 	broke := make(chan error, 1)
+	received := make(chan struct{})
+	defer func() {
+		stopStream()
+		<-received
+	}()
 	go func() { // the run's stream, until it ends or is cancelled
+		defer close(received)
 		for {
 			m, err := stream.Recv()
 			if err != nil {
