@@ -116,6 +116,8 @@ func servePlugin(kind string) {
 	case "longline":
 		fmt.Print(strings.Repeat("x", 200<<10)) // longer than go-plugin's scanner takes
 		time.Sleep(time.Minute)
+	case "mute": // never says its handshake
+		time.Sleep(time.Minute)
 	case "silent":
 		goplugin.Serve(&goplugin.ServeConfig{HandshakeConfig: lab.Handshake, GRPCServer: goplugin.DefaultGRPCServer,
 			Plugins: goplugin.PluginSet{pluginv1.PluginName: silentPlugin{}}})

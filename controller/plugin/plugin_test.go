@@ -122,6 +122,11 @@ func TestExecutable(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := l.runner.job.Pid()
+	contained := l.runner.job.Containment()
+	if !strings.Contains(contained, "namespaces") || !strings.Contains(contained, "rlimits") || os.Geteuid() == 0 && !strings.Contains(contained, "uid ") {
+		t.Errorf("the plugin is contained by %q", contained)
+	}
+	t.Logf("containment: %s", contained)
 	rec := runner.Run(t.Context(), l, localTopology, runner.Options{}, nil)
 	if rec.ExitCode != transcript.ExitFailed || rec.Error != "" { // its one check is never reached
 		t.Fatalf("exit %d, error %q", rec.ExitCode, rec.Error)
@@ -217,6 +222,7 @@ func TestNotALab(t *testing.T) {
 		{"silent", testPlugin(t, "silent"), Options{DescribeTimeout: time.Second}, `the plugin did not answer Describe within 1s: is it a socklab lab plugin\?`},
 		{"v2", testPlugin(t, "v2"), Options{}, `the plugin speaks lab plugin protocol version 2; this socklab speaks version 1: rebuild the plugin`},
 		{"long line", testPlugin(t, "longline"), Options{StartTimeout: 2 * time.Second}, `not a socklab lab plugin`},
+		{"mute", testPlugin(t, "mute"), Options{StartTimeout: time.Second}, `the plugin gave no handshake within 1s`},
 		{"true", truePath, Options{}, `not a socklab lab plugin: it ended before its handshake, saying nothing`},
 		{"missing", "/nonexistent/plugin", Options{}, `no lab plugin here: no such file or directory`},
 		{"pinned", testPlugin(t, "echo"), Options{Checksum: make([]byte, 32)}, `its SHA-256 is [0-9a-f]{64}, but its pin says 0{64}`},
@@ -272,4 +278,29 @@ func TestControllerKilled(t *testing.T) {
 		}
 	}
 	t.Logf("the plugin's processes %v ended with their controller", pids)
+}
+
+// TestInterrupted interrupts a run whose plugin is busy (Ctrl-C): the run ends as
+// interrupted at once, and the plugin's process is gone.
+func TestInterrupted(t *testing.T) {
+	before := len(descendants(os.Getpid()))
+	l, err := Load(t.Context(), testPlugin(t, "hang"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := l.runner.job.Pid()
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(time.Second, cancel)
+	start := time.Now()
+	rec := runner.Run(ctx, l, localTopology, runner.Options{}, nil)
+	if rec.ExitCode != transcript.ExitInterrupted {
+		t.Errorf("exit %d (%s), want %d", rec.ExitCode, rec.Error, transcript.ExitInterrupted)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the run took %s after its interruption at 1s", took)
+	}
+	if !gone(pid) {
+		t.Errorf("the plugin's init %d still runs", pid)
+	}
+	noOrphans(t, before)
 }
