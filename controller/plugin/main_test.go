@@ -69,6 +69,12 @@ func echo(t *lab.T) {
 	t.Check("wrong", false, lab.Got(got), lab.Want([]byte("nope")), lab.Hint("it was never going to pass"))
 	refused := t.Try(func() { client.Socket(lab.AF_INET, lab.SOCK_STREAM).Connect(server.IP, t.Int("port")+1) })
 	t.Say("a connect to a closed port: %v", refused)
+	u := server.Socket(lab.AF_INET, lab.SOCK_DGRAM)
+	u.Bind(server.IP, 0)
+	to := u.GetSockName()
+	client.Socket(lab.AF_INET, lab.SOCK_DGRAM).SendTo([]byte("dgram"), to.Host, to.Port)
+	d, from := u.RecvFrom(100)
+	t.Say("udp %s from the client: %v", d, from.Host == client.IP)
 }
 
 // faultSpec is the lab of the misbehaving plugins.

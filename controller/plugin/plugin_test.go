@@ -92,6 +92,9 @@ func TestInProcess(t *testing.T) {
 	if !strings.Contains(strings.Join(got, "\n"), "say a connect to a closed port: ECONNREFUSED: [Errno 111]") {
 		t.Errorf("no narration of the caught ECONNREFUSED in %q", got)
 	}
+	if !strings.Contains(strings.Join(got, "\n"), "say udp dgram from the client: true") {
+		t.Errorf("no datagram from the client in %q", got)
+	}
 	if c := checkOf(rec, "echoed"); !c.Passed || c.Points() != 2 {
 		t.Errorf("echoed = %+v, want passed for 2 points", c)
 	}

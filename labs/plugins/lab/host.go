@@ -263,3 +263,47 @@ func (p *Process) Write(data []byte) {
 func (p *Process) Kill() {
 	p.do(&socklabv1.Operation{Op: &socklabv1.Operation_Kill{Kill: &socklabv1.KillOp{}}}, "kill", 0)
 }
+
+// Perform performs any operation the agents know (socklab.v1.Operation) on handle of the
+// host (0: a new socket or process, or the host itself), for what this package has no
+// method for. A socket error is returned, not raised; a watchdog, a refusal or a lost
+// host stops the lab as any call's does.
+func (h *Host) Perform(handle uint32, op *socklabv1.Operation) (*socklabv1.PerformResponse, error) {
+	resp, err := h.t.perform(h.Role, handle, op, 0, h.where("perform", handle))
+	if err != nil {
+		return resp, err
+	}
+	return resp, nil
+}
+
+// SendTo sends a datagram to (host, port) and returns how many bytes were sent.
+func (s *Socket) SendTo(data []byte, host string, port int) int {
+	resp := s.do(&socklabv1.Operation{Op: &socklabv1.Operation_Sendto{Sendto: &socklabv1.SendToOp{Data: data, Address: address(host, port)}}}, "sendto")
+	return int(resp.GetEvent().GetResult().GetValue())
+}
+
+// RecvFrom receives a datagram of at most n bytes and the address it came from.
+func (s *Socket) RecvFrom(n int) ([]byte, Addr) {
+	resp := s.do(&socklabv1.Operation{Op: &socklabv1.Operation_Recvfrom{Recvfrom: &socklabv1.RecvOp{Bufsize: uint32(n)}}}, "recvfrom")
+	a := resp.GetEvent().GetResult().GetAddress()
+	return append([]byte{}, resp.GetData()...), Addr{Host: a.GetHost(), Port: int(a.GetPort())}
+}
+
+// GetSockName returns the socket's own address.
+func (s *Socket) GetSockName() Addr {
+	a := s.do(&socklabv1.Operation{Op: &socklabv1.Operation_Getsockname{Getsockname: &socklabv1.GetSockNameOp{}}}, "getsockname").GetEvent().GetResult().GetAddress()
+	return Addr{Host: a.GetHost(), Port: int(a.GetPort())}
+}
+
+// GetPeerName returns the address of the socket's peer.
+func (s *Socket) GetPeerName() Addr {
+	a := s.do(&socklabv1.Operation{Op: &socklabv1.Operation_Getpeername{Getpeername: &socklabv1.GetPeerNameOp{}}}, "getpeername").GetEvent().GetResult().GetAddress()
+	return Addr{Host: a.GetHost(), Port: int(a.GetPort())}
+}
+
+// SetSockOpt sets an integer socket option: level and name as Linux numbers them
+// (SOL_SOCKET 1, SO_REUSEADDR 2).
+func (s *Socket) SetSockOpt(level, name, value int) {
+	s.do(&socklabv1.Operation{Op: &socklabv1.Operation_Setsockopt{Setsockopt: &socklabv1.SetSockOptOp{Level: int32(level), Name: int32(name),
+		Value: &socklabv1.SetSockOptOp_IntValue{IntValue: int64(value)}}}}, "setsockopt")
+}
