@@ -60,7 +60,11 @@ share this host's network, so remote runs start none.
 Each run has budgets: its wall time (a lab's own timeout may be shorter), the memory of
 the process that runs its Starlark (a cgroup where one can be made, and a watchdog of
 its RSS), its Starlark steps and its futures. A run over one ends with verdict error,
-the error naming the budget, and is stored; the controller and its other runs carry on.`,
+the error naming the budget, and is stored; the controller and its other runs carry on.
+
+Remote command lines also run the lab plugins installed in --plugin-dir (default
+$XDG_DATA_HOME/socklab/plugins), by name only: a path is refused. Each runs contained
+(labs/PLUGINS.md); a plugin that crashes ends its own run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			token, err := tok.get(cmd)

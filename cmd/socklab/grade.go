@@ -29,7 +29,9 @@ func gradeCommand() *cobra.Command {
 		Use:   "grade LAB (--submissions DIR | --submission DIR)",
 		Short: "Grade students' programs with a grading lab (tcp-upper-server, udp-upper-server, ...)",
 		Long: `Grade students' programs: run the grading lab on each submission, each on hosts of its
-own, and write the grades.
+own, and write the grades. The lab is a built-in, a .star file or a lab plugin (its path,
+or its name in --plugin-dir): a plugin is started afresh for each submission, which its
+t.Files reads.
 
 --submissions DIR grades every sub-folder (or .zip) of DIR, one student each, --jobs at a
 time, and writes grades.json, grades.csv, junit.xml and transcripts/ into --out. It exits
