@@ -119,6 +119,8 @@ func TestInProcess(t *testing.T) {
 // TestExecutable runs the test binary as a real plugin: contained, with a clean
 // environment, and gone after its run.
 func TestExecutable(t *testing.T) {
+	t.Setenv("SOCKLAB_TOKEN", "controller-secret") // what the plugin must not see
+	t.Setenv("SOCKLAB_DB", "/nonexistent/history.db")
 	before := len(descendants(os.Getpid()))
 	l, err := Load(t.Context(), testPlugin(t, "whoami"), Options{})
 	if err != nil {
@@ -141,7 +143,7 @@ func TestExecutable(t *testing.T) {
 			t.Errorf("the plugin runs as %v: want a uid and gid of its own", m)
 		}
 	}
-	for _, leak := range []string{"SOCKLAB_TOKEN", "SOCKLAB_DB", "GOPATH", "HOME=/root"} {
+	for _, leak := range []string{"controller-secret", "SOCKLAB_TOKEN", "SOCKLAB_DB", "GOPATH", "HOME=/root"} {
 		if strings.Contains(said, leak) {
 			t.Errorf("the plugin's environment holds %s:\n%s", leak, said)
 		}
