@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -64,8 +66,8 @@ func (t *T) run(fn func(*T)) *pluginv1.LabFailure {
 }
 
 // guard runs fn, turning the panics of the lab's failures into the lab's failure. Any
-// other panic goes on: it crashes the plugin, as it would any Go program, and the
-// controller ends the run as a crash.
+// other panic crashes the plugin, as it would any Go program (its message and stack on
+// stderr, exit status 2), and the controller ends the run as a crash.
 func (t *T) guard(fn func()) {
 	defer func() {
 		switch r := recover().(type) {
@@ -75,7 +77,9 @@ func (t *T) guard(fn func()) {
 		case raised:
 			t.fail(r.f)
 		default:
-			panic(r)
+			// To the process's own stderr: go-plugin's Serve points os.Stderr elsewhere.
+			fmt.Fprintf(os.NewFile(2, "stderr"), "panic: %v\n\n%s", r, debug.Stack())
+			os.Exit(2)
 		}
 	}()
 	fn()
