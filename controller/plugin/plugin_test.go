@@ -65,9 +65,8 @@ func checkOf(rec *transcript.Record, id string) transcript.Check {
 func TestInProcess(t *testing.T) {
 	hclog.DefaultOutput = io.Discard // TestPluginGRPCConn's logger
 	ps := map[string]goplugin.Plugin{pluginv1.PluginName: both{server: lab.Plugin(echoSpec, echo).(goplugin.GRPCPlugin)}}
-	client, server := goplugin.TestPluginGRPCConn(t, false, ps)
-	defer server.Stop()
-	defer client.Close()
+	client, _ := goplugin.TestPluginGRPCConn(t, false, ps)
+	defer client.Close() // its Shutdown stops the server (a Stop of ours too would race go-plugin's)
 	raw, err := client.Dispense(pluginv1.PluginName)
 	if err != nil {
 		t.Fatal(err)
