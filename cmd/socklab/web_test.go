@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/socklab/socklab/controller/web"
+)
+
+// TestRunWeb: `socklab run chat-relay --web 127.0.0.1:0` says on stderr where its page
+// is; the page's event stream draws the whole run (its hosts, every step, chat-relay's
+// 8 arrows, its end); after the run the page is still served until Ctrl-C, which ends
+// the command with the run's own exit code. An address off loopback is refused, and
+// so is --web with --controller.
+func TestRunWeb(t *testing.T) {
+	execsBinary(t)
+	run := exec.Command(binary, "run", "chat-relay", "--web", "127.0.0.1:0", "--pace", "10ms", "--db", "none", "--color", "never")
+	stderr, err := run.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Stdout = io.Discard
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { run.Process.Kill(); run.Wait() })
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	next := func(re *regexp.Regexp) []string {
+		t.Helper()
+		timeout := time.After(20 * time.Second)
+		for {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					t.Fatalf("socklab exited before printing %s", re)
+				}
+				if m := re.FindStringSubmatch(line); m != nil {
+					return m
+				}
+			case <-timeout:
+				t.Fatalf("socklab did not print %s within 20s", re)
+			}
+		}
+	}
+	url := next(regexp.MustCompile(`the run's live ladder: (http://127\.0\.0\.1:\d+/)$`))[1]
+
+	resp, err := http.Get(url + "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	verdict := ""
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var r web.Record
+		if err := json.Unmarshal([]byte(data), &r); err != nil {
+			t.Fatalf("a record is no JSON: %q: %v", data, err)
+		}
+		switch {
+		case r.Run != nil:
+			kinds["run"]++
+			if len(r.Run.Hosts) != 3 {
+				t.Errorf("the run record has hosts %+v, want chat-relay's 3", r.Run.Hosts)
+			}
+		case r.Step != nil:
+			kinds["step"]++
+		case r.Arrow != nil:
+			kinds["arrow"]++
+		case r.End != nil:
+			kinds["end"]++
+			verdict = r.End.Verdict
+		}
+	}
+	resp.Body.Close()
+	if kinds["run"] != 1 || kinds["step"] < 20 || kinds["arrow"] != 8 || kinds["end"] != 1 || verdict != "passed" {
+		t.Errorf("the page's stream drew %v, verdict %q; want the run, its steps, chat-relay's 8 arrows and its end, passed", kinds, verdict)
+	}
+
+	next(regexp.MustCompile(`its page stays at .* until Ctrl-C, at most 10m0s`))
+	page, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("after the run, the page is not served: %v", err)
+	}
+	body, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if page.StatusCode != http.StatusOK || !strings.Contains(string(body), `src="/static/app.js"`) {
+		t.Errorf("after the run, GET / = %d:\n%s", page.StatusCode, body)
+	}
+	if err := run.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(run); code != 0 {
+		t.Errorf("exit %d after Ctrl-C once the run had passed, want 0 (the run's)", code)
+	}
+
+	runExitCases(t, []exitCase{
+		{name: "not loopback", args: []string{"run", "tcp-simple", "--web", "0.0.0.0:0", "--db", "none"}, code: 2, want: "not a loopback address"},
+		{name: "with a controller", args: []string{"run", "tcp-simple", "--web", "127.0.0.1:0", "--controller", "127.0.0.1:1"}, code: 2, want: "--web serves a local run"},
+	})
+}
