@@ -130,6 +130,7 @@ func (t *Text) Entry(e transcript.Entry) {
 		t.write(t.aside("»", bold, e.Text))
 	case e.Kind == transcript.Note:
 		t.write(t.aside("!", yellow, e.Text))
+	case e.Kind == transcript.Failed: // the checks' table says it at the end
 	case e.Event == nil:
 		if e.Text != "" {
 			t.write(t.aside("»", bold, e.Text))

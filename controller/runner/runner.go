@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,6 +117,7 @@ func Run(ctx context.Context, l Lab, topo topology.Topology, opts Options, sink 
 			return fail(&InfraError{Host: b.Role, Err: err}, transcript.ExitInfra)
 		}
 		r.hosts[b.Role] = hs
+		r.roles = append(r.roles, b.Role)
 		r.mu.Lock()
 		r.margin = max(r.margin, hs.clockErr+100*time.Microsecond)
 		r.mu.Unlock()
@@ -230,6 +233,7 @@ type run struct {
 	sink  Sink
 	opts  Options
 	hosts map[string]*host
+	roles []string        // the hosts' roles, in the lab's order
 	done  <-chan struct{} // the run's end (Ctrl-C): pacing stops waiting
 	wg    sync.WaitGroup  // lease renewers and event streams
 
@@ -239,6 +243,7 @@ type run struct {
 	margin  time.Duration            // the most an agent's clock may be off (see watermark)
 	callID  uint64
 	closed  bool
+	failed  map[string]bool         // the checks recorded as failed
 	lost    *InfraError             // the first agent lost mid-run
 	stopLab context.CancelCauseFunc // stops the lab when an agent is lost
 }
@@ -376,6 +381,65 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 func (r *run) Say(text, pos string) {
 	r.add(transcript.Entry{Kind: transcript.Say, At: time.Since(r.start), Text: text, Pos: pos})
 	r.pace()
+}
+
+// Checked records a check that failed, where the lab evaluated it, with each host's
+// kernel socket table at that moment: the first time it fails (a check that failed stays
+// failed).
+func (r *run) Checked(c transcript.Check) {
+	if c.Passed {
+		return
+	}
+	r.mu.Lock()
+	seen := r.failed[c.ID]
+	if r.failed == nil {
+		r.failed = map[string]bool{}
+	}
+	r.failed[c.ID] = true
+	r.mu.Unlock()
+	if seen {
+		return
+	}
+	at := time.Since(r.start)
+	r.add(transcript.Entry{Kind: transcript.Failed, At: at, Check: c.ID, Text: c.Message, Pos: c.Pos, Snapshot: r.snapshot()})
+}
+
+// snapshotWait bounds the wait for a host's socket table when a check fails.
+const snapshotWait = 2 * time.Second
+
+// snapshot reads each host's kernel socket table: the rows whose local address is the
+// host's, but for its agent's own. The reads are not operations of the lab: they are not in the
+// transcript, and a host that does not answer in time gives an error row.
+func (r *run) snapshot() []*socklabv1.HostSockets {
+	out := make([]*socklabv1.HostSockets, len(r.roles))
+	var wg sync.WaitGroup
+	for i, role := range r.roles {
+		hs := r.hosts[role]
+		out[i] = &socklabv1.HostSockets{Role: role}
+		if hs.hung.Load() {
+			out[i].Error = "the host's agent stopped answering"
+			continue
+		}
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), snapshotWait)
+			defer cancel()
+			ip := hs.info.IP.String()
+			resp, err := hs.session.Do(ctx, 0, &socklabv1.Operation{Op: &socklabv1.Operation_Ss{Ss: &socklabv1.SsOp{Host: ip}}})
+			if err != nil {
+				out[i].Error = fmt.Sprintf("read the socket table: %v", err)
+				return
+			}
+			_, agentPort, _ := net.SplitHostPort(hs.info.Target)
+			for _, so := range resp.GetEvent().GetResult().GetSockets() {
+				local := so.GetLocal()
+				if local.GetHost() == ip && strconv.Itoa(int(local.GetPort())) != agentPort {
+					out[i].Sockets = append(out[i].Sockets, so) // the host's own, not its agent's
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // pace holds the run after a step, for an audience: --step waits for Enter, --pace for a

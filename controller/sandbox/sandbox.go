@@ -52,6 +52,13 @@ type Options struct {
 	NoCgroup bool
 }
 
+// checkObserver is an Env that records each check as the lab evaluates it (the
+// runner's, which records a failed check in the transcript).
+type checkObserver interface {
+	// Checked is the check c as the lab just recorded it.
+	Checked(c transcript.Check)
+}
+
 // cancelGrace is how long a lab's process has to end its run once told to stop before
 // it is killed (a thread that computes without waiting may not notice).
 const cancelGrace = 2 * time.Second
@@ -194,6 +201,9 @@ func (l *Lab) Run(ctx context.Context, env runner.Env, hosts []runner.HostInfo, 
 				env.Say(m.Text, m.Pos)
 			case kindCheck:
 				for _, c := range fromWireChecks(m.Checks) {
+					if o, ok := env.(checkObserver); ok {
+						o.Checked(c) // a failed check is recorded where it failed
+					}
 					for i := range checks {
 						if checks[i].ID == c.ID {
 							checks[i] = c

@@ -354,7 +354,8 @@ func jsonValue(v any) any {
 }
 
 // EntryEvent returns the event an entry records, with the run's clock, host role and lab
-// position set; narration becomes an EVENT_KIND_SAY event. The entry's own event is not
+// position set; narration becomes an EVENT_KIND_SAY event, a failed check an
+// EVENT_KIND_CHECK_FAILED one. The entry's own event is not
 // modified. An entry that records nothing storable gives nil.
 func EntryEvent(e Entry) *socklabv1.Event {
 	var ev *socklabv1.Event
@@ -363,6 +364,8 @@ func EntryEvent(e Entry) *socklabv1.Event {
 		ev = proto.Clone(e.Event).(*socklabv1.Event)
 	case e.Kind == Say || e.Kind == Note:
 		ev = &socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_SAY, Note: e.Text}
+	case e.Kind == Failed:
+		ev = &socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_CHECK_FAILED, Check: e.Check, Note: e.Text, Snapshot: e.Snapshot}
 	default:
 		return nil
 	}
@@ -380,8 +383,12 @@ func EventEntry(ev *socklabv1.Event, hosts []Host) Entry {
 			break
 		}
 	}
-	if ev.GetKind() == socklabv1.EventKind_EVENT_KIND_SAY {
+	switch ev.GetKind() {
+	case socklabv1.EventKind_EVENT_KIND_SAY:
 		e.Kind, e.Text = Say, ev.GetNote()
+		return e
+	case socklabv1.EventKind_EVENT_KIND_CHECK_FAILED:
+		e.Kind, e.Text, e.Check, e.Snapshot = Failed, ev.GetNote(), ev.GetCheck(), ev.GetSnapshot()
 		return e
 	}
 	e.Kind, e.Event, e.Duration = Operation, ev, time.Duration(ev.GetDurationNs())

@@ -23,6 +23,9 @@ const (
 	Say
 	// Note is the runner's own remark, such as a watchdog firing.
 	Note
+	// Failed is a declared check that failed, where the lab evaluated it: Check names it,
+	// Text is its failure message, Snapshot the hosts' socket tables at that moment.
+	Failed
 )
 
 // Entry is one line of a transcript.
@@ -43,6 +46,11 @@ type Entry struct {
 	Text string
 	// Pos is the lab's file:line that caused the entry, when known.
 	Pos string
+	// Check is the id of the check a Failed entry records.
+	Check string
+	// Snapshot is, for a Failed entry, each lab host's kernel socket table when the
+	// check failed.
+	Snapshot []*socklabv1.HostSockets
 }
 
 // Clock maps one agent's monotonic clock onto the controller's run clock.

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -121,5 +123,29 @@ func TestHintsRecorded(t *testing.T) {
 	}
 	if got := ResultOfFile(f).Checks[1].Hint("zh"); got != "转成小写了？" {
 		t.Errorf("read back from result.json: zh hint %q", got)
+	}
+}
+
+// TestFailedRoundTrip: a failed check's entry is stored and read back as it was, its
+// hosts' socket tables with it.
+func TestFailedRoundTrip(t *testing.T) {
+	e := Entry{Kind: Failed, At: 3 * time.Millisecond, Check: "greeting", Text: "got b'hello', want b'hi'", Pos: "lab.star:9:12",
+		Snapshot: []*socklabv1.HostSockets{{Role: "a", Sockets: []*socklabv1.KernelSocket{{Protocol: "tcp", State: "LISTEN"}}}, {Role: "b", Error: "the host's agent stopped answering"}}}
+	ev := EntryEvent(e)
+	if ev.GetKind() != socklabv1.EventKind_EVENT_KIND_CHECK_FAILED {
+		t.Fatalf("stored as %v", ev.GetKind())
+	}
+	b, err := proto.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := &socklabv1.Event{}
+	if err := proto.Unmarshal(b, back); err != nil {
+		t.Fatal(err)
+	}
+	got := EventEntry(back, nil)
+	if got.Kind != e.Kind || got.At != e.At || got.Check != e.Check || got.Text != e.Text || got.Pos != e.Pos || got.Event != nil ||
+		len(got.Snapshot) != 2 || !proto.Equal(got.Snapshot[0], e.Snapshot[0]) || !proto.Equal(got.Snapshot[1], e.Snapshot[1]) {
+		t.Errorf("read back %+v, want %+v", got, e)
 	}
 }

@@ -41,6 +41,10 @@ const (
 	// EVENT_KIND_SAY is the lab's narration (t.say), recorded by the controller: note holds
 	// the text and host is empty.
 	EventKind_EVENT_KIND_SAY EventKind = 5
+	// EVENT_KIND_CHECK_FAILED is a declared check that failed, recorded by the controller
+	// where the lab evaluated it: check names it, note holds its failure message, snapshot
+	// each host's kernel socket table at that moment, and host is empty.
+	EventKind_EVENT_KIND_CHECK_FAILED EventKind = 6
 )
 
 // Enum value maps for EventKind.
@@ -52,14 +56,16 @@ var (
 		3: "EVENT_KIND_DROPPED",
 		4: "EVENT_KIND_SESSION_END",
 		5: "EVENT_KIND_SAY",
+		6: "EVENT_KIND_CHECK_FAILED",
 	}
 	EventKind_value = map[string]int32{
-		"EVENT_KIND_UNSPECIFIED": 0,
-		"EVENT_KIND_OPERATION":   1,
-		"EVENT_KIND_BACKGROUND":  2,
-		"EVENT_KIND_DROPPED":     3,
-		"EVENT_KIND_SESSION_END": 4,
-		"EVENT_KIND_SAY":         5,
+		"EVENT_KIND_UNSPECIFIED":  0,
+		"EVENT_KIND_OPERATION":    1,
+		"EVENT_KIND_BACKGROUND":   2,
+		"EVENT_KIND_DROPPED":      3,
+		"EVENT_KIND_SESSION_END":  4,
+		"EVENT_KIND_SAY":          5,
+		"EVENT_KIND_CHECK_FAILED": 6,
 	}
 )
 
@@ -212,7 +218,12 @@ type Event struct {
 	// role is, in a run's transcript, the lab host the event happened on; agents leave it "".
 	Role string `protobuf:"bytes,20,opt,name=role,proto3" json:"role,omitempty"`
 	// pos is, in a run's transcript, the lab's file:line that caused the event, when known.
-	Pos           string `protobuf:"bytes,21,opt,name=pos,proto3" json:"pos,omitempty"`
+	Pos string `protobuf:"bytes,21,opt,name=pos,proto3" json:"pos,omitempty"`
+	// check is the id of the check an EVENT_KIND_CHECK_FAILED event records.
+	Check string `protobuf:"bytes,22,opt,name=check,proto3" json:"check,omitempty"`
+	// snapshot is, for EVENT_KIND_CHECK_FAILED, each lab host's kernel socket table when the
+	// check failed: TIME_WAIT, CLOSE_WAIT and full backlogs are often why.
+	Snapshot      []*HostSockets `protobuf:"bytes,23,rep,name=snapshot,proto3" json:"snapshot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -394,6 +405,85 @@ func (x *Event) GetPos() string {
 	return ""
 }
 
+func (x *Event) GetCheck() string {
+	if x != nil {
+		return x.Check
+	}
+	return ""
+}
+
+func (x *Event) GetSnapshot() []*HostSockets {
+	if x != nil {
+		return x.Snapshot
+	}
+	return nil
+}
+
+// HostSockets is one lab host's kernel socket table at a moment: the sockets whose local
+// or peer address is the host's.
+type HostSockets struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// role is the lab host.
+	Role string `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	// sockets are the table's rows, as ss returns them.
+	Sockets []*KernelSocket `protobuf:"bytes,2,rep,name=sockets,proto3" json:"sockets,omitempty"`
+	// error says why the table could not be read; empty when it was.
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostSockets) Reset() {
+	*x = HostSockets{}
+	mi := &file_socklab_v1_transcript_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostSockets) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostSockets) ProtoMessage() {}
+
+func (x *HostSockets) ProtoReflect() protoreflect.Message {
+	mi := &file_socklab_v1_transcript_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostSockets.ProtoReflect.Descriptor instead.
+func (*HostSockets) Descriptor() ([]byte, []int) {
+	return file_socklab_v1_transcript_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *HostSockets) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *HostSockets) GetSockets() []*KernelSocket {
+	if x != nil {
+		return x.Sockets
+	}
+	return nil
+}
+
+func (x *HostSockets) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // HostBinding is a lab host and its address.
 type HostBinding struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -407,7 +497,7 @@ type HostBinding struct {
 
 func (x *HostBinding) Reset() {
 	*x = HostBinding{}
-	mi := &file_socklab_v1_transcript_proto_msgTypes[2]
+	mi := &file_socklab_v1_transcript_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -419,7 +509,7 @@ func (x *HostBinding) String() string {
 func (*HostBinding) ProtoMessage() {}
 
 func (x *HostBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_transcript_proto_msgTypes[2]
+	mi := &file_socklab_v1_transcript_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -432,7 +522,7 @@ func (x *HostBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostBinding.ProtoReflect.Descriptor instead.
 func (*HostBinding) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_transcript_proto_rawDescGZIP(), []int{2}
+	return file_socklab_v1_transcript_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *HostBinding) GetRole() string {
@@ -464,7 +554,7 @@ type CheckInfo struct {
 
 func (x *CheckInfo) Reset() {
 	*x = CheckInfo{}
-	mi := &file_socklab_v1_transcript_proto_msgTypes[3]
+	mi := &file_socklab_v1_transcript_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +566,7 @@ func (x *CheckInfo) String() string {
 func (*CheckInfo) ProtoMessage() {}
 
 func (x *CheckInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_transcript_proto_msgTypes[3]
+	mi := &file_socklab_v1_transcript_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +579,7 @@ func (x *CheckInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckInfo.ProtoReflect.Descriptor instead.
 func (*CheckInfo) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_transcript_proto_rawDescGZIP(), []int{3}
+	return file_socklab_v1_transcript_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CheckInfo) GetId() string {
@@ -544,7 +634,7 @@ type RunResult struct {
 
 func (x *RunResult) Reset() {
 	*x = RunResult{}
-	mi := &file_socklab_v1_transcript_proto_msgTypes[4]
+	mi := &file_socklab_v1_transcript_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -556,7 +646,7 @@ func (x *RunResult) String() string {
 func (*RunResult) ProtoMessage() {}
 
 func (x *RunResult) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_transcript_proto_msgTypes[4]
+	mi := &file_socklab_v1_transcript_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -569,7 +659,7 @@ func (x *RunResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunResult.ProtoReflect.Descriptor instead.
 func (*RunResult) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_transcript_proto_rawDescGZIP(), []int{4}
+	return file_socklab_v1_transcript_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RunResult) GetRunId() string {
@@ -668,7 +758,7 @@ type CheckResult struct {
 
 func (x *CheckResult) Reset() {
 	*x = CheckResult{}
-	mi := &file_socklab_v1_transcript_proto_msgTypes[5]
+	mi := &file_socklab_v1_transcript_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +770,7 @@ func (x *CheckResult) String() string {
 func (*CheckResult) ProtoMessage() {}
 
 func (x *CheckResult) ProtoReflect() protoreflect.Message {
-	mi := &file_socklab_v1_transcript_proto_msgTypes[5]
+	mi := &file_socklab_v1_transcript_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +783,7 @@ func (x *CheckResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResult.ProtoReflect.Descriptor instead.
 func (*CheckResult) Descriptor() ([]byte, []int) {
-	return file_socklab_v1_transcript_proto_rawDescGZIP(), []int{5}
+	return file_socklab_v1_transcript_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CheckResult) GetId() string {
@@ -762,7 +852,7 @@ const file_socklab_v1_transcript_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05errno\x18\x02 \x01(\x05R\x05errno\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x16\n" +
-	"\x06holder\x18\x04 \x01(\tR\x06holder\"\x8e\x05\n" +
+	"\x06holder\x18\x04 \x01(\tR\x06holder\"\xd9\x05\n" +
 	"\x05Event\x12)\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x15.socklab.v1.EventKindR\x04kind\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x1d\n" +
@@ -787,7 +877,13 @@ const file_socklab_v1_transcript_proto_rawDesc = "" +
 	"\x04note\x18\x12 \x01(\tR\x04note\x12\x13\n" +
 	"\x05at_ns\x18\x13 \x01(\x03R\x04atNs\x12\x12\n" +
 	"\x04role\x18\x14 \x01(\tR\x04role\x12\x10\n" +
-	"\x03pos\x18\x15 \x01(\tR\x03pos\";\n" +
+	"\x03pos\x18\x15 \x01(\tR\x03pos\x12\x14\n" +
+	"\x05check\x18\x16 \x01(\tR\x05check\x123\n" +
+	"\bsnapshot\x18\x17 \x03(\v2\x17.socklab.v1.HostSocketsR\bsnapshot\"k\n" +
+	"\vHostSockets\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x122\n" +
+	"\asockets\x18\x02 \x03(\v2\x18.socklab.v1.KernelSocketR\asockets\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\";\n" +
 	"\vHostBinding\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\"\\\n" +
@@ -824,14 +920,15 @@ const file_socklab_v1_transcript_proto_rawDesc = "" +
 	"\n" +
 	"HintsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xa4\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xc1\x01\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14EVENT_KIND_OPERATION\x10\x01\x12\x19\n" +
 	"\x15EVENT_KIND_BACKGROUND\x10\x02\x12\x16\n" +
 	"\x12EVENT_KIND_DROPPED\x10\x03\x12\x1a\n" +
 	"\x16EVENT_KIND_SESSION_END\x10\x04\x12\x12\n" +
-	"\x0eEVENT_KIND_SAY\x10\x05B7Z5github.com/socklab/socklab/proto/socklab/v1;socklabv1b\x06proto3"
+	"\x0eEVENT_KIND_SAY\x10\x05\x12\x1b\n" +
+	"\x17EVENT_KIND_CHECK_FAILED\x10\x06B7Z5github.com/socklab/socklab/proto/socklab/v1;socklabv1b\x06proto3"
 
 var (
 	file_socklab_v1_transcript_proto_rawDescOnce sync.Once
@@ -846,39 +943,43 @@ func file_socklab_v1_transcript_proto_rawDescGZIP() []byte {
 }
 
 var file_socklab_v1_transcript_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_socklab_v1_transcript_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_socklab_v1_transcript_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_socklab_v1_transcript_proto_goTypes = []any{
 	(EventKind)(0),         // 0: socklab.v1.EventKind
 	(*SocketError)(nil),    // 1: socklab.v1.SocketError
 	(*Event)(nil),          // 2: socklab.v1.Event
-	(*HostBinding)(nil),    // 3: socklab.v1.HostBinding
-	(*CheckInfo)(nil),      // 4: socklab.v1.CheckInfo
-	(*RunResult)(nil),      // 5: socklab.v1.RunResult
-	(*CheckResult)(nil),    // 6: socklab.v1.CheckResult
-	nil,                    // 7: socklab.v1.RunResult.ParamsEntry
-	nil,                    // 8: socklab.v1.CheckResult.HintsEntry
-	(*Operation)(nil),      // 9: socklab.v1.Operation
-	(*Result)(nil),         // 10: socklab.v1.Result
-	(*Address)(nil),        // 11: socklab.v1.Address
-	(*structpb.Value)(nil), // 12: google.protobuf.Value
+	(*HostSockets)(nil),    // 3: socklab.v1.HostSockets
+	(*HostBinding)(nil),    // 4: socklab.v1.HostBinding
+	(*CheckInfo)(nil),      // 5: socklab.v1.CheckInfo
+	(*RunResult)(nil),      // 6: socklab.v1.RunResult
+	(*CheckResult)(nil),    // 7: socklab.v1.CheckResult
+	nil,                    // 8: socklab.v1.RunResult.ParamsEntry
+	nil,                    // 9: socklab.v1.CheckResult.HintsEntry
+	(*Operation)(nil),      // 10: socklab.v1.Operation
+	(*Result)(nil),         // 11: socklab.v1.Result
+	(*Address)(nil),        // 12: socklab.v1.Address
+	(*KernelSocket)(nil),   // 13: socklab.v1.KernelSocket
+	(*structpb.Value)(nil), // 14: google.protobuf.Value
 }
 var file_socklab_v1_transcript_proto_depIdxs = []int32{
 	0,  // 0: socklab.v1.Event.kind:type_name -> socklab.v1.EventKind
-	9,  // 1: socklab.v1.Event.operation:type_name -> socklab.v1.Operation
-	10, // 2: socklab.v1.Event.result:type_name -> socklab.v1.Result
+	10, // 1: socklab.v1.Event.operation:type_name -> socklab.v1.Operation
+	11, // 2: socklab.v1.Event.result:type_name -> socklab.v1.Result
 	1,  // 3: socklab.v1.Event.error:type_name -> socklab.v1.SocketError
-	11, // 4: socklab.v1.Event.local:type_name -> socklab.v1.Address
-	11, // 5: socklab.v1.Event.peer:type_name -> socklab.v1.Address
-	3,  // 6: socklab.v1.RunResult.hosts:type_name -> socklab.v1.HostBinding
-	7,  // 7: socklab.v1.RunResult.params:type_name -> socklab.v1.RunResult.ParamsEntry
-	6,  // 8: socklab.v1.RunResult.checks:type_name -> socklab.v1.CheckResult
-	8,  // 9: socklab.v1.CheckResult.hints:type_name -> socklab.v1.CheckResult.HintsEntry
-	12, // 10: socklab.v1.RunResult.ParamsEntry.value:type_name -> google.protobuf.Value
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	12, // 4: socklab.v1.Event.local:type_name -> socklab.v1.Address
+	12, // 5: socklab.v1.Event.peer:type_name -> socklab.v1.Address
+	3,  // 6: socklab.v1.Event.snapshot:type_name -> socklab.v1.HostSockets
+	13, // 7: socklab.v1.HostSockets.sockets:type_name -> socklab.v1.KernelSocket
+	4,  // 8: socklab.v1.RunResult.hosts:type_name -> socklab.v1.HostBinding
+	8,  // 9: socklab.v1.RunResult.params:type_name -> socklab.v1.RunResult.ParamsEntry
+	7,  // 10: socklab.v1.RunResult.checks:type_name -> socklab.v1.CheckResult
+	9,  // 11: socklab.v1.CheckResult.hints:type_name -> socklab.v1.CheckResult.HintsEntry
+	14, // 12: socklab.v1.RunResult.ParamsEntry.value:type_name -> google.protobuf.Value
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_socklab_v1_transcript_proto_init() }
@@ -893,7 +994,7 @@ func file_socklab_v1_transcript_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_socklab_v1_transcript_proto_rawDesc), len(file_socklab_v1_transcript_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
