@@ -55,7 +55,8 @@ type StepRecord struct {
 	// Index is the entry's place in the run's display order, from 0; arrows name steps by
 	// it.
 	Index int `json:"index"`
-	// Kind is "op" (an operation), "say" (narration) or "note" (the runner's remark).
+	// Kind is "op" (an operation), "say" (narration), "failed" (a check that failed,
+	// where it failed) or "note" (the runner's remark).
 	Kind string `json:"kind"`
 	// Host is the host it happened on ("" for narration).
 	Host string `json:"host,omitempty"`
@@ -65,8 +66,10 @@ type StepRecord struct {
 	Call string `json:"call"`
 	// Result is what it returned, or the error it raised.
 	Result string `json:"result,omitempty"`
-	// Failed is set when the operation raised an error.
+	// Failed is set when the operation raised an error, or the check failed.
 	Failed bool `json:"failed,omitempty"`
+	// Check names the check that failed (kind "failed").
+	Check string `json:"check,omitempty"`
 	// Pos is the lab's file:line that made it.
 	Pos string `json:"pos,omitempty"`
 	// Conn numbers the connection it belongs to, the same at both ends (0: none).
@@ -149,6 +152,9 @@ func stepRecord(st ladder.Step) Record {
 		}
 	case transcript.Say:
 		r.Kind, r.Call = "say", e.Text
+	case transcript.Failed:
+		r.Kind, r.Check, r.Failed = "failed", e.Check, true
+		r.Call = "check " + e.Check + " failed: " + e.Text
 	default:
 		r.Kind, r.Call = "note", e.Text
 	}
