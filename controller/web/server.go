@@ -26,7 +26,11 @@ import (
 //go:embed static
 var static embed.FS
 
-var pageTmpl = template.Must(template.ParseFS(static, "static/index.html"))
+var (
+	pageTmpl  = template.Must(template.ParseFS(static, "static/index.html"))
+	loginTmpl = template.Must(template.ParseFS(static, "static/login.html"))
+	runsTmpl  = template.Must(template.ParseFS(static, "static/runs.html"))
+)
 
 // PageOptions say where a page finds its run.
 type PageOptions struct {
@@ -64,12 +68,39 @@ func ServePage(w http.ResponseWriter, opts PageOptions) {
 	}
 }
 
-// Assets serves the page's script and style under /static/.
+// ServeLogin writes a form that asks for a token and posts it to /login, to come back to
+// next; problem, when set, says what went wrong, with status.
+func ServeLogin(w http.ResponseWriter, status int, next, problem string) {
+	securityHeaders(w)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_ = loginTmpl.Execute(w, struct{ Next, Problem string }{next, problem})
+}
+
+// RunLink is one run in a list of runs.
+type RunLink struct {
+	// ID names the run; its page is /runs/ID.
+	ID string
+	// Lab, Started, Verdict, Score and User describe it.
+	Lab, Started, Verdict, Score, User string
+}
+
+// ServeRuns writes a list of runs, each linked to its page; user names who sees it.
+func ServeRuns(w http.ResponseWriter, user string, runs []RunLink) {
+	securityHeaders(w)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = runsTmpl.Execute(w, struct {
+		User string
+		Runs []RunLink
+	}{user, runs})
+}
+
+// Assets serves the pages' script and style under /static/.
 func Assets() http.Handler {
 	fs := http.FileServerFS(static)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w)
-		if r.URL.Path == "/static/index.html" || strings.HasSuffix(r.URL.Path, "/") {
+		if !strings.HasSuffix(r.URL.Path, ".js") && !strings.HasSuffix(r.URL.Path, ".css") {
 			http.NotFound(w, r)
 			return
 		}

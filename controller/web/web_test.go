@@ -21,6 +21,7 @@ import (
 	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/transcript"
 	"github.com/socklab/socklab/controller/web"
+	"github.com/socklab/socklab/controller/web/webtest"
 	"github.com/socklab/socklab/labs"
 )
 
@@ -126,13 +127,16 @@ const countsJS = `({steps: document.querySelectorAll("#ladder .step").length,
 	arrows: document.querySelectorAll("#ladder .arrow").length,
 	status: document.getElementById("status").textContent})`
 
-func (p *page) counts(t *testing.T) counts {
+// ladderPage is a tab on a run's page.
+type ladderPage struct{ *webtest.Page }
+
+func (p ladderPage) counts(t *testing.T) counts {
 	t.Helper()
-	return eval[counts](t, p, countsJS)
+	return webtest.Eval[counts](t, p.Page, countsJS)
 }
 
 // waitFor polls the page until ok holds (or fails the test after timeout).
-func (p *page) waitFor(t *testing.T, what string, timeout time.Duration, ok func(counts) bool) counts {
+func (p ladderPage) waitFor(t *testing.T, what string, timeout time.Duration, ok func(counts) bool) counts {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -148,7 +152,7 @@ func (p *page) waitFor(t *testing.T, what string, timeout time.Duration, ok func
 }
 
 // settle waits until the page's counts stop changing for quiet.
-func (p *page) settle(t *testing.T, quiet time.Duration) counts {
+func (p ladderPage) settle(t *testing.T, quiet time.Duration) counts {
 	t.Helper()
 	last, since := p.counts(t), time.Now()
 	for time.Since(since) < quiet {
@@ -166,10 +170,10 @@ func (p *page) settle(t *testing.T, quiet time.Duration) counts {
 // no error and asks nothing of anywhere but its own server.
 func TestLivePage(t *testing.T) {
 	checkGoroutines(t)
-	p := newPage(t)
+	p := ladderPage{webtest.NewPage(t)}
 	feed, ctl := &web.Feed{}, web.NewControl(150*time.Millisecond, false)
 	addr := serve(t, feed, ctl)
-	p.do(t, chromedp.Navigate("http://"+addr+"/"))
+	p.Do(t, chromedp.Navigate("http://"+addr+"/"))
 	wait := liveRun(t, "chat-relay", feed, ctl)
 
 	// It grows: sampled as the run goes, the arrows only ever increase, and do increase.
@@ -193,7 +197,7 @@ func TestLivePage(t *testing.T) {
 	}
 
 	// Pause: the run holds after its step, and the page stops growing.
-	p.do(t, chromedp.Click(chromedp.ID("pause")))
+	p.Do(t, chromedp.Click(chromedp.ID("pause")))
 	paused := p.waitFor(t, "the pause", 5*time.Second, func(c counts) bool { return strings.Contains(c.Status, "paused after step") })
 	held := p.settle(t, time.Second) // entries come a moment behind the run, in display order
 	time.Sleep(800 * time.Millisecond)
@@ -209,7 +213,7 @@ func TestLivePage(t *testing.T) {
 	}
 
 	// Step: one more step, then held again.
-	p.do(t, chromedp.Click(chromedp.ID("step")))
+	p.Do(t, chromedp.Click(chromedp.ID("step")))
 	want := fmt.Sprintf("paused after step %d", st.Steps+1)
 	p.waitFor(t, want, 5*time.Second, func(c counts) bool { return strings.Contains(c.Status, want) })
 	stepped := p.settle(t, time.Second)
@@ -218,15 +222,15 @@ func TestLivePage(t *testing.T) {
 	}
 
 	// A new pace, then resume: the run goes to its end.
-	p.do(t, chromedp.SetValue(chromedp.ID("pace"), "20"), chromedp.Click(chromedp.ID("set-pace")))
+	p.Do(t, chromedp.SetValue(chromedp.ID("pace"), "20"), chromedp.Click(chromedp.ID("set-pace")))
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if st, _ := ctl.State(); st.PaceMs == 20 {
 			break
 		} else if time.Now().After(deadline) {
-			t.Fatalf("the page set the pace to %d ms, want 20 (the page shows %+v, its pace input %q)", st.PaceMs, p.counts(t), eval[string](t, p, `document.getElementById("pace").value`))
+			t.Fatalf("the page set the pace to %d ms, want 20 (the page shows %+v, its pace input %q)", st.PaceMs, p.counts(t), webtest.Eval[string](t, p.Page, `document.getElementById("pace").value`))
 		}
 	}
-	p.do(t, chromedp.Click(chromedp.ID("resume")))
+	p.Do(t, chromedp.Click(chromedp.ID("resume")))
 	p.waitFor(t, "the new pace, shown", 5*time.Second, func(c counts) bool {
 		return strings.Contains(c.Status, "pace 20 ms") || strings.Contains(c.Status, "ended")
 	})
@@ -240,15 +244,15 @@ func TestLivePage(t *testing.T) {
 	if !strings.Contains(end.Status, "ended: passed") {
 		t.Errorf("the page's status at the end: %q", end.Status)
 	}
-	verdict := eval[string](t, p, `document.getElementById("verdict").textContent`)
+	verdict := webtest.Eval[string](t, p.Page, `document.getElementById("verdict").textContent`)
 	if !strings.HasPrefix(verdict, "passed") {
 		t.Errorf("the page's verdict: %q", verdict)
 	}
-	rows := eval[int](t, p, `document.querySelectorAll("#checks tbody tr").length`)
+	rows := webtest.Eval[int](t, p.Page, `document.querySelectorAll("#checks tbody tr").length`)
 	if rows != 4 {
 		t.Errorf("the page shows %d checks, want chat-relay's 4", rows)
 	}
-	p.checkClean(t, addr)
+	p.CheckClean(t, addr)
 }
 
 // TestLatePage: a page that comes after the run has ended gets all of it; one that comes

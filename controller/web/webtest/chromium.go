@@ -1,4 +1,6 @@
-package web_test
+// Package webtest drives a real headless Chromium for the tests of socklab's pages: a
+// tab, what it logged as an error, and every request it made.
+package webtest
 
 import (
 	"context"
@@ -17,9 +19,10 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// page is a headless Chromium tab, with what it logged and requested.
-type page struct {
-	ctx context.Context
+// Page is a headless Chromium tab, with what it logged and requested.
+type Page struct {
+	// Ctx is the tab's chromedp context.
+	Ctx context.Context
 
 	mu       sync.Mutex // guards the fields below
 	errors   []string   // console errors and uncaught exceptions
@@ -50,10 +53,10 @@ func browserProcesses(t *testing.T, dir string) int {
 	return n
 }
 
-// newPage starts a headless Chromium of its own for the test, and a tab in it; the
+// NewPage starts a headless Chromium of its own for the test, and a tab in it; the
 // browser and every process of it are gone when the test ends. It skips the test when
 // chromium is not installed.
-func newPage(t *testing.T) *page {
+func NewPage(t *testing.T) *Page {
 	t.Helper()
 	path := chromiumPath()
 	if path == "" {
@@ -78,7 +81,7 @@ func newPage(t *testing.T) *page {
 			t.Errorf("%d chromium processes still run after the test", n)
 		}
 	})
-	p := &page{ctx: ctx}
+	p := &Page{Ctx: ctx}
 	if err := chromedp.Listen(ctx, p.listen); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
@@ -88,7 +91,7 @@ func newPage(t *testing.T) *page {
 	return p
 }
 
-func (p *page) listen(ev any) {
+func (p *Page) listen(ev any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch ev := ev.(type) {
@@ -118,26 +121,26 @@ func describe(o *runtime.RemoteObject) string {
 	return o.Description
 }
 
-// do runs actions in the tab.
-func (p *page) do(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
+// Do runs actions in the tab.
+func (p *Page) Do(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(p.ctx, actions...); err != nil {
+	if err := chromedp.Do(p.Ctx, actions...); err != nil {
 		t.Fatalf("browser: %v", err)
 	}
 }
 
-// eval evaluates a JavaScript expression in the tab.
-func eval[T any](t *testing.T, p *page, expr string) T {
+// Eval evaluates a JavaScript expression in the tab.
+func Eval[T any](t *testing.T, p *Page, expr string) T {
 	t.Helper()
-	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[T](expr))
+	v, err := chromedp.Run(p.Ctx, chromedp.Evaluate[T](expr))
 	if err != nil {
 		t.Fatalf("browser: %s: %v", expr, err)
 	}
 	return v
 }
 
-// checkClean fails the test for a console error or a request to anywhere but host.
-func (p *page) checkClean(t *testing.T, host string) {
+// CheckClean fails the test for a console error or a request to anywhere but host.
+func (p *Page) CheckClean(t *testing.T, host string) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
