@@ -31,7 +31,7 @@ import (
 )
 
 func controllerCommand() *cobra.Command {
-	var listen, db, inventory, topo, usersFile string
+	var listen, db, inventory, topo, usersFile, webAddr string
 	tok := tokenFlag{name: "token", env: envToken}
 	agentTok := tokenFlag{name: "agent-token", env: envAgentToken}
 	var insecure bool
@@ -59,7 +59,12 @@ share this host's network, so remote runs start none.
 Each run has budgets: its wall time (a lab's own timeout may be shorter), the memory of
 the process that runs its Starlark (a cgroup where one can be made, and a watchdog of
 its RSS), its Starlark steps and its futures. A run over one ends with verdict error,
-the error naming the budget, and is stored; the controller and its other runs carry on.`,
+the error naming the budget, and is stored; the controller and its other runs carry on.
+
+With --web ADDR, each run has a page at http://ADDR/runs/RUN: its ladder, growing live
+while it runs, replayed once stored, and its checks. A page asks for the same token as
+the API (a bearer header, or a login form that sets a cookie) and shows a user only the
+runs the API would: a student's own. Without a token it serves only loopback.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			token, err := tok.get(cmd)
@@ -151,6 +156,13 @@ the error naming the budget, and is stored; the controller and its other runs ca
 			log.Info("controller serving", "listen", lis.Addr().String(), "inventory", inventory, "token", token != "", "users", usersFile)
 			log.Info("run budgets", "max_run_time", budgets.Time, "max_run_memory", maxMemory.String(),
 				"max_run_steps", budgets.Steps, "max_run_futures", budgets.Futures, "memory_bound", sandbox.MemoryBound())
+			if webAddr != "" {
+				served, err := serveRunPages(cmd, webAddr, guard.Pages(dir), usersFile != "" || token != "", insecure, log)
+				if err != nil {
+					return err
+				}
+				defer func() { <-served }()
+			}
 			go func() {
 				<-cmd.Context().Done()
 				gs.GracefulStop()
@@ -167,6 +179,7 @@ the error naming the budget, and is stored; the controller and its other runs ca
 	f.StringVar(&topo, "topology", "local", "where labs run when no inventory names agents: local (agents on loopback addresses of this machine) or netns (a network namespace per host; root)")
 	agentTok.register(f, "the agents' token where the inventory gives none")
 	f.BoolVar(&insecure, "insecure", false, "allow serving a non-loopback address without a token")
+	f.StringVar(&webAddr, "web", "", "also serve each run's page at http://ADDR/runs/RUN (live while it runs), behind the same tokens: a bearer header, or a login form's cookie")
 	f.DurationVar(&lease, "lease", 10*time.Second, "agent sessions' lease: if this controller vanishes, agents free a run's sockets after it")
 	f.IntVar(&keepRuns, "keep-runs", 0, "keep the newest N runs in the history, deleting older ones at start and as each run is stored (0: no limit)")
 	f.IntVar(&keepDays, "keep-days", 0, "delete the runs that started more than D days ago, at start and as each run is stored (0: no limit)")

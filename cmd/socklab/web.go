@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -136,4 +138,23 @@ func (l *liveWeb) close() {
 	}
 	l.stop()
 	<-l.served
+}
+
+// serveRunPages serves a controller's run pages on addr until the command's context
+// ends; the channel yields once they are shut down. Without tokens (tokens unset) it
+// serves only loopback, as the gRPC API does, unless --insecure; on loopback it answers
+// only requests addressed to it (a web site's name for loopback is refused).
+func serveRunPages(cmd *cobra.Command, addr string, pages http.Handler, tokens, insecure bool, log *slog.Logger) (<-chan error, error) {
+	ip := listenIP(addr)
+	lis, err := web.Listen(addr, tokens || insecure)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--web: %w: give the controller --token or --users, or --insecure", err)}
+	}
+	if ip.IsValid() && ip.IsLoopback() {
+		pages = web.OnlyHost(lis.Addr().String(), pages)
+	}
+	served := make(chan error, 1)
+	go func() { served <- web.Serve(cmd.Context(), lis, pages) }()
+	log.Info("run pages serving", "web", "http://"+lis.Addr().String()+"/")
+	return served, nil
 }
