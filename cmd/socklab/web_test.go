@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -116,4 +117,53 @@ func TestRunWeb(t *testing.T) {
 		{name: "not loopback", args: []string{"run", "tcp-simple", "--web", "0.0.0.0:0", "--db", "none"}, code: 2, want: "not a loopback address"},
 		{name: "with a controller", args: []string{"run", "tcp-simple", "--web", "127.0.0.1:0", "--controller", "127.0.0.1:1"}, code: 2, want: "--web serves a local run"},
 	})
+}
+
+// TestControllerWeb: `socklab controller --web ADDR` serves the run pages beside the API
+// and stops with it on Ctrl-C; without a token it refuses an address off loopback.
+func TestControllerWeb(t *testing.T) {
+	execsBinary(t)
+	db := filepath.Join(t.TempDir(), "ctl.db")
+	ctl := exec.Command(binary, "controller", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0", "--db", db)
+	stderr, err := ctl.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctl.Process.Kill(); ctl.Wait() })
+	re := regexp.MustCompile(`msg="run pages serving" web=(\S+)`)
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	var url string
+	select {
+	case url = <-found:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the controller did not log where its run pages are within 20s")
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `<table id="runs">`) {
+		t.Errorf("GET %s = %d:\n%s", url, resp.StatusCode, body)
+	}
+	if err := ctl.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(ctl); code != 0 {
+		t.Errorf("the controller's exit after Ctrl-C = %d, want 0", code)
+	}
+	runExitCases(t, []exitCase{{name: "not loopback without a token", code: 2, want: "not a loopback address",
+		args: []string{"controller", "--listen", "127.0.0.1:0", "--web", "0.0.0.0:0", "--db", filepath.Join(t.TempDir(), "c.db")}}})
 }
