@@ -207,7 +207,7 @@ func TestRunPages(t *testing.T) {
 	if arrows != 8 || !strings.HasPrefix(status, "ended: passed") {
 		t.Errorf("alice's page in the browser: %d arrows, status %q; want 8, ended: passed", arrows, status)
 	}
-	if controls := webtest.Eval[bool](t, p, `document.getElementById("controls").hidden`); !controls {
+	if shown := webtest.Eval[string](t, p, `getComputedStyle(document.getElementById("controls")).display`); shown != "none" {
 		t.Error("a controller's page shows pace controls it cannot honour")
 	}
 	p.CheckClean(t, c.pages)

@@ -248,6 +248,9 @@ func TestLivePage(t *testing.T) {
 	if !strings.HasPrefix(verdict, "passed") {
 		t.Errorf("the page's verdict: %q", verdict)
 	}
+	if shown := webtest.Eval[string](t, p.Page, `getComputedStyle(document.getElementById("controls")).display`); shown != "none" {
+		t.Errorf("the run has ended, and its page still shows its pace controls (display %s)", shown)
+	}
 	rows := webtest.Eval[int](t, p.Page, `document.querySelectorAll("#checks tbody tr").length`)
 	if rows != 4 {
 		t.Errorf("the page shows %d checks, want chat-relay's 4", rows)
