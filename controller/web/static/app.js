@@ -7,7 +7,7 @@
 const SVGNS = "http://www.w3.org/2000/svg";
 const COL = 240;     // between two lifelines
 const LEFT = 70;     // the first lifeline
-const TOP = 48;      // the first step
+const TOP = 16;      // the first step
 const ROW = 24;      // between two steps
 const LABEL = 300;   // room right of the last lifeline for its labels
 
@@ -22,8 +22,9 @@ function cut(s, n) {
   return s.length > n ? s.slice(0, n - 1) + "…" : s;
 }
 
-// createLadder draws records into svg; add takes each record in order.
-function createLadder(svg) {
+// createLadder draws records into svg, the hosts' names into header (kept in view as
+// the ladder scrolls); add takes each record in order.
+function createLadder(svg, header) {
   const hosts = new Map(); // role -> column
   const steps = new Map(); // index -> {x, y}
   let base = null;         // the first step's index
@@ -48,6 +49,7 @@ function createLadder(svg) {
     const h = (last < 0 ? TOP : y(last)) + ROW * 2;
     svg.setAttribute("height", h);
     svg.setAttribute("width", width());
+    header.setAttribute("width", width());
     for (const l of lifelines) l.setAttribute("y2", h);
   }
 
@@ -55,11 +57,11 @@ function createLadder(svg) {
     r.hosts.forEach((h, i) => {
       const x = LEFT + i * COL;
       hosts.set(h.role, x);
-      const line = el("line", {class: "lifeline", x1: x, y1: 30, x2: x, y2: 60});
+      const line = el("line", {class: "lifeline", x1: x, y1: 0, x2: x, y2: 60});
       lifelines.push(line);
-      const name = el("text", {class: "host", x: x, y: 14, "text-anchor": "middle"}, h.role);
-      const addr = el("text", {class: "address", x: x, y: 27, "text-anchor": "middle"}, h.address);
-      gLines.append(line, name, addr);
+      gLines.append(line);
+      header.append(el("text", {class: "host", x: x, y: 14, "text-anchor": "middle"}, h.role),
+        el("text", {class: "address", x: x, y: 28, "text-anchor": "middle"}, h.address));
     });
     grow();
   }
@@ -126,7 +128,7 @@ function main() {
   const svg = document.getElementById("ladder");
   const scroller = document.getElementById("scroller");
   const status = document.getElementById("status");
-  const ladder = createLadder(svg);
+  const ladder = createLadder(svg, document.getElementById("hosts"));
   let control = null;
   let ended = null;
   let nSteps = 0;
