@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -115,7 +116,9 @@ const keepAlive = 15 * time.Second
 // ServeEvents streams feed to one page as Server-Sent Events: each record as a message
 // ("data: JSON"), and ctl's state, when ctl is set, as "control" events. It returns when
 // the run has ended and its end was sent, when the page goes, or when the request's
-// context ends (the server shutting down).
+// context ends (the server shutting down). Each record's event id is its place in the
+// run, so a page that reconnects (EventSource does, with Last-Event-ID) goes on where it
+// was, drawing nothing twice.
 func ServeEvents(w http.ResponseWriter, r *http.Request, feed *Feed, ctl *Control) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
@@ -129,6 +132,9 @@ func ServeEvents(w http.ResponseWriter, r *http.Request, feed *Feed, ctl *Contro
 	tick := time.NewTicker(keepAlive)
 	defer tick.Stop()
 	cursor := -1
+	if id, err := strconv.Atoi(r.Header.Get("Last-Event-ID")); err == nil && id >= 0 {
+		cursor = id
+	}
 	lastState := ControlState{Steps: -1}
 	for {
 		var ctlWake <-chan struct{}
@@ -138,26 +144,26 @@ func ServeEvents(w http.ResponseWriter, r *http.Request, feed *Feed, ctl *Contro
 			if st != lastState {
 				lastState = st
 				b, _ := json.Marshal(st)
-				if !send(w, "control", b) {
+				if !send(w, "control", "", b) {
 					return
 				}
 			}
 		}
 		b := feed.since(cursor)
 		cursor = b.next
-		if b.run != nil && !send(w, "", b.run) {
+		if b.run != nil && !send(w, "", "0", b.run) {
 			return
 		}
-		if b.gap > 0 && !send(w, "", encode(Record{Gap: &GapRecord{Records: b.gap, Kept: maxOf(feed)}})) {
+		if b.gap > 0 && !send(w, "", "", encode(Record{Gap: &GapRecord{Records: b.gap, Kept: maxOf(feed)}})) {
 			return
 		}
-		for _, rec := range b.recs {
-			if !send(w, "", rec) {
+		for i, rec := range b.recs {
+			if !send(w, "", strconv.Itoa(b.next-len(b.recs)+i+1), rec) {
 				return
 			}
 		}
 		if b.end != nil {
-			send(w, "", b.end)
+			send(w, "", "", b.end)
 			fl.Flush()
 			return
 		}
@@ -186,11 +192,15 @@ func maxOf(f *Feed) int {
 	return MaxRecords
 }
 
-// send writes one event; it reports whether the page is still there.
-func send(w io.Writer, event string, data []byte) bool {
+// send writes one event, with its id when id is set; it reports whether the page is
+// still there.
+func send(w io.Writer, event, id string, data []byte) bool {
 	var sb strings.Builder
 	if event != "" {
 		sb.WriteString("event: " + event + "\n")
+	}
+	if id != "" {
+		sb.WriteString("id: " + id + "\n")
 	}
 	sb.WriteString("data: ")
 	sb.Write(data) // JSON: one line

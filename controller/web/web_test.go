@@ -270,7 +270,7 @@ func TestLatePage(t *testing.T) {
 	}
 	feed.End(&transcript.Result{ExitCode: transcript.ExitPassed})
 
-	recs := events(t, addr)
+	recs := events(t, addr, "")
 	if len(recs) == 0 || recs[0].Run == nil || recs[0].Run.ID != "run-1" {
 		t.Fatalf("the stream starts with %+v, want the run", recs)
 	}
@@ -287,12 +287,32 @@ func TestLatePage(t *testing.T) {
 	if e := recs[len(recs)-1].End; e == nil || e.Verdict != "passed" {
 		t.Errorf("last record %+v, want the end", recs[len(recs)-1])
 	}
+
+	// A page that reconnects goes on after the last record it had.
+	recs = events(t, addr, "15")
+	steps = nil
+	for _, r := range recs {
+		switch {
+		case r.Step != nil:
+			steps = append(steps, r.Step.Call)
+		case r.End == nil:
+			t.Errorf("a reconnected page got %+v again", r)
+		}
+	}
+	if len(steps) != 5 || steps[0] != "line 15" {
+		t.Errorf("after Last-Event-ID 15, steps %q, want line 15 to line 19", steps)
+	}
 }
 
-// events reads a finished run's whole event stream.
-func events(t *testing.T, addr string) []web.Record {
+// events reads a finished run's whole event stream, as a page that had lastID (unless
+// "") reconnecting.
+func events(t *testing.T, addr, lastID string) []web.Record {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/events")
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/events", nil)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
