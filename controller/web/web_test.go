@@ -255,6 +255,13 @@ func TestLivePage(t *testing.T) {
 	if rows != 4 {
 		t.Errorf("the page shows %d checks, want chat-relay's 4", rows)
 	}
+
+	// A page opened after the run draws all of it.
+	p.Do(t, chromedp.Navigate("http://"+addr+"/"))
+	late := p.waitFor(t, "the late page's end", 10*time.Second, func(c counts) bool { return strings.Contains(c.Status, "ended") })
+	if late.Steps != end.Steps || late.Arrows != end.Arrows {
+		t.Errorf("a page opened after the run shows %d steps and %d arrows; the live one showed %d and %d", late.Steps, late.Arrows, end.Steps, end.Arrows)
+	}
 	p.CheckClean(t, addr)
 }
 

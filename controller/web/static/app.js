@@ -138,7 +138,7 @@ function main() {
     if (ended) {
       s = "ended: " + ended.verdict + ", " + ended.score + "/" + ended.max_score + " points";
     } else if (control && control.paused) {
-      s = control.waiting ? "paused after step " + control.steps : "pausing…";
+      s = control.waiting ? "paused after step " + control.steps : "paused: the run holds after its next step";
     } else {
       s = "live" + (control ? ", pace " + control.pace_ms + " ms" : "");
     }
