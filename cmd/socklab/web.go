@@ -45,6 +45,9 @@ func startWeb(cmd *cobra.Command, f runFlags) (*liveWeb, error) {
 	l.stop = stop
 	go func() { l.served <- web.Serve(ctx, lis, web.Handler(addr, l.feed, l.ctl, "socklab run")) }()
 	fmt.Fprintf(cmd.ErrOrStderr(), "socklab: the run's live ladder: %s\n", l.url)
+	if f.step {
+		fmt.Fprintln(cmd.ErrOrStderr(), "socklab: --step: the run waits after each step; Enter here or the page's step button takes the next")
+	}
 	return l, nil
 }
 

@@ -167,3 +167,99 @@ func TestControllerWeb(t *testing.T) {
 	runExitCases(t, []exitCase{{name: "not loopback without a token", code: 2, want: "not a loopback address",
 		args: []string{"controller", "--listen", "127.0.0.1:0", "--web", "0.0.0.0:0", "--db", filepath.Join(t.TempDir(), "c.db")}}})
 }
+
+// TestRunWebStep: with --web, --step starts the run paused: Enter on the terminal takes
+// one step, as the page's step button does, and the page's resume lets it end.
+func TestRunWebStep(t *testing.T) {
+	execsBinary(t)
+	run := exec.Command(binary, "run", "tcp-simple", "--web", "127.0.0.1:0", "--step", "--web-linger", "0", "--db", "none")
+	stdin, err := run.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := run.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { run.Process.Kill(); run.Wait() })
+	sc := bufio.NewScanner(stderr)
+	re := regexp.MustCompile(`the run's live ladder: (http://127\.0\.0\.1:\d+/)$`)
+	url := ""
+	for url == "" && sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			url = m[1]
+		}
+	}
+	go func() { // keep the pipe flowing
+		for sc.Scan() {
+		}
+	}()
+	if url == "" {
+		t.Fatal("socklab did not print its page's URL")
+	}
+	resp, err := http.Get(url + "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	states := make(chan web.ControlState, 64)
+	go func() {
+		defer close(states)
+		ev := bufio.NewScanner(resp.Body)
+		control := false
+		for ev.Scan() {
+			line := ev.Text()
+			if line == "event: control" {
+				control = true
+				continue
+			}
+			if data, ok := strings.CutPrefix(line, "data: "); ok && control {
+				var st web.ControlState
+				if json.Unmarshal([]byte(data), &st) == nil {
+					states <- st
+				}
+			}
+			if line == "" {
+				control = false
+			}
+		}
+	}()
+	waitState := func(what string, ok func(web.ControlState) bool) {
+		t.Helper()
+		timeout := time.After(20 * time.Second)
+		for {
+			select {
+			case st, open := <-states:
+				if !open {
+					t.Fatalf("the page's stream ended before %s", what)
+				}
+				if ok(st) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("the page did not show %s within 20s", what)
+			}
+		}
+	}
+	waitState("the run paused after its first step", func(st web.ControlState) bool { return st.Paused && st.Waiting && st.Steps == 0 })
+	if _, err := io.WriteString(stdin, "\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitState("one step taken on Enter", func(st web.ControlState) bool { return st.Paused && st.Waiting && st.Steps == 1 })
+	req, _ := http.NewRequest(http.MethodPost, url+"control", strings.NewReader(`{"action": "resume"}`))
+	req.Header.Set("Content-Type", "application/json")
+	cr, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr.Body.Close()
+	if cr.StatusCode != http.StatusOK {
+		t.Fatalf("resume: %s", cr.Status)
+	}
+	if code := waitExit(run); code != 0 {
+		t.Errorf("exit %d after resume, want 0", code)
+	}
+}
