@@ -244,11 +244,11 @@ func TestRunWebStep(t *testing.T) {
 			}
 		}
 	}
-	waitState("the run paused after its first step", func(st web.ControlState) bool { return st.Paused && st.Waiting && st.Steps == 0 })
+	waitState("the run paused after its first step", func(st web.ControlState) bool { return st.Paused && st.Waiting && st.Steps == 1 })
 	if _, err := io.WriteString(stdin, "\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitState("one step taken on Enter", func(st web.ControlState) bool { return st.Paused && st.Waiting && st.Steps == 1 })
+	waitState("one step taken on Enter", func(st web.ControlState) bool { return st.Paused && st.Waiting && st.Steps == 2 })
 	req, _ := http.NewRequest(http.MethodPost, url+"control", strings.NewReader(`{"action": "resume"}`))
 	req.Header.Set("Content-Type", "application/json")
 	cr, err := http.DefaultClient.Do(req)

@@ -360,11 +360,12 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 	}
 	r.calls[id] = time.Since(r.start)
 	r.mu.Unlock()
-	defer func() {
+	landed := sync.OnceFunc(func() {
 		r.mu.Lock()
 		delete(r.calls, id)
 		r.mu.Unlock()
-	}()
+	})
+	defer landed()
 	resp, err := hs.session.Do(ctx, handle, op)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -373,6 +374,7 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 		return nil, err
 	}
 	r.record(hs, resp.GetEvent(), pos)
+	landed() // its entry is in: a pause after it holds nothing back from Options.Ordered
 	r.pace() // after the operation, outside its watchdog
 	return resp, nil
 }

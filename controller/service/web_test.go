@@ -125,7 +125,7 @@ func TestRunPages(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 		defer cancel()
-		res, err := cli.RunLab(ctx, &socklabv1.RunLabRequest{Lab: "chat-relay", Pace: durationpb.New(100 * time.Millisecond)},
+		res, err := cli.RunLab(ctx, &socklabv1.RunLabRequest{Lab: "chat-relay", Pace: durationpb.New(50 * time.Millisecond)},
 			func(id string) { started <- id }, newRecorder())
 		done <- result{res, err}
 	}()

@@ -16,7 +16,7 @@ type Control struct {
 	pace    time.Duration
 	paused  bool
 	steps   int           // steps granted while paused, not yet taken
-	taken   int           // steps the run has taken (Wait calls that returned)
+	taken   int           // steps the run has taken (Wait calls, each after a step)
 	waiting int           // Wait calls held by a pause now
 	wake    chan struct{} // closed and replaced at each change
 }
@@ -27,7 +27,7 @@ type ControlState struct {
 	PaceMs int64 `json:"pace_ms"`
 	// Paused is set while the run holds after each step until the page steps or resumes.
 	Paused bool `json:"paused"`
-	// Steps is how many steps the run has taken.
+	// Steps is how many steps the run has taken: a paused run waits after this one.
 	Steps int `json:"steps"`
 	// Waiting is set while a paused run waits for a step.
 	Waiting bool `json:"waiting"`
@@ -44,9 +44,12 @@ func NewControl(pace time.Duration, paused bool) *Control {
 func (c *Control) Wait(done <-chan struct{}) {
 	var start time.Time
 	counted := false
+	c.mu.Lock()
+	c.taken++
+	c.changed()
+	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
-		c.taken++
 		if counted {
 			c.waiting--
 		}
