@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/socklab/socklab/agent/server"
+	"github.com/socklab/socklab/controller/htmlreport"
 	"github.com/socklab/socklab/controller/remote"
 	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/runner"
@@ -275,7 +276,7 @@ func remoteRun(cmd *cobra.Command, name string, f runFlags, w report.Writer) err
 	}
 	if f.out != "" {
 		rec := &transcript.Record{Result: *res, Entries: transcript.Merge(kept.entries)}
-		if err := report.WriteDir(f.out, rec); err != nil {
+		if err := report.WriteDir(f.out, rec, htmlreport.File); err != nil {
 			return exitError{code: exitInfra, msg: "--out: " + err.Error()}
 		}
 	}

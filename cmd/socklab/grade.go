@@ -32,8 +32,8 @@ func gradeCommand() *cobra.Command {
 own, and write the grades.
 
 --submissions DIR grades every sub-folder (or .zip) of DIR, one student each, --jobs at a
-time, and writes grades.json, grades.csv, junit.xml and transcripts/ into --out. It exits
-0 once grading ran, whatever the students scored, and 3 if a submission could not be
+time, and writes grades.json, grades.csv, junit.xml, grades.html (the grade sheet, linking
+each student's report.html) and transcripts/ into --out. It exits 0 once grading ran, whatever the students scored, and 3 if a submission could not be
 graded (its status is error; the grades are written all the same).
 
 --submission DIR grades one student's folder and prints every check with what went wrong
@@ -149,7 +149,7 @@ side by side; on the local topology they run one at a time.`,
 	f := cmd.Flags()
 	f.StringVar(&submissions, "submissions", "", "a folder of submissions: one sub-folder or .zip per student")
 	f.StringVar(&submission, "submission", "", "one student's folder: print every check with a hint")
-	f.StringVar(&out, "out", "", "write grades.json, grades.csv, junit.xml and transcripts/ here")
+	f.StringVar(&out, "out", "", "write grades.json, grades.csv, junit.xml, grades.html (linking each student's report.html) and transcripts/ here")
 	f.StringArrayVar(&params, "param", nil, "set a lab parameter for every submission, NAME=VALUE (repeatable): program=server.py, port=8080")
 	f.StringArrayVar(&only, "only", nil, "grade only this submission (repeatable)")
 	f.IntVar(&jobs, "jobs", 2, "submissions graded at once")
@@ -157,7 +157,7 @@ side by side; on the local topology they run one at a time.`,
 	f.DurationVar(&timeout, "timeout", 60*time.Second, "each submission's time budget")
 	f.StringVar(&lang, "lang", "en", "the hints' language: en or zh")
 	f.StringVar(&reference, "reference", "", "a reference solution's folder: graded alongside, and each failing submission shows where its run first departs from the reference's")
-	f.StringVar(&format, "format", "grades", "what --out holds: grades (grades.json, grades.csv, junit.xml, transcripts/), or one student's results.json for gradescope or prairielearn")
+	f.StringVar(&format, "format", "grades", "what --out holds: grades (grades.json, grades.csv, junit.xml, grades.html, transcripts/), or one student's results.json for gradescope or prairielearn")
 	f.StringVar(&topo, "topology", "auto", "each submission's hosts: auto (netns where namespaces can be made, else local), netns, local or docker")
 	return cmd
 }

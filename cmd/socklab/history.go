@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/socklab/socklab/controller/export"
 	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/store"
 	"github.com/socklab/socklab/controller/transcript"
@@ -81,17 +83,18 @@ func transcriptCommand() *cobra.Command {
 	tok := tokenFlag{name: "token", env: envToken}
 	cmd := &cobra.Command{
 		Use:   "transcript RUN",
-		Short: "Print a past run's transcript again (RUN: its id or a unique prefix)",
+		Short: "Print a past run's transcript again, or export it (RUN: its id or a unique prefix)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "text" && format != "jsonl" {
-				return usageError{fmt.Errorf("--format %q: want text or jsonl", format)}
-			}
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			useCol, err := useColor(color, cmd.OutOrStdout())
 			if err != nil {
 				return usageError{err}
 			}
-			w := writer(format, cmd.OutOrStdout(), useCol)
+			w, err := transcriptWriter(format, cmd.OutOrStdout(), useCol)
+			if err != nil {
+				return usageError{err}
+			}
+			defer func() { err = errors.Join(err, writeErr(w)) }()
 			if controller != "" {
 				token, err := tok.get(cmd)
 				if err != nil {
@@ -128,11 +131,35 @@ func transcriptCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db)")
-	cmd.Flags().StringVar(&format, "format", "text", "text or jsonl (the run's start, its protojson events and its end, one JSON object a line)")
+	cmd.Flags().StringVar(&format, "format", "text", "text, jsonl (the run's start, its protojson events and its end, one JSON object a line), "+
+		"mermaid (a sequenceDiagram), shiviz (a log with vector clocks), chrome-trace (Trace Event JSON for ui.perfetto.dev) or junit (the checks as JUnit XML)")
 	cmd.Flags().StringVar(&color, "color", "auto", "colour the transcript: auto, always or never")
 	cmd.Flags().StringVar(&controller, "controller", "", "read the run from the socklab controller at this address")
 	tok.register(cmd.Flags(), "the controller's token")
 	return cmd
+}
+
+// transcriptWriter returns the writer of a --format of socklab transcript: the text and
+// JSON lines a run prints live, or an export.
+func transcriptWriter(format string, out io.Writer, color bool) (report.Writer, error) {
+	if format == "text" || format == "jsonl" {
+		return writer(format, out, color), nil
+	}
+	w, err := export.New(format, out)
+	if err != nil {
+		return nil, fmt.Errorf("--format %q: want text, jsonl, %s", format, strings.Join(export.Formats, ", "))
+	}
+	return w, nil
+}
+
+// writeErr returns the error an export met writing its output, if any.
+func writeErr(w report.Writer) error {
+	if e, ok := w.(export.Writer); ok {
+		if err := e.Err(); err != nil {
+			return fmt.Errorf("write the transcript: %w", err)
+		}
+	}
+	return nil
 }
 
 // stored shows a run from the history as it was shown live: the same header and

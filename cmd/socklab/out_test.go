@@ -46,6 +46,10 @@ func TestOutDir(t *testing.T) {
 	if !strings.Contains(string(txt), "greeting") || !strings.Contains(string(txt), "recvfrom(100)") {
 		t.Errorf("transcript.txt lacks the checks or the operations:\n%s", txt)
 	}
+	// report.html is the browser's (controller/htmlreport's tests open it in Chromium).
+	if page, err := os.ReadFile(filepath.Join(dir, "report.html")); err != nil || !strings.Contains(string(page), `{"header":{"run_id":"`+res.RunID+`","lab":"failing-check"`) {
+		t.Errorf("report.html does not hold the run %s: %v", res.RunID, err)
+	}
 	data, err = os.ReadFile(filepath.Join(dir, "transcript.jsonl"))
 	if err != nil {
 		t.Fatal(err)

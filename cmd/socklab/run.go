@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/socklab/socklab/agent/policy"
+	"github.com/socklab/socklab/controller/htmlreport"
 	"github.com/socklab/socklab/controller/lab"
 	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/runner"
@@ -51,7 +52,7 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	fl.BoolVar(&f.step, "step", false, "wait for Enter after each step")
 	fl.StringVar(&f.color, "color", "auto", "colour the transcript: auto, always or never")
 	fl.StringVar(&f.format, "format", "text", "what to print: text (the live transcript and checks) or jsonl (the run's start, its protojson events and its end, one JSON object a line)")
-	fl.StringVar(&f.out, "out", "", "also write transcript.txt, transcript.jsonl and result.json into this directory")
+	fl.StringVar(&f.out, "out", "", "also write transcript.txt, transcript.jsonl, result.json and report.html (the run as a ladder diagram, with its checks) into this directory")
 	fl.StringArrayVar(&f.agents, "agent", nil, "run a lab host on a running agent, ROLE=HOST:PORT or ROLE=NAME of an inventory agent (repeatable; default: local agents)")
 	fl.StringVar(&f.controller, "controller", "", "run on a socklab controller at this address (its --token) instead of here")
 	fl.StringVar(&f.inventory, "inventory", "", "an inventory file of agents: hosts bind to the agent of the same name, else to the next free one")
@@ -300,7 +301,7 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 		}
 	}
 	if f.out != "" {
-		if err := report.WriteDir(f.out, rec); err != nil {
+		if err := report.WriteDir(f.out, rec, htmlreport.File); err != nil {
 			return exitError{code: exitInfra, msg: "--out: " + err.Error()}
 		}
 	}

@@ -92,6 +92,10 @@ type Result struct {
 	// Departure says where the run first departs from the reference run, for a
 	// submission with a failed check graded with a reference (--reference).
 	Departure string `json:"departure,omitempty"`
+	// Report is the submission's report.html (its run as a ladder diagram, with its
+	// checks), relative to the grades folder Write writes; "" for a submission that
+	// never ran.
+	Report string `json:"report,omitempty"`
 }
 
 // Check is one check's verdict for one submission.
@@ -156,6 +160,7 @@ func Grade(ctx context.Context, l *lab.Lab, subs []Submission, opts Options) *Re
 				results[i] = res
 				if rec != nil {
 					rep.records[res.Name] = rec
+					results[i].Report = reportPath(res.Name)
 				}
 				done++
 				if opts.Progress != nil {

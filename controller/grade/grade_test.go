@@ -244,9 +244,18 @@ func TestGrade(t *testing.T) {
 	if err := xml.Unmarshal(must(t, filepath.Join(out, "junit.xml")), &junit); err != nil || len(junit.Suites) != 6 || junit.Suites[0].Errors != 7 || junit.Suites[2].Failures != 1 {
 		t.Errorf("junit.xml: %v %+v", err, junit)
 	}
-	for _, name := range []string{"threaded", "sequential", "syntax-error", "sleeper"} {
+	sheet := string(must(t, filepath.Join(out, "grades.html")))
+	for i, name := range []string{"threaded", "sequential", "syntax-error", "sleeper"} {
 		if txt := string(must(t, filepath.Join(out, "transcripts", name+".txt"))); !strings.Contains(txt, "tcp-upper-server") {
 			t.Errorf("transcripts/%s.txt: %q", name, txt)
+		}
+		// The grade sheet links each student's report.html, which is there.
+		link := `href="transcripts/` + name + `.html"`
+		if page := string(must(t, filepath.Join(out, "transcripts", name+".html"))); !strings.Contains(sheet, link) || !strings.Contains(page, `"subject":"`+name+`"`) {
+			t.Errorf("grades.html links %s's report: %v (want %s); transcripts/%s.html is its report: %v", name, strings.Contains(sheet, link), link, name, strings.Contains(page, `"subject":"`+name+`"`))
+		}
+		if i == 0 && rows[0][len(rows[0])-1] != "report" {
+			t.Errorf("grades.csv's last column is %q, want report", rows[0][len(rows[0])-1])
 		}
 	}
 	if after := len(agenttest.Children()); after > before {

@@ -4,17 +4,20 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 
+	"github.com/socklab/socklab/controller/export"
+	"github.com/socklab/socklab/controller/htmlreport"
 	"github.com/socklab/socklab/controller/report"
 )
 
-// Write writes the grading into dir: grades.json, grades.csv, junit.xml, and each
-// submission's transcript as transcripts/NAME.txt and transcripts/NAME.jsonl.
+// Write writes the grading into dir: grades.json, grades.csv, junit.xml, grades.html
+// (the grade sheet, linking each submission's report), and each submission's transcript
+// as transcripts/NAME.txt and transcripts/NAME.jsonl, and its report as
+// transcripts/NAME.html.
 func (r *Report) Write(dir string) error {
 	if err := os.MkdirAll(filepath.Join(dir, "transcripts"), 0o755); err != nil {
 		return fmt.Errorf("grades: %w", err)
@@ -23,6 +26,7 @@ func (r *Report) Write(dir string) error {
 		"grades.json": r.JSON,
 		"grades.csv":  r.CSV,
 		"junit.xml":   r.JUnit,
+		"grades.html": r.HTML,
 	}
 	for name, build := range files {
 		b, err := build()
@@ -41,7 +45,11 @@ func (r *Report) Write(dir string) error {
 		if err := report.Replay(report.NewJSONL(&jsonl), &rec.Result, report.Entries(rec.Entries)); err != nil {
 			return fmt.Errorf("grades: transcript of %s: %w", name, err)
 		}
-		for ext, b := range map[string][]byte{".txt": txt.Bytes(), ".jsonl": jsonl.Bytes()} {
+		var page bytes.Buffer
+		if err := htmlreport.WriteWith(&page, rec, htmlreport.Options{Subject: name}); err != nil {
+			return fmt.Errorf("grades: report of %s: %w", name, err)
+		}
+		for ext, b := range map[string][]byte{".txt": txt.Bytes(), ".jsonl": jsonl.Bytes(), ".html": page.Bytes()} {
 			if err := os.WriteFile(filepath.Join(dir, "transcripts", name+ext), b, 0o644); err != nil {
 				return fmt.Errorf("grades: %w", err)
 			}
@@ -56,8 +64,8 @@ func (r *Report) JSON() ([]byte, error) {
 	return append(b, '\n'), err
 }
 
-// CSV returns grades.csv: name, score, max_score, then 1 or 0 per check, in the lab's
-// order.
+// CSV returns grades.csv: name, score, max_score, then the points of each check, in
+// the lab's order, and last the submission's report.html (see Result.Report).
 func (r *Report) CSV() ([]byte, error) {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
@@ -67,66 +75,38 @@ func (r *Report) CSV() ([]byte, error) {
 			head = append(head, c.Name)
 		}
 	}
+	head = append(head, "report")
 	_ = w.Write(head)
 	for _, s := range r.Submissions {
 		row := []string{s.Name, strconv.Itoa(s.Score), strconv.Itoa(s.MaxScore)}
 		for _, c := range s.Checks {
 			row = append(row, strconv.Itoa(c.Points))
 		}
+		row = append(row, s.Report)
 		_ = w.Write(row)
 	}
 	w.Flush()
 	return buf.Bytes(), w.Error()
 }
 
-// junitSuites is JUnit XML: a testsuite per submission, a testcase per check.
-type junitSuites struct {
-	XMLName xml.Name     `xml:"testsuites"`
-	Name    string       `xml:"name,attr"`
-	Suites  []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Errors   int         `xml:"errors,attr"`
-	Cases    []junitCase `xml:"testcase"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
-	Error     *junitFailure `xml:"error,omitempty"`
-}
-
-type junitFailure struct {
-	Message string `xml:"message,attr"`
-	Text    string `xml:",chardata"`
-}
-
-// JUnit returns junit.xml.
+// JUnit returns junit.xml: a test suite per submission, a test case per check, written
+// by the one JUnit writer the command line's exports use too. A submission that could
+// not be graded (status error) has errors rather than failures.
 func (r *Report) JUnit() ([]byte, error) {
-	doc := junitSuites{Name: r.Lab}
+	var suites []export.Suite
 	for _, s := range r.Submissions {
-		suite := junitSuite{Name: s.Name, Tests: len(s.Checks)}
+		suite := export.Suite{Name: s.Name}
 		for _, c := range s.Checks {
-			tc := junitCase{Name: c.Name, Classname: r.Lab + "." + s.Name}
+			tc := export.Case{Name: c.Name, Classname: r.Lab + "." + s.Name}
 			if !c.Passed {
-				f := &junitFailure{Message: c.Message, Text: c.Hint}
-				if s.Status == StatusError {
-					tc.Error = f
-					suite.Errors++
-				} else {
-					tc.Failure = f
-					suite.Failures++
-				}
+				tc.Failure = &export.Failure{Message: c.Message, Type: "failed", Text: c.Hint}
+				tc.Error = s.Status == StatusError
 			}
 			suite.Cases = append(suite.Cases, tc)
 		}
-		doc.Suites = append(doc.Suites, suite)
+		suites = append(suites, suite)
 	}
-	b, err := xml.MarshalIndent(doc, "", "  ")
-	return append([]byte(xml.Header), append(b, '\n')...), err
+	var buf bytes.Buffer
+	err := export.WriteJUnit(&buf, r.Lab, suites)
+	return buf.Bytes(), err
 }

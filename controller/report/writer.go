@@ -1,9 +1,11 @@
 package report
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -56,9 +58,19 @@ func ResultJSON(res *transcript.Result) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
+// DirFile is one more file WriteDir writes, made by a package report does not import
+// (report.html).
+type DirFile struct {
+	// Name is the file's name in the folder.
+	Name string
+	// Write writes the finished run's file.
+	Write func(w io.Writer, rec *transcript.Record) error
+}
+
 // WriteDir writes a finished run into dir: transcript.txt (the merged transcript as
-// text, with the checks), transcript.jsonl (its events) and result.json.
-func WriteDir(dir string, rec *transcript.Record) error {
+// text, with the checks), transcript.jsonl (its events) and result.json, then each of
+// also.
+func WriteDir(dir string, rec *transcript.Record, also ...DirFile) error {
 	var txt, jsonl bytes.Buffer
 	if err := Replay(NewText(&txt, TextOptions{}), &rec.Result, Entries(rec.Entries)); err != nil {
 		return err
@@ -78,5 +90,27 @@ func WriteDir(dir string, rec *transcript.Record) error {
 			return fmt.Errorf("write %s: %w", f.name, err)
 		}
 	}
+	for _, f := range also {
+		if err := writeFile(filepath.Join(dir, f.Name), func(w io.Writer) error { return f.Write(w, rec) }); err != nil {
+			return fmt.Errorf("write %s: %w", f.Name, err)
+		}
+	}
 	return nil
+}
+
+// writeFile creates path and writes it with write.
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(f)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
