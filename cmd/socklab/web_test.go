@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socklab/socklab/controller/htmlreport"
 	"github.com/socklab/socklab/controller/web"
 )
 
@@ -72,15 +73,15 @@ func TestRunWeb(t *testing.T) {
 		if !ok {
 			continue
 		}
-		var r web.Record
+		var r htmlreport.Record
 		if err := json.Unmarshal([]byte(data), &r); err != nil {
 			t.Fatalf("a record is no JSON: %q: %v", data, err)
 		}
 		switch {
-		case r.Run != nil:
+		case r.Header != nil:
 			kinds["run"]++
-			if len(r.Run.Hosts) != 3 {
-				t.Errorf("the run record has hosts %+v, want chat-relay's 3", r.Run.Hosts)
+			if len(r.Header.Hosts) != 3 {
+				t.Errorf("the header record has hosts %+v, want chat-relay's 3", r.Header.Hosts)
 			}
 		case r.Step != nil:
 			kinds["step"]++
@@ -103,7 +104,7 @@ func TestRunWeb(t *testing.T) {
 	}
 	body, _ := io.ReadAll(page.Body)
 	page.Body.Close()
-	if page.StatusCode != http.StatusOK || !strings.Contains(string(body), `src="/static/app.js"`) {
+	if page.StatusCode != http.StatusOK || !strings.Contains(string(body), `src="/static/live.js"`) {
 		t.Errorf("after the run, GET / = %d:\n%s", page.StatusCode, body)
 	}
 	if err := run.Process.Signal(syscall.SIGINT); err != nil {

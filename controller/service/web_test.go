@@ -14,10 +14,11 @@ import (
 	"github.com/chromedp/chromedp"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/socklab/socklab/controller/browsertest"
+	"github.com/socklab/socklab/controller/htmlreport"
 	"github.com/socklab/socklab/controller/transcript"
 	"github.com/socklab/socklab/controller/users"
 	"github.com/socklab/socklab/controller/web"
-	"github.com/socklab/socklab/controller/web/webtest"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
@@ -64,7 +65,7 @@ var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request
 
 // pageRecords reads a run's event stream as token's user, calling each for every record
 // until the stream ends or each returns false.
-func pageRecords(t *testing.T, addr, id, token string, each func(web.Record) bool) {
+func pageRecords(t *testing.T, addr, id, token string, each func(htmlreport.Record) bool) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/runs/"+id+"/events", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -83,7 +84,7 @@ func pageRecords(t *testing.T, addr, id, token string, each func(web.Record) boo
 		if !ok {
 			continue
 		}
-		var r web.Record
+		var r htmlreport.Record
 		if err := json.Unmarshal([]byte(data), &r); err != nil {
 			t.Fatalf("a record is no JSON: %q: %v", data, err)
 		}
@@ -96,7 +97,7 @@ func pageRecords(t *testing.T, addr, id, token string, each func(web.Record) boo
 // arrowsAndEnd reads a whole event stream: its arrows and its verdict.
 func arrowsAndEnd(t *testing.T, addr, id, token string) (arrows int, verdict string) {
 	t.Helper()
-	pageRecords(t, addr, id, token, func(r web.Record) bool {
+	pageRecords(t, addr, id, token, func(r htmlreport.Record) bool {
 		if r.Arrow != nil {
 			arrows++
 		}
@@ -133,7 +134,7 @@ func TestRunPages(t *testing.T) {
 
 	// Live: the page's first steps come while the run is still going.
 	steps := 0
-	pageRecords(t, c.pages, id, c.tokens[alice], func(r web.Record) bool {
+	pageRecords(t, c.pages, id, c.tokens[alice], func(r htmlreport.Record) bool {
 		if r.Step != nil {
 			steps++
 		}
@@ -198,17 +199,55 @@ func TestRunPages(t *testing.T) {
 
 	// In a browser: the page sends it to the login form; with alice's token it comes
 	// back to her run's page, which draws the whole ladder.
-	p := webtest.NewPage(t)
-	p.Do(t, chromedp.Navigate("http://"+c.pages+"/runs/"+id), chromedp.WaitVisible(chromedp.ID("token")),
-		chromedp.SetValue(chromedp.ID("token"), c.tokens[alice]), chromedp.Submit(chromedp.ID("token")),
-		chromedp.WaitVisible(chromedp.ID("result")))
-	arrows := webtest.Eval[int](t, p, `document.querySelectorAll("#ladder .arrow").length`)
-	status := webtest.Eval[string](t, p, `document.getElementById("status").textContent`)
+	p := browsertest.Start(t, 1200, 900)
+	do(t, p, chromedp.Navigate("http://"+c.pages+"/runs/"+id), chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SetValue(chromedp.ID("token"), c.tokens[alice]), chromedp.Submit(chromedp.ID("token")))
+	status := ""
+	for deadline := time.Now().Add(10 * time.Second); !strings.HasPrefix(status, "ended") && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		status = eval[string](t, p, `(document.getElementById("status") || {}).textContent || ""`)
+	}
+	arrows := eval[int](t, p, `document.querySelectorAll("#report svg.ladder-svg g.arrow").length`)
 	if arrows != 8 || !strings.HasPrefix(status, "ended: passed") {
 		t.Errorf("alice's page in the browser: %d arrows, status %q; want 8, ended: passed", arrows, status)
 	}
-	if shown := webtest.Eval[string](t, p, `getComputedStyle(document.getElementById("controls")).display`); shown != "none" {
+	if shown := eval[string](t, p, `getComputedStyle(document.getElementById("controls")).display`); shown != "none" {
 		t.Error("a controller's page shows pace controls it cannot honour")
 	}
-	p.CheckClean(t, c.pages)
+	checkClean(t, p, c.pages)
+}
+
+// do runs actions in b's tab.
+func do(t *testing.T, b *browsertest.Browser, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(b.Context(), actions...); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+}
+
+// eval evaluates a JavaScript expression in b's tab.
+func eval[T any](t *testing.T, b *browsertest.Browser, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(b.Context(), chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("browser: %s: %v", expr, err)
+	}
+	return v
+}
+
+// checkClean fails the test for a console error of the page, or a request it made to
+// anywhere but host (data: URLs stay in the page).
+func checkClean(t *testing.T, b *browsertest.Browser, host string) {
+	t.Helper()
+	for _, e := range b.ConsoleErrors() {
+		t.Errorf("the page logged an error: %s", e)
+	}
+	reqs := b.Requests()
+	if len(reqs) == 0 {
+		t.Error("the page made no request at all")
+	}
+	for _, r := range reqs {
+		if u, err := url.Parse(r); err == nil && u.Scheme != "data" && u.Host != host {
+			t.Errorf("the page requested %s: only %s is allowed", r, host)
+		}
+	}
 }

@@ -1,34 +1,58 @@
 package web
 
 import (
+	"encoding/json"
+	"fmt"
 	"sync"
 
-	"github.com/socklab/socklab/controller/ladder"
+	"github.com/socklab/socklab/controller/htmlreport"
 	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/transcript"
 )
 
-// MaxRecords bounds the records a Feed keeps: a page that comes late gets the latest
-// MaxRecords steps and arrows after a gap record that says how many it missed, so a long
-// run costs the server a bounded amount of memory (a few MiB) however long it goes.
-const MaxRecords = 20_000
+// Bounds on what a Feed keeps of a run for the pages that come late: the first Head
+// steps and the latest Tail, each with its arrows, as report.html draws a long run. A
+// page that comes later than that gets the first Head steps, a gap record saying how
+// many steps and arrows it misses, then the latest Tail and the live tail; a page open
+// all along gets every step. So a long run costs the server a bounded amount of memory
+// (a few MiB), however long it goes.
+const (
+	Head = htmlreport.DefaultHead
+	Tail = 10_000
+)
 
 // Feed is one run as pages draw it: the entries it takes (in display order) become the
-// ladder's steps and arrows, kept for the pages that come later and handed to every page
-// that watches. It is a report.Writer, so a stored run replays into it as a live one
-// goes. It is safe for concurrent use; Entry never blocks on a page.
+// records of report.html's ladder renderer (htmlreport.Record), kept within Head and
+// Tail steps for the pages that come later and handed to every page that watches. It is
+// a report.Writer, so a stored run replays into it as a live one goes. It is safe for
+// concurrent use; Entry never blocks on a page.
 type Feed struct {
-	// Max bounds the records kept (0: MaxRecords).
-	Max int
+	// Head and Tail bound the steps kept (0: the package's Head and Tail).
+	Head, Tail int
 
-	mu     sync.Mutex // guards the fields below
-	run    []byte     // the run record, once the hosts are bound
-	b      ladder.Builder
-	recs   [][]byte // the latest records, recs[0] being number first
-	first  int
-	end    []byte        // the end record, once the run has ended
-	wake   chan struct{} // closed and replaced at each change
-	closed bool          // End came
+	mu      sync.Mutex // guards the fields below
+	enc     htmlreport.Encoder
+	header  []byte
+	head    []group // the first Head steps
+	tail    []group // the latest Tail steps beyond them, oldest at tail[first]
+	first   int
+	skipped htmlreport.Gap // the steps between head and tail let go
+	last    []held         // the lost datagrams' arrows, then the end, once the run ended
+	wake    chan struct{}  // closed and replaced at each change
+	ended   bool
+}
+
+// group is one step with the arrows that came with it, encoded.
+type group struct {
+	index  int
+	step   []byte
+	arrows []held
+}
+
+// held is one encoded record; lo is the lower index of an arrow's steps.
+type held struct {
+	lo   int
+	line []byte
 }
 
 var _ report.Writer = (*Feed)(nil)
@@ -37,7 +61,7 @@ var _ report.Writer = (*Feed)(nil)
 func (f *Feed) Header(h transcript.Header) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.run = encode(runRecord(h))
+	f.header = encode(f.enc.Header(h))
 	f.changed()
 }
 
@@ -45,14 +69,15 @@ func (f *Feed) Header(h transcript.Header) {
 func (f *Feed) Entry(e transcript.Entry) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closed {
+	if f.ended {
 		return
 	}
-	st, arrows := f.b.Add(e)
-	f.push(encode(stepRecord(st)))
-	for _, a := range arrows {
-		f.push(encode(arrowRecord(a)))
+	recs := f.enc.Entry(e)
+	g := group{index: recs[0].Step.Index, step: encode(recs[0])}
+	for _, r := range recs[1:] {
+		g.arrows = append(g.arrows, held{lo: min(r.Arrow.Send, r.Arrow.Recv), line: encode(r)})
 	}
+	f.push(g)
 	f.changed()
 }
 
@@ -60,17 +85,20 @@ func (f *Feed) Entry(e transcript.Entry) {
 func (f *Feed) End(res *transcript.Result) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closed {
+	if f.ended {
 		return
 	}
-	f.closed = true
-	for _, a := range f.b.End() {
-		f.push(encode(arrowRecord(a)))
+	f.ended = true
+	if f.header == nil { // a run that ended before its hosts were bound
+		f.header = encode(f.enc.Header(res.Header))
 	}
-	if f.run == nil { // a run that ended before its hosts were bound
-		f.run = encode(runRecord(res.Header))
+	for _, r := range f.enc.End(res) {
+		h := held{line: encode(r), lo: -1}
+		if r.Arrow != nil {
+			h.lo = r.Arrow.Send
+		}
+		f.last = append(f.last, h)
 	}
-	f.end = encode(endRecord(res))
 	f.changed()
 }
 
@@ -78,23 +106,40 @@ func (f *Feed) End(res *transcript.Result) {
 func (f *Feed) Ended() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.closed
+	return f.ended
 }
 
-// push keeps one record, letting the oldest go past the bound. f.mu is held.
-func (f *Feed) push(rec []byte) {
-	max := f.Max
-	if max <= 0 {
-		max = MaxRecords
+func (f *Feed) bounds() (head, tail int) {
+	head, tail = f.Head, f.Tail
+	if head <= 0 {
+		head = Head
 	}
-	if len(f.recs) >= max {
-		// Let a quarter go at once: the slice is copied once per max/4 records.
-		n := max/4 + 1
-		n = min(n, len(f.recs))
-		f.recs = append([][]byte(nil), f.recs[n:]...)
-		f.first += n
+	if tail <= 0 {
+		tail = Tail
 	}
-	f.recs = append(f.recs, rec)
+	return head, tail
+}
+
+// push keeps one step's group, letting the oldest of the tail go past the bound. f.mu
+// is held.
+func (f *Feed) push(g group) {
+	head, tail := f.bounds()
+	switch {
+	case len(f.head) < head:
+		f.head = append(f.head, g)
+	case len(f.tail) < tail:
+		f.tail = append(f.tail, g)
+	default:
+		old := &f.tail[f.first]
+		if f.skipped.Steps == 0 {
+			f.skipped.From = old.index
+		}
+		f.skipped.To = old.index
+		f.skipped.Steps++
+		f.skipped.Arrows += len(old.arrows)
+		*old = g
+		f.first = (f.first + 1) % len(f.tail)
+	}
 }
 
 // changed wakes the pages that wait. f.mu is held.
@@ -105,43 +150,108 @@ func (f *Feed) changed() {
 	f.wake = make(chan struct{})
 }
 
-// batch is what a page gets next: the records after its cursor.
+// batch is what a page gets next.
 type batch struct {
-	run  []byte   // the run record, when the page has not had it
-	gap  int      // records let go before the page's cursor
-	recs [][]byte // records, at most batchMax
-	next int      // the cursor after recs
-	end  []byte   // the end record, once every record went
-	wake <-chan struct{}
+	lines [][]byte // records, each with its event id ("" for none)
+	ids   []string
+	next  int  // the cursor after them: the steps the page has had
+	more  bool // more are ready at once
+	done  bool // the run's end is among them
+	wake  <-chan struct{}
 }
 
-// batchMax bounds the records one batch copies under the lock.
+// batchMax bounds the steps one batch copies under the lock.
 const batchMax = 512
 
-// since returns the records after cursor (the number of records the page has had, or
-// -1 before the run record).
-func (f *Feed) since(cursor int) batch {
+// page is one page's place in a feed: the steps it has had, and the steps it missed
+// (gap.Steps > 0), whose arrows it is not sent.
+type page struct {
+	cursor int // -1 before the header
+	gap    htmlreport.Gap
+}
+
+func (p *page) drawn(i int) bool { return p.gap.Steps == 0 || i < p.gap.From || i > p.gap.To }
+
+// next returns the records after the page's place, and moves it on.
+func (f *Feed) next(p *page) batch {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.wake == nil {
 		f.wake = make(chan struct{})
 	}
-	b := batch{next: cursor, wake: f.wake}
-	if f.run == nil {
+	b := batch{wake: f.wake}
+	add := func(line []byte, id string) {
+		b.lines, b.ids = append(b.lines, line), append(b.ids, id)
+	}
+	if f.header == nil {
+		b.next = p.cursor
 		return b
 	}
-	if cursor < 0 {
-		b.run, cursor = f.run, 0
+	if p.cursor < 0 {
+		add(f.header, "0")
+		p.cursor = 0
 	}
-	if cursor < f.first {
-		b.gap, cursor = f.first-cursor, f.first
+	n := 0
+	emit := func(g *group) {
+		add(g.step, fmt.Sprint(g.index+1))
+		for _, a := range g.arrows {
+			if p.drawn(a.lo) {
+				add(a.line, "")
+			}
+		}
+		p.cursor = g.index + 1
+		n++
 	}
-	i := cursor - f.first
-	n := min(len(f.recs)-i, batchMax)
-	b.recs = append([][]byte(nil), f.recs[i:i+n]...)
-	b.next = cursor + n
-	if f.closed && b.next == f.first+len(f.recs) {
-		b.end = f.end
+	for p.cursor < len(f.head) && n < batchMax {
+		emit(&f.head[p.cursor])
+	}
+	if len(f.tail) > 0 && n < batchMax {
+		oldest := f.tail[f.first].index
+		if p.cursor < oldest { // the page missed steps the feed let go
+			p.gap = htmlreport.Gap{From: p.cursor, To: oldest - 1, Steps: oldest - p.cursor}
+			if p.cursor == len(f.head) {
+				p.gap.Arrows = f.skipped.Arrows
+			}
+			for i := range f.tail { // and the arrows of the steps kept that reach into the gap
+				for _, a := range f.tail[i].arrows {
+					if !p.drawn(a.lo) {
+						p.gap.Arrows++
+					}
+				}
+			}
+			add(encode(htmlreport.Record{Gap: &p.gap}), "")
+			p.cursor = oldest
+		}
+		for i := p.cursor - oldest; i < len(f.tail) && n < batchMax; i++ {
+			emit(&f.tail[(f.first+i)%len(f.tail)])
+		}
+	}
+	b.more = n == batchMax
+	if f.ended && !b.more && p.cursor == f.steps() {
+		for _, h := range f.last {
+			if h.lo < 0 || p.drawn(h.lo) {
+				add(h.line, "")
+			}
+		}
+		b.done = true
+	}
+	b.next = p.cursor
+	return b
+}
+
+// steps is how many steps the feed has taken. f.mu is held.
+func (f *Feed) steps() int {
+	if len(f.tail) > 0 {
+		return f.tail[(f.first+len(f.tail)-1)%len(f.tail)].index + 1
+	}
+	return len(f.head)
+}
+
+// encode returns r as one line of JSON.
+func encode(r htmlreport.Record) []byte {
+	b, err := json.Marshal(r)
+	if err != nil { // plain strings, numbers and bytes: cannot happen
+		panic(fmt.Sprintf("web: encode a record: %v", err))
 	}
 	return b
 }

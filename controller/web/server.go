@@ -16,12 +16,15 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/socklab/socklab/controller/htmlreport"
 )
 
 //go:embed static
@@ -62,8 +65,8 @@ func ServePage(w http.ResponseWriter, opts PageOptions) {
 	}
 	data := struct {
 		PageOptions
-		Kept int
-	}{opts, MaxRecords}
+		Head, Tail int
+	}{opts, Head, Tail}
 	if err := pageTmpl.Execute(w, data); err != nil {
 		http.Error(w, "render the page: "+err.Error(), http.StatusInternalServerError)
 	}
@@ -96,17 +99,30 @@ func ServeRuns(w http.ResponseWriter, user string, runs []RunLink) {
 	}{user, runs})
 }
 
-// Assets serves the pages' script and style under /static/.
+// Assets serves the pages' scripts and styles under /static/: report.html's ladder
+// renderer (ladder.js, ladder.css: the live page draws as report.html does) and the
+// live page's own (live.js, live.css).
 func Assets() http.Handler {
-	fs := http.FileServerFS(static)
+	own := http.FileServerFS(static)
+	renderer := http.StripPrefix("/static/", http.FileServerFS(must(fs.Sub(htmlreport.Assets, "assets"))))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w)
-		if !strings.HasSuffix(r.URL.Path, ".js") && !strings.HasSuffix(r.URL.Path, ".css") {
+		switch r.URL.Path {
+		case "/static/ladder.js", "/static/ladder.css":
+			renderer.ServeHTTP(w, r)
+		case "/static/live.js", "/static/live.css":
+			own.ServeHTTP(w, r)
+		default:
 			http.NotFound(w, r)
-			return
 		}
-		fs.ServeHTTP(w, r)
 	})
+}
+
+func must(f fs.FS, err error) fs.FS {
+	if err != nil {
+		panic("web: " + err.Error())
+	}
+	return f
 }
 
 // keepAlive is how often an idle event stream sends a comment, so that a page that went
@@ -131,9 +147,9 @@ func ServeEvents(w http.ResponseWriter, r *http.Request, feed *Feed, ctl *Contro
 	ctx := r.Context()
 	tick := time.NewTicker(keepAlive)
 	defer tick.Stop()
-	cursor := -1
+	pg := &page{cursor: -1}
 	if id, err := strconv.Atoi(r.Header.Get("Last-Event-ID")); err == nil && id >= 0 {
-		cursor = id
+		pg.cursor = id
 	}
 	lastState := ControlState{Steps: -1}
 	for {
@@ -149,26 +165,17 @@ func ServeEvents(w http.ResponseWriter, r *http.Request, feed *Feed, ctl *Contro
 				}
 			}
 		}
-		b := feed.since(cursor)
-		cursor = b.next
-		if b.run != nil && !send(w, "", "0", b.run) {
-			return
-		}
-		if b.gap > 0 && !send(w, "", "", encode(Record{Gap: &GapRecord{Records: b.gap, Kept: maxOf(feed)}})) {
-			return
-		}
-		for i, rec := range b.recs {
-			if !send(w, "", strconv.Itoa(b.next-len(b.recs)+i+1), rec) {
+		b := feed.next(pg)
+		for i, line := range b.lines {
+			if !send(w, "", b.ids[i], line) {
 				return
 			}
 		}
-		if b.end != nil {
-			send(w, "", "", b.end)
-			fl.Flush()
+		fl.Flush()
+		if b.done {
 			return
 		}
-		fl.Flush()
-		if len(b.recs) == batchMax {
+		if b.more {
 			continue // more to come at once
 		}
 		select {
@@ -183,13 +190,6 @@ func ServeEvents(w http.ResponseWriter, r *http.Request, feed *Feed, ctl *Contro
 			return
 		}
 	}
-}
-
-func maxOf(f *Feed) int {
-	if f.Max > 0 {
-		return f.Max
-	}
-	return MaxRecords
 }
 
 // send writes one event, with its id when id is set; it reports whether the page is

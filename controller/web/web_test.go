@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,12 +18,13 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/socklab/socklab/agent/process"
+	"github.com/socklab/socklab/controller/browsertest"
+	"github.com/socklab/socklab/controller/htmlreport"
 	"github.com/socklab/socklab/controller/ladder"
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/transcript"
 	"github.com/socklab/socklab/controller/web"
-	"github.com/socklab/socklab/controller/web/webtest"
 	"github.com/socklab/socklab/labs"
 )
 
@@ -123,16 +126,24 @@ type counts struct {
 	Status string `json:"status"`
 }
 
-const countsJS = `({steps: document.querySelectorAll("#ladder .step").length,
-	arrows: document.querySelectorAll("#ladder .arrow").length,
+// countsJS reads the arrows the page drew (its SVG's), the steps its renderer drew and
+// its status line.
+const countsJS = `({steps: window.socklabLadder ? socklabLadder.steps() : 0,
+	arrows: document.querySelectorAll("#report svg.ladder-svg g.arrow").length,
 	status: document.getElementById("status").textContent})`
 
 // ladderPage is a tab on a run's page.
-type ladderPage struct{ *webtest.Page }
+type ladderPage struct{ *browsertest.Browser }
+
+// Do runs actions in the tab.
+func (p ladderPage) Do(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	do(t, p.Browser, actions...)
+}
 
 func (p ladderPage) counts(t *testing.T) counts {
 	t.Helper()
-	return webtest.Eval[counts](t, p.Page, countsJS)
+	return eval[counts](t, p.Browser, countsJS)
 }
 
 // waitFor polls the page until ok holds (or fails the test after timeout).
@@ -175,7 +186,7 @@ func TestLivePage(t *testing.T) {
 	feed, ctl := &web.Feed{}, web.NewControl(150*time.Millisecond, true)
 	addr := serve(t, feed, ctl)
 	wait := liveRun(t, "chat-relay", feed, ctl)
-	p := ladderPage{webtest.NewPage(t)}
+	p := ladderPage{browsertest.Start(t, 1200, 900)}
 	p.Do(t, chromedp.Navigate("http://"+addr+"/"))
 	p.waitFor(t, "the run paused after its first step", 10*time.Second, func(c counts) bool { return strings.Contains(c.Status, "paused after step 1 ") })
 	p.Do(t, chromedp.Click(chromedp.ID("resume")))
@@ -230,7 +241,7 @@ func TestLivePage(t *testing.T) {
 		if st, _ := ctl.State(); st.PaceMs == 20 {
 			break
 		} else if time.Now().After(deadline) {
-			t.Fatalf("the page set the pace to %d ms, want 20 (the page shows %+v, its pace input %q)", st.PaceMs, p.counts(t), webtest.Eval[string](t, p.Page, `document.getElementById("pace").value`))
+			t.Fatalf("the page set the pace to %d ms, want 20 (the page shows %+v, its pace input %q)", st.PaceMs, p.counts(t), eval[string](t, p.Browser, `document.getElementById("pace").value`))
 		}
 	}
 	p.Do(t, chromedp.Click(chromedp.ID("resume")))
@@ -247,16 +258,16 @@ func TestLivePage(t *testing.T) {
 	if !strings.Contains(end.Status, "ended: passed") {
 		t.Errorf("the page's status at the end: %q", end.Status)
 	}
-	verdict := webtest.Eval[string](t, p.Page, `document.getElementById("verdict").textContent`)
-	if !strings.HasPrefix(verdict, "passed") {
+	verdict := eval[string](t, p.Browser, `document.querySelector("#report .verdict").textContent`)
+	if !strings.HasPrefix(verdict, "PASSED") {
 		t.Errorf("the page's verdict: %q", verdict)
 	}
-	if shown := webtest.Eval[string](t, p.Page, `getComputedStyle(document.getElementById("controls")).display`); shown != "none" {
+	if shown := eval[string](t, p.Browser, `getComputedStyle(document.getElementById("controls")).display`); shown != "none" {
 		t.Errorf("the run has ended, and its page still shows its pace controls (display %s)", shown)
 	}
-	rows := webtest.Eval[int](t, p.Page, `document.querySelectorAll("#checks tbody tr").length`)
+	rows := eval[int](t, p.Browser, `document.querySelectorAll("#report tr.check-pass").length`)
 	if rows != 4 {
-		t.Errorf("the page shows %d checks, want chat-relay's 4", rows)
+		t.Errorf("the page shows %d checks passed, want chat-relay's 4", rows)
 	}
 
 	// A page opened after the run draws all of it.
@@ -265,14 +276,15 @@ func TestLivePage(t *testing.T) {
 	if late.Steps != end.Steps || late.Arrows != end.Arrows {
 		t.Errorf("a page opened after the run shows %d steps and %d arrows; the live one showed %d and %d", late.Steps, late.Arrows, end.Steps, end.Arrows)
 	}
-	p.CheckClean(t, addr)
+	checkClean(t, p.Browser, addr)
 }
 
 // TestLatePage: a page that comes after the run has ended gets all of it; one that comes
-// after more records than the feed keeps gets the latest, after a gap that says so.
+// after more steps than the feed keeps gets its first and its latest, with a gap between
+// that says how many it leaves out.
 func TestLatePage(t *testing.T) {
 	checkGoroutines(t)
-	feed := &web.Feed{Max: 8}
+	feed := &web.Feed{Head: 3, Tail: 5}
 	addr := serve(t, feed, nil)
 	feed.Header(transcript.Header{RunID: "run-1", Lab: "narration", Hosts: []transcript.Host{{Role: "a", Address: "127.0.0.2"}}})
 	for i := range 20 {
@@ -281,18 +293,21 @@ func TestLatePage(t *testing.T) {
 	feed.End(&transcript.Result{ExitCode: transcript.ExitPassed})
 
 	recs := events(t, addr, "")
-	if len(recs) == 0 || recs[0].Run == nil || recs[0].Run.ID != "run-1" {
-		t.Fatalf("the stream starts with %+v, want the run", recs)
-	}
-	if recs[1].Gap == nil || recs[1].Gap.Records != 12 || recs[1].Gap.Kept != 8 {
-		t.Fatalf("second record %+v, want a gap of 12 records (8 kept)", recs[1])
+	if len(recs) == 0 || recs[0].Header == nil || recs[0].Header.RunID != "run-1" {
+		t.Fatalf("the stream starts with %+v, want the run's header", recs)
 	}
 	var steps []string
-	for _, r := range recs[2 : len(recs)-1] {
-		steps = append(steps, r.Step.Call)
+	for _, r := range recs[1 : len(recs)-1] {
+		switch {
+		case r.Step != nil:
+			steps = append(steps, r.Step.Text)
+		case r.Gap != nil:
+			steps = append(steps, fmt.Sprintf("gap %d-%d (%d)", r.Gap.From, r.Gap.To, r.Gap.Steps))
+		}
 	}
-	if len(steps) != 8 || steps[0] != "line 12" || steps[7] != "line 19" {
-		t.Errorf("steps after the gap: %q, want line 12 to line 19", steps)
+	want := []string{"line 0", "line 1", "line 2", "gap 3-14 (12)", "line 15", "line 16", "line 17", "line 18", "line 19"}
+	if !slices.Equal(steps, want) {
+		t.Errorf("a late page gets %q, want %q", steps, want)
 	}
 	if e := recs[len(recs)-1].End; e == nil || e.Verdict != "passed" {
 		t.Errorf("last record %+v, want the end", recs[len(recs)-1])
@@ -304,7 +319,7 @@ func TestLatePage(t *testing.T) {
 	for _, r := range recs {
 		switch {
 		case r.Step != nil:
-			steps = append(steps, r.Step.Call)
+			steps = append(steps, r.Step.Text)
 		case r.End == nil:
 			t.Errorf("a reconnected page got %+v again", r)
 		}
@@ -316,7 +331,7 @@ func TestLatePage(t *testing.T) {
 
 // events reads a finished run's whole event stream, as a page that had lastID (unless
 // "") reconnecting.
-func events(t *testing.T, addr, lastID string) []web.Record {
+func events(t *testing.T, addr, lastID string) []htmlreport.Record {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/events", nil)
 	if lastID != "" {
@@ -330,14 +345,14 @@ func events(t *testing.T, addr, lastID string) []web.Record {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("/events is %s", ct)
 	}
-	var out []web.Record
+	var out []htmlreport.Record
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		data, ok := strings.CutPrefix(sc.Text(), "data: ")
 		if !ok {
 			continue
 		}
-		var r web.Record
+		var r htmlreport.Record
 		if err := json.Unmarshal([]byte(data), &r); err != nil {
 			t.Fatalf("a record is no JSON: %q: %v", data, err)
 		}
@@ -423,4 +438,40 @@ func TestControl(t *testing.T) {
 	go func() { ctl.Wait(done); close(returned) }()
 	close(done) // the run interrupted: Wait gives way
 	<-returned
+}
+
+// do runs actions in b's tab.
+func do(t *testing.T, b *browsertest.Browser, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(b.Context(), actions...); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+}
+
+// eval evaluates a JavaScript expression in b's tab.
+func eval[T any](t *testing.T, b *browsertest.Browser, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(b.Context(), chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("browser: %s: %v", expr, err)
+	}
+	return v
+}
+
+// checkClean fails the test for a console error of the page, or a request it made to
+// anywhere but host (data: URLs stay in the page).
+func checkClean(t *testing.T, b *browsertest.Browser, host string) {
+	t.Helper()
+	for _, e := range b.ConsoleErrors() {
+		t.Errorf("the page logged an error: %s", e)
+	}
+	reqs := b.Requests()
+	if len(reqs) == 0 {
+		t.Error("the page made no request at all")
+	}
+	for _, r := range reqs {
+		if u, err := url.Parse(r); err == nil && u.Scheme != "data" && u.Host != host {
+			t.Errorf("the page requested %s: only %s is allowed", r, host)
+		}
+	}
 }
