@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -39,8 +41,8 @@ func TestCtrlCAtAnyMoment(t *testing.T) {
 			if tc.after != "" {
 				for sc.Scan() && !strings.Contains(sc.Text(), tc.after) {
 				}
-			} else {
-				time.Sleep(200 * time.Millisecond) // its signal handler is set
+			} else if !opensASocket(run.Process.Pid, 10*time.Second) {
+				t.Fatal("the run opened no socket in 10s")
 			}
 			go func() { // keep the pipe flowing
 				for sc.Scan() {
@@ -64,4 +66,20 @@ func TestCtrlCAtAnyMoment(t *testing.T) {
 			}
 		})
 	}
+}
+
+// opensASocket waits until process pid has a socket open (its first agent is starting, so
+// its Ctrl-C handler is set: a fixed sleep may come before that on a loaded machine), at
+// most within.
+func opensASocket(pid int, within time.Duration) bool {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	for end := time.Now().Add(within); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		fds, _ := os.ReadDir(dir)
+		for _, fd := range fds {
+			if l, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && strings.HasPrefix(l, "socket:") {
+				return true
+			}
+		}
+	}
+	return false
 }

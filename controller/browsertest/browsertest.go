@@ -6,10 +6,11 @@
 // A test that needs a browser starts one with Start, which skips the test, saying why,
 // where chromium is not installed:
 //
-//	b := browsertest.Start(t)
+//	b := browsertest.Start(t, 1280, 800)
 //	if err := b.Open(url); err != nil { ... }
 //	n, err := chromedp.Run(b.Context(), chromedp.Evaluate[int]("document.images.length"))
 //	if errs := b.ConsoleErrors(); len(errs) > 0 { ... }
+//	b.Screenshot(filepath.Join(browsertest.ArtifactsDir(t, "mine"), "page.png"))
 package browsertest
 
 import (

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/socklab/socklab/controller/report"
@@ -263,22 +262,6 @@ func WriteWith(w io.Writer, rec *transcript.Record, opts Options) error {
 		return err
 	}
 	return hw.Err()
-}
-
-// WriteFile writes a finished run's report.html to path.
-func WriteFile(path string, rec *transcript.Record) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("report.html: %w", err)
-	}
-	if err := Write(f, rec); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("report.html: %w", err)
-	}
-	return nil
 }
 
 // File is report.html as one of the files report.WriteDir writes.

@@ -3,6 +3,7 @@ package htmlreport_test
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 
@@ -209,5 +210,39 @@ func TestFailedCheckSnapshot(t *testing.T) {
 	}
 	if states["TIME_WAIT"] == 0 || states["CLOSE_WAIT"] == 0 || full != 1 {
 		t.Errorf("snapshot states %v with %d full backlogs, want a TIME_WAIT, a CLOSE_WAIT and one full backlog", states, full)
+	}
+}
+
+// TestLostOutside: of two datagrams no recv got, the one sent to a lab socket's address
+// is lost, the one sent where no socket of the run was (a program's) is Outside.
+func TestLostOutside(t *testing.T) {
+	dgram := &socklabv1.Operation{Op: &socklabv1.Operation_Socket{Socket: &socklabv1.SocketOp{Family: socklabv1.Family_FAMILY_INET, Type: socklabv1.SocketType_SOCKET_TYPE_DGRAM}}}
+	rx := &socklabv1.Address{Host: "127.9.0.3", Port: 9000}
+	tx := &socklabv1.Address{Host: "127.9.0.2", Port: 40000}
+	program := &socklabv1.Address{Host: "127.9.0.3", Port: 7000}
+	ev := func(seq uint64, handle uint32, op string, o *socklabv1.Operation, res *socklabv1.Result, local, peer *socklabv1.Address) *socklabv1.Event {
+		return &socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_OPERATION, Seq: seq, Handle: handle, Op: op, Operation: o, Result: res,
+			Local: local, Peer: peer, Payload: []byte("hi"), PayloadLength: 2}
+	}
+	sendto := &socklabv1.Operation{Op: &socklabv1.Operation_Sendto{Sendto: &socklabv1.SendToOp{}}}
+	entries := []transcript.Entry{
+		{Kind: transcript.Operation, Host: "server", Event: ev(1, 0, "socket", dgram, &socklabv1.Result{Handle: 1}, nil, nil)},
+		{Kind: transcript.Operation, Host: "server", Event: ev(2, 1, "bind", &socklabv1.Operation{Op: &socklabv1.Operation_Bind{Bind: &socklabv1.BindOp{Address: rx}}}, &socklabv1.Result{}, rx, nil)},
+		{Kind: transcript.Operation, Host: "client", Event: ev(1, 0, "socket", dgram, &socklabv1.Result{Handle: 1}, nil, nil)},
+		{Kind: transcript.Operation, Host: "client", Event: ev(2, 1, "sendto", sendto, &socklabv1.Result{Value: 2}, tx, rx)},
+		{Kind: transcript.Operation, Host: "client", Event: ev(3, 1, "sendto", sendto, &socklabv1.Result{Value: 2}, tx, program)},
+	}
+	var enc htmlreport.Encoder
+	for _, e := range entries {
+		enc.Entry(e)
+	}
+	got := map[int]bool{}
+	for _, r := range enc.End(pingPongResult()) {
+		if a := r.Arrow; a != nil && a.Kind == "lost" {
+			got[a.Send] = a.Outside
+		}
+	}
+	if want := map[int]bool{3: false, 4: true}; !maps.Equal(got, want) {
+		t.Errorf("lost datagrams by send step, outside or not: %v, want %v", got, want)
 	}
 }

@@ -182,6 +182,10 @@ type Arrow struct {
 	Payload []byte `json:"payload,omitempty"`
 	// Conn numbers its connection; 0 for datagrams.
 	Conn int `json:"conn,omitempty"`
+	// Outside is set on a lost datagram sent to an address none of the run's own
+	// sockets had when it was sent, such as a program's under test: no recv in the
+	// transcript got it, but that program may well have.
+	Outside bool `json:"outside,omitempty"`
 }
 
 // Gap says that the steps from From to To (indexes, both included) are not drawn, nor
@@ -253,7 +257,13 @@ type Encoder struct {
 	steps    int
 	arrows   int
 	backlogs map[string]int32 // listen's backlog by the listener's address (host:port)
+	locals   map[string]bool  // the addresses the run's own sockets had (host:port, *:port for a wildcard)
+	outside  map[int]bool     // sendto steps to an address not in locals, until delivered
 }
+
+// maxAddrs bounds the addresses and the sends to other addresses an Encoder remembers;
+// past it, it forgets them all (a lost datagram is then not told apart as Outside).
+const maxAddrs = 1 << 16
 
 // maxBacklogs bounds the listeners whose backlog an Encoder remembers.
 const maxBacklogs = 4096
@@ -283,6 +293,7 @@ func (e *Encoder) Entry(en transcript.Entry) []Record {
 	if ev := en.Event; ev.GetOp() == "listen" && ev.GetError() == nil && ev.GetLocal() != nil {
 		e.listened(ev)
 	}
+	e.addresses(en, step)
 	if step.Kind == KindFailed {
 		e.fillBacklogs(&step)
 		if len(e.failures) < maxFailures {
@@ -293,6 +304,7 @@ func (e *Encoder) Entry(en transcript.Entry) []Record {
 	out = append(out, Record{Step: &step})
 	for _, a := range arrows {
 		out = append(out, Record{Arrow: arrowOf(a)})
+		delete(e.outside, a.Send)
 	}
 	e.arrows += len(arrows)
 	return out
@@ -303,7 +315,9 @@ func (e *Encoder) Entry(en transcript.Entry) []Record {
 func (e *Encoder) End(res *transcript.Result) []Record {
 	var out []Record
 	for _, a := range e.b.End() {
-		out = append(out, Record{Arrow: arrowOf(a)})
+		r := arrowOf(a)
+		r.Outside = e.outside[a.Send]
+		out = append(out, Record{Arrow: r})
 	}
 	e.arrows += len(out)
 	end := &End{Verdict: res.Verdict(), ExitCode: res.ExitCode, Error: res.Error, Finished: res.Finished.UTC(),
@@ -315,6 +329,29 @@ func (e *Encoder) End(res *transcript.Result) []Record {
 	}
 	*e = Encoder{}
 	return append(out, Record{End: end})
+}
+
+// addresses remembers the address of the entry's socket, and a sendto to an address
+// no socket of the run had.
+func (e *Encoder) addresses(en transcript.Entry, st Step) {
+	ev := en.Event
+	if ev == nil || ev.GetError() != nil {
+		return
+	}
+	if e.locals == nil || len(e.locals) >= maxAddrs || len(e.outside) >= maxAddrs {
+		e.locals, e.outside = map[string]bool{}, map[int]bool{}
+	}
+	if l := ev.GetLocal(); l != nil {
+		if h := l.GetHost(); h == "0.0.0.0" || h == "::" {
+			e.locals["*:"+strconv.FormatUint(uint64(l.GetPort()), 10)] = true
+		} else {
+			e.locals[st.Local] = true
+		}
+	}
+	if p := ev.GetPeer(); ev.GetOp() == "sendto" && p != nil && p.GetPath() == "" &&
+		!e.locals[st.Peer] && !e.locals["*:"+strconv.FormatUint(uint64(p.GetPort()), 10)] {
+		e.outside[st.Index] = true
+	}
 }
 
 // listened remembers a listen call's backlog by its socket's address.

@@ -117,6 +117,11 @@
 
   var ladders = 0; // ladders made in this page, for their SVG ids
 
+  // lostWhy says why a datagram's arrow has no end.
+  function lostWhy(a) {
+    return a.outside ? " (no recv of the lab got it: it went to an address none of the lab's sockets had, a program's?)" : " (lost: no recv got it)";
+  }
+
   function Ladder(root, opts) {
     this.root = root;
     this.follow = !!(opts && opts.follow);
@@ -128,8 +133,6 @@
     this.stepCount = 0;
     this.arrowCount = 0;
     this.view = { k: 1, x: 0, y: 0 };
-    this.selected = null;
-    this.ended = false;
     this.build();
   }
 
@@ -172,7 +175,7 @@
       var m = el("marker", { id: self.id + "-head-" + k, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, defs);
       el("path", { d: "M0,0 L10,5 L0,10 z", "class": "head head-" + k }, m);
     });
-    this.bg = el("rect", { "class": "bg", x: 0, y: 0, width: "100%", height: "100%" }, this.svg);
+    el("rect", { "class": "bg", x: 0, y: 0, width: "100%", height: "100%" }, this.svg);
     this.g = el("g", { "class": "content" }, this.svg);
     this.gBands = el("g", { "class": "bands" }, this.g);
     this.gLines = el("g", { "class": "lifelines" }, this.g);
@@ -355,7 +358,7 @@
     (from.arrows = from.arrows || []).push(a);
     if (to && to !== from) (to.arrows = to.arrows || []).push(a);
     var self = this;
-    var g = el("g", { "class": "arrow arrow-" + a.kind, "data-kind": a.kind, "data-send": a.send, "data-recv": a.recv }, this.gArrows);
+    var g = el("g", { "class": "arrow arrow-" + a.kind + (a.outside ? " arrow-outside" : ""), "data-kind": a.kind, "data-send": a.send, "data-recv": a.recv }, this.gArrows);
     var x1 = from.x, y1 = from.y, x2, y2, d;
     if (to) {
       x2 = to.x;
@@ -379,7 +382,9 @@
     if (to && to.y < from.y) this.labelBelow(from);
     if (to && from.y < to.y) this.labelBelow(to);
     el("path", { "class": "line", d: d, "marker-end": a.kind === "lost" ? null : "url(#" + this.id + "-head-" + a.kind + ")" }, g);
-    if (a.kind === "lost") {
+    if (a.kind === "lost" && a.outside) { // to a socket not in the transcript: an open end
+      el("circle", { "class": "open-end", cx: x2, cy: y2, r: 4 }, g);
+    } else if (a.kind === "lost") {
       el("path", { "class": "cross", d: "M" + (x2 - 5) + "," + (y2 - 5) + " l10,10 m0,-10 l-10,10" }, g);
     }
     var label = this.arrowLabel(a);
@@ -431,7 +436,7 @@
       case "connect": return "connect #" + a.conn;
       case "fin": return "FIN";
       case "rst": return "RST";
-      case "lost": return "lost " + pyBytes(bytesOf(a.payload), PREVIEW_CHARS);
+      case "lost": return (a.outside ? "to a program? " : "lost ") + pyBytes(bytesOf(a.payload), PREVIEW_CHARS);
       default:
         var b = bytesOf(a.payload);
         return pyBytes(b, PREVIEW_CHARS) + (a.bytes > b.length || a.bytes > 6 ? " (" + a.bytes + " B)" : "");
@@ -448,8 +453,6 @@
   };
 
   Ladder.prototype.end = function (e) {
-    this.ended = true;
-    this.result = e;
     var verdict = html("span", "verdict verdict-" + e.verdict, e.verdict.toUpperCase() + " " + e.score + "/" + e.max_score);
     this.title.appendChild(document.createTextNode(" "));
     this.title.appendChild(verdict);
@@ -582,7 +585,7 @@
     // step at the other end.
     var self = this;
     (a ? [a] : (s.arrows || []).slice(0, 4)).forEach(function (a) {
-      html("h3", null, a.kind + " arrow: " + a.from + (a.to ? " → " + a.to : " (lost: no recv got it)"), d);
+      html("h3", null, a.kind + " arrow: " + a.from + (a.to ? " → " + a.to : lostWhy(a)), d);
       self.payload(a, d, 8); // the panel is narrow
       var mine = a.send === s.index;
       var other = self.steps[mine ? a.recv : a.send];
@@ -613,7 +616,7 @@
     if (tip.dataset.arrow !== a.send + ":" + a.recv) {
       tip.textContent = "";
       tip.dataset.arrow = a.send + ":" + a.recv;
-      html("div", "tip-title", a.kind + ": " + a.from + (a.to ? " → " + a.to : " (lost: no recv got it)") + (a.conn ? " · connection #" + a.conn : ""), tip);
+      html("div", "tip-title", a.kind + ": " + a.from + (a.to ? " → " + a.to : lostWhy(a)) + (a.conn ? " · connection #" + a.conn : ""), tip);
       this.payload(a, tip);
     }
     tip.hidden = false;
