@@ -162,19 +162,6 @@ func (p ladderPage) waitFor(t *testing.T, what string, timeout time.Duration, ok
 	}
 }
 
-// settle waits until the page's counts stop changing for quiet.
-func (p ladderPage) settle(t *testing.T, quiet time.Duration) counts {
-	t.Helper()
-	last, since := p.counts(t), time.Now()
-	for time.Since(since) < quiet {
-		time.Sleep(100 * time.Millisecond)
-		if c := p.counts(t); c.Steps != last.Steps || c.Arrows != last.Arrows {
-			last, since = c, time.Now()
-		}
-	}
-	return last
-}
-
 // TestLivePage: chat-relay paced at 150 ms, watched in a real Chromium: the ladder grows
 // as the run goes; pause stops it; step lets exactly one more step through; a new pace
 // takes; the ladder ends with as many arrows as the finished record has; the page logs
@@ -211,28 +198,31 @@ func TestLivePage(t *testing.T) {
 		t.Fatalf("the arrows grew only %d times in 4 s at a 150 ms pace: %d then %v", len(samples), first.Arrows, samples)
 	}
 
-	// Pause: the run holds after its step, and the page stops growing.
+	// Pause: the run holds after its step; the page draws every step it took (a moment
+	// behind the run, in display order), then no more.
 	p.Do(t, chromedp.Click(chromedp.ID("pause")))
 	paused := p.waitFor(t, "the pause", 5*time.Second, func(c counts) bool { return strings.Contains(c.Status, "paused after step") })
-	held := p.settle(t, time.Second) // entries come a moment behind the run, in display order
 	st, _ := ctl.State()
 	if !st.Paused || !st.Waiting {
 		t.Fatalf("the control after pause: %+v", st)
 	}
-	if held.Steps != st.Steps {
-		t.Errorf("paused after step %d, the page has drawn %d steps", st.Steps, held.Steps)
-	}
-	if !strings.Contains(paused.Status, fmt.Sprintf("paused after step %d", st.Steps)) {
+	if !strings.Contains(paused.Status, fmt.Sprintf("paused after step %d ", st.Steps)) {
 		t.Errorf("the page says %q; the run paused after step %d", paused.Status, st.Steps)
+	}
+	held := p.waitFor(t, fmt.Sprintf("the %d steps taken, drawn", st.Steps), 5*time.Second, func(c counts) bool { return c.Steps >= st.Steps })
+	time.Sleep(700 * time.Millisecond)
+	if c := p.counts(t); c.Steps != st.Steps || c.Arrows != held.Arrows {
+		t.Fatalf("paused after step %d, the page drew %+v, then %+v", st.Steps, held, c)
 	}
 
 	// Step: one more step, then held again.
 	p.Do(t, chromedp.Click(chromedp.ID("step")))
-	want := fmt.Sprintf("paused after step %d", st.Steps+1)
+	want := fmt.Sprintf("paused after step %d ", st.Steps+1)
 	p.waitFor(t, want, 5*time.Second, func(c counts) bool { return strings.Contains(c.Status, want) })
-	stepped := p.settle(t, time.Second)
-	if stepped.Steps != held.Steps+1 {
-		t.Errorf("step: the page went from %d to %d steps, want one more", held.Steps, stepped.Steps)
+	p.waitFor(t, "the step drawn", 5*time.Second, func(c counts) bool { return c.Steps > st.Steps })
+	time.Sleep(700 * time.Millisecond)
+	if c := p.counts(t); c.Steps != st.Steps+1 {
+		t.Errorf("step: the page went from %d to %d steps, want one more", st.Steps, c.Steps)
 	}
 
 	// A new pace, then resume: the run goes to its end.
