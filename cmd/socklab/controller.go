@@ -63,7 +63,8 @@ its RSS), its Starlark steps and its futures. A run over one ends with verdict e
 the error naming the budget, and is stored; the controller and its other runs carry on.
 
 With --web ADDR, each run has a page at http://ADDR/runs/RUN: its ladder, growing live
-while it runs, replayed once stored, and its checks. A page asks for the same token as
+while it runs (its pace, pause and step in the page), replayed once stored, and its
+checks. A page asks for the same token as
 the API (a bearer header, or a login form that sets a cookie) and shows a user only the
 runs the API would: a student's own. Without a token it serves only loopback.`,
 		Args: cobra.NoArgs,

@@ -42,9 +42,9 @@ type Service struct {
 	// budgets bound each run; its lab runs in a process of its own (controller/sandbox).
 	budgets runner.Budgets
 
-	mu      sync.Mutex // protects running and feeds
+	mu      sync.Mutex // protects running and live
 	running map[string]context.CancelFunc
-	feeds   map[string]*web.Feed // each run in progress as its page draws it
+	live    map[string]liveRun // each run in progress, as its page draws and paces it
 }
 
 // WithInventory makes ListAgents report inv's agents, reached with token where the
@@ -129,18 +129,18 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	feed := &web.Feed{}
+	feed, ctl := &web.Feed{}, web.NewControl(pace, false)
 	s.mu.Lock()
 	if s.running == nil {
-		s.running, s.feeds = map[string]context.CancelFunc{}, map[string]*web.Feed{}
+		s.running, s.live = map[string]context.CancelFunc{}, map[string]liveRun{}
 	}
 	s.running[id] = cancel
-	s.feeds[id] = feed
+	s.live[id] = liveRun{feed, ctl}
 	s.mu.Unlock()
 	ended := sync.OnceFunc(func() {
 		s.mu.Lock()
 		delete(s.running, id)
-		delete(s.feeds, id)
+		delete(s.live, id)
 		s.mu.Unlock()
 	})
 	defer ended()
@@ -155,7 +155,7 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 		}}
 	ordered := func(e transcript.Entry) { hist.Add(e); feed.Entry(e) }
 	rec := runner.Run(ctx, l, s.topologyFor(stream.Context(), req.GetAgents()),
-		runner.Options{ID: id, Params: req.GetParams(), Pace: pace, Lease: s.lease, MaxTime: s.budgets.Time, Ordered: ordered}, snk)
+		runner.Options{ID: id, Params: req.GetParams(), Step: ctl.Wait, Lease: s.lease, MaxTime: s.budgets.Time, Ordered: ordered}, snk)
 	if rec.ExitCode == transcript.ExitBadLab && len(rec.Header.Hosts) == 0 {
 		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%s", rec.Error))
 	}

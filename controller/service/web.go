@@ -32,6 +32,7 @@ const tokenCookie = "socklab_token"
 //	/                  the runs the user may see, newest first
 //	/runs/RUN          a run's page: its ladder, live while it runs, replayed once stored
 //	/runs/RUN/events   the run's steps and arrows as Server-Sent Events
+//	/runs/RUN/control  while it runs, its pace, pause, step and resume (POST, JSON)
 //	/login             a form that asks for the token
 func (g *Guard) Pages(dir *users.Directory) http.Handler {
 	mux := http.NewServeMux()
@@ -56,7 +57,30 @@ func (g *Guard) Pages(dir *users.Directory) http.Handler {
 			webError(w, err)
 			return
 		}
-		web.ServePage(w, web.PageOptions{Title: res.Header.Lab + " · " + res.Header.RunID, Events: "/runs/" + url.PathEscape(res.Header.RunID) + "/events"})
+		page := "/runs/" + url.PathEscape(res.Header.RunID)
+		opts := web.PageOptions{Title: res.Header.Lab + " · " + res.Header.RunID, Events: page + "/events"}
+		if g.svc.liveRun(res.Header.RunID).ctl != nil {
+			opts.Control = page + "/control"
+		}
+		web.ServePage(w, opts)
+	})
+	mux.HandleFunc("POST /runs/{run}/control", func(w http.ResponseWriter, r *http.Request) {
+		ctx, err := webCaller(r, dir)
+		if err != nil {
+			webError(w, err)
+			return
+		}
+		res, err := g.webRun(ctx, r.PathValue("run"))
+		if err != nil {
+			webError(w, err)
+			return
+		}
+		ctl := g.svc.liveRun(res.Header.RunID).ctl
+		if ctl == nil {
+			webError(w, errdefs.Errorf(errdefs.ErrNotFound, "no run %s in progress on this controller", res.Header.RunID))
+			return
+		}
+		web.ServeControl(w, r, ctl)
 	})
 	mux.HandleFunc("GET /runs/{run}/events", func(w http.ResponseWriter, r *http.Request) {
 		ctx, err := webCaller(r, dir)
@@ -69,7 +93,8 @@ func (g *Guard) Pages(dir *users.Directory) http.Handler {
 			webError(w, err)
 			return
 		}
-		feed := g.svc.feed(res.Header.RunID)
+		run := g.svc.liveRun(res.Header.RunID)
+		feed := run.feed
 		if feed == nil {
 			// Not in progress here: the stored run, replayed (the feed keeps its latest
 			// web.MaxRecords records, so a long run costs no more memory than that).
@@ -82,16 +107,22 @@ func (g *Guard) Pages(dir *users.Directory) http.Handler {
 				return
 			}
 		}
-		web.ServeEvents(w, r, feed, nil)
+		web.ServeEvents(w, r, feed, run.ctl)
 	})
 	return mux
 }
 
-// feed returns the run's feed while it runs on this controller, else nil.
-func (s *Service) feed(id string) *web.Feed {
+// liveRun is a run in progress as its page sees it: what it draws, and the run's pace.
+type liveRun struct {
+	feed *web.Feed
+	ctl  *web.Control
+}
+
+// liveRun returns the run while it runs on this controller, else none.
+func (s *Service) liveRun(id string) liveRun {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.feeds[id]
+	return s.live[id]
 }
 
 // webRun returns the stored run a caller asks for by id (or prefix), if they may read it.

@@ -61,6 +61,22 @@ func get(t *testing.T, addr, path, token string) (*http.Response, string) {
 	return resp, string(body)
 }
 
+// control posts a control to a run's page as token's user; it returns the status and
+// the body.
+func control(t *testing.T, addr, id, token, action string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/runs/"+id+"/control", strings.NewReader(`{"action": "`+action+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 // pageRecords reads a run's event stream as token's user, calling each for every record
@@ -126,7 +142,7 @@ func TestRunPages(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 		defer cancel()
-		res, err := cli.RunLab(ctx, &socklabv1.RunLabRequest{Lab: "chat-relay", Pace: durationpb.New(50 * time.Millisecond)},
+		res, err := cli.RunLab(ctx, &socklabv1.RunLabRequest{Lab: "chat-relay", Pace: durationpb.New(100 * time.Millisecond)},
 			func(id string) { started <- id }, newRecorder())
 		done <- result{res, err}
 	}()
@@ -144,6 +160,21 @@ func TestRunPages(t *testing.T) {
 	case r := <-done:
 		t.Fatalf("the run ended (%v) before its page had 3 steps: the page is not live", r.err)
 	default:
+	}
+	// Alice's page paces her run: a pause holds it until she resumes. Bob may not.
+	if code, body := control(t, c.pages, id, c.tokens[alice], "pause"); code != http.StatusOK || !strings.Contains(body, `"paused":true`) {
+		t.Fatalf("alice pauses her run: %d %s", code, body)
+	}
+	if code, body := control(t, c.pages, id, c.tokens[bob], "resume"); code != http.StatusForbidden || !strings.Contains(body, "started by another user") {
+		t.Errorf("bob resumes alice's run: %d %q, want 403: started by another user", code, body)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("the run ended (%v) while paused", r.err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if code, body := control(t, c.pages, id, c.tokens[alice], "resume"); code != http.StatusOK {
+		t.Fatalf("alice resumes her run: %d %s", code, body)
 	}
 	// Bob may not see it: refused, in the API's words, page and stream alike.
 	for _, path := range []string{"/runs/" + id, "/runs/" + id + "/events"} {
