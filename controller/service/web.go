@@ -97,7 +97,8 @@ func (g *Guard) Pages(dir *users.Directory) http.Handler {
 		feed := run.feed
 		if feed == nil {
 			// Not in progress here: the stored run, replayed (the feed keeps its latest
-			// web.MaxRecords records, so a long run costs no more memory than that).
+			// first web.Head and latest web.Tail steps, so a long run costs no more memory
+			// than that).
 			feed = &web.Feed{}
 			err := report.Replay(feed, res, func(yield func(transcript.Entry) error) error {
 				return g.svc.store.Entries(ctx, res, yield)

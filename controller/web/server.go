@@ -4,8 +4,10 @@
 // run's pace, pause and step in the page; and, once the run has ended, its result. A
 // page that comes late gets everything the server kept, then the live tail.
 //
-// The page, its script and its style are embedded: no front-end build step, nothing
-// fetched from anywhere but the server.
+// The page draws with report.html's renderer (htmlreport's ladder.js) from the same
+// records (htmlreport.Record), so the live page and report.html draw alike. The page,
+// its scripts and styles are embedded: no front-end build step, nothing fetched from
+// anywhere but the server.
 package web
 
 import (
