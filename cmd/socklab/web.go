@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,8 +37,11 @@ func startWeb(cmd *cobra.Command, f runFlags) (*liveWeb, error) {
 		return nil, nil
 	}
 	lis, err := web.Listen(f.web, f.webRemote)
-	if err != nil {
+	if errors.Is(err, web.ErrNotLoopback) {
 		return nil, fmt.Errorf("--web: %w (--web-allow-remote serves another address, to anyone who reaches it)", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--web: %w", err)
 	}
 	addr := lis.Addr().String()
 	l := &liveWeb{url: "http://" + addr + "/", feed: &web.Feed{}, ctl: web.NewControl(f.pace, f.step), served: make(chan error, 1)}
