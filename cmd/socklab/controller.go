@@ -64,9 +64,9 @@ the error naming the budget, and is stored; the controller and its other runs ca
 
 With --web ADDR, each run has a page at http://ADDR/runs/RUN: its ladder, growing live
 while it runs (its pace, pause and step in the page), replayed once stored, and its
-checks. A page asks for the same token as
-the API (a bearer header, or a login form that sets a cookie) and shows a user only the
-runs the API would: a student's own. Without a token it serves only loopback.`,
+checks. A page asks for the same token as the API (a bearer header, or a login form that
+sets a cookie) and shows a user only the runs the API would: a student's own. Without a
+token it serves only loopback.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			token, err := tok.get(cmd)
