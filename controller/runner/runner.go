@@ -134,6 +134,7 @@ func Run(ctx context.Context, l Lab, topo topology.Topology, opts Options, sink 
 	r.mu.Lock()
 	r.stopLab = stopLab
 	r.mu.Unlock()
+	r.done = labCtx.Done() // a run held after a step (--step, a paused page) ends at its budget too
 	if limit, over := runLimit(info.Timeout, opts.MaxTime); limit > 0 {
 		// A cancellation, not a deadline: a call cut short by it is no watchdog's, and its
 		// agent did not stop answering.
@@ -234,7 +235,7 @@ type run struct {
 	opts  Options
 	hosts map[string]*host
 	roles []string        // the hosts' roles, in the lab's order
-	done  <-chan struct{} // the run's end (Ctrl-C): pacing stops waiting
+	done  <-chan struct{} // the lab's end (Ctrl-C, its budget, a lost agent): pacing stops waiting
 	wg    sync.WaitGroup  // lease renewers and event streams
 
 	mu      sync.Mutex               // protects the fields below, and serialises the sink
