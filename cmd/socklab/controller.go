@@ -19,6 +19,7 @@ import (
 
 	"github.com/socklab/socklab/agent/server"
 	"github.com/socklab/socklab/controller/htmlreport"
+	"github.com/socklab/socklab/controller/plugin"
 	"github.com/socklab/socklab/controller/remote"
 	"github.com/socklab/socklab/controller/report"
 	"github.com/socklab/socklab/controller/runner"
@@ -61,6 +62,10 @@ Each run has budgets: its wall time (a lab's own timeout may be shorter), the me
 the process that runs its Starlark (a cgroup where one can be made, and a watchdog of
 its RSS), its Starlark steps and its futures. A run over one ends with verdict error,
 the error naming the budget, and is stored; the controller and its other runs carry on.
+
+Remote command lines also run the lab plugins installed in --plugin-dir (default
+$XDG_DATA_HOME/socklab/plugins), by name only: a path is refused. Each runs contained
+(labs/PLUGINS.md); a plugin that crashes ends its own run.
 
 With --web ADDR, each run has a page at http://ADDR/runs/RUN: its ladder, growing live
 while it runs (its pace, pause and step in the page), replayed once stored, and its
@@ -142,7 +147,11 @@ token it serves only loopback.`,
 			if budgets.Time < 0 || budgets.Memory < 0 || budgets.Futures < 0 {
 				return usageError{fmt.Errorf("--max-run-time, --max-run-memory and --max-run-futures cannot be negative (0: no bound)")}
 			}
-			svc := service.New(st, topos, lease).WithInventory(inv, agentToken).WithPrograms(programs).WithBudgets(budgets)
+			plugins, err := pluginDir(cmd)
+			if err != nil {
+				return usageError{err}
+			}
+			svc := service.New(st, topos, lease).WithInventory(inv, agentToken).WithPrograms(programs).WithBudgets(budgets).WithPlugins(plugins)
 			guard, err := service.NewGuard(svc, uf)
 			if err != nil {
 				return usageError{err}
@@ -239,6 +248,9 @@ func remoteRun(cmd *cobra.Command, name string, f runFlags, w report.Writer) err
 		return usageError{fmt.Errorf("--step needs a local run: a controller's run does not wait for this terminal")}
 	}
 	req := &socklabv1.RunLabRequest{Lab: name}
+	if plugin.IsPlugin(name) {
+		return usageError{fmt.Errorf("%s is a lab plugin: a controller runs the plugins installed in its own plugins folder, by name; install it there (socklab controller --plugin-dir) and run it by its file name, or run it here without --controller", name)}
+	}
 	if strings.HasSuffix(name, ".star") || strings.ContainsRune(name, os.PathSeparator) {
 		var err error
 		if req, err = sentLab(name); err != nil {

@@ -29,7 +29,9 @@ func gradeCommand() *cobra.Command {
 		Use:   "grade LAB (--submissions DIR | --submission DIR)",
 		Short: "Grade students' programs with a grading lab (tcp-upper-server, udp-upper-server, ...)",
 		Long: `Grade students' programs: run the grading lab on each submission, each on hosts of its
-own, and write the grades.
+own, and write the grades. The lab is a built-in, a .star file or a lab plugin (its path,
+or its name in --plugin-dir): a plugin is started afresh for each submission, which its
+t.Files reads.
 
 --submissions DIR grades every sub-folder (or .zip) of DIR, one student each, --jobs at a
 time, and writes grades.json, grades.csv, junit.xml, grades.html (the grade sheet, linking
@@ -50,10 +52,12 @@ side by side; on the local topology they run one at a time.`,
 			if (submissions == "") == (submission == "") {
 				return usageError{fmt.Errorf("give --submissions DIR (a folder of students' folders) or --submission DIR (one student's)")}
 			}
-			l, err := loadLab(args[0])
+			al, err := openLab(cmd, args[0], "")
 			if err != nil {
-				return exitError{code: exitUsage, msg: err.Error()}
+				return loadError(err)
 			}
+			al.Close() // a plugin is started afresh for each submission
+			l := gradingLab(al)
 			if _, err := l.ParamValues(params); err != nil {
 				return usageError{err}
 			}
@@ -105,11 +109,11 @@ side by side; on the local topology they run one at a time.`,
 				opts.Progress = bar.update
 			}
 			start := time.Now()
-			rep := grade.Grade(cmd.Context(), l, subs, opts)
+			rep := grade.GradeWith(cmd.Context(), l, subs, opts)
 			if reference != "" {
 				ropts := opts
 				ropts.Progress = nil
-				ref := grade.Grade(cmd.Context(), l, []grade.Submission{{Name: "reference", Dir: reference}}, ropts)
+				ref := grade.GradeWith(cmd.Context(), l, []grade.Submission{{Name: "reference", Dir: reference}}, ropts)
 				if r := ref.Submissions[0]; r.Score != r.MaxScore || ref.Record("reference") == nil {
 					return exitError{code: exitUsage, msg: fmt.Sprintf("--reference %s: the reference itself scores %d/%d (%s): fix it first", reference, r.Score, r.MaxScore, r.Error)}
 				}
@@ -120,7 +124,7 @@ side by side; on the local topology they run one at a time.`,
 				for i := 1; i < repeat && cmd.Context().Err() == nil; i++ {
 					opts.Progress = nil
 					fmt.Fprintf(w, "grading again: %d of %d\n", i+1, repeat)
-					reps = append(reps, grade.Grade(cmd.Context(), l, subs, opts))
+					reps = append(reps, grade.GradeWith(cmd.Context(), l, subs, opts))
 				}
 				flips := grade.Flips(reps)
 				fmt.Fprintf(cmd.OutOrStdout(), "%d gradings: %d verdicts flipped\n", len(reps), len(flips))
@@ -373,4 +377,12 @@ func friendly(w io.Writer, r grade.Result) error {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// gradingLab is the lab a grading runs on each submission.
+func gradingLab(l anyLab) grade.Source {
+	if l.plug != nil {
+		return l.plug
+	}
+	return grade.Starlark(l.star)
 }

@@ -20,6 +20,7 @@ transcript of every operation on every host.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentFlags().String(pluginDirFlag, "", "the folder of installed lab plugins (default $XDG_DATA_HOME/socklab/plugins, else ~/.local/share/socklab/plugins)")
 	root.PersistentFlags().Bool("debug", false, "also print what gRPC said of a failed call (its status code and words)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(agentCommand(), agentsCommand(), controllerCommand(), cancelCommand(), runCommand(), demoCommand(), labsCommand(), runsCommand(), transcriptCommand(), cleanCommand(), imageCommand(), gradeCommand(), usersCommand(), versionCommand())

@@ -132,7 +132,9 @@ func runCommand() *cobra.Command {
 		Long: `Run a lab on local agents (one per lab host, each on its own loopback address) and show
 every socket operation on every host as it happens, then the checks.
 
-LAB is a built-in lab's name (see "socklab labs list") or the path of a .star file.
+LAB is a built-in lab's name (see "socklab labs list"), the path of a .star file, the
+path of a lab plugin (an executable built with the SDK in labs/plugins/lab), or the name
+of a plugin installed in the plugins folder (--plugin-dir).
 
 Exit codes: 0 all checks passed; 1 a check failed, or the lab stopped on a socket error or
 its watchdog; 2 a bad lab, usage or a refused token; 3 an agent unreachable or lost;
@@ -140,6 +142,7 @@ its watchdog; 2 a bad lab, usage or a refused token; 3 an agent unreachable or l
 		Example: `  socklab run tcp-simple
   socklab run tcp-simple --param port=9090 --param message=hi
   socklab run ./mylab.star --pace 500ms
+  socklab run /tmp/http-lab --files ./submission
   socklab run chat-relay --web 127.0.0.1:8088 --pace 300ms`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -219,16 +222,16 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 		}
 		return remoteRun(cmd, name, f, w)
 	}
-	l, err := loadLab(name)
-	if err != nil {
-		return exitError{code: exitUsage, msg: err.Error()}
-	}
 	if f.files != "" {
 		if st, err := os.Stat(f.files); err != nil || !st.IsDir() {
 			return usageError{fmt.Errorf("--files %s: not a directory", f.files)}
 		}
-		l.FilesDir = f.files
 	}
+	l, err := openLab(cmd, name, f.files)
+	if err != nil {
+		return loadError(err)
+	}
+	defer l.Close()
 	if f.out != "" {
 		if err := os.MkdirAll(f.out, 0o755); err != nil {
 			return usageError{fmt.Errorf("--out: %w", err)}
@@ -292,7 +295,7 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 		}
 	}
 	live.feedOn(&opts)
-	rec := runner.Run(cmd.Context(), l, topo, opts, live.sink(sink))
+	rec := runner.Run(cmd.Context(), l.runnerLab(), topo, opts, live.sink(sink))
 	live.ended(rec)
 	if len(rec.Header.Hosts) > 0 && keep {
 		// The run is durable before it is reported done.

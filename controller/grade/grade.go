@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"sync"
 	"time"
@@ -123,11 +124,40 @@ type Tally struct {
 // of its own, and returns the grades. A run the environment spoiled (an agent lost) is
 // tried once more before it is recorded as an error.
 func Grade(ctx context.Context, l *lab.Lab, subs []Submission, opts Options) *Report {
+	return GradeWith(ctx, Starlark(l), subs, opts)
+}
+
+// Source is a grading lab: its description, and the lab that runs once on a
+// submission's files (a lab plugin starts a process of its own for each).
+type Source interface {
+	// Info describes the lab.
+	Info() runner.Info
+	// ParamValues resolves --param overrides, as runner.Lab's does.
+	ParamValues(overrides []string) (map[string]any, error)
+	// ForFiles returns the lab to run once on the submission whose files are in dir. If
+	// it is an io.Closer, it is closed after its run.
+	ForFiles(ctx context.Context, dir string) (runner.Lab, error)
+}
+
+// Starlark is a Starlark grading lab as a Source: each run reads its own submission's
+// files.
+func Starlark(l *lab.Lab) Source { return starlarkSource{l} }
+
+type starlarkSource struct{ *lab.Lab }
+
+func (s starlarkSource) ForFiles(_ context.Context, dir string) (runner.Lab, error) {
+	own := *s.Lab
+	own.FilesDir = dir
+	return &own, nil
+}
+
+// GradeWith is Grade for any grading lab: a Starlark lab (Starlark) or a lab plugin.
+func GradeWith(ctx context.Context, l Source, subs []Submission, opts Options) *Report {
 	jobs := max(opts.Jobs, 1)
 	if opts.Timeout <= 0 {
 		opts.Timeout = 60 * time.Second
 	}
-	rep := &Report{Version: 1, Lab: l.Name, Params: map[string]any{}, Summary: map[string]Tally{},
+	rep := &Report{Version: 1, Lab: l.Info().Name, Params: map[string]any{}, Summary: map[string]Tally{},
 		records: map[string]*transcript.Record{}}
 	if params, err := l.ParamValues(opts.Params); err == nil {
 		for k, v := range params {
@@ -212,7 +242,7 @@ func (r *Report) Errors() bool {
 }
 
 // gradeOne grades one submission: its run, retried once when the environment failed it.
-func gradeOne(ctx context.Context, l *lab.Lab, sub Submission, opts Options) (Result, *transcript.Record) {
+func gradeOne(ctx context.Context, l Source, sub Submission, opts Options) (Result, *transcript.Record) {
 	if sub.Problem != "" {
 		return failAll(l, sub.Name, StatusError, sub.Problem), nil
 	}
@@ -223,10 +253,15 @@ func gradeOne(ctx context.Context, l *lab.Lab, sub Submission, opts Options) (Re
 	}
 	var rec *transcript.Record
 	for attempt := 0; attempt < 2; attempt++ {
-		own := *l // each run reads its own submission's files
-		own.FilesDir = sub.Dir
+		own, err := l.ForFiles(ctx, sub.Dir) // each run reads its own submission's files
+		if err != nil {
+			return failAll(l, sub.Name, StatusError, err.Error()), nil
+		}
 		rctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-		rec = runner.Run(rctx, &own, opts.Topology, runner.Options{Params: opts.Params}, runner.Discard{})
+		rec = runner.Run(rctx, own, opts.Topology, runner.Options{Params: opts.Params}, runner.Discard{})
+		if c, ok := own.(io.Closer); ok {
+			c.Close()
+		}
 		timedOut := errors.Is(rctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 		cancel()
 		switch {
@@ -253,7 +288,7 @@ func gradeOne(ctx context.Context, l *lab.Lab, sub Submission, opts Options) (Re
 // portFree waits until no socket of this machine uses the lab's port (its "port"
 // parameter), so that a run never meets what the one before left (a TIME_WAIT after a
 // restart check): on a shared kernel a bind would fail for reasons not the student's.
-func portFree(ctx context.Context, l *lab.Lab, opts Options) error {
+func portFree(ctx context.Context, l Source, opts Options) error {
 	params, err := l.ParamValues(opts.Params)
 	if err != nil {
 		return nil // the run says what is wrong with the parameters
@@ -304,11 +339,11 @@ func resultOf(name string, rec *transcript.Record, lang string) Result {
 }
 
 // failAll is a submission that never ran: every check failed with why.
-func failAll(l *lab.Lab, name, status, why string) Result {
+func failAll(l Source, name, status, why string) Result {
 	res := Result{Name: name, Status: status, Error: why, Checks: []Check{}}
-	for _, c := range l.Checks {
-		res.Checks = append(res.Checks, Check{Name: c.ID, MaxPoints: c.Points, Message: why})
-		res.MaxScore += c.Points
+	for _, c := range l.Info().Checks {
+		res.Checks = append(res.Checks, Check{Name: c.ID, MaxPoints: c.MaxPoints, Message: why})
+		res.MaxScore += c.MaxPoints
 	}
 	return res
 }

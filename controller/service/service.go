@@ -15,6 +15,7 @@ import (
 
 	"github.com/socklab/socklab/agent/errdefs"
 	"github.com/socklab/socklab/controller/lab"
+	"github.com/socklab/socklab/controller/plugin"
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/sandbox"
 	"github.com/socklab/socklab/controller/store"
@@ -41,6 +42,9 @@ type Service struct {
 	agentToken string
 	// budgets bound each run; its lab runs in a process of its own (controller/sandbox).
 	budgets runner.Budgets
+	// plugins is the folder of the lab plugins remote callers may run, by name; "" is
+	// none.
+	plugins string
 
 	mu      sync.Mutex // protects running and live
 	running map[string]context.CancelFunc
@@ -102,26 +106,46 @@ func (s *Service) WithBudgets(b runner.Budgets) *Service {
 	return s
 }
 
+// WithPlugins lets remote callers run the lab plugins installed in dir, by name (a path
+// is refused). Each runs contained in a process of its own (controller/plugin).
+func (s *Service) WithPlugins(dir string) *Service {
+	s.plugins = dir
+	return s
+}
+
 // RunLab runs a lab, in a process of its own within the run's budgets, and streams it.
 func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.ControllerService_RunLabServer) error {
-	spec, name, err := s.spec(req)
-	if err != nil {
-		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%v", err))
-	}
 	pace, err := paceOf(req)
 	if err != nil {
 		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%v", err))
 	}
 	id, started := runner.NewRunID(), time.Now()
-	l, err := sandbox.Load(stream.Context(), spec, s.budgets, sandbox.Options{})
-	var over *runner.BudgetError
+	var l interface {
+		runner.Lab
+		Close() error
+	}
+	pl, err := s.installedPlugin(stream.Context(), req)
 	switch {
-	case errors.As(err, &over):
-		return s.overAtLoad(stream, id, name, started, err)
-	case errors.Is(err, errdefs.ErrInternal):
-		return errdefs.ToGRPC(err)
 	case err != nil:
-		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%v", err))
+		return errdefs.ToGRPC(err)
+	case pl != nil:
+		l = pl
+	default:
+		spec, name, err := s.spec(req)
+		if err != nil {
+			return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%v", err))
+		}
+		sl, err := sandbox.Load(stream.Context(), spec, s.budgets, sandbox.Options{})
+		var over *runner.BudgetError
+		switch {
+		case errors.As(err, &over):
+			return s.overAtLoad(stream, id, name, started, err)
+		case errors.Is(err, errdefs.ErrInternal):
+			return errdefs.ToGRPC(err)
+		case err != nil:
+			return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%v", err))
+		}
+		l = sl
 	}
 	defer l.Close()
 	if err := s.checkAgents(req.GetAgents()); err != nil {
@@ -170,6 +194,38 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 	return snk.sendMsg(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Finished{Finished: &socklabv1.RunFinished{Result: rec.Proto()}}})
 }
 
+// installedPlugin starts the lab plugin a request names, if it names one installed in
+// the controller's plugins folder (nil, nil: it names none). A name that is a path is
+// refused: a remote caller runs installed plugins by name only.
+func (s *Service) installedPlugin(ctx context.Context, req *socklabv1.RunLabRequest) (*plugin.Lab, error) {
+	name := req.GetLab()
+	if len(req.GetSource()) > 0 || len(req.GetFiles()) > 0 || slices.Contains(labs.Names(), name) {
+		return nil, nil
+	}
+	if strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
+		return nil, errdefs.Errorf(errdefs.ErrPermissionDenied, "%q is a path: a controller runs lab plugins by name only, those installed in its plugins folder; install the plugin there (socklab controller --plugin-dir) and give its file name", name)
+	}
+	if s.plugins == "" {
+		return nil, nil
+	}
+	in, err := plugin.Find(s.plugins, name)
+	if errors.Is(err, plugin.ErrNotInstalled) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "%v", err)
+	}
+	l, err := in.Load(ctx, plugin.Options{})
+	var ce *plugin.CrashError
+	switch {
+	case errors.As(err, &ce):
+		return nil, errdefs.Errorf(errdefs.ErrInternal, "lab plugin %s: %v", name, err)
+	case err != nil:
+		return nil, errdefs.Errorf(errdefs.ErrInvalidArgument, "lab plugin %s: %v", name, err)
+	}
+	return l, nil
+}
+
 // overAtLoad stores and streams the run of a lab that went over a budget as it loaded
 // (its top level): a run of no hosts, named after the lab asked for, whose error names
 // the budget.
@@ -192,7 +248,7 @@ func (s *Service) overAtLoad(stream socklabv1.ControllerService_RunLabServer, id
 func (s *Service) spec(req *socklabv1.RunLabRequest) (sandbox.Spec, string, error) {
 	if len(req.GetSource()) == 0 && len(req.GetFiles()) == 0 {
 		if !slices.Contains(labs.Names(), req.GetLab()) {
-			return sandbox.Spec{}, "", fmt.Errorf("no built-in lab %q on this controller: send its source", req.GetLab())
+			return sandbox.Spec{}, "", fmt.Errorf("no built-in lab %q on this controller, and no lab plugin installed by that name: send its source", req.GetLab())
 		}
 		return sandbox.Spec{Builtin: req.GetLab()}, req.GetLab(), nil
 	}
