@@ -33,7 +33,7 @@ import (
 )
 
 func controllerCommand() *cobra.Command {
-	var listen, db, inventory, topo, usersFile string
+	var listen, db, inventory, topo, usersFile, webAddr string
 	tok := tokenFlag{name: "token", env: envToken}
 	agentTok := tokenFlag{name: "agent-token", env: envAgentToken}
 	var insecure bool
@@ -65,7 +65,13 @@ the error naming the budget, and is stored; the controller and its other runs ca
 
 Remote command lines also run the lab plugins installed in --plugin-dir (default
 $XDG_DATA_HOME/socklab/plugins), by name only: a path is refused. Each runs contained
-(labs/PLUGINS.md); a plugin that crashes ends its own run.`,
+(labs/PLUGINS.md); a plugin that crashes ends its own run.
+
+With --web ADDR, each run has a page at http://ADDR/runs/RUN: its ladder, growing live
+while it runs (its pace, pause and step in the page), replayed once stored, and its
+checks. A page asks for the same token as the API (a bearer header, or a login form that
+sets a cookie) and shows a user only the runs the API would: a student's own. Without a
+token it serves only loopback.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			token, err := tok.get(cmd)
@@ -161,6 +167,13 @@ $XDG_DATA_HOME/socklab/plugins), by name only: a path is refused. Each runs cont
 			log.Info("controller serving", "listen", lis.Addr().String(), "inventory", inventory, "token", token != "", "users", usersFile)
 			log.Info("run budgets", "max_run_time", budgets.Time, "max_run_memory", maxMemory.String(),
 				"max_run_steps", budgets.Steps, "max_run_futures", budgets.Futures, "memory_bound", sandbox.MemoryBound())
+			if webAddr != "" {
+				served, err := serveRunPages(cmd, webAddr, guard.Pages(dir), usersFile != "" || token != "", insecure, log)
+				if err != nil {
+					return err
+				}
+				defer func() { <-served }()
+			}
 			go func() {
 				<-cmd.Context().Done()
 				gs.GracefulStop()
@@ -177,6 +190,7 @@ $XDG_DATA_HOME/socklab/plugins), by name only: a path is refused. Each runs cont
 	f.StringVar(&topo, "topology", "local", "where labs run when no inventory names agents: local (agents on loopback addresses of this machine) or netns (a network namespace per host; root)")
 	agentTok.register(f, "the agents' token where the inventory gives none")
 	f.BoolVar(&insecure, "insecure", false, "allow serving a non-loopback address without a token")
+	f.StringVar(&webAddr, "web", "", "also serve each run's page at http://ADDR/runs/RUN (live while it runs), behind the same tokens: a bearer header, or a login form's cookie")
 	f.DurationVar(&lease, "lease", 10*time.Second, "agent sessions' lease: if this controller vanishes, agents free a run's sockets after it")
 	f.IntVar(&keepRuns, "keep-runs", 0, "keep the newest N runs in the history, deleting older ones at start and as each run is stored (0: no limit)")
 	f.IntVar(&keepDays, "keep-days", 0, "delete the runs that started more than D days ago, at start and as each run is stored (0: no limit)")

@@ -41,6 +41,9 @@ type runFlags struct {
 	controller string
 	files      string
 	topo       string
+	web        string        // --web ADDR: serve the run's live ladder there
+	webRemote  bool          // --web-allow-remote
+	webLinger  time.Duration // --web-linger
 }
 
 func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
@@ -59,6 +62,9 @@ func (f *runFlags) register(cmd *cobra.Command, pace time.Duration) {
 	f.tok.register(fl, "the agents' token with --agent and --inventory, or the controller's with --controller")
 	fl.StringVar(&f.topo, "topology", "local", "where the lab's hosts run: local (agents on loopback addresses of this machine), netns (a network namespace per host), docker (a container per host, on the engine DOCKER_HOST names)")
 	fl.StringVar(&f.files, "files", "", "the directory t.files reads the programs a lab spawns from (default: the lab file's own directory)")
+	fl.StringVar(&f.web, "web", "", "serve the run's ladder, live, with its pace, pause and step, at http://ADDR (HOST:PORT; loopback only unless --web-allow-remote)")
+	fl.BoolVar(&f.webRemote, "web-allow-remote", false, "let --web serve an address that is not loopback: anyone who reaches it sees the run and steers its pace")
+	fl.DurationVar(&f.webLinger, "web-linger", 10*time.Minute, "after the run, keep --web's page served until Ctrl-C, at most this long (0: stop at once)")
 	fl.StringVar(&f.db, "db", "", "the run history's SQLite file (default $SOCKLAB_DB, else ~/.local/share/socklab/socklab.db); \"none\" (here or in $SOCKLAB_DB) keeps no history")
 }
 
@@ -138,7 +144,8 @@ its watchdog; 2 a bad lab, usage or a refused token; 3 an agent unreachable or l
 		Example: `  socklab run tcp-simple
   socklab run tcp-simple --param port=9090 --param message=hi
   socklab run ./mylab.star --pace 500ms
-  socklab run /tmp/http-lab --files ./submission`,
+  socklab run /tmp/http-lab --files ./submission
+  socklab run chat-relay --web 127.0.0.1:8088 --pace 300ms`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runLab(cmd, args[0], f)
@@ -219,6 +226,9 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 		if f.files != "" {
 			return usageError{fmt.Errorf("--files: a controller reads no files of this machine; run the lab here")}
 		}
+		if f.web != "" {
+			return usageError{fmt.Errorf("--web serves a local run: a controller serves its runs' pages itself (socklab controller --web ADDR)")}
+		}
 		return remoteRun(cmd, name, f, w)
 	}
 	if f.files != "" {
@@ -240,7 +250,7 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	if debug, _ := cmd.Flags().GetBool("debug"); debug {
 		opts.Debug = cmd.ErrOrStderr()
 	}
-	if f.step {
+	if f.step && f.web == "" { // with --web, the page paces the run
 		lines := make(chan struct{})
 		go func() { // one reader for the whole run; it ends with stdin or the process
 			in := bufio.NewReader(cmd.InOrStdin())
@@ -270,6 +280,12 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	if topology.KindOf(topo) == "netns" && os.Geteuid() != 0 {
 		fmt.Fprintln(cmd.ErrOrStderr(), "socklab: not root: the hosts' network namespaces are made inside a user namespace of this run")
 	}
+	live, err := startWeb(cmd, f)
+	if err != nil {
+		return usageError{err}
+	}
+	defer live.close()
+	live.pace(&opts, f.step, cmd.InOrStdin())
 	hist := &history{path: f.db, warn: cmd.ErrOrStderr(), rec: store.NewRecording("")}
 	defer hist.close()
 	errOut := cmd.ErrOrStderr()
@@ -291,8 +307,10 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 	if f.view == viewLadder {
 		sink, whole = inDisplayOrder(&opts, sink, w, f.out != "")
 	}
-	rec := runner.Run(cmd.Context(), l.runnerLab(), topo, opts, sink)
+	live.feedOn(&opts)
+	rec := runner.Run(cmd.Context(), l.runnerLab(), topo, opts, live.sink(sink))
 	keepWhole(rec, whole)
+	live.ended(rec)
 	if len(rec.Header.Hosts) > 0 && keep {
 		// The run is durable before it is reported done.
 		if err := hist.save(cmd.Context(), rec); err != nil {
@@ -304,7 +322,9 @@ func runLab(cmd *cobra.Command, name string, f runFlags) error {
 			return exitError{code: exitInfra, msg: "--out: " + err.Error()}
 		}
 	}
-	return end(w, &rec.Result, f.format)
+	err = end(w, &rec.Result, f.format)
+	live.linger(cmd, f.webLinger)
+	return err
 }
 
 // end shows how a run ended (live, remote or stored) and returns its exit code as an

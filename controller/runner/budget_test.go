@@ -78,3 +78,17 @@ func TestStepsBudgetAtLoad(t *testing.T) {
 		t.Errorf("Load() = %v, want the lab loaded under the default budgets", err)
 	}
 }
+
+// TestHeldRunEndsAtItsBudget: a run held after a step (--step with no Enter, a page's
+// pause) still ends at its time budget, as a run over it does.
+func TestHeldRunEndsAtItsBudget(t *testing.T) {
+	l, err := labs.Load("tcp-simple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := func(done <-chan struct{}) { <-done }
+	res := runner.Run(t.Context(), l, topology.Local{}, runner.Options{Step: hold, MaxTime: 300 * time.Millisecond}, runner.Discard{})
+	if res.ExitCode != transcript.ExitBadLab || !strings.Contains(res.Error, "time budget") {
+		t.Errorf("a held run: exit code %d, error %q; want 2 and the time budget", res.ExitCode, res.Error)
+	}
+}

@@ -146,6 +146,7 @@ func Run(ctx context.Context, l Lab, topo topology.Topology, opts Options, sink 
 	r.mu.Lock()
 	r.stopLab = stopLab
 	r.mu.Unlock()
+	r.done = labCtx.Done() // a run held after a step (--step, a paused page) ends at its budget too
 	if limit, over := runLimit(info.Timeout, opts.MaxTime); limit > 0 {
 		// A cancellation, not a deadline: a call cut short by it is no watchdog's, and its
 		// agent did not stop answering.
@@ -246,7 +247,7 @@ type run struct {
 	opts  Options
 	hosts map[string]*host
 	roles []string        // the hosts' roles, in the lab's order
-	done  <-chan struct{} // the run's end (Ctrl-C): pacing stops waiting
+	done  <-chan struct{} // the lab's end (Ctrl-C, its budget, a lost agent): pacing stops waiting
 	wg    sync.WaitGroup  // lease renewers and event streams
 
 	mu      sync.Mutex               // protects the fields below, and serialises the sink
@@ -378,11 +379,12 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 			Event: &socklabv1.Event{Handle: handle, Operation: op}, Pos: pos})
 	}
 	r.mu.Unlock()
-	defer func() {
+	landed := sync.OnceFunc(func() {
 		r.mu.Lock()
 		delete(r.calls, id)
 		r.mu.Unlock()
-	}()
+	})
+	defer landed()
 	resp, err := hs.session.Do(ctx, handle, op)
 	if waiter != nil {
 		r.mu.Lock()
@@ -404,6 +406,7 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 		return nil, err
 	}
 	r.record(hs, resp.GetEvent(), pos)
+	landed() // its entry is in: a pause after it holds nothing back from Options.Ordered
 	r.pace() // after the operation, outside its watchdog
 	return resp, nil
 }

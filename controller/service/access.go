@@ -368,25 +368,35 @@ func (g *Guard) ListRuns(ctx context.Context, req *socklabv1.ListRunsRequest) (*
 // GetTranscript streams a stored run the caller may read. A student's run id (or
 // prefix) is looked up among their own runs only.
 func (g *Guard) GetTranscript(req *socklabv1.GetTranscriptRequest, stream socklabv1.ControllerService_GetTranscriptServer) error {
-	ctx := stream.Context()
-	u, r, err := caller(ctx)
+	id, err := g.readable(stream.Context(), req.GetRunId())
 	if err != nil {
 		return err
 	}
-	if r.allRuns {
-		return g.svc.GetTranscript(req, stream)
+	return g.svc.GetTranscript(&socklabv1.GetTranscriptRequest{RunId: id}, stream)
+}
+
+// readable returns the run id (or prefix) that a caller who may read it asks for: the
+// id as given for one who reads every run; else the id of the caller's own run it names,
+// or an error saying that it names another user's run or none.
+func (g *Guard) readable(ctx context.Context, runID string) (string, error) {
+	u, r, err := caller(ctx)
+	if err != nil {
+		return "", err
 	}
-	id, err := g.svc.store.OwnedBy(ctx, req.GetRunId(), u.Name)
+	if r.allRuns {
+		return runID, nil
+	}
+	id, err := g.svc.store.OwnedBy(ctx, runID, u.Name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		if owner, err := g.svc.store.Owner(ctx, req.GetRunId()); err == nil && owner != u.Name {
-			return denied("run %s was started by another user: a %s reads only their own runs (socklab runs --controller ADDR lists yours)", req.GetRunId(), u.Role)
+		if owner, err := g.svc.store.Owner(ctx, runID); err == nil && owner != u.Name {
+			return "", denied("run %s was started by another user: a %s reads only their own runs (socklab runs --controller ADDR lists yours)", runID, u.Role)
 		}
-		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrNotFound, "%v among your runs (socklab runs --controller ADDR lists them)", err))
+		return "", errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrNotFound, "%v among your runs (socklab runs --controller ADDR lists them)", err))
 	case errors.Is(err, store.ErrAmbiguous):
-		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%v", err))
+		return "", errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%v", err))
 	case err != nil:
-		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInternal, "%v", err))
+		return "", errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInternal, "%v", err))
 	}
-	return g.svc.GetTranscript(&socklabv1.GetTranscriptRequest{RunId: id}, stream)
+	return id, nil
 }

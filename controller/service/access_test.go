@@ -59,6 +59,7 @@ def main(t):
 // class is a controller behind Guard and its users' tokens.
 type class struct {
 	addr   string
+	pages  string            // where its run pages are served (Guard.Pages)
 	tokens map[string]string // by user name
 }
 
@@ -137,6 +138,7 @@ func startClass(t *testing.T, o classOptions) class {
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
 	c.addr = lis.Addr().String()
+	c.pages = servePages(t, g.Pages(d))
 	return c
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/socklab/socklab/controller/store"
 	"github.com/socklab/socklab/controller/topology"
 	"github.com/socklab/socklab/controller/transcript"
+	"github.com/socklab/socklab/controller/web"
 	"github.com/socklab/socklab/labs"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
@@ -45,8 +46,9 @@ type Service struct {
 	// none.
 	plugins string
 
-	mu      sync.Mutex // protects running
+	mu      sync.Mutex // protects running and live
 	running map[string]context.CancelFunc
+	live    map[string]liveRun // each run in progress, as its page draws and paces it
 }
 
 // WithInventory makes ListAgents report inv's agents, reached with token where the
@@ -151,15 +153,18 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
+	feed, ctl := &web.Feed{}, web.NewControl(pace, false)
 	s.mu.Lock()
 	if s.running == nil {
-		s.running = map[string]context.CancelFunc{}
+		s.running, s.live = map[string]context.CancelFunc{}, map[string]liveRun{}
 	}
 	s.running[id] = cancel
+	s.live[id] = liveRun{feed, ctl}
 	s.mu.Unlock()
 	ended := sync.OnceFunc(func() {
 		s.mu.Lock()
 		delete(s.running, id)
+		delete(s.live, id)
 		s.mu.Unlock()
 	})
 	defer ended()
@@ -170,9 +175,11 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 		// with what it stored. A failure here fails Save too.
 		begin: func(h transcript.Header) {
 			_ = hist.Begin(context.WithoutCancel(stream.Context()), s.store, h)
+			feed.Header(h)
 		}}
+	ordered := func(e transcript.Entry) { hist.Add(e); feed.Entry(e) }
 	rec := runner.Run(ctx, l, s.topologyFor(stream.Context(), req.GetAgents()),
-		runner.Options{ID: id, Params: req.GetParams(), Pace: pace, Lease: s.lease, MaxTime: s.budgets.Time, Ordered: hist.Add}, snk)
+		runner.Options{ID: id, Params: req.GetParams(), Step: ctl.Wait, Lease: s.lease, MaxTime: s.budgets.Time, Ordered: ordered}, snk)
 	if rec.ExitCode == transcript.ExitBadLab && len(rec.Header.Hosts) == 0 {
 		return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInvalidArgument, "%s", rec.Error))
 	}
@@ -182,6 +189,7 @@ func (s *Service) RunLab(req *socklabv1.RunLabRequest, stream socklabv1.Controll
 			return errdefs.ToGRPC(errdefs.Errorf(errdefs.ErrInternal, "store the run: %v", err))
 		}
 	}
+	feed.End(&rec.Result)
 	ended() // a caller told the run's result finds it no longer in progress
 	return snk.sendMsg(&socklabv1.RunLabResponse{Msg: &socklabv1.RunLabResponse_Finished{Finished: &socklabv1.RunFinished{Result: rec.Proto()}}})
 }
