@@ -113,6 +113,22 @@ func (s webSink) Header(h transcript.Header) {
 	s.Sink.Header(h)
 }
 
+// Calling passes a call's start on to the sink it wraps, when that shows calls waiting.
+func (s webSink) Calling(id uint64, e transcript.Entry) {
+	if w, ok := s.Sink.(runner.Waiter); ok {
+		w.Calling(id, e)
+	}
+}
+
+// Returned passes a call's return on to the sink it wraps, when that shows calls waiting.
+func (s webSink) Returned(id uint64) {
+	if w, ok := s.Sink.(runner.Waiter); ok {
+		w.Returned(id)
+	}
+}
+
+var _ runner.Waiter = webSink{}
+
 // ended draws the run's end, and gives the record the entries kept for it.
 func (l *liveWeb) ended(rec *transcript.Record) {
 	if l == nil {
