@@ -19,6 +19,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -257,4 +258,41 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Do runs actions in b's tab and fails the test on an error.
+func (b *Browser) Do(t testing.TB, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(b.tab, actions...); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+}
+
+// Eval evaluates a JavaScript expression in b's tab and fails the test on an error.
+func Eval[T any](t testing.TB, b *Browser, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(b.tab, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("browser: %s: %v", expr, err)
+	}
+	return v
+}
+
+// CheckClean fails the test for a console error of the page, or a request it made to
+// anywhere but host (data: URLs stay in the page); a page that made no request at all
+// fails too.
+func (b *Browser) CheckClean(t testing.TB, host string) {
+	t.Helper()
+	for _, e := range b.ConsoleErrors() {
+		t.Errorf("the page logged an error: %s", e)
+	}
+	reqs := b.Requests()
+	if len(reqs) == 0 {
+		t.Error("the page made no request at all")
+	}
+	for _, r := range reqs {
+		if u, err := url.Parse(r); err == nil && u.Scheme != "data" && u.Host != host {
+			t.Errorf("the page requested %s: only %s is allowed", r, host)
+		}
+	}
 }

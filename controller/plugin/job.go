@@ -11,13 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
 
 	"github.com/socklab/socklab/agent/process"
+	"github.com/socklab/socklab/controller/crash"
 )
 
 // Limits bound a plugin's process: the limits of an agent's jobs, with room for a Go
@@ -40,7 +40,7 @@ type box struct {
 	sum    []byte         // its SHA-256
 	group  *process.Group // the plugin's gid, as root
 	name   string         // the plugin as the user named it
-	stderr *tail          // the end of the plugin's stderr
+	stderr *crash.Tail    // the end of the plugin's stderr
 }
 
 // newBox copies the executable at path into a new private directory, checking its
@@ -51,7 +51,7 @@ func newBox(path string, pin []byte) (_ *box, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start the plugin: %w", err)
 	}
-	b := &box{group: g, name: path, stderr: &tail{max: 8 << 10}}
+	b := &box{group: g, name: path, stderr: crash.NewTail(8 << 10)}
 	defer func() {
 		if err != nil {
 			b.close()
@@ -265,42 +265,4 @@ func (r *jobRunner) close() process.Exit {
 		return process.Exit{}
 	}
 	return r.job.Close("the run ended")
-}
-
-// tail keeps the last max bytes written to it: the end of a plugin's stderr.
-type tail struct {
-	mu  sync.Mutex // protects b
-	max int
-	b   []byte
-}
-
-// Write keeps the end of p.
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-// last is the line that says what ended the plugin (a Go runtime's "panic:" or "fatal
-// error:"), else its last line.
-func (t *tail) last() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(string(t.b)), "\n")
-	for _, l := range lines {
-		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") {
-			return strings.TrimSpace(l)
-		}
-	}
-	return strings.TrimSpace(lines[len(lines)-1])
-}
-
-// crashed reports whether the plugin's stderr shows a Go runtime's panic or fatal error.
-func (t *tail) crashed() bool {
-	l := t.last()
-	return strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:")
 }

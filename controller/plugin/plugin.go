@@ -34,6 +34,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/socklab/socklab/controller/crash"
 	socklabrunner "github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/transcript"
 	pluginv1 "github.com/socklab/socklab/proto/socklab/plugin/v1"
@@ -174,7 +175,7 @@ func connected(ctx context.Context, c *labClient, opts Options) (*Lab, error) {
 	if err := validate(resp.GetLab()); err != nil {
 		return nil, err
 	}
-	return &Lab{lab: c, opts: opts.withDefaults(), spec: resp.GetLab(), info: infoOf(resp.GetLab()), box: &box{stderr: &tail{max: 1}}}, nil
+	return &Lab{lab: c, opts: opts.withDefaults(), spec: resp.GetLab(), info: infoOf(resp.GetLab()), box: &box{stderr: crash.NewTail(1)}}, nil
 }
 
 // Spec returns the lab's declaration, as the plugin described it.
@@ -210,13 +211,13 @@ func (l *Lab) Close() error {
 // own messages name neither the fix nor the versions in socklab's words.
 func (l *Lab) startError(err error) error {
 	name, msg := l.box.name, err.Error()
-	said := l.box.stderr.last()
+	said := l.box.stderr.Last()
 	if l.runner != nil && l.runner.job != nil {
 		select { // a plugin that exited before its handshake has said why by now
 		case <-l.runner.job.Done():
 		case <-time.After(time.Second):
 		}
-		said = l.box.stderr.last()
+		said = l.box.stderr.Last()
 	}
 	bad := func(format string, args ...any) error {
 		return &socklabrunner.LabError{Pos: name, Msg: fmt.Sprintf(format, args...)}
@@ -225,7 +226,7 @@ func (l *Lab) startError(err error) error {
 	case strings.Contains(msg, "Unrecognized remote plugin message"):
 		line := strings.TrimSpace(strings.TrimPrefix(strings.SplitN(msg, "\n", 2)[0], "Unrecognized remote plugin message:"))
 		if line == "" {
-			if l.box.stderr.crashed() {
+			if l.box.stderr.Crashed() {
 				return &CrashError{Msg: fmt.Sprintf("%s crashed before its handshake: %s", name, said)}
 			}
 			if said != "" {
@@ -247,7 +248,7 @@ func (l *Lab) startError(err error) error {
 	case strings.Contains(msg, "timeout while waiting for plugin to start"):
 		return bad("the plugin gave no handshake within %s", l.opts.StartTimeout)
 	case strings.Contains(msg, "plugin exited before we could connect"):
-		if l.box.stderr.crashed() {
+		if l.box.stderr.Crashed() {
 			return &CrashError{Msg: fmt.Sprintf("%s crashed before its handshake: %s", name, said)}
 		}
 		if said != "" {
@@ -271,7 +272,7 @@ func (l *Lab) crash(call string, err error) error {
 		case <-time.After(killGrace):
 		}
 	}
-	said := l.box.stderr.last()
+	said := l.box.stderr.Last()
 	if how != "" {
 		msg := fmt.Sprintf("the lab plugin exited during %s%s", call, how)
 		if said != "" {

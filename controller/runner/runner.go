@@ -365,6 +365,10 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 	if !ok {
 		return nil, fmt.Errorf("no host %s", role)
 	}
+	var watchdog time.Duration // the call's watchdog, as the lab set it
+	if dl, ok := ctx.Deadline(); ok {
+		watchdog = time.Until(dl).Round(time.Millisecond)
+	}
 	r.mu.Lock()
 	id := r.callID
 	r.callID++
@@ -399,8 +403,11 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 			if !isDone(r.done) {
 				// The watchdog cut the call short: no event of the agent's shows it.
 				now := time.Since(r.start)
+				if watchdog <= 0 {
+					watchdog = (now - sent).Round(time.Millisecond)
+				}
 				r.add(transcript.Entry{Kind: transcript.Note, At: now, Host: role, Address: hs.info.IP.String(), Pos: pos,
-					Text: fmt.Sprintf("watchdog: %s got no answer in %s and was cut short", opName(op), (now - sent).Round(time.Millisecond))})
+					Text: fmt.Sprintf("watchdog: %s got no answer in %s and was cut short", opName(op), watchdog)})
 			}
 		}
 		return nil, err

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/socklab/socklab/agent/errdefs"
+	"github.com/socklab/socklab/controller/crash"
 	"github.com/socklab/socklab/controller/runner"
 	"github.com/socklab/socklab/controller/transcript"
 	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
@@ -264,7 +265,7 @@ type proc struct {
 	c      *conn
 	mem    *memoryBound
 	limit  int64
-	stderr *tail
+	stderr *crash.Tail
 	// msgs are the child's messages, in order; closed once its pipe ends.
 	msgs chan *message
 	// exited is closed once the process has ended and its cgroup is gone; state is how
@@ -297,7 +298,7 @@ func start(limit int64, opts Options) (*proc, error) {
 		toChildW.Close()
 		return nil, errdefs.Errorf(errdefs.ErrInternal, "start the lab's process: %v", err)
 	}
-	p := &proc{limit: limit, stderr: &tail{max: 4 << 10}, msgs: make(chan *message),
+	p := &proc{limit: limit, stderr: crash.NewTail(4 << 10), msgs: make(chan *message),
 		exited: make(chan struct{}), quit: make(chan struct{}), files: []*os.File{toChildW, fromChildR}}
 	p.heldMax = max(limit, 2*maxFrame)
 	p.held = semaphore.NewWeighted(p.heldMax)
@@ -394,14 +395,14 @@ func (p *proc) endError(cause error) error {
 	killedBy := p.killedBy
 	p.mu.Unlock()
 	switch {
-	case p.mem.exceeded(), killedBy == "" && p.stderr.outOfMemory():
+	case p.mem.exceeded(), killedBy == "" && outOfMemory(p.stderr):
 		// The runtime's own "out of memory": the address space's backstop.
 		return runner.OverMemory(p.limit)
 	case cause != nil:
 		return cause
 	}
 	msg := fmt.Sprintf("the lab's process ended before the lab did (%s)", p.state)
-	if t := p.stderr.last(); t != "" {
+	if t := p.stderr.Last(); t != "" {
 		msg += ": " + t
 	}
 	return errors.New(msg)
@@ -449,44 +450,10 @@ func (p *proc) close() {
 	})
 }
 
-// tail keeps the last max bytes written to it: the end of a process's stderr.
-type tail struct {
-	mu  sync.Mutex // protects b
-	max int
-	b   []byte
-}
-
-// Write keeps the end of p.
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-// last is the line that says what killed the process (a Go runtime's "fatal error:"
-// or "panic:"), else the last line written.
-func (t *tail) last() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(string(t.b)), "\n")
-	for _, l := range lines {
-		if strings.HasPrefix(l, "fatal error:") || strings.HasPrefix(l, "panic:") {
-			return strings.TrimSpace(l)
-		}
-	}
-	return strings.TrimSpace(lines[len(lines)-1])
-}
-
-// outOfMemory reports whether the process died for want of memory: the Go runtime's
-// fatal error, or the race detector's.
-func (t *tail) outOfMemory() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := string(t.b)
+// outOfMemory reports whether t shows the process died for want of memory: the Go
+// runtime's fatal error, or the race detector's.
+func outOfMemory(t *crash.Tail) bool {
+	s := t.String()
 	return strings.Contains(s, "runtime: out of memory") || strings.Contains(s, "cannot allocate memory") ||
 		strings.Contains(s, "ThreadSanitizer failed to allocate")
 }

@@ -231,54 +231,18 @@ func TestRunPages(t *testing.T) {
 	// In a browser: the page sends it to the login form; with alice's token it comes
 	// back to her run's page, which draws the whole ladder.
 	p := browsertest.Start(t, 1200, 900)
-	do(t, p, chromedp.Navigate("http://"+c.pages+"/runs/"+id), chromedp.WaitVisible(chromedp.ID("token")),
+	p.Do(t, chromedp.Navigate("http://"+c.pages+"/runs/"+id), chromedp.WaitVisible(chromedp.ID("token")),
 		chromedp.SetValue(chromedp.ID("token"), c.tokens[alice]), chromedp.Submit(chromedp.ID("token")))
 	status := ""
 	for deadline := time.Now().Add(10 * time.Second); !strings.HasPrefix(status, "ended") && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		status = eval[string](t, p, `(document.getElementById("status") || {}).textContent || ""`)
+		status = browsertest.Eval[string](t, p, `(document.getElementById("status") || {}).textContent || ""`)
 	}
-	arrows := eval[int](t, p, `document.querySelectorAll("#report svg.ladder-svg g.arrow").length`)
+	arrows := browsertest.Eval[int](t, p, `document.querySelectorAll("#report svg.ladder-svg g.arrow").length`)
 	if arrows != 8 || !strings.HasPrefix(status, "ended: passed") {
 		t.Errorf("alice's page in the browser: %d arrows, status %q; want 8, ended: passed", arrows, status)
 	}
-	if shown := eval[string](t, p, `getComputedStyle(document.getElementById("controls")).display`); shown != "none" {
+	if shown := browsertest.Eval[string](t, p, `getComputedStyle(document.getElementById("controls")).display`); shown != "none" {
 		t.Error("a controller's page shows pace controls it cannot honour")
 	}
-	checkClean(t, p, c.pages)
-}
-
-// do runs actions in b's tab.
-func do(t *testing.T, b *browsertest.Browser, actions ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(b.Context(), actions...); err != nil {
-		t.Fatalf("browser: %v", err)
-	}
-}
-
-// eval evaluates a JavaScript expression in b's tab.
-func eval[T any](t *testing.T, b *browsertest.Browser, expr string) T {
-	t.Helper()
-	v, err := chromedp.Run(b.Context(), chromedp.Evaluate[T](expr))
-	if err != nil {
-		t.Fatalf("browser: %s: %v", expr, err)
-	}
-	return v
-}
-
-// checkClean fails the test for a console error of the page, or a request it made to
-// anywhere but host (data: URLs stay in the page).
-func checkClean(t *testing.T, b *browsertest.Browser, host string) {
-	t.Helper()
-	for _, e := range b.ConsoleErrors() {
-		t.Errorf("the page logged an error: %s", e)
-	}
-	reqs := b.Requests()
-	if len(reqs) == 0 {
-		t.Error("the page made no request at all")
-	}
-	for _, r := range reqs {
-		if u, err := url.Parse(r); err == nil && u.Scheme != "data" && u.Host != host {
-			t.Errorf("the page requested %s: only %s is allowed", r, host)
-		}
-	}
+	p.CheckClean(t, c.pages)
 }

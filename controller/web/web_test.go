@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	goruntime "runtime"
 	"slices"
@@ -138,12 +137,12 @@ type ladderPage struct{ *browsertest.Browser }
 // Do runs actions in the tab.
 func (p ladderPage) Do(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	do(t, p.Browser, actions...)
+	p.Browser.Do(t, actions...)
 }
 
 func (p ladderPage) counts(t *testing.T) counts {
 	t.Helper()
-	return eval[counts](t, p.Browser, countsJS)
+	return browsertest.Eval[counts](t, p.Browser, countsJS)
 }
 
 // waitFor polls the page until ok holds (or fails the test after timeout).
@@ -231,7 +230,7 @@ func TestLivePage(t *testing.T) {
 		if st, _ := ctl.State(); st.PaceMs == 20 {
 			break
 		} else if time.Now().After(deadline) {
-			t.Fatalf("the page set the pace to %d ms, want 20 (the page shows %+v, its pace input %q)", st.PaceMs, p.counts(t), eval[string](t, p.Browser, `document.getElementById("pace").value`))
+			t.Fatalf("the page set the pace to %d ms, want 20 (the page shows %+v, its pace input %q)", st.PaceMs, p.counts(t), browsertest.Eval[string](t, p.Browser, `document.getElementById("pace").value`))
 		}
 	}
 	p.Do(t, chromedp.Click(chromedp.ID("resume")))
@@ -248,14 +247,14 @@ func TestLivePage(t *testing.T) {
 	if !strings.Contains(end.Status, "ended: passed") {
 		t.Errorf("the page's status at the end: %q", end.Status)
 	}
-	verdict := eval[string](t, p.Browser, `document.querySelector("#report .verdict").textContent`)
+	verdict := browsertest.Eval[string](t, p.Browser, `document.querySelector("#report .verdict").textContent`)
 	if !strings.HasPrefix(verdict, "PASSED") {
 		t.Errorf("the page's verdict: %q", verdict)
 	}
-	if shown := eval[string](t, p.Browser, `getComputedStyle(document.getElementById("controls")).display`); shown != "none" {
+	if shown := browsertest.Eval[string](t, p.Browser, `getComputedStyle(document.getElementById("controls")).display`); shown != "none" {
 		t.Errorf("the run has ended, and its page still shows its pace controls (display %s)", shown)
 	}
-	rows := eval[int](t, p.Browser, `document.querySelectorAll("#report tr.check-pass").length`)
+	rows := browsertest.Eval[int](t, p.Browser, `document.querySelectorAll("#report tr.check-pass").length`)
 	if rows != 4 {
 		t.Errorf("the page shows %d checks passed, want chat-relay's 4", rows)
 	}
@@ -266,7 +265,7 @@ func TestLivePage(t *testing.T) {
 	if late.Steps != end.Steps || late.Arrows != end.Arrows {
 		t.Errorf("a page opened after the run shows %d steps and %d arrows; the live one showed %d and %d", late.Steps, late.Arrows, end.Steps, end.Arrows)
 	}
-	checkClean(t, p.Browser, addr)
+	p.Browser.CheckClean(t, addr)
 }
 
 // TestLatePage: a page that comes after the run has ended gets all of it; one that comes
@@ -428,40 +427,4 @@ func TestControl(t *testing.T) {
 	go func() { ctl.Wait(done); close(returned) }()
 	close(done) // the run interrupted: Wait gives way
 	<-returned
-}
-
-// do runs actions in b's tab.
-func do(t *testing.T, b *browsertest.Browser, actions ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(b.Context(), actions...); err != nil {
-		t.Fatalf("browser: %v", err)
-	}
-}
-
-// eval evaluates a JavaScript expression in b's tab.
-func eval[T any](t *testing.T, b *browsertest.Browser, expr string) T {
-	t.Helper()
-	v, err := chromedp.Run(b.Context(), chromedp.Evaluate[T](expr))
-	if err != nil {
-		t.Fatalf("browser: %s: %v", expr, err)
-	}
-	return v
-}
-
-// checkClean fails the test for a console error of the page, or a request it made to
-// anywhere but host (data: URLs stay in the page).
-func checkClean(t *testing.T, b *browsertest.Browser, host string) {
-	t.Helper()
-	for _, e := range b.ConsoleErrors() {
-		t.Errorf("the page logged an error: %s", e)
-	}
-	reqs := b.Requests()
-	if len(reqs) == 0 {
-		t.Error("the page made no request at all")
-	}
-	for _, r := range reqs {
-		if u, err := url.Parse(r); err == nil && u.Scheme != "data" && u.Host != host {
-			t.Errorf("the page requested %s: only %s is allowed", r, host)
-		}
-	}
 }
