@@ -71,7 +71,7 @@ func chatRun() (transcript.Header, []transcript.Entry) {
 		func(ev *socklabv1.Event) { ev.Local, ev.Peer = udp, bob })
 	add("bob", 1, "sendto", op(client.SendTo(nil, 0, "127.5.0.2", 7000), payload("to a program", 12), result(&socklabv1.Result{Value: 12})),
 		func(ev *socklabv1.Event) { ev.Local, ev.Peer = bob, addr("127.5.0.2", 7000) })
-	note(transcript.Note, "bob", "watchdog: recv got no answer in 200ms and was cut short")
+	note(transcript.Note, "bob", "watchdog: recv got no answer and was cut short")
 	add("server", 0, "spawn", op(&socklabv1.Operation{Op: &socklabv1.Operation_Spawn{Spawn: &socklabv1.SpawnOp{Argv: []string{"python3", "echo.py"}}}},
 		result(&socklabv1.Result{Handle: 4})))
 	add("server", 4, opOutput, &socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_BACKGROUND, Note: "stdout"}, payload("listening on 9002\n", 18))

@@ -365,10 +365,6 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 	if !ok {
 		return nil, fmt.Errorf("no host %s", role)
 	}
-	var watchdog time.Duration // the call's watchdog, as the lab set it
-	if dl, ok := ctx.Deadline(); ok {
-		watchdog = time.Until(dl).Round(time.Millisecond)
-	}
 	r.mu.Lock()
 	id := r.callID
 	r.callID++
@@ -402,12 +398,10 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, errdefs.ErrDeadlineExceeded) {
 			if !isDone(r.done) {
 				// The watchdog cut the call short: no event of the agent's shows it.
-				now := time.Since(r.start)
-				if watchdog <= 0 {
-					watchdog = (now - sent).Round(time.Millisecond)
-				}
-				r.add(transcript.Entry{Kind: transcript.Note, At: now, Host: role, Address: hs.info.IP.String(), Pos: pos,
-					Text: fmt.Sprintf("watchdog: %s got no answer in %s and was cut short", opName(op), watchdog)})
+				// The lab's error says how long its watchdog was; a time measured here would
+				// differ from run to run.
+				r.add(transcript.Entry{Kind: transcript.Note, At: time.Since(r.start), Host: role, Address: hs.info.IP.String(), Pos: pos,
+					Text: fmt.Sprintf("watchdog: %s got no answer and was cut short", opName(op))})
 			}
 		}
 		return nil, err

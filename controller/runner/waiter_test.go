@@ -53,7 +53,7 @@ func TestWaiter(t *testing.T) {
 			notes = append(notes, e.Host+": "+e.Text)
 		}
 	}
-	if len(notes) != 1 || !strings.HasPrefix(notes[0], "a: watchdog: recv got no answer in 2") {
+	if len(notes) != 1 || !strings.HasPrefix(notes[0], "a: watchdog: recv got no answer and was cut short") {
 		t.Errorf("notes = %q, want a's watchdog cutting its recv short", notes)
 	}
 }
