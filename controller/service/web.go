@@ -65,14 +65,8 @@ func (g *Guard) Pages(dir *users.Directory) http.Handler {
 		web.ServePage(w, opts)
 	})
 	mux.HandleFunc("POST /runs/{run}/control", func(w http.ResponseWriter, r *http.Request) {
-		ctx, err := webCaller(r, dir)
-		if err != nil {
-			webError(w, err)
-			return
-		}
-		res, err := g.webRun(ctx, r.PathValue("run"))
-		if err != nil {
-			webError(w, err)
+		res, ok := g.requestedRun(w, r, dir)
+		if !ok {
 			return
 		}
 		ctl := g.svc.liveRun(res.Header.RunID).ctl
@@ -83,14 +77,8 @@ func (g *Guard) Pages(dir *users.Directory) http.Handler {
 		web.ServeControl(w, r, ctl)
 	})
 	mux.HandleFunc("GET /runs/{run}/events", func(w http.ResponseWriter, r *http.Request) {
-		ctx, err := webCaller(r, dir)
-		if err != nil {
-			webError(w, err)
-			return
-		}
-		res, err := g.webRun(ctx, r.PathValue("run"))
-		if err != nil {
-			webError(w, err)
+		res, ok := g.requestedRun(w, r, dir)
+		if !ok {
 			return
 		}
 		run := g.svc.liveRun(res.Header.RunID)
@@ -101,7 +89,7 @@ func (g *Guard) Pages(dir *users.Directory) http.Handler {
 			// than that).
 			feed = &web.Feed{}
 			err := report.Replay(feed, res, func(yield func(transcript.Entry) error) error {
-				return g.svc.store.Entries(ctx, res, yield)
+				return g.svc.store.Entries(r.Context(), res, yield)
 			})
 			if err != nil {
 				webError(w, fmt.Errorf("read run %s: %w", res.Header.RunID, err))
@@ -124,6 +112,22 @@ func (s *Service) liveRun(id string) liveRun {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.live[id]
+}
+
+// requestedRun returns the run the request's path names, for its caller (the request's
+// token), or answers the request with the error and reports false.
+func (g *Guard) requestedRun(w http.ResponseWriter, r *http.Request, dir *users.Directory) (*transcript.Result, bool) {
+	ctx, err := webCaller(r, dir)
+	if err != nil {
+		webError(w, err)
+		return nil, false
+	}
+	res, err := g.webRun(ctx, r.PathValue("run"))
+	if err != nil {
+		webError(w, err)
+		return nil, false
+	}
+	return res, true
 }
 
 // webRun returns the stored run a caller asks for by id (or prefix), if they may read it.
