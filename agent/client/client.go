@@ -106,6 +106,10 @@ func (c *Client) Open(ctx context.Context, lease time.Duration, label string) (*
 
 // Do performs op on handle (0 for socket), numbering it after the handle's previous
 // operation. Socket errors are in the returned event; the error is the call's own.
+//
+// ctx's deadline ends the call here when it passes (DeadlineExceeded) and the agent, told
+// the call is cancelled, stops the operation; it is not sent along, because the agent's
+// own timer for it would cost every operation more than the operation itself.
 func (s *Session) Do(ctx context.Context, handle uint32, op *socklabv1.Operation) (*socklabv1.PerformResponse, error) {
 	var seq uint64
 	if handle != 0 {
@@ -114,9 +118,16 @@ func (s *Session) Do(ctx context.Context, handle uint32, op *socklabv1.Operation
 		seq = s.seqs[handle]
 		s.mu.Unlock()
 	}
-	resp, err := s.c.api.Perform(ctx, &socklabv1.PerformRequest{SessionId: s.ID, Handle: handle, Seq: seq, Operation: op})
+	resp, err := s.c.api.Perform(unsentDeadline{ctx}, &socklabv1.PerformRequest{SessionId: s.ID, Handle: handle, Seq: seq, Operation: op})
 	return resp, errdefs.FromGRPC(err)
 }
+
+// unsentDeadline is a context whose deadline gRPC does not send: it still ends with its
+// parent (Done, Err and the values are the parent's), but reports no deadline.
+type unsentDeadline struct{ context.Context }
+
+// Deadline reports none.
+func (unsentDeadline) Deadline() (time.Time, bool) { return time.Time{}, false }
 
 // LastSeq returns the seq of the last operation Do numbered on handle (0: none yet).
 func (s *Session) LastSeq(handle uint32) uint64 {

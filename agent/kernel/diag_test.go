@@ -112,10 +112,12 @@ func TestDiagMatchesProc(t *testing.T) {
 	sa, _ := unix.Getsockname(fd)
 	v6Port := uint16(sa.(*unix.SockaddrInet6).Port)
 
-	// The states settle within moments: wait for the TIME_WAIT.
+	// The states settle within moments: wait for the TIME_WAIT, and for the closed end
+	// to have its FIN acknowledged (FIN_WAIT1 to FIN_WAIT2).
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		rows, _ := procSockets(Filter{Net: n, State: "TIME_WAIT"})
-		if len(rows) > 0 || time.Now().After(deadline) {
+		tw, _ := procSockets(Filter{Net: n, State: "TIME_WAIT"})
+		fw, _ := procSockets(Filter{Net: n, State: "FIN_WAIT1"})
+		if len(tw) > 0 && len(fw) == 0 || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -146,14 +148,7 @@ func TestDiagMatchesProc(t *testing.T) {
 	}
 	for _, f := range filters {
 		t.Run(fmt.Sprintf("%+v", f), func(t *testing.T) {
-			d, err := diagSockets(f)
-			if err != nil {
-				t.Fatalf("diagSockets: %v", err)
-			}
-			p, err := procSockets(f)
-			if err != nil {
-				t.Fatalf("procSockets: %v", err)
-			}
+			d, p := bothReads(t, f)
 			if !slices.Equal(d, p) {
 				t.Errorf("diagSockets = %v,\nwant procSockets' %v", d, p)
 			}
@@ -178,17 +173,38 @@ func TestDiagMatchesProc(t *testing.T) {
 	ours := func(rows []Socket) []Socket {
 		return slices.DeleteFunc(rows, func(s Socket) bool { return !(Filter{Net: n}).match(s) })
 	}
-	d, err := diagSockets(Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := procSockets(Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, p := bothReads(t, Filter{})
 	if d, p := ours(d), ours(p); !slices.Equal(d, p) {
 		t.Errorf("unfiltered, this test's rows: diag %v,\nproc %v", d, p)
 	}
+}
+
+// bothReads reads f's rows through sock_diag and through /proc. A socket may change
+// between two reads (a queue drains, a state moves on), so it reads sock_diag again
+// after /proc, and reads all three again (at most 5 times) while the two sock_diag
+// reads differ: a difference seen while the table held still is the readers'.
+func bothReads(t *testing.T, f Filter) (diag, proc []Socket) {
+	t.Helper()
+	for range 5 {
+		d, err := diagSockets(f)
+		if err != nil {
+			t.Fatalf("diagSockets: %v", err)
+		}
+		p, err := procSockets(f)
+		if err != nil {
+			t.Fatalf("procSockets: %v", err)
+		}
+		again, err := diagSockets(f)
+		if err != nil {
+			t.Fatalf("diagSockets: %v", err)
+		}
+		diag, proc = d, p
+		if slices.Equal(d, again) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return diag, proc
 }
 
 // newNetns makes a network namespace, inside parent (nil: this process's), with its

@@ -12,6 +12,7 @@ import (
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
+	"go.starlark.net/syntax"
 
 	"github.com/socklab/socklab/controller/pyrepr"
 	"github.com/socklab/socklab/controller/runner"
@@ -69,6 +70,7 @@ func (l *Lab) Run(ctx context.Context, env runner.Env, hosts []runner.HostInfo, 
 	}
 	r.gil.Unlock()
 	r.futures.Wait()
+	r.watchdogs.stop()
 	out := &runner.Outcome{Checks: r.results()}
 	r.mu.Lock()
 	out.Err, out.Pos = r.err, r.errPos
@@ -105,7 +107,8 @@ type run struct {
 	// defaultTimeout is setdefaulttimeout's: the timeout new sockets start with; nil is
 	// None.
 	defaultTimeout *float64
-	steps          *meter // the steps of every thread, against the lab's budget
+	steps          *meter    // the steps of every thread, against the lab's budget
+	watchdogs      watchdogs // cut calls short that outlast their watchdog
 
 	mu      sync.Mutex // protects the fields below
 	threads []*starlark.Thread
@@ -114,6 +117,9 @@ type run struct {
 	err     error
 	errPos  string
 	stopped error // why the run stopped every thread from outside them (its time), if it did
+
+	posMu     sync.Mutex
+	positions map[syntax.Position]string // each call site's text, made once
 }
 
 func (r *run) newThread(name string) *starlark.Thread {
@@ -246,10 +252,29 @@ func (r *run) unlocked(wait func()) {
 func callerPos(th *starlark.Thread) string {
 	for d := 1; d < th.CallStackDepth(); d++ {
 		if f := th.CallFrame(d); f.Pos.IsValid() {
+			if r, ok := th.Local(runKey).(*run); ok {
+				return r.posText(f.Pos)
+			}
 			return f.Pos.String()
 		}
 	}
 	return ""
+}
+
+// posText returns p as text ("lab.star:12:5"), made once per call site: a lab in a loop
+// calls from the same few.
+func (r *run) posText(p syntax.Position) string {
+	r.posMu.Lock()
+	defer r.posMu.Unlock()
+	s, ok := r.positions[p]
+	if !ok {
+		if r.positions == nil {
+			r.positions = map[syntax.Position]string{}
+		}
+		s = p.String()
+		r.positions[p] = s
+	}
+	return s
 }
 
 // labFramePos returns the position of the innermost call in the lab's own file (not in a

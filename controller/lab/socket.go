@@ -292,8 +292,8 @@ func (h *hostValue) perform(th *starlark.Thread, handle uint32, where string, op
 	var resp *socklabv1.PerformResponse
 	var err error
 	r.unlocked(func() {
-		ctx, cancel := context.WithTimeout(r.ctx, wd)
-		defer cancel()
+		ctx, end := r.watchdogs.start(r.ctx, wd)
+		defer end()
 		resp, err = r.env.Do(ctx, h.role, handle, op, pos)
 		// The watchdog fired if the call's deadline passed while the run goes on: seen here
 		// first, or by the agent first (its copy of the deadline, DeadlineExceeded).

@@ -264,6 +264,7 @@ type run struct {
 // host is one lab host's agent session.
 type host struct {
 	info       topology.Host
+	address    string // info.IP as text, as every entry of the host names it
 	client     *client.Client
 	session    *client.Session
 	clock      transcript.Clock
@@ -309,7 +310,7 @@ func (r *run) open(ctx context.Context, h topology.Host, lease time.Duration) (*
 			best, clock = rtt, transcript.NewClock(sent, received, hello.GetClock().GetMonotonicNs())
 		}
 	}
-	hs := &host{info: h, client: c, session: s, clock: clock, clockErr: best / 2}
+	hs := &host{info: h, address: h.IP.String(), client: c, session: s, clock: clock, clockErr: best / 2}
 	renew, stopRenew := context.WithCancel(context.Background())
 	follow, stopStream := context.WithCancel(context.Background())
 	hs.stopRenew, hs.stopStream, hs.streamDone = stopRenew, stopStream, make(chan struct{})
@@ -375,15 +376,19 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 	r.calls[id] = sent
 	waiter, _ := r.sink.(Waiter)
 	if waiter != nil {
-		waiter.Calling(id, transcript.Entry{Kind: transcript.Operation, At: sent, Host: role, Address: hs.info.IP.String(),
+		waiter.Calling(id, transcript.Entry{Kind: transcript.Operation, At: sent, Host: role, Address: hs.address,
 			Event: &socklabv1.Event{Handle: handle, Operation: op}, Pos: pos})
 	}
 	r.mu.Unlock()
-	landed := sync.OnceFunc(func() {
-		r.mu.Lock()
-		delete(r.calls, id)
-		r.mu.Unlock()
-	})
+	inFlight := true
+	landed := func() {
+		if inFlight {
+			inFlight = false
+			r.mu.Lock()
+			delete(r.calls, id)
+			r.mu.Unlock()
+		}
+	}
 	defer landed()
 	resp, err := hs.session.Do(ctx, handle, op)
 	if waiter != nil {
@@ -400,7 +405,7 @@ func (r *run) Do(ctx context.Context, role string, handle uint32, op *socklabv1.
 				// The watchdog cut the call short: no event of the agent's shows it.
 				// The lab's error says how long its watchdog was; a time measured here would
 				// differ from run to run.
-				r.add(transcript.Entry{Kind: transcript.Note, At: time.Since(r.start), Host: role, Address: hs.info.IP.String(), Pos: pos,
+				r.add(transcript.Entry{Kind: transcript.Note, At: time.Since(r.start), Host: role, Address: hs.address, Pos: pos,
 					Text: fmt.Sprintf("watchdog: %s got no answer and was cut short", opName(op))})
 			}
 		}
@@ -478,7 +483,7 @@ func (r *run) snapshot() []*socklabv1.HostSockets {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), snapshotWait)
 			defer cancel()
-			ip := hs.info.IP.String()
+			ip := hs.address
 			resp, err := hs.session.Do(ctx, 0, &socklabv1.Operation{Op: &socklabv1.Operation_Ss{Ss: &socklabv1.SsOp{Host: ip}}})
 			if err != nil {
 				out[i].Error = fmt.Sprintf("read the socket table: %v", err)
@@ -515,7 +520,7 @@ func (r *run) pace() {
 func (r *run) record(hs *host, ev *socklabv1.Event, pos string) {
 	r.add(transcript.Entry{
 		Kind: transcript.Operation, At: hs.clock.At(ev.GetStartNs()), Duration: time.Duration(ev.GetDurationNs()),
-		Host: hs.info.Role, Address: hs.info.IP.String(), Event: ev, Pos: pos,
+		Host: hs.info.Role, Address: hs.address, Event: ev, Pos: pos,
 	})
 }
 
