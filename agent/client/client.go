@@ -108,8 +108,9 @@ func (c *Client) Open(ctx context.Context, lease time.Duration, label string) (*
 // operation. Socket errors are in the returned event; the error is the call's own.
 //
 // ctx's deadline ends the call here when it passes (DeadlineExceeded) and the agent, told
-// the call is cancelled, stops the operation; it is not sent along, because the agent's
-// own timer for it would cost every operation more than the operation itself.
+// the call is cancelled, stops the operation; an agent the cancel cannot reach stops it
+// when the session's lease runs out. The deadline is not sent along: the agent's own
+// timer for it would cost every operation more than the operation's syscall.
 func (s *Session) Do(ctx context.Context, handle uint32, op *socklabv1.Operation) (*socklabv1.PerformResponse, error) {
 	var seq uint64
 	if handle != 0 {
