@@ -296,7 +296,8 @@ func (h *hostValue) perform(th *starlark.Thread, handle uint32, where string, op
 		defer end()
 		resp, err = r.env.Do(ctx, h.role, handle, op, pos)
 		// The watchdog fired if the call's deadline passed while the run goes on: seen here
-		// first, or by the agent first (its copy of the deadline, DeadlineExceeded).
+		// first, or first where the call was made (a sandboxed lab's parent keeps a copy of
+		// the deadline, and answers DeadlineExceeded).
 		if err != nil && r.ctx.Err() == nil && (errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, errdefs.ErrDeadlineExceeded)) {
 			err = &WatchdogError{Op: name, Where: where, Waited: wd.String()}
 			if wdName == "timeout" && wdArg != nil && wdArg != starlark.None {
