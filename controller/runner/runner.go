@@ -252,6 +252,7 @@ type run struct {
 
 	mu      sync.Mutex               // protects the fields below, and serialises the sink
 	log     transcript.Merger        // the entries so far, ordered as they come
+	ordered []transcript.Entry       // without Options.Ordered: those log let go, in display order
 	calls   map[uint64]time.Duration // the calls in flight: when each was sent
 	margin  time.Duration            // the most an agent's clock may be off (see watermark)
 	callID  uint64
@@ -534,8 +535,15 @@ func (r *run) add(e transcript.Entry) {
 	if r.opts.Ordered != nil {
 		r.log.Flush(r.watermark(), r.opts.Ordered)
 		r.log.Trim(maxWindow, r.opts.Ordered)
+		return
 	}
+	// A record held whole is ordered as it comes too, so that the run's end orders only
+	// the window: its time after the lab's last step stays flat in the run's length.
+	r.log.Flush(r.watermark(), r.keep)
 }
+
+// keep holds an entry the log let go, for a run without Options.Ordered; r.mu is held.
+func (r *run) keep(e transcript.Entry) { r.ordered = append(r.ordered, e) }
 
 // maxWindow bounds the entries a run with Options.Ordered holds back for ordering: past
 // it (a call in flight for long while other threads go on), the earliest leave anyway.
@@ -600,8 +608,9 @@ func (r *run) entries() []transcript.Entry {
 		r.log.Flush(transcript.Forever, r.opts.Ordered)
 		return nil
 	}
-	out := make([]transcript.Entry, 0, r.log.Held())
-	r.log.Flush(transcript.Forever, func(e transcript.Entry) { out = append(out, e) })
+	r.log.Flush(transcript.Forever, r.keep)
+	out := r.ordered
+	r.ordered = nil
 	return out
 }
 
