@@ -582,7 +582,9 @@ func TestSegments(t *testing.T) {
 			c.Close()
 		}
 	}()
-	c, err := l.dial(l.host, ln.Addr().String(), 2*time.Second)
+	// The connection is made under the loss (a socket takes its segment size as it
+	// connects), so its SYN or SYN-ACK may be lost: the kernel retries after 1, 3 and 7 s.
+	c, err := l.dial(l.host, ln.Addr().String(), 15*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -593,8 +595,8 @@ func TestSegments(t *testing.T) {
 	c.Close()
 	select { // every byte has crossed: all its packets were counted
 	case <-received:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the peer did not receive the 64 KiB in 5 s")
+	case <-time.After(15 * time.Second):
+		t.Fatal("the peer did not receive the 64 KiB in 15 s")
 	}
 	if sent := tbl.Counts(l.peerAddr).Packets - before; sent < 45 {
 		t.Errorf("64 KiB went out in %d packets, want at least 45 (one segment of at most 1448 bytes each)", sent)

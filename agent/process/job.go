@@ -145,6 +145,8 @@ type Exit struct {
 	// tell: "CPU time limit (1s)", "memory limit (64 MiB)", "process limit (32)",
 	// "stdout beyond 1 MiB dropped (5000000 bytes in all)".
 	Limits []string
+	// At is when the job ended: its program gone, its output read to the end.
+	At time.Time
 }
 
 // String describes the exit as a transcript shows it: "exit 0", "SIGTERM",
@@ -665,6 +667,7 @@ func (j *Job) follow() {
 		}
 	}
 	j.exit.Limits = j.limitsHit()
+	j.exit.At = time.Now()
 	j.mu.Unlock()
 	close(j.done)
 }
