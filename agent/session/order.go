@@ -34,13 +34,13 @@ type order struct {
 	tickets [lanes]uint64          // next ticket handed out, per lane
 	serving [lanes]uint64          // ticket now allowed to run, per lane
 	givenUp [lanes]map[uint64]bool // tickets whose holder gave up, per lane
-	changed chan struct{}          // closed and replaced on every change
+	changed chan struct{}          // closed on every change, if an operation waits on it (see wake)
 	waiting int                    // operations inside begin, not yet allowed to run
 	running map[string]int         // operations begun and not yet released, by name
 }
 
 func newOrder() *order {
-	return &order{next: 1, changed: make(chan struct{})}
+	return &order{next: 1}
 }
 
 // holder counts a request that must wait for its turn (what says for which) against the
@@ -50,8 +50,20 @@ type holder func(what string) (release func(), err error)
 
 // notify wakes every waiter; o.mu must be held.
 func (o *order) notify() {
-	close(o.changed)
-	o.changed = make(chan struct{})
+	if o.changed != nil {
+		close(o.changed)
+		o.changed = nil
+	}
+}
+
+// wake returns the channel the next change closes, made for the first operation that
+// waits for one (most operations find their turn has come and never wait); o.mu must be
+// held.
+func (o *order) wake() <-chan struct{} {
+	if o.changed == nil {
+		o.changed = make(chan struct{})
+	}
+	return o.changed
 }
 
 // begin waits until the operation name numbered seq (0: unordered) on lane may run. The
@@ -133,7 +145,7 @@ func (o *order) wait(ctx context.Context, handle uint32, seq uint64, l lane, nam
 				gap = time.NewTimer(gapWait)
 				defer gap.Stop()
 			}
-			ch, want := o.changed, o.next
+			ch, want := o.wake(), o.next
 			o.mu.Unlock()
 			select {
 			case <-ch:
@@ -179,7 +191,7 @@ func (o *order) wait(ctx context.Context, handle uint32, seq uint64, l lane, nam
 			o.mu.Unlock()
 			return nil, err
 		}
-		ch := o.changed
+		ch := o.wake()
 		o.mu.Unlock()
 		select {
 		case <-ch:
