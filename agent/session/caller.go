@@ -8,6 +8,7 @@ import (
 
 	"github.com/socklab/socklab/agent/errdefs"
 	"github.com/socklab/socklab/agent/policy"
+	socklabv1 "github.com/socklab/socklab/proto/socklab/v1"
 )
 
 // Caller is one connection to the agent (a gRPC connection) and the client it comes from.
@@ -131,12 +132,13 @@ func (m *Manager) holdWaiting(s *Session, c *Caller, size int64, what string) (r
 		what, sizeString(size), sc.name, n, sizeString(b), sc.lim.Requests, sizeString(sc.lim.Bytes))
 }
 
-// holdRequest counts a request of size bytes from caller c (nil: in-process) against the
-// bounds on the bytes of requests in progress, of the connection and of the agent, from
-// the moment it is read to its answer, and returns the release of that count: a request
-// holds its payload all that time, waiting for its turn or running (a send to a peer that
-// does not read runs until it is cancelled).
-func (m *Manager) holdRequest(c *Caller, op string, size int64) (release func(), err error) {
+// holdRequest counts a request of size bytes for op from caller c (nil: in-process)
+// against the bounds on the bytes of requests in progress, of the connection and of the
+// agent, from the moment it is read to its answer, and returns the release of that
+// count: a request holds its payload all that time, waiting for its turn or running (a
+// send to a peer that does not read runs until it is cancelled). op is named only in a
+// refusal.
+func (m *Manager) holdRequest(c *Caller, op *socklabv1.Operation, size int64) (release func(), err error) {
 	var scopes []scope
 	if c != nil {
 		scopes = append(scopes, scope{&c.held, policy.WaitLimit{Requests: math.MaxInt, Bytes: m.policy.HeldPerConn}, "this connection"})
@@ -149,7 +151,7 @@ func (m *Manager) holdRequest(c *Caller, op string, size int64) (release func(),
 	n, b := sc.w.load()
 	return nil, errdefs.Errorf(errdefs.ErrResourceExhausted,
 		"%s (%s) refused: %s already has %d requests holding %s in progress, and its limit is %s: wait for answers before sending more (a send to a peer that does not read holds its data until it ends)",
-		op, sizeString(size), sc.name, n, sizeString(b), sizeString(sc.lim.Bytes))
+		opName(op), sizeString(size), sc.name, n, sizeString(b), sizeString(sc.lim.Bytes))
 }
 
 // sizeString writes a size in bytes for messages: "512 bytes", "16.0 MiB".

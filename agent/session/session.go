@@ -60,7 +60,7 @@ func (s *Session) Done() <-chan struct{} { return s.done }
 // the context's.
 func (s *Session) Perform(ctx context.Context, c *Caller, req *socklabv1.PerformRequest) (*socklabv1.PerformResponse, error) {
 	size := int64(proto.Size(req))
-	release, err := s.m.holdRequest(c, opName(req.GetOperation()), size)
+	release, err := s.m.holdRequest(c, req.GetOperation(), size)
 	if err != nil {
 		return nil, err
 	}
