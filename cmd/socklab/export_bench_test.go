@@ -70,6 +70,32 @@ func storePingPong(b *testing.B, db string, n int) string {
 	return id
 }
 
+// peakRSS runs socklab with args, its output discarded, and returns its peak RSS in MB
+// and how long it took. The peak is the child's own, read by GNU time (%M): the rusage
+// os/exec gives back would report at least this test process's RSS, which a child
+// started from it inherits.
+func peakRSS(b *testing.B, args ...string) (mb float64, took time.Duration) {
+	b.Helper()
+	timeBin, err := exec.LookPath("/usr/bin/time")
+	if err != nil {
+		b.Skip("no /usr/bin/time (GNU time) to read a command's peak RSS: apt-get install time")
+	}
+	cmd := exec.Command(timeBin, append([]string{"-f", "maxrss %M"}, append([]string{binary}, args...)...)...)
+	var errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &errOut
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("socklab %v: %v\n%s", args, err, errOut.Bytes())
+	}
+	took = time.Since(start)
+	m := regexp.MustCompile(`(?m)^maxrss (\d+)$`).FindStringSubmatch(errOut.String())
+	if m == nil {
+		b.Fatalf("socklab %v: no maxrss from time:\n%s", args, errOut.Bytes())
+	}
+	kb, _ := strconv.Atoi(m[1])
+	return float64(kb) / 1024, took
+}
+
 // BenchmarkTranscriptExportRSS: `socklab transcript RUN --format F` of a stored run of
 // 10,000 and of 1,000,000 entries, each format's peak RSS (the process's maxrss) and
 // their ratio; text for comparison, and `socklab runs` (which opens the history and
@@ -79,35 +105,13 @@ func storePingPong(b *testing.B, db string, n int) string {
 func BenchmarkTranscriptExportRSS(b *testing.B) {
 	smallDB, largeDB := filepath.Join(b.TempDir(), "small.db"), filepath.Join(b.TempDir(), "large.db")
 	small, large := storePingPong(b, smallDB, 10_000), storePingPong(b, largeDB, 1_000_000)
-	// The child's own peak: GNU time's %M. (The rusage os/exec gives back would report at
-	// least this test process's RSS, which a child inherits at fork.)
-	timeBin, err := exec.LookPath("/usr/bin/time")
-	if err != nil {
-		b.Skip("no /usr/bin/time (GNU time) to read a command's peak RSS: apt-get install time")
-	}
-	rss := func(args ...string) (mb float64, took time.Duration) {
-		cmd := exec.Command(timeBin, append([]string{"-f", "maxrss %M"}, append([]string{binary}, args...)...)...)
-		var errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = io.Discard, &errOut
-		start := time.Now()
-		if err := cmd.Run(); err != nil {
-			b.Fatalf("socklab %v: %v\n%s", args, err, errOut.Bytes())
-		}
-		took = time.Since(start)
-		m := regexp.MustCompile(`(?m)^maxrss (\d+)$`).FindStringSubmatch(errOut.String())
-		if m == nil {
-			b.Fatalf("socklab %v: no maxrss from time:\n%s", args, errOut.Bytes())
-		}
-		kb, _ := strconv.Atoi(m[1])
-		return float64(kb) / 1024, took
-	}
-	floorSmall, _ := rss("runs", "--db", smallDB) // what opening the history costs
-	floorLarge, _ := rss("runs", "--db", largeDB)
+	floorSmall, _ := peakRSS(b, "runs", "--db", smallDB) // what opening the history costs
+	floorLarge, _ := peakRSS(b, "runs", "--db", largeDB)
 	for _, format := range []string{"text", "mermaid", "shiviz", "chrome-trace", "junit"} {
 		b.Run(format, func(b *testing.B) {
 			for range b.N {
-				s, _ := rss("transcript", small, "--db", smallDB, "--format", format, "--color", "never")
-				l, took := rss("transcript", large, "--db", largeDB, "--format", format, "--color", "never")
+				s, _ := peakRSS(b, "transcript", small, "--db", smallDB, "--format", format, "--color", "never")
+				l, took := peakRSS(b, "transcript", large, "--db", largeDB, "--format", format, "--color", "never")
 				b.ReportMetric(floorSmall, "MB-rss-runs-10k")
 				b.ReportMetric(floorLarge, "MB-rss-runs-1M")
 				b.ReportMetric(s, "MB-rss-10k")

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,24 +14,13 @@ import (
 // BenchmarkRunRSS: `socklab run` of the ping-pong lab (four operations per exchange) for
 // about 10,000 and about 1,000,000 events, each in a process of its own printing the
 // text transcript and storing the run; it reports each one's peak RSS (the process's
-// maxrss), their ratio (target: at most 2, memory flat in the run's length), the
-// events stored, and the long run's time. It is reported, never asserted.
+// own, see peakRSS), their ratio (target: at most 2, memory flat in the run's length),
+// the events stored, and the long run's time. It is reported, never asserted.
 func BenchmarkRunRSS(b *testing.B) {
 	run := func(exchanges int) (mb float64, events int, took time.Duration) {
 		db := filepath.Join(b.TempDir(), "history.db")
-		cmd := exec.Command(binary, "run", "../../controller/runner/testdata/pingpong.star",
+		mb, took = peakRSS(b, "run", "../../controller/runner/testdata/pingpong.star",
 			"--param", fmt.Sprintf("n=%d", exchanges), "--db", db, "--color", "never")
-		var stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = io.Discard, &stderr
-		start := time.Now()
-		if err := cmd.Run(); err != nil {
-			b.Fatalf("socklab run, n=%d: %v\n%s", exchanges, err, stderr.Bytes())
-		}
-		took = time.Since(start)
-		ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-		if !ok {
-			b.Fatal("no rusage for the run's process")
-		}
 		st, err := store.Open(db)
 		if err != nil {
 			b.Fatal(err)
@@ -48,7 +33,7 @@ func BenchmarkRunRSS(b *testing.B) {
 		if err := st.Events(context.Background(), runs[0].ID, func(*socklabv1.Event) error { events++; return nil }); err != nil {
 			b.Fatal(err)
 		}
-		return float64(ru.Maxrss) / 1024, events, took
+		return mb, events, took
 	}
 	for range b.N {
 		small, smallEvents, _ := run(2_500)
