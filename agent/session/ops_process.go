@@ -391,12 +391,8 @@ func (p *proc) reportExit(s *Session, h uint32) {
 		s.unreserveJob()
 		// The exit is shown when the job ended, not when this ran: a wait that returned
 		// then, and the calls the lab made after it, come after it.
-		at := exit.At
-		if at.IsZero() {
-			at = time.Now()
-		}
 		s.events.push(context.Background(), &socklabv1.Event{Kind: socklabv1.EventKind_EVENT_KIND_BACKGROUND, Handle: h, Op: "exit",
-			Note: exit.String(), StartNs: Monotonic(at), Result: &socklabv1.Result{Exit: exitOf(exit), Seconds: exit.CPU.Seconds()}}, false)
+			Note: exit.String(), StartNs: Monotonic(exit.At), Result: &socklabv1.Result{Exit: exitOf(exit), Seconds: exit.CPU.Seconds()}}, false)
 	})
 }
 
